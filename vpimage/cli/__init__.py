@@ -1,0 +1,60 @@
+"""The ``vpimage`` command line: one module per subcommand, dispatched here.
+
+Each subcommand module provides ``add_parser(subparsers)``, which registers the
+subcommand and sets ``run`` (``args -> exit status``) as its default. This is the only
+place that turns a :class:`~vpimage.errors.VpimageError` into one line on standard error
+and exit status 3; argparse answers bad usage with exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+import warnings
+
+from vpimage import __version__
+from vpimage.errors import VpimageError
+
+__all__ = ["main"]
+
+# Subcommand modules of vpimage.cli, in the order --help lists them.
+_COMMANDS = ("synth",)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="vpimage",
+        description="Watch the cement in vertebroplasty fluoroscopy.",
+    )
+    parser.add_argument("--version", action="version", version=f"vpimage {__version__}")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="log progress (-vv: debug)")
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in _COMMANDS:
+        importlib.import_module(f"vpimage.cli.{name}").add_parser(subparsers)
+    return parser
+
+
+def _configure_logging(verbosity: int) -> None:
+    level = logging.WARNING if verbosity == 0 else logging.INFO if verbosity == 1 else logging.DEBUG
+    logging.basicConfig(level=level, format="vpimage: %(levelname)s: %(name)s: %(message)s", stream=sys.stderr)
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    print(f"vpimage: warning: {message}", file=sys.stderr)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line with ``argv`` (default ``sys.argv[1:]``); return the exit status."""
+    args = build_parser().parse_args(argv)
+    _configure_logging(args.verbose)
+    with warnings.catch_warnings():
+        warnings.showwarning = _show_warning
+        if getattr(args, "quiet", False):
+            warnings.simplefilter("ignore")
+        try:
+            return args.run(args)
+        except VpimageError as error:
+            print(f"vpimage: error: {error}", file=sys.stderr)
+            return 3

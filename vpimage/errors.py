@@ -1,0 +1,52 @@
+"""The exception tree of vpimage.
+
+Every error that vpimage raises on purpose is a :class:`VpimageError`; the command line
+catches it once and prints one line (exit status 3). Messages name the file, the DICOM
+element where there is one, and the rule that was broken.
+"""
+
+from __future__ import annotations
+
+from os import PathLike
+
+__all__ = [
+    "BackendUnavailableError",
+    "ConfigError",
+    "InvalidStudyError",
+    "UnsupportedError",
+    "VpimageError",
+]
+
+
+class VpimageError(Exception):
+    """Base class of all errors raised on purpose by vpimage."""
+
+
+class InvalidStudyError(VpimageError):
+    """A file or folder cannot be read as a study: truncated, corrupted or inconsistent.
+
+    Parameters
+    ----------
+    path : str or PathLike
+        The file (or folder) at fault.
+    reason : str
+        What is wrong with it, in DICOM terms where possible, e.g.
+        ``"(0028,0008) Number of Frames is 0; must be >= 1"``.
+    """
+
+    def __init__(self, path: str | PathLike, reason: str):
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(f"{self.path}: {reason}")
+
+
+class UnsupportedError(InvalidStudyError):
+    """A well-formed input that vpimage cannot handle (object, encoding, view)."""
+
+
+class ConfigError(VpimageError):
+    """A bad option or configuration value."""
+
+
+class BackendUnavailableError(VpimageError):
+    """An array backend was asked for but cannot be loaded here."""

@@ -1,0 +1,1 @@
+"""Writers of analysis results: CSV/JSON (atomic), overlay video, plots, maps."""

@@ -1,0 +1,1 @@
+"""Fluoroscopy phantom of vertebroplasty with ground truth, and its DICOM writer."""
