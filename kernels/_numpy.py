@@ -1,0 +1,432 @@
+"""The numpy / scipy / OpenCV backend of :mod:`vpimage.kernels`.
+
+Pure functions on arrays: no I/O, no logging, no global state. Frames are batched as
+``[frames, rows, cols]``; images are ``[rows, cols]``; shifts are ``(dy, dx)`` in pixels
+(rows, columns), positive down and right. Attenuation is the natural-log line integral
+``-ln(I / I0)`` (dimensionless), so a material of attenuation coefficient ``mu`` (1/mm)
+and thickness ``t`` (mm) adds ``mu * t``.
+
+Not intended to be imported directly: use :func:`vpimage.kernels.get_backend`.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+from scipy import ndimage as ndi
+
+__all__ = [
+    "accumulate_cement",
+    "attenuation",
+    "cement_candidates",
+    "estimate_shift",
+    "is_available",
+    "keep_components",
+    "label_components",
+    "largest_component_px",
+    "mask_field",
+    "needle_mask",
+    "recursive_filter",
+    "shift_images",
+    "smooth",
+]
+
+REQUIRES: tuple[str, ...] = ("numpy>=1.26", "scipy>=1.11", "opencv-python-headless>=4.8")
+
+
+def is_available() -> bool:
+    """The numpy backend is always available (its requirements are vpimage's own)."""
+    return True
+
+
+def _check_ndim(array: np.ndarray, ndims: tuple[int, ...], name: str) -> None:
+    if array.ndim not in ndims:
+        shapes = " or ".join({2: "[rows, cols]", 3: "[frames, rows, cols]"}[n] for n in ndims)
+        raise ValueError(f"`{name}` must be shaped {shapes}; got shape {array.shape}.")
+
+
+def attenuation(frames: np.ndarray, *, white_level: float, floor: float = 1.0) -> np.ndarray:
+    """Pixel values (higher = brighter, linear in the detected intensity) to attenuation.
+
+    Parameters
+    ----------
+    frames : ndarray, shape [frames, rows, cols] or [rows, cols]
+        Pixel values oriented like MONOCHROME2 (higher = more light reached the detector).
+    white_level : float
+        The value of an unattenuated pixel (``I0``); only shifts the result by a constant.
+    floor : float, optional
+        Values below it are clipped to it before the logarithm (no ``log(0)``).
+
+    Returns
+    -------
+    ndarray, float32, same shape
+        ``-ln(max(frames, floor) / white_level)``: 0 for no attenuation, larger for denser paths.
+    """
+    if white_level <= 0 or floor <= 0:
+        raise ValueError(f"`white_level` and `floor` must be > 0; got {white_level!r}, {floor!r}.")
+    values = np.maximum(np.asarray(frames, dtype=np.float32), np.float32(floor))
+    return (np.float32(np.log(white_level)) - np.log(values)).astype(np.float32, copy=False)
+
+
+def mask_field(frames: np.ndarray, fov_mask: np.ndarray, *, fill: float = 0.0) -> np.ndarray:
+    """Set every pixel outside the exposed field to ``fill``.
+
+    Parameters
+    ----------
+    frames : ndarray, shape [frames, rows, cols] or [rows, cols]
+    fov_mask : ndarray of bool, shape [rows, cols]
+        True where the field is exposed.
+    fill : float, optional
+
+    Returns
+    -------
+    ndarray, same shape and dtype as ``frames`` (a new array).
+    """
+    _check_ndim(frames, (2, 3), "frames")
+    if fov_mask.shape != frames.shape[-2:]:
+        raise ValueError(f"`fov_mask` must be shaped {frames.shape[-2:]}; got {fov_mask.shape}.")
+    return np.where(fov_mask, frames, np.asarray(fill, dtype=frames.dtype))
+
+
+def smooth(images: np.ndarray, *, sigma_px: float) -> np.ndarray:
+    """Gaussian blur of each image (spatial noise reduction).
+
+    Parameters
+    ----------
+    images : ndarray, shape [frames, rows, cols] or [rows, cols]
+    sigma_px : float
+        Standard deviation of the Gaussian, px; 0 returns a float32 copy.
+
+    Returns
+    -------
+    ndarray, float32, same shape.
+    """
+    _check_ndim(images, (2, 3), "images")
+    images = np.asarray(images, dtype=np.float32)
+    if sigma_px <= 0:
+        return images.copy()
+    stack = images.reshape((-1,) + images.shape[-2:])
+    out = np.stack([cv2.GaussianBlur(im, (0, 0), sigma_px, borderType=cv2.BORDER_REPLICATE) for im in stack])
+    return out.reshape(images.shape)
+
+
+def _registration_window(weight: np.ndarray, taper_px: float) -> np.ndarray:
+    """A smooth [0, 1] window that is 0 off ``weight`` and fades in over ``taper_px``."""
+    inside = ndi.distance_transform_edt(weight).astype(np.float32)
+    return np.clip(inside / np.float32(max(taper_px, 1.0)), 0.0, 1.0)
+
+
+def _integer_shift(reference_spectrum: np.ndarray, image: np.ndarray) -> tuple[int, int]:
+    """Whole-pixel shift of ``image`` against the reference by plain cross-correlation."""
+    correlation = np.fft.irfft2(np.fft.rfft2(image) * np.conj(reference_spectrum), s=image.shape)
+    peak = np.unravel_index(np.argmax(correlation), correlation.shape)
+    return tuple(int(p - n) if p > n // 2 else int(p) for p, n in zip(peak, image.shape))
+
+
+_ECC_CRITERIA = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 50, 1e-4)
+
+
+def estimate_shift(
+    images: np.ndarray, reference: np.ndarray, *, weight: np.ndarray, taper_px: float = 16.0, smooth_px: float = 1.5
+) -> tuple[np.ndarray, np.ndarray]:
+    """Translation of each image relative to ``reference``, and how well it explains the image.
+
+    Only the pixels where ``weight`` is True take part (bone inside the exposed field,
+    away from the cement), so the edges of the field, which do not move with the
+    patient, cannot pull the estimate to zero. A whole-pixel cross-correlation of the
+    windowed images gives the start; an enhanced-correlation (ECC) fit of a translation
+    over the ``weight`` pixels refines it to a fraction of a pixel.
+
+    Parameters
+    ----------
+    images : ndarray, shape [frames, rows, cols]
+        Attenuation images.
+    reference : ndarray, shape [rows, cols]
+    weight : ndarray of bool, shape [rows, cols]
+    taper_px : float, optional
+        Width of the window's fade-in at the edge of ``weight`` for the coarse step, px.
+    smooth_px : float, optional
+        Gaussian pre-smoothing of the refinement (noise), px.
+
+    Returns
+    -------
+    shifts : ndarray, float64, shape [frames, 2]
+        ``(dy, dx)`` in px: the content at ``reference`` pixel ``(r, c)`` sits at
+        ``(r + dy, c + dx)`` in ``images[i]``.
+    score : ndarray, float64, shape [frames]
+        Correlation coefficient of the aligned images over ``weight``, in [-1, 1];
+        0 when the refinement did not converge. Low means the estimate is not trusted.
+
+    Notes
+    -----
+    Refinement by ``cv2.findTransformECC`` (``MOTION_TRANSLATION``, with a mask).
+    """
+    _check_ndim(images, (3,), "images")
+    if reference.shape != images.shape[1:] or weight.shape != images.shape[1:]:
+        raise ValueError(f"`reference` and `weight` must be shaped {images.shape[1:]}.")
+    window = _registration_window(weight, taper_px)
+    if not window.any():
+        raise ValueError("`weight` selects no pixel to register on.")
+
+    def windowed(image: np.ndarray) -> np.ndarray:
+        image = np.asarray(image, dtype=np.float32)
+        return (image - np.float32(np.average(image, weights=window))) * window
+
+    reference_spectrum = np.fft.rfft2(windowed(reference))
+    fine_reference = smooth(reference, sigma_px=smooth_px)
+    fine_mask = weight.astype(np.uint8)
+    shifts = np.zeros((images.shape[0], 2))
+    score = np.zeros(images.shape[0])
+    for i, image in enumerate(images):
+        dy, dx = _integer_shift(reference_spectrum, windowed(image))
+        warp = np.array([[1.0, 0.0, dx], [0.0, 1.0, dy]], dtype=np.float32)
+        try:
+            score[i], warp = cv2.findTransformECC(
+                fine_reference, smooth(image, sigma_px=smooth_px), warp, cv2.MOTION_TRANSLATION, _ECC_CRITERIA, fine_mask, 1
+            )
+        except cv2.error:  # did not converge: keep the coarse shift, score 0
+            score[i] = 0.0
+        shifts[i] = warp[1, 2], warp[0, 2]
+    return shifts, score
+
+
+def shift_images(images: np.ndarray, shifts: np.ndarray, *, order: int = 1) -> np.ndarray:
+    """Translate each image by its ``(dy, dx)`` shift (sub-pixel, edges replicated).
+
+    Parameters
+    ----------
+    images : ndarray, shape [frames, rows, cols]
+        Float images, or bool masks (then nearest-neighbour is forced and bool returned).
+    shifts : ndarray, shape [frames, 2]
+        ``(dy, dx)`` px; the output pixel ``(r, c)`` takes the input at ``(r - dy, c - dx)``.
+    order : {0, 1}, optional
+        0 nearest neighbour, 1 bilinear.
+
+    Returns
+    -------
+    ndarray, same shape; float32 for float input, bool for bool input.
+    """
+    _check_ndim(images, (3,), "images")
+    shifts = np.asarray(shifts, dtype=np.float64).reshape(images.shape[0], 2)
+    is_mask = images.dtype == bool
+    source = images.astype(np.uint8) if is_mask else np.asarray(images, dtype=np.float32)
+    flags = cv2.INTER_NEAREST if (is_mask or order == 0) else cv2.INTER_LINEAR
+    rows, cols = images.shape[1:]
+    out = np.empty_like(source)
+    for i, (dy, dx) in enumerate(shifts):
+        matrix = np.array([[1.0, 0.0, dx], [0.0, 1.0, dy]])
+        border = cv2.BORDER_CONSTANT if is_mask else cv2.BORDER_REPLICATE
+        out[i] = cv2.warpAffine(source[i], matrix, (cols, rows), flags=flags, borderMode=border)
+    return out.astype(bool) if is_mask else out
+
+
+def recursive_filter(images: np.ndarray, *, alpha: float, state: np.ndarray | None = None) -> np.ndarray:
+    """Temporal recursive (exponential moving average) filter along the frame axis.
+
+    ``out[t] = alpha * images[t] + (1 - alpha) * out[t - 1]``, with ``out[-1] = state``
+    (or ``images[0]`` when no state is given).
+
+    Parameters
+    ----------
+    images : ndarray, shape [frames, rows, cols]
+    alpha : float
+        Weight of the newest frame, in (0, 1]; 1 switches the filter off.
+    state : ndarray, shape [rows, cols], optional
+        The filtered image before ``images[0]`` (from the previous batch).
+
+    Returns
+    -------
+    ndarray, float32, shape [frames, rows, cols]; its last image is the next ``state``.
+    """
+    _check_ndim(images, (3,), "images")
+    if not 0.0 < alpha <= 1.0:
+        raise ValueError(f"`alpha` must be in (0, 1]; got {alpha!r}.")
+    out = np.empty(images.shape, dtype=np.float32)
+    previous = np.asarray(images[0] if state is None else state, dtype=np.float32)
+    for t, image in enumerate(images):
+        previous = out[t] = np.float32(alpha) * image + np.float32(1.0 - alpha) * previous
+    return out
+
+
+def needle_mask(reference: np.ndarray, *, min_excess: float, background_px: int = 15, dilate_px: int = 1) -> np.ndarray:
+    """Where a very dense thin object (the steel needle) lies in a reference attenuation image.
+
+    A pixel belongs to the needle when its attenuation exceeds the local background
+    (a grey opening, i.e. a morphological top-hat, over ``background_px``) by
+    ``min_excess``: a steel trocar adds several units of attenuation, bone edges far less.
+
+    Parameters
+    ----------
+    reference : ndarray, shape [rows, cols]
+        Attenuation image without cement (the pre-injection baseline).
+    min_excess : float
+        Attenuation above the local background that only steel reaches.
+    background_px : int, optional
+        Size of the opening that removes thin dense structures, px (wider than the needle).
+    dilate_px : int, optional
+        Margin added around the found needle, px.
+
+    Returns
+    -------
+    ndarray of bool, shape [rows, cols].
+    """
+    _check_ndim(reference, (2,), "reference")
+    reference = np.asarray(reference, dtype=np.float32)
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (background_px, background_px))
+    excess = reference - cv2.morphologyEx(reference, cv2.MORPH_OPEN, kernel)
+    mask = excess > min_excess
+    if dilate_px > 0:
+        mask = ndi.binary_dilation(mask, iterations=dilate_px)
+    return mask
+
+
+def cement_candidates(
+    excess: np.ndarray,
+    *,
+    threshold: float,
+    reference_gradient: np.ndarray | None = None,
+    gradient_gain: float = 0.0,
+    exclude: np.ndarray | None = None,
+) -> np.ndarray:
+    """Pixels whose attenuation above the baseline is that of cement.
+
+    Parameters
+    ----------
+    excess : ndarray, shape [frames, rows, cols] or [rows, cols]
+        Attenuation minus the motion-compensated pre-injection baseline.
+    threshold : float
+        Excess attenuation above which a pixel holds cement (bone and soft tissue are in
+        the baseline, so they add nothing; cement adds ``mu_cement * thickness``).
+    reference_gradient : ndarray, shape [rows, cols], optional
+        Gradient magnitude of the baseline, 1/px. Where the baseline has steep edges
+        (needle, cortex), a residual sub-pixel misregistration leaves an excess of about
+        ``gradient * error``; the threshold there is raised by ``gradient_gain`` times it.
+    gradient_gain : float, optional
+        Residual registration error assumed, px.
+    exclude : ndarray of bool, shape [rows, cols], optional
+        Pixels that never count as cement (the needle, outside the field).
+
+    Returns
+    -------
+    ndarray of bool, same shape as ``excess``.
+    """
+    _check_ndim(excess, (2, 3), "excess")
+    local = np.float32(threshold)
+    if reference_gradient is not None and gradient_gain > 0:
+        local = local + np.float32(gradient_gain) * np.asarray(reference_gradient, dtype=np.float32)
+    mask = excess > local
+    if exclude is not None:
+        mask &= ~exclude
+    return mask
+
+
+def accumulate_cement(
+    candidates: np.ndarray,
+    *,
+    time_s: np.ndarray,
+    run_length: np.ndarray,
+    run_start_s: np.ndarray,
+    accumulated: np.ndarray,
+    time_of_arrival_s: np.ndarray,
+    min_run: int,
+) -> np.ndarray:
+    """Monotone accumulation: a pixel is cement once it was a candidate ``min_run`` frames in a row.
+
+    Cement does not vanish, so once counted a pixel stays. Updates the four state arrays
+    in place (they carry over from one batch to the next).
+
+    Parameters
+    ----------
+    candidates : ndarray of bool, shape [frames, rows, cols]
+        Per-frame cement candidates, in time order.
+    time_s : ndarray, shape [frames]
+        Time of each frame, s.
+    run_length : ndarray, int16, shape [rows, cols]
+        Consecutive candidate frames so far (state).
+    run_start_s : ndarray, float32, shape [rows, cols]
+        Time of the first frame of the current run, s (state; meaningless where
+        ``run_length`` is 0).
+    accumulated : ndarray of bool, shape [rows, cols]
+        Cement so far (state).
+    time_of_arrival_s : ndarray, float32, shape [rows, cols]
+        When cement reached each pixel (the start of the run that made it cement), s;
+        NaN where never (state).
+    min_run : int
+        Frames in a row needed, >= 1.
+
+    Returns
+    -------
+    ndarray of bool, shape [frames, rows, cols]
+        The accumulated cement after each frame.
+    """
+    _check_ndim(candidates, (3,), "candidates")
+    if min_run < 1:
+        raise ValueError(f"`min_run` must be >= 1; got {min_run!r}.")
+    top = np.iinfo(run_length.dtype).max
+    out = np.empty(candidates.shape, dtype=bool)
+    for t, frame in enumerate(candidates):
+        starting = frame & (run_length == 0)
+        run_start_s[starting] = time_s[t]
+        run_length[:] = np.where(frame, np.minimum(run_length + 1, top), 0)
+        new = (run_length >= min_run) & ~accumulated
+        time_of_arrival_s[new] = run_start_s[new]
+        accumulated |= new
+        out[t] = accumulated
+    return out
+
+
+def label_components(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """8-connected components of a mask.
+
+    Parameters
+    ----------
+    mask : ndarray of bool, shape [rows, cols]
+
+    Returns
+    -------
+    labels : ndarray, int32, shape [rows, cols]
+        0 for background, 1..n for the components.
+    areas_px : ndarray, int64, shape [n + 1]
+        Pixel count per label (``areas_px[0]`` is the background).
+    """
+    _check_ndim(mask, (2,), "mask")
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+    return labels, stats[:, cv2.CC_STAT_AREA].astype(np.int64)
+
+
+def keep_components(mask: np.ndarray, *, min_area_px: int = 0, touching: np.ndarray | None = None) -> np.ndarray:
+    """Keep the 8-connected components of ``mask`` that are large enough or touch ``touching``.
+
+    Parameters
+    ----------
+    mask : ndarray of bool, shape [rows, cols]
+    min_area_px : int, optional
+        Components with at least this many pixels are kept.
+    touching : ndarray of bool, shape [rows, cols], optional
+        Components overlapping it are kept whatever their size.
+
+    Returns
+    -------
+    ndarray of bool, shape [rows, cols].
+    """
+    labels, areas = label_components(mask)
+    keep = areas >= min_area_px
+    if touching is not None:
+        keep[np.unique(labels[touching & mask])] = True
+    keep[0] = False
+    return keep[labels]
+
+
+def largest_component_px(masks: np.ndarray) -> np.ndarray:
+    """Pixel count of the largest 8-connected component of each mask.
+
+    Parameters
+    ----------
+    masks : ndarray of bool, shape [frames, rows, cols]
+
+    Returns
+    -------
+    ndarray, int64, shape [frames].
+    """
+    _check_ndim(masks, (3,), "masks")
+    return np.array([label_components(m)[1][1:].max(initial=0) for m in masks], dtype=np.int64)

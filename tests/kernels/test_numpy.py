@@ -1,0 +1,162 @@
+"""The numpy kernels against hand-computed truths."""
+
+import numpy as np
+import pytest
+from scipy import ndimage as ndi
+
+from vpimage.kernels import _numpy as K
+
+
+def textured(shape=(128, 128), seed=0):
+    """A smooth random texture (bone-like), attenuation units."""
+    rng = np.random.default_rng(seed)
+    return ndi.gaussian_filter(rng.normal(size=shape), 3).astype(np.float32) * 10
+
+
+def test_attenuation_is_minus_log_of_transmission():
+    frames = np.array([[[1000.0, 500.0], [0.0, 4000.0]]], dtype=np.float32)
+    out = K.attenuation(frames, white_level=1000.0)
+    expected = [[0.0, np.log(2.0)], [np.log(1000.0), -np.log(4.0)]]  # 0 is clipped to the floor 1
+    np.testing.assert_allclose(out[0], expected, rtol=1e-6, atol=1e-6)
+    assert out.dtype == np.float32 and out.shape == frames.shape
+
+
+def test_attenuation_rejects_bad_white_level():
+    with pytest.raises(ValueError, match="white_level"):
+        K.attenuation(np.ones((2, 2)), white_level=0.0)
+
+
+def test_mask_field_fills_outside_only():
+    frames = np.arange(2 * 3 * 3, dtype=np.float32).reshape(2, 3, 3)
+    fov = np.zeros((3, 3), bool)
+    fov[1, 1] = True
+    out = K.mask_field(frames, fov, fill=-1.0)
+    assert np.all(out[:, 1, 1] == frames[:, 1, 1])
+    assert np.all(out[:, ~fov] == -1.0)
+    with pytest.raises(ValueError, match="fov_mask"):
+        K.mask_field(frames, np.ones((2, 2), bool))
+
+
+def test_smooth_keeps_mean_and_lowers_noise():
+    rng = np.random.default_rng(1)
+    noise = rng.normal(size=(2, 64, 64)).astype(np.float32)
+    out = K.smooth(noise, sigma_px=1.5)
+    assert out.shape == noise.shape
+    assert out.std() < 0.5 * noise.std()
+    np.testing.assert_allclose(out.mean(), noise.mean(), atol=0.02)
+    np.testing.assert_array_equal(K.smooth(noise, sigma_px=0), noise)
+
+
+@pytest.mark.parametrize("shift", [(0.0, 0.0), (2.5, -1.25), (-9.0, 14.0)])
+def test_estimate_shift_recovers_a_known_translation_despite_a_static_field_edge(shift):
+    base = textured((160, 160))
+    moved = ndi.shift(base, shift, order=3, mode="nearest")
+    # A circular field edge that does not move with the content.
+    r, c = np.mgrid[:160, :160]
+    fov = (r - 80) ** 2 + (c - 80) ** 2 <= 75**2
+    images = np.where(fov, moved, 50.0)[None].astype(np.float32)
+    reference = np.where(fov, base, 50.0).astype(np.float32)
+    weight = ndi.binary_erosion(fov, iterations=30)  # off the field edge by more than the motion
+    shifts, score = K.estimate_shift(images, reference, weight=weight)
+    np.testing.assert_allclose(shifts[0], shift, atol=0.1)
+    assert score[0] > 0.95
+
+
+def test_estimate_shift_scores_unrelated_content_low():
+    reference = textured((96, 96), seed=3)
+    unrelated = textured((96, 96), seed=4)[None]
+    _, score = K.estimate_shift(unrelated, reference, weight=np.ones((96, 96), bool))
+    assert score[0] < 0.5
+
+
+def test_estimate_shift_rejects_empty_weight():
+    with pytest.raises(ValueError, match="weight"):
+        K.estimate_shift(np.zeros((1, 8, 8)), np.zeros((8, 8)), weight=np.zeros((8, 8), bool))
+
+
+def test_shift_images_moves_content_by_the_shift():
+    base = textured((64, 64))
+    out = K.shift_images(base[None], np.array([[3.0, -2.0]]))
+    np.testing.assert_allclose(out[0, 10:50, 10:50], base[7:47, 12:52], atol=1e-4)
+    mask = np.zeros((1, 8, 8), bool)
+    mask[0, 2, 2] = True
+    moved = K.shift_images(mask, np.array([[1.0, 3.0]]))
+    assert moved.dtype == bool and moved[0, 3, 5] and moved.sum() == 1
+
+
+def test_recursive_filter_follows_its_recurrence_across_batches():
+    rng = np.random.default_rng(2)
+    images = rng.normal(size=(5, 4, 4)).astype(np.float32)
+    whole = K.recursive_filter(images, alpha=0.4)
+    expected = images[0]
+    for t in range(5):
+        expected = 0.4 * images[t] + 0.6 * expected
+        np.testing.assert_allclose(whole[t], expected, rtol=1e-5)
+    first = K.recursive_filter(images[:2], alpha=0.4)
+    second = K.recursive_filter(images[2:], alpha=0.4, state=first[-1])
+    np.testing.assert_allclose(second, whole[2:], rtol=1e-5)
+    np.testing.assert_array_equal(K.recursive_filter(images, alpha=1.0), images)
+    with pytest.raises(ValueError, match="alpha"):
+        K.recursive_filter(images, alpha=0.0)
+
+
+def test_needle_mask_finds_a_thin_dense_rod_not_broad_bone():
+    image = np.zeros((80, 80), np.float32)
+    r, c = np.mgrid[:80, :80]
+    image[(r - 40) ** 2 + (c - 40) ** 2 <= 20**2] += 1.5  # a broad dense disc (bone): not a needle
+    image[38:41, 5:75] += 3.0  # a 3 px steel rod
+    image = ndi.gaussian_filter(image, 1.0)  # detector blur
+    mask = K.needle_mask(image, min_excess=1.0, dilate_px=0)
+    assert mask[38:41, 5:75].mean() > 0.95
+    assert not mask[:36].any() and not mask[43:].any()
+
+
+def test_cement_candidates_raise_the_threshold_on_steep_baseline_edges():
+    excess = np.full((10, 10), 0.3, np.float32)
+    gradient = np.zeros((10, 10), np.float32)
+    gradient[:, 5:] = 2.0  # steep edge: 0.25 px error would leave 0.5
+    exclude = np.zeros((10, 10), bool)
+    exclude[0] = True
+    mask = K.cement_candidates(excess, threshold=0.2, reference_gradient=gradient, gradient_gain=0.25, exclude=exclude)
+    assert mask[1:, :5].all() and not mask[:, 5:].any() and not mask[0].any()
+
+
+def test_accumulate_cement_needs_a_run_and_never_forgets():
+    cand = np.zeros((6, 1, 3), bool)
+    cand[[1, 2, 3], 0, 0] = True  # a run of 3 from t=1
+    cand[[1, 3], 0, 1] = True  # never 2 in a row
+    cand[[4, 5], 0, 2] = True  # run of 2 from t=4, split across batches below
+    time_s = np.arange(6) * 0.5
+    state = dict(
+        run_length=np.zeros((1, 3), np.int16),
+        run_start_s=np.zeros((1, 3), np.float32),
+        accumulated=np.zeros((1, 3), bool),
+        time_of_arrival_s=np.full((1, 3), np.nan, np.float32),
+    )
+    a = K.accumulate_cement(cand[:5], time_s=time_s[:5], min_run=2, **state)
+    b = K.accumulate_cement(cand[5:], time_s=time_s[5:], min_run=2, **state)
+    out = np.concatenate([a, b])[:, 0]
+    np.testing.assert_array_equal(out[:, 0], [0, 0, 1, 1, 1, 1])  # stays after the run ends
+    assert not out[:, 1].any()
+    np.testing.assert_array_equal(out[:, 2], [0, 0, 0, 0, 0, 1])
+    np.testing.assert_allclose(state["time_of_arrival_s"][0], [0.5, np.nan, 2.0])
+
+
+def test_keep_components_by_size_or_contact():
+    mask = np.zeros((10, 10), bool)
+    mask[0:3, 0:3] = True  # 9 px
+    mask[8, 8] = True  # 1 px, touches the seed
+    mask[5, 0] = True  # 1 px, dropped
+    seed = np.zeros((10, 10), bool)
+    seed[8, 8] = True
+    out = K.keep_components(mask, min_area_px=5, touching=seed)
+    assert out[0:3, 0:3].all() and out[8, 8] and not out[5, 0]
+    labels, areas = K.label_components(mask)
+    assert sorted(areas[1:].tolist()) == [1, 1, 9] and labels.max() == 3
+
+
+def test_largest_component_px_per_frame():
+    masks = np.zeros((2, 10, 10), bool)
+    masks[0, :2, :2] = True
+    masks[0, 5:9, 5:9] = True
+    assert K.largest_component_px(masks).tolist() == [16, 0]
