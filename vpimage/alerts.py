@@ -1,10 +1,21 @@
-"""Alert levels of the cement monitor (CONTRACT.md "Alert levels")."""
+"""Alert levels of the cement monitor and their hold-time state machine (CONTRACT.md "Alert levels").
+
+A frame's own level comes from :func:`frame_level`; :class:`AlertStateMachine` turns the
+sequence of frame levels into the reported level, with the contract's hold rule;
+:func:`events` lists the changes of the reported level.
+"""
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass, field
 from enum import Enum
+from types import MappingProxyType
+from typing import Iterable, Mapping
 
-__all__ = ["AlertLevel"]
+from vpimage.measures import LEAK_CLASSES
+
+__all__ = ["AlertLevel", "AlertStateMachine", "AlertThresholds", "events", "frame_level"]
 
 
 class AlertLevel(str, Enum):
@@ -18,3 +29,231 @@ class AlertLevel(str, Enum):
     WARN = "warn"
     STOP = "stop"
     UNRELIABLE = "unreliable"
+
+    @property
+    def rank(self) -> int:
+        """Precedence in reports: ok < unreliable < warn < stop.
+
+        A held ``warn`` or ``stop`` outranks ``unreliable``, and ``unreliable`` outranks
+        ``ok``; ``max(levels, key=lambda level: level.rank)`` is the study's worst level.
+        """
+        return _RANK[self]
+
+
+_RANK = {AlertLevel.OK: 0, AlertLevel.UNRELIABLE: 1, AlertLevel.WARN: 2, AlertLevel.STOP: 3}
+
+# Levels a leak class may raise.
+_LEAK_LEVELS = (AlertLevel.OK, AlertLevel.WARN, AlertLevel.STOP)
+
+# Tolerance on times (s): frame times are sums of float intervals.
+_TIME_EPS_S = 1e-9
+
+
+def _default_leak_levels() -> Mapping[str, AlertLevel]:
+    return {name: AlertLevel.STOP for name in LEAK_CLASSES}
+
+
+@dataclass(frozen=True)
+class AlertThresholds:
+    """Thresholds of the alert levels (CONTRACT.md defaults).
+
+    Attributes
+    ----------
+    warn_mm : float
+        ``warn`` when the front is this close to the posterior wall or closer, mm.
+    stop_mm : float
+        ``stop`` when the front is this close or closer, mm (<= ``warn_mm``); a breach
+        (front behind the wall) always stops.
+    warn_depth_fraction : float
+        ``warn`` when the most posterior cement is this deep or deeper (0 anterior wall,
+        1 posterior wall).
+    hold_s : float
+        A level is left only after it has not been met for this long, s.
+    leak_levels : mapping of str to AlertLevel
+        The level each leak class raises (``ok``, ``warn`` or ``stop``); classes not
+        given keep the default ``stop``.
+
+    Raises
+    ------
+    ValueError
+        A value out of range or an unknown leak class or level.
+    """
+
+    warn_mm: float = 5.0
+    stop_mm: float = 2.0
+    warn_depth_fraction: float = 0.75
+    hold_s: float = 0.5
+    leak_levels: Mapping[str, AlertLevel] = field(default_factory=_default_leak_levels)
+
+    def __post_init__(self):
+        for name in ("warn_mm", "stop_mm", "warn_depth_fraction", "hold_s"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise ValueError(f"`{name}` must be a finite number; got {value!r}")
+            object.__setattr__(self, name, float(value))
+        if self.stop_mm < 0:
+            raise ValueError(f"`stop_mm` must be >= 0; got {self.stop_mm!r}")
+        if self.warn_mm < self.stop_mm:
+            raise ValueError(f"`warn_mm` ({self.warn_mm}) must be >= `stop_mm` ({self.stop_mm})")
+        if not 0 < self.warn_depth_fraction <= 1:
+            raise ValueError(f"`warn_depth_fraction` must be in (0, 1]; got {self.warn_depth_fraction!r}")
+        if self.hold_s < 0:
+            raise ValueError(f"`hold_s` must be >= 0; got {self.hold_s!r}")
+        levels = dict(_default_leak_levels())
+        for name, level in dict(self.leak_levels).items():
+            if name not in LEAK_CLASSES:
+                raise ValueError(f"unknown leak class {name!r} in `leak_levels`; known: {', '.join(LEAK_CLASSES)}")
+            try:
+                level = AlertLevel(level)
+            except ValueError:
+                level = None
+            if level not in _LEAK_LEVELS:
+                raise ValueError(f"leak class {name!r} must raise one of ok, warn, stop; got {self.leak_levels[name]!r}")
+            levels[name] = level
+        object.__setattr__(self, "leak_levels", MappingProxyType(levels))
+
+
+def frame_level(
+    *,
+    front_to_wall_mm: float,
+    depth_fraction: float,
+    leak_classes: Iterable[str],
+    reliable: bool,
+    unreliable_reason: str,
+    thresholds: AlertThresholds,
+) -> tuple[AlertLevel, str]:
+    """The level one frame meets on its own, and why.
+
+    Parameters
+    ----------
+    front_to_wall_mm : float
+        Signed distance of the cement front to the posterior wall, mm; NaN when unknown.
+    depth_fraction : float
+        Depth of the most posterior cement (0 anterior wall, 1 posterior wall); NaN when
+        unknown.
+    leak_classes : iterable of str
+        Leak classes found in the frame.
+    reliable : bool
+        False when the frame could not be measured with confidence.
+    unreliable_reason : str
+        Why not (used when ``reliable`` is False).
+    thresholds : AlertThresholds
+
+    Returns
+    -------
+    (AlertLevel, str)
+        ``unreliable`` with ``unreliable_reason`` for an unreliable frame; else the
+        highest of ``stop``, ``warn``, ``ok`` whose condition holds, with every condition
+        of that level joined by ``"; "`` (empty for ``ok``).
+    """
+    if not reliable:
+        return AlertLevel.UNRELIABLE, unreliable_reason or "unreliable"
+    met: dict[AlertLevel, list[str]] = {AlertLevel.STOP: [], AlertLevel.WARN: []}
+    d = front_to_wall_mm
+    if d < 0:
+        met[AlertLevel.STOP].append(f"breach: front {-d:.1f} mm behind the posterior wall")
+    elif d <= thresholds.stop_mm:
+        met[AlertLevel.STOP].append(f"front {d:.1f} mm from the wall (stop <= {thresholds.stop_mm:g} mm)")
+    elif d <= thresholds.warn_mm:
+        met[AlertLevel.WARN].append(f"front {d:.1f} mm from the wall (warn <= {thresholds.warn_mm:g} mm)")
+    if depth_fraction >= thresholds.warn_depth_fraction:
+        met[AlertLevel.WARN].append(
+            f"depth fraction {depth_fraction:.2f} (warn >= {thresholds.warn_depth_fraction:g})"
+        )
+    for name in sorted(set(leak_classes), key=LEAK_CLASSES.index):
+        level = thresholds.leak_levels[name]
+        if level in met:
+            met[level].append(f"leak: {name}")
+    for level in (AlertLevel.STOP, AlertLevel.WARN):
+        if met[level]:
+            return level, "; ".join(met[level])
+    return AlertLevel.OK, ""
+
+
+class AlertStateMachine:
+    """The reported alert level, frame after frame, with the hold rule.
+
+    CONTRACT.md: a level is entered on the first frame that meets it and left only after
+    it has not been met for ``hold_s``. A frame meeting ``stop`` also meets ``warn``, so
+    when a held ``stop`` expires a ``warn`` met within the hold time remains.
+
+    ``unreliable`` follows the same rule (an unreliable frame "meets" it), and the reported
+    level is the highest held one in the order ok < unreliable < warn < stop: a held
+    ``warn`` or ``stop`` outranks an unreliable frame (an image that turns poor does not
+    silence an alarm), an unreliable frame is never reported ``ok``, and the frames within
+    ``hold_s`` after the last unreliable one are not ``ok`` either (no flapping between
+    ``ok`` and ``unreliable``).
+
+    Parameters
+    ----------
+    thresholds : AlertThresholds
+        Only ``hold_s`` is used here.
+    """
+
+    def __init__(self, thresholds: AlertThresholds):
+        self.hold_s = thresholds.hold_s
+        self._last_met: dict[AlertLevel, tuple[float, str]] = {}
+        self._time_s = -math.inf
+
+    def update(self, time_s: float, level: AlertLevel | str, reason: str) -> tuple[AlertLevel, str]:
+        """Feed one frame's own level (from :func:`frame_level`); return the reported level.
+
+        Parameters
+        ----------
+        time_s : float
+            Time of the frame, s; non-decreasing.
+        level : AlertLevel or str
+            The level the frame meets.
+        reason : str
+            Why.
+
+        Returns
+        -------
+        (AlertLevel, str)
+            The reported level and its reason. A level kept by the hold rule on a frame
+            that does not meet it has ``"held: "`` before the reason of the last frame
+            that met it.
+        """
+        level = AlertLevel(level)
+        if time_s < self._time_s:
+            raise ValueError(f"frame times must not decrease: {time_s!r} after {self._time_s!r}")
+        self._time_s = time_s
+        if level is AlertLevel.UNRELIABLE:
+            self._last_met[level] = (time_s, reason)
+        elif level is not AlertLevel.OK:
+            for met in (AlertLevel.WARN, AlertLevel.STOP):
+                if met.rank <= level.rank:
+                    self._last_met[met] = (time_s, reason)
+        for held in (AlertLevel.STOP, AlertLevel.WARN, AlertLevel.UNRELIABLE):
+            since_s, held_reason = self._last_met.get(held, (-math.inf, ""))
+            if since_s == time_s:
+                return held, held_reason
+            if time_s - since_s < self.hold_s - _TIME_EPS_S:
+                return held, f"held: {held_reason}"
+        return AlertLevel.OK, ""
+
+
+def events(results: Iterable) -> list[dict]:
+    """The changes of the reported alert level, in time order.
+
+    Parameters
+    ----------
+    results : iterable of FrameResult
+        Or any objects with ``frame``, ``time_s``, ``alert`` and ``reason``, in time order.
+
+    Returns
+    -------
+    list of dict
+        ``{"frame", "time_s", "level", "reason"}`` for each frame whose level differs from
+        the previous frame's; the level before the first frame counts as ``ok``.
+    """
+    changes = []
+    previous = AlertLevel.OK
+    for result in results:
+        level = AlertLevel(result.alert)
+        if level is not previous:
+            changes.append(
+                {"frame": int(result.frame), "time_s": float(result.time_s), "level": level.value, "reason": result.reason}
+            )
+            previous = level
+    return changes

@@ -1,0 +1,169 @@
+"""Alert thresholds, frame levels and the hold-time state machine on hand-made sequences."""
+
+import math
+from types import SimpleNamespace
+
+import pytest
+
+from vpimage.alerts import AlertLevel, AlertStateMachine, AlertThresholds, events, frame_level
+from vpimage.measures import LEAK_CLASSES
+
+OK, WARN, STOP, UNREL = AlertLevel.OK, AlertLevel.WARN, AlertLevel.STOP, AlertLevel.UNRELIABLE
+NAN = math.nan
+
+
+def _level(d=NAN, depth=NAN, leaks=(), reliable=True, why="", th=AlertThresholds()):
+    return frame_level(
+        front_to_wall_mm=d, depth_fraction=depth, leak_classes=leaks, reliable=reliable, unreliable_reason=why,
+        thresholds=th,
+    )
+
+
+def test_defaults_are_the_contract():
+    th = AlertThresholds()
+    assert (th.warn_mm, th.stop_mm, th.warn_depth_fraction, th.hold_s) == (5.0, 2.0, 0.75, 0.5)
+    assert dict(th.leak_levels) == {name: STOP for name in LEAK_CLASSES}
+
+
+def test_leak_levels_partial_override_and_coercion():
+    th = AlertThresholds(leak_levels={"disc_superior": "warn", "disc_inferior": "ok"})
+    assert th.leak_levels["disc_superior"] is WARN and th.leak_levels["disc_inferior"] is OK
+    assert th.leak_levels["posterior"] is STOP
+    with pytest.raises(TypeError):
+        th.leak_levels["posterior"] = OK  # read-only
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"warn_mm": 1.0}, "warn_mm"),  # below stop_mm
+        ({"stop_mm": -1.0}, "stop_mm"),
+        ({"warn_depth_fraction": 1.5}, "warn_depth_fraction"),
+        ({"hold_s": -0.1}, "hold_s"),
+        ({"hold_s": float("nan")}, "hold_s"),
+        ({"warn_mm": "5"}, "warn_mm"),
+        ({"leak_levels": {"spinal": "stop"}}, "spinal"),
+        ({"leak_levels": {"venous": "unreliable"}}, "venous"),
+        ({"leak_levels": {"venous": "loud"}}, "venous"),
+    ],
+)
+def test_thresholds_validated(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        AlertThresholds(**kwargs)
+
+
+@pytest.mark.parametrize(
+    "d, depth, expected",
+    [
+        (10.0, 0.5, OK),
+        (5.01, 0.5, OK),
+        (5.0, 0.5, WARN),  # boundary: <= 5.0 warns
+        (10.0, 0.75, WARN),  # boundary: >= 0.75 warns
+        (2.0, 0.5, STOP),  # boundary: <= 2.0 stops
+        (-0.1, 1.01, STOP),  # breach
+        (NAN, NAN, OK),  # no cement yet
+    ],
+)
+def test_frame_level_distance_and_depth(d, depth, expected):
+    level, reason = _level(d, depth)
+    assert level is expected
+    assert (reason == "") == (expected is OK)
+
+
+def test_frame_level_reasons_name_the_cause():
+    assert "breach" in _level(-0.5)[1]
+    assert _level(3.0, 0.9)[1] == "front 3.0 mm from the wall (warn <= 5 mm); depth fraction 0.90 (warn >= 0.75)"
+    assert _level(10.0, leaks=["venous", "posterior"]) == (STOP, "leak: posterior; leak: venous")
+
+
+def test_frame_level_leak_levels_per_class():
+    th = AlertThresholds(leak_levels={"disc_inferior": "warn", "anterior": "ok"})
+    assert _level(10.0, leaks=["disc_inferior"], th=th) == (WARN, "leak: disc_inferior")
+    assert _level(10.0, leaks=["anterior"], th=th) == (OK, "")
+    assert _level(10.0, leaks=["anterior", "disc_superior"], th=th) == (STOP, "leak: disc_superior")
+
+
+def test_frame_level_unreliable_wins_over_measures():
+    assert _level(1.0, leaks=["posterior"], reliable=False, why="motion 4.0 mm") == (UNREL, "motion 4.0 mm")
+    assert _level(reliable=False)[0] is UNREL
+
+
+def _run(levels, dt=0.1, hold_s=0.5):
+    machine = AlertStateMachine(AlertThresholds(hold_s=hold_s))
+    return [machine.update(k * dt, level, f"r{k}") for k, level in enumerate(levels)]
+
+
+def test_enter_at_once_and_leave_after_hold():
+    out = _run([OK, WARN, OK, OK, OK, OK, OK, OK])
+    assert [level for level, _ in out] == [OK, WARN, WARN, WARN, WARN, WARN, OK, OK]
+    assert out[1] == (WARN, "r1") and out[2] == (WARN, "held: r1")
+
+
+def test_no_flapping_on_alternating_frames():
+    out = _run([OK, STOP, OK, STOP, OK, STOP, OK, OK, OK, OK, OK, OK])
+    assert [level for level, _ in out] == [OK] + [STOP] * 9 + [OK] * 2
+
+
+def test_stop_expires_into_held_warn():
+    # stop met at 0.1 s, warn met until 0.4 s: stop leaves at 0.6 s, warn at 0.9 s.
+    out = _run([OK, STOP, WARN, WARN, WARN, OK, OK, OK, OK, OK, OK])
+    assert [level for level, _ in out] == [OK, STOP, STOP, STOP, STOP, STOP, WARN, WARN, WARN, OK, OK]
+
+
+def test_zero_hold_follows_frames():
+    out = _run([OK, STOP, WARN, OK, UNREL, OK], hold_s=0.0)
+    assert [level for level, _ in out] == [OK, STOP, WARN, OK, UNREL, OK]
+
+
+def test_unreliable_never_ok_and_held_alarm_outranks_it():
+    out = _run([OK, UNREL, OK, OK, OK, OK, OK, OK])
+    levels = [level for level, _ in out]
+    assert levels[1] is UNREL and levels[1:6] == [UNREL] * 5 and levels[6] is OK
+    out = _run([STOP, UNREL, UNREL, UNREL, UNREL, UNREL, UNREL, OK])
+    assert [level for level, _ in out] == [STOP] * 5 + [UNREL] * 3
+    # A warn frame outranks a held unreliable at once.
+    assert _run([UNREL, WARN])[1] == (WARN, "r1")
+
+
+def test_every_unreliable_frame_reported_not_ok():
+    import random
+
+    rng = random.Random(3)
+    levels = [rng.choice([OK, OK, WARN, STOP, UNREL]) for _ in range(300)]
+    for (level, _), frame in zip(_run(levels, dt=1 / 30), levels):
+        if frame is UNREL:
+            assert level is not OK
+        assert level.rank >= frame.rank  # never below what the frame itself meets
+
+
+def test_exact_hold_boundary_with_float_times():
+    # 30 fps: 15 frames = 0.5 s. Met at t0, not after: still held at t0 + 14/30, left at t0 + 15/30.
+    machine = AlertStateMachine(AlertThresholds(hold_s=0.5))
+    times = [k / 30 for k in range(20)]
+    out = [machine.update(t, STOP if k == 3 else OK, "") for k, t in enumerate(times)]
+    assert [level for level, _ in out].index(OK, 3) == 3 + 15
+
+
+def test_time_must_not_decrease():
+    machine = AlertStateMachine(AlertThresholds())
+    machine.update(1.0, OK, "")
+    with pytest.raises(ValueError, match="decrease"):
+        machine.update(0.5, OK, "")
+
+
+def test_events_one_per_change():
+    levels = [OK, OK, WARN, WARN, STOP, UNREL, UNREL, OK]
+    results = [SimpleNamespace(frame=k, time_s=k / 5, alert=level, reason=f"r{k}") for k, level in enumerate(levels)]
+    assert events(results) == [
+        {"frame": 2, "time_s": 0.4, "level": "warn", "reason": "r2"},
+        {"frame": 4, "time_s": 0.8, "level": "stop", "reason": "r4"},
+        {"frame": 5, "time_s": 1.0, "level": "unreliable", "reason": "r5"},
+        {"frame": 7, "time_s": 1.4, "level": "ok", "reason": "r7"},
+    ]
+    first = [SimpleNamespace(frame=0, time_s=0.0, alert="unreliable", reason="no wall")]
+    assert events(first) == [{"frame": 0, "time_s": 0.0, "level": "unreliable", "reason": "no wall"}]
+    assert events([]) == []
+
+
+def test_rank_orders_reports():
+    assert sorted(AlertLevel, key=lambda level: level.rank) == [OK, UNREL, WARN, STOP]

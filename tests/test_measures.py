@@ -1,0 +1,275 @@
+"""Measures against hand-computed truths on drawn bodies and masks."""
+
+import math
+
+import numpy as np
+import pytest
+
+from vpimage.measures import (
+    LEAK_CLASSES,
+    Corners,
+    FrontSpeedEstimator,
+    LeakRules,
+    band_mask,
+    body_mask,
+    classify_leaks,
+    depth_fraction,
+    front_to_wall_px,
+    signed_distance_to_wall_px,
+    time_to_wall_s,
+)
+
+SHAPE = (120, 160)
+# Rectangle body: anterior wall x = 40, posterior wall x = 100, endplates y = 30 and y = 80.
+RECT = Corners((40, 30), (100, 30), (100, 80), (40, 80))
+
+
+def _rotation(deg, centre):
+    """Affine [2, 3] rotating by `deg` about `centre` (x, y)."""
+    a = math.radians(deg)
+    rot = np.array([[math.cos(a), -math.sin(a)], [math.sin(a), math.cos(a)]])
+    centre = np.asarray(centre, dtype=float)
+    return np.hstack([rot, (centre - rot @ centre)[:, None]])
+
+
+def test_corners_dict_round_trip_and_order():
+    d = RECT.to_dict()
+    assert list(d) == ["anterior_superior", "posterior_superior", "posterior_inferior", "anterior_inferior"]
+    assert Corners.from_dict(d) == RECT
+    assert d["posterior_inferior"] == [100.0, 80.0]
+
+
+@pytest.mark.parametrize(
+    "d, message",
+    [
+        ({"anterior_superior": [0, 0]}, "missing"),
+        ({**RECT.to_dict(), "pedicle": [1, 2]}, "unknown"),
+        ({**RECT.to_dict(), "anterior_superior": [1, "x"]}, "anterior_superior"),
+        ({**RECT.to_dict(), "anterior_superior": [float("nan"), 1]}, "finite"),
+        # posterior corners swapped: a bow tie, not a convex quadrilateral
+        ({**RECT.to_dict(), "posterior_superior": [100, 80], "posterior_inferior": [100, 30]}, "convex"),
+    ],
+)
+def test_corners_bad_input_raises(d, message):
+    with pytest.raises(ValueError, match=message):
+        Corners.from_dict(d)
+
+
+def test_corners_translated_and_transformed():
+    moved = RECT.translated(3, -2)
+    assert moved.anterior_superior == (43.0, 28.0)
+    shifted = RECT.transformed([[1, 0, 3], [0, 1, -2]])
+    assert shifted == moved
+    turned = RECT.transformed(_rotation(90, (0, 0)))
+    # (x, y) -> (-y, x)
+    np.testing.assert_allclose(turned.posterior_inferior, (-80, 100), atol=1e-12)
+    with pytest.raises(ValueError, match="shape"):
+        RECT.transformed(np.eye(3))
+
+
+def test_body_and_band_masks_on_rectangle():
+    body = body_mask(RECT, SHAPE)
+    assert body.shape == SHAPE and body.dtype == bool
+    assert body.sum() == (100 - 40 + 1) * (80 - 30 + 1)  # edges included
+    assert body[30, 40] and body[80, 100] and not body[29, 70] and not body[50, 101]
+    band = band_mask(RECT, SHAPE)
+    assert band.sum() == (80 - 30 + 1) * SHAPE[1]  # unbounded along x
+    assert band[50, 150] and not band[81, 70]
+
+
+def test_signed_distance_sign_and_values():
+    dist = signed_distance_to_wall_px(RECT, SHAPE)
+    assert dist.dtype == np.float32 and dist.shape == SHAPE
+    assert dist[50, 100] == 0 and dist[50, 90] == 10 and dist[50, 104] == -4
+
+
+def test_front_to_wall_and_depth_on_rectangle():
+    mask = np.zeros(SHAPE, bool)
+    mask[45:60, 50:96] = True  # front at x = 95: 5 px from the wall at x = 100
+    assert front_to_wall_px(mask, RECT) == pytest.approx(5.0, abs=1e-9)
+    assert depth_fraction(mask, RECT) == pytest.approx((95 - 40) / 60, abs=1e-9)
+
+
+def test_empty_or_outside_band_is_nan():
+    mask = np.zeros(SHAPE, bool)
+    assert math.isnan(front_to_wall_px(mask, RECT)) and math.isnan(depth_fraction(mask, RECT))
+    mask[5:20, 90:110] = True  # above the superior endplate only
+    assert math.isnan(front_to_wall_px(mask, RECT)) and math.isnan(depth_fraction(mask, RECT))
+
+
+def test_breach_is_negative_and_depth_above_one():
+    mask = np.zeros(SHAPE, bool)
+    mask[50:55, 60:104] = True  # 3 px behind the wall
+    assert front_to_wall_px(mask, RECT) == pytest.approx(-3.0, abs=1e-9)
+    assert depth_fraction(mask, RECT) == pytest.approx(63 / 60, abs=1e-9)
+
+
+def test_cement_outside_band_does_not_set_front():
+    mask = np.zeros(SHAPE, bool)
+    mask[50:55, 60:91] = True  # front 10 px from the wall
+    mask[85:95, 95:110] = True  # below the inferior endplate, behind the wall line
+    assert front_to_wall_px(mask, RECT) == pytest.approx(10.0, abs=1e-9)
+
+
+@pytest.mark.parametrize("deg", [-25, 10, 25])
+def test_tilted_body_distance_and_depth(deg):
+    # The rectangle turned about its centre; the truth follows from the rotation: a cement
+    # point turned with the body keeps its distance to the wall.
+    matrix = _rotation(deg, (70, 55))
+    body = RECT.transformed(matrix)
+    front = np.array([88.0, 55.0])  # 12 px from the wall, depth (88-40)/60 in the upright body
+    x, y = matrix[:, :2] @ front + matrix[:, 2]
+    # Mark only the pixel nearest the turned point and compute its own exact truth.
+    col, row = int(round(x)), int(round(y))
+    mask = np.zeros(SHAPE, bool)
+    mask[row, col] = True
+    back = np.linalg.inv(np.vstack([matrix, [0, 0, 1]]))
+    ux, uy, _ = back @ [col, row, 1]  # the pixel centre in the upright frame
+    assert front_to_wall_px(mask, body) == pytest.approx(100 - ux, abs=1e-9)
+    assert depth_fraction(mask, body) == pytest.approx((ux - 40) / 60, abs=1e-9)
+    assert signed_distance_to_wall_px(body, SHAPE)[row, col] == pytest.approx(100 - ux, abs=1e-4)
+
+
+def test_depth_fraction_trapezoid_uses_local_width():
+    # Wedge body: anterior wall x = 40 (height 30..70), posterior wall x = 100 (20..80); walls parallel.
+    wedge = Corners((40, 30), (100, 20), (100, 80), (40, 70))
+    mask = np.zeros(SHAPE, bool)
+    mask[50, 70] = True
+    assert depth_fraction(mask, wedge) == pytest.approx(0.5, abs=1e-9)
+    # Posterior wall leaning: x = 100 at y = 20 to x = 110 at y = 80; at y = 50 it is at x = 105.
+    lean = Corners((40, 20), (100, 20), (110, 80), (40, 80))
+    mask[:] = False
+    mask[50, 95] = True
+    n = np.array([60.0, -10.0]) / math.hypot(60, 10)  # unit normal of the leaning wall
+    b = abs(n @ (np.array([95.0, 50.0]) - [100.0, 20.0]))
+    assert front_to_wall_px(mask, lean) == pytest.approx(b, abs=1e-9)
+    assert depth_fraction(mask, lean) == pytest.approx(55 / (55 + b), abs=1e-9)
+
+
+def _leak_body():
+    mask = body_mask(RECT, SHAPE) & False
+    mask[40:70, 50:90] = True  # cement inside the body, touching nothing
+    return mask
+
+
+def test_classify_leaks_no_leak():
+    assert classify_leaks(_leak_body(), RECT, mm_per_px=0.3) == {}
+
+
+@pytest.mark.parametrize(
+    "rows, cols, expected",
+    [
+        (slice(18, 29), slice(55, 75), "disc_superior"),  # blob above the superior endplate
+        (slice(82, 92), slice(60, 80), "disc_inferior"),
+        (slice(45, 60), slice(103, 112), "posterior"),
+        (slice(45, 60), slice(28, 38), "anterior"),
+    ],
+)
+def test_classify_leaks_blob_sides(rows, cols, expected):
+    mask = _leak_body()
+    mask[rows, cols] = True
+    area = mask[rows, cols].sum()
+    assert classify_leaks(mask, RECT, mm_per_px=0.3) == {expected: float(area)}
+
+
+def test_classify_leaks_blob_connected_to_body_counts_only_outside():
+    mask = _leak_body()
+    mask[25:45, 60:70] = True  # crosses the superior endplate (y = 30)
+    margin_px = LeakRules().margin_mm / 0.3  # pixels within the margin are not leak
+    outside_rows = [r for r in range(25, 30) if 30 - r > margin_px]
+    assert classify_leaks(mask, RECT, mm_per_px=0.3) == {"disc_superior": float(len(outside_rows) * 10)}
+
+
+def test_classify_leaks_thin_curved_channel_is_venous():
+    mask = _leak_body()
+    # Half ring about 3 px wide (radius 18.5..21.5 px) behind the posterior wall.
+    yy, xx = np.mgrid[0 : SHAPE[0], 0 : SHAPE[1]]
+    radius = np.hypot(xx - 125, yy - 55)
+    channel = (np.abs(radius - 20) <= 1.5) & (xx >= 125)
+    mask |= channel
+    leaks = classify_leaks(mask, RECT, mm_per_px=0.3)  # 0.9 mm wide: a vein
+    assert leaks == {"venous": float(channel.sum())}
+    # At 1.5 mm/px the same channel is 4.5 mm wide: too wide for a vein (default 4 mm);
+    # it lies behind the wall, so it is a posterior leak.
+    wide = classify_leaks(mask, RECT, mm_per_px=1.5, rules=LeakRules(margin_mm=0, min_area_mm2=0))
+    assert wide == {"posterior": float(channel.sum())}
+
+
+def test_classify_leaks_elongation_threshold():
+    # A 3 x 30 px bar above the body: length/width = 10.
+    mask = _leak_body()
+    mask[20:23, 55:85] = True
+    assert list(classify_leaks(mask, RECT, mm_per_px=0.3, rules=LeakRules(venous_min_elongation=9))) == ["venous"]
+    assert list(classify_leaks(mask, RECT, mm_per_px=0.3, rules=LeakRules(venous_min_elongation=11))) == [
+        "disc_superior"
+    ]
+
+
+def test_classify_leaks_small_component_dropped_and_order():
+    mask = _leak_body()
+    mask[10, 10] = True  # 1 px = 0.09 mm^2 < 1 mm^2
+    mask[45:60, 103:112] = True
+    mask[82:92, 60:80] = True
+    leaks = classify_leaks(mask, RECT, mm_per_px=0.3)
+    assert list(leaks) == [c for c in LEAK_CLASSES if c in leaks] == ["posterior", "disc_inferior"]
+
+
+@pytest.mark.parametrize("mm_per_px", [0, -1, float("nan"), None])
+def test_classify_leaks_bad_scale(mm_per_px):
+    with pytest.raises(ValueError, match="mm_per_px"):
+        classify_leaks(_leak_body(), RECT, mm_per_px=mm_per_px)
+
+
+def test_leak_rules_validated():
+    with pytest.raises(ValueError, match="margin_mm"):
+        LeakRules(margin_mm=-1)
+    with pytest.raises(ValueError, match="venous_min_elongation"):
+        LeakRules(venous_min_elongation=0)
+
+
+def test_mask_must_be_2d_bool():
+    with pytest.raises(ValueError, match="mask"):
+        front_to_wall_px(np.zeros(SHAPE, np.uint8), RECT)
+
+
+def test_speed_estimator_recovers_slope_under_noise():
+    rng = np.random.default_rng(7)
+    est = FrontSpeedEstimator(window_s=1.0)
+    t = np.arange(90) / 30.0
+    d = 20.0 - 2.5 * t + rng.normal(0, 0.15, t.size)
+    d[40] = 2.0  # one wild frame
+    speeds = [est.update(ti, di) for ti, di in zip(t, d)]
+    assert math.isnan(speeds[0])
+    assert speeds[-1] == pytest.approx(2.5, abs=0.3)
+    assert np.nanmedian(speeds[30:]) == pytest.approx(2.5, abs=0.15)
+
+
+def test_speed_estimator_window_bounded_and_nan_skipped():
+    est = FrontSpeedEstimator(window_s=0.5, max_samples=8)
+    for k in range(100):
+        est.update(k * 0.1, 10.0 - 0.1 * k)  # 1 mm/s toward the wall
+    assert len(est._samples) <= 6  # 0.5 s at 10 fps, inclusive
+    # Moving away: negative speed; NaN frames add nothing.
+    est = FrontSpeedEstimator(window_s=1.0)
+    est.update(0.0, 5.0)
+    assert math.isnan(est.update(0.1, float("nan")))
+    assert est.update(0.2, 6.0) == pytest.approx(-5.0)
+    # Samples older than the window leave it: a lone new sample gives NaN.
+    assert math.isnan(est.update(5.0, 1.0))
+
+
+def test_speed_estimator_rejects_bad_window():
+    with pytest.raises(ValueError, match="window_s"):
+        FrontSpeedEstimator(window_s=0)
+
+
+@pytest.mark.parametrize(
+    "d, v, expected",
+    [(6.0, 2.0, 3.0), (-1.0, 2.0, 0.0), (6.0, 0.0, math.nan), (6.0, -1.0, math.nan), (math.nan, 1.0, math.nan)],
+)
+def test_time_to_wall(d, v, expected):
+    result = time_to_wall_s(d, v)
+    if math.isnan(expected):
+        assert math.isnan(result)
+    else:
+        assert result == pytest.approx(expected)

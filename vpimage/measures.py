@@ -1,0 +1,491 @@
+"""Measures of the cement against the vertebral body (CONTRACT.md "Words").
+
+Pure functions on arrays. Coordinates are ``(x, y)`` = ``(column, row)`` in pixels, origin
+at the centre of the top-left pixel; masks are boolean ``[rows, cols]``. Distances are in
+pixels (px) unless a name says ``_mm`` (mm at the isocentre).
+
+The vertebral body is the quadrilateral of its four :class:`Corners`. Four lines bound it:
+the posterior wall (``posterior_superior``-``posterior_inferior``), the anterior wall
+(``anterior_superior``-``anterior_inferior``), the superior endplate
+(``anterior_superior``-``posterior_superior``) and the inferior endplate
+(``anterior_inferior``-``posterior_inferior``). Each line's signed distance is positive on
+the body's side.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass
+from typing import Mapping
+
+import numpy as np
+from scipy import ndimage
+from skimage.morphology import skeletonize
+
+__all__ = [
+    "LEAK_CLASSES",
+    "Corners",
+    "FrontSpeedEstimator",
+    "LeakRules",
+    "band_mask",
+    "body_mask",
+    "classify_leaks",
+    "depth_fraction",
+    "front_to_wall_px",
+    "signed_distance_to_wall_px",
+    "time_to_wall_s",
+]
+
+# Leak classes of the lateral view, in the order outputs list them.
+LEAK_CLASSES = ("posterior", "venous", "disc_superior", "disc_inferior", "anterior")
+
+_CORNER_NAMES = ("anterior_superior", "posterior_superior", "posterior_inferior", "anterior_inferior")
+
+# Pixel centres this close to a line (px) count as on it: exact for hand-placed corners.
+_ON_LINE_PX = 1e-6
+
+
+def _point(value, name: str) -> tuple[float, float]:
+    try:
+        x, y = (float(v) for v in value)
+    except (TypeError, ValueError):
+        raise ValueError(f"corner `{name}` must be a pair [x, y] of numbers; got {value!r}") from None
+    if not (math.isfinite(x) and math.isfinite(y)):
+        raise ValueError(f"corner `{name}` must be finite; got {value!r}")
+    return x, y
+
+
+@dataclass(frozen=True)
+class Corners:
+    """The four corners of a vertebral body, each an ``(x, y)`` pair in px.
+
+    The corners must make a convex quadrilateral in the order anterior_superior,
+    posterior_superior, posterior_inferior, anterior_inferior (either winding).
+
+    Raises
+    ------
+    ValueError
+        A corner is not a finite pair, or the quadrilateral is degenerate or not convex.
+    """
+
+    anterior_superior: tuple[float, float]
+    posterior_superior: tuple[float, float]
+    posterior_inferior: tuple[float, float]
+    anterior_inferior: tuple[float, float]
+
+    def __post_init__(self):
+        for name in _CORNER_NAMES:
+            object.__setattr__(self, name, _point(getattr(self, name), name))
+        pts = self.as_array()
+        edges = np.roll(pts, -1, axis=0) - pts
+        turns = edges[:, 0] * np.roll(edges, -1, axis=0)[:, 1] - edges[:, 1] * np.roll(edges, -1, axis=0)[:, 0]
+        if not (np.all(turns > 0) or np.all(turns < 0)):
+            raise ValueError(
+                "vertebral body corners must form a convex quadrilateral in the order "
+                f"{', '.join(_CORNER_NAMES)}; got {self.to_dict()}"
+            )
+
+    @classmethod
+    def from_dict(cls, d: Mapping) -> "Corners":
+        """Corners from the WALL.json ``"vertebral_body"`` form ``{name: [x, y], ...}``.
+
+        Raises
+        ------
+        ValueError
+            A corner is missing, unknown or malformed.
+        """
+        if not isinstance(d, Mapping):
+            raise ValueError(f"vertebral_body must be an object of four corners; got {type(d).__name__}")
+        missing = [n for n in _CORNER_NAMES if n not in d]
+        unknown = sorted(set(d) - set(_CORNER_NAMES))
+        if missing or unknown:
+            raise ValueError(f"vertebral_body corners: missing {missing}, unknown {unknown}")
+        return cls(*(d[n] for n in _CORNER_NAMES))
+
+    def to_dict(self) -> dict[str, list[float]]:
+        """The WALL.json ``"vertebral_body"`` form: ``{name: [x, y], ...}``."""
+        return {n: list(getattr(self, n)) for n in _CORNER_NAMES}
+
+    def as_array(self) -> np.ndarray:
+        """Corners as float64 ``[4, 2]`` (rows ``(x, y)``, in the order of the fields)."""
+        return np.array([getattr(self, n) for n in _CORNER_NAMES], dtype=np.float64)
+
+    def translated(self, dx: float, dy: float) -> "Corners":
+        """The corners moved by ``(dx, dy)`` px."""
+        return Corners(*((x + dx, y + dy) for x, y in self.as_array()))
+
+    def transformed(self, matrix) -> "Corners":
+        """The corners under the affine ``matrix`` ``[2, 3]``: ``(x', y') = M @ (x, y, 1)``."""
+        m = np.asarray(matrix, dtype=np.float64)
+        if m.shape != (2, 3):
+            raise ValueError(f"affine `matrix` must have shape (2, 3); got {m.shape}")
+        pts = self.as_array() @ m[:, :2].T + m[:, 2]
+        return Corners(*map(tuple, pts))
+
+
+def _line(p0, p1, inside) -> tuple[np.ndarray, float]:
+    """Unit normal ``n`` and offset ``c`` so that ``n @ (x, y) + c`` is the signed
+    distance (px) to the line through ``p0``, ``p1``, positive on the side of ``inside``."""
+    p0, p1, inside = (np.asarray(p, dtype=np.float64) for p in (p0, p1, inside))
+    direction = p1 - p0
+    normal = np.array([-direction[1], direction[0]]) / np.hypot(*direction)
+    if normal @ (inside - p0) < 0:
+        normal = -normal
+    return normal, float(-normal @ p0)
+
+
+def _lines(corners: Corners) -> dict[str, tuple[np.ndarray, float]]:
+    """The four bounding lines of the body, signed positive toward the body."""
+    a_s, p_s, p_i, a_i = corners.as_array()
+    return {
+        "posterior": _line(p_s, p_i, (a_s + a_i) / 2),
+        "anterior": _line(a_s, a_i, (p_s + p_i) / 2),
+        "superior": _line(a_s, p_s, (a_i + p_i) / 2),
+        "inferior": _line(a_i, p_i, (a_s + p_s) / 2),
+    }
+
+
+def _distance(line, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
+    normal, offset = line
+    return normal[0] * xs + normal[1] * ys + offset
+
+
+def _grid(shape) -> tuple[np.ndarray, np.ndarray]:
+    rows, cols = shape
+    ys, xs = np.mgrid[0:rows, 0:cols]
+    return xs.astype(np.float64), ys.astype(np.float64)
+
+
+def _check_mask(mask) -> np.ndarray:
+    mask = np.asarray(mask)
+    if mask.ndim != 2 or mask.dtype != bool:
+        raise ValueError(f"`mask` must be a 2-dimensional bool array; got {mask.dtype} {mask.shape}")
+    return mask
+
+
+def body_mask(corners: Corners, shape: tuple[int, int]) -> np.ndarray:
+    """Pixels whose centre lies inside the vertebral body (edges included).
+
+    Parameters
+    ----------
+    corners : Corners
+        The vertebral body, px.
+    shape : (rows, cols)
+        Shape of the image.
+
+    Returns
+    -------
+    ndarray, bool, shape [rows, cols]
+    """
+    xs, ys = _grid(shape)
+    inside = np.ones(shape, dtype=bool)
+    for line in _lines(corners).values():
+        inside &= _distance(line, xs, ys) >= -_ON_LINE_PX
+    return inside
+
+
+def band_mask(corners: Corners, shape: tuple[int, int]) -> np.ndarray:
+    """Pixels between the superior and the inferior endplate lines (lines included).
+
+    The band extends without end in the anterior and posterior directions, so cement
+    behind the posterior wall at the body's level is in it.
+
+    Returns
+    -------
+    ndarray, bool, shape [rows, cols]
+    """
+    xs, ys = _grid(shape)
+    lines = _lines(corners)
+    return (_distance(lines["superior"], xs, ys) >= -_ON_LINE_PX) & (
+        _distance(lines["inferior"], xs, ys) >= -_ON_LINE_PX
+    )
+
+
+def signed_distance_to_wall_px(corners: Corners, shape: tuple[int, int]) -> np.ndarray:
+    """Perpendicular distance of every pixel centre to the posterior-wall line, px.
+
+    Positive on the body's side of the line, negative behind it.
+
+    Returns
+    -------
+    ndarray, float32, shape [rows, cols]
+    """
+    xs, ys = _grid(shape)
+    return _distance(_lines(corners)["posterior"], xs, ys).astype(np.float32)
+
+
+def _band_cement(mask: np.ndarray, corners: Corners) -> tuple[np.ndarray, np.ndarray, dict]:
+    """Centres ``(xs, ys)`` of the cement pixels in the band, and the body's lines."""
+    ys, xs = np.nonzero(_check_mask(mask))
+    xs, ys = xs.astype(np.float64), ys.astype(np.float64)
+    lines = _lines(corners)
+    keep = (_distance(lines["superior"], xs, ys) >= -_ON_LINE_PX) & (
+        _distance(lines["inferior"], xs, ys) >= -_ON_LINE_PX
+    )
+    return xs[keep], ys[keep], lines
+
+
+def front_to_wall_px(mask, corners: Corners) -> float:
+    """Signed distance of the cement front to the posterior wall, px.
+
+    CONTRACT.md: over the cement pixels in the band (between the endplate lines), the
+    smallest signed perpendicular distance to the posterior-wall line; positive on the
+    body's side, negative once cement lies behind the wall (a breach).
+
+    Parameters
+    ----------
+    mask : ndarray, bool, shape [rows, cols]
+        Cement pixels.
+    corners : Corners
+        The treated vertebral body, px.
+
+    Returns
+    -------
+    float
+        px; NaN when no cement lies in the band.
+    """
+    xs, ys, lines = _band_cement(mask, corners)
+    if xs.size == 0:
+        return math.nan
+    return float(_distance(lines["posterior"], xs, ys).min())
+
+
+def depth_fraction(mask, corners: Corners) -> float:
+    """Where the most posterior cement lies on the body's anterior->posterior axis.
+
+    For a pixel centre at distance ``a`` from the anterior-wall line and ``b`` from the
+    posterior-wall line (both signed positive toward the body), its depth is
+    ``a / (a + b)``: 0 on the anterior wall, 1 on the posterior wall, above 1 behind it.
+    The result is the largest depth over the cement pixels in the band; for a
+    rectangular body that is the pixel nearest the posterior wall.
+
+    Parameters
+    ----------
+    mask : ndarray, bool, shape [rows, cols]
+        Cement pixels.
+    corners : Corners
+        The treated vertebral body, px.
+
+    Returns
+    -------
+    float
+        Dimensionless; NaN when no cement lies in the band.
+    """
+    xs, ys, lines = _band_cement(mask, corners)
+    a = _distance(lines["anterior"], xs, ys)
+    b = _distance(lines["posterior"], xs, ys)
+    width = a + b
+    valid = width > 0
+    if not np.any(valid):
+        return math.nan
+    return float(np.max(a[valid] / width[valid]))
+
+
+@dataclass(frozen=True)
+class LeakRules:
+    """How cement outside the body is told apart and classified.
+
+    Attributes
+    ----------
+    margin_mm : float
+        Cement within this distance outside the body's edges is not a leak (edge blur of
+        the segmentation and of the corners), mm at the isocentre.
+    min_area_mm2 : float
+        Smaller outside components are ignored, mm^2.
+    venous_max_width_mm : float
+        A venous channel is at most this wide, mm.
+    venous_min_elongation : float
+        ... and at least this elongated: length / width, with the width read from the
+        distance transform along the component's skeleton and length = area / width.
+    """
+
+    margin_mm: float = 0.5
+    min_area_mm2: float = 1.0
+    venous_max_width_mm: float = 4.0
+    venous_min_elongation: float = 5.0
+
+    def __post_init__(self):
+        for name in ("margin_mm", "min_area_mm2"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0):
+                raise ValueError(f"`{name}` must be a finite number >= 0; got {value!r}")
+        for name in ("venous_max_width_mm", "venous_min_elongation"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value > 0):
+                raise ValueError(f"`{name}` must be a finite number > 0; got {value!r}")
+
+
+# Bounding line of the body -> leak class of cement beyond it.
+_SIDE_CLASS = {
+    "posterior": "posterior",
+    "superior": "disc_superior",
+    "inferior": "disc_inferior",
+    "anterior": "anterior",
+}
+
+
+def _width_and_elongation(component: np.ndarray) -> tuple[float, float]:
+    """Width (px) and length/width of one component ``[r, c]`` (bool, cropped)."""
+    padded = np.pad(component, 1)
+    skeleton = skeletonize(padded)
+    area = float(component.sum())
+    # Two width estimates, each exact where the other is poor: area over skeleton length
+    # (thin channels, where a pixel centred in a line w px wide is only about (w + 1) / 2
+    # from the background) and twice the 75th percentile of the distance to the background
+    # along the skeleton (blobs, whose skeletons branch to every corner; the percentile
+    # ignores those short branches and a local bulge).
+    radii = ndimage.distance_transform_edt(padded)[skeleton if skeleton.any() else padded]
+    width = max(area / max(int(skeleton.sum()), 1), 2.0 * float(np.percentile(radii, 75)) - 1.0, 1.0)
+    return width, area / width**2
+
+
+def classify_leaks(mask, corners: Corners, *, mm_per_px: float, rules: LeakRules = LeakRules()) -> dict[str, float]:
+    """Area of cement outside the vertebral body, per leak class.
+
+    Cement farther than ``rules.margin_mm`` outside the body is split into connected
+    components (8-connectivity); components smaller than ``rules.min_area_mm2`` are
+    dropped. A thin elongated component is ``venous`` wherever it runs (width at most
+    ``rules.venous_max_width_mm``, length/width at least ``rules.venous_min_elongation``).
+    Any other component takes the class of the side it lies beyond, by majority of its
+    pixels: each pixel is beyond the body line it is farthest outside of (posterior wall
+    -> ``posterior``, superior endplate -> ``disc_superior``, inferior endplate ->
+    ``disc_inferior``, anterior wall -> ``anterior``).
+
+    Parameters
+    ----------
+    mask : ndarray, bool, shape [rows, cols]
+        Cement pixels.
+    corners : Corners
+        The treated vertebral body, px.
+    mm_per_px : float
+        Pixel size at the isocentre, mm; for an uncalibrated study pass a nominal value.
+    rules : LeakRules
+        Thresholds of the classification.
+
+    Returns
+    -------
+    dict of str to float
+        Leak class (of :data:`LEAK_CLASSES`, in that order) -> area in px, only classes
+        with leaked cement.
+
+    Raises
+    ------
+    ValueError
+        ``mm_per_px`` is not a finite number > 0, or ``mask`` is not 2-D bool.
+    """
+    mask = _check_mask(mask)
+    if not (isinstance(mm_per_px, (int, float)) and math.isfinite(mm_per_px) and mm_per_px > 0):
+        raise ValueError(f"`mm_per_px` must be a finite number > 0; got {mm_per_px!r}")
+    found = np.zeros(len(LEAK_CLASSES))
+    if not mask.any():
+        return {}
+    # Work in the cement's bounding box only: per-frame cost follows the cement, not the image.
+    rows, cols = np.nonzero(mask)
+    r0, c0 = rows.min(), cols.min()
+    crop = mask[r0 : rows.max() + 1, c0 : cols.max() + 1]
+    xs, ys = _grid(crop.shape)
+    xs += c0
+    ys += r0
+    lines = _lines(corners)
+    sides = list(_SIDE_CLASS)
+    dist = np.stack([_distance(lines[s], xs, ys) for s in sides])  # [4, r, c], px
+    outside = crop & (dist.min(axis=0) < -rules.margin_mm / mm_per_px)
+    labels, count = ndimage.label(outside, structure=np.ones((3, 3), dtype=bool))
+    beyond = np.argmin(dist, axis=0)  # index into `sides` of the most violated line
+    min_area_px = rules.min_area_mm2 / mm_per_px**2
+    for index, box in enumerate(ndimage.find_objects(labels), start=1):
+        component = labels[box] == index
+        area = float(component.sum())
+        if area < min_area_px:
+            continue
+        width, elongation = _width_and_elongation(component)
+        if width * mm_per_px <= rules.venous_max_width_mm and elongation >= rules.venous_min_elongation:
+            leak = "venous"
+        else:
+            votes = np.bincount(beyond[box][component], minlength=len(sides))
+            leak = _SIDE_CLASS[sides[int(np.argmax(votes))]]
+        found[LEAK_CLASSES.index(leak)] += area
+    return {name: float(area) for name, area in zip(LEAK_CLASSES, found) if area > 0}
+
+
+class FrontSpeedEstimator:
+    """Speed of the cement front toward the posterior wall, robust to noise.
+
+    The Theil-Sen slope (median of the pairwise slopes) of the front-to-wall distance over
+    the samples of the last ``window_s`` seconds; memory is bounded by ``max_samples``.
+
+    Parameters
+    ----------
+    window_s : float
+        Length of the sliding window, s.
+    max_samples : int
+        Most samples kept (the oldest go first).
+
+    Examples
+    --------
+    >>> est = FrontSpeedEstimator(window_s=1.0)
+    >>> for t in (0.0, 0.1, 0.2, 0.3):
+    ...     speed = est.update(t, 10.0 - 2.0 * t)
+    >>> round(speed, 6)
+    2.0
+    """
+
+    def __init__(self, window_s: float = 1.0, *, max_samples: int = 64):
+        if not (math.isfinite(window_s) and window_s > 0):
+            raise ValueError(f"`window_s` must be a finite number > 0; got {window_s!r}")
+        if max_samples < 2:
+            raise ValueError(f"`max_samples` must be >= 2; got {max_samples!r}")
+        self.window_s = float(window_s)
+        self._samples: deque[tuple[float, float]] = deque(maxlen=int(max_samples))
+
+    def update(self, time_s: float, front_to_wall_mm: float) -> float:
+        """Add one frame's front distance and return the current speed.
+
+        Parameters
+        ----------
+        time_s : float
+            Time of the frame, s; non-decreasing from call to call.
+        front_to_wall_mm : float
+            The front's distance to the wall (mm, or px for a speed in px/s); NaN (no
+            front) adds nothing.
+
+        Returns
+        -------
+        float
+            Speed toward the wall (distance units per second, positive when approaching);
+            NaN with fewer than two samples in the window.
+        """
+        if math.isfinite(front_to_wall_mm):
+            self._samples.append((float(time_s), float(front_to_wall_mm)))
+        while self._samples and self._samples[0][0] < time_s - self.window_s:
+            self._samples.popleft()
+        if len(self._samples) < 2:
+            return math.nan
+        t, d = np.array(self._samples).T
+        i, j = np.triu_indices(t.size, k=1)
+        dt = t[j] - t[i]
+        ok = dt > 0
+        if not np.any(ok):
+            return math.nan
+        return float(-np.median((d[j] - d[i])[ok] / dt[ok]))
+
+
+def time_to_wall_s(front_to_wall_mm: float, speed_mm_s: float) -> float:
+    """Time for the front to reach the wall at the current speed, s.
+
+    Parameters
+    ----------
+    front_to_wall_mm : float
+        Distance of the front to the wall, mm; at or behind the wall gives 0.
+    speed_mm_s : float
+        Speed toward the wall, mm/s.
+
+    Returns
+    -------
+    float
+        s; NaN when the front is not approaching (speed <= 0 or unknown) or unknown.
+    """
+    if not (math.isfinite(front_to_wall_mm) and math.isfinite(speed_mm_s)) or speed_mm_s <= 0:
+        return math.nan
+    return max(front_to_wall_mm, 0.0) / speed_mm_s
