@@ -1,0 +1,89 @@
+"""RunConfig: defaults, TOML round trip, overrides, and errors that name the key."""
+
+import pytest
+
+from vpimage.alerts import AlertLevel, AlertThresholds
+from vpimage.config import ReliabilityConfig, RunConfig, SegmentationConfig, SpeedConfig
+from vpimage.errors import ConfigError
+from vpimage.measures import LeakRules
+
+
+def test_defaults_are_the_contract():
+    config = RunConfig.defaults()
+    assert config.alerts == AlertThresholds()
+    assert (config.alerts.warn_mm, config.alerts.stop_mm, config.alerts.hold_s) == (5.0, 2.0, 0.5)
+    assert config.leaks == LeakRules() and config.speed == SpeedConfig()
+
+
+def test_partial_file_keeps_defaults(tmp_path):
+    path = tmp_path / "site.toml"
+    path.write_text('[alerts]\nwarn_mm = 6\n[alerts.leak_levels]\ndisc_superior = "warn"\n[segmentation]\nmin_area_px = 5\n')
+    config = RunConfig.from_toml(path)
+    assert config.alerts.warn_mm == 6.0 and isinstance(config.alerts.warn_mm, float)
+    assert config.alerts.stop_mm == 2.0
+    assert config.alerts.leak_levels["disc_superior"] is AlertLevel.WARN
+    assert config.alerts.leak_levels["posterior"] is AlertLevel.STOP
+    assert config.segmentation == SegmentationConfig(min_area_px=5)
+
+
+def test_round_trip_through_toml(tmp_path):
+    config = RunConfig(
+        alerts=AlertThresholds(warn_mm=4.5, stop_mm=1.5, hold_s=1.0, leak_levels={"disc_inferior": "ok"}),
+        leaks=LeakRules(margin_mm=0.25),
+        segmentation=SegmentationConfig(cement_contrast=0.2, min_area_px=12),
+        reliability=ReliabilityConfig(max_motion_mm=2.0),
+        speed=SpeedConfig(window_s=0.75),
+    )
+    path = tmp_path / "round.toml"
+    path.write_text(config.to_toml())
+    assert RunConfig.from_toml(path) == config
+    assert RunConfig.from_mapping(config.to_dict()) == config
+
+
+def test_overrides_apply_after_file(tmp_path):
+    path = tmp_path / "site.toml"
+    path.write_text("[alerts]\nhold_s = 1.0\nwarn_mm = 6.0\n")
+    config = RunConfig.from_toml(path, {"alerts.hold_s": 0.25, "alerts.leak_levels.venous": "warn"})
+    assert config.alerts.hold_s == 0.25 and config.alerts.warn_mm == 6.0
+    assert config.alerts.leak_levels["venous"] is AlertLevel.WARN
+    with pytest.raises(ConfigError, match="bogus"):
+        config.with_overrides({"bogus.hold_s": 1})
+    with pytest.raises(ConfigError, match="alerts.hold"):
+        config.with_overrides({"alerts.hold": 1})
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("[alerts]\nwarn_m = 5.0\n", "unknown key alerts.warn_m"),
+        ("[alert]\nwarn_mm = 5.0\n", r"unknown section \[alert\]"),
+        ('[alerts]\nwarn_mm = "five"\n', "alerts.warn_mm must be a number"),
+        ("[alerts]\nwarn_mm = true\n", "alerts.warn_mm must be a number"),
+        ("[segmentation]\nmin_area_px = 2.5\n", "segmentation.min_area_px must be an integer"),
+        ("[alerts]\nwarn_mm = 1.0\n", "warn_mm"),  # below stop_mm
+        ("[alerts]\nhold_s = -1\n", "hold_s"),
+        ('[alerts.leak_levels]\nspinal = "stop"\n', "spinal"),
+        ('[alerts.leak_levels]\nvenous = "maybe"\n', "venous"),
+        ("[speed]\nwindow_s = 0\n", "window_s"),
+        ("[reliability]\nmax_saturated_fraction = 2.0\n", "max_saturated_fraction"),
+        ("[leaks]\nmin_area_mm2 = -1.0\n", "min_area_mm2"),
+        ("alerts = 3\n", r"\[alerts\] must be a table"),
+        ("[alerts\n", "not valid TOML"),
+    ],
+)
+def test_bad_file_raises_config_error_naming_file_and_key(tmp_path, text, message):
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=message) as info:
+        RunConfig.from_toml(path)
+    assert str(path) in str(info.value)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(ConfigError, match="cannot read"):
+        RunConfig.from_toml(tmp_path / "absent.toml")
+
+
+def test_section_type_checked():
+    with pytest.raises(ConfigError, match=r"\[alerts\]"):
+        RunConfig(alerts={"warn_mm": 5.0})

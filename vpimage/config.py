@@ -1,0 +1,281 @@
+"""The run configuration: every threshold of an analysis, from a TOML file and CLI overrides.
+
+A TOML file holds any of the sections below, each with any of its keys; what it leaves out
+keeps its default, and an unknown section or key is an error::
+
+    [alerts]                 # AlertThresholds (CONTRACT.md "Alert levels")
+    warn_mm = 5.0
+    stop_mm = 2.0
+    warn_depth_fraction = 0.75
+    hold_s = 0.5
+    [alerts.leak_levels]     # the level each leak class raises: "ok", "warn" or "stop"
+    disc_superior = "warn"
+    [leaks]                  # LeakRules: how cement outside the body is classified
+    [segmentation]           # SegmentationConfig: the engine's cement segmentation
+    [reliability]            # ReliabilityConfig: when a frame is unreliable
+    [speed]                  # SpeedConfig: the front speed estimate
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import sys
+from dataclasses import dataclass, field
+from os import PathLike
+from typing import Any, Mapping
+
+from vpimage.alerts import AlertLevel, AlertThresholds
+from vpimage.errors import ConfigError
+from vpimage.measures import LeakRules
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+__all__ = ["ReliabilityConfig", "RunConfig", "SegmentationConfig", "SpeedConfig"]
+
+
+def _check_non_negative(config) -> None:
+    """Every number field of a dataclass must be finite and >= 0."""
+    for f in dataclasses.fields(config):
+        value = getattr(config, f.name)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if not (math.isfinite(value) and value >= 0):
+                raise ValueError(f"`{f.name}` must be a finite number >= 0; got {value!r}")
+
+
+@dataclass(frozen=True)
+class SegmentationConfig:
+    """Parameters of the engine's cement segmentation.
+
+    Attributes
+    ----------
+    cement_contrast : float
+        Least rise of attenuation over the pre-injection baseline that is cement
+        (log-intensity units, dimensionless).
+    min_area_px : int
+        Smaller cement components are dropped, px.
+    baseline_frames_max : int
+        Most frames the automatic pre-injection baseline may use.
+    """
+
+    cement_contrast: float = 0.15
+    min_area_px: int = 20
+    baseline_frames_max: int = 10
+
+    def __post_init__(self):
+        _check_non_negative(self)
+        if self.baseline_frames_max < 1:
+            raise ValueError(f"`baseline_frames_max` must be >= 1; got {self.baseline_frames_max!r}")
+
+
+@dataclass(frozen=True)
+class ReliabilityConfig:
+    """When a frame is ``unreliable``.
+
+    Attributes
+    ----------
+    max_motion_mm : float
+        Larger motion against the baseline (after compensation fails to explain it), mm.
+    min_snr : float
+        Lower contrast-to-noise of the cement region, dimensionless.
+    max_saturated_fraction : float
+        Larger fraction of saturated or empty pixels in the field of view, 0..1.
+    """
+
+    max_motion_mm: float = 5.0
+    min_snr: float = 3.0
+    max_saturated_fraction: float = 0.2
+
+    def __post_init__(self):
+        _check_non_negative(self)
+        if self.max_saturated_fraction > 1:
+            raise ValueError(f"`max_saturated_fraction` must be <= 1; got {self.max_saturated_fraction!r}")
+
+
+@dataclass(frozen=True)
+class SpeedConfig:
+    """The front speed estimate.
+
+    Attributes
+    ----------
+    window_s : float
+        Sliding window of the robust (Theil-Sen) slope of front_to_wall_mm, s.
+    """
+
+    window_s: float = 1.0
+
+    def __post_init__(self):
+        if not (math.isfinite(self.window_s) and self.window_s > 0):
+            raise ValueError(f"`window_s` must be a finite number > 0; got {self.window_s!r}")
+
+
+# TOML section -> its dataclass, in the order of RunConfig's fields.
+_SECTIONS = {
+    "alerts": AlertThresholds,
+    "leaks": LeakRules,
+    "segmentation": SegmentationConfig,
+    "reliability": ReliabilityConfig,
+    "speed": SpeedConfig,
+}
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Every threshold of one analysis, validated; build it with :meth:`from_toml`,
+    :meth:`from_mapping` or :meth:`defaults`, change it with :meth:`with_overrides`.
+
+    Raises
+    ------
+    ConfigError
+        A section is not of its type.
+    """
+
+    alerts: AlertThresholds = field(default_factory=AlertThresholds)
+    leaks: LeakRules = field(default_factory=LeakRules)
+    segmentation: SegmentationConfig = field(default_factory=SegmentationConfig)
+    reliability: ReliabilityConfig = field(default_factory=ReliabilityConfig)
+    speed: SpeedConfig = field(default_factory=SpeedConfig)
+
+    def __post_init__(self):
+        for name, kind in _SECTIONS.items():
+            if not isinstance(getattr(self, name), kind):
+                raise ConfigError(f"[{name}] must be a {kind.__name__}; got {type(getattr(self, name)).__name__}")
+
+    @classmethod
+    def defaults(cls) -> "RunConfig":
+        """The configuration of CONTRACT.md's defaults."""
+        return cls()
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any], *, source: str = "configuration") -> "RunConfig":
+        """Build from nested ``{section: {key: value}}`` (a parsed TOML document).
+
+        Parameters
+        ----------
+        data : mapping
+            Sections and keys to set; the rest keep their defaults.
+        source : str
+            Where ``data`` came from, for error messages (e.g. the file name).
+
+        Raises
+        ------
+        ConfigError
+            An unknown section or key, a value of the wrong type, or one out of range;
+            the message names ``source`` and the key.
+        """
+        if not isinstance(data, Mapping):
+            raise ConfigError(f"{source}: must be a table of sections; got {type(data).__name__}")
+        unknown = sorted(set(data) - set(_SECTIONS))
+        if unknown:
+            raise ConfigError(f"{source}: unknown section [{unknown[0]}]; known: {', '.join(_SECTIONS)}")
+        return cls(**{name: _build_section(name, data.get(name, {}), source) for name in _SECTIONS})
+
+    @classmethod
+    def from_toml(cls, path: str | PathLike, overrides: Mapping[str, Any] | None = None) -> "RunConfig":
+        """Read a TOML file, then apply ``overrides`` (see :meth:`with_overrides`).
+
+        Raises
+        ------
+        ConfigError
+            The file cannot be read or parsed, or a key or value is bad (the message names
+            the file and the key).
+        """
+        try:
+            with open(path, "rb") as stream:
+                data = tomllib.load(stream)
+        except OSError as error:
+            raise ConfigError(f"{path}: cannot read configuration: {error.strerror or error}") from None
+        except tomllib.TOMLDecodeError as error:
+            raise ConfigError(f"{path}: not valid TOML: {error}") from None
+        config = cls.from_mapping(data, source=str(path))
+        return config.with_overrides(overrides) if overrides else config
+
+    def with_overrides(self, overrides: Mapping[str, Any]) -> "RunConfig":
+        """A copy with dotted keys replaced: ``{"alerts.hold_s": 1.0,
+        "alerts.leak_levels.disc_superior": "warn"}`` (command-line flags).
+
+        Raises
+        ------
+        ConfigError
+            An unknown key or a bad value.
+        """
+        data = self.to_dict()
+        for dotted, value in overrides.items():
+            *parents, key = dotted.split(".")
+            table = data
+            for part in parents:
+                if not isinstance(table.get(part), dict):
+                    raise ConfigError(f"override {dotted}: unknown key {part!r}")
+                table = table[part]
+            table[key] = value
+        return RunConfig.from_mapping(data, source="overrides")
+
+    def to_dict(self) -> dict[str, dict[str, Any]]:
+        """Nested plain ``{section: {key: value}}``, as :meth:`from_mapping` reads it."""
+        data = {}
+        for name in _SECTIONS:
+            section = dataclasses.asdict(getattr(self, name)) if name != "alerts" else _alerts_dict(self.alerts)
+            data[name] = section
+        return data
+
+    def to_toml(self) -> str:
+        """The configuration as a TOML document that :meth:`from_toml` reads back."""
+        lines: list[str] = []
+        for name, section in self.to_dict().items():
+            tables = {key: value for key, value in section.items() if isinstance(value, dict)}
+            lines.append(f"[{name}]")
+            lines += [f"{key} = {_toml_value(value)}" for key, value in section.items() if key not in tables]
+            for key, table in tables.items():
+                lines.append(f"[{name}.{key}]")
+                lines += [f"{k} = {_toml_value(v)}" for k, v in table.items()]
+            lines.append("")
+        return "\n".join(lines)
+
+
+def _alerts_dict(alerts: AlertThresholds) -> dict[str, Any]:
+    data = {f.name: getattr(alerts, f.name) for f in dataclasses.fields(alerts)}
+    data["leak_levels"] = {name: AlertLevel(level).value for name, level in alerts.leak_levels.items()}
+    return data
+
+
+def _toml_value(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _build_section(name: str, values: Any, source: str):
+    kind = _SECTIONS[name]
+    if not isinstance(values, Mapping):
+        raise ConfigError(f"{source}: [{name}] must be a table; got {type(values).__name__}")
+    defaults = kind()
+    fields = {f.name for f in dataclasses.fields(kind)}
+    for key, value in values.items():
+        if key not in fields:
+            raise ConfigError(f"{source}: unknown key {name}.{key}; known: {', '.join(sorted(fields))}")
+        _check_type(f"{name}.{key}", getattr(defaults, key), value, source)
+    try:
+        return kind(**values)
+    except (TypeError, ValueError) as error:
+        raise ConfigError(f"{source}: [{name}] {error}") from None
+
+
+def _check_type(key: str, default: Any, value: Any, source: str) -> None:
+    """A value must have its default's type (an int is welcome where a float is expected)."""
+    if isinstance(default, bool):
+        ok, expected = isinstance(value, bool), "true or false"
+    elif isinstance(default, int):
+        ok, expected = isinstance(value, int) and not isinstance(value, bool), "an integer"
+    elif isinstance(default, float):
+        ok, expected = isinstance(value, (int, float)) and not isinstance(value, bool), "a number"
+    elif isinstance(default, Mapping):
+        ok, expected = isinstance(value, Mapping), "a table"
+    else:
+        ok, expected = isinstance(value, type(default)), f"a {type(default).__name__}"
+    if not ok:
+        raise ConfigError(f"{source}: {key} must be {expected}; got {value!r}")
