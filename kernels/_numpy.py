@@ -19,13 +19,15 @@ __all__ = [
     "accumulate_cement",
     "attenuation",
     "cement_candidates",
+    "clipped_fraction",
     "estimate_shift",
     "is_available",
     "keep_components",
     "label_components",
     "largest_component_px",
     "mask_field",
-    "needle_mask",
+    "median",
+    "noise_sigma",
     "recursive_filter",
     "shift_images",
     "smooth",
@@ -86,6 +88,79 @@ def mask_field(frames: np.ndarray, fov_mask: np.ndarray, *, fill: float = 0.0) -
     if fov_mask.shape != frames.shape[-2:]:
         raise ValueError(f"`fov_mask` must be shaped {frames.shape[-2:]}; got {fov_mask.shape}.")
     return np.where(fov_mask, frames, np.asarray(fill, dtype=frames.dtype))
+
+
+def clipped_fraction(frames: np.ndarray, fov_mask: np.ndarray) -> np.ndarray:
+    """Fraction of the exposed pixels of each frame stuck at that frame's lowest or highest value.
+
+    A frame clipped black (no exposure) or white (saturated) has a large share of its
+    pixels at one extreme value; a noisy exposed frame almost none.
+
+    Parameters
+    ----------
+    frames : ndarray, shape [frames, rows, cols]
+    fov_mask : ndarray of bool, shape [rows, cols]
+
+    Returns
+    -------
+    ndarray, float64, shape [frames], in [0, 1].
+    """
+    _check_ndim(frames, (3,), "frames")
+    inside = frames[:, fov_mask]
+    if inside.shape[1] == 0:
+        return np.ones(frames.shape[0])
+    low = (inside == inside.min(axis=1, keepdims=True)).mean(axis=1)
+    high = (inside == inside.max(axis=1, keepdims=True)).mean(axis=1)
+    return np.maximum(low, high)
+
+
+def noise_sigma(images: np.ndarray, *, weight: np.ndarray) -> np.ndarray:
+    """Robust pixel-noise level of each image over the ``weight`` pixels.
+
+    The median absolute deviation of the residual after a 3 x 3 mean, scaled to a
+    Gaussian standard deviation (1.4826) and for the part of white noise the mean keeps
+    (``sqrt(8 / 9)``): smooth anatomy cancels, pixel noise stays.
+
+    Parameters
+    ----------
+    images : ndarray, shape [frames, rows, cols]
+    weight : ndarray of bool, shape [rows, cols]
+
+    Returns
+    -------
+    ndarray, float64, shape [frames]
+        Noise standard deviation per pixel, in the units of ``images``.
+    """
+    _check_ndim(images, (3,), "images")
+    out = np.zeros(images.shape[0])
+    for i, image in enumerate(np.asarray(images, dtype=np.float32)):
+        residual = (image - cv2.blur(image, (3, 3), borderType=cv2.BORDER_REPLICATE))[weight]
+        mad = np.median(np.abs(residual - np.median(residual))) if residual.size else np.nan
+        out[i] = 1.4826 * mad / np.sqrt(8.0 / 9.0)
+    return out
+
+
+def median(images: np.ndarray, *, size_px: int) -> np.ndarray:
+    """Median filter of each image: removes noise and keeps the place of steep edges.
+
+    Parameters
+    ----------
+    images : ndarray, shape [frames, rows, cols] or [rows, cols]
+    size_px : {1, 3, 5}
+        Side of the square window, px; 1 returns a float32 copy.
+
+    Returns
+    -------
+    ndarray, float32, same shape.
+    """
+    _check_ndim(images, (2, 3), "images")
+    if size_px not in (1, 3, 5):
+        raise ValueError(f"`size_px` must be 1, 3 or 5; got {size_px!r}.")
+    images = np.asarray(images, dtype=np.float32)
+    if size_px == 1:
+        return images.copy()
+    stack = images.reshape((-1,) + images.shape[-2:])
+    return np.stack([cv2.medianBlur(im, size_px) for im in stack]).reshape(images.shape)
 
 
 def smooth(images: np.ndarray, *, sigma_px: float) -> np.ndarray:
@@ -248,38 +323,6 @@ def recursive_filter(images: np.ndarray, *, alpha: float, state: np.ndarray | No
     return out
 
 
-def needle_mask(reference: np.ndarray, *, min_excess: float, background_px: int = 15, dilate_px: int = 1) -> np.ndarray:
-    """Where a very dense thin object (the steel needle) lies in a reference attenuation image.
-
-    A pixel belongs to the needle when its attenuation exceeds the local background
-    (a grey opening, i.e. a morphological top-hat, over ``background_px``) by
-    ``min_excess``: a steel trocar adds several units of attenuation, bone edges far less.
-
-    Parameters
-    ----------
-    reference : ndarray, shape [rows, cols]
-        Attenuation image without cement (the pre-injection baseline).
-    min_excess : float
-        Attenuation above the local background that only steel reaches.
-    background_px : int, optional
-        Size of the opening that removes thin dense structures, px (wider than the needle).
-    dilate_px : int, optional
-        Margin added around the found needle, px.
-
-    Returns
-    -------
-    ndarray of bool, shape [rows, cols].
-    """
-    _check_ndim(reference, (2,), "reference")
-    reference = np.asarray(reference, dtype=np.float32)
-    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (background_px, background_px))
-    excess = reference - cv2.morphologyEx(reference, cv2.MORPH_OPEN, kernel)
-    mask = excess > min_excess
-    if dilate_px > 0:
-        mask = ndi.binary_dilation(mask, iterations=dilate_px)
-    return mask
-
-
 def cement_candidates(
     excess: np.ndarray,
     *,
@@ -304,7 +347,7 @@ def cement_candidates(
     gradient_gain : float, optional
         Residual registration error assumed, px.
     exclude : ndarray of bool, shape [rows, cols], optional
-        Pixels that never count as cement (the needle, outside the field).
+        Pixels that never count as cement (e.g. the rim of the field).
 
     Returns
     -------

@@ -59,16 +59,50 @@ class SegmentationConfig:
         Smaller cement components are dropped, px.
     baseline_frames_max : int
         Most frames the automatic pre-injection baseline may use.
+    median_px : int
+        Median filter (1, 3 or 5 px square) of the excess attenuation before
+        thresholding: less noise, cement edges kept in place.
+    smooth_px : float
+        Gaussian smoothing of the baseline before its edge strength is taken, px.
+    temporal_alpha : float
+        Weight of the newest frame in the recursive (EMA) filter of the excess, (0, 1];
+        1 is no temporal filtering.
+    min_run : int
+        Frames in a row a pixel must look like cement before it counts (then it stays).
+    field_margin_px : int
+        Margin inside the edge of the exposed field that is never cement, px.
+    registration_error_px : float
+        Residual misregistration assumed on steep baseline edges; the cement threshold
+        rises by this times the baseline gradient there, px.
+    registration_body_margin_mm : float
+        Motion is measured on bone at least this far from the vertebral body (where
+        cement and leaks appear), mm.
+    registration_margin_mm : float
+        Largest motion followed; motion is measured this far inside the field's edge, mm.
     """
 
     cement_contrast: float = 0.15
     min_area_px: int = 20
     baseline_frames_max: int = 10
+    median_px: int = 5
+    smooth_px: float = 1.0
+    temporal_alpha: float = 1.0
+    min_run: int = 1
+    field_margin_px: int = 3
+    registration_error_px: float = 0.5
+    registration_body_margin_mm: float = 12.0
+    registration_margin_mm: float = 15.0
 
     def __post_init__(self):
         _check_non_negative(self)
         if self.baseline_frames_max < 1:
             raise ValueError(f"`baseline_frames_max` must be >= 1; got {self.baseline_frames_max!r}")
+        if not 0 < self.temporal_alpha <= 1:
+            raise ValueError(f"`temporal_alpha` must be in (0, 1]; got {self.temporal_alpha!r}")
+        if self.median_px not in (1, 3, 5):
+            raise ValueError(f"`median_px` must be 1, 3 or 5; got {self.median_px!r}")
+        if self.min_run < 1:
+            raise ValueError(f"`min_run` must be >= 1; got {self.min_run!r}")
 
 
 @dataclass(frozen=True)
@@ -83,11 +117,15 @@ class ReliabilityConfig:
         Lower contrast-to-noise of the cement region, dimensionless.
     max_saturated_fraction : float
         Larger fraction of saturated or empty pixels in the field of view, 0..1.
+    min_registration_score : float
+        Lower correlation of the motion-compensated frame with the baseline over the
+        bone it is registered on (the motion is not explained), -1..1.
     """
 
     max_motion_mm: float = 5.0
     min_snr: float = 3.0
     max_saturated_fraction: float = 0.2
+    min_registration_score: float = 0.5
 
     def __post_init__(self):
         _check_non_negative(self)

@@ -1,0 +1,98 @@
+"""The engine on a hand-made run with exact truth (tests/engine/conftest.py)."""
+
+import dataclasses
+import math
+
+import numpy as np
+import pytest
+
+from vpimage.alerts import AlertLevel
+from vpimage.config import RunConfig
+from vpimage.engine import Engine
+from vpimage.measures import front_to_wall_px
+
+from engine_toy import batches, make_toy
+
+
+@pytest.fixture(scope="module")
+def toy():
+    return make_toy()
+
+
+def run(toy, *, size=8, corners="given", mm_per_px="given", config=None):
+    engine = Engine(
+        config or RunConfig.defaults(),
+        rows=toy.frames.shape[1],
+        columns=toy.frames.shape[2],
+        mm_per_px=toy.mm_per_px if mm_per_px == "given" else mm_per_px,
+        corners=toy.corners if corners == "given" else corners,
+    )
+    return [f for batch in batches(toy, size) for f in engine.process(batch)], engine
+
+
+def dice(a, b):
+    return 2 * (a & b).sum() / max(a.sum() + b.sum(), 1)
+
+
+def test_engine_measures_the_growing_cement_against_truth(toy):
+    frames, engine = run(toy)
+    assert [f.result.frame for f in frames] == list(range(len(toy.frames)))
+    for f, truth, shift in zip(frames, toy.masks, toy.shifts):
+        np.testing.assert_allclose(f.shift_px, shift, atol=0.3)
+        if truth.sum() >= 300:  # Dice of a smaller blob is dominated by its one-pixel rim
+            assert dice(f.cement_mask, truth) > 0.8, f.result.frame
+            true_front = front_to_wall_px(truth, toy.corners.translated(shift[1], shift[0]))
+            assert abs(f.result.front_to_wall_px - true_front) <= 2.5, f.result.frame
+    areas = [f.result.cement_area_px for f in frames]
+    assert all(b >= a for a, b in zip(areas, areas[1:])), "cement never vanishes"
+    assert areas[3] == 0, "no cement before the injection"
+    last = frames[-1].result
+    assert last.alert in (AlertLevel.WARN, AlertLevel.STOP)
+    assert math.isclose(last.cement_area_mm2, last.cement_area_px * toy.mm_per_px**2)
+    toa = engine.state.time_of_arrival_s
+    assert np.isnan(toa[~engine.state.accumulated]).all() and np.isfinite(toa[engine.state.accumulated]).all()
+
+
+def test_results_do_not_depend_on_batch_size(toy):
+    one, _ = run(toy, size=1)
+    many, _ = run(toy, size=7)
+    as_rows = lambda frames: [[repr(v) for v in dataclasses.astuple(f.result)] for f in frames]  # NaN == NaN
+    assert as_rows(one) == as_rows(many)
+
+
+def test_without_corners_every_frame_is_unreliable_wall_not_found(toy):
+    frames, _ = run(toy, corners=None)
+    assert {(f.result.alert, f.result.reason) for f in frames} == {(AlertLevel.UNRELIABLE, "wall_not_found")}
+    assert frames[-1].result.cement_area_px > 0
+
+
+def test_without_calibration_frames_are_unreliable_with_pixels_filled(toy):
+    frames, _ = run(toy, mm_per_px=None)
+    assert all(f.result.alert is AlertLevel.UNRELIABLE and f.result.reason == "no_calibration" for f in frames)
+    assert np.isfinite(frames[-1].result.front_to_wall_px) and math.isnan(frames[-1].result.front_to_wall_mm)
+
+
+def test_blank_and_noisy_frames_are_unreliable_not_ok():
+    toy = make_toy(n=16)
+    toy.frames[9] = 0.0  # no exposure
+    rng = np.random.default_rng(5)
+    toy.frames[11] = rng.poisson(3.0, size=toy.frames[11].shape)  # almost no quanta
+    frames, _ = run(toy)
+    assert frames[9].result.alert is AlertLevel.UNRELIABLE and frames[9].result.reason == "saturated_or_empty_frame"
+    assert frames[11].result.alert is AlertLevel.UNRELIABLE
+    assert frames[10].result.cement_area_px >= frames[8].result.cement_area_px
+
+
+def test_a_strict_threshold_never_grows_the_cement(toy):
+    loose, _ = run(toy)
+    config = RunConfig.defaults()
+    strict = dataclasses.replace(config, segmentation=dataclasses.replace(config.segmentation, cement_contrast=0.4))
+    tight, _ = run(toy, config=strict)
+    assert all(t.result.cement_area_px <= l.result.cement_area_px for t, l in zip(tight, loose))
+    assert tight[-1].result.cement_area_px < loose[-1].result.cement_area_px
+
+
+def test_batch_shape_is_checked(toy):
+    engine = Engine(RunConfig.defaults(), rows=10, columns=10, mm_per_px=0.3)
+    with pytest.raises(ValueError, match="batch frames"):
+        engine.process(next(batches(toy, 2)))

@@ -1,0 +1,341 @@
+"""The incremental engine: frame batches in, one measured and alerted result per frame out."""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage as ndi
+
+from vpimage import measures
+from vpimage.alerts import AlertLevel, AlertStateMachine, frame_level
+from vpimage.engine._result import FrameResult
+from vpimage.engine._state import EngineState
+from vpimage.kernels import get_backend
+from vpimage.measures import Corners
+
+__all__ = ["Engine", "EngineFrame"]
+
+logger = logging.getLogger(__name__)
+
+# Pixel size assumed for shape rules (leak widths) when a study has no calibration, mm.
+_NOMINAL_MM_PER_PX = 0.3
+
+# Least share of the exposed field that motion is measured on.
+_MIN_REGISTRATION_SHARE = 0.1
+
+# Unreliable reasons, as frames.csv writes them.
+WALL_NOT_FOUND = "wall_not_found"
+NO_CALIBRATION = "no_calibration"
+CLIPPED = "saturated_or_empty_frame"
+MOTION_LOST = "motion_not_tracked"
+MOTION_TOO_LARGE = "motion_too_large"
+MOTION_JUMP = "sudden_motion"
+TOO_NOISY = "image_too_noisy"
+# Reasons that are about the image itself (it must not join the baseline).
+_IMAGE_PROBLEMS = (CLIPPED, MOTION_LOST, MOTION_TOO_LARGE, MOTION_JUMP, TOO_NOISY)
+
+
+@dataclass(frozen=True)
+class EngineFrame:
+    """What the engine gives for one frame.
+
+    Attributes
+    ----------
+    result : FrameResult
+        The measures and the alert of the frame.
+    cement_mask : ndarray of bool, shape [rows, cols]
+        Accumulated cement in this frame's image coordinates.
+    corners : Corners or None
+        The vertebral body followed to this frame's image coordinates, px.
+    shift_px : tuple of float
+        ``(dy, dx)`` of this frame against the reference (first) frame, px.
+    """
+
+    result: FrameResult
+    cement_mask: np.ndarray
+    corners: Corners | None
+    shift_px: tuple[float, float]
+
+
+class Engine:
+    """Turns frames, in time order, into per-frame cement measures and alerts.
+
+    The same object serves a finished study (fed batch after batch) and a live stream
+    (fed one frame at a time); work per frame is bounded, history lives in
+    :attr:`state` (:class:`EngineState`).
+
+    Per frame: attenuation (log domain) -> motion against the reference (frame 0) ->
+    while no cement has appeared, the frame joins the pre-injection buffer, whose mean
+    becomes the baseline at the first frame with a cement-sized blob (or when the buffer
+    is full) -> excess attenuation over the baseline, smoothed in space and time ->
+    cement candidates (the needle is in the baseline; field edge excluded, threshold raised on steep
+    baseline edges) -> monotone accumulation -> measures against the corners -> alert.
+
+    Parameters
+    ----------
+    config : RunConfig
+        ``config.segmentation`` (engine parameters), ``config.reliability`` (when a frame
+        cannot be trusted) and ``config.alerts`` (AlertThresholds), ``config.leaks``
+        (LeakRules).
+    rows, columns : int
+        Frame size, px.
+    mm_per_px : float or None
+        Pixel size at the isocentre, mm; None when uncalibrated (every frame is then
+        unreliable, reason ``no_calibration``; pixel measures are still given).
+    fov_mask : ndarray of bool, shape [rows, cols], optional
+        Exposed field; everything when not given.
+    corners : Corners, optional
+        The treated vertebral body (WALL.json) in the image coordinates of
+        ``corners_frame``; without them every frame is unreliable (``wall_not_found``).
+    corners_frame : int, optional
+        Frame the corners were drawn on. Until it is seen, they are used as drawn.
+    view : str, optional
+        ``"lateral"``, or ``"ap"`` (no wall distance: front_to_wall and depth are NaN).
+    backend, device : str, optional
+        Kernel backend (see :func:`vpimage.kernels.get_backend`).
+    """
+
+    def __init__(
+        self,
+        config,
+        *,
+        rows: int,
+        columns: int,
+        mm_per_px: float | None,
+        fov_mask: np.ndarray | None = None,
+        corners: Corners | None = None,
+        corners_frame: int = 0,
+        view: str = "lateral",
+        backend: str = "numpy",
+        device: str | None = None,
+    ):
+        self.config = config
+        self.kernels = get_backend(backend, device=device)
+        self.backend = self.kernels.__name__.rsplit("._", 1)[-1]
+        self.mm_per_px = float(mm_per_px) if mm_per_px else None
+        self.fov_mask = np.ones((rows, columns), bool) if fov_mask is None else np.asarray(fov_mask, bool)
+        if self.fov_mask.shape != (rows, columns):
+            raise ValueError(f"`fov_mask` must be shaped {(rows, columns)}; got {self.fov_mask.shape}")
+        self.view = view
+        self._fill = 0.0  # attenuation outside the field: the first frame's median inside it
+        self._px_per_mm = 1.0 / (self.mm_per_px or _NOMINAL_MM_PER_PX)
+        self.state = EngineState(
+            rows=rows,
+            columns=columns,
+            speed=measures.FrontSpeedEstimator(window_s=config.speed.window_s),
+            alerts=AlertStateMachine(config.alerts),
+            corners=corners,
+            corners_anchor_frame=corners_frame if corners is not None and corners_frame != 0 else None,
+        )
+
+    # -- the public step ---------------------------------------------------------------
+
+    def process(self, batch) -> list[EngineFrame]:
+        """Analyse one batch of frames (the next in time order).
+
+        Parameters
+        ----------
+        batch : FrameBatch
+            ``frames`` float32 [B, rows, cols] (higher = brighter, as vpimage.io gives
+            them), ``time_s`` float64 [B] from the first frame, ``index`` int [B].
+
+        Returns
+        -------
+        list of EngineFrame, one per frame of the batch, in order.
+        """
+        frames = np.asarray(batch.frames, dtype=np.float32)
+        if frames.ndim != 3 or frames.shape[1:] != (self.state.rows, self.state.columns):
+            raise ValueError(f"batch frames must be shaped [B, {self.state.rows}, {self.state.columns}]; got {frames.shape}")
+        k = self.kernels
+        # I0 = 1: the baseline subtraction removes the constant; the floor is one stored unit.
+        attenuation = k.attenuation(frames, white_level=1.0, floor=1.0)
+        if self.state.reference is None:
+            self._fill = float(np.median(attenuation[0][self.fov_mask]))
+        attenuation = k.mask_field(attenuation, self.fov_mask, fill=self._fill)
+        if self.state.reference is None:
+            self._start(attenuation[0])
+        clipped = k.clipped_fraction(frames, self.fov_mask)
+        out = []
+        for i in range(frames.shape[0]):
+            # Frame by frame: the reference becomes the baseline once it is known.
+            shift, score = k.estimate_shift(attenuation[i : i + 1], self.state.reference, weight=self.state.registration_weight)
+            aligned = k.shift_images(attenuation[i : i + 1], -shift)
+            noise = k.noise_sigma(aligned, weight=self.state.registration_weight)
+            problem = self._problem(shift[0], score[0], clipped[i], noise[0])
+            out.append(self._step(aligned[0], float(batch.time_s[i]), int(batch.index[i]), shift[0], problem))
+        return out
+
+    # -- set-up --------------------------------------------------------------------------
+
+    def _start(self, first: np.ndarray) -> None:
+        """Take the first frame as the reference and choose the pixels to register on."""
+        seg = self.config.segmentation
+        exposed = self.fov_mask.sum()
+        margin_px = int(math.ceil(seg.registration_margin_mm * self._px_per_mm)) + 4
+        inner = ndi.binary_erosion(self.fov_mask, iterations=margin_px)
+        if inner.sum() < _MIN_REGISTRATION_SHARE * exposed:  # a small field: keep what it has
+            inner = ndi.binary_erosion(self.fov_mask, iterations=4)
+        weight = inner
+        if self.state.corners is not None:
+            away = ndi.distance_transform_edt(~measures.body_mask(self.state.corners, first.shape)) / self._px_per_mm
+            # Bone far from the body if there is enough of it, else nearer (never the body itself).
+            for margin_mm in (seg.registration_body_margin_mm, seg.registration_body_margin_mm / 2, 0.0):
+                weight = inner & (away > margin_mm)
+                if weight.sum() >= _MIN_REGISTRATION_SHARE * exposed:
+                    break
+        if not weight.any():
+            weight = self.fov_mask.copy()
+        self.state.reference = first
+        self.state.registration_weight = weight
+
+    def _freeze_baseline(self) -> None:
+        """The mean of the pre-injection frames becomes the baseline; the buffer is dropped."""
+        k, seg, st = self.kernels, self.config.segmentation, self.state
+        st.baseline = np.mean(st.pre_injection, axis=0).astype(np.float32)
+        st.pre_injection = []
+        st.reference = st.baseline
+        gy, gx = np.gradient(k.smooth(st.baseline, sigma_px=seg.smooth_px))
+        st.baseline_gradient = np.hypot(gy, gx).astype(np.float32)
+        # The steel needle is in the baseline, so the subtraction removes it; its steep
+        # edges are handled by the gradient-raised threshold.
+        st.excluded = ~ndi.binary_erosion(self.fov_mask, iterations=seg.field_margin_px)
+
+    # -- one frame -----------------------------------------------------------------------
+
+    def _problem(self, shift, score, clipped, noise) -> str:
+        """Why a frame cannot be trusted, or '' when it can."""
+        rel = self.config.reliability
+        st = self.state
+        if clipped > rel.max_saturated_fraction:
+            return CLIPPED
+        if score < rel.min_registration_score:
+            return MOTION_LOST
+        if np.hypot(*shift) / self._px_per_mm > self.config.segmentation.registration_margin_mm:
+            return MOTION_TOO_LARGE
+        if np.hypot(*(shift - st.shift_px)) / self._px_per_mm > rel.max_motion_mm:
+            return MOTION_JUMP
+        if self.config.segmentation.cement_contrast < rel.min_snr * noise:
+            return TOO_NOISY
+        if st.corners is None:
+            return WALL_NOT_FOUND
+        if self.mm_per_px is None:
+            return NO_CALIBRATION
+        return ""
+
+    def _step(self, aligned: np.ndarray, time_s: float, index: int, shift: np.ndarray, problem: str) -> EngineFrame:
+        st = self.state
+        st.frames_seen += 1
+        if problem in (CLIPPED, MOTION_LOST, MOTION_TOO_LARGE):
+            # The image cannot be compared with the baseline: keep what was accumulated.
+            shift = st.shift_px
+        else:
+            st.shift_px = shift
+            self._anchor_corners(index, shift)
+            if st.injecting:
+                self._segment(aligned, time_s)
+            elif self._cement_appeared(aligned):
+                self._freeze_baseline()
+                self._segment(aligned, time_s)
+            elif problem not in _IMAGE_PROBLEMS:
+                self._add_pre_injection(aligned)
+        return self._measure(time_s, index, shift, problem)
+
+    def _anchor_corners(self, index: int, shift: np.ndarray) -> None:
+        """Move corners drawn on a later frame onto the reference when that frame arrives."""
+        st = self.state
+        if st.corners_anchor_frame is not None and index == st.corners_anchor_frame:
+            st.corners = st.corners.translated(-shift[1], -shift[0])
+            st.corners_anchor_frame = None
+
+    def _add_pre_injection(self, aligned: np.ndarray) -> None:
+        st = self.state
+        st.pre_injection.append(aligned)
+        if len(st.pre_injection) >= self.config.segmentation.baseline_frames_max:
+            self._freeze_baseline()
+
+    def _cement_appeared(self, aligned: np.ndarray) -> bool:
+        """Whether this frame holds a cement-sized blob against the pre-injection mean."""
+        k, seg, st = self.kernels, self.config.segmentation, self.state
+        if not st.pre_injection:
+            return False
+        excess = k.median(aligned - np.mean(st.pre_injection, axis=0), size_px=seg.median_px)
+        exclude = ~ndi.binary_erosion(self.fov_mask, iterations=seg.field_margin_px)
+        candidates = k.cement_candidates(excess, threshold=seg.cement_contrast, exclude=exclude)
+        return bool(k.largest_component_px(candidates[None])[0] >= seg.min_area_px)
+
+    def _segment(self, aligned: np.ndarray, time_s: float) -> None:
+        """Update the accumulated cement with one aligned frame."""
+        k, seg, st = self.kernels, self.config.segmentation, self.state
+        excess = k.median(aligned - st.baseline, size_px=seg.median_px)
+        filtered = k.recursive_filter(excess[None], alpha=seg.temporal_alpha, state=st.filtered)
+        st.filtered = filtered[0]
+        candidates = k.cement_candidates(
+            st.filtered,
+            threshold=seg.cement_contrast,
+            reference_gradient=st.baseline_gradient,
+            gradient_gain=seg.registration_error_px,
+            exclude=st.excluded,
+        )
+        grown_from = ndi.binary_dilation(st.accumulated | st.run_length.astype(bool))
+        candidates = k.keep_components(
+            candidates, min_area_px=seg.min_area_px, touching=grown_from
+        )
+        k.accumulate_cement(
+            candidates[None],
+            time_s=np.array([time_s]),
+            run_length=st.run_length,
+            run_start_s=st.run_start_s,
+            accumulated=st.accumulated,
+            time_of_arrival_s=st.time_of_arrival_s,
+            min_run=seg.min_run,
+        )
+
+    def _measure(self, time_s: float, index: int, shift: np.ndarray, problem: str) -> EngineFrame:
+        st = self.state
+        mask = st.accumulated
+        scale = self.mm_per_px if self.mm_per_px is not None else math.nan
+        area_px = int(mask.sum())
+        front_px = depth = math.nan
+        leaks: dict[str, float] = {}
+        if st.corners is not None:
+            if self.view == "lateral":
+                front_px = measures.front_to_wall_px(mask, st.corners)
+                depth = measures.depth_fraction(mask, st.corners)
+            leaks = measures.classify_leaks(
+                mask, st.corners, mm_per_px=self.mm_per_px or _NOMINAL_MM_PER_PX, rules=self.config.leaks
+            )
+        front_mm = front_px * scale
+        speed = st.speed.update(time_s, front_mm)
+        level, reason = frame_level(
+            front_to_wall_mm=front_mm,
+            depth_fraction=depth,
+            leak_classes=tuple(leaks),
+            reliable=not problem,
+            unreliable_reason=problem,
+            thresholds=self.config.alerts,
+        )
+        level, reason = st.alerts.update(time_s, level, reason)
+        result = FrameResult(
+            frame=index,
+            time_s=time_s,
+            cement_area_px=area_px,
+            cement_area_mm2=area_px * scale**2,
+            front_to_wall_px=front_px,
+            front_to_wall_mm=front_mm,
+            depth_fraction=depth,
+            front_speed_mm_s=speed,
+            time_to_wall_s=measures.time_to_wall_s(front_mm, speed),
+            leak_area_mm2=sum(leaks.values()) * scale**2,
+            leak_classes=tuple(leaks),
+            alert=AlertLevel(level),
+            reason=reason,
+        )
+        if level is AlertLevel.UNRELIABLE:
+            logger.debug("frame %d unreliable: %s", index, reason)
+        dy, dx = float(shift[0]), float(shift[1])
+        image_mask = self.kernels.shift_images(mask[None], np.array([[dy, dx]]))[0]
+        corners = st.corners.translated(dx, dy) if st.corners is not None else None
+        return EngineFrame(result=result, cement_mask=image_mask, corners=corners, shift_px=(dy, dx))

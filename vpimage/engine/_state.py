@@ -1,0 +1,86 @@
+"""What the engine remembers between frames: the whole history it needs, and no more."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from vpimage.alerts import AlertStateMachine
+from vpimage.measures import Corners, FrontSpeedEstimator
+
+__all__ = ["EngineState"]
+
+
+@dataclass
+class EngineState:
+    """Per-study state of the incremental engine, in reference coordinates.
+
+    The reference frame is the first frame: every image is moved back onto it before it
+    is compared with the baseline, and masks, corners and maps live there. Memory is
+    bounded: a few ``[rows, cols]`` images and at most ``baseline_frames_max`` buffered
+    pre-injection frames.
+
+    Attributes
+    ----------
+    reference : ndarray, float32, [rows, cols] or None
+        Attenuation image the motion is measured against (frame 0, then the baseline).
+    registration_weight : ndarray of bool, [rows, cols] or None
+        Pixels motion is measured on: inside the field, away from its edge and from the
+        body and its surroundings where cement appears.
+    pre_injection : list of ndarray, float32, [rows, cols]
+        Aligned attenuation frames before any cement (while the baseline is open).
+    baseline : ndarray, float32, [rows, cols] or None
+        Mean aligned attenuation before injection; None until it is frozen.
+    baseline_gradient : ndarray, float32, [rows, cols] or None
+        Gradient magnitude of the baseline, 1/px.
+    excluded : ndarray of bool, [rows, cols] or None
+        Never cement: the rim of the exposed field.
+    filtered : ndarray, float32, [rows, cols] or None
+        Recursive-filter state of the excess attenuation.
+    run_length, run_start_s, accumulated, time_of_arrival_s : ndarray, [rows, cols]
+        Monotone accumulation state (see ``accumulate_cement``); ``accumulated`` is the
+        cement so far, ``time_of_arrival_s`` when it arrived (s, NaN where never).
+    corners : Corners or None
+        Vertebral body in reference coordinates; None when the wall is unknown.
+    corners_anchor_frame : int or None
+        Frame the given corners belong to, until it is seen and they are moved onto the
+        reference; None once anchored.
+    shift_px : ndarray, float64, [2]
+        Last measured ``(dy, dx)`` of the image against the reference, px.
+    speed : FrontSpeedEstimator
+    alerts : AlertStateMachine
+    frames_seen : int
+    """
+
+    rows: int
+    columns: int
+    speed: FrontSpeedEstimator
+    alerts: AlertStateMachine
+    corners: Corners | None
+    corners_anchor_frame: int | None
+    reference: np.ndarray | None = None
+    registration_weight: np.ndarray | None = None
+    pre_injection: list = field(default_factory=list)
+    baseline: np.ndarray | None = None
+    baseline_gradient: np.ndarray | None = None
+    excluded: np.ndarray | None = None
+    filtered: np.ndarray | None = None
+    shift_px: np.ndarray = field(default_factory=lambda: np.zeros(2))
+    frames_seen: int = 0
+    run_length: np.ndarray = field(init=False)
+    run_start_s: np.ndarray = field(init=False)
+    accumulated: np.ndarray = field(init=False)
+    time_of_arrival_s: np.ndarray = field(init=False)
+
+    def __post_init__(self):
+        shape = (self.rows, self.columns)
+        self.run_length = np.zeros(shape, np.int16)
+        self.run_start_s = np.zeros(shape, np.float32)
+        self.accumulated = np.zeros(shape, bool)
+        self.time_of_arrival_s = np.full(shape, np.nan, np.float32)
+
+    @property
+    def injecting(self) -> bool:
+        """True once the baseline is frozen and cement is looked for."""
+        return self.baseline is not None
