@@ -47,26 +47,38 @@ def _check_ndim(array: np.ndarray, ndims: tuple[int, ...], name: str) -> None:
         raise ValueError(f"`{name}` must be shaped {shapes}; got shape {array.shape}.")
 
 
-def attenuation(frames: np.ndarray, *, white_level: float, floor: float = 1.0) -> np.ndarray:
-    """Pixel values (higher = brighter, linear in the detected intensity) to attenuation.
+def attenuation(frames: np.ndarray, *, white_level: float, log_range: float = 0.0, floor: float = 1.0) -> np.ndarray:
+    """Pixel values (higher = brighter) to attenuation, the line integral ``-ln(I / I0)``.
+
+    Two display encodings are understood: linear in the detected intensity
+    (``log_range`` 0: ``-ln(max(v, floor) / white_level)``), and logarithmic, as most
+    fluoroscopy systems store frames, where the stored range ``[0, white_level]`` spans
+    ``log_range`` units of attenuation (``(white_level - v) / white_level * log_range``).
 
     Parameters
     ----------
     frames : ndarray, shape [frames, rows, cols] or [rows, cols]
         Pixel values oriented like MONOCHROME2 (higher = more light reached the detector).
     white_level : float
-        The value of an unattenuated pixel (``I0``); only shifts the result by a constant.
+        The value of an unattenuated pixel (linear) or the top of the stored range (log).
+    log_range : float, optional
+        Attenuation across the stored range of a log-encoded display; 0 for linear.
     floor : float, optional
-        Values below it are clipped to it before the logarithm (no ``log(0)``).
+        Linear encoding: values below it are clipped to it (no ``log(0)``).
 
     Returns
     -------
     ndarray, float32, same shape
-        ``-ln(max(frames, floor) / white_level)``: 0 for no attenuation, larger for denser paths.
+        0 for no attenuation (white), larger for denser paths.
     """
-    if white_level <= 0 or floor <= 0:
-        raise ValueError(f"`white_level` and `floor` must be > 0; got {white_level!r}, {floor!r}.")
-    values = np.maximum(np.asarray(frames, dtype=np.float32), np.float32(floor))
+    if white_level <= 0 or floor <= 0 or log_range < 0:
+        raise ValueError(
+            f"`white_level` and `floor` must be > 0 and `log_range` >= 0; got {white_level!r}, {floor!r}, {log_range!r}."
+        )
+    values = np.asarray(frames, dtype=np.float32)
+    if log_range > 0:
+        return ((np.float32(white_level) - values) * np.float32(log_range / white_level)).astype(np.float32, copy=False)
+    values = np.maximum(values, np.float32(floor))
     return (np.float32(np.log(white_level)) - np.log(values)).astype(np.float32, copy=False)
 
 

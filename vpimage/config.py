@@ -59,6 +59,10 @@ class SegmentationConfig:
         Smaller cement components are dropped, px.
     baseline_frames_max : int
         Most frames the automatic pre-injection baseline may use.
+    display_log_range : float
+        Attenuation (natural-log units) that the full stored pixel range spans when frames
+        are stored log-encoded, as fluoroscopy systems (and the phantom, 11) store them;
+        0 for frames linear in the detected intensity.
     median_px : int
         Median filter (1, 3 or 5 px square) of the excess attenuation before
         thresholding: less noise, cement edges kept in place.
@@ -84,6 +88,7 @@ class SegmentationConfig:
     cement_contrast: float = 0.15
     min_area_px: int = 20
     baseline_frames_max: int = 10
+    display_log_range: float = 11.0
     median_px: int = 5
     smooth_px: float = 1.0
     temporal_alpha: float = 1.0

@@ -1,7 +1,7 @@
 """A small hand-made fluoroscopy run with exact truth, for the engine's unit tests.
 
 Bone texture, a steel needle and a growing cement ball are attenuation maps (log units)
-that move together with breathing; pixels are Poisson counts of I0 * exp(-attenuation).
+that move together with breathing; pixels are Poisson counts of I0 * exp(-attenuation), stored log-encoded like the phantom's.
 The truth mask is where the ball's chord (projected thickness) exceeds 0.5 mm.
 """
 
@@ -15,6 +15,7 @@ from vpimage.measures import Corners
 MM_PER_PX = 0.375
 MU_CEMENT = 0.35  # 1/mm
 FLOOR_MM = 0.5
+P_WHITE = 0.5  # attenuation shown white
 
 
 @dataclass
@@ -60,8 +61,10 @@ def make_toy(*, n=24, size=256, fps=5.0, i0=3000.0, pre=5, seed=0, breathing_px=
         shift = np.array([breathing_px * np.sin(2 * np.pi * t / 4.0), 0.5 * breathing_px * np.sin(2 * np.pi * t / 3.0)])
         attenuation = ndi.shift(bone + needle + MU_CEMENT * chord_mm, shift, order=1, mode="nearest")
         mask = ndi.shift((chord_mm > FLOOR_MM).astype(float), shift, order=1) > 0.5
-        counts = rng.poisson(i0 * np.exp(-attenuation)).astype(np.float32)
-        frames.append(counts)
+        counts = rng.poisson(i0 * np.exp(-attenuation))
+        # The phantom's display: 12-bit, logarithmic, 11 units of attenuation from white to black.
+        estimate = np.log(i0) - np.log(np.maximum(counts, 0.5))
+        frames.append(np.clip(np.rint((P_WHITE + 11.0 - estimate) / 11.0 * 4095), 0, 4095).astype(np.float32))
         masks.append(mask)
         shifts.append(shift)
     return Toy(np.stack(frames), time_s, np.stack(masks), corners, np.stack(shifts))

@@ -21,6 +21,13 @@ def test_attenuation_is_minus_log_of_transmission():
     assert out.dtype == np.float32 and out.shape == frames.shape
 
 
+def test_attenuation_of_a_log_encoded_display_is_linear_in_the_stored_value():
+    # A 12-bit log display spanning 11 units: white (4095) is 0, black (0) is 11.
+    frames = np.array([[4095.0, 0.0, 4095.0 / 2]], dtype=np.float32)
+    out = K.attenuation(frames, white_level=4095.0, log_range=11.0)
+    np.testing.assert_allclose(out, [[0.0, 11.0, 5.5]], rtol=1e-6)
+
+
 def test_attenuation_rejects_bad_white_level():
     with pytest.raises(ValueError, match="white_level"):
         K.attenuation(np.ones((2, 2)), white_level=0.0)

@@ -38,6 +38,12 @@ TOO_NOISY = "image_too_noisy"
 _IMAGE_PROBLEMS = (CLIPPED, MOTION_LOST, MOTION_TOO_LARGE, MOTION_JUMP, TOO_NOISY)
 
 
+def _stored_range_top(values: np.ndarray) -> float:
+    """``2**k - 1`` for the smallest ``k`` that holds the brightest value (at least 1)."""
+    top = float(np.max(values)) if values.size else 1.0
+    return float(2 ** max(int(np.ceil(np.log2(max(top, 1.0) + 1.0))), 1) - 1)
+
+
 @dataclass(frozen=True)
 class EngineFrame:
     """What the engine gives for one frame.
@@ -94,6 +100,9 @@ class Engine:
         Frame the corners were drawn on. Until it is seen, they are used as drawn.
     view : str, optional
         ``"lateral"``, or ``"ap"`` (no wall distance: front_to_wall and depth are NaN).
+    white_level : float, optional
+        Top of the stored pixel range (``2**BitsStored - 1``); by default the first
+        frame's brightest exposed value rounded up to ``2**k - 1``.
     backend, device : str, optional
         Kernel backend (see :func:`vpimage.kernels.get_backend`).
     """
@@ -109,17 +118,20 @@ class Engine:
         corners: Corners | None = None,
         corners_frame: int = 0,
         view: str = "lateral",
+        white_level: float | None = None,
         backend: str = "numpy",
         device: str | None = None,
     ):
         self.config = config
         self.kernels = get_backend(backend, device=device)
         self.backend = self.kernels.__name__.rsplit("._", 1)[-1]
+        self.device = "cpu" if self.backend == "numpy" else (device or "auto")
         self.mm_per_px = float(mm_per_px) if mm_per_px else None
         self.fov_mask = np.ones((rows, columns), bool) if fov_mask is None else np.asarray(fov_mask, bool)
         if self.fov_mask.shape != (rows, columns):
             raise ValueError(f"`fov_mask` must be shaped {(rows, columns)}; got {self.fov_mask.shape}")
         self.view = view
+        self.white_level = white_level
         self._fill = 0.0  # attenuation outside the field: the first frame's median inside it
         self._px_per_mm = 1.0 / (self.mm_per_px or _NOMINAL_MM_PER_PX)
         self.state = EngineState(
@@ -150,8 +162,11 @@ class Engine:
         if frames.ndim != 3 or frames.shape[1:] != (self.state.rows, self.state.columns):
             raise ValueError(f"batch frames must be shaped [B, {self.state.rows}, {self.state.columns}]; got {frames.shape}")
         k = self.kernels
-        # I0 = 1: the baseline subtraction removes the constant; the floor is one stored unit.
-        attenuation = k.attenuation(frames, white_level=1.0, floor=1.0)
+        if self.white_level is None:
+            self.white_level = _stored_range_top(frames[0][self.fov_mask])
+        attenuation = k.attenuation(
+            frames, white_level=self.white_level, log_range=self.config.segmentation.display_log_range
+        )
         if self.state.reference is None:
             self._fill = float(np.median(attenuation[0][self.fov_mask]))
         attenuation = k.mask_field(attenuation, self.fov_mask, fill=self._fill)
