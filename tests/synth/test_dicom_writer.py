@@ -246,9 +246,11 @@ def test_series_files_share_study_and_series(tmp_path, obj):
     assert sorted(p.name for p in (tmp_path / "run").iterdir()) == [p.name for p in paths]  # no temp files left
 
 
+@pytest.mark.parametrize("obj", ["xa", "enhanced-xa", "xrf-series"])
 @pytest.mark.parametrize("syntax", ["j2k", "jpeg-ls-near"])
-def test_lossy_syntaxes_say_so(tmp_path, syntax):
-    (ds,), _ = read(write(make_run(), tmp_path, "xa", syntax))
+def test_lossy_syntaxes_say_so(tmp_path, syntax, obj):
+    datasets, _ = read(write(make_run(), tmp_path, obj, syntax))
+    ds = datasets[-1]
     assert ds.LossyImageCompression == "01"
     assert ds.LossyImageCompressionMethod == {"j2k": "ISO_15444_1", "jpeg-ls-near": "ISO_14495_1"}[syntax]
     assert float(ds.LossyImageCompressionRatio) > 1.0
@@ -346,8 +348,9 @@ def dciodvfy_errors(path, obj) -> list[str]:
     return [line for line in lines if line.startswith("Error") and line not in DCIODVFY_FALSE_ERRORS.get(obj, [])]
 
 
-# dciodvfy reads neither deflated files (no zlib in this build) nor needs every codec:
-# each object is checked uncompressed, in big endian and in two compressed syntaxes.
+# This dciodvfy cannot inflate deflated files (test_dcmtk_decodes_the_same_frames checks
+# their inflated twin); each object is checked uncompressed, in big endian and in two
+# compressed syntaxes, one of them lossy.
 @pytest.mark.parametrize("syntax", ["explicit-le", "explicit-be", "jpeg-ls", "j2k"])
 @pytest.mark.parametrize("obj", list(OBJECTS))
 def test_dciodvfy_finds_no_errors(tmp_path, obj, syntax):
@@ -372,3 +375,32 @@ def test_dciodvfy_does_flag_monochrome1_in_legacy_xa(tmp_path):
     (and this proves the validator check above can fail)."""
     paths = write(make_run(photometric="MONOCHROME1"), tmp_path, "xa")
     assert any("MONOCHROME1" in line for line in dciodvfy_errors(paths[0], "xa"))
+
+
+# A second, independent toolkit (dcmtk) decodes each bit stream it supports back to
+# explicit little endian: the frames must be the run's, not only pydicom's reading of them.
+DCMTK_DECODERS = {
+    "rle": ["dcmdrle"],
+    "jpeg-lossless": ["dcmdjpeg"],
+    "jpeg-lossless-p14": ["dcmdjpeg"],
+    "jpeg-ls": ["dcmdjpls"],
+    "jpeg-ls-near": ["dcmdjpls"],
+    "deflated": ["dcmconv", "+te"],
+    "explicit-be": ["dcmconv", "+te"],
+}
+
+
+@pytest.mark.parametrize("syntax", list(DCMTK_DECODERS))
+@pytest.mark.parametrize("obj", ["xa", "enhanced-xa"])
+def test_dcmtk_decodes_the_same_frames(tmp_path, obj, syntax):
+    tool, *flags = DCMTK_DECODERS[syntax]
+    assert shutil.which(tool), f"{tool} (Debian package dcmtk) is needed: apt-get install dcmtk"
+    run = make_run(jittered=True)
+    (path,) = write(run, tmp_path, obj, syntax)
+    decoded = tmp_path / "decoded.dcm"
+    subprocess.run([tool, *flags, str(path), str(decoded)], check=True, capture_output=True)
+    ds = dcmread(decoded)
+    assert ds.file_meta.TransferSyntaxUID == "1.2.840.10008.1.2.1"
+    assert_pixels(run.frames, ds.pixel_array, syntax, run.bits_stored)
+    if syntax == "deflated":  # dciodvfy cannot inflate: validate the inflated twin
+        assert dciodvfy_errors(decoded, obj) == []

@@ -61,8 +61,8 @@ OBJECTS: dict[str, UID] = {
 #: spacing with the magnification factor, spacing at the patient plane, or nothing.
 CALIBRATIONS: tuple[str, ...] = ("distances", "magnification", "pixel-spacing", "none")
 
-# Calibrations each kind of object can carry: the secondary capture has no X-ray
-# geometry, only a Pixel Spacing (0028,0030) at the patient plane.
+# Calibrations each kind of object can carry: the enhanced IODs have neither Pixel
+# Measures nor a magnification factor, the secondary capture has no X-ray geometry.
 _ALLOWED_CALIBRATIONS = {
     "xa": CALIBRATIONS,
     "xrf": CALIBRATIONS,
@@ -302,6 +302,7 @@ def _write_atomically(ds: Dataset, frames: np.ndarray, syntax: str, path: Path) 
                 implicit_vr=uid.is_implicit_VR,
                 little_endian=uid.is_little_endian,
             )
+        os.chmod(temporary, 0o644)  # mkstemp makes it private; a written study is for others to read
         os.replace(temporary, path)
     except BaseException:
         os.unlink(temporary)

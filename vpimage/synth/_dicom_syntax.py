@@ -61,7 +61,7 @@ J2K_PSNR_DB = 60.0
 _LOSSY_METHOD = {JPEGLSNearLossless: "ISO_14495_1", JPEG2000: "ISO_15444_1"}
 # Encoders pydicom offers per transfer syntax, and the keyword arguments each needs.
 _PYDICOM_OPTIONS = {
-    RLELossless: {"encoding_plugin": "pydicom"},
+    RLELossless: {"encoding_plugin": "pylibjpeg"},
     JPEGLSLossless: {},
     JPEGLSNearLossless: {"jls_error": JLS_NEAR_ERROR},
     JPEG2000Lossless: {},
