@@ -133,6 +133,7 @@ class Engine:
         self.view = view
         self.white_level = white_level
         self._fill = 0.0  # attenuation outside the field: the first frame's median inside it
+        self._inner_fov = ndi.binary_erosion(self.fov_mask, iterations=config.segmentation.field_margin_px)
         self._px_per_mm = 1.0 / (self.mm_per_px or _NOMINAL_MM_PER_PX)
         self.state = EngineState(
             rows=rows,
@@ -178,7 +179,7 @@ class Engine:
             # Frame by frame: the reference becomes the baseline once it is known.
             shift, score = k.estimate_shift(attenuation[i : i + 1], self.state.reference, weight=self.state.registration_weight)
             aligned = k.shift_images(attenuation[i : i + 1], -shift)
-            noise = k.noise_sigma(aligned, weight=self.state.registration_weight)
+            noise = k.noise_sigma(attenuation[i : i + 1], weight=self.state.registration_weight)
             problem = self._problem(shift[0], score[0], clipped[i], noise[0])
             out.append(self._step(aligned[0], float(batch.time_s[i]), int(batch.index[i]), shift[0], problem))
         return out
@@ -216,7 +217,8 @@ class Engine:
         st.baseline_gradient = np.hypot(gy, gx).astype(np.float32)
         # The steel needle is in the baseline, so the subtraction removes it; its steep
         # edges are handled by the gradient-raised threshold.
-        st.excluded = ~ndi.binary_erosion(self.fov_mask, iterations=seg.field_margin_px)
+        st.excluded = ~st.pre_injection_inside
+        st.pre_injection_inside = None
 
     # -- one frame -----------------------------------------------------------------------
 
@@ -232,7 +234,9 @@ class Engine:
             return MOTION_TOO_LARGE
         if np.hypot(*(shift - st.shift_px)) / self._px_per_mm > rel.max_motion_mm:
             return MOTION_JUMP
-        if self.config.segmentation.cement_contrast < rel.min_snr * noise:
+        # The median filter leaves sqrt(pi / 2) / size of white pixel noise.
+        filtered_noise = noise * math.sqrt(math.pi / 2) / self.config.segmentation.median_px
+        if self.config.segmentation.cement_contrast < rel.min_snr * filtered_noise:
             return TOO_NOISY
         if st.corners is None:
             return WALL_NOT_FOUND
@@ -249,13 +253,15 @@ class Engine:
         else:
             st.shift_px = shift
             self._anchor_corners(index, shift)
+            # Pixels this frame exposes well inside the field, in reference coordinates.
+            inside = self._inner_fov & self.kernels.shift_images(self._inner_fov[None], -shift[None])[0]
             if st.injecting:
-                self._segment(aligned, time_s)
-            elif self._cement_appeared(aligned):
+                self._segment(aligned, inside, time_s)
+            elif self._cement_appeared(aligned, inside):
                 self._freeze_baseline()
-                self._segment(aligned, time_s)
+                self._segment(aligned, inside, time_s)
             elif problem not in _IMAGE_PROBLEMS:
-                self._add_pre_injection(aligned)
+                self._add_pre_injection(aligned, inside)
         return self._measure(time_s, index, shift, problem)
 
     def _anchor_corners(self, index: int, shift: np.ndarray) -> None:
@@ -265,23 +271,24 @@ class Engine:
             st.corners = st.corners.translated(-shift[1], -shift[0])
             st.corners_anchor_frame = None
 
-    def _add_pre_injection(self, aligned: np.ndarray) -> None:
+    def _add_pre_injection(self, aligned: np.ndarray, inside: np.ndarray) -> None:
         st = self.state
         st.pre_injection.append(aligned)
+        st.pre_injection_inside = inside if st.pre_injection_inside is None else st.pre_injection_inside & inside
         if len(st.pre_injection) >= self.config.segmentation.baseline_frames_max:
             self._freeze_baseline()
 
-    def _cement_appeared(self, aligned: np.ndarray) -> bool:
+    def _cement_appeared(self, aligned: np.ndarray, inside: np.ndarray) -> bool:
         """Whether this frame holds a cement-sized blob against the pre-injection mean."""
         k, seg, st = self.kernels, self.config.segmentation, self.state
         if not st.pre_injection:
             return False
         excess = k.median(aligned - np.mean(st.pre_injection, axis=0), size_px=seg.median_px)
-        exclude = ~ndi.binary_erosion(self.fov_mask, iterations=seg.field_margin_px)
+        exclude = ~(inside & st.pre_injection_inside)
         candidates = k.cement_candidates(excess, threshold=seg.cement_contrast, exclude=exclude)
         return bool(k.largest_component_px(candidates[None])[0] >= seg.min_area_px)
 
-    def _segment(self, aligned: np.ndarray, time_s: float) -> None:
+    def _segment(self, aligned: np.ndarray, inside: np.ndarray, time_s: float) -> None:
         """Update the accumulated cement with one aligned frame."""
         k, seg, st = self.kernels, self.config.segmentation, self.state
         excess = k.median(aligned - st.baseline, size_px=seg.median_px)
@@ -292,7 +299,7 @@ class Engine:
             threshold=seg.cement_contrast,
             reference_gradient=st.baseline_gradient,
             gradient_gain=seg.registration_error_px,
-            exclude=st.excluded,
+            exclude=st.excluded | ~inside,
         )
         grown_from = ndi.binary_dilation(st.accumulated | st.run_length.astype(bool))
         candidates = k.keep_components(

@@ -30,12 +30,14 @@ class EngineState:
         body and its surroundings where cement appears.
     pre_injection : list of ndarray, float32, [rows, cols]
         Aligned attenuation frames before any cement (while the baseline is open).
+    pre_injection_inside : ndarray of bool, [rows, cols] or None
+        Pixels well inside the field in every buffered frame.
     baseline : ndarray, float32, [rows, cols] or None
         Mean aligned attenuation before injection; None until it is frozen.
     baseline_gradient : ndarray, float32, [rows, cols] or None
         Gradient magnitude of the baseline, 1/px.
     excluded : ndarray of bool, [rows, cols] or None
-        Never cement: the rim of the exposed field.
+        Never cement: pixels outside the field (or at its rim) in some baseline frame.
     filtered : ndarray, float32, [rows, cols] or None
         Recursive-filter state of the excess attenuation.
     run_length, run_start_s, accumulated, time_of_arrival_s : ndarray, [rows, cols]
@@ -62,6 +64,7 @@ class EngineState:
     reference: np.ndarray | None = None
     registration_weight: np.ndarray | None = None
     pre_injection: list = field(default_factory=list)
+    pre_injection_inside: np.ndarray | None = None
     baseline: np.ndarray | None = None
     baseline_gradient: np.ndarray | None = None
     excluded: np.ndarray | None = None
