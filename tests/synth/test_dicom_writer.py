@@ -314,6 +314,23 @@ def test_run_that_contradicts_itself_is_a_config_error(tmp_path):
     assert not (tmp_path / "x.dcm").exists()
 
 
+def test_failed_write_leaves_the_old_file_and_no_temporary(tmp_path, monkeypatch):
+    from pydicom.dataset import Dataset
+
+    target = tmp_path / "run.dcm"
+    target.write_bytes(b"previous")
+
+    def half_write(self, stream, **kwargs):
+        stream.write(b"\0" * 64)
+        raise OSError("disk full")
+
+    monkeypatch.setattr(Dataset, "save_as", half_write)
+    with pytest.raises(OSError, match="disk full"):
+        write(make_run(), tmp_path, "xa")
+    assert [p.name for p in tmp_path.iterdir()] == ["run.dcm"]
+    assert target.read_bytes() == b"previous"
+
+
 def test_missing_pydicom_encoder_names_the_package(tmp_path, monkeypatch):
     import vpimage.synth._dicom_syntax as syntax_module
 
@@ -370,10 +387,12 @@ def test_dciodvfy_finds_no_errors_in_any_calibration(tmp_path, obj, calibration,
     assert dciodvfy_errors(paths[0], obj) == []
 
 
-def test_dciodvfy_does_flag_monochrome1_in_legacy_xa(tmp_path):
+def test_dciodvfy_does_flag_monochrome1_in_legacy_xa(tmp_path, caplog):
     """The legacy IOD allows only MONOCHROME2: the writer logs it, the validator flags it
     (and this proves the validator check above can fail)."""
-    paths = write(make_run(photometric="MONOCHROME1"), tmp_path, "xa")
+    with caplog.at_level("WARNING", logger="vpimage.synth._dicom"):
+        paths = write(make_run(photometric="MONOCHROME1"), tmp_path, "xa")
+    assert "allows only MONOCHROME2" in caplog.text
     assert any("MONOCHROME1" in line for line in dciodvfy_errors(paths[0], "xa"))
 
 
