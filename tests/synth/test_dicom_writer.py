@@ -155,6 +155,15 @@ def test_legacy_timing_uses_frame_time_or_vector(tmp_path, obj, jittered):
     assert ds.AcquisitionDateTime == "20260101120000.000000"
 
 
+def test_jittered_run_too_long_for_a_frame_time_vector_is_a_config_error(tmp_path):
+    run = make_run(jittered=True, n=7000)  # 7000 values of ~10 characters: over 64 KiB
+    small = FluoroRun(**{**run.__dict__, "frames": run.frames[:, :2, :2]})
+    with pytest.raises(ConfigError, match="Frame Time Vector"):
+        write(small, tmp_path, "xa")
+    (ds,), _ = read(write(small, tmp_path, "enhanced-xa"))  # per-frame datetimes have no such limit
+    np.testing.assert_allclose(times_s([ds]), run.time_s, atol=1e-3)
+
+
 def test_enhanced_frame_content_durations_are_the_intervals(tmp_path):
     run = make_run(jittered=True)
     (ds,), _ = read(write(run, tmp_path, "enhanced-xa"))

@@ -16,6 +16,7 @@ from pydicom.tag import Tag
 from pydicom.valuerep import format_number_as_ds
 
 from vpimage import __version__
+from vpimage.errors import ConfigError
 from vpimage.synth._run import FieldOfView, FieldShape, FluoroRun
 
 __all__ = [
@@ -45,6 +46,8 @@ EPOCH = datetime(2026, 1, 1, 12, 0, 0)
 KVP = 80.0
 TUBE_CURRENT_MA = 10
 PULSE_WIDTH_MS = 8.0
+# Longest value of an element with a 16-bit length field (explicit VR DS), even, bytes.
+_MAX_SHORT_VALUE_BYTES = 65534
 
 
 class StudyUids(NamedTuple):
@@ -140,10 +143,24 @@ def add_cine(ds: Dataset, run: FluoroRun) -> None:
 
     Regular intervals give Frame Time (0018,1063) in ms; a jittered run gives Frame Time
     Vector (0018,1065), whose first value is 0 and value ``i`` the interval, ms, between
-    frames ``i - 1`` and ``i``.
+    frames ``i - 1`` and ``i``, to the nanosecond (short values keep long runs within
+    the 64 KiB that an explicit-VR DS element can hold).
+
+    Raises
+    ------
+    ConfigError
+        If the Frame Time Vector would still exceed 64 KiB (several thousand frames).
     """
     if run.jittered:
-        ds.FrameTimeVector = [ds_string(0.0)] + [ds_string(dt) for dt in frame_intervals_ms(run)]
+        vector = [ds_string(0.0)] + [ds_string(round(dt, 6)) for dt in frame_intervals_ms(run)]
+        length = sum(len(v) + 1 for v in vector)
+        if length > _MAX_SHORT_VALUE_BYTES:
+            raise ConfigError(
+                f"a jittered run of {len(vector)} frames needs a {length}-byte Frame Time Vector "
+                f"(0018,1065), over the {_MAX_SHORT_VALUE_BYTES} bytes a DS value can hold; "
+                "write it as an enhanced object or a series"
+            )
+        ds.FrameTimeVector = vector
         pointer = Tag("FrameTimeVector")
     else:
         ds.FrameTime = ds_string(nominal_frame_time_ms(run))
