@@ -131,7 +131,7 @@ def _add_acquisition(ds: Dataset, run: FluoroRun) -> None:
 
 
 def _add_detector(ds: Dataset, run: FluoroRun) -> None:
-    """X-Ray Detector module (C.8.19.6.?): a flat panel the size of the image."""
+    """X-Ray Detector module (C.8.19.5): a flat panel the size of the image, mm."""
     rows, columns = run.frames.shape[1:]
     ds.DetectorType = "SCINTILLATOR"
     ds.PhysicalDetectorSize = [rows * run.imager_pixel_spacing_mm, columns * run.imager_pixel_spacing_mm]
