@@ -66,11 +66,16 @@ class SegmentationConfig:
     median_px : int
         Median filter (1, 3 or 5 px square) of the excess attenuation before
         thresholding: less noise, cement edges kept in place.
+    max_smooth_px : float
+        Widest Gaussian added after the median when the study's noise needs it (the
+        engine picks the narrowest that leaves the cement contrast ``min_snr`` times the
+        measured noise), px.
     smooth_px : float
         Gaussian smoothing of the baseline before its edge strength is taken, px.
-    temporal_alpha : float
-        Weight of the newest frame in the recursive (EMA) filter of the excess, (0, 1];
-        1 is no temporal filtering.
+    min_temporal_alpha : float
+        Strongest recursive (EMA) filter of the excess the engine may choose when the
+        study is noisy: the weight of the newest frame, (0, 1]; 1 forbids temporal
+        filtering (which delays thin cement by a frame or two).
     min_run : int
         Frames in a row a pixel must look like cement before it counts (then it stays).
     field_margin_px : int
@@ -90,8 +95,9 @@ class SegmentationConfig:
     baseline_frames_max: int = 10
     display_log_range: float = 11.0
     median_px: int = 5
+    max_smooth_px: float = 4.0
     smooth_px: float = 1.0
-    temporal_alpha: float = 1.0
+    min_temporal_alpha: float = 0.25
     min_run: int = 1
     field_margin_px: int = 3
     registration_error_px: float = 0.5
@@ -102,8 +108,8 @@ class SegmentationConfig:
         _check_non_negative(self)
         if self.baseline_frames_max < 1:
             raise ValueError(f"`baseline_frames_max` must be >= 1; got {self.baseline_frames_max!r}")
-        if not 0 < self.temporal_alpha <= 1:
-            raise ValueError(f"`temporal_alpha` must be in (0, 1]; got {self.temporal_alpha!r}")
+        if not 0 < self.min_temporal_alpha <= 1:
+            raise ValueError(f"`min_temporal_alpha` must be in (0, 1]; got {self.min_temporal_alpha!r}")
         if self.median_px not in (1, 3, 5):
             raise ValueError(f"`median_px` must be 1, 3 or 5; got {self.median_px!r}")
         if self.min_run < 1:

@@ -11,6 +11,7 @@ from scipy import ndimage as ndi
 
 from vpimage import measures
 from vpimage.alerts import AlertLevel, AlertStateMachine, frame_level
+from vpimage.engine._denoise import Denoiser
 from vpimage.engine._result import FrameResult
 from vpimage.engine._state import EngineState
 from vpimage.kernels import get_backend
@@ -22,6 +23,9 @@ logger = logging.getLogger(__name__)
 
 # Pixel size assumed for shape rules (leak widths) when a study has no calibration, mm.
 _NOMINAL_MM_PER_PX = 0.3
+
+# The denoising aims at this many times the reliability limit of cement contrast to noise.
+_SNR_HEADROOM = 1.25
 
 # Least share of the exposed field that motion is measured on.
 _MIN_REGISTRATION_SHARE = 0.1
@@ -134,6 +138,10 @@ class Engine:
         self.white_level = white_level
         self._fill = 0.0  # attenuation outside the field: the first frame's median inside it
         self._inner_fov = ndi.binary_erosion(self.fov_mask, iterations=config.segmentation.field_margin_px)
+        seg = config.segmentation
+        self.denoiser = Denoiser(
+            self.kernels, median_px=seg.median_px, max_sigma_px=seg.max_smooth_px, min_alpha=seg.min_temporal_alpha
+        )
         self._px_per_mm = 1.0 / (self.mm_per_px or _NOMINAL_MM_PER_PX)
         self.state = EngineState(
             rows=rows,
@@ -181,7 +189,7 @@ class Engine:
             aligned = k.shift_images(attenuation[i : i + 1], -shift)
             noise = k.noise_sigma(attenuation[i : i + 1], weight=self.state.registration_weight)
             problem = self._problem(shift[0], score[0], clipped[i], noise[0])
-            out.append(self._step(aligned[0], float(batch.time_s[i]), int(batch.index[i]), shift[0], problem))
+            out.append(self._step(aligned[0], float(batch.time_s[i]), int(batch.index[i]), shift[0], problem, noise[0]))
         return out
 
     # -- set-up --------------------------------------------------------------------------
@@ -206,18 +214,33 @@ class Engine:
             weight = self.fov_mask.copy()
         self.state.reference = first
         self.state.registration_weight = weight
+        # The filter is chosen for the noise where the cement will be: the body (else the bone).
+        self._noise_region = weight
+        if self.state.corners is not None:
+            body = measures.body_mask(self.state.corners, first.shape) & self._inner_fov
+            if body.sum() >= seg.min_area_px:
+                self._noise_region = body
 
     def _freeze_baseline(self) -> None:
         """The mean of the pre-injection frames becomes the baseline; the buffer is dropped."""
         k, seg, st = self.kernels, self.config.segmentation, self.state
         st.baseline = np.mean(st.pre_injection, axis=0).astype(np.float32)
-        st.pre_injection = []
         st.reference = st.baseline
         gy, gx = np.gradient(k.smooth(st.baseline, sigma_px=seg.smooth_px))
         st.baseline_gradient = np.hypot(gy, gx).astype(np.float32)
         # The steel needle is in the baseline, so the subtraction removes it; its steep
         # edges are handled by the gradient-raised threshold.
         st.excluded = ~st.pre_injection_inside
+        # Headroom over the frame-by-frame limit, so that noise fluctuations do not flap.
+        self.denoiser.fit(
+            st.pre_injection,
+            self._noise_region,
+            pixel_noise=float(np.mean(st.pre_injection_noise)),
+            contrast=seg.cement_contrast,
+            min_snr=_SNR_HEADROOM * self.config.reliability.min_snr,
+        )
+        st.pre_injection = []
+        st.pre_injection_noise = []
         st.pre_injection_inside = None
 
     # -- one frame -----------------------------------------------------------------------
@@ -234,9 +257,7 @@ class Engine:
             return MOTION_TOO_LARGE
         if np.hypot(*(shift - st.shift_px)) / self._px_per_mm > rel.max_motion_mm:
             return MOTION_JUMP
-        # The median filter leaves sqrt(pi / 2) / size of white pixel noise.
-        filtered_noise = noise * math.sqrt(math.pi / 2) / self.config.segmentation.median_px
-        if self.config.segmentation.cement_contrast < rel.min_snr * filtered_noise:
+        if self.config.segmentation.cement_contrast < rel.min_snr * self.denoiser.noise_now(noise):
             return TOO_NOISY
         if st.corners is None:
             return WALL_NOT_FOUND
@@ -244,7 +265,9 @@ class Engine:
             return NO_CALIBRATION
         return ""
 
-    def _step(self, aligned: np.ndarray, time_s: float, index: int, shift: np.ndarray, problem: str) -> EngineFrame:
+    def _step(
+        self, aligned: np.ndarray, time_s: float, index: int, shift: np.ndarray, problem: str, noise: float
+    ) -> EngineFrame:
         st = self.state
         st.frames_seen += 1
         if problem in (CLIPPED, MOTION_LOST, MOTION_TOO_LARGE):
@@ -261,7 +284,7 @@ class Engine:
                 self._freeze_baseline()
                 self._segment(aligned, inside, time_s)
             elif problem not in _IMAGE_PROBLEMS:
-                self._add_pre_injection(aligned, inside)
+                self._add_pre_injection(aligned, inside, noise)
         return self._measure(time_s, index, shift, problem)
 
     def _anchor_corners(self, index: int, shift: np.ndarray) -> None:
@@ -271,9 +294,10 @@ class Engine:
             st.corners = st.corners.translated(-shift[1], -shift[0])
             st.corners_anchor_frame = None
 
-    def _add_pre_injection(self, aligned: np.ndarray, inside: np.ndarray) -> None:
+    def _add_pre_injection(self, aligned: np.ndarray, inside: np.ndarray, noise: float) -> None:
         st = self.state
         st.pre_injection.append(aligned)
+        st.pre_injection_noise.append(noise)
         st.pre_injection_inside = inside if st.pre_injection_inside is None else st.pre_injection_inside & inside
         if len(st.pre_injection) >= self.config.segmentation.baseline_frames_max:
             self._freeze_baseline()
@@ -283,7 +307,7 @@ class Engine:
         k, seg, st = self.kernels, self.config.segmentation, self.state
         if not st.pre_injection:
             return False
-        excess = k.median(aligned - np.mean(st.pre_injection, axis=0), size_px=seg.median_px)
+        excess = self.denoiser.apply(aligned - np.mean(st.pre_injection, axis=0))
         exclude = ~(inside & st.pre_injection_inside)
         candidates = k.cement_candidates(excess, threshold=seg.cement_contrast, exclude=exclude)
         return bool(k.largest_component_px(candidates[None])[0] >= seg.min_area_px)
@@ -291,8 +315,8 @@ class Engine:
     def _segment(self, aligned: np.ndarray, inside: np.ndarray, time_s: float) -> None:
         """Update the accumulated cement with one aligned frame."""
         k, seg, st = self.kernels, self.config.segmentation, self.state
-        excess = k.median(aligned - st.baseline, size_px=seg.median_px)
-        filtered = k.recursive_filter(excess[None], alpha=seg.temporal_alpha, state=st.filtered)
+        excess = self.denoiser.apply(aligned - st.baseline)
+        filtered = k.recursive_filter(excess[None], alpha=self.denoiser.alpha, state=st.filtered)
         st.filtered = filtered[0]
         candidates = k.cement_candidates(
             st.filtered,

@@ -30,6 +30,8 @@ class EngineState:
         body and its surroundings where cement appears.
     pre_injection : list of ndarray, float32, [rows, cols]
         Aligned attenuation frames before any cement (while the baseline is open).
+    pre_injection_noise : list of float
+        Raw pixel noise of each buffered frame (attenuation units).
     pre_injection_inside : ndarray of bool, [rows, cols] or None
         Pixels well inside the field in every buffered frame.
     baseline : ndarray, float32, [rows, cols] or None
@@ -64,6 +66,7 @@ class EngineState:
     reference: np.ndarray | None = None
     registration_weight: np.ndarray | None = None
     pre_injection: list = field(default_factory=list)
+    pre_injection_noise: list = field(default_factory=list)
     pre_injection_inside: np.ndarray | None = None
     baseline: np.ndarray | None = None
     baseline_gradient: np.ndarray | None = None

@@ -1,0 +1,46 @@
+"""The denoiser picks the weakest filter that makes the cement stand out of the noise."""
+
+import numpy as np
+import pytest
+
+from vpimage.engine._denoise import LADDER, Denoiser
+from vpimage.kernels import _numpy
+
+
+def frames(noise, n=4, seed=0):
+    rng = np.random.default_rng(seed)
+    anatomy = np.sin(np.mgrid[:96, :96][0] / 9.0).astype(np.float32)
+    return [anatomy + rng.normal(0, noise, size=(96, 96)).astype(np.float32) for _ in range(n)]
+
+
+def fitted(noise, **kw):
+    d = Denoiser(_numpy, median_px=5, max_sigma_px=4.0, min_alpha=0.25)
+    stack = frames(noise)
+    region = np.ones((96, 96), bool)
+    pixel = float(np.mean(_numpy.noise_sigma(np.stack(stack), weight=region)))
+    d.fit(stack, region, pixel_noise=pixel, contrast=0.15, min_snr=3.0)
+    return d, pixel
+
+
+@pytest.mark.parametrize("noise", [0.02, 0.1, 0.3])
+def test_filtered_noise_is_what_the_filter_leaves(noise):
+    d, _ = fitted(noise)
+    # Truth: filter an independent frame difference (excess = frame - baseline mean).
+    a, b = frames(noise, n=2, seed=7)
+    spatial = np.std(d.apply(a - b)[8:-8, 8:-8]) / np.sqrt(2)
+    expected = spatial * np.sqrt(1 + 1 / 4) * np.sqrt(d.alpha / (2 - d.alpha))
+    np.testing.assert_allclose(d.filtered_noise, expected, rtol=0.2)
+
+
+def test_noisier_studies_get_stronger_filters_until_the_ladder_ends():
+    steps = [LADDER.index((fitted(n)[0].sigma_px, fitted(n)[0].alpha)) for n in (0.02, 0.1, 0.3, 3.0)]
+    assert steps == sorted(steps) and steps[0] == 0 and steps[-1] == len(LADDER) - 1
+    quiet, _ = fitted(0.1)
+    assert 0.15 >= 3.0 * quiet.filtered_noise  # the goal is met when it can be
+    loud, _ = fitted(3.0)
+    assert 0.15 < 3.0 * loud.filtered_noise  # and honestly not met when it cannot
+
+
+def test_noise_now_scales_with_the_frame_noise():
+    d, pixel = fitted(0.1)
+    assert d.noise_now(2 * pixel) == pytest.approx(2 * d.filtered_noise)

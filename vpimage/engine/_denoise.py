@@ -1,0 +1,111 @@
+"""Noise reduction of the excess attenuation, as strong as the study's noise needs.
+
+A median filter (keeps edges in place) and, when the pixels are too noisy for the cement
+contrast, the weakest step of a ladder of Gaussian widths and recursive (temporal)
+filters that brings the noise down to ``contrast / min_snr``. The spatial noise is
+measured, not assumed: the spread of the difference of two aligned pre-injection frames
+after the filter; the recursive filter keeps ``sqrt(alpha / (2 - alpha))`` of
+frame-to-frame independent (quantum) noise.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+__all__ = ["Denoiser"]
+
+# (Gaussian width after the median filter in px, recursive-filter weight of the newest
+# frame), weakest first: space first (no lag), then time (a frame or two of lag).
+LADDER = (
+    (0.0, 1.0), (0.75, 1.0), (1.0, 1.0), (1.5, 1.0), (2.0, 1.0),
+    (1.5, 0.5), (2.0, 0.5), (2.5, 0.5), (3.0, 0.5), (3.0, 0.35), (4.0, 0.35), (4.0, 0.25),
+)
+
+
+class Denoiser:
+    """The spatial filter of one study.
+
+    Parameters
+    ----------
+    kernels : module
+        The kernel backend (``median``, ``smooth``, ``noise_sigma``).
+    median_px : {1, 3, 5}
+        Median filter, px.
+    max_sigma_px : float
+        Widest Gaussian allowed, px.
+    min_alpha : float
+        Strongest recursive filter allowed (weight of the newest frame, (0, 1]).
+
+    Attributes
+    ----------
+    sigma_px, alpha : float
+        The chosen Gaussian width (px) and recursive-filter weight (the strongest
+        allowed until :meth:`fit`).
+    filtered_noise : float or None
+        Noise of the filtered excess (attenuation units) measured by :meth:`fit`.
+    pixel_noise : float or None
+        The raw per-pixel noise at fit time (``noise_sigma`` over the monitored region),
+        to scale later frames.
+    """
+
+    def __init__(self, kernels, *, median_px: int, max_sigma_px: float, min_alpha: float):
+        self.kernels = kernels
+        self.median_px = median_px
+        self.ladder = tuple((s, a) for s, a in LADDER if s <= max_sigma_px and a >= min_alpha) or ((0.0, 1.0),)
+        self.sigma_px, self.alpha = self.ladder[-1]
+        self.filtered_noise: float | None = None
+        self.pixel_noise: float | None = None
+
+    def apply(self, image: np.ndarray, sigma_px: float | None = None) -> np.ndarray:
+        """Filter one ``[rows, cols]`` image (float32)."""
+        sigma = self.sigma_px if sigma_px is None else sigma_px
+        out = self.kernels.median(image, size_px=self.median_px)
+        return self.kernels.smooth(out, sigma_px=sigma) if sigma > 0 else out
+
+    def fit(self, frames: list, region: np.ndarray, *, pixel_noise: float, contrast: float, min_snr: float) -> None:
+        """Choose the weakest filter that leaves the cement ``min_snr`` times the noise.
+
+        Parameters
+        ----------
+        frames : list of ndarray, float32, [rows, cols]
+            Aligned pre-injection attenuation frames (at least one).
+        region : ndarray of bool, [rows, cols]
+            Where the noise matters (the vertebral body), and is measured.
+        pixel_noise : float
+            Raw pixel noise of these frames as :meth:`noise_now` will be given it for
+            later frames (measured the same way), to scale the filtered noise with.
+        contrast : float
+            The cement threshold, attenuation units.
+        min_snr : float
+            Wanted ratio of ``contrast`` to the filtered noise.
+        """
+        stack = np.stack(frames)
+        self.pixel_noise = float(pixel_noise)
+        region_noise = float(np.mean(self.kernels.noise_sigma(stack, weight=region)))
+        # The excess is a frame minus the mean of the n baseline frames: (1 + 1/n) variance.
+        scale = math.sqrt(1.0 + 1.0 / len(frames))
+        for sigma, alpha in self.ladder:
+            temporal = math.sqrt(alpha / (2.0 - alpha))
+            noise = self._filtered_noise(stack, region, sigma, region_noise) * scale * temporal
+            if contrast >= min_snr * noise:
+                break
+        self.sigma_px, self.alpha, self.filtered_noise = sigma, alpha, noise
+
+    def _filtered_noise(self, stack: np.ndarray, region: np.ndarray, sigma: float, pixel_noise: float) -> float:
+        if len(stack) >= 2:  # the real, correlated noise: two frames of the same anatomy
+            difference = self.apply(stack[-1] - stack[-2], sigma)[region]
+            return float(np.std(difference)) / math.sqrt(2.0)
+        # One frame only: white noise of the measured level through the same filter.
+        rng = np.random.default_rng(0)
+        white = rng.normal(0.0, pixel_noise, size=(64, 64)).astype(np.float32)
+        return float(np.std(self.apply(white, sigma)[8:-8, 8:-8]))
+
+    def noise_now(self, pixel_noise: float) -> float:
+        """Filtered noise expected for a frame of this raw pixel noise (attenuation units)."""
+        if self.filtered_noise is None or not self.pixel_noise:
+            # Not fitted yet: the strongest filter on white noise (a lenient estimate).
+            spatial = math.sqrt(math.pi / 2) / self.median_px / (2 * math.sqrt(math.pi) * max(self.sigma_px, 0.5))
+            return pixel_noise * spatial * math.sqrt(self.alpha / (2.0 - self.alpha))
+        return self.filtered_noise * pixel_noise / self.pixel_noise
