@@ -94,7 +94,7 @@ class SegmentationConfig:
     min_area_px: int = 20
     baseline_frames_max: int = 10
     display_log_range: float = 11.0
-    median_px: int = 5
+    median_px: int = 3
     max_smooth_px: float = 4.0
     smooth_px: float = 1.0
     min_temporal_alpha: float = 0.25
