@@ -1,0 +1,227 @@
+"""``vpimage analyze``: studies in, frames.csv / events.json / summary.json / masks.npz out.
+
+    vpimage analyze INPUT [INPUT ...] --out DIR [--wall WALL.json] [--backend auto|numpy|torch]
+                    [--device auto|cpu|cuda] [--config FILE.toml] [--overlay] [--quiet]
+
+One INPUT writes into DIR; several write one subfolder of DIR each, named from the
+input's file (or folder) name, never from patient data. The heavy modules load only when
+the command runs, so ``vpimage --help`` stays light.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import time
+import warnings
+from pathlib import Path
+
+__all__ = ["add_parser", "analyze_study", "read_wall"]
+
+logger = logging.getLogger(__name__)
+
+# Frames decoded and analysed per engine call.
+_BATCH = 16
+
+
+def add_parser(subparsers) -> None:
+    """Register ``analyze`` on the CLI's subparsers."""
+    parser = subparsers.add_parser(
+        "analyze",
+        help="measure the cement front against the posterior wall and raise alerts",
+        description="Analyse one or more studies: per-frame cement measures and alerts, "
+        "written as frames.csv, events.json, summary.json and masks.npz.",
+    )
+    parser.add_argument("inputs", nargs="+", metavar="INPUT", help="DICOM file, study folder, DICOMDIR or video")
+    parser.add_argument("--out", required=True, metavar="DIR", help="output folder (one subfolder per INPUT if several)")
+    parser.add_argument("--wall", metavar="WALL.json", help="vertebral body corners (else found automatically)")
+    parser.add_argument("--backend", choices=("auto", "numpy", "torch"), default="auto", help="array backend")
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="where the backend computes")
+    parser.add_argument("--config", metavar="FILE.toml", help="thresholds and engine parameters")
+    parser.add_argument("--overlay", action="store_true", help="also write overlay.mp4 and timeline.png")
+    parser.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Analyse every INPUT; return the exit status (errors propagate as VpimageError)."""
+    from vpimage.config import RunConfig
+
+    config = RunConfig.from_toml(args.config) if args.config else RunConfig.defaults()
+    wall = read_wall(args.wall) if args.wall else None
+    out = Path(args.out)
+    targets = _output_folders(args.inputs, out)
+    for source, target in targets:
+        summary = analyze_study(
+            source, target, config=config, wall=wall, backend=args.backend, device=args.device, overlay=args.overlay
+        )
+        if not args.quiet:
+            first_stop = summary["first_stop_s"]
+            stop = "never" if first_stop is None else f"{first_stop:.2f} s"
+            print(
+                f"{Path(source).name}: {summary['frames']} frames, max alert {summary['max_alert']}, "
+                f"first stop {stop} -> {target}"
+            )
+    return 0
+
+
+def _output_folders(inputs: list[str], out: Path) -> list[tuple[str, Path]]:
+    """One output folder per input: ``out`` itself for one, else ``out/<stem>`` (made unique)."""
+    if len(inputs) == 1:
+        return [(inputs[0], out)]
+    taken: set[str] = set()
+    pairs = []
+    for source in inputs:
+        stem = Path(source).stem or "study"
+        name, n = stem, 1
+        while name in taken:
+            n += 1
+            name = f"{stem}_{n}"
+        taken.add(name)
+        pairs.append((source, out / name))
+    return pairs
+
+
+def read_wall(path: str | Path) -> dict:
+    """Read WALL.json: ``{"frame": int, "vertebral_body": {corner: [x, y], ...}}``.
+
+    Returns
+    -------
+    dict
+        ``{"frame": int, "corners": Corners}``.
+
+    Raises
+    ------
+    InvalidStudyError
+        The file cannot be read, is not JSON, or its corners are malformed.
+    """
+    from vpimage.errors import InvalidStudyError
+    from vpimage.measures import Corners
+
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as error:
+        raise InvalidStudyError(path, f"cannot read WALL.json: {error.strerror or error}") from None
+    except json.JSONDecodeError as error:
+        raise InvalidStudyError(path, f"not valid JSON: {error}") from None
+    if not isinstance(data, dict) or "vertebral_body" not in data:
+        raise InvalidStudyError(path, 'WALL.json must be an object with "vertebral_body" (and "frame")')
+    frame = data.get("frame", 0)
+    if isinstance(frame, bool) or not isinstance(frame, int) or frame < 0:
+        raise InvalidStudyError(path, f'"frame" must be a frame index >= 0; got {frame!r}')
+    try:
+        corners = Corners.from_dict(data["vertebral_body"])
+    except ValueError as error:
+        raise InvalidStudyError(path, str(error)) from None
+    return {"frame": frame, "corners": corners}
+
+
+def analyze_study(
+    source: str | Path,
+    out: str | Path,
+    *,
+    config,
+    wall: dict | None = None,
+    backend: str = "auto",
+    device: str = "auto",
+    overlay: bool = False,
+) -> dict:
+    """Analyse one study and write its results into ``out``.
+
+    Parameters
+    ----------
+    source : str or Path
+        DICOM file, study folder, DICOMDIR or video (see :func:`vpimage.io.open`).
+    out : str or Path
+        Folder for frames.csv, events.json, summary.json, masks.npz (and with
+        ``overlay`` overlay.mp4, timeline.png); created if missing.
+    config : RunConfig
+    wall : dict, optional
+        ``{"frame", "corners"}`` from :func:`read_wall`; without it every frame is
+        ``unreliable`` (``wall_not_found``) until automatic anatomy exists.
+    backend, device : str
+        Kernel backend and device (see :func:`vpimage.kernels.get_backend`).
+    overlay : bool
+        Also write overlay.mp4 and timeline.png.
+
+    Returns
+    -------
+    dict
+        The summary written to summary.json.
+
+    Raises
+    ------
+    VpimageError
+        Unreadable or inconsistent input (InvalidStudyError naming the file), or an
+        unavailable backend.
+    """
+    import numpy as np
+
+    import vpimage.io
+    from vpimage import __version__, outputs
+    from vpimage.alerts import events
+    from vpimage.engine import Engine
+    from vpimage.errors import InvalidStudyError
+
+    study = vpimage.io.open(source)
+    geometry, timing = study.geometry, study.timing
+    if geometry.mm_per_px is None:
+        warnings.warn(f"{Path(source).name}: no calibration: mm columns are empty, pixel columns are filled")
+    corners = wall["corners"] if wall else None
+    if wall and wall["frame"] >= study.n_frames:
+        raise InvalidStudyError(source, f"WALL.json frame {wall['frame']} is beyond the study's {study.n_frames} frames")
+    engine = Engine(
+        config,
+        rows=study.rows,
+        columns=study.columns,
+        mm_per_px=geometry.mm_per_px,
+        fov_mask=geometry.fov_mask,
+        corners=corners,
+        corners_frame=wall["frame"] if wall else 0,
+        view="ap" if geometry.view == "ap" else "lateral",
+        backend=backend,
+        device=None if device == "auto" else device,
+    )
+    results, packed_masks, frame_corners = [], [], []
+    started = time.perf_counter()
+    for batch in study.iter_batches(_BATCH):
+        for frame in engine.process(batch):
+            results.append(frame.result)
+            packed_masks.append(np.packbits(frame.cement_mask))
+            frame_corners.append(frame.corners)
+    elapsed = time.perf_counter() - started
+    logger.info("study %s: %d frames in %.2f s", study.key, len(results), elapsed)
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    shape = (study.rows, study.columns)
+    masks = np.stack([np.unpackbits(p, count=shape[0] * shape[1]).reshape(shape).astype(bool) for p in packed_masks])
+    outputs.write_frames_csv(out / "frames.csv", results)
+    outputs.write_events_json(out / "events.json", events(results))
+    outputs.write_masks_npz(out / outputs.MASKS_FILE, masks, engine.state.time_of_arrival_s)
+    summary = {
+        **outputs.summarize_alerts(results),
+        "duration_s": float(timing.time_s[-1]) if len(timing.time_s) else 0.0,
+        "fps": float(timing.fps),
+        "mm_per_px": geometry.mm_per_px,
+        "calibration": geometry.calibration,
+        "wall_source": "annotation" if wall else "auto",
+        "wall": corners.to_dict() if corners else None,
+        "wall_frame": wall["frame"] if wall else None,
+        "backend": engine.backend,
+        "device": engine.device,
+        "processing_fps": len(results) / elapsed if elapsed > 0 else None,
+        "version": __version__,
+        "input": Path(source).name,
+        "study_key": study.key,
+        "view": geometry.view,
+        "unreliable_frames": sum(r.alert == "unreliable" for r in results),
+    }
+    outputs.write_summary_json(out / "summary.json", summary)
+    if overlay:
+        outputs.write_overlay(
+            out / "overlay.mp4", study.iter_frames(), results, list(masks), frame_corners, fps=float(timing.fps) or 5.0
+        )
+        outputs.write_timeline_png(out / "timeline.png", results, config.alerts)
+    return summary
