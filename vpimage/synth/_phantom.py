@@ -1,0 +1,394 @@
+"""The phantom's entry point: simulate a vertebroplasty fluoroscopy run with its ground truth.
+
+Examples
+--------
+>>> from vpimage.synth._phantom import simulate, SynthOptions
+>>> result = simulate("no_leak", seed=1, options=SynthOptions(size_px=96, frames=8))
+>>> result.run.frames.shape, result.cement_masks.shape
+((8, 96, 96), (8, 96, 96))
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+from scipy import ndimage
+
+from vpimage.errors import ConfigError
+from vpimage.synth._anatomy import MU_PER_MM, Grid, bone_excess_map, make_spine, soft_tissue_path_mm
+from vpimage.synth._cement import project_fill
+from vpimage.synth._imaging import (
+    DOSE_QUANTA,
+    Display,
+    ViewTransform,
+    blade_transmission,
+    detector_geometry,
+    expose,
+    frame_times,
+    make_field,
+    motion_mm,
+)
+from vpimage.synth._needle import place_needle
+from vpimage.synth._run import FieldShape, FluoroRun
+from vpimage.synth._scenarios import SCENARIOS, cement_grid, grow, plan_scenario
+from vpimage.synth._truth import CORNER_NAMES, VISIBILITY_FLOOR_MM, alert_events, alert_level, wall_measures
+
+__all__ = ["SCENARIOS", "SynthOptions", "SynthResult", "simulate"]
+
+logger = logging.getLogger(__name__)
+
+#: Attenuation the cement adds over the marrow or tissue it displaces, per mm.
+MU_CEMENT_EXCESS_PER_MM = MU_PER_MM["cement"] - MU_PER_MM["soft"]
+_ANATOMY_SPACING_MM = 0.5
+_FRONT_SPEED_MM_S = (0.7, 2.9)  # range of the average front speed the injection rate keeps
+_FILL_SHARE = 0.85  # share of the clip after the pre-injection frames used to reach the end state
+
+
+@dataclass(frozen=True)
+class SynthOptions:
+    """How to image the phantom (everything except the scenario and the seed).
+
+    Attributes
+    ----------
+    size_px : int
+        Rows and columns of the square image, 64-2048 (the field at the isocentre is
+        112-128 mm across whatever the size).
+    frames : int
+        Number of frames, >= 2.
+    fps : float
+        Nominal frame rate, 1-60 frames per second.
+    view : {"lateral", "ap"}
+    tilt_deg : float
+        In-plane tilt of the spine, 0-25 degrees.
+    dose : {"high", "normal", "low", "noiseless"}
+        Quanta per pixel; ``"noiseless"`` is normal dose without Poisson noise (for tests).
+    photometric : {"MONOCHROME2", "MONOCHROME1"}
+    field : {"circle", "rectangle"}
+        Intensifier circle (black outside) or collimator blades (very dark outside).
+    breathing : bool
+        Smooth breathing motion (1-2 mm, period 3-5 s).
+    sudden_shift : bool
+        One 3-6 mm jump of the patient at a random frame of the injection phase.
+    jitter : bool
+        Jittered frame times (up to 20 % of the interval).
+    bits_stored : int
+        10-12.
+    pre_injection_frames : int
+        Frames before the injection starts, 1 to ``frames - 1``.
+    blur_px : float
+        Detector blur, Gaussian sigma in pixels, 0-3.
+    """
+
+    size_px: int = 320
+    frames: int = 60
+    fps: float = 5.0
+    view: str = "lateral"
+    tilt_deg: float = 0.0
+    dose: str = "normal"
+    photometric: str = "MONOCHROME2"
+    field: str = "circle"
+    breathing: bool = True
+    sudden_shift: bool = False
+    jitter: bool = False
+    bits_stored: int = 12
+    pre_injection_frames: int = 5
+    blur_px: float = 0.7
+
+    def __post_init__(self):
+        def check(ok: bool, name: str, rule: str):
+            if not ok:
+                raise ConfigError(f"synth option `{name}` = {getattr(self, name)!r}: {rule}")
+
+        check(_is_int(self.size_px) and 64 <= self.size_px <= 2048, "size_px", "must be an integer in 64..2048")
+        check(_is_int(self.frames) and self.frames >= 2, "frames", "must be an integer >= 2")
+        check(_is_number(self.fps) and 1.0 <= self.fps <= 60.0, "fps", "must be in 1..60")
+        check(self.view in ("lateral", "ap"), "view", "must be 'lateral' or 'ap'")
+        check(_is_number(self.tilt_deg) and 0.0 <= self.tilt_deg <= 25.0, "tilt_deg", "must be in 0..25")
+        check(self.dose in DOSE_QUANTA, "dose", f"must be one of {sorted(DOSE_QUANTA)}")
+        check(self.photometric in ("MONOCHROME1", "MONOCHROME2"), "photometric", "must be MONOCHROME1 or 2")
+        check(self.field in ("circle", "rectangle"), "field", "must be 'circle' or 'rectangle'")
+        for name in ("breathing", "sudden_shift", "jitter"):
+            check(isinstance(getattr(self, name), bool), name, "must be True or False")
+        check(_is_int(self.bits_stored) and 10 <= self.bits_stored <= 12, "bits_stored", "must be in 10..12")
+        check(
+            _is_int(self.pre_injection_frames) and 1 <= self.pre_injection_frames < self.frames,
+            "pre_injection_frames",
+            "must be an integer in 1..frames-1",
+        )
+        check(_is_number(self.blur_px) and 0.0 <= self.blur_px <= 3.0, "blur_px", "must be in 0..3")
+
+
+def _is_int(x) -> bool:
+    return isinstance(x, (int, np.integer)) and not isinstance(x, bool)
+
+
+def _is_number(x) -> bool:
+    return isinstance(x, (int, float, np.integer, np.floating)) and not isinstance(x, bool) and np.isfinite(x)
+
+
+@dataclass
+class SynthResult:
+    """A simulated run with its ground truth.
+
+    Attributes
+    ----------
+    run : FluoroRun
+        Stored frames ``[frames, rows, cols]`` uint16, times, geometry, field.
+    truth : dict
+        JSON-ready truth (CONTRACT.md "Truth files", plus extras).
+    cement_masks : ndarray, bool, shape [frames, rows, cols]
+        Where the projected cement thickness exceeds the visibility floor (cement only).
+    cement_thickness_mm : ndarray, float32, shape [frames, rows, cols]
+        Projected cement thickness along the beam, mm.
+    needle_masks : ndarray, bool, shape [frames, rows, cols]
+        Where the beam crosses the trocar's steel.
+    """
+
+    run: FluoroRun
+    truth: dict
+    cement_masks: np.ndarray
+    cement_thickness_mm: np.ndarray
+    needle_masks: np.ndarray = field(repr=False)
+
+    def save_truth(self, path) -> Path:
+        """Write the truth JSON to ``path`` and the masks beside it as ``<stem>_masks.npz``.
+
+        The npz holds ``masks`` (bool ``[frames, rows, cols]``, compressed); the JSON names
+        it in ``masks_file`` (relative to the JSON's folder). Returns the JSON's path.
+        """
+        path = Path(path)
+        masks_path = path.with_name(f"{path.stem}_masks.npz")
+        np.savez_compressed(masks_path, masks=self.cement_masks)
+        truth = dict(self.truth, masks_file=masks_path.name)
+        path.write_text(json.dumps(truth, indent=1))
+        return path
+
+    def save_wall(self, path) -> Path:
+        """Write WALL.json: the treated body's corners at frame 0."""
+        path = Path(path)
+        path.write_text(json.dumps({"frame": 0, "vertebral_body": self.truth["vertebral_body"]}, indent=1))
+        return path
+
+
+def simulate(scenario: str, *, seed: int = 0, options: SynthOptions = SynthOptions()) -> SynthResult:
+    """Simulate fluoroscopy of a vertebroplasty injection, with its ground truth.
+
+    Parameters
+    ----------
+    scenario : str
+        One of :data:`SCENARIOS`.
+    seed : int
+        Draws anatomy, needle, cement, geometry, motion and noise; same seed and options
+        give identical arrays (the anatomy and cement depend on the seed only).
+    options : SynthOptions
+
+    Returns
+    -------
+    SynthResult
+
+    Raises
+    ------
+    ConfigError
+        Unknown scenario, or bad options.
+
+    Notes
+    -----
+    The injection runs at a constant volume rate chosen so that the scenario's end state
+    is reached at 85 % of the time after the pre-injection frames, with the average speed
+    of the cement front (its farthest point from the tip) kept within 0.7-2.9 mm/s. When
+    the clip is too short for that, the clip ends before the end state: the truth holds
+    what the clip shows and ``injection.end_state_reached`` is false (a leak may then never
+    show).
+    """
+    if scenario not in SCENARIOS:
+        raise ConfigError(f"unknown synth scenario {scenario!r}; choose one of {', '.join(SCENARIOS)}")
+    if not isinstance(options, SynthOptions):
+        raise ConfigError(f"synth `options` must be SynthOptions, not {type(options).__name__}")
+    streams = [np.random.default_rng(s) for s in np.random.SeedSequence(int(seed)).spawn(6)]
+    anatomy_rng, cement_rng, geometry_rng, motion_rng, noise_rng, texture_rng = streams
+
+    spine = make_spine(anatomy_rng)
+    needle = place_needle(spine, anatomy_rng)
+    grid = cement_grid(spine)
+    fill = grow(plan_scenario(scenario, spine, needle, grid, cement_rng), grid, needle, cement_rng)
+
+    o = options
+    view = o.view
+    n, size = o.frames, o.size_px
+    geometry = detector_geometry(size, geometry_rng)
+    mm_per_px = geometry["mm_per_px"]
+    body = spine.body
+    focus = (body.uc + 8.0, body.vc) if view == "lateral" else (0.0, body.vc)
+    focus = (focus[0] + geometry_rng.uniform(-4.0, 4.0), focus[1] + geometry_rng.uniform(-4.0, 4.0))
+    transform = ViewTransform(mm_per_px, size, size, np.deg2rad(o.tilt_deg), focus)
+    fov = make_field(o.field, size, size, geometry_rng)
+
+    time_s = frame_times(n, o.fps, o.jitter, motion_rng)
+    pre = o.pre_injection_frames
+    offsets, shift_frame = motion_mm(
+        time_s,
+        breathing=o.breathing,
+        sudden_shift=o.sudden_shift,
+        shift_frames=(pre + 2, n - 2),
+        tilt_rad=transform.tilt_rad,
+        rng=motion_rng,
+    )
+
+    # Injection timing: constant volume rate, front speed kept in range.
+    start_s = float(time_s[pre - 1])
+    reach = fill.reach_mm(needle.tip)
+    duration_s = float(np.clip(_FILL_SHARE * (time_s[-1] - start_s), reach / _FRONT_SPEED_MM_S[1], reach / _FRONT_SPEED_MM_S[0]))
+    duration_s = max(duration_s, 1e-3)
+    voxel_times = fill.fill_times(start_s, duration_s)
+    first_frame = np.searchsorted(time_s, voxel_times, side="left")
+    voxels = fill.voxels
+    outside = np.concatenate([np.zeros(fill.body_order.size, bool), fill.in_compartment])
+    cement_maps = project_fill(grid, voxels, first_frame, n, view)
+    volume_ml = np.cumsum(np.bincount(first_frame, minlength=n + 1)[:n]) * grid.spacing_mm**3 / 1000.0
+    leak_maps = project_fill(grid, voxels[outside], first_frame[outside], n, view)
+
+    anatomy_grid = _anatomy_grid(spine)
+    bone = bone_excess_map(spine, anatomy_grid, view, texture_rng)
+    bone_origin = _projection_origin(anatomy_grid, view)
+    cement_origin = _projection_origin(grid, view)
+    corners_mm = body.corners_lateral() if view == "lateral" else body.corners_ap()
+    corners_mm = np.array([corners_mm[k] for k in CORNER_NAMES])
+
+    transmission = blade_transmission(fov, size, size)
+    exposed = fov.mask(size, size) if FieldShape(fov.shape) is FieldShape.CIRCLE else np.ones((size, size), bool)
+    n0 = DOSE_QUANTA[o.dose]
+    noise = None if o.dose == "noiseless" else noise_rng
+    stored = np.empty((n, size, size), np.uint16)
+    thickness = np.empty((n, size, size), np.float32)
+    needle_masks = np.empty((n, size, size), bool)
+    leak_visible = np.zeros(n, bool)
+    display = None
+    for f in range(n):
+        x, y = transform.pixel_grid_mm(offsets[f])
+        steel = needle.path_mm(x, y, view)
+        thickness[f] = _sample(cement_maps[f], cement_origin, grid.spacing_mm, x, y)
+        if leak_maps[f].any():
+            leak_visible[f] = _sample(leak_maps[f], cement_origin, grid.spacing_mm, x, y).max() > VISIBILITY_FLOOR_MM
+        p = (
+            MU_PER_MM["soft"] * soft_tissue_path_mm(spine, x, view)
+            + _sample(bone, bone_origin, anatomy_grid.spacing_mm, x, y)
+            + (MU_PER_MM["steel"] - MU_PER_MM["soft"]) * steel
+            + MU_CEMENT_EXCESS_PER_MM * thickness[f]
+        )
+        if display is None:
+            display = Display.fitted(p[exposed], n0, o.bits_stored, o.photometric)
+        stored[f] = display.stored(expose(p, n0, transmission, o.blur_px, noise), exposed)
+        needle_masks[f] = steel > 0
+
+    masks = thickness > VISIBILITY_FLOOR_MM
+    run = FluoroRun(
+        frames=stored,
+        time_s=time_s,
+        fps=float(o.fps),
+        bits_stored=o.bits_stored,
+        photometric=o.photometric,
+        imager_pixel_spacing_mm=geometry["imager_pixel_spacing_mm"],
+        source_to_detector_mm=geometry["source_to_detector_mm"],
+        source_to_patient_mm=geometry["source_to_patient_mm"],
+        view=view,
+        positioner_primary_deg=90.0 if view == "lateral" else 0.0,
+        positioner_secondary_deg=0.0,
+        field=fov,
+    )
+    corners_px = [_corner_dict(transform.to_pixels(corners_mm, offsets[f])) for f in range(n)]
+    frames_truth = []
+    levels = []
+    for f in range(n):
+        leaks = [fill.leak_class] if leak_visible[f] else []
+        ftw_px, depth = wall_measures(masks[f], corners_px[f]) if view == "lateral" else (None, None)
+        ftw_mm = None if ftw_px is None else ftw_px * mm_per_px
+        area_px = int(masks[f].sum())
+        levels.append(alert_level(ftw_mm, depth, bool(leaks)))
+        frames_truth.append(
+            {
+                "frame": f,
+                "time_s": float(time_s[f]),
+                "cement_area_mm2": area_px * mm_per_px**2,
+                "front_to_wall_mm": ftw_mm,
+                "depth_fraction": depth,
+                "leak_classes": leaks,
+                "vertebral_body": corners_px[f],
+                "cement_area_px": area_px,
+                "front_to_wall_px": ftw_px,
+                "cement_volume_ml": float(volume_ml[f]),
+            }
+        )
+    leak_frames = np.flatnonzero(leak_visible)
+    tip_view, entry_view = _needle_points(needle, body, view)
+    truth = {
+        "scenario": scenario,
+        "seed": int(seed),
+        "fps": float(o.fps),
+        "mm_per_px": mm_per_px,
+        "view": view,
+        "vertebral_body": corners_px[0],
+        "frames": frames_truth,
+        "events": alert_events(time_s, levels),
+        "visibility_floor_mm": VISIBILITY_FLOOR_MM,
+        "masks_file": None,
+        "options": asdict(o),
+        "needle": {
+            "tip_px": _point(transform.to_pixels(tip_view, offsets[0])),
+            "entry_px": _point(transform.to_pixels(entry_view, offsets[0])),
+            "diameter_mm": 2 * needle.radius_mm,
+        },
+        "injection": {
+            "start_s": start_s,
+            "end_s": start_s + duration_s,
+            "volume_ml": fill.volume_ml,
+            "end_state_reached": bool(fill.reached and start_s + duration_s <= time_s[-1] + 1e-9),
+            "leak_class": fill.leak_class,
+            "first_leak_frame": int(leak_frames[0]) if leak_frames.size else None,
+        },
+        "motion": {"offsets_mm": offsets.round(4).tolist(), "sudden_shift_frame": shift_frame},
+        "display": display.as_dict(),
+        "mu_cement_excess_per_mm": MU_CEMENT_EXCESS_PER_MM,
+        "geometry": dict(geometry, tilt_deg=float(o.tilt_deg)),
+    }
+    logger.debug("synth %s seed %d: %.2f mL over %.1f s", scenario, seed, fill.volume_ml, duration_s)
+    return SynthResult(run, truth, masks, thickness, needle_masks)
+
+
+def _anatomy_grid(spine) -> Grid:
+    """The voxel grid on which the bony spine is rasterised (0.5 mm)."""
+    body = spine.body
+    return Grid.covering(
+        (body.u_anterior - 30.0, -95.0, -55.0), (body.u_posterior + 60.0, 95.0, 55.0), _ANATOMY_SPACING_MM
+    )
+
+
+def _projection_origin(grid: Grid, view: str) -> tuple[float, float]:
+    """``(x, y)`` of the first sample of ``grid``'s projection, mm."""
+    return (grid.origin_mm[0] if view == "lateral" else grid.origin_mm[2], grid.origin_mm[1])
+
+
+def _sample(image: np.ndarray, origin, spacing: float, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Bilinear samples of a projection-grid ``image [nx, ny]`` at view points (mm); 0 outside."""
+    coords = np.stack([(x - origin[0]) / spacing, (y - origin[1]) / spacing])
+    return ndimage.map_coordinates(image, coords, order=1, mode="constant", cval=0.0)
+
+
+def _needle_points(needle, body, view: str):
+    """The tip and the point where the axis crosses the posterior wall, view mm."""
+    d = needle.direction
+    t_wall = (body.u_posterior - needle.tip[0]) / d[0]
+    entry = needle.point(t_wall)
+    pick = (0, 1) if view == "lateral" else (2, 1)
+    return needle.tip[list(pick)], entry[list(pick)]
+
+
+def _point(p) -> list[float]:
+    return [float(p[0]), float(p[1])]
+
+
+def _corner_dict(points: np.ndarray) -> dict:
+    return {name: _point(p) for name, p in zip(CORNER_NAMES, points)}

@@ -1,0 +1,334 @@
+"""The injection scenarios: where the cement may go, what ends the injection, and the growth.
+
+Each scenario is a :class:`Plan` on the cement grid (0.5 mm voxels over the treated body
+and its surroundings). The body's cement grows first, by invasion percolation from the
+needle tip inside the trabecular core; in the leak scenarios a crack (the *gate*) crosses
+the cortex into a leak compartment outside the body, and once the body's cement touches
+the gate a second invasion fills the compartment, in parallel with the body's growth.
+
+=====================  =========================================================================
+scenario               end state
+=====================  =========================================================================
+no_leak                2.0-3.5 mL in the body, all >= 9.5 mm in front of the posterior wall
+posterior_approach     the front reaches the layer 1.4-1.9 mm in front of the posterior wall
+posterior_breach       through a posterior-wall crack into the canal, >= 3 mm behind the wall
+venous_leak            a 2 mm wide curved vein, 14-20 mm long, from the anterior cortex
+disc_leak              0.15-0.35 mL through an endplate crack into the disc above or below
+anterior_leak          0.15-0.35 mL through the anterior cortex into the paravertebral space
+=====================  =========================================================================
+
+Leak scenarios other than ``posterior_breach`` keep the body's cement >= 5.5 mm in front
+of the posterior wall; every leak starts after at least 25-45 % (drawn) of the body's filling.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from vpimage.synth._anatomy import Grid, Spine
+from vpimage.synth._cement import ColumnTarget, CountTarget, invade, permeability_field
+from vpimage.synth._needle import Needle
+
+__all__ = ["SCENARIOS", "Fill", "Plan", "grow", "plan_scenario"]
+
+SCENARIOS = ("no_leak", "posterior_approach", "posterior_breach", "venous_leak", "disc_leak", "anterior_leak")
+
+VOXEL_MM = 0.5
+_VOXELS_PER_ML = 1000.0 / VOXEL_MM**3
+_MAX_VOXELS = 200_000  # 25 mL: a cap that no plan reaches when the anatomy is sane
+_LEAK_WALL_CLEARANCE_MM = 5.5
+_LEAK_START = (0.25, 0.45)  # least fraction of the body's filling before a leak starts
+_POSTERIOR = np.array([1.0, 0.0, 0.0])
+
+
+@dataclass
+class Plan:
+    """Where the cement of one scenario may go and what ends its injection.
+
+    Boolean arrays are ``[nu, nv, nw]`` on the cement grid.
+
+    Attributes
+    ----------
+    leak_class : str or None
+        CONTRACT leak class of the compartment.
+    body_allowed : ndarray of bool
+        The trabecular core open to the body's cement (clipped by the scenario).
+    body_stop : object
+        Stop criterion of the body's invasion.
+    body_volume : int
+        Voxel cap of the body's invasion.
+    body_drift : ndarray, shape [3], or None
+        Unit direction toward which the body's cement drifts.
+    compactness, drift : float
+        Weights of the pull toward the tip and of the drift, per 10 mm.
+    gate, leak_compartment : ndarray of bool or None
+        The cortical crack and the compartment beyond it.
+    leak_stop : object or None
+        Stop criterion of the leak's invasion.
+    leak_drift : ndarray, shape [3], or None
+    """
+
+    leak_class: str | None
+    body_allowed: np.ndarray
+    body_stop: object
+    body_volume: int
+    body_drift: np.ndarray | None = None
+    compactness: float = 0.3
+    drift: float = 0.0
+    gate: np.ndarray | None = None
+    leak_compartment: np.ndarray | None = None
+    leak_stop: object | None = None
+    leak_drift: np.ndarray | None = None
+    min_after_touch: float = 2.0
+
+
+def cement_grid(spine: Spine) -> Grid:
+    """The 0.5 mm cement grid over the treated body, its disc spaces and surroundings."""
+    lo, hi = spine.body.bounds()
+    return Grid.covering(
+        (lo[0] - 16.0, lo[1] - 13.0, lo[2] - 3.0), (hi[0] + 11.0, hi[1] + 13.0, hi[2] + 3.0), VOXEL_MM
+    )
+
+
+def plan_scenario(name: str, spine: Spine, needle: Needle, grid: Grid, rng: np.random.Generator) -> Plan:
+    """Build the :class:`Plan` of scenario ``name`` for this anatomy and needle."""
+    body = spine.body
+    u, v, w = grid.centres((slice(None),) * 3)
+    outer = body.inside(u, v, w)
+    core = body.inside(u, v, w, shrink=body.shell + 0.1)
+    free = needle.distance_to_axis(u, v, w) > needle.radius_mm + 0.35
+    free[[0, -1], :, :] = free[:, [0, -1], :] = free[:, :, [0, -1]] = False
+    core &= free
+    cortex = outer & ~core & free
+    p_wall, a_wall = body.u_posterior, body.u_anterior
+    tip = needle.tip
+    clipped = core & (u <= p_wall - _LEAK_WALL_CLEARANCE_MM)
+    body_ml = rng.uniform(1.2, 2.2)
+
+    if name == "no_leak":
+        n = int(rng.uniform(2.0, 3.5) * _VOXELS_PER_ML)
+        return Plan(None, core & (u <= p_wall - 9.5), None, n, compactness=1.0)
+    if name == "posterior_approach":
+        allowed = core & (u <= p_wall - 1.4)
+        target = allowed & (u > p_wall - 1.9) & _band(body, u, v, margin=2.0)
+        return Plan(None, allowed, ColumnTarget(target, 3), _MAX_VOXELS, _POSTERIOR, 1.0, 0.7)
+    if name == "posterior_breach":
+        # A crack straight behind the tip, where the posteriorly drifting front arrives.
+        vg, wg = tip[1], float(np.clip(tip[2], -2.0, 2.0))
+        gate = cortex & (u >= p_wall - body.shell - 0.5) & (np.abs(w - wg) <= 5.0) & (np.abs(v - vg) <= 5.0)
+        canal = (
+            (u > p_wall) & (u <= p_wall + 9.0) & (np.abs(w) <= 7.0) & _band(body, u, v, margin=3.0) & ~outer & free
+        )
+        plan = Plan("posterior", core, CountTarget(core, 1), _MAX_VOXELS, _POSTERIOR, 1.0, 0.7)
+        plan.gate, plan.leak_compartment = gate, canal
+        plan.leak_stop = ColumnTarget(canal & (u >= p_wall + 3.0), 3)
+        plan.leak_drift, plan.min_after_touch = _POSTERIOR, 1.5
+        return plan
+    if name == "disc_leak":
+        superior = bool(rng.integers(2))
+        ug = min(tip[0] + rng.uniform(-2.0, 6.0), p_wall - 8.0)
+        wg = rng.uniform(-4.0, 4.0)
+        side = v < body.vc if superior else v > body.vc
+        gate = cortex & side & (np.abs(u - ug) <= 2.0) & (np.abs(w - wg) <= 2.0)
+        neighbour = spine.bodies[spine.treated - 1 if superior else spine.treated + 1]
+        if superior:
+            space = (v > neighbour.v_bottom(u)) & (v < body.v_top(u))
+        else:
+            space = (v < neighbour.v_top(u)) & (v > body.v_bottom(u))
+        near = (u - ug) ** 2 + (w - wg) ** 2 <= 14.0**2
+        disc = space & body.inside(u, body.vc, w, shrink=1.0) & near & (u <= p_wall - _LEAK_WALL_CLEARANCE_MM) & free
+        gate_centre = np.array([ug, body.v_top(ug) if superior else body.v_bottom(ug), wg])
+        leak_class = "disc_superior" if superior else "disc_inferior"
+        return _leak_plan(leak_class, clipped, body_ml, tip, gate_centre, gate, disc, _volume_target(disc, rng))
+    if name == "anterior_leak":
+        vg, wg = tip[1] + rng.uniform(-2.0, 2.0), rng.uniform(-3.0, 3.0)
+        gate = cortex & (u <= a_wall + 3.0) & (np.abs(v - vg) <= 2.0) & (np.abs(w - wg) <= 2.0)
+        blob = ((u - (a_wall - 6.0)) / 7.0) ** 2 + ((v - vg) / 9.0) ** 2 + ((w - wg) / 11.0) ** 2 <= 1.0
+        front = blob & ~outer & (u < a_wall + 2.0) & free
+        gate_centre = np.array([a_wall, vg, wg])
+        return _leak_plan("anterior", clipped, body_ml, tip, gate_centre, gate, front, _volume_target(front, rng))
+    if name == "venous_leak":
+        height = body.height_anterior
+        vg, wg = body.vc + rng.uniform(0.15, 0.3) * height, rng.uniform(-3.0, 3.0)
+        gate = cortex & (u <= a_wall + 3.0) & (np.abs(v - vg) <= 1.0) & (np.abs(w - wg) <= 1.0)
+        tube, arc, length = _vein(grid, u, v, w, a_wall, vg, wg, rng)
+        tube &= ~outer & free
+        target = CountTarget(tube & (arc >= length - 1.5), 3)
+        gate_centre = np.array([a_wall, vg, wg])
+        return _leak_plan("venous", clipped, body_ml, tip, gate_centre, gate, tube, target)
+    raise ValueError(f"unknown scenario {name!r}")
+
+
+def _band(body, u, v, margin: float):
+    """Between the body's endplates (outer surfaces), ``margin`` mm inside them."""
+    return (v >= body.v_top(u) + margin) & (v <= body.v_bottom(u) - margin)
+
+
+def _volume_target(compartment: np.ndarray, rng: np.random.Generator) -> CountTarget:
+    """Stop the leak at 0.15-0.35 mL (or at a third of its compartment, if smaller)."""
+    need = min(int(rng.uniform(0.15, 0.35) * _VOXELS_PER_ML), int(compartment.sum()) // 3)
+    return CountTarget(compartment, max(need, 1))
+
+
+def _leak_plan(leak_class, allowed, body_ml, tip, gate_centre, gate, compartment, leak_stop) -> Plan:
+    towards = gate_centre - tip
+    towards /= np.linalg.norm(towards)
+    return Plan(
+        leak_class,
+        allowed,
+        CountTarget(allowed, int(body_ml * _VOXELS_PER_ML)),
+        _MAX_VOXELS,
+        towards,
+        0.8,
+        0.6,
+        gate=gate,
+        leak_compartment=compartment,
+        leak_stop=leak_stop,
+    )
+
+
+def _vein(grid: Grid, u, v, w, a_wall: float, vg: float, wg: float, rng: np.random.Generator):
+    """A curved vein leaving the anterior cortex: it runs forward, then bends caudally.
+
+    Returns the tube (bool, radius 1 mm), the arc length of each voxel's nearest
+    centreline point (mm) and the vein's length (mm).
+    """
+    radius_curve, length = rng.uniform(10.0, 14.0), rng.uniform(14.0, 20.0)
+    s = np.arange(0.0, length + 1e-9, 0.2)
+    centre = np.stack(
+        [
+            a_wall - radius_curve * np.sin(s / radius_curve),
+            vg + radius_curve * (1.0 - np.cos(s / radius_curve)),
+            wg + 0.1 * s,
+        ],
+        axis=1,
+    )
+    shape = np.broadcast_shapes(u.shape, v.shape, w.shape)
+    tube = np.zeros(shape, dtype=bool)
+    arc = np.full(shape, -1.0)
+    lo, hi = centre.min(axis=0) - 1.0, centre.max(axis=0) + 1.0
+    box = tuple(grid.index_range(i, lo[i], hi[i]) for i in range(3))
+    bu, bv, bw = grid.centres(box)
+    best = np.full(np.broadcast_shapes(bu.shape, bv.shape, bw.shape), np.inf)
+    best_arc = np.zeros_like(best)
+    for (cu, cv, cw), sk in zip(centre, s):
+        d2 = (bu - cu) ** 2 + (bv - cv) ** 2 + (bw - cw) ** 2
+        closer = d2 < best
+        best = np.where(closer, d2, best)
+        best_arc = np.where(closer, sk, best_arc)
+    tube[box] = best <= 1.0**2
+    arc[box] = best_arc
+    return tube, arc, length
+
+
+@dataclass
+class Fill:
+    """The cement of one injection, in fill order.
+
+    Attributes
+    ----------
+    grid : Grid
+    body_order, leak_order : ndarray, int64
+        Flat voxel indices filled by the body's and the leak's invasions, in order.
+    leak_start : int
+        Number of body voxels filled when the leak starts (``len(body_order)`` if never).
+    leak_class : str or None
+    in_compartment : ndarray, bool, shape [len(leak_order)]
+        Which leak voxels lie outside the body (the gate's do not).
+    reached : bool
+        Whether the scenario's end state is reached.
+    """
+
+    grid: Grid
+    body_order: np.ndarray
+    leak_order: np.ndarray
+    leak_start: int
+    leak_class: str | None
+    in_compartment: np.ndarray
+    reached: bool
+
+    @property
+    def voxels(self) -> np.ndarray:
+        """All filled voxels: the body's, then the leak's (flat indices)."""
+        return np.concatenate([self.body_order, self.leak_order])
+
+    @property
+    def volume_ml(self) -> float:
+        return (self.body_order.size + self.leak_order.size) / _VOXELS_PER_ML
+
+    def fill_times(self, start_s: float, duration_s: float) -> np.ndarray:
+        """When each voxel of :attr:`voxels` fills, s.
+
+        The body fills at a constant volume rate from ``start_s`` to ``start_s +
+        duration_s``; the leak starts when the body holds ``leak_start`` voxels and fills at
+        its own constant rate, ending with the body.
+        """
+        nb, nl = self.body_order.size, self.leak_order.size
+        body = start_s + duration_s * np.arange(1, nb + 1) / max(nb, 1)
+        leak_t0 = start_s + duration_s * self.leak_start / max(nb, 1)
+        leak = leak_t0 + (start_s + duration_s - leak_t0) * np.arange(1, nl + 1) / max(nl, 1)
+        return np.concatenate([body, leak])
+
+    def reach_mm(self, tip: np.ndarray) -> float:
+        """Largest distance, in the lateral image plane (u, v), of any cement voxel from the tip."""
+        voxels = self.voxels
+        if voxels.size == 0:
+            return 0.0
+        iu, iv, _ = np.unravel_index(voxels, self.grid.shape)
+        du = self.grid.origin_mm[0] + iu * self.grid.spacing_mm - tip[0]
+        dv = self.grid.origin_mm[1] + iv * self.grid.spacing_mm - tip[1]
+        return float(np.sqrt(du**2 + dv**2).max())
+
+
+def grow(plan: Plan, grid: Grid, needle: Needle, rng: np.random.Generator) -> Fill:
+    """Grow the cement of ``plan`` from the needle tip (deterministic given ``rng``)."""
+    field = permeability_field(grid.shape, rng)
+    u, v, w = grid.centres((slice(None),) * 3)
+    tip = needle.tip
+    body_thr = field + _bias(u, v, w, tip, plan.compactness, plan.body_drift, plan.drift)
+    seed = _seed_voxel(grid, plan.body_allowed, tip - 1.0 * needle.direction)
+    body = invade(
+        body_thr,
+        plan.body_allowed,
+        [seed],
+        stop=plan.body_stop,
+        max_voxels=plan.body_volume,
+        watch=plan.gate,
+        min_after_touch=plan.min_after_touch,
+    )
+    empty = np.zeros(0, dtype=np.int64)
+    if plan.gate is None:
+        return Fill(grid, body.order, empty, body.order.size, None, np.zeros(0, bool), body.reached)
+    if body.touch_count is None:
+        return Fill(grid, body.order, empty, body.order.size, plan.leak_class, np.zeros(0, bool), False)
+    leak_start = max(body.touch_count, int(np.ceil(rng.uniform(*_LEAK_START) * body.order.size)))
+    gate_centre = np.array(np.unravel_index(body.touched, grid.shape), float) * grid.spacing_mm + grid.origin_mm
+    leak_thr = field + _bias(u, v, w, gate_centre, 0.3, plan.leak_drift, 0.25)
+    leak = invade(
+        leak_thr,
+        plan.gate | plan.leak_compartment,
+        [int(body.touched)],
+        stop=plan.leak_stop,
+        max_voxels=_MAX_VOXELS,
+    )
+    in_compartment = plan.leak_compartment.ravel()[leak.order]
+    return Fill(grid, body.order, leak.order, leak_start, plan.leak_class, in_compartment, body.reached and leak.reached)
+
+
+def _bias(u, v, w, centre, compactness: float, direction, drift: float) -> np.ndarray:
+    """Threshold bias: ``compactness`` per 10 mm from ``centre``, minus ``drift`` per 10 mm along ``direction``."""
+    du, dv, dw = u - centre[0], v - centre[1], w - centre[2]
+    bias = compactness * np.sqrt(du**2 + dv**2 + dw**2) / 10.0
+    if direction is not None and drift:
+        bias = bias - drift * (du * direction[0] + dv * direction[1] + dw * direction[2]) / 10.0
+    return bias
+
+
+def _seed_voxel(grid: Grid, allowed: np.ndarray, point: np.ndarray) -> int:
+    """The allowed voxel nearest to ``point`` (flat index)."""
+    idx = np.argwhere(allowed)
+    centres = idx * grid.spacing_mm + np.asarray(grid.origin_mm)
+    nearest = idx[np.argmin(((centres - point) ** 2).sum(axis=1))]
+    return int(np.ravel_multi_index(tuple(nearest), grid.shape))

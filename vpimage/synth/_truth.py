@@ -1,0 +1,97 @@
+"""Ground-truth measures of the phantom, computed from the truth masks and corners.
+
+These definitions follow CONTRACT.md and are implemented here on their own, never by the
+analysis, so that the analysis can be scored against them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = [
+    "CORNER_NAMES",
+    "VISIBILITY_FLOOR_MM",
+    "alert_events",
+    "alert_level",
+    "wall_measures",
+]
+
+#: Projected cement thickness above which the truth mask holds a pixel, mm.
+VISIBILITY_FLOOR_MM = 0.5
+CORNER_NAMES = ("anterior_superior", "posterior_superior", "posterior_inferior", "anterior_inferior")
+_LEVELS = ("ok", "warn", "stop")
+_WARN_WALL_MM, _STOP_WALL_MM, _WARN_DEPTH, _HOLD_S = 5.0, 2.0, 0.75, 0.5
+
+
+def _signed_distance(points: np.ndarray, a: np.ndarray, b: np.ndarray, inside: np.ndarray) -> np.ndarray:
+    """Distance of ``points [n, 2]`` to the line ``a``-``b``, positive on the side of ``inside``."""
+    d = b - a
+    normal = np.array([-d[1], d[0]]) / np.hypot(d[0], d[1])
+    if normal @ (inside - a) < 0:
+        normal = -normal
+    return (points - a) @ normal
+
+
+def wall_measures(mask: np.ndarray, corners: dict) -> tuple[float | None, float | None]:
+    """``front_to_wall_px`` and ``depth_fraction`` of one frame's truth mask.
+
+    Parameters
+    ----------
+    mask : ndarray, bool, shape [rows, cols]
+        Truth cement mask.
+    corners : dict
+        The four corners, ``name -> (x, y)`` pixels.
+
+    Returns
+    -------
+    front_to_wall_px : float or None
+        Over the mask pixels in the body's band (between the superior and the inferior
+        corner lines), the smallest signed distance to the posterior-wall line, px:
+        positive on the body's side. None when no cement lies in the band.
+    depth_fraction : float or None
+        For the most posterior of those pixels, its position between the anterior wall
+        line (0) and the posterior wall line (1).
+    """
+    rows, cols = np.nonzero(mask)
+    if rows.size == 0:
+        return None, None
+    p = np.stack([cols, rows], axis=1).astype(float)
+    a_s, p_s, p_i, a_i = (np.asarray(corners[n], dtype=float) for n in CORNER_NAMES)
+    band = (_signed_distance(p, a_s, p_s, a_i) >= 0) & (_signed_distance(p, a_i, p_i, a_s) >= 0)
+    if not band.any():
+        return None, None
+    p = p[band]
+    to_posterior = _signed_distance(p, p_s, p_i, a_s)
+    k = int(np.argmin(to_posterior))
+    to_anterior = _signed_distance(p[k : k + 1], a_s, a_i, p_s)[0]
+    return float(to_posterior[k]), float(to_anterior / (to_anterior + to_posterior[k]))
+
+
+def alert_level(front_to_wall_mm: float | None, depth_fraction: float | None, leaking: bool) -> str:
+    """The CONTRACT default level of one frame, before the hold time."""
+    if leaking or (front_to_wall_mm is not None and front_to_wall_mm <= _STOP_WALL_MM):
+        return "stop"
+    if (front_to_wall_mm is not None and front_to_wall_mm <= _WARN_WALL_MM) or (
+        depth_fraction is not None and depth_fraction >= _WARN_DEPTH
+    ):
+        return "warn"
+    return "ok"
+
+
+def alert_events(time_s: np.ndarray, levels: list[str]) -> list[dict]:
+    """Changes of the held alert level: ``[{"frame", "time_s", "level"}, ...]``, first ``ok`` at 0.
+
+    A level is entered on the first frame that meets it and left only once it has not
+    been met for the hold time (0.5 s): the held level at ``t`` is the highest raw level
+    of the frames in ``(t - 0.5 s, t]``.
+    """
+    rank = np.array([_LEVELS.index(level) for level in levels])
+    events = [{"frame": 0, "time_s": 0.0, "level": "ok"}]
+    current = 0
+    for f, t in enumerate(time_s):
+        recent = (time_s > t - _HOLD_S) & (time_s <= t)
+        held = int(rank[recent].max())
+        if held != current:
+            current = held
+            events.append({"frame": f, "time_s": float(t), "level": _LEVELS[held]})
+    return events
