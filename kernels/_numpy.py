@@ -27,6 +27,7 @@ __all__ = [
     "largest_component_px",
     "mask_field",
     "median",
+    "needle_mask",
     "noise_sigma",
     "recursive_filter",
     "shift_images",
@@ -286,8 +287,9 @@ def shift_images(images: np.ndarray, shifts: np.ndarray, *, order: int = 1) -> n
         Float images, or bool masks (then nearest-neighbour is forced and bool returned).
     shifts : ndarray, shape [frames, 2]
         ``(dy, dx)`` px; the output pixel ``(r, c)`` takes the input at ``(r - dy, c - dx)``.
-    order : {0, 1}, optional
-        0 nearest neighbour, 1 bilinear.
+    order : {0, 1, 3}, optional
+        0 nearest neighbour, 1 bilinear, 3 bicubic (sharp edges such as the needle keep
+        their profile best).
 
     Returns
     -------
@@ -297,7 +299,9 @@ def shift_images(images: np.ndarray, shifts: np.ndarray, *, order: int = 1) -> n
     shifts = np.asarray(shifts, dtype=np.float64).reshape(images.shape[0], 2)
     is_mask = images.dtype == bool
     source = images.astype(np.uint8) if is_mask else np.asarray(images, dtype=np.float32)
-    flags = cv2.INTER_NEAREST if (is_mask or order == 0) else cv2.INTER_LINEAR
+    if order not in (0, 1, 3):
+        raise ValueError(f"`order` must be 0, 1 or 3; got {order!r}.")
+    flags = cv2.INTER_NEAREST if (is_mask or order == 0) else {1: cv2.INTER_LINEAR, 3: cv2.INTER_CUBIC}[order]
     rows, cols = images.shape[1:]
     out = np.empty_like(source)
     for i, (dy, dx) in enumerate(shifts):
@@ -333,6 +337,32 @@ def recursive_filter(images: np.ndarray, *, alpha: float, state: np.ndarray | No
     for t, image in enumerate(images):
         previous = out[t] = np.float32(alpha) * image + np.float32(1.0 - alpha) * previous
     return out
+
+
+def needle_mask(reference: np.ndarray, *, min_excess: float, background_px: int = 15) -> np.ndarray:
+    """Where a very dense thin object (the steel needle) lies in a reference attenuation image.
+
+    A pixel belongs to the needle when its attenuation exceeds the local background
+    (a grey opening, i.e. a morphological top-hat, over ``background_px``) by
+    ``min_excess``: a steel trocar adds several units of attenuation, bone edges far less.
+
+    Parameters
+    ----------
+    reference : ndarray, shape [rows, cols]
+        Attenuation image without cement (the pre-injection baseline).
+    min_excess : float
+        Attenuation above the local background that only steel reaches.
+    background_px : int, optional
+        Size of the opening that removes thin dense structures, px (wider than the needle).
+
+    Returns
+    -------
+    ndarray of bool, shape [rows, cols].
+    """
+    _check_ndim(reference, (2,), "reference")
+    reference = np.asarray(reference, dtype=np.float32)
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (background_px, background_px))
+    return (reference - cv2.morphologyEx(reference, cv2.MORPH_OPEN, kernel)) > min_excess
 
 
 def cement_candidates(

@@ -99,8 +99,10 @@ class SegmentationConfig:
     smooth_px: float = 1.0
     min_temporal_alpha: float = 0.25
     min_run: int = 1
-    field_margin_px: int = 3
-    registration_error_px: float = 0.5
+    field_margin_px: int = 6
+    needle_min_excess: float = 1.0
+    needle_margin_px: int = 2
+    registration_error_px: float = 0.3
     registration_body_margin_mm: float = 12.0
     registration_margin_mm: float = 15.0
 

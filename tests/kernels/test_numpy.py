@@ -107,6 +107,17 @@ def test_recursive_filter_follows_its_recurrence_across_batches():
         K.recursive_filter(images, alpha=0.0)
 
 
+def test_needle_mask_finds_a_thin_dense_rod_not_broad_bone():
+    image = np.zeros((80, 80), np.float32)
+    r, c = np.mgrid[:80, :80]
+    image[(r - 40) ** 2 + (c - 40) ** 2 <= 20**2] += 1.5  # a broad dense disc (bone): not a needle
+    image[38:41, 5:75] += 3.0  # a 3 px steel rod
+    image = ndi.gaussian_filter(image, 1.0)  # detector blur
+    mask = K.needle_mask(image, min_excess=1.0)
+    assert mask[38:41, 5:75].mean() > 0.95
+    assert not mask[:36].any() and not mask[43:].any()
+
+
 def test_cement_candidates_raise_the_threshold_on_steep_baseline_edges():
     excess = np.full((10, 10), 0.3, np.float32)
     gradient = np.zeros((10, 10), np.float32)

@@ -81,7 +81,7 @@ class Engine:
     while no cement has appeared, the frame joins the pre-injection buffer, whose mean
     becomes the baseline at the first frame with a cement-sized blob (or when the buffer
     is full) -> excess attenuation over the baseline, smoothed in space and time ->
-    cement candidates (the needle is in the baseline; field edge excluded, threshold raised on steep
+    cement candidates (needle and field edge excluded, threshold raised on steep
     baseline edges) -> monotone accumulation -> measures against the corners -> alert.
 
     Parameters
@@ -186,7 +186,7 @@ class Engine:
         for i in range(frames.shape[0]):
             # Frame by frame: the reference becomes the baseline once it is known.
             shift, score = k.estimate_shift(attenuation[i : i + 1], self.state.reference, weight=self.state.registration_weight)
-            aligned = k.shift_images(attenuation[i : i + 1], -shift)
+            aligned = k.shift_images(attenuation[i : i + 1], -shift, order=3)
             noise = k.noise_sigma(attenuation[i : i + 1], weight=self.state.registration_weight)
             problem = self._problem(shift[0], score[0], clipped[i], noise[0])
             out.append(self._step(aligned[0], float(batch.time_s[i]), int(batch.index[i]), shift[0], problem, noise[0]))
@@ -228,9 +228,16 @@ class Engine:
         st.reference = st.baseline
         gy, gx = np.gradient(k.smooth(st.baseline, sigma_px=seg.smooth_px))
         st.baseline_gradient = np.hypot(gy, gx).astype(np.float32)
-        # The steel needle is in the baseline, so the subtraction removes it; its steep
-        # edges are handled by the gradient-raised threshold.
-        st.excluded = ~st.pre_injection_inside
+        # The steel needle is in the baseline, so the subtraction removes it; but a fraction
+        # of a pixel of residual misregistration along its steel-sized edges would leave
+        # needle-shaped "cement" along the shaft, outside the body: a false posterior or
+        # venous leak. Outside the body the needle and a margin around it are never cement
+        # (inside, cement around the needle is common and the raised threshold suffices).
+        needle = k.needle_mask(st.baseline, min_excess=seg.needle_min_excess)
+        needle = ndi.binary_dilation(needle, iterations=seg.needle_margin_px) if needle.any() else needle
+        if st.corners is not None:
+            needle &= ~measures.body_mask(st.corners, needle.shape)
+        st.excluded = ~st.pre_injection_inside | needle
         # Headroom over the frame-by-frame limit, so that noise fluctuations do not flap.
         self.denoiser.fit(
             st.pre_injection,
