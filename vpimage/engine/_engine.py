@@ -314,15 +314,18 @@ class Engine:
         k, seg, st = self.kernels, self.config.segmentation, self.state
         if not st.pre_injection:
             return False
-        excess = self.denoiser.apply(aligned - np.mean(st.pre_injection, axis=0))
         exclude = ~(inside & st.pre_injection_inside)
+        # Zero off the field before filtering, so that its edge cannot bleed inward.
+        excess = self.denoiser.apply(np.where(exclude, 0.0, aligned - np.mean(st.pre_injection, axis=0)).astype(np.float32))
         candidates = k.cement_candidates(excess, threshold=seg.cement_contrast, exclude=exclude)
         return bool(k.largest_component_px(candidates[None])[0] >= seg.min_area_px)
 
     def _segment(self, aligned: np.ndarray, inside: np.ndarray, time_s: float) -> None:
         """Update the accumulated cement with one aligned frame."""
         k, seg, st = self.kernels, self.config.segmentation, self.state
-        excess = self.denoiser.apply(aligned - st.baseline)
+        exclude = st.excluded | ~inside
+        # Zero off the field before filtering, so that its edge cannot bleed inward.
+        excess = self.denoiser.apply(np.where(exclude, 0.0, aligned - st.baseline).astype(np.float32))
         filtered = k.recursive_filter(excess[None], alpha=self.denoiser.alpha, state=st.filtered)
         st.filtered = filtered[0]
         candidates = k.cement_candidates(
@@ -330,7 +333,7 @@ class Engine:
             threshold=seg.cement_contrast,
             reference_gradient=st.baseline_gradient,
             gradient_gain=seg.registration_error_px,
-            exclude=st.excluded | ~inside,
+            exclude=exclude,
         )
         grown_from = ndi.binary_dilation(st.accumulated | st.run_length.astype(bool))
         candidates = k.keep_components(
