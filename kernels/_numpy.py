@@ -479,16 +479,24 @@ def label_components(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return labels, stats[:, cv2.CC_STAT_AREA].astype(np.int64)
 
 
-def keep_components(mask: np.ndarray, *, min_area_px: int = 0, touching: np.ndarray | None = None) -> np.ndarray:
+def keep_components(
+    mask: np.ndarray,
+    *,
+    min_area_px: int = 0,
+    touching: np.ndarray | None = None,
+    avoiding: np.ndarray | None = None,
+) -> np.ndarray:
     """Keep the 8-connected components of ``mask`` that are large enough or touch ``touching``.
 
     Parameters
     ----------
     mask : ndarray of bool, shape [rows, cols]
     min_area_px : int, optional
-        Components with at least this many pixels are kept.
+        Components with at least this many pixels are kept...
     touching : ndarray of bool, shape [rows, cols], optional
         Components overlapping it are kept whatever their size.
+    avoiding : ndarray of bool, shape [rows, cols], optional
+        ...unless they overlap ``avoiding`` (then only ``touching`` keeps them).
 
     Returns
     -------
@@ -496,6 +504,8 @@ def keep_components(mask: np.ndarray, *, min_area_px: int = 0, touching: np.ndar
     """
     labels, areas = label_components(mask)
     keep = areas >= min_area_px
+    if avoiding is not None:
+        keep[np.unique(labels[avoiding & mask])] = False
     if touching is not None:
         keep[np.unique(labels[touching & mask])] = True
     keep[0] = False

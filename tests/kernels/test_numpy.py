@@ -158,6 +158,9 @@ def test_keep_components_by_size_or_contact():
     seed[8, 8] = True
     out = K.keep_components(mask, min_area_px=5, touching=seed)
     assert out[0:3, 0:3].all() and out[8, 8] and not out[5, 0]
+    avoid = np.zeros((10, 10), bool)
+    avoid[1, 1] = True  # the big component starts on the needle: only contact could keep it
+    assert not K.keep_components(mask, min_area_px=5, avoiding=avoid)[0:3, 0:3].any()
     labels, areas = K.label_components(mask)
     assert sorted(areas[1:].tolist()) == [1, 1, 9] and labels.max() == 3
 

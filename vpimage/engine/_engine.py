@@ -235,6 +235,7 @@ class Engine:
         # (inside, cement around the needle is common and the raised threshold suffices).
         needle = k.needle_mask(st.baseline, min_excess=seg.needle_min_excess)
         needle = ndi.binary_dilation(needle, iterations=seg.needle_margin_px) if needle.any() else needle
+        st.needle = needle.copy()
         if st.corners is not None:
             needle &= ~measures.body_mask(st.corners, needle.shape)
         st.excluded = ~st.pre_injection_inside | needle
@@ -336,9 +337,10 @@ class Engine:
             exclude=exclude,
         )
         grown_from = ndi.binary_dilation(st.accumulated | st.run_length.astype(bool))
-        candidates = k.keep_components(
-            candidates, min_area_px=seg.min_area_px, touching=grown_from
-        )
+        # The first cement appears at the needle tip; later, a new blob on the needle is an
+        # edge artefact (real cement grows into the needle's neighbourhood instead).
+        avoiding = st.needle if st.accumulated.any() else None
+        candidates = k.keep_components(candidates, min_area_px=seg.min_area_px, touching=grown_from, avoiding=avoiding)
         k.accumulate_cement(
             candidates[None],
             time_s=np.array([time_s]),

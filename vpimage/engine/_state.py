@@ -38,6 +38,8 @@ class EngineState:
         Mean aligned attenuation before injection; None until it is frozen.
     baseline_gradient : ndarray, float32, [rows, cols] or None
         Gradient magnitude of the baseline, 1/px.
+    needle : ndarray of bool, [rows, cols] or None
+        The needle and a margin: new cement may not start there, only grow into it.
     excluded : ndarray of bool, [rows, cols] or None
         Never cement: pixels outside the field (or at its rim) in some baseline frame.
     filtered : ndarray, float32, [rows, cols] or None
@@ -70,6 +72,7 @@ class EngineState:
     pre_injection_inside: np.ndarray | None = None
     baseline: np.ndarray | None = None
     baseline_gradient: np.ndarray | None = None
+    needle: np.ndarray | None = None
     excluded: np.ndarray | None = None
     filtered: np.ndarray | None = None
     shift_px: np.ndarray = field(default_factory=lambda: np.zeros(2))
