@@ -40,6 +40,8 @@ MOTION_JUMP = "sudden_motion"
 TOO_NOISY = "image_too_noisy"
 # Reasons that are about the image itself (it must not join the baseline).
 _IMAGE_PROBLEMS = (CLIPPED, MOTION_LOST, MOTION_TOO_LARGE, MOTION_JUMP, TOO_NOISY)
+# ... and those that keep it out of the segmentation too (a sudden but tracked motion does not).
+_UNUSABLE = (CLIPPED, MOTION_LOST, MOTION_TOO_LARGE, TOO_NOISY)
 
 
 def _stored_range_top(values: np.ndarray) -> float:
@@ -278,7 +280,7 @@ class Engine:
     ) -> EngineFrame:
         st = self.state
         st.frames_seen += 1
-        if problem in (CLIPPED, MOTION_LOST, MOTION_TOO_LARGE):
+        if problem in _UNUSABLE:
             # The image cannot be compared with the baseline: keep what was accumulated.
             shift = st.shift_px
         else:

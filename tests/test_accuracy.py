@@ -1,0 +1,193 @@
+"""Accuracy of the analysis on the phantom, against its ground truth (issue 4, "Show").
+
+A case set is generated here: every scenario at five nuisance variants (tilt up to 25
+degrees, breathing always, a sudden shift, MONOCHROME1, circular and rectangular fields,
+the lowest dose, jittered frame times), each at its own seed. The engine gets what
+``vpimage analyze`` gives it for the DICOM of the run (frames oriented like MONOCHROME2,
+the field, mm/px) and the truth's frame-0 corners as WALL.json. DICOM ingestion itself is
+proven by the io tests; tests/test_cli_analyze.py runs the whole command end to end.
+
+The thresholds are the issue's. Where the analysis does not meet one yet, the test says
+so with a strict xfail that names the measured value (benchmarks/accuracy.py writes the
+full table); a fix that meets it turns the xfail into a failure, so the marker goes.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from vpimage.alerts import AlertLevel
+from vpimage.config import RunConfig
+from vpimage.engine import Engine
+from vpimage.measures import Corners
+from vpimage.synth._phantom import SynthOptions, simulate
+
+VARIANTS = (
+    {},
+    {"dose": "low", "tilt_deg": 25.0},
+    {"photometric": "MONOCHROME1", "field": "rectangle", "sudden_shift": True, "tilt_deg": 10.0},
+    {"dose": "low", "sudden_shift": True, "photometric": "MONOCHROME1"},
+    {"dose": "high", "tilt_deg": 20.0, "jitter": True},
+)
+SCENARIOS = ("no_leak", "posterior_approach", "posterior_breach", "venous_leak", "disc_leak", "anterior_leak")
+CASES = [(s, 10 + 7 * i + j, v) for i, s in enumerate(SCENARIOS) for j, v in enumerate(VARIANTS)]
+STOPPING = ("posterior_approach", "posterior_breach", "venous_leak", "disc_leak", "anterior_leak")
+
+
+class Batch:
+    def __init__(self, frames, time_s, index):
+        self.frames, self.time_s, self.index = frames, time_s, index
+
+
+def as_ingested(run) -> np.ndarray:
+    """Frames as vpimage.io gives them: float32, MONOCHROME1 inverted."""
+    frames = run.frames.astype(np.float32)
+    if run.photometric == "MONOCHROME1":
+        frames = (2**run.bits_stored - 1) - frames
+    return frames
+
+
+def analyse(run, corners: Corners, frames=None):
+    frames = as_ingested(run) if frames is None else frames
+    engine = Engine(
+        RunConfig.defaults(),
+        rows=frames.shape[1],
+        columns=frames.shape[2],
+        mm_per_px=run.mm_per_px,
+        fov_mask=run.field.mask(*frames.shape[1:]),
+        corners=corners,
+        white_level=2**run.bits_stored - 1,
+    )
+    out = []
+    for start in range(0, len(frames), 16):
+        stop = min(start + 16, len(frames))
+        out += engine.process(Batch(frames[start:stop], run.time_s[start:stop], np.arange(start, stop)))
+    return out
+
+
+def first_time(items, predicate):
+    return next((t for t, item in items if predicate(item)), None)
+
+
+@pytest.fixture(scope="module")
+def measured():
+    """Per case: scenario, truth events and frames, our results, and the Dice per frame."""
+    cases = []
+    for scenario, seed, variant in CASES:
+        sim = simulate(scenario, seed=seed, options=SynthOptions(**variant))
+        out = analyse(sim.run, Corners.from_dict(sim.truth["vertebral_body"]))
+        dice = []
+        for frame, truth, mask in zip(out, sim.truth["frames"], sim.cement_masks):
+            if truth["cement_area_mm2"] >= 20.0:
+                ours = frame.cement_mask
+                dice.append(2 * (ours & mask).sum() / (ours.sum() + mask.sum()))
+        cases.append(
+            {
+                "name": f"{scenario}/{seed}/{variant}",
+                "scenario": scenario,
+                "truth": sim.truth,
+                "results": [f.result for f in out],
+                "dice": dice,
+                "dt": float(np.median(np.diff(sim.run.time_s))),
+            }
+        )
+    return cases
+
+
+def front_errors(cases):
+    """|front_to_wall_mm error| over frames with cement in the body (the truth has a front)."""
+    errors = []
+    for case in cases:
+        for truth, ours in zip(case["truth"]["frames"], case["results"]):
+            if truth["front_to_wall_mm"] is not None:
+                # A frame we could not measure counts as a miss of the whole body depth.
+                ok = math.isfinite(ours.front_to_wall_mm) and ours.alert is not AlertLevel.UNRELIABLE
+                errors.append(abs(ours.front_to_wall_mm - truth["front_to_wall_mm"]) if ok else math.inf)
+    return np.array(errors)
+
+
+def test_front_to_wall_median_error_is_within_half_a_millimetre(measured):
+    errors = front_errors(measured)
+    assert errors.size > 500
+    assert np.median(errors) <= 0.5
+
+
+@pytest.mark.xfail(strict=True, reason="target p95 <= 1.5 mm not met yet: about 2 mm (late fringe, low dose)")
+def test_front_to_wall_p95_error_is_within_one_and_a_half_millimetres(measured):
+    assert np.percentile(front_errors(measured), 95) <= 1.5
+
+
+def test_cement_dice_is_high_on_most_frames_with_enough_cement(measured):
+    dice = np.concatenate([case["dice"] for case in measured])
+    assert dice.size > 500
+    assert np.median(dice) >= 0.88
+
+
+@pytest.mark.xfail(strict=True, reason="target Dice >= 0.90 on every frame >= 20 mm2 not met: ~10% of frames below")
+def test_cement_dice_is_at_least_0_90_on_every_frame_with_20_mm2(measured):
+    dice = np.concatenate([case["dice"] for case in measured])
+    assert dice.min() >= 0.90
+
+
+def test_no_warn_or_stop_without_a_leak_or_an_approach(measured):
+    for case in (c for c in measured if c["scenario"] == "no_leak"):
+        levels = {r.alert for r in case["results"]}
+        assert not levels & {AlertLevel.WARN, AlertLevel.STOP}, case["name"]
+
+
+def stop_times(case):
+    truth_stop = first_time(((e["time_s"], e) for e in case["truth"]["events"]), lambda e: e["level"] == "stop")
+    ours = first_time(((r.time_s, r) for r in case["results"]), lambda r: r.alert is AlertLevel.STOP)
+    return truth_stop, ours
+
+
+def test_every_stopping_case_stops(measured):
+    for case in (c for c in measured if c["scenario"] in STOPPING):
+        truth_stop, ours = stop_times(case)
+        assert truth_stop is not None and ours is not None, case["name"]
+
+
+@pytest.mark.xfail(strict=True, reason="target not met: about 1 in 4 stopping cases stops more than one frame late")
+def test_stop_comes_no_later_than_one_frame_after_the_truth(measured):
+    late = []
+    for case in (c for c in measured if c["scenario"] in STOPPING):
+        truth_stop, ours = stop_times(case)
+        if ours is None or ours > truth_stop + case["dt"] + 1e-6:
+            late.append((case["name"], truth_stop, ours))
+    assert not late
+
+
+def early_limit(case):
+    """The earliest a stop is justified: the true front 4 mm from the wall, or a true leak."""
+    frames = case["truth"]["frames"]
+    near = first_time(((f["time_s"], f) for f in frames), lambda f: f["front_to_wall_mm"] is not None and f["front_to_wall_mm"] <= 4.0)
+    leak = first_time(((f["time_s"], f) for f in frames), lambda f: bool(f["leak_classes"]))
+    return min((t for t in (near, leak) if t is not None), default=math.inf)
+
+
+@pytest.mark.xfail(strict=True, reason="target not met: low-dose noise still makes a few early leak stops")
+def test_stop_never_comes_before_the_front_was_4_mm_from_the_wall_or_a_leak(measured):
+    early = []
+    for case in (c for c in measured if c["scenario"] in STOPPING):
+        _, ours = stop_times(case)
+        if ours is not None and ours < early_limit(case) - 1e-6:
+            early.append((case["name"], ours, early_limit(case)))
+    assert not early
+
+
+def test_too_poor_frames_are_never_ok():
+    sim = simulate("posterior_approach", seed=3, options=SynthOptions(frames=30, dose="low"))
+    frames = as_ingested(sim.run)
+    rng = np.random.default_rng(0)
+    poor = [12, 13, 14, 20]
+    frames[poor] += rng.normal(0.0, 900.0, size=frames[poor].shape).astype(np.float32)  # ~2.4 log units
+    frames[25] = 0.0  # no exposure at all
+    out = analyse(sim.run, Corners.from_dict(sim.truth["vertebral_body"]), frames=frames)
+    for i in poor + [25]:
+        assert out[i].result.alert is not AlertLevel.OK, i
+    assert out[25].result.reason.endswith("saturated_or_empty_frame")
+    assert all(out[i].result.reason.endswith("image_too_noisy") for i in poor)
+    assert out[18].result.alert is not AlertLevel.UNRELIABLE  # clean frames recover after the hold time
