@@ -16,33 +16,21 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
-from scipy import ndimage
 
 from vpimage.errors import ConfigError
-from vpimage.synth._anatomy import MU_PER_MM, Grid, bone_excess_map, make_spine, soft_tissue_path_mm
+from vpimage.synth._anatomy import Grid, bone_excess_map, make_spine
 from vpimage.synth._cement import project_fill
-from vpimage.synth._imaging import (
-    DOSE_QUANTA,
-    Display,
-    ViewTransform,
-    blade_transmission,
-    detector_geometry,
-    expose,
-    frame_times,
-    make_field,
-    motion_mm,
-)
+from vpimage.synth._imaging import DOSE_QUANTA, ViewTransform, detector_geometry, frame_times, make_field, motion_mm
 from vpimage.synth._needle import place_needle
-from vpimage.synth._run import FieldShape, FluoroRun
+from vpimage.synth._render import MU_CEMENT_EXCESS_PER_MM, Projection, render
+from vpimage.synth._run import FluoroRun
 from vpimage.synth._scenarios import SCENARIOS, cement_grid, grow, plan_scenario
-from vpimage.synth._truth import CORNER_NAMES, VISIBILITY_FLOOR_MM, alert_events, alert_level, wall_measures
+from vpimage.synth._truth import CORNER_NAMES, VISIBILITY_FLOOR_MM, frame_records
 
 __all__ = ["SCENARIOS", "SynthOptions", "SynthResult", "simulate"]
 
 logger = logging.getLogger(__name__)
 
-#: Attenuation the cement adds over the marrow or tissue it displaces, per mm.
-MU_CEMENT_EXCESS_PER_MM = MU_PER_MM["cement"] - MU_PER_MM["soft"]
 _ANATOMY_SPACING_MM = 0.5
 _FRONT_SPEED_MM_S = (0.7, 2.9)  # range of the average front speed the injection rate keeps
 _FILL_SHARE = 0.85  # share of the clip after the pre-injection frames used to reach the end state
@@ -199,7 +187,8 @@ def simulate(scenario: str, *, seed: int = 0, options: SynthOptions = SynthOptio
     -----
     The injection runs at a constant volume rate chosen so that the scenario's end state
     is reached at 85 % of the time after the pre-injection frames, with the average speed
-    of the cement front (its farthest point from the tip) kept within 0.7-2.9 mm/s. When
+    of the cement front in the body (its farthest point from the tip) kept within
+    0.7-2.9 mm/s; a leak fills its compartment at its own constant rate. When
     the clip is too short for that, the clip ends before the end state: the truth holds
     what the clip shows and ``injection.end_state_reached`` is false (a leak may then never
     show).
@@ -208,17 +197,18 @@ def simulate(scenario: str, *, seed: int = 0, options: SynthOptions = SynthOptio
         raise ConfigError(f"unknown synth scenario {scenario!r}; choose one of {', '.join(SCENARIOS)}")
     if not isinstance(options, SynthOptions):
         raise ConfigError(f"synth `options` must be SynthOptions, not {type(options).__name__}")
+    o = options
     streams = [np.random.default_rng(s) for s in np.random.SeedSequence(int(seed)).spawn(6)]
     anatomy_rng, cement_rng, geometry_rng, motion_rng, noise_rng, texture_rng = streams
 
+    # The patient, the trocar and the cement, in anatomy coordinates.
     spine = make_spine(anatomy_rng)
     needle = place_needle(spine, anatomy_rng)
     grid = cement_grid(spine)
     fill = grow(plan_scenario(scenario, spine, needle, grid, cement_rng), grid, needle, cement_rng)
 
-    o = options
-    view = o.view
-    n, size = o.frames, o.size_px
+    # The imaging geometry, the clock and the patient's motion.
+    n, size, view = o.frames, o.size_px, o.view
     geometry = detector_geometry(size, geometry_rng)
     mm_per_px = geometry["mm_per_px"]
     body = spine.body
@@ -226,7 +216,6 @@ def simulate(scenario: str, *, seed: int = 0, options: SynthOptions = SynthOptio
     focus = (focus[0] + geometry_rng.uniform(-4.0, 4.0), focus[1] + geometry_rng.uniform(-4.0, 4.0))
     transform = ViewTransform(mm_per_px, size, size, np.deg2rad(o.tilt_deg), focus)
     fov = make_field(o.field, size, size, geometry_rng)
-
     time_s = frame_times(n, o.fps, o.jitter, motion_rng)
     pre = o.pre_injection_frames
     offsets, shift_frame = motion_mm(
@@ -238,55 +227,29 @@ def simulate(scenario: str, *, seed: int = 0, options: SynthOptions = SynthOptio
         rng=motion_rng,
     )
 
-    # Injection timing: constant volume rate, front speed kept in range.
+    # The injection's clock: a constant volume rate, the front's speed kept in range.
     start_s = float(time_s[pre - 1])
-    reach = fill.reach_mm(needle.tip)
-    duration_s = float(np.clip(_FILL_SHARE * (time_s[-1] - start_s), reach / _FRONT_SPEED_MM_S[1], reach / _FRONT_SPEED_MM_S[0]))
-    duration_s = max(duration_s, 1e-3)
-    voxel_times = fill.fill_times(start_s, duration_s)
-    first_frame = np.searchsorted(time_s, voxel_times, side="left")
+    duration_s = fill.duration_s(needle.tip, float(time_s[-1]) - start_s, _FILL_SHARE, _FRONT_SPEED_MM_S)
+    first_frame = np.searchsorted(time_s, start_s + duration_s * fill.fill_fractions(), side="left")
     voxels = fill.voxels
-    outside = np.concatenate([np.zeros(fill.body_order.size, bool), fill.in_compartment])
-    cement_maps = project_fill(grid, voxels, first_frame, n, view)
+    outside = fill.outside
     volume_ml = np.cumsum(np.bincount(first_frame, minlength=n + 1)[:n]) * grid.spacing_mm**3 / 1000.0
-    leak_maps = project_fill(grid, voxels[outside], first_frame[outside], n, view)
 
     anatomy_grid = _anatomy_grid(spine)
-    bone = bone_excess_map(spine, anatomy_grid, view, texture_rng)
-    bone_origin = _projection_origin(anatomy_grid, view)
-    cement_origin = _projection_origin(grid, view)
-    corners_mm = body.corners_lateral() if view == "lateral" else body.corners_ap()
-    corners_mm = np.array([corners_mm[k] for k in CORNER_NAMES])
-
-    transmission = blade_transmission(fov, size, size)
-    exposed = fov.mask(size, size) if FieldShape(fov.shape) is FieldShape.CIRCLE else np.ones((size, size), bool)
-    n0 = DOSE_QUANTA[o.dose]
-    noise = None if o.dose == "noiseless" else noise_rng
-    stored = np.empty((n, size, size), np.uint16)
-    thickness = np.empty((n, size, size), np.float32)
-    needle_masks = np.empty((n, size, size), bool)
-    leak_visible = np.zeros(n, bool)
-    display = None
-    for f in range(n):
-        x, y = transform.pixel_grid_mm(offsets[f])
-        steel = needle.path_mm(x, y, view)
-        thickness[f] = _sample(cement_maps[f], cement_origin, grid.spacing_mm, x, y)
-        if leak_maps[f].any():
-            leak_visible[f] = _sample(leak_maps[f], cement_origin, grid.spacing_mm, x, y).max() > VISIBILITY_FLOOR_MM
-        p = (
-            MU_PER_MM["soft"] * soft_tissue_path_mm(spine, x, view)
-            + _sample(bone, bone_origin, anatomy_grid.spacing_mm, x, y)
-            + (MU_PER_MM["steel"] - MU_PER_MM["soft"]) * steel
-            + MU_CEMENT_EXCESS_PER_MM * thickness[f]
-        )
-        if display is None:
-            display = Display.fitted(p[exposed], n0, o.bits_stored, o.photometric)
-        stored[f] = display.stored(expose(p, n0, transmission, o.blur_px, noise), exposed)
-        needle_masks[f] = steel > 0
-
-    masks = thickness > VISIBILITY_FLOOR_MM
+    rendered = render(
+        spine,
+        needle,
+        Projection.of_grid(bone_excess_map(spine, anatomy_grid, view, texture_rng), anatomy_grid, view),
+        Projection.of_grid(project_fill(grid, voxels, first_frame, n, view), grid, view),
+        Projection.of_grid(project_fill(grid, voxels[outside], first_frame[outside], n, view), grid, view),
+        transform=transform,
+        offsets_mm=offsets,
+        field=fov,
+        options=o,
+        noise_rng=noise_rng,
+    )
     run = FluoroRun(
-        frames=stored,
+        frames=rendered.frames,
         time_s=time_s,
         fps=float(o.fps),
         bits_stored=o.bits_stored,
@@ -299,30 +262,14 @@ def simulate(scenario: str, *, seed: int = 0, options: SynthOptions = SynthOptio
         positioner_secondary_deg=0.0,
         field=fov,
     )
+
+    masks = rendered.thickness_mm > VISIBILITY_FLOOR_MM
+    corners = body.corners_lateral() if view == "lateral" else body.corners_ap()
+    corners_mm = np.array([corners[k] for k in CORNER_NAMES])
     corners_px = [_corner_dict(transform.to_pixels(corners_mm, offsets[f])) for f in range(n)]
-    frames_truth = []
-    levels = []
-    for f in range(n):
-        leaks = [fill.leak_class] if leak_visible[f] else []
-        ftw_px, depth = wall_measures(masks[f], corners_px[f]) if view == "lateral" else (None, None)
-        ftw_mm = None if ftw_px is None else ftw_px * mm_per_px
-        area_px = int(masks[f].sum())
-        levels.append(alert_level(ftw_mm, depth, bool(leaks)))
-        frames_truth.append(
-            {
-                "frame": f,
-                "time_s": float(time_s[f]),
-                "cement_area_mm2": area_px * mm_per_px**2,
-                "front_to_wall_mm": ftw_mm,
-                "depth_fraction": depth,
-                "leak_classes": leaks,
-                "vertebral_body": corners_px[f],
-                "cement_area_px": area_px,
-                "front_to_wall_px": ftw_px,
-                "cement_volume_ml": float(volume_ml[f]),
-            }
-        )
-    leak_frames = np.flatnonzero(leak_visible)
+    leak_classes = [[fill.leak_class] if seen else [] for seen in rendered.leak_visible]
+    records, events = frame_records(masks, corners_px, time_s, mm_per_px, leak_classes, volume_ml, view)
+    leak_frames = np.flatnonzero(rendered.leak_visible)
     tip_view, entry_view = _needle_points(needle, body, view)
     truth = {
         "scenario": scenario,
@@ -331,8 +278,8 @@ def simulate(scenario: str, *, seed: int = 0, options: SynthOptions = SynthOptio
         "mm_per_px": mm_per_px,
         "view": view,
         "vertebral_body": corners_px[0],
-        "frames": frames_truth,
-        "events": alert_events(time_s, levels),
+        "frames": records,
+        "events": events,
         "visibility_floor_mm": VISIBILITY_FLOOR_MM,
         "masks_file": None,
         "options": asdict(o),
@@ -350,12 +297,12 @@ def simulate(scenario: str, *, seed: int = 0, options: SynthOptions = SynthOptio
             "first_leak_frame": int(leak_frames[0]) if leak_frames.size else None,
         },
         "motion": {"offsets_mm": offsets.round(4).tolist(), "sudden_shift_frame": shift_frame},
-        "display": display.as_dict(),
+        "display": rendered.display.as_dict(),
         "mu_cement_excess_per_mm": MU_CEMENT_EXCESS_PER_MM,
         "geometry": dict(geometry, tilt_deg=float(o.tilt_deg)),
     }
     logger.debug("synth %s seed %d: %.2f mL over %.1f s", scenario, seed, fill.volume_ml, duration_s)
-    return SynthResult(run, truth, masks, thickness, needle_masks)
+    return SynthResult(run, truth, masks, rendered.thickness_mm, rendered.needle_masks)
 
 
 def _anatomy_grid(spine) -> Grid:
@@ -364,17 +311,6 @@ def _anatomy_grid(spine) -> Grid:
     return Grid.covering(
         (body.u_anterior - 30.0, -95.0, -55.0), (body.u_posterior + 60.0, 95.0, 55.0), _ANATOMY_SPACING_MM
     )
-
-
-def _projection_origin(grid: Grid, view: str) -> tuple[float, float]:
-    """``(x, y)`` of the first sample of ``grid``'s projection, mm."""
-    return (grid.origin_mm[0] if view == "lateral" else grid.origin_mm[2], grid.origin_mm[1])
-
-
-def _sample(image: np.ndarray, origin, spacing: float, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Bilinear samples of a projection-grid ``image [nx, ny]`` at view points (mm); 0 outside."""
-    coords = np.stack([(x - origin[0]) / spacing, (y - origin[1]) / spacing])
-    return ndimage.map_coordinates(image, coords, order=1, mode="constant", cval=0.0)
 
 
 def _needle_points(needle, body, view: str):

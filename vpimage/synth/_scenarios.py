@@ -124,7 +124,7 @@ def plan_scenario(name: str, spine: Spine, needle: Needle, grid: Grid, rng: np.r
         plan = Plan("posterior", core, CountTarget(core, 1), _MAX_VOXELS, _POSTERIOR, 1.0, 0.7)
         plan.gate, plan.leak_compartment = gate, canal
         plan.leak_stop = ColumnTarget(canal & (u >= p_wall + 3.0), 3)
-        plan.leak_drift, plan.min_after_touch = _POSTERIOR, 1.5
+        plan.leak_drift, plan.min_after_touch = _POSTERIOR, 2.0
         return plan
     if name == "disc_leak":
         superior = bool(rng.integers(2))
@@ -255,31 +255,52 @@ class Fill:
         return np.concatenate([self.body_order, self.leak_order])
 
     @property
+    def outside(self) -> np.ndarray:
+        """Which of :attr:`voxels` lie in the leak compartment, outside the body (bool)."""
+        return np.concatenate([np.zeros(self.body_order.size, bool), self.in_compartment])
+
+    @property
     def volume_ml(self) -> float:
         return (self.body_order.size + self.leak_order.size) / _VOXELS_PER_ML
 
-    def fill_times(self, start_s: float, duration_s: float) -> np.ndarray:
-        """When each voxel of :attr:`voxels` fills, s.
+    def fill_fractions(self) -> np.ndarray:
+        """When each voxel of :attr:`voxels` fills, as a fraction of the injection's duration.
 
-        The body fills at a constant volume rate from ``start_s`` to ``start_s +
-        duration_s``; the leak starts when the body holds ``leak_start`` voxels and fills at
-        its own constant rate, ending with the body.
+        The body fills at a constant volume rate over the whole injection; the leak starts
+        when the body holds ``leak_start`` voxels and fills at its own constant rate,
+        ending with the body.
         """
         nb, nl = self.body_order.size, self.leak_order.size
-        body = start_s + duration_s * np.arange(1, nb + 1) / max(nb, 1)
-        leak_t0 = start_s + duration_s * self.leak_start / max(nb, 1)
-        leak = leak_t0 + (start_s + duration_s - leak_t0) * np.arange(1, nl + 1) / max(nl, 1)
+        body = np.arange(1, nb + 1) / max(nb, 1)
+        leak_start = self.leak_start / max(nb, 1)
+        leak = leak_start + (1.0 - leak_start) * np.arange(1, nl + 1) / max(nl, 1)
         return np.concatenate([body, leak])
 
-    def reach_mm(self, tip: np.ndarray) -> float:
-        """Largest distance, in the lateral image plane (u, v), of any cement voxel from the tip."""
-        voxels = self.voxels
+    def duration_s(self, tip: np.ndarray, available_s: float, share: float, speed_mm_s: tuple[float, float]) -> float:
+        """Duration of the injection, s: ``share`` of ``available_s``, within the speed range.
+
+        The front's average speed (the farthest cement in the body from the tip, in the
+        lateral image plane, over the time since the start) is kept within ``speed_mm_s``;
+        a leak compartment fills at its own pace. When even the fastest injection overruns
+        ``available_s``, the injection slows down further, so that the part that fits in
+        the clip also keeps its average speed in range.
+        """
+        in_body = ~self.outside
+        voxels = self.voxels[in_body]
         if voxels.size == 0:
-            return 0.0
+            return share * available_s
         iu, iv, _ = np.unravel_index(voxels, self.grid.shape)
         du = self.grid.origin_mm[0] + iu * self.grid.spacing_mm - tip[0]
         dv = self.grid.origin_mm[1] + iv * self.grid.spacing_mm - tip[1]
-        return float(np.sqrt(du**2 + dv**2).max())
+        phase = self.fill_fractions()[in_body]
+        order = np.argsort(phase, kind="stable")
+        phase, reach = phase[order], np.maximum.accumulate(np.hypot(du, dv)[order])
+        slow, fast = speed_mm_s
+        duration = max(min(share * available_s, reach[-1] / slow), reach[-1] / fast)
+        if duration > available_s:
+            fits = reach <= fast * available_s  # the front within reach of the clip's time
+            duration = max(duration, available_s / phase[fits].max()) if fits.any() else duration
+        return max(duration, 1e-3)
 
 
 def grow(plan: Plan, grid: Grid, needle: Needle, rng: np.random.Generator) -> Fill:

@@ -13,6 +13,7 @@ __all__ = [
     "VISIBILITY_FLOOR_MM",
     "alert_events",
     "alert_level",
+    "frame_records",
     "wall_measures",
 ]
 
@@ -95,3 +96,53 @@ def alert_events(time_s: np.ndarray, levels: list[str]) -> list[dict]:
             current = held
             events.append({"frame": f, "time_s": float(t), "level": _LEVELS[held]})
     return events
+
+
+def frame_records(
+    masks: np.ndarray,
+    corners_px: list[dict],
+    time_s: np.ndarray,
+    mm_per_px: float,
+    leak_classes: list[list[str]],
+    volume_ml: np.ndarray,
+    view: str,
+) -> tuple[list[dict], list[dict]]:
+    """The truth file's ``frames`` and ``events``.
+
+    Parameters
+    ----------
+    masks : ndarray, bool, shape [frames, rows, cols]
+        Truth cement masks.
+    corners_px : list of dict
+        Each frame's corners, ``name -> [x, y]`` px.
+    time_s : ndarray, shape [frames]
+    mm_per_px : float
+        Pixel size at the isocentre, mm.
+    leak_classes : list of list of str
+        The leak classes visible in each frame.
+    volume_ml : ndarray, shape [frames]
+        Injected cement volume by each frame, mL (an extra: it never decreases).
+    view : {"lateral", "ap"}
+        In AP the wall measures are null.
+    """
+    records, levels = [], []
+    for f, mask in enumerate(masks):
+        ftw_px, depth = wall_measures(mask, corners_px[f]) if view == "lateral" else (None, None)
+        ftw_mm = None if ftw_px is None else ftw_px * mm_per_px
+        area_px = int(mask.sum())
+        levels.append(alert_level(ftw_mm, depth, bool(leak_classes[f])))
+        records.append(
+            {
+                "frame": f,
+                "time_s": float(time_s[f]),
+                "cement_area_mm2": area_px * mm_per_px**2,
+                "front_to_wall_mm": ftw_mm,
+                "depth_fraction": depth,
+                "leak_classes": list(leak_classes[f]),
+                "vertebral_body": corners_px[f],
+                "cement_area_px": area_px,
+                "front_to_wall_px": ftw_px,
+                "cement_volume_ml": float(volume_ml[f]),
+            }
+        )
+    return records, alert_events(time_s, levels)
