@@ -59,6 +59,9 @@ class SegmentationConfig:
         Smaller cement components are dropped, px.
     baseline_frames_max : int
         Most frames the automatic pre-injection baseline may use.
+    baseline_frames_min : int
+        Frames the baseline gathers before cement is looked for (a single noisy frame
+        is no baseline).
     display_log_range : float
         Attenuation (natural-log units) that the full stored pixel range spans when frames
         are stored log-encoded, as fluoroscopy systems (and the phantom, 11) store them;
@@ -93,6 +96,7 @@ class SegmentationConfig:
     cement_contrast: float = 0.15
     min_area_px: int = 20
     baseline_frames_max: int = 10
+    baseline_frames_min: int = 3
     display_log_range: float = 11.0
     median_px: int = 3
     max_smooth_px: float = 4.0
@@ -108,8 +112,11 @@ class SegmentationConfig:
 
     def __post_init__(self):
         _check_non_negative(self)
-        if self.baseline_frames_max < 1:
-            raise ValueError(f"`baseline_frames_max` must be >= 1; got {self.baseline_frames_max!r}")
+        if not 1 <= self.baseline_frames_min <= self.baseline_frames_max:
+            raise ValueError(
+                f"need 1 <= `baseline_frames_min` <= `baseline_frames_max`; got "
+                f"{self.baseline_frames_min!r}, {self.baseline_frames_max!r}"
+            )
         if not 0 < self.min_temporal_alpha <= 1:
             raise ValueError(f"`min_temporal_alpha` must be in (0, 1]; got {self.min_temporal_alpha!r}")
         if self.median_px not in (1, 3, 5):

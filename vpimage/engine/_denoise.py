@@ -1,8 +1,8 @@
 """Noise reduction of the excess attenuation, as strong as the study's noise needs.
 
 A median filter (keeps edges in place) and, when the pixels are too noisy for the cement
-contrast, the weakest step of a ladder of Gaussian widths and recursive (temporal)
-filters that brings the noise down to ``contrast / min_snr``. The spatial noise is
+contrast, the weakest step of a ladder of wider medians, Gaussian widths and recursive
+(temporal) filters that brings the noise down to ``contrast / min_snr``. The spatial noise is
 measured, not assumed: the spread of the difference of two aligned pre-injection frames
 after the filter; the recursive filter keeps ``sqrt(alpha / (2 - alpha))`` of
 frame-to-frame independent (quantum) noise.
@@ -16,11 +16,12 @@ import numpy as np
 
 __all__ = ["Denoiser"]
 
-# (Gaussian width after the median filter in px, recursive-filter weight of the newest
-# frame), weakest first: space first (no lag), then time (a frame or two of lag).
+# (median px, Gaussian width after it in px, recursive-filter weight of the newest frame),
+# weakest first. Medians keep cement edges in place; a Gaussian moves the edge of thick
+# cement outward and a recursive filter delays thin cement, so both come in small steps.
 LADDER = (
-    (0.0, 1.0), (0.75, 1.0), (1.0, 1.0), (1.5, 1.0), (2.0, 1.0),
-    (1.5, 0.5), (2.0, 0.5), (2.5, 0.5), (3.0, 0.5), (3.0, 0.35), (4.0, 0.35), (4.0, 0.25),
+    (3, 0.0, 1.0), (5, 0.0, 1.0), (5, 0.75, 1.0), (5, 0.0, 0.5), (5, 0.75, 0.5), (5, 1.0, 0.5),
+    (5, 1.0, 0.35), (5, 1.5, 0.35), (5, 2.0, 0.35), (5, 2.0, 0.25), (5, 3.0, 0.25), (5, 4.0, 0.25),
 )
 
 
@@ -32,7 +33,7 @@ class Denoiser:
     kernels : module
         The kernel backend (``median``, ``smooth``, ``noise_sigma``).
     median_px : {1, 3, 5}
-        Median filter, px.
+        Smallest median filter, px (the ladder starts there).
     max_sigma_px : float
         Widest Gaussian allowed, px.
     min_alpha : float
@@ -40,9 +41,10 @@ class Denoiser:
 
     Attributes
     ----------
+    median_px : int
     sigma_px, alpha : float
-        The chosen Gaussian width (px) and recursive-filter weight (the strongest
-        allowed until :meth:`fit`).
+        The chosen median (px), Gaussian width (px) and recursive-filter weight (the
+        strongest allowed until :meth:`fit`).
     filtered_noise : float or None
         Noise of the filtered excess (attenuation units) measured by :meth:`fit`.
     pixel_noise : float or None
@@ -52,16 +54,16 @@ class Denoiser:
 
     def __init__(self, kernels, *, median_px: int, max_sigma_px: float, min_alpha: float):
         self.kernels = kernels
-        self.median_px = median_px
-        self.ladder = tuple((s, a) for s, a in LADDER if s <= max_sigma_px and a >= min_alpha) or ((0.0, 1.0),)
-        self.sigma_px, self.alpha = self.ladder[-1]
+        allowed = [(m, s, a) for m, s, a in LADDER if m >= median_px and s <= max_sigma_px and a >= min_alpha]
+        self.ladder = tuple(allowed) or ((median_px, 0.0, 1.0),)
+        self.median_px, self.sigma_px, self.alpha = self.ladder[-1]
         self.filtered_noise: float | None = None
         self.pixel_noise: float | None = None
 
-    def apply(self, image: np.ndarray, sigma_px: float | None = None) -> np.ndarray:
-        """Filter one ``[rows, cols]`` image (float32)."""
-        sigma = self.sigma_px if sigma_px is None else sigma_px
-        out = self.kernels.median(image, size_px=self.median_px)
+    def apply(self, image: np.ndarray, step: tuple | None = None) -> np.ndarray:
+        """Filter one ``[rows, cols]`` image (float32) spatially, with the chosen (or a given) step."""
+        median_px, sigma, _ = step or (self.median_px, self.sigma_px, self.alpha)
+        out = self.kernels.median(image, size_px=median_px)
         return self.kernels.smooth(out, sigma_px=sigma) if sigma > 0 else out
 
     def fit(self, frames: list, region: np.ndarray, *, pixel_noise: float, contrast: float, min_snr: float) -> None:
@@ -86,21 +88,21 @@ class Denoiser:
         region_noise = float(np.mean(self.kernels.noise_sigma(stack, weight=region)))
         # The excess is a frame minus the mean of the n baseline frames: (1 + 1/n) variance.
         scale = math.sqrt(1.0 + 1.0 / len(frames))
-        for sigma, alpha in self.ladder:
-            temporal = math.sqrt(alpha / (2.0 - alpha))
-            noise = self._filtered_noise(stack, region, sigma, region_noise) * scale * temporal
+        for step in self.ladder:
+            temporal = math.sqrt(step[2] / (2.0 - step[2]))
+            noise = self._filtered_noise(stack, region, step, region_noise) * scale * temporal
             if contrast >= min_snr * noise:
                 break
-        self.sigma_px, self.alpha, self.filtered_noise = sigma, alpha, noise
+        (self.median_px, self.sigma_px, self.alpha), self.filtered_noise = step, noise
 
-    def _filtered_noise(self, stack: np.ndarray, region: np.ndarray, sigma: float, pixel_noise: float) -> float:
+    def _filtered_noise(self, stack: np.ndarray, region: np.ndarray, step: tuple, pixel_noise: float) -> float:
         if len(stack) >= 2:  # the real, correlated noise: two frames of the same anatomy
-            difference = self.apply(stack[-1] - stack[-2], sigma)[region]
+            difference = self.apply(stack[-1] - stack[-2], step)[region]
             return float(np.std(difference)) / math.sqrt(2.0)
         # One frame only: white noise of the measured level through the same filter.
         rng = np.random.default_rng(0)
         white = rng.normal(0.0, pixel_noise, size=(64, 64)).astype(np.float32)
-        return float(np.std(self.apply(white, sigma)[8:-8, 8:-8]))
+        return float(np.std(self.apply(white, step)[8:-8, 8:-8]))
 
     def noise_now(self, pixel_noise: float) -> float:
         """Filtered noise expected for a frame of this raw pixel noise (attenuation units)."""

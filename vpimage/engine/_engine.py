@@ -315,7 +315,7 @@ class Engine:
     def _cement_appeared(self, aligned: np.ndarray, inside: np.ndarray) -> bool:
         """Whether this frame holds a cement-sized blob against the pre-injection mean."""
         k, seg, st = self.kernels, self.config.segmentation, self.state
-        if not st.pre_injection:
+        if len(st.pre_injection) < seg.baseline_frames_min:
             return False
         exclude = ~(inside & st.pre_injection_inside)
         # Zero off the field before filtering, so that its edge cannot bleed inward.
