@@ -339,10 +339,16 @@ class Engine:
             exclude=exclude,
         )
         grown_from = ndi.binary_dilation(st.accumulated | st.run_length.astype(bool))
-        # The first cement appears at the needle tip; later, a new blob on the needle is an
-        # edge artefact (real cement grows into the needle's neighbourhood instead).
+        growing = k.keep_components(candidates, min_area_px=candidates.size + 1, touching=grown_from)
+        # A new blob, away from the cement so far, must be large enough and seen in two
+        # frames in a row (noise is not; cement does not vanish). The first cement appears
+        # at the needle tip; later a new blob on the needle is an edge artefact (real
+        # cement grows into the needle's neighbourhood instead).
         avoiding = st.needle if st.accumulated.any() else None
-        candidates = k.keep_components(candidates, min_area_px=seg.min_area_px, touching=grown_from, avoiding=avoiding)
+        isolated = k.keep_components(candidates & ~growing, min_area_px=seg.min_area_px, avoiding=avoiding)
+        confirmed = k.keep_components(isolated, min_area_px=isolated.size + 1, touching=st.new_blobs)
+        st.new_blobs = isolated
+        candidates = growing | confirmed
         k.accumulate_cement(
             candidates[None],
             time_s=np.array([time_s]),

@@ -38,6 +38,9 @@ class EngineState:
         Mean aligned attenuation before injection; None until it is frozen.
     baseline_gradient : ndarray, float32, [rows, cols] or None
         Gradient magnitude of the baseline, 1/px.
+    new_blobs : ndarray of bool, [rows, cols]
+        Cement candidates of the last frame that were away from the cement so far (a
+        new blob counts once it is seen again).
     needle : ndarray of bool, [rows, cols] or None
         The needle and a margin: new cement may not start there, only grow into it.
     excluded : ndarray of bool, [rows, cols] or None
@@ -81,6 +84,7 @@ class EngineState:
     run_start_s: np.ndarray = field(init=False)
     accumulated: np.ndarray = field(init=False)
     time_of_arrival_s: np.ndarray = field(init=False)
+    new_blobs: np.ndarray = field(init=False)
 
     def __post_init__(self):
         shape = (self.rows, self.columns)
@@ -88,6 +92,7 @@ class EngineState:
         self.run_start_s = np.zeros(shape, np.float32)
         self.accumulated = np.zeros(shape, bool)
         self.time_of_arrival_s = np.full(shape, np.nan, np.float32)
+        self.new_blobs = np.zeros(shape, bool)
 
     @property
     def injecting(self) -> bool:
