@@ -55,8 +55,8 @@ class Plan:
         CONTRACT leak class of the compartment.
     body_allowed : ndarray of bool
         The trabecular core open to the body's cement (clipped by the scenario).
-    body_stop : object
-        Stop criterion of the body's invasion.
+    body_stop : object or None
+        Stop criterion of the body's invasion (None: grow to ``body_volume``).
     body_volume : int
         Voxel cap of the body's invasion.
     body_drift : ndarray, shape [3], or None
@@ -68,6 +68,10 @@ class Plan:
     leak_stop : object or None
         Stop criterion of the leak's invasion.
     leak_drift : ndarray, shape [3], or None
+        Unit direction toward which the leak's cement drifts.
+    min_after_touch : float
+        Once the body's cement touches the gate, the body goes on until it holds this many
+        times the voxels it held then (the leak fills meanwhile).
     """
 
     leak_class: str | None
@@ -92,73 +96,130 @@ def cement_grid(spine: Spine) -> Grid:
     )
 
 
+@dataclass(frozen=True)
+class _Site:
+    """The treated body on the cement grid: voxel-centre coordinates and regions (bool)."""
+
+    spine: Spine
+    grid: Grid
+    tip: np.ndarray
+    u: np.ndarray
+    v: np.ndarray
+    w: np.ndarray
+    outer: np.ndarray  # inside the body's outer surface
+    core: np.ndarray  # the trabecular core, off the needle
+    cortex: np.ndarray  # the cortical shell, off the needle
+    free: np.ndarray  # off the needle and off the grid's faces
+
+    @property
+    def body(self):
+        return self.spine.body
+
+    @property
+    def clipped(self) -> np.ndarray:
+        """The core, kept clear of the posterior wall (leak scenarios)."""
+        return self.core & (self.u <= self.body.u_posterior - _LEAK_WALL_CLEARANCE_MM)
+
+
 def plan_scenario(name: str, spine: Spine, needle: Needle, grid: Grid, rng: np.random.Generator) -> Plan:
     """Build the :class:`Plan` of scenario ``name`` for this anatomy and needle."""
     body = spine.body
     u, v, w = grid.centres((slice(None),) * 3)
     outer = body.inside(u, v, w)
-    core = body.inside(u, v, w, shrink=body.shell + 0.1)
     free = needle.distance_to_axis(u, v, w) > needle.radius_mm + 0.35
     free[[0, -1], :, :] = free[:, [0, -1], :] = free[:, :, [0, -1]] = False
-    core &= free
-    cortex = outer & ~core & free
-    p_wall, a_wall = body.u_posterior, body.u_anterior
-    tip = needle.tip
-    clipped = core & (u <= p_wall - _LEAK_WALL_CLEARANCE_MM)
-    body_ml = rng.uniform(1.2, 2.2)
+    core = body.inside(u, v, w, shrink=body.shell + 0.1) & free
+    site = _Site(spine, grid, needle.tip, u, v, w, outer, core, outer & ~core & free, free)
+    body_ml = rng.uniform(1.2, 2.2)  # the body's volume before a leak scenario's end
+    return _PLANNERS[name](site, body_ml, rng)
 
-    if name == "no_leak":
-        n = int(rng.uniform(2.0, 3.5) * _VOXELS_PER_ML)
-        return Plan(None, core & (u <= p_wall - 9.5), None, n, compactness=1.0)
-    if name == "posterior_approach":
-        allowed = core & (u <= p_wall - 1.4)
-        target = allowed & (u > p_wall - 1.9) & _band(body, u, v, margin=2.0)
-        return Plan(None, allowed, ColumnTarget(target, 3), _MAX_VOXELS, _POSTERIOR, 1.0, 0.7)
-    if name == "posterior_breach":
-        # A crack straight behind the tip, where the posteriorly drifting front arrives.
-        vg, wg = tip[1], float(np.clip(tip[2], -2.0, 2.0))
-        gate = cortex & (u >= p_wall - body.shell - 0.5) & (np.abs(w - wg) <= 5.0) & (np.abs(v - vg) <= 5.0)
-        canal = (
-            (u > p_wall) & (u <= p_wall + 9.0) & (np.abs(w) <= 7.0) & _band(body, u, v, margin=3.0) & ~outer & free
-        )
-        plan = Plan("posterior", core, CountTarget(core, 1), _MAX_VOXELS, _POSTERIOR, 1.0, 0.7)
-        plan.gate, plan.leak_compartment = gate, canal
-        plan.leak_stop = ColumnTarget(canal & (u >= p_wall + 3.0), 3)
-        plan.leak_drift, plan.min_after_touch = _POSTERIOR, 2.0
-        return plan
-    if name == "disc_leak":
-        superior = bool(rng.integers(2))
-        ug = min(tip[0] + rng.uniform(-2.0, 6.0), p_wall - 8.0)
-        wg = rng.uniform(-4.0, 4.0)
-        side = v < body.vc if superior else v > body.vc
-        gate = cortex & side & (np.abs(u - ug) <= 2.0) & (np.abs(w - wg) <= 2.0)
-        neighbour = spine.bodies[spine.treated - 1 if superior else spine.treated + 1]
-        if superior:
-            space = (v > neighbour.v_bottom(u)) & (v < body.v_top(u))
-        else:
-            space = (v < neighbour.v_top(u)) & (v > body.v_bottom(u))
-        near = (u - ug) ** 2 + (w - wg) ** 2 <= 14.0**2
-        disc = space & body.inside(u, body.vc, w, shrink=1.0) & near & (u <= p_wall - _LEAK_WALL_CLEARANCE_MM) & free
-        gate_centre = np.array([ug, body.v_top(ug) if superior else body.v_bottom(ug), wg])
-        leak_class = "disc_superior" if superior else "disc_inferior"
-        return _leak_plan(leak_class, clipped, body_ml, tip, gate_centre, gate, disc, _volume_target(disc, rng))
-    if name == "anterior_leak":
-        vg, wg = tip[1] + rng.uniform(-2.0, 2.0), rng.uniform(-3.0, 3.0)
-        gate = cortex & (u <= a_wall + 3.0) & (np.abs(v - vg) <= 2.0) & (np.abs(w - wg) <= 2.0)
-        blob = ((u - (a_wall - 6.0)) / 7.0) ** 2 + ((v - vg) / 9.0) ** 2 + ((w - wg) / 11.0) ** 2 <= 1.0
-        front = blob & ~outer & (u < a_wall + 2.0) & free
-        gate_centre = np.array([a_wall, vg, wg])
-        return _leak_plan("anterior", clipped, body_ml, tip, gate_centre, gate, front, _volume_target(front, rng))
-    if name == "venous_leak":
-        height = body.height_anterior
-        vg, wg = body.vc + rng.uniform(0.15, 0.3) * height, rng.uniform(-3.0, 3.0)
-        gate = cortex & (u <= a_wall + 3.0) & (np.abs(v - vg) <= 1.0) & (np.abs(w - wg) <= 1.0)
-        tube, arc, length = _vein(grid, u, v, w, a_wall, vg, wg, rng)
-        tube &= ~outer & free
-        target = CountTarget(tube & (arc >= length - 1.5), 3)
-        gate_centre = np.array([a_wall, vg, wg])
-        return _leak_plan("venous", clipped, body_ml, tip, gate_centre, gate, tube, target)
-    raise ValueError(f"unknown scenario {name!r}")
+
+def _no_leak(site: _Site, body_ml: float, rng) -> Plan:
+    n = int(rng.uniform(2.0, 3.5) * _VOXELS_PER_ML)
+    return Plan(None, site.core & (site.u <= site.body.u_posterior - 9.5), None, n, compactness=1.0)
+
+
+def _posterior_approach(site: _Site, body_ml: float, rng) -> Plan:
+    p_wall = site.body.u_posterior
+    allowed = site.core & (site.u <= p_wall - 1.4)
+    target = allowed & (site.u > p_wall - 1.9) & _band(site.body, site.u, site.v, margin=2.0)
+    return Plan(None, allowed, ColumnTarget(target, 3), _MAX_VOXELS, _POSTERIOR, 1.0, 0.7)
+
+
+def _posterior_breach(site: _Site, body_ml: float, rng) -> Plan:
+    body, u, v, w = site.body, site.u, site.v, site.w
+    p_wall = body.u_posterior
+    # A crack straight behind the tip, where the posteriorly drifting front arrives.
+    vg, wg = site.tip[1], float(np.clip(site.tip[2], -2.0, 2.0))
+    gate = site.cortex & (u >= p_wall - body.shell - 0.5) & (np.abs(w - wg) <= 5.0) & (np.abs(v - vg) <= 5.0)
+    canal = (u > p_wall) & (u <= p_wall + 9.0) & (np.abs(w) <= 7.0) & _band(body, u, v, margin=3.0)
+    canal &= ~site.outer & site.free
+    # The body's own stop is met at once: reaching the crack (then doubling) ends it.
+    return Plan(
+        "posterior",
+        site.core,
+        CountTarget(site.core, 1),
+        _MAX_VOXELS,
+        _POSTERIOR,
+        1.0,
+        0.7,
+        gate=gate,
+        leak_compartment=canal,
+        leak_stop=ColumnTarget(canal & (u >= p_wall + 3.0), 3),
+        leak_drift=_POSTERIOR,
+    )
+
+
+def _disc_leak(site: _Site, body_ml: float, rng) -> Plan:
+    body, u, v, w = site.body, site.u, site.v, site.w
+    superior = bool(rng.integers(2))
+    ug = min(site.tip[0] + rng.uniform(-2.0, 6.0), body.u_posterior - 8.0)
+    wg = rng.uniform(-4.0, 4.0)
+    side = v < body.vc if superior else v > body.vc
+    gate = site.cortex & side & (np.abs(u - ug) <= 2.0) & (np.abs(w - wg) <= 2.0)
+    spine = site.spine
+    neighbour = spine.bodies[spine.treated - 1 if superior else spine.treated + 1]
+    if superior:
+        space = (v > neighbour.v_bottom(u)) & (v < body.v_top(u))
+    else:
+        space = (v < neighbour.v_top(u)) & (v > body.v_bottom(u))
+    near = (u - ug) ** 2 + (w - wg) ** 2 <= 14.0**2
+    disc = space & body.inside(u, body.vc, w, shrink=1.0) & near & site.free
+    disc &= u <= body.u_posterior - _LEAK_WALL_CLEARANCE_MM
+    gate_centre = np.array([ug, body.v_top(ug) if superior else body.v_bottom(ug), wg])
+    leak_class = "disc_superior" if superior else "disc_inferior"
+    return _leak_plan(leak_class, site, body_ml, gate_centre, gate, disc, _volume_target(disc, rng))
+
+
+def _anterior_leak(site: _Site, body_ml: float, rng) -> Plan:
+    u, v, w, a_wall = site.u, site.v, site.w, site.body.u_anterior
+    vg, wg = site.tip[1] + rng.uniform(-2.0, 2.0), rng.uniform(-3.0, 3.0)
+    gate = site.cortex & (u <= a_wall + 3.0) & (np.abs(v - vg) <= 2.0) & (np.abs(w - wg) <= 2.0)
+    blob = ((u - (a_wall - 6.0)) / 7.0) ** 2 + ((v - vg) / 9.0) ** 2 + ((w - wg) / 11.0) ** 2 <= 1.0
+    front = blob & ~site.outer & (u < a_wall + 2.0) & site.free
+    gate_centre = np.array([a_wall, vg, wg])
+    return _leak_plan("anterior", site, body_ml, gate_centre, gate, front, _volume_target(front, rng))
+
+
+def _venous_leak(site: _Site, body_ml: float, rng) -> Plan:
+    body, u, v, w, a_wall = site.body, site.u, site.v, site.w, site.body.u_anterior
+    vg, wg = body.vc + rng.uniform(0.15, 0.3) * body.height_anterior, rng.uniform(-3.0, 3.0)
+    gate = site.cortex & (u <= a_wall + 3.0) & (np.abs(v - vg) <= 1.0) & (np.abs(w - wg) <= 1.0)
+    tube, arc, length = _vein(site.grid, u, v, w, a_wall, vg, wg, rng)
+    tube &= ~site.outer & site.free
+    target = CountTarget(tube & (arc >= length - 1.5), 3)
+    gate_centre = np.array([a_wall, vg, wg])
+    return _leak_plan("venous", site, body_ml, gate_centre, gate, tube, target)
+
+
+_PLANNERS = {
+    "no_leak": _no_leak,
+    "posterior_approach": _posterior_approach,
+    "posterior_breach": _posterior_breach,
+    "venous_leak": _venous_leak,
+    "disc_leak": _disc_leak,
+    "anterior_leak": _anterior_leak,
+}
 
 
 def _band(body, u, v, margin: float):
@@ -172,9 +233,11 @@ def _volume_target(compartment: np.ndarray, rng: np.random.Generator) -> CountTa
     return CountTarget(compartment, max(need, 1))
 
 
-def _leak_plan(leak_class, allowed, body_ml, tip, gate_centre, gate, compartment, leak_stop) -> Plan:
-    towards = gate_centre - tip
+def _leak_plan(leak_class, site: _Site, body_ml, gate_centre, gate, compartment, leak_stop) -> Plan:
+    """A leak through ``gate``: the body's cement drifts toward it, then the leak fills."""
+    towards = gate_centre - site.tip
     towards /= np.linalg.norm(towards)
+    allowed = site.clipped
     return Plan(
         leak_class,
         allowed,
