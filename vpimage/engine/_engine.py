@@ -342,11 +342,13 @@ class Engine:
         growing = k.keep_components(candidates, min_area_px=candidates.size + 1, touching=grown_from)
         # A new blob, away from the cement so far, must be large enough and seen in two
         # frames in a row (noise is not; cement does not vanish). The first cement appears
-        # at the needle tip; later a new blob on the needle is an edge artefact (real
-        # cement grows into the needle's neighbourhood instead).
-        avoiding = st.needle if st.accumulated.any() else None
-        isolated = k.keep_components(candidates & ~growing, min_area_px=seg.min_area_px, avoiding=avoiding)
-        confirmed = k.keep_components(isolated, min_area_px=isolated.size + 1, touching=st.new_blobs)
+        # at the needle (its tip) and counts at once; later a new blob on the needle is an
+        # edge artefact (real cement grows into the needle's neighbourhood instead).
+        first = not st.accumulated.any()
+        isolated = k.keep_components(candidates & ~growing, min_area_px=seg.min_area_px, avoiding=None if first else st.needle)
+        confirmed = k.keep_components(
+            isolated, min_area_px=isolated.size + 1, touching=st.new_blobs | st.needle if first else st.new_blobs
+        )
         st.new_blobs = isolated
         candidates = growing | confirmed
         k.accumulate_cement(
