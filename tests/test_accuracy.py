@@ -115,7 +115,7 @@ def test_front_to_wall_median_error_is_within_half_a_millimetre(measured):
     assert np.median(errors) <= 0.5
 
 
-@pytest.mark.xfail(strict=True, reason="target p95 <= 1.5 mm not met yet: about 2 mm (late fringe, low dose)")
+@pytest.mark.xfail(strict=True, reason="target p95 <= 1.5 mm not met yet: 1.54 mm measured (low dose, breach frames)")
 def test_front_to_wall_p95_error_is_within_one_and_a_half_millimetres(measured):
     assert np.percentile(front_errors(measured), 95) <= 1.5
 
@@ -123,10 +123,10 @@ def test_front_to_wall_p95_error_is_within_one_and_a_half_millimetres(measured):
 def test_cement_dice_is_high_on_most_frames_with_enough_cement(measured):
     dice = np.concatenate([case["dice"] for case in measured])
     assert dice.size > 500
-    assert np.median(dice) >= 0.88
+    assert np.median(dice) >= 0.92
 
 
-@pytest.mark.xfail(strict=True, reason="target Dice >= 0.90 on every frame >= 20 mm2 not met: ~10% of frames below")
+@pytest.mark.xfail(strict=True, reason="target Dice >= 0.90 on every frame >= 20 mm2 not met: 92 % of frames are")
 def test_cement_dice_is_at_least_0_90_on_every_frame_with_20_mm2(measured):
     dice = np.concatenate([case["dice"] for case in measured])
     assert dice.min() >= 0.90
@@ -150,7 +150,11 @@ def test_every_stopping_case_stops(measured):
         assert truth_stop is not None and ours is not None, case["name"]
 
 
-@pytest.mark.xfail(strict=True, reason="target not met: about 1 in 4 stopping cases stops more than one frame late")
+@pytest.mark.xfail(
+    strict=True,
+    reason="target not met: 13 of 25 stopping cases stop 2-5 frames late, mostly leaks (the leak rules need "
+    "1 mm2 beyond a 0.5 mm margin; the truth calls a leak at its first visible pixel)",
+)
 def test_stop_comes_no_later_than_one_frame_after_the_truth(measured):
     late = []
     for case in (c for c in measured if c["scenario"] in STOPPING):
@@ -168,7 +172,6 @@ def early_limit(case):
     return min((t for t in (near, leak) if t is not None), default=math.inf)
 
 
-@pytest.mark.xfail(strict=True, reason="target not met: low-dose noise still makes a few early leak stops")
 def test_stop_never_comes_before_the_front_was_4_mm_from_the_wall_or_a_leak(measured):
     early = []
     for case in (c for c in measured if c["scenario"] in STOPPING):
