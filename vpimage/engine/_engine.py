@@ -345,7 +345,12 @@ class Engine:
         # at the needle (its tip) and counts at once; later a new blob on the needle is an
         # edge artefact (real cement grows into the needle's neighbourhood instead).
         first = not st.accumulated.any()
-        isolated = k.keep_components(candidates & ~growing, min_area_px=seg.min_area_px, avoiding=None if first else st.needle)
+        # (Later blobs, confirmed over two frames, may be half as large: thin leaks start small.)
+        isolated = k.keep_components(
+            candidates & ~growing,
+            min_area_px=seg.min_area_px if first else seg.min_area_px // 2,
+            avoiding=None if first else st.needle,
+        )
         confirmed = k.keep_components(
             isolated, min_area_px=isolated.size + 1, touching=st.new_blobs | st.needle if first else st.new_blobs
         )
