@@ -290,6 +290,8 @@ def test_bad_option_raises_config_error_naming_it(name, value):
         SynthOptions(**{name: value})
 
 
-def test_unknown_scenario_raises_config_error():
+def test_unknown_scenario_or_bad_seed_raises_config_error():
     with pytest.raises(ConfigError, match="no_such"):
         simulate("no_such", options=SynthOptions(size_px=64, frames=8))
+    with pytest.raises(ConfigError, match="`seed`"):
+        simulate("no_leak", seed=-1, options=SynthOptions(size_px=64, frames=8))

@@ -181,7 +181,7 @@ def simulate(scenario: str, *, seed: int = 0, options: SynthOptions = SynthOptio
     Raises
     ------
     ConfigError
-        Unknown scenario, or bad options.
+        Unknown scenario, negative seed, or bad options.
 
     Notes
     -----
@@ -195,6 +195,8 @@ def simulate(scenario: str, *, seed: int = 0, options: SynthOptions = SynthOptio
     """
     if scenario not in SCENARIOS:
         raise ConfigError(f"unknown synth scenario {scenario!r}; choose one of {', '.join(SCENARIOS)}")
+    if not _is_int(seed) or seed < 0:
+        raise ConfigError(f"synth `seed` = {seed!r}: must be an integer >= 0")
     if not isinstance(options, SynthOptions):
         raise ConfigError(f"synth `options` must be SynthOptions, not {type(options).__name__}")
     o = options
