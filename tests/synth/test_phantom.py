@@ -7,6 +7,9 @@ conventions. The checks recompute what they need from the stored pixel values.
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from scipy import ndimage
@@ -295,3 +298,16 @@ def test_unknown_scenario_or_bad_seed_raises_config_error():
         simulate("no_such", options=SynthOptions(size_px=64, frames=8))
     with pytest.raises(ConfigError, match="`seed`"):
         simulate("no_leak", seed=-1, options=SynthOptions(size_px=64, frames=8))
+
+
+def test_phantom_never_imports_the_analysis():
+    # The truth stays independent of what it scores.
+    code = (
+        "import sys\n"
+        "from vpimage.synth._phantom import SynthOptions, simulate\n"
+        "simulate('disc_leak', options=SynthOptions(size_px=64, frames=8))\n"
+        "bad = ('vpimage.engine', 'vpimage.kernels', 'vpimage.measures', 'vpimage.alerts', 'vpimage.io', 'vpimage.anatomy')\n"
+        "print(','.join(m for m in sys.modules if m.startswith(bad)))\n"
+    )
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert loaded == ""
