@@ -98,3 +98,19 @@ def test_batch_shape_is_checked(toy):
     engine = Engine(RunConfig.defaults(), rows=10, columns=10, mm_per_px=0.3)
     with pytest.raises(ValueError, match="batch frames"):
         engine.process(next(batches(toy, 2)))
+
+
+def test_corners_drawn_on_a_later_frame_are_followed_back_to_the_reference(toy):
+    later = 9
+    dy, dx = toy.shifts[later]
+    engine = Engine(
+        RunConfig.defaults(),
+        rows=toy.frames.shape[1],
+        columns=toy.frames.shape[2],
+        mm_per_px=toy.mm_per_px,
+        corners=toy.corners.translated(dx, dy),  # as drawn on frame 9, which moved
+        corners_frame=later,
+    )
+    frames = [f for batch in batches(toy, 8) for f in engine.process(batch)]
+    np.testing.assert_allclose(engine.state.corners.as_array(), toy.corners.as_array(), atol=0.3)
+    np.testing.assert_allclose(frames[-1].corners.as_array(), toy.corners.translated(*toy.shifts[-1][::-1]).as_array(), atol=0.3)
