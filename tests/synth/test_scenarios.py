@@ -39,6 +39,7 @@ def test_scenario_meets_its_definition(phantom, scenario, seed, options):
     ftw = ftw_series(truth)
     leaks = [set(f["leak_classes"]) for f in truth["frames"]]
     seen = set().union(*leaks)
+    assert truth["injection"]["end_state_reached"]  # the default clip timing is long enough
     assert np.isfinite(ftw[-1])
     if scenario == "no_leak":
         assert np.nanmin(ftw) >= 8.0

@@ -191,7 +191,9 @@ def simulate(scenario: str, *, seed: int = 0, options: SynthOptions = SynthOptio
     0.7-2.9 mm/s; a leak fills its compartment at its own constant rate. When
     the clip is too short for that, the clip ends before the end state: the truth holds
     what the clip shows and ``injection.end_state_reached`` is false (a leak may then never
-    show).
+    show). Every scenario reaches its end state when the clip lasts at least 11 s after
+    its last pre-injection frame (the default 60 frames at 5 fps do); ``no_leak`` needs
+    about 5 s, the leaks 7-8 s, ``posterior_approach`` and ``posterior_breach`` up to 11 s.
     """
     if scenario not in SCENARIOS:
         raise ConfigError(f"unknown synth scenario {scenario!r}; choose one of {', '.join(SCENARIOS)}")
