@@ -339,7 +339,17 @@ class Engine:
             exclude=exclude,
         )
         grown_from = ndi.binary_dilation(st.accumulated | st.run_length.astype(bool))
-        growing = k.keep_components(candidates, min_area_px=candidates.size + 1, touching=grown_from)
+        # Cement continues the cement so far, also across a gap where the excess is only
+        # weak (a thin channel leaving the body is faintest where it is thinnest); the gap
+        # itself is not counted.
+        weak = k.cement_candidates(
+            st.filtered,
+            threshold=seg.bridge_contrast_ratio * seg.cement_contrast,
+            reference_gradient=st.baseline_gradient,
+            gradient_gain=seg.registration_error_px,
+            exclude=exclude | st.needle,  # no bridges along the needle's edges
+        )
+        growing = candidates & k.keep_components(weak | candidates, min_area_px=weak.size + 1, touching=grown_from)
         # A new blob, away from the cement so far, must be large enough and seen in two
         # frames in a row (noise is not; cement does not vanish). The first cement appears
         # at the needle (its tip) and counts at once; later a new blob on the needle is an
