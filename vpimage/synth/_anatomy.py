@@ -17,14 +17,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import ndimage
 
 __all__ = [
+    "ANTERIOR_EXPONENT",
     "MU_PER_MM",
+    "POSTERIOR_EXPONENT",
     "Body",
+    "Ellipsoid",
     "Grid",
     "Spine",
-    "bone_excess_map",
     "make_spine",
     "soft_tissue_path_mm",
 ]
@@ -39,9 +40,8 @@ MU_PER_MM = {
     "steel": 1.2,
 }
 
-_SOFT, _DISC, _TRABECULAR, _CORTICAL = 0, 1, 2, 3
-_ANTERIOR_EXPONENT = 2.5  # rounded front of the axial cross-section
-_POSTERIOR_EXPONENT = 6.0  # nearly flat posterior wall
+ANTERIOR_EXPONENT = 2.5  # superellipse exponent: the rounded front of a body's axial section
+POSTERIOR_EXPONENT = 6.0  # ... and its nearly flat back (the posterior wall)
 
 
 @dataclass(frozen=True)
@@ -89,7 +89,7 @@ class Grid:
 def _cross_section(u, w, uc: float, half_depth: float, half_width: float):
     """True inside the axial cross-section of a body (rounded front, flat back)."""
     x = (u - uc) / half_depth
-    p = np.where(x < 0, _ANTERIOR_EXPONENT, _POSTERIOR_EXPONENT)
+    p = np.where(x < 0, ANTERIOR_EXPONENT, POSTERIOR_EXPONENT)
     return np.abs(x) ** p + np.abs(w / half_width) ** p <= 1.0
 
 
@@ -184,14 +184,20 @@ class Body:
 
 @dataclass(frozen=True)
 class Ellipsoid:
-    """An axis-aligned bony ellipsoid (pedicle, lamina, process): cortical shell, trabecular core."""
+    """An axis-aligned bony ellipsoid (pedicle, lamina, process): cortical shell, trabecular core.
+
+    Attributes
+    ----------
+    centre, semi_axes : tuple of float
+        ``(u, v, w)``, mm.
+    u_min : float or None
+        Where the part joins a vertebral body (a pedicle at its posterior wall): bone
+        anterior to ``u_min`` belongs to the body, not to this part.
+    """
 
     centre: tuple[float, float, float]
     semi_axes: tuple[float, float, float]
-
-    def inside(self, u, v, w, shrink: float = 0.0):
-        (cu, cv, cw), (a, b, c) = self.centre, self.semi_axes
-        return ((u - cu) / (a - shrink)) ** 2 + ((v - cv) / (b - shrink)) ** 2 + ((w - cw) / (c - shrink)) ** 2 <= 1
+    u_min: float | None = None
 
 
 @dataclass(frozen=True)
@@ -282,92 +288,13 @@ def _posterior_elements(body: Body, rng: np.random.Generator):
     pedicle_v = vc - 0.18 * hp
     pedicle_w = b - rng.uniform(5.0, 7.0)
     pedicles = tuple((up + 7.0, pedicle_v, s * pedicle_w) for s in (-1.0, 1.0))
-    parts = [Ellipsoid(c, (10.0, 0.3 * hp, rng.uniform(4.0, 5.0))) for c in pedicles]
+    parts = [Ellipsoid(c, (10.0, 0.3 * hp, rng.uniform(4.0, 5.0)), u_min=up) for c in pedicles]
     parts.append(Ellipsoid((up + 21.0, vc + 1.0, 0.0), (5.0, 0.45 * hp, pedicle_w)))  # laminae
     for s in (-1.0, 1.0):
         parts.append(Ellipsoid((up + 18.0, vc - 0.45 * hp, s * pedicle_w), (6.0, 7.0, 5.0)))  # facets
         parts.append(Ellipsoid((up + 12.0, vc - 0.1 * hp, s * (b + 9.0)), (4.0, 5.0, 12.0)))  # transverse
     parts.append(Ellipsoid((up + 38.0, vc + 3.0, 0.0), (14.0, 0.33 * hp, 3.5)))  # spinous process
     return pedicles, parts
-
-
-def _paint(labels, grid: Grid, inside, lo, hi, outer: int, inner: int, shrink: float) -> None:
-    """Label the voxels of a solid: ``outer`` in its shell, ``inner`` in its core."""
-    box = tuple(grid.index_range(i, lo[i], hi[i]) for i in range(3))
-    if any(s.stop <= s.start for s in box):
-        return
-    u, v, w = grid.centres(box)
-    sub = labels[box]
-    sub[inside(u, v, w, 0.0)] = outer
-    sub[inside(u, v, w, shrink)] = inner
-
-
-def label_volume(spine: Spine, grid: Grid) -> np.ndarray:
-    """Material labels of the bony spine on ``grid`` (uint8 ``[nu, nv, nw]``).
-
-    0: soft tissue, 1: disc, 2: trabecular bone, 3: cortical bone.
-    """
-    labels = np.zeros(grid.shape, dtype=np.uint8)
-    for part in spine.posterior_elements:
-        lo = tuple(c - s for c, s in zip(part.centre, part.semi_axes))
-        hi = tuple(c + s for c, s in zip(part.centre, part.semi_axes))
-        _paint(labels, grid, part.inside, lo, hi, _CORTICAL, _TRABECULAR, 1.2)
-    for upper, lower in zip(spine.bodies[:-1], spine.bodies[1:]):
-        uc = (upper.uc + lower.uc) / 2
-        half_depth = (upper.depth + lower.depth) / 4
-        half_width = (upper.half_width + lower.half_width) / 2
-
-        def disc(u, v, w, shrink, upper=upper, lower=lower, uc=uc, hd=half_depth, hw=half_width):
-            return _cross_section(u, w, uc, hd - 0.5, hw - 0.5) & (v > upper.v_bottom(u)) & (v < lower.v_top(u))
-
-        lo = (uc - half_depth, upper.vc, -half_width)
-        hi = (uc + half_depth, lower.vc, half_width)
-        _paint(labels, grid, disc, lo, hi, _DISC, _DISC, 0.0)
-    for body in spine.bodies:
-        lo, hi = body.bounds()
-        _paint(labels, grid, body.inside, lo, hi, _CORTICAL, _TRABECULAR, body.shell)
-    return labels
-
-
-def bone_excess_map(spine: Spine, grid: Grid, view: str, rng: np.random.Generator) -> np.ndarray:
-    """Line integral of the bony spine's attenuation in excess of soft tissue.
-
-    Parameters
-    ----------
-    spine : Spine
-    grid : Grid
-        The voxel grid on which the spine is rasterised (its spacing sets the resolution).
-    view : {"lateral", "ap"}
-        ``"lateral"`` integrates along ``w``, ``"ap"`` along ``u``.
-    rng : numpy.random.Generator
-        Draws the trabecular texture (mostly vertical trabeculae).
-
-    Returns
-    -------
-    ndarray, float32, shape [nx, ny]
-        Dimensionless excess line integral (sum of ``(mu - mu_soft) * path``) on the
-        projection grid: ``x`` is ``u`` (lateral) or ``w`` (AP), ``y`` is ``v``.
-    """
-    labels = label_volume(spine, grid)
-    axis = 2 if view == "lateral" else 0
-    h = grid.spacing_mm
-    total = np.zeros([n for i, n in enumerate(grid.shape) if i != axis], dtype=np.float64)
-    for label, name in ((_DISC, "disc"), (_TRABECULAR, "trabecular"), (_CORTICAL, "cortical")):
-        path = np.count_nonzero(labels == label, axis=axis) * h
-        excess = (MU_PER_MM[name] - MU_PER_MM["soft"]) * path
-        if label == _TRABECULAR:
-            excess = excess * _texture(path.shape, rng)
-        total += excess
-    if view == "ap":
-        total = total.T  # [v, w] -> [w, v]
-    return total.astype(np.float32)
-
-
-def _texture(shape, rng: np.random.Generator) -> np.ndarray:
-    """Multiplicative trabecular texture around 1 (vertical striation), shape ``[x, y]``."""
-    noise = ndimage.gaussian_filter(rng.standard_normal(shape), sigma=(1.0, 3.0))
-    noise /= noise.std() + 1e-12
-    return np.clip(1.0 + 0.25 * noise, 0.4, 1.6)
 
 
 def soft_tissue_path_mm(spine: Spine, x_mm: np.ndarray, view: str) -> np.ndarray:

@@ -18,7 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from vpimage.errors import ConfigError
-from vpimage.synth._anatomy import Grid, bone_excess_map, make_spine
+from vpimage.synth._anatomy import make_spine
+from vpimage.synth._bone import bone_projection
 from vpimage.synth._cement import project_fill
 from vpimage.synth._imaging import DOSE_QUANTA, ViewTransform, detector_geometry, frame_times, make_field, motion_mm
 from vpimage.synth._needle import place_needle
@@ -31,7 +32,7 @@ __all__ = ["SCENARIOS", "SynthOptions", "SynthResult", "simulate"]
 
 logger = logging.getLogger(__name__)
 
-_ANATOMY_SPACING_MM = 0.5
+_MIN_BONE_SPACING_MM = 0.1  # the bone's projection is sampled at half a pixel, no finer
 _FRONT_SPEED_MM_S = (0.7, 2.9)  # range of the average front speed the injection rate keeps
 _FILL_SHARE = 0.85  # share of the clip after the pre-injection frames used to reach the end state
 
@@ -239,11 +240,11 @@ def simulate(scenario: str, *, seed: int = 0, options: SynthOptions = SynthOptio
     outside = fill.outside
     volume_ml = np.cumsum(np.bincount(first_frame, minlength=n + 1)[:n]) * grid.spacing_mm**3 / 1000.0
 
-    anatomy_grid = _anatomy_grid(spine)
+    bone_spacing = max(mm_per_px / 2, _MIN_BONE_SPACING_MM)
     rendered = render(
         spine,
         needle,
-        Projection.of_grid(bone_excess_map(spine, anatomy_grid, view, texture_rng), anatomy_grid, view),
+        Projection(*bone_projection(spine, view, bone_spacing, texture_rng), bone_spacing),
         Projection.of_grid(project_fill(grid, voxels, first_frame, n, view), grid, view),
         Projection.of_grid(project_fill(grid, voxels[outside], first_frame[outside], n, view), grid, view),
         transform=transform,
@@ -307,14 +308,6 @@ def simulate(scenario: str, *, seed: int = 0, options: SynthOptions = SynthOptio
     }
     logger.debug("synth %s seed %d: %.2f mL over %.1f s", scenario, seed, fill.volume_ml, duration_s)
     return SynthResult(run, truth, masks, rendered.thickness_mm, rendered.needle_masks)
-
-
-def _anatomy_grid(spine) -> Grid:
-    """The voxel grid on which the bony spine is rasterised (0.5 mm)."""
-    body = spine.body
-    return Grid.covering(
-        (body.u_anterior - 30.0, -95.0, -55.0), (body.u_posterior + 60.0, 95.0, 55.0), _ANATOMY_SPACING_MM
-    )
 
 
 def _needle_points(needle, body, view: str):
