@@ -228,8 +228,7 @@ class Engine:
         k, seg, st = self.kernels, self.config.segmentation, self.state
         st.baseline = np.mean(st.pre_injection, axis=0).astype(np.float32)
         st.reference = st.baseline
-        gy, gx = np.gradient(k.smooth(st.baseline, sigma_px=seg.smooth_px))
-        st.baseline_gradient = np.hypot(gy, gx).astype(np.float32)
+        st.baseline_gradient = self._edge_strength(st.baseline)
         # The steel needle is in the baseline, so the subtraction removes it; but a fraction
         # of a pixel of residual misregistration along its steel-sized edges would leave
         # needle-shaped "cement" along the shaft, outside the body: a false posterior or
@@ -318,10 +317,22 @@ class Engine:
         if len(st.pre_injection) < seg.baseline_frames_min:
             return False
         exclude = ~(inside & st.pre_injection_inside)
+        mean = np.mean(st.pre_injection, axis=0)
         # Zero off the field before filtering, so that its edge cannot bleed inward.
-        excess = self.denoiser.apply(np.where(exclude, 0.0, aligned - np.mean(st.pre_injection, axis=0)).astype(np.float32))
-        candidates = k.cement_candidates(excess, threshold=seg.cement_contrast, exclude=exclude)
+        excess = self.denoiser.apply(np.where(exclude, 0.0, aligned - mean).astype(np.float32))
+        candidates = k.cement_candidates(
+            excess,
+            threshold=seg.cement_contrast,
+            reference_gradient=self._edge_strength(mean),
+            gradient_gain=seg.registration_error_px,
+            exclude=exclude,
+        )
         return bool(k.largest_component_px(candidates[None])[0] >= seg.min_area_px)
+
+    def _edge_strength(self, image: np.ndarray) -> np.ndarray:
+        """Gradient magnitude of a (smoothed) attenuation image, 1/px."""
+        gy, gx = np.gradient(self.kernels.smooth(image, sigma_px=self.config.segmentation.smooth_px))
+        return np.hypot(gy, gx).astype(np.float32)
 
     def _segment(self, aligned: np.ndarray, inside: np.ndarray, time_s: float) -> None:
         """Update the accumulated cement with one aligned frame."""
@@ -351,9 +362,9 @@ class Engine:
         )
         growing = candidates & k.keep_components(weak | candidates, min_area_px=weak.size + 1, touching=grown_from)
         # A new blob, away from the cement so far, must be large enough and seen in two
-        # frames in a row (noise is not; cement does not vanish). The first cement appears
-        # at the needle (its tip) and counts at once; later a new blob on the needle is an
-        # edge artefact (real cement grows into the needle's neighbourhood instead).
+        # frames in a row (noise is not; cement does not vanish). The first cement is one
+        # blob at the needle tip: the largest counts at once. Later, a new blob on the
+        # needle is an edge artefact (real cement grows into the needle's neighbourhood).
         first = not st.accumulated.any()
         # (Later blobs, confirmed over two frames, may be half as large: thin leaks start small.)
         isolated = k.keep_components(
@@ -361,9 +372,10 @@ class Engine:
             min_area_px=seg.min_area_px if first else seg.min_area_px // 2,
             avoiding=None if first else st.needle,
         )
-        confirmed = k.keep_components(
-            isolated, min_area_px=isolated.size + 1, touching=st.new_blobs | st.needle if first else st.new_blobs
-        )
+        confirmed = k.keep_components(isolated, min_area_px=isolated.size + 1, touching=st.new_blobs)
+        if first and isolated.any():
+            labels, areas = k.label_components(isolated)
+            confirmed |= labels == int(np.argmax(areas[1:])) + 1
         st.new_blobs = isolated
         candidates = growing | confirmed
         k.accumulate_cement(
