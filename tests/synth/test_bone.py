@@ -31,7 +31,9 @@ def brute(inside, xs, ys, lateral):
 
 @pytest.fixture(scope="module")
 def spine():
-    return make_spine(np.random.default_rng(42))
+    spine = make_spine(np.random.default_rng(42))
+    assert all(abs(b.roll) > 0.005 for b in spine.bodies[spine.treated : spine.treated + 2])  # rolled bodies
+    return spine
 
 
 @pytest.mark.parametrize("lateral", [True, False])
@@ -58,7 +60,10 @@ def test_disc_chord(spine, lateral):
     b = (upper.half_width + lower.half_width) / 2 - 0.5
 
     def inside(u, v, w):
-        return own_section(u, w, uc, a, b) & (v > upper.v_bottom(u)) & (v < lower.v_top(u))
+        # Between the endplate planes (rolled about u: they slope along w too).
+        below = v - (upper.vc - w * np.tan(upper.roll)) > upper.height(u) / 2
+        above = (lower.vc - w * np.tan(lower.roll)) - v > lower.height(u) / 2
+        return own_section(u, w, uc, a, b) & below & above
 
     lo = (uc - a - 1, upper.vc) if lateral else (-b - 1, upper.vc)
     hi = (uc + a + 1, lower.vc) if lateral else (b + 1, lower.vc)

@@ -97,8 +97,11 @@ def _cross_section(u, w, uc: float, half_depth: float, half_width: float):
 class Body:
     """A vertebral body: a cylinder along ``v`` with a wedge-shaped lateral outline.
 
-    Its lateral projection is the trapezoid of its four morphometric corners; its axial
-    cross-section is rounded in front and flat at the back (the posterior wall).
+    Its axial cross-section is rounded in front and flat at the back (the posterior wall).
+    Its endplates are planes, sloping along ``u`` (the wedge) and, when the body is rolled
+    about the ``u`` axis, along ``w``; the lateral projection then shows each endplate as a
+    band ``2 * half_width * tan(roll)`` high, whose mid-line (at ``w = 0``) joins the
+    morphometric corners.
 
     Attributes
     ----------
@@ -112,6 +115,9 @@ class Body:
         Half of the left-right width, mm.
     shell : float
         Thickness of the cortical shell and endplates, mm.
+    roll : float
+        Rotation about the ``u`` axis, radians: the endplates rise by ``tan(roll)`` mm per
+        mm toward the patient's left.
     """
 
     uc: float
@@ -121,6 +127,7 @@ class Body:
     height_anterior: float
     half_width: float
     shell: float
+    roll: float = 0.0
 
     @property
     def u_anterior(self) -> float:
@@ -130,25 +137,34 @@ class Body:
     def u_posterior(self) -> float:
         return self.uc + self.depth / 2
 
-    def _height(self, u):
-        f = (np.asarray(u, dtype=float) - self.u_anterior) / self.depth
-        return self.height_anterior + f * (self.height_posterior - self.height_anterior)
+    @property
+    def height_slope(self) -> float:
+        """Change of the height per mm toward posterior (the wedge)."""
+        return (self.height_posterior - self.height_anterior) / self.depth
 
-    def v_top(self, u):
-        """The superior endplate's outer surface at ``u``, mm."""
-        return self.vc - self._height(u) / 2
+    def height(self, u):
+        """Height between the outer endplates at ``u`` (linear in ``u``), mm."""
+        return self.height_anterior + (np.asarray(u, dtype=float) - self.u_anterior) * self.height_slope
 
-    def v_bottom(self, u):
-        """The inferior endplate's outer surface at ``u``, mm."""
-        return self.vc + self._height(u) / 2
+    def v_mid(self, w=0.0):
+        """The mid-plane between the endplates at ``w``, mm (``vc`` at ``w = 0``)."""
+        return self.vc - np.asarray(w, dtype=float) * np.tan(self.roll)
+
+    def v_top(self, u, w=0.0):
+        """The superior endplate's outer surface at ``(u, w)``, mm."""
+        return self.v_mid(w) - self.height(u) / 2
+
+    def v_bottom(self, u, w=0.0):
+        """The inferior endplate's outer surface at ``(u, w)``, mm."""
+        return self.v_mid(w) + self.height(u) / 2
 
     def inside(self, u, v, w, shrink: float = 0.0):
         """True inside the body shrunk by ``shrink`` mm (``shell``: the trabecular core)."""
         section = _cross_section(u, w, self.uc, self.depth / 2 - shrink, self.half_width - shrink)
-        return section & (v >= self.v_top(u) + shrink) & (v <= self.v_bottom(u) - shrink)
+        return section & (np.abs(v - self.v_mid(w)) <= self.height(u) / 2 - shrink)
 
     def corners_lateral(self) -> dict[str, tuple[float, float]]:
-        """Morphometric corners of the lateral projection, ``(u, v)`` mm."""
+        """Morphometric corners of the lateral projection (mid-plane ``w = 0``), ``(u, v)`` mm."""
         ua, up = self.u_anterior, self.u_posterior
         return {
             "anterior_superior": (ua, float(self.v_top(ua))),
@@ -163,22 +179,22 @@ class Body:
         In the AP view the names keep their order around the outline: ``anterior_*`` are on
         the image left (the patient's right, ``w < 0``), ``posterior_*`` on the image right.
         """
-        top = float(min(self.v_top(self.u_anterior), self.v_top(self.u_posterior)))
-        bottom = float(max(self.v_bottom(self.u_anterior), self.v_bottom(self.u_posterior)))
         b = self.half_width
+        ends = (self.u_anterior, self.u_posterior)
         return {
-            "anterior_superior": (-b, top),
-            "posterior_superior": (b, top),
-            "posterior_inferior": (b, bottom),
-            "anterior_inferior": (-b, bottom),
+            "anterior_superior": (-b, float(min(self.v_top(u, -b) for u in ends))),
+            "posterior_superior": (b, float(min(self.v_top(u, b) for u in ends))),
+            "posterior_inferior": (b, float(max(self.v_bottom(u, b) for u in ends))),
+            "anterior_inferior": (-b, float(max(self.v_bottom(u, -b) for u in ends))),
         }
 
     def bounds(self, margin: float = 0.0):
         """``(lo, hi)`` corners ``(u, v, w)`` of a box holding the body plus ``margin`` mm."""
-        top = min(self.v_top(self.u_anterior), self.v_top(self.u_posterior))
-        bottom = max(self.v_bottom(self.u_anterior), self.v_bottom(self.u_posterior))
-        lo = (self.u_anterior - margin, top - margin, -self.half_width - margin)
-        hi = (self.u_posterior + margin, bottom + margin, self.half_width + margin)
+        ends, b = (self.u_anterior, self.u_posterior), self.half_width
+        top = min(self.v_top(u, w) for u in ends for w in (-b, b))
+        bottom = max(self.v_bottom(u, w) for u in ends for w in (-b, b))
+        lo = (self.u_anterior - margin, float(top) - margin, -b - margin)
+        hi = (self.u_posterior + margin, float(bottom) + margin, b + margin)
         return lo, hi
 
 
@@ -261,6 +277,7 @@ def make_spine(rng: np.random.Generator, n_bodies: int = 5) -> Spine:
             height_anterior=height + wedge / 2,
             half_width=depth * rng.uniform(0.62, 0.7),
             shell=rng.uniform(0.8, 1.0),
+            roll=np.deg2rad(rng.uniform(-2.5, 2.5)),
         )
         bodies.append(body)
         side, parts = _posterior_elements(body, rng)

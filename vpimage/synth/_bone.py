@@ -94,39 +94,51 @@ def _section_half(t: np.ndarray, exponent: float) -> np.ndarray:
     return np.where(t < 1.0, np.clip(1.0 - t**exponent, 0.0, None) ** (1.0 / exponent), 0.0)
 
 
-def _height_at(body: Body, u):
-    """Height between the outer endplates at ``u`` (linear in ``u``), mm."""
-    return body.height_anterior + (u - body.u_anterior) / body.depth * (body.height_posterior - body.height_anterior)
-
-
-def _clip_linear(lo, hi, u0: float, h0: float, slope: float, need, at_least: bool):
-    """Narrow ``[lo, hi]`` to where ``h0 + slope * (u - u0)`` is >= ``need`` (or <= it)."""
+def _clip_linear(lo, hi, x0, value0, slope: float, need, at_least: bool):
+    """Narrow ``[lo, hi]`` to the ``x`` where ``value0 + slope * (x - x0)`` is >= ``need`` (or <=)."""
     if abs(slope) < 1e-12:
-        ok = (h0 >= need) if at_least else (h0 <= need)
+        ok = (value0 >= need) if at_least else (value0 <= need)
         return lo, np.where(ok, hi, lo)
-    root = u0 + (need - h0) / slope
+    root = x0 + (need - value0) / slope
     if (slope > 0) == at_least:
         return np.maximum(lo, root), hi
     return lo, np.minimum(hi, root)
 
 
+def _section_u(uc: float, a: float, b: float, w):
+    """The ``u`` interval of a body-like cross-section at ``w``."""
+    return uc - a * _section_half(w / b, ANTERIOR_EXPONENT), uc + a * _section_half(w / b, POSTERIOR_EXPONENT)
+
+
+def _section_w(uc: float, a: float, b: float, u):
+    """The ``w`` interval of a body-like cross-section at ``u``."""
+    x = (u - uc) / a
+    half = b * np.where(x < 0, _section_half(x, ANTERIOR_EXPONENT), _section_half(x, POSTERIOR_EXPONENT))
+    return -half, half
+
+
+def _length(lo, hi):
+    return np.clip(hi - lo, 0.0, None)
+
+
 def _body_chord(body: Body, shrink: float, lateral: bool):
     """Chord function ``(x, y) -> mm`` through ``body`` shrunk by ``shrink`` mm."""
     a, b = body.depth / 2 - shrink, body.half_width - shrink
-    slope = (body.height_posterior - body.height_anterior) / body.depth
+    tilt = np.tan(body.roll)
 
     def lateral_chord(u, v):
-        x = (u - body.uc) / a
-        half = np.where(x < 0, _section_half(x, ANTERIOR_EXPONENT), _section_half(x, POSTERIOR_EXPONENT))
-        inside = _height_at(body, u) / 2 - shrink >= np.abs(v - body.vc)
-        return np.where(inside, 2.0 * b * half, 0.0)
+        # Inside: |v - v_mid(w)| <= height(u) / 2 - shrink, with v_mid(w) = vc - w tan(roll).
+        lo, hi = _section_w(body.uc, a, b, u)
+        half_height = body.height(u) / 2 - shrink
+        lo, hi = _clip_linear(lo, hi, 0.0, v - body.vc, tilt, half_height, at_least=False)
+        lo, hi = _clip_linear(lo, hi, 0.0, v - body.vc, tilt, -half_height, at_least=True)
+        return _length(lo, hi)
 
     def ap_chord(w, v):
-        lo = body.uc - a * _section_half(w / b, ANTERIOR_EXPONENT)
-        hi = body.uc + a * _section_half(w / b, POSTERIOR_EXPONENT)
-        need = 2.0 * (np.abs(v - body.vc) + shrink)
-        lo, hi = _clip_linear(lo, hi, body.u_anterior, body.height_anterior, slope, need, at_least=True)
-        return np.where(np.abs(w) < b, np.clip(hi - lo, 0.0, None), 0.0)
+        lo, hi = _section_u(body.uc, a, b, w)
+        need = 2.0 * (np.abs(v - body.v_mid(w)) + shrink)
+        lo, hi = _clip_linear(lo, hi, body.u_anterior, body.height_anterior, body.height_slope, need, at_least=True)
+        return _length(lo, hi)
 
     return lateral_chord if lateral else ap_chord
 
@@ -136,21 +148,21 @@ def _disc_chord(upper: Body, lower: Body, x, v, lateral: bool):
     uc = (upper.uc + lower.uc) / 2
     a = (upper.depth + lower.depth) / 4 - _DISC_INSET_MM
     b = (upper.half_width + lower.half_width) / 2 - _DISC_INSET_MM
-
-    def slope(body):
-        return (body.height_posterior - body.height_anterior) / body.depth
-
     if lateral:
-        t = (x - uc) / a
-        half = np.where(t < 0, _section_half(t, ANTERIOR_EXPONENT), _section_half(t, POSTERIOR_EXPONENT))
-        between = (v > upper.v_bottom(x)) & (v < lower.v_top(x))
-        return np.where(between, 2.0 * b * half, 0.0)
-    lo = uc - a * _section_half(x / b, ANTERIOR_EXPONENT)
-    hi = uc + a * _section_half(x / b, POSTERIOR_EXPONENT)
-    # Below the upper body: its height at u is below 2 (v - vc); above the lower one likewise.
-    lo, hi = _clip_linear(lo, hi, upper.u_anterior, upper.height_anterior, slope(upper), 2.0 * (v - upper.vc), False)
-    lo, hi = _clip_linear(lo, hi, lower.u_anterior, lower.height_anterior, slope(lower), 2.0 * (lower.vc - v), False)
-    return np.where(np.abs(x) < b, np.clip(hi - lo, 0.0, None), 0.0)
+        # Below the upper body: v - v_mid_up(w) > height_up(u) / 2; above the lower likewise.
+        lo, hi = _section_w(uc, a, b, x)
+        t_up, t_lo = np.tan(upper.roll), np.tan(lower.roll)
+        lo, hi = _clip_linear(lo, hi, 0.0, v - upper.vc, t_up, upper.height(x) / 2, at_least=True)
+        lo, hi = _clip_linear(lo, hi, 0.0, lower.vc - v, -t_lo, lower.height(x) / 2, at_least=True)
+        return _length(lo, hi)
+    lo, hi = _section_u(uc, a, b, x)
+    lo, hi = _clip_linear(
+        lo, hi, upper.u_anterior, upper.height_anterior, upper.height_slope, 2.0 * (v - upper.v_mid(x)), False
+    )
+    lo, hi = _clip_linear(
+        lo, hi, lower.u_anterior, lower.height_anterior, lower.height_slope, 2.0 * (lower.v_mid(x) - v), False
+    )
+    return _length(lo, hi)
 
 
 def _ellipsoid_chord(part: Ellipsoid, shrink: float, lateral: bool):

@@ -142,7 +142,7 @@ def _no_leak(site: _Site, body_ml: float, rng) -> Plan:
 def _posterior_approach(site: _Site, body_ml: float, rng) -> Plan:
     p_wall = site.body.u_posterior
     allowed = site.core & (site.u <= p_wall - 1.4)
-    target = allowed & (site.u > p_wall - 1.9) & _band(site.body, site.u, site.v, margin=2.0)
+    target = allowed & (site.u > p_wall - 1.9) & _band(site.body, site.u, site.v, site.w, margin=2.0)
     return Plan(None, allowed, ColumnTarget(target, 3), _MAX_VOXELS, _POSTERIOR, 1.0, 0.7)
 
 
@@ -152,7 +152,7 @@ def _posterior_breach(site: _Site, body_ml: float, rng) -> Plan:
     # A crack straight behind the tip, where the posteriorly drifting front arrives.
     vg, wg = site.tip[1], float(np.clip(site.tip[2], -2.0, 2.0))
     gate = site.cortex & (u >= p_wall - body.shell - 0.5) & (np.abs(w - wg) <= 5.0) & (np.abs(v - vg) <= 5.0)
-    canal = (u > p_wall) & (u <= p_wall + 9.0) & (np.abs(w) <= 7.0) & _band(body, u, v, margin=3.0)
+    canal = (u > p_wall) & (u <= p_wall + 9.0) & (np.abs(w) <= 7.0) & _band(body, u, v, w, margin=3.0)
     canal &= ~site.outer & site.free
     # The body's own stop is met at once: reaching the crack (then doubling) ends it.
     return Plan(
@@ -180,13 +180,13 @@ def _disc_leak(site: _Site, body_ml: float, rng) -> Plan:
     spine = site.spine
     neighbour = spine.bodies[spine.treated - 1 if superior else spine.treated + 1]
     if superior:
-        space = (v > neighbour.v_bottom(u)) & (v < body.v_top(u))
+        space = (v > neighbour.v_bottom(u, w)) & (v < body.v_top(u, w))
     else:
-        space = (v < neighbour.v_top(u)) & (v > body.v_bottom(u))
+        space = (v < neighbour.v_top(u, w)) & (v > body.v_bottom(u, w))
     near = (u - ug) ** 2 + (w - wg) ** 2 <= 14.0**2
     disc = space & body.inside(u, body.vc, w, shrink=1.0) & near & site.free
     disc &= u <= body.u_posterior - _LEAK_WALL_CLEARANCE_MM
-    gate_centre = np.array([ug, body.v_top(ug) if superior else body.v_bottom(ug), wg])
+    gate_centre = np.array([ug, body.v_top(ug, wg) if superior else body.v_bottom(ug, wg), wg])
     leak_class = "disc_superior" if superior else "disc_inferior"
     return _leak_plan(leak_class, site, body_ml, gate_centre, gate, disc, _volume_target(disc, rng))
 
@@ -222,9 +222,9 @@ _PLANNERS = {
 }
 
 
-def _band(body, u, v, margin: float):
+def _band(body, u, v, w, margin: float):
     """Between the body's endplates (outer surfaces), ``margin`` mm inside them."""
-    return (v >= body.v_top(u) + margin) & (v <= body.v_bottom(u) - margin)
+    return (v >= body.v_top(u, w) + margin) & (v <= body.v_bottom(u, w) - margin)
 
 
 def _volume_target(compartment: np.ndarray, rng: np.random.Generator) -> CountTarget:
