@@ -293,6 +293,12 @@ def test_bad_option_raises_config_error_naming_it(name, value):
         SynthOptions(**{name: value})
 
 
+def test_sudden_shift_needs_room_in_the_injection():
+    with pytest.raises(ConfigError, match="`sudden_shift`"):
+        SynthOptions(frames=8, pre_injection_frames=5, sudden_shift=True)
+    assert SynthOptions(frames=9, pre_injection_frames=5, sudden_shift=True).sudden_shift
+
+
 def test_unknown_scenario_or_bad_seed_raises_config_error():
     with pytest.raises(ConfigError, match="no_such"):
         simulate("no_such", options=SynthOptions(size_px=64, frames=8))

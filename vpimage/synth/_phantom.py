@@ -61,7 +61,8 @@ class SynthOptions:
     breathing : bool
         Smooth breathing motion (1-2 mm, period 3-5 s).
     sudden_shift : bool
-        One 3-6 mm jump of the patient at a random frame of the injection phase.
+        One 3-6 mm jump of the patient at a random frame of the injection phase (between
+        the third frame after the pre-injection frames and the second-last frame).
     jitter : bool
         Jittered frame times (up to 20 % of the interval).
     bits_stored : int
@@ -109,6 +110,11 @@ class SynthOptions:
             "must be an integer in 1..frames-1",
         )
         check(_is_number(self.blur_px) and 0.0 <= self.blur_px <= 3.0, "blur_px", "must be in 0..3")
+        check(
+            not self.sudden_shift or self.frames >= self.pre_injection_frames + 4,
+            "sudden_shift",
+            "needs at least 4 frames after the pre-injection frames (the jump falls inside the injection)",
+        )
 
 
 def _is_int(x) -> bool:
