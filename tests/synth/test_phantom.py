@@ -44,9 +44,11 @@ def unclipped(run, frames) -> np.ndarray:
     return ok
 
 
-@pytest.mark.parametrize("scenario", ["posterior_approach", "venous_leak"])
-def test_excess_attenuation_is_mu_times_truth_thickness(phantom, scenario):
-    r = phantom(scenario, 1, blur_px=0.0, **QUIET)
+@pytest.mark.parametrize(
+    ("scenario", "view"), [("posterior_approach", "lateral"), ("venous_leak", "lateral"), ("anterior_leak", "ap")]
+)
+def test_excess_attenuation_is_mu_times_truth_thickness(phantom, scenario, view):
+    r = phantom(scenario, 1, blur_px=0.0, view=view, **QUIET)
     pre = r.truth["options"]["pre_injection_frames"] - 1
     last = r.run.frames.shape[0] - 1
     p = line_integral(r.run, r.truth)
