@@ -79,6 +79,9 @@ class SegmentationConfig:
         Strongest recursive (EMA) filter of the excess the engine may choose when the
         study is noisy: the weight of the newest frame, (0, 1]; 1 forbids temporal
         filtering (which delays thin cement by a frame or two).
+    growth_contrast_ratio : float
+        Next to the cement so far, pixels with at least this fraction of
+        ``cement_contrast`` count as cement (the advancing front is thin), (0, 1].
     bridge_contrast_ratio : float
         Cement next to the cement so far joins it across pixels with at least this
         fraction of ``cement_contrast`` (those pixels themselves do not count), (0, 1].
@@ -105,6 +108,7 @@ class SegmentationConfig:
     max_smooth_px: float = 4.0
     smooth_px: float = 1.0
     min_temporal_alpha: float = 0.25
+    growth_contrast_ratio: float = 0.8
     bridge_contrast_ratio: float = 0.5
     min_run: int = 1
     field_margin_px: int = 6

@@ -365,7 +365,17 @@ class Engine:
             gradient_gain=seg.registration_error_px,
             exclude=exclude | st.needle,  # no bridges along the needle's edges
         )
-        growing = candidates & k.keep_components(weak | candidates, min_area_px=weak.size + 1, touching=grown_from)
+        joined = k.keep_components(weak | candidates, min_area_px=weak.size + 1, touching=grown_from)
+        # Next to the cement so far, a slightly weaker excess already counts: the front
+        # advances as thin cement, fainter than the bulk.
+        extending = k.cement_candidates(
+            st.filtered,
+            threshold=seg.growth_contrast_ratio * seg.cement_contrast,
+            reference_gradient=st.baseline_gradient,
+            gradient_gain=seg.registration_error_px,
+            exclude=exclude | st.needle,
+        )
+        growing = (candidates | extending) & joined
         # A new blob, away from the cement so far, must be large enough and seen in two
         # frames in a row (noise is not; cement does not vanish). The first cement is one
         # blob at the needle tip: the largest counts at once. Later, a new blob on the
