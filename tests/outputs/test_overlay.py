@@ -1,0 +1,66 @@
+"""overlay.mp4 and timeline.png: readable, right size and count, drawing where it should."""
+
+import math
+
+import cv2
+import numpy as np
+
+from vpimage.alerts import AlertLevel, AlertThresholds
+from vpimage.measures import Corners
+from vpimage.outputs import write_overlay, write_timeline_png
+from vpimage.outputs._overlay import LEVEL_COLOURS
+
+BODY = Corners((20, 30), (70, 30), (70, 80), (20, 80))
+
+
+def _read_video(path):
+    capture = cv2.VideoCapture(str(path))
+    frames = []
+    while True:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        frames.append(frame)
+    fps = capture.get(cv2.CAP_PROP_FPS)
+    capture.release()
+    return frames, fps
+
+
+def test_overlay_frames_banner_and_contour(tmp_path, results):
+    frames = [np.full((96, 128), 1000 + 10 * k, np.uint16) for k in range(len(results))]
+    masks = [np.zeros((96, 128), bool) for _ in results]
+    for mask in masks[1:]:
+        mask[45:65, 30:50] = True
+    path = tmp_path / "overlay.mp4"
+    write_overlay(path, frames, results, masks, [BODY] * len(results), fps=10.0)
+    video, fps = _read_video(path)
+    assert len(video) == len(results) and fps == 10.0
+    assert video[0].shape == (96, 128, 3)
+    # The banner takes the level's colour (lossy codec: compare loosely, away from the text).
+    for frame, result in zip(video, results):
+        patch = frame[2:5, 118:126].reshape(-1, 3).mean(axis=0)
+        assert np.abs(patch - LEVEL_COLOURS[AlertLevel(result.alert)]).max() < 40
+    # The cement contour (cyan: blue and green high, red low) runs along the mask's edge.
+    edge = video[1][50:60, 30].astype(int)
+    assert (edge[:, 0] > 150).all() and (edge[:, 1] > 150).all() and (edge[:, 2] < 120).all()
+    inside = video[1][55, 40].astype(int)
+    assert abs(inside[0] - inside[2]) < 30  # grey inside: no contour drawn there
+
+
+def test_timeline_png(tmp_path, results):
+    path = tmp_path / "timeline.png"
+    write_timeline_png(path, results, AlertThresholds(), size=(600, 300))
+    image = cv2.imread(str(path))
+    assert image.shape == (300, 600, 3)
+    colours = {tuple(int(c) for c in px) for px in image.reshape(-1, 3)}
+    for level in (AlertLevel.OK, AlertLevel.WARN, AlertLevel.STOP):
+        assert LEVEL_COLOURS[level] in colours
+
+
+def test_timeline_uncalibrated_uses_px(tmp_path, results):
+    from dataclasses import replace
+
+    uncalibrated = [replace(r, front_to_wall_mm=math.nan) for r in results]
+    path = tmp_path / "timeline.png"
+    write_timeline_png(path, uncalibrated, AlertThresholds(), size=(400, 200))
+    assert cv2.imread(str(path)).shape == (200, 400, 3)

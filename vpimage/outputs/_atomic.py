@@ -1,0 +1,45 @@
+"""Atomic file writing: a reader sees the old file or the whole new one, never a part."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+from os import PathLike
+from pathlib import Path
+from typing import Iterator
+
+__all__ = ["atomic_path", "write_bytes_atomic", "write_text_atomic"]
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | PathLike) -> Iterator[Path]:
+    """Yield a temporary path in ``path``'s folder; on success it replaces ``path``.
+
+    The temporary file keeps ``path``'s suffix (writers such as OpenCV's pick the format
+    from it). If the body raises, the temporary file is removed and ``path`` is untouched.
+    """
+    path = Path(path)
+    temp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp{path.suffix}"
+    # Created like any new file (mode 0o666 less the umask), unlike mkstemp's 0o600.
+    os.close(os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+    try:
+        yield temp
+        os.replace(temp, path)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+
+
+def write_bytes_atomic(path: str | PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (flushed to disk before the rename)."""
+    with atomic_path(path) as temp:
+        with open(temp, "wb") as stream:
+            stream.write(data)
+            stream.flush()
+            os.fsync(stream.fileno())
+
+
+def write_text_atomic(path: str | PathLike, text: str) -> None:
+    """Write ``text`` (UTF-8) to ``path`` atomically."""
+    write_bytes_atomic(path, text.encode("utf-8"))
