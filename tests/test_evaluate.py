@@ -1,0 +1,251 @@
+"""vpimage.evaluate and ``vpimage evaluate``: scores of a hand-made analysis against a hand-made truth.
+
+The pair below is small enough that every score is computed by hand in the comments.
+"""
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from vpimage.alerts import AlertLevel
+from vpimage.cli import main
+from vpimage.engine._result import FrameResult
+from vpimage.errors import InvalidStudyError
+from vpimage.evaluate import EVALUATION_FILE, dice, evaluate
+from vpimage.outputs import MASKS_FILE, write_frames_csv, write_masks_npz
+
+FPS = 5.0
+N = 5
+
+# front_to_wall_mm per frame; None/NaN where there is no value.
+TRUTH_FTW = [None, 8.0, 6.0, 4.0, 1.5]
+ANALYSIS_FTW = [math.nan, 7.0, math.nan, 4.5, 3.5]
+# Truth held levels by frame: ok ok ok warn stop (events at 0.6 s and 0.8 s).
+TRUTH_EVENTS = [{"level": "ok", "time_s": 0.0}, {"level": "warn", "time_s": 0.6}, {"level": "stop", "time_s": 0.8}]
+ANALYSIS_ALERTS = ["ok", "ok", "warn", "warn", "unreliable"]
+TRUTH_LEAKS = [[], [], [], ["venous"], ["posterior"]]
+ANALYSIS_LEAKS = [(), (), (), (), ("venous", "anterior")]
+
+
+def _masks():
+    """Truth and analysis masks [5, 4, 4]: per-frame Dice -, 2/3, 1, 0, 0."""
+    truth = np.zeros((N, 4, 4), bool)
+    analysis = np.zeros((N, 4, 4), bool)
+    truth[1, 0, :2] = True  # 2 px
+    analysis[1, 0, 0] = True  # 1 px, inside: Dice 2*1/3
+    truth[2, :2, :2] = analysis[2, :2, :2] = True  # 4 px each: Dice 1
+    truth[3, :2, :2] = True  # 4 px, analysis empty: Dice 0
+    analysis[4, 3, 3] = True  # 1 px, truth empty: Dice 0
+    return truth, analysis
+
+
+def _frame_result(f):
+    return FrameResult(
+        frame=f,
+        time_s=f / FPS,
+        cement_area_px=0,
+        cement_area_mm2=0.0,
+        front_to_wall_px=ANALYSIS_FTW[f] / 0.25,
+        front_to_wall_mm=ANALYSIS_FTW[f],
+        depth_fraction=math.nan,
+        front_speed_mm_s=math.nan,
+        time_to_wall_s=math.nan,
+        leak_area_mm2=0.0,
+        leak_classes=ANALYSIS_LEAKS[f],
+        alert=AlertLevel(ANALYSIS_ALERTS[f]),
+        reason="",
+    )
+
+
+@pytest.fixture
+def pair(tmp_path):
+    """(result_dir, truth_path) of the hand-made analysis and truth."""
+    truth_masks, analysis_masks = _masks()
+    result_dir = tmp_path / "result"
+    result_dir.mkdir()
+    write_frames_csv(result_dir / "frames.csv", [_frame_result(f) for f in range(N)])
+    write_masks_npz(result_dir / MASKS_FILE, analysis_masks, np.full((4, 4), np.nan))
+    np.savez_compressed(tmp_path / "truth_masks.npz", masks=truth_masks)
+    truth = {
+        "scenario": "hand",
+        "seed": 0,
+        "fps": FPS,
+        "mm_per_px": 0.25,
+        "view": "lateral",
+        "frames": [
+            {
+                "frame": f,
+                "time_s": f / FPS,
+                "cement_area_mm2": 0.0,
+                "front_to_wall_mm": TRUTH_FTW[f],
+                "depth_fraction": None,
+                "leak_classes": TRUTH_LEAKS[f],
+            }
+            for f in range(N)
+        ],
+        "events": TRUTH_EVENTS,
+        "masks_file": "truth_masks.npz",
+    }
+    truth_path = tmp_path / "truth.json"
+    truth_path.write_text(json.dumps(truth))
+    return result_dir, truth_path
+
+
+def _edit_truth(truth_path, **changes):
+    truth = json.loads(truth_path.read_text())
+    truth.update(changes)
+    truth_path.write_text(json.dumps(truth))
+
+
+def test_dice_hand_values():
+    truth, analysis = _masks()
+    assert dice(truth[1], analysis[1]) == pytest.approx(2 / 3)
+    assert dice(truth[2], analysis[2]) == 1.0
+    assert dice(truth[3], analysis[3]) == 0.0
+    assert dice(truth[0], analysis[0]) is None
+
+
+def test_evaluate_hand_made_pair(pair):
+    report = evaluate(*pair)
+    assert report["frames"] == N
+    # Pooled: |T| = 2+4+4 = 10, |A| = 1+4+1 = 6, |T&A| = 1+4 = 5 -> 10/16.
+    assert report["dice"] == pytest.approx(0.625)
+    # Frames 1-4 (frame 0 is empty on both sides): (2/3 + 1 + 0 + 0) / 4.
+    assert report["dice_frame_mean"] == pytest.approx(5 / 12)
+    # Truth has values on frames 1-4; the analysis misses frame 2; errors 1.0, 0.5, 2.0 mm.
+    assert report["front_to_wall_frames"] == 4
+    assert report["front_to_wall_unmeasured_frames"] == 1
+    assert report["front_to_wall_abs_error_mm_median"] == pytest.approx(1.0)
+    # Sorted 0.5, 1.0, 2.0: position 0.95 * 2 = 1.9 -> 1.0 + 0.9 * 1.0.
+    assert report["front_to_wall_abs_error_mm_p95"] == pytest.approx(1.9)
+    # Warn: analysis at 0.4 s, truth at 0.6 s; stop: truth 0.8 s, the analysis never.
+    assert report["first_warn_s"]["analysis"] == pytest.approx(0.4)
+    assert report["first_warn_s"]["truth"] == pytest.approx(0.6)
+    assert report["first_warn_s"]["difference"] == pytest.approx(-0.2)
+    assert report["first_stop_s"] == {"analysis": None, "truth": pytest.approx(0.8), "difference": None}
+    assert report["leak_classes_found"] == ["venous"]
+    assert report["leak_classes_missed"] == ["posterior"]
+    assert report["leak_classes_spurious"] == ["anterior"]
+    # Agree on frames 0, 1 (ok) and 3 (warn); not 2 (warn vs ok) nor 4 (unreliable vs stop).
+    assert report["alert_agreement"] == pytest.approx(3 / 5)
+
+
+def test_truth_level_between_events_is_the_last_event_before(pair):
+    result_dir, truth_path = pair
+    # A stop entered at 0.3 s holds at the frames at 0.4 s and 0.6 s too.
+    _edit_truth(truth_path, events=[{"level": "ok", "time_s": 0.0}, {"level": "stop", "time_s": 0.3}])
+    report = evaluate(result_dir, truth_path)
+    assert report["first_stop_s"]["truth"] == pytest.approx(0.4)
+    assert report["first_warn_s"]["difference"] == pytest.approx(0.0)
+    assert report["alert_agreement"] == pytest.approx(2 / 5)  # frames 0 and 1 only
+
+
+def test_without_truth_masks_dice_is_null(pair):
+    result_dir, truth_path = pair
+    _edit_truth(truth_path, masks_file=None)
+    report = evaluate(result_dir, truth_path)
+    assert report["dice"] is None and report["dice_frame_mean"] is None
+    assert report["front_to_wall_abs_error_mm_median"] == pytest.approx(1.0)
+
+
+def test_without_analysis_masks_dice_is_null(pair):
+    result_dir, truth_path = pair
+    (result_dir / MASKS_FILE).unlink()
+    assert evaluate(result_dir, truth_path)["dice"] is None
+
+
+def test_no_truth_distances_gives_null_errors(pair):
+    """An AP truth (front_to_wall_mm null everywhere) has no distance errors to report."""
+    result_dir, truth_path = pair
+    truth = json.loads(truth_path.read_text())
+    for record in truth["frames"]:
+        record["front_to_wall_mm"] = None
+    truth_path.write_text(json.dumps(truth))
+    report = evaluate(result_dir, truth_path)
+    assert report["front_to_wall_frames"] == 0
+    assert report["front_to_wall_abs_error_mm_median"] is None
+    assert report["front_to_wall_abs_error_mm_p95"] is None
+
+
+def test_frame_count_mismatch_names_frames_csv(pair):
+    result_dir, truth_path = pair
+    truth = json.loads(truth_path.read_text())
+    truth["frames"] = truth["frames"][:4]
+    truth_path.write_text(json.dumps(truth))
+    with pytest.raises(InvalidStudyError) as error:
+        evaluate(result_dir, truth_path)
+    assert error.value.path == str(result_dir / "frames.csv")
+    assert "5 frames" in error.value.reason and "has 4" in error.value.reason
+
+
+def test_mask_shape_mismatch_names_masks_npz(pair):
+    result_dir, truth_path = pair
+    write_masks_npz(result_dir / MASKS_FILE, np.zeros((N, 4, 5), bool), np.full((4, 5), np.nan))
+    with pytest.raises(InvalidStudyError) as error:
+        evaluate(result_dir, truth_path)
+    assert error.value.path == str(result_dir / MASKS_FILE)
+
+
+def test_truth_masks_of_another_frame_count_is_an_error(pair):
+    result_dir, truth_path = pair
+    np.savez_compressed(truth_path.parent / "truth_masks.npz", masks=np.zeros((N + 1, 4, 4), bool))
+    with pytest.raises(InvalidStudyError) as error:
+        evaluate(result_dir, truth_path)
+    assert error.value.path == str(truth_path.parent / "truth_masks.npz")
+
+
+@pytest.mark.parametrize(
+    "edit, expected",
+    [
+        (lambda t: t.write_text("{not json"), "not valid JSON"),
+        (lambda t: t.write_text("[]"), '"frames" and "events"'),
+        (lambda t: _edit_truth(t, events=[{"level": "panic", "time_s": 0.0}]), "events[0]"),
+        (lambda t: _edit_truth(t, masks_file="absent.npz"), "cannot read the truth masks"),
+    ],
+)
+def test_bad_truth_is_invalid_and_named(pair, edit, expected):
+    result_dir, truth_path = pair
+    edit(truth_path)
+    with pytest.raises(InvalidStudyError) as error:
+        evaluate(result_dir, truth_path)
+    assert expected in error.value.reason
+
+
+def test_bad_frames_csv_is_invalid_and_named(pair):
+    result_dir, truth_path = pair
+    csv_path = result_dir / "frames.csv"
+    csv_path.write_text("frame,time_s\n0,0.0\n")
+    with pytest.raises(InvalidStudyError) as error:
+        evaluate(result_dir, truth_path)
+    assert error.value.path == str(csv_path)
+    assert "front_to_wall_mm" in error.value.reason
+
+
+def test_cli_prints_and_writes_the_report(pair, capsys):
+    result_dir, truth_path = pair
+    assert main(["evaluate", str(result_dir), str(truth_path)]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    written = json.loads((result_dir / EVALUATION_FILE).read_text())
+    assert printed == written
+    assert written["dice"] == pytest.approx(0.625)
+    assert written["first_stop_s"]["difference"] is None
+
+
+@pytest.mark.parametrize("broken", ["missing_truth", "bad_json", "missing_result_dir"])
+def test_cli_bad_input_exits_3_with_one_line(pair, capsys, broken):
+    result_dir, truth_path = pair
+    if broken == "missing_truth":
+        truth_path.unlink()
+        named = truth_path
+    elif broken == "bad_json":
+        truth_path.write_text("{")
+        named = truth_path
+    else:
+        result_dir = result_dir.parent / "nowhere"
+        named = result_dir
+    assert main(["evaluate", str(result_dir), str(truth_path)]) == 3
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and str(named) in err
+    assert not (result_dir / EVALUATION_FILE).exists()

@@ -1,0 +1,288 @@
+"""Scoring of an analysis against a truth file (``vpimage evaluate RESULT_DIR TRUTH.json``).
+
+The analysis is what ``vpimage analyze --out RESULT_DIR`` wrote (``frames.csv`` and
+``masks.npz``); the truth is a file in CONTRACT.md's "Truth files" form, as ``vpimage
+synth --truth`` writes it, with its cement masks in the npz it names in ``masks_file``
+(key ``masks``, bool ``[frames, rows, cols]``). Frames are matched by index.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import zipfile
+from os import PathLike
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vpimage.alerts import AlertLevel
+from vpimage.errors import InvalidStudyError
+from vpimage.measures import LEAK_CLASSES
+from vpimage.outputs import MASKS_FILE, read_masks_npz, to_json
+from vpimage.outputs._atomic import write_text_atomic
+
+__all__ = ["EVALUATION_FILE", "dice", "evaluate", "evaluation_json", "write_evaluation_json"]
+
+# File name of the report in the analysis' output folder.
+EVALUATION_FILE = "evaluation.json"
+
+# The frames.csv columns the scoring reads.
+_CSV_COLUMNS = ("frame", "time_s", "front_to_wall_mm", "leak_classes", "alert")
+
+# The levels a truth file's events may hold.
+_TRUTH_LEVELS = (AlertLevel.OK, AlertLevel.WARN, AlertLevel.STOP)
+
+# Tolerance when placing a frame time after an event time, s (times are float sums).
+_TIME_EPS_S = 1e-6
+
+
+def dice(truth, analysis) -> float | None:
+    """Dice coefficient ``2 |T & A| / (|T| + |A|)`` of two masks of the same shape.
+
+    Parameters
+    ----------
+    truth, analysis : ndarray, bool, any shape (e.g. [frames, rows, cols])
+        The masks; all pixels are pooled.
+
+    Returns
+    -------
+    float or None
+        In [0, 1]; None when both masks are empty (Dice is undefined there).
+    """
+    truth = np.asarray(truth, dtype=bool)
+    analysis = np.asarray(analysis, dtype=bool)
+    total = int(truth.sum()) + int(analysis.sum())
+    if total == 0:
+        return None
+    return 2.0 * int(np.logical_and(truth, analysis).sum()) / total
+
+
+def evaluate(result_dir: str | PathLike, truth_path: str | PathLike) -> dict[str, Any]:
+    """Score the analysis in ``result_dir`` against the truth file ``truth_path``.
+
+    Parameters
+    ----------
+    result_dir : str or PathLike
+        An output folder of ``vpimage analyze``: ``frames.csv`` is required,
+        ``masks.npz`` is used when present.
+    truth_path : str or PathLike
+        Truth JSON (CONTRACT.md "Truth files"); its ``masks_file``, when not null, names
+        the truth masks npz relative to the JSON's folder.
+
+    Returns
+    -------
+    dict
+        Plain JSON values, None where a score is undefined:
+
+        - ``frames``: number of frames scored (matched by index).
+        - ``dice``: Dice of the cement masks, all frames pooled; ``dice_frame_mean``: the
+          mean of the per-frame Dice over frames where either mask has cement. None
+          when either side has no masks.
+        - ``front_to_wall_frames``: frames whose truth ``front_to_wall_mm`` is not null
+          (cement in the body); ``front_to_wall_unmeasured_frames``: those of them the
+          analysis left without a value (excluded from the errors below).
+        - ``front_to_wall_abs_error_mm_median``, ``front_to_wall_abs_error_mm_p95``:
+          median and 95th percentile (linear interpolation) of
+          ``|analysis - truth| front_to_wall_mm`` over the frames measured by both, mm.
+        - ``first_warn_s``, ``first_stop_s``: ``{"analysis", "truth", "difference"}``,
+          s from the first frame; a warn is first reached at ``warn`` or ``stop``;
+          ``difference`` is analysis minus truth, None when either side never reaches it.
+        - ``leak_classes_found``, ``leak_classes_missed``, ``leak_classes_spurious``:
+          leak classes seen in any frame by both, by the truth only, by the analysis only.
+        - ``alert_agreement``: the share of frames whose analysis alert equals the truth
+          level held at that frame (an ``unreliable`` frame never agrees).
+
+    Raises
+    ------
+    InvalidStudyError
+        A missing or malformed file (named in the error), or frame counts or mask shapes
+        that do not match.
+    """
+    result_dir = Path(result_dir)
+    truth_path = Path(truth_path)
+    if not result_dir.is_dir():
+        raise InvalidStudyError(result_dir, "no such result folder")
+    csv_path = result_dir / "frames.csv"
+    analysis = _read_frames_csv(csv_path)
+    truth = _read_truth(truth_path)
+    n = len(truth["frames"])
+    if len(analysis["frame"]) != n:
+        raise InvalidStudyError(csv_path, f"{len(analysis['frame'])} frames, but the truth file {truth_path} has {n}")
+
+    truth_ftw = np.array([_number(f["front_to_wall_mm"]) for f in truth["frames"]])
+    in_body = np.isfinite(truth_ftw)
+    measured = in_body & np.isfinite(analysis["front_to_wall_mm"])
+    errors_mm = np.abs(analysis["front_to_wall_mm"][measured] - truth_ftw[measured])
+
+    truth_levels = _truth_levels(truth)
+    truth_leaks = {name for f in truth["frames"] for name in f["leak_classes"]}
+    analysis_leaks = {name for names in analysis["leak_classes"] for name in names}
+
+    report: dict[str, Any] = {"frames": n}
+    report.update(_mask_scores(result_dir / MASKS_FILE, truth_path, truth, n))
+    report.update(
+        {
+            "front_to_wall_frames": int(in_body.sum()),
+            "front_to_wall_unmeasured_frames": int((in_body & ~measured).sum()),
+            "front_to_wall_abs_error_mm_median": float(np.median(errors_mm)) if errors_mm.size else None,
+            "front_to_wall_abs_error_mm_p95": float(np.percentile(errors_mm, 95)) if errors_mm.size else None,
+            "first_warn_s": _timing(analysis, truth_levels, truth, {AlertLevel.WARN, AlertLevel.STOP}),
+            "first_stop_s": _timing(analysis, truth_levels, truth, {AlertLevel.STOP}),
+            "leak_classes_found": [c for c in LEAK_CLASSES if c in truth_leaks & analysis_leaks],
+            "leak_classes_missed": [c for c in LEAK_CLASSES if c in truth_leaks - analysis_leaks],
+            "leak_classes_spurious": [c for c in LEAK_CLASSES if c in analysis_leaks - truth_leaks],
+            "alert_agreement": float(np.mean([a == t for a, t in zip(analysis["alert"], truth_levels)])) if n else None,
+        }
+    )
+    return report
+
+
+def evaluation_json(report: dict) -> str:
+    """The report of :func:`evaluate` as JSON text (NaN becomes null), newline-terminated."""
+    return json.dumps(to_json(report), indent=2, allow_nan=False) + "\n"
+
+
+def write_evaluation_json(path: str | PathLike, report: dict) -> None:
+    """Write the report of :func:`evaluate` to ``path`` as :func:`evaluation_json`, atomically."""
+    write_text_atomic(path, evaluation_json(report))
+
+
+def _number(value) -> float:
+    """A JSON number as float, null as NaN."""
+    return math.nan if value is None else float(value)
+
+
+def _first_time(time_s, levels, wanted: set) -> float | None:
+    return next((float(t) for t, level in zip(time_s, levels) if level in wanted), None)
+
+
+def _timing(analysis: dict, truth_levels: list, truth: dict, wanted: set) -> dict:
+    """First time either side is at a level in ``wanted``, and analysis minus truth, s."""
+    found = _first_time(analysis["time_s"], analysis["alert"], wanted)
+    expected = _first_time([f["time_s"] for f in truth["frames"]], truth_levels, wanted)
+    difference = None if found is None or expected is None else found - expected
+    return {"analysis": found, "truth": expected, "difference": difference}
+
+
+def _truth_levels(truth: dict) -> list[AlertLevel]:
+    """The truth's held level at each frame: that of its last event at or before the frame."""
+    events = sorted(truth["events"], key=lambda e: e["time_s"])
+    levels = []
+    for record in truth["frames"]:
+        level = AlertLevel.OK
+        for event in events:
+            if event["time_s"] > record["time_s"] + _TIME_EPS_S:
+                break
+            level = event["level"]
+        levels.append(level)
+    return levels
+
+
+def _mask_scores(analysis_path: Path, truth_path: Path, truth: dict, n: int) -> dict:
+    """``dice`` and ``dice_frame_mean``; None when either side has no masks."""
+    scores = {"dice": None, "dice_frame_mean": None}
+    if truth.get("masks_file") is None or not analysis_path.exists():
+        return scores
+    truth_masks = _read_truth_masks(truth_path.parent / truth["masks_file"], n)
+    masks, _ = read_masks_npz(analysis_path)
+    if masks.shape != truth_masks.shape:
+        raise InvalidStudyError(
+            analysis_path, f"masks of shape {masks.shape}, but the truth masks have {truth_masks.shape}"
+        )
+    per_frame = [d for d in map(dice, truth_masks, masks) if d is not None]
+    scores["dice"] = dice(truth_masks, masks)
+    scores["dice_frame_mean"] = float(np.mean(per_frame)) if per_frame else None
+    return scores
+
+
+def _read_truth_masks(path: Path, n: int) -> np.ndarray:
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            masks = data["masks"]
+    except (OSError, ValueError, zipfile.BadZipFile) as error:
+        raise InvalidStudyError(path, f"cannot read the truth masks: {error}") from None
+    except KeyError:
+        raise InvalidStudyError(path, "no array 'masks' in the truth masks file") from None
+    if masks.dtype != bool or masks.ndim != 3 or masks.shape[0] != n:
+        raise InvalidStudyError(
+            path, f"truth masks must be bool [{n}, rows, cols] (one per truth frame); got {masks.dtype} {masks.shape}"
+        )
+    return masks
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise InvalidStudyError(path, f"cannot read: {error.strerror or error}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise InvalidStudyError(path, f"not valid JSON: {error}") from None
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _read_truth(path: Path) -> dict:
+    """The truth JSON, checked for what the scoring reads."""
+    data = _read_json(path)
+    if not isinstance(data, dict) or not isinstance(data.get("frames"), list) or not isinstance(data.get("events"), list):
+        raise InvalidStudyError(path, 'a truth file must be an object with the lists "frames" and "events"')
+    for i, record in enumerate(data["frames"]):
+        if not isinstance(record, dict):
+            raise InvalidStudyError(path, f"frames[{i}] is not an object")
+        if not _is_number(record.get("time_s")):
+            raise InvalidStudyError(path, f'frames[{i}]: "time_s" must be a number; got {record.get("time_s")!r}')
+        ftw = record.get("front_to_wall_mm")
+        if ftw is not None and not _is_number(ftw):
+            raise InvalidStudyError(path, f'frames[{i}]: "front_to_wall_mm" must be a number or null; got {ftw!r}')
+        leaks = record.get("leak_classes")
+        if not isinstance(leaks, list) or any(name not in LEAK_CLASSES for name in leaks):
+            raise InvalidStudyError(
+                path, f'frames[{i}]: "leak_classes" must be a list of {", ".join(LEAK_CLASSES)}; got {leaks!r}'
+            )
+    for i, event in enumerate(data["events"]):
+        level = event.get("level") if isinstance(event, dict) else None
+        if level not in {lv.value for lv in _TRUTH_LEVELS} or not _is_number(event.get("time_s")):
+            raise InvalidStudyError(path, f'events[{i}] must be {{"level": ok|warn|stop, "time_s": number}}; got {event!r}')
+    masks_file = data.get("masks_file")
+    if masks_file is not None and not isinstance(masks_file, str):
+        raise InvalidStudyError(path, f'"masks_file" must be a file name or null; got {masks_file!r}')
+    data["events"] = [dict(e, level=AlertLevel(e["level"])) for e in data["events"]]
+    return data
+
+
+def _read_frames_csv(path: Path) -> dict:
+    """The columns of frames.csv the scoring needs, as arrays and lists, in frame order."""
+    try:
+        with open(path, newline="", encoding="utf-8") as stream:
+            reader = csv.DictReader(stream)
+            missing = [c for c in _CSV_COLUMNS if c not in (reader.fieldnames or ())]
+            if missing:
+                raise InvalidStudyError(path, f"missing column(s) {', '.join(missing)}")
+            rows = list(reader)
+    except OSError as error:
+        raise InvalidStudyError(path, f"cannot read: {error.strerror or error}") from None
+    except (csv.Error, UnicodeDecodeError) as error:
+        raise InvalidStudyError(path, f"not a readable CSV: {error}") from None
+    columns: dict[str, Any] = {"frame": [], "time_s": [], "front_to_wall_mm": [], "leak_classes": [], "alert": []}
+    for line, row in enumerate(rows, start=2):
+        try:
+            columns["frame"].append(int(row["frame"]))
+            columns["time_s"].append(float(row["time_s"]))
+            columns["front_to_wall_mm"].append(float(row["front_to_wall_mm"]) if row["front_to_wall_mm"] else math.nan)
+            columns["alert"].append(AlertLevel(row["alert"]))
+        except (TypeError, ValueError) as error:
+            raise InvalidStudyError(path, f"line {line}: {error}") from None
+        leaks = [name for name in (row["leak_classes"] or "").split(";") if name]
+        unknown = [name for name in leaks if name not in LEAK_CLASSES]
+        if unknown:
+            raise InvalidStudyError(path, f"line {line}: unknown leak class(es) {', '.join(unknown)}")
+        columns["leak_classes"].append(leaks)
+    if columns["frame"] != list(range(len(rows))):
+        raise InvalidStudyError(path, 'the "frame" column must count 0, 1, 2, ... in order')
+    columns["front_to_wall_mm"] = np.array(columns["front_to_wall_mm"], dtype=float)
+    return columns
