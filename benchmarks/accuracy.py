@@ -1,0 +1,194 @@
+"""Accuracy of ``vpimage analyze`` on the phantom, per scenario, scored by ``vpimage evaluate``.
+
+For every case (scenario x nuisance variant x seed) the phantom run is written as DICOM
+with its truth file and WALL.json (the truth's frame-0 corners); ``vpimage analyze`` and
+``vpimage evaluate`` run on it exactly as a user would run them. The per-case scores are
+gathered into a table per scenario, written as JSON (``{"metadata", "results"}``) and as
+markdown (the table the README shows)::
+
+    python benchmarks/accuracy.py --json benchmarks/results/accuracy--cpu.json \
+        [--markdown benchmarks/results/accuracy--cpu.md] [--seeds 3] [--quick]
+
+``--quick`` runs one seed of two variants per scenario (a smoke test).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import math
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from vpimage import __version__
+from vpimage.cli import main as vpimage_main
+from vpimage.synth._dicom import write_dicom
+from vpimage.synth._phantom import SCENARIOS, SynthOptions, simulate
+
+# Nuisances the issue asks the analysis to survive; every case has breathing motion.
+VARIANTS = {
+    "plain": {},
+    "low-dose, tilt 25": {"dose": "low", "tilt_deg": 25.0},
+    "MONOCHROME1, collimated, shift, tilt 10": {
+        "photometric": "MONOCHROME1", "field": "rectangle", "sudden_shift": True, "tilt_deg": 10.0},
+    "low-dose, shift, MONOCHROME1": {"dose": "low", "sudden_shift": True, "photometric": "MONOCHROME1"},
+    "high-dose, tilt 20, jittered times": {"dose": "high", "tilt_deg": 20.0, "jitter": True},
+}
+STOPPING = {"posterior_approach", "posterior_breach", "venous_leak", "disc_leak", "anterior_leak"}
+
+
+def run_case(scenario: str, seed: int, variant: dict, folder: Path) -> dict:
+    """Simulate, write, analyse and evaluate one case; return its scores."""
+    sim = simulate(scenario, seed=seed, options=SynthOptions(**variant))
+    (dcm,) = write_dicom(sim.run, folder / "run.dcm", obj="xa")
+    truth, wall = sim.save_truth(folder / "truth.json"), sim.save_wall(folder / "WALL.json")
+    out = folder / "analysis"
+    if vpimage_main(["analyze", str(dcm), "--out", str(out), "--wall", str(wall), "--quiet"]) != 0:
+        raise RuntimeError(f"analyze failed on {scenario}/{seed}")
+    with contextlib.redirect_stdout(io.StringIO()):  # evaluate prints its report; we read evaluation.json
+        status = vpimage_main(["evaluate", str(out), str(truth)])
+    if status != 0:
+        raise RuntimeError(f"evaluate failed on {scenario}/{seed}")
+    evaluation = json.loads((out / "evaluation.json").read_text())
+    summary = json.loads((out / "summary.json").read_text())
+    dt = float(np.median(np.diff(sim.run.time_s)))
+    return {"scenario": scenario, "seed": seed, "variant": variant, "frame_interval_s": dt,
+            "evaluation": evaluation, "processing_fps": summary["processing_fps"],
+            "truth_events": sim.truth["events"], "truth_frames": sim.truth["frames"]}
+
+
+def _first(events, level):
+    return next((e["time_s"] for e in events if e["level"] == level), None)
+
+
+def case_scores(case: dict) -> dict:
+    """The numbers the table aggregates: evaluate's report, plus the timing rules of the issue."""
+    ev = case["evaluation"]
+    stop = ev["first_stop_s"]
+    frames = case["truth_frames"]
+    near = next((f["time_s"] for f in frames if f["front_to_wall_mm"] is not None and f["front_to_wall_mm"] <= 4.0), None)
+    leak = next((f["time_s"] for f in frames if f["leak_classes"]), None)
+    earliest = min((t for t in (near, leak) if t is not None), default=math.inf)
+    stopping = case["scenario"] in STOPPING
+    return {
+        "front_error_median_mm": ev["front_to_wall_abs_error_mm_median"],
+        "front_error_p95_mm": ev["front_to_wall_abs_error_mm_p95"],
+        "unmeasured_frames": ev["front_to_wall_unmeasured_frames"],
+        "dice": ev["dice"],
+        "dice_frame_mean": ev["dice_frame_mean"],
+        "stop_delay_s": stop["difference"],
+        "stop_on_time": (not stopping)
+        or (stop["difference"] is not None and stop["difference"] <= case["frame_interval_s"] + 1e-6),
+        "stop_not_early": stop["analysis"] is None or stop["analysis"] >= earliest - 1e-6,
+        "false_alert": (not stopping) and ev["first_warn_s"]["analysis"] is not None,
+        "leaks_missed": ev["leak_classes_missed"],
+        "leaks_spurious": ev["leak_classes_spurious"],
+        "alert_agreement": ev["alert_agreement"],
+        "processing_fps": case["processing_fps"],
+    }
+
+
+def _median(values) -> float | None:
+    values = [v for v in values if v is not None]
+    return float(np.median(values)) if values else None
+
+
+def table(cases: list[dict]) -> list[dict]:
+    """One row per scenario (and "all"): medians over its cases of evaluate's scores."""
+    rows = []
+    for scenario in [*SCENARIOS, "all"]:
+        scores = [case_scores(c) for c in cases if scenario in ("all", c["scenario"])]
+        if not scores:
+            continue
+        p95 = [s["front_error_p95_mm"] for s in scores if s["front_error_p95_mm"] is not None]
+        rows.append({
+            "scenario": scenario,
+            "cases": len(scores),
+            "front_error_median_mm": _median(s["front_error_median_mm"] for s in scores),
+            "front_error_p95_mm_median": _median(p95),
+            "front_error_p95_mm_max": max(p95) if p95 else None,
+            "dice_median": _median(s["dice"] for s in scores),
+            "dice_frame_mean_min": min((s["dice_frame_mean"] for s in scores if s["dice_frame_mean"] is not None), default=None),
+            "stop_on_time": f"{sum(s['stop_on_time'] for s in scores)}/{len(scores)}",
+            "stop_not_early": f"{sum(s['stop_not_early'] for s in scores)}/{len(scores)}",
+            "stop_delay_median_s": _median(s["stop_delay_s"] for s in scores),
+            "false_alerts": sum(s["false_alert"] for s in scores),
+            "leak_classes_missed": sum(len(s["leaks_missed"]) for s in scores),
+            "leak_classes_spurious": sum(len(s["leaks_spurious"]) for s in scores),
+            "alert_agreement_median": _median(s["alert_agreement"] for s in scores),
+            "processing_fps_median": _median(s["processing_fps"] for s in scores),
+        })
+    return rows
+
+
+def markdown(rows: list[dict]) -> str:
+    def cell(v):
+        return "-" if v is None else f"{v:.2f}" if isinstance(v, float) else str(v)
+
+    head = ("scenario", "cases", "median abs error mm", "p95 abs error mm (median / worst case)", "Dice",
+            "stop <= 1 frame late", "stop not early", "median stop delay s", "false warn/stop",
+            "leak classes missed / spurious")
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        lines.append("| " + " | ".join([
+            r["scenario"], str(r["cases"]), cell(r["front_error_median_mm"]),
+            f"{cell(r['front_error_p95_mm_median'])} / {cell(r['front_error_p95_mm_max'])}",
+            cell(r["dice_median"]), r["stop_on_time"], r["stop_not_early"], cell(r["stop_delay_median_s"]),
+            str(r["false_alerts"]), f"{r['leak_classes_missed']} / {r['leak_classes_spurious']}",
+        ]) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def metadata(args) -> dict:
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        commit = None
+    return {"suite": "accuracy", "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "commit": commit,
+            "vpimage": __version__, "python": platform.python_version(), "numpy": np.__version__,
+            "host": platform.node(), "seeds": args.seeds, "quick": args.quick}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", required=True, type=Path, help="where the results go")
+    parser.add_argument("--markdown", type=Path, help="where the markdown table goes")
+    parser.add_argument("--seeds", type=int, default=3, help="seeds per scenario and variant")
+    parser.add_argument("--quick", action="store_true", help="one seed, two variants (smoke test)")
+    args = parser.parse_args(argv)
+    variants = dict(list(VARIANTS.items())[:2]) if args.quick else VARIANTS
+    seeds = 1 if args.quick else args.seeds
+    cases = []
+    with tempfile.TemporaryDirectory() as scratch:
+        for s_index, scenario in enumerate(SCENARIOS):
+            for v_index, (name, variant) in enumerate(variants.items()):
+                for k in range(seeds):
+                    seed = 1000 + 100 * s_index + 10 * v_index + k
+                    folder = Path(scratch) / f"{scenario}-{seed}"
+                    folder.mkdir()
+                    case = run_case(scenario, seed, variant, folder)
+                    case["variant_name"] = name
+                    cases.append(case)
+                    print(f"{scenario} {name} seed {seed}: done", file=sys.stderr, flush=True)
+    rows = table(cases)
+    per_case = [{"scenario": c["scenario"], "seed": c["seed"], "variant": c["variant_name"], **case_scores(c)}
+                for c in cases]
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps({"metadata": metadata(args), "results": rows, "cases": per_case}, indent=2) + "\n")
+    text = markdown(rows)
+    if args.markdown:
+        args.markdown.write_text(text)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
