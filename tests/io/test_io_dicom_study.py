@@ -1,0 +1,106 @@
+"""Every object x transfer syntax the phantom's writer makes reads back as its run:
+the same pixels (MONOCHROME1 inverted), times (s) and mm/px at the isocentre."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from io_runs import CIRCLE, RECTANGLE, build_run, expected_frames, write
+
+import vpimage.io
+from vpimage.synth._dicom import OBJECTS, SYNTAXES
+from vpimage.synth._dicom_syntax import J2K_PSNR_DB, JLS_NEAR_ERROR
+
+ENHANCED = ("enhanced-xa", "enhanced-xrf")
+SERIES = ("xa-series", "xrf-series")
+
+
+def assert_pixels(decoded, expected, syntax, bits):
+    assert decoded.shape == expected.shape and decoded.dtype == np.float32
+    if SYNTAXES[syntax][1]:
+        np.testing.assert_array_equal(decoded, expected)
+    elif syntax == "jpeg-ls-near":  # NEAR bounds every pixel's error
+        assert np.abs(decoded - expected).max() <= JLS_NEAR_ERROR
+    else:  # lossy JPEG 2000 aims at a PSNR
+        mse = np.mean((decoded.astype(float) - expected) ** 2)
+        assert 10 * np.log10((2**bits - 1) ** 2 / mse) >= J2K_PSNR_DB - 1.0
+
+
+@pytest.mark.filterwarnings("ignore:.*MONOCHROME")
+@pytest.mark.parametrize("syntax", list(SYNTAXES))
+@pytest.mark.parametrize("obj", list(OBJECTS))
+def test_round_trip_pixels_times_and_mm(tmp_path, obj, syntax):
+    odd = list(SYNTAXES).index(syntax) % 2 == 1  # half the cases: jittered, MONOCHROME1, 10 bits
+    run = build_run(jittered=odd, photometric="MONOCHROME1" if odd else "MONOCHROME2",
+                    bits=10 if odd else 12, field=RECTANGLE if odd else CIRCLE)
+    study = vpimage.io.open(write(run, tmp_path, obj, syntax))
+    assert (study.n_frames, study.rows, study.columns) == run.frames.shape
+    frames = np.stack(list(study.iter_frames()))
+    assert_pixels(frames, expected_frames(run), syntax, run.bits_stored)
+    np.testing.assert_array_equal(study.frame(3), frames[3])
+    np.testing.assert_allclose(study.timing.time_s, run.time_s, atol=1e-6)
+    assert study.timing.time_s.dtype == np.float64
+    assert study.geometry.mm_per_px == pytest.approx(run.mm_per_px, rel=1e-9)
+    assert study.photometric == run.photometric
+    assert study.transfer_syntax == SYNTAXES[syntax][0].name
+    assert study.sop_class == OBJECTS[obj].name
+    if obj != "sc":  # the secondary capture has no positioner nor shutter
+        assert study.geometry.view == "lateral"
+        assert study.geometry.fov_source == "shutter"
+
+
+@pytest.mark.parametrize(
+    ("obj", "calibration", "source"),
+    [
+        ("xa", "distances", "ImagerPixelSpacing/DistanceSourceToDetector/DistanceSourceToPatient"),
+        ("xrf", "magnification", "ImagerPixelSpacing/EstimatedRadiographicMagnificationFactor"),
+        ("xa-series", "pixel-spacing", "PixelSpacing"),
+        ("sc", "pixel-spacing", "PixelSpacing"),
+        ("enhanced-xa", "distances", "ImagerPixelSpacing/DistanceSourceToDetector/DistanceSourceToIsocenter"),
+    ],
+)
+def test_each_calibration_gives_the_run_mm_per_px_and_names_its_source(tmp_path, obj, calibration, source):
+    run = build_run()
+    study = vpimage.io.open(write(run, tmp_path, obj, calibration=calibration))
+    assert study.geometry.mm_per_px == pytest.approx(0.154 * 740 / 1100, rel=1e-9)
+    assert study.geometry.calibration == source
+
+
+@pytest.mark.parametrize("obj", ["xa", "enhanced-xrf", "sc", "xrf-series"])
+def test_no_calibration_is_none_with_a_warning(tmp_path, obj):
+    path = write(build_run(), tmp_path, obj, calibration="none")
+    with pytest.warns(UserWarning, match="no pixel spacing"):
+        study = vpimage.io.open(path)
+    assert study.geometry.mm_per_px is None and study.geometry.calibration == "none"
+
+
+@pytest.mark.parametrize("obj", ["xa", "enhanced-xa", "xa-series"])
+def test_shutter_gives_the_written_field(tmp_path, obj):
+    for field, name in ((CIRCLE, "circle"), (RECTANGLE, "rectangle")):
+        study = vpimage.io.open(write(build_run(field=field), tmp_path, obj, name=name))
+        if field is CIRCLE:  # the writer rounds the circle to whole pixels (Integer Strings)
+            field = type(field)(field.shape, centre_rc=(24, 30), radius_px=21)
+        np.testing.assert_array_equal(study.geometry.fov_mask, field.mask(48, 60))
+        assert study.geometry.fov_source == "shutter"
+
+
+@pytest.mark.parametrize(
+    ("primary", "secondary", "view"),
+    [(-88.5, 3.25, "lateral"), (90.0, 0.0, "lateral"), (0.0, 0.0, "ap"), (178.0, 5.0, "ap"),
+     (45.0, 0.0, "oblique"), (90.0, 30.0, "oblique")],
+)
+def test_view_from_positioner_angles(tmp_path, primary, secondary, view):
+    run = build_run(primary_deg=primary, secondary_deg=secondary)
+    for obj in ("xrf", "enhanced-xa"):
+        assert vpimage.io.open(write(run, tmp_path, obj, name=obj)).geometry.view == view
+
+
+def test_series_is_ordered_by_acquisition_time_not_file_name(tmp_path):
+    run = build_run(n=4, jittered=True)
+    folder = write(run, tmp_path, "xa-series")
+    names = sorted(p.name for p in folder.iterdir())
+    for name, new in zip(names, reversed(names)):  # file names now run against time
+        (folder / name).rename(folder / f"x{new}")
+    study = vpimage.io.open(folder)
+    np.testing.assert_array_equal(np.stack(list(study.iter_frames())), expected_frames(run))
+    np.testing.assert_allclose(study.timing.time_s, run.time_s, atol=1e-6)

@@ -1,0 +1,144 @@
+"""Geometry of a study: millimetres at the isocentre, field of view and view direction.
+
+Calibration follows CONTRACT.md, first match wins:
+
+1. ``PixelSpacing`` (already at the patient plane);
+2. ``ImagerPixelSpacing / EstimatedRadiographicMagnificationFactor``;
+3. ``ImagerPixelSpacing * DistanceSourceToPatient / DistanceSourceToDetector``
+   (``DistanceSourceToIsocenter`` stands in for the patient distance in enhanced objects);
+4. ``ImagerPixelSpacing`` alone, at the detector plane, with a warning (millimetres are
+   then too large by the unknown magnification);
+5. none: ``mm_per_px`` is ``None``, with a warning.
+
+The view comes from the positioner angles (``PositionerPrimaryAngle``: LAO +/RAO -, 0 is a
+frontal beam; ``PositionerSecondaryAngle``: cranial/caudal tilt), else from
+``ViewPosition`` (LL/RL lateral, AP/PA frontal), else it is ``"unknown"``.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from os import PathLike
+
+import numpy as np
+from pydicom.dataset import Dataset
+
+from vpimage.errors import InvalidStudyError, UnsupportedError
+from vpimage.io._fov import field_of_view
+from vpimage.io._headers import find, number, numbers
+
+__all__ = ["Geometry", "calibration", "geometry", "view"]
+
+_LATERAL_TOLERANCE_DEG = 15.0  # primary angle within 90 +/- this: lateral
+_AP_TOLERANCE_DEG = 15.0  # primary angle within 0 (or 180) +/- this: AP/PA
+_TILT_TOLERANCE_DEG = 20.0  # a larger cranial/caudal tilt makes the view oblique
+_ANISOTROPY = 0.01  # row and column spacing may differ by 1 % before pixels count as non-square
+
+
+@dataclass(frozen=True, eq=False)
+class Geometry:
+    """Where the pixels are.
+
+    Attributes
+    ----------
+    mm_per_px : float or None
+        Pixel size at the isocentre (mm per pixel), ``None`` when uncalibrated.
+    calibration : str
+        Where ``mm_per_px`` came from (see the module docstring), ``"none"`` when uncalibrated.
+    fov_mask : ndarray, bool, shape [rows, cols]
+        True where the field of view is exposed.
+    fov_source : str
+        ``"shutter"`` (shutter attributes), ``"pixels"`` (found from dark borders) or
+        ``"none"`` (no field found: the mask is all True).
+    view : str
+        ``"lateral"``, ``"ap"``, ``"oblique"`` or ``"unknown"``.
+    """
+
+    mm_per_px: float | None
+    calibration: str
+    fov_mask: np.ndarray = field(repr=False)
+    fov_source: str
+    view: str
+
+
+def _spacing(ds: Dataset, keyword: str, path) -> float | None:
+    value = find(ds, keyword)
+    if value is None:
+        return None
+    values = numbers(value, path, keyword)
+    if len(values) == 1:
+        values = values * 2
+    if min(values) <= 0:
+        raise InvalidStudyError(path, f"{keyword} {values} is not positive")
+    if abs(values[0] - values[1]) > _ANISOTROPY * max(values):
+        raise UnsupportedError(path, f"{keyword} {values[:2]}: non-square pixels are not supported")
+    return (values[0] + values[1]) / 2
+
+
+def _positive(ds: Dataset, keyword: str, path) -> float | None:
+    value = find(ds, keyword)
+    if value is None:
+        return None
+    out = number(value, path, keyword)
+    if out <= 0:
+        raise InvalidStudyError(path, f"{keyword} is {out}; must be > 0")
+    return out
+
+
+def calibration(ds: Dataset, path: str | PathLike) -> tuple[float | None, str]:
+    """``(mm_per_px, source)`` for the header ``ds`` (see the module docstring).
+
+    Raises
+    ------
+    InvalidStudyError
+        Zero, negative or non-numeric spacings, magnifications or distances.
+    """
+    pixel = _spacing(ds, "PixelSpacing", path)
+    if pixel is not None:
+        return pixel, "PixelSpacing"
+    imager = _spacing(ds, "ImagerPixelSpacing", path)
+    if imager is None:
+        warnings.warn(f"{path}: no pixel spacing: millimetres are unknown (mm columns will be NaN)", stacklevel=2)
+        return None, "none"
+    magnification = _positive(ds, "EstimatedRadiographicMagnificationFactor", path)
+    if magnification is not None:
+        return imager / magnification, "ImagerPixelSpacing/EstimatedRadiographicMagnificationFactor"
+    sid = _positive(ds, "DistanceSourceToDetector", path)
+    for keyword in ("DistanceSourceToPatient", "DistanceSourceToIsocenter"):
+        sod = _positive(ds, keyword, path)
+        if sid is not None and sod is not None:
+            if sod > sid:
+                raise InvalidStudyError(path, f"{keyword} {sod} exceeds DistanceSourceToDetector {sid}")
+            return imager * sod / sid, f"ImagerPixelSpacing/DistanceSourceToDetector/{keyword}"
+    warnings.warn(f"{path}: ImagerPixelSpacing without magnification: millimetres are at the detector "
+                  "plane, too large by the unknown magnification", stacklevel=2)
+    return imager, "ImagerPixelSpacing (no magnification: detector plane)"
+
+
+def view(ds: Dataset, path: str | PathLike) -> str:
+    """``"lateral"``, ``"ap"``, ``"oblique"`` or ``"unknown"`` from the positioner angles."""
+    primary = find(ds, "PositionerPrimaryAngle")
+    if primary is None:
+        position = str(ds.get("ViewPosition", "")).strip().upper()
+        return {"LL": "lateral", "RL": "lateral", "LLD": "lateral", "RLD": "lateral",
+                "AP": "ap", "PA": "ap"}.get(position, "unknown")
+    secondary = find(ds, "PositionerSecondaryAngle")
+    tilt = 0.0 if secondary is None else abs(number(secondary, path, "PositionerSecondaryAngle"))
+    angle = abs(number(primary, path, "PositionerPrimaryAngle")) % 360.0
+    angle = min(angle, 360.0 - angle)  # 0..180: 0 frontal, 90 lateral, 180 frontal again
+    if tilt > _TILT_TOLERANCE_DEG:
+        return "oblique"
+    if abs(angle - 90.0) <= _LATERAL_TOLERANCE_DEG:
+        return "lateral"
+    if angle <= _AP_TOLERANCE_DEG or angle >= 180.0 - _AP_TOLERANCE_DEG:
+        return "ap"
+    return "oblique"
+
+
+def geometry(ds: Dataset, first_frame: np.ndarray, path: str | PathLike) -> Geometry:
+    """The :class:`Geometry` of the header ``ds`` whose first frame (analysis values,
+    float32 [rows, cols]) is ``first_frame`` (the field of view may be found from it)."""
+    mm_per_px, source = calibration(ds, path)
+    mask, fov_source = field_of_view(ds, first_frame, path)
+    return Geometry(mm_per_px, source, mask, fov_source, view(ds, path))

@@ -1,0 +1,155 @@
+"""The Study: lazy frames of one injection with their geometry and timing.
+
+Frames as the analysis sees them: float32 ``[rows, cols]``, after the Modality LUT /
+rescale, oriented like MONOCHROME2 (higher = brighter = less attenuation; MONOCHROME1
+inverted, see :mod:`vpimage.io._pixels`), colour reduced to luminance. Frames are
+decoded one at a time, when asked for: memory while iterating holds one frame (one batch
+with :meth:`Study.iter_batches`), whatever the number of frames.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from vpimage.errors import InvalidStudyError, VpimageError
+from vpimage.io._geometry import Geometry
+from vpimage.io._timing import Timing
+
+__all__ = ["FrameBatch", "FrameSource", "Study", "reading"]
+
+logger = logging.getLogger(__name__)
+
+
+@contextlib.contextmanager
+def reading(path: str | Path, what: str = "cannot be read"):
+    """Turn any error but a :class:`VpimageError` raised inside into an
+    :class:`InvalidStudyError` naming ``path`` (readers meet every kind of broken file)."""
+    try:
+        yield
+    except VpimageError:
+        raise
+    except MemoryError:
+        raise InvalidStudyError(path, f"{what}: it needs more memory than there is") from None
+    except Exception as error:  # noqa: BLE001 - pydicom, decoders and numpy raise anything on bad bytes
+        text = " ".join(str(error).split())[:300] or type(error).__name__
+        raise InvalidStudyError(path, f"{what}: {text}") from error
+
+
+@dataclass(frozen=True, eq=False)
+class FrameBatch:
+    """Consecutive frames of a study.
+
+    Attributes
+    ----------
+    frames : ndarray, float32, shape [B, rows, cols]
+        Analysis values (module docstring).
+    time_s : ndarray, float64, shape [B]
+        Seconds from the study's first frame.
+    index : ndarray, int64, shape [B]
+        0-based frame numbers in the study.
+    """
+
+    frames: np.ndarray = field(repr=False)
+    time_s: np.ndarray
+    index: np.ndarray
+
+
+class FrameSource(Protocol):
+    """Where a study's frames come from (a DICOM instance, a series, a video)."""
+
+    def frame(self, index: int) -> np.ndarray:
+        """Frame ``index`` (0-based), float32 [rows, cols]."""
+
+    def iter_frames(self) -> Iterator[np.ndarray]:
+        """All frames in order, float32 [rows, cols], one decoded at a time."""
+
+
+class Study:
+    """One injection's frames, geometry and timing (see the module docstring).
+
+    Built by :func:`vpimage.io.open`; not meant to be constructed by hand.
+
+    Attributes
+    ----------
+    path : Path
+        The file, folder, DICOMDIR or video opened.
+    n_frames, rows, columns : int
+        Frame count and frame size (px).
+    geometry : Geometry
+        mm per px at the isocentre and its source, field-of-view mask, view.
+    timing : Timing
+        Seconds of each frame from the first, mean fps, their source.
+    photometric : str
+        Photometric Interpretation as stored (``"MONOCHROME1"``, ``"MONOCHROME2"``,
+        ``"RGB"``, ...); frames are always MONOCHROME2-oriented.
+    transfer_syntax, sop_class : str
+        Names (``"JPEG-LS Lossless Image Compression"``, ``"X-Ray Angiographic Image
+        Storage"``; ``"video"`` and the container for videos).
+    key : str
+        12 hex digits hashed from the instance UIDs (or the file's bytes): names the
+        study in logs without any patient data.
+    """
+
+    def __init__(self, path, *, source: FrameSource, n_frames: int, rows: int, columns: int,
+                 geometry: Geometry, timing: Timing, photometric: str, transfer_syntax: str,
+                 sop_class: str, key: str):
+        self.path = Path(path)
+        self._source = source
+        self.n_frames, self.rows, self.columns = int(n_frames), int(rows), int(columns)
+        self.geometry, self.timing = geometry, timing
+        self.photometric, self.transfer_syntax, self.sop_class = photometric, transfer_syntax, sop_class
+        self.key = key
+
+    def __repr__(self) -> str:
+        return (f"Study(key={self.key!r}, n_frames={self.n_frames}, rows={self.rows}, columns={self.columns}, "
+                f"transfer_syntax={self.transfer_syntax!r})")
+
+    def _checked(self, frame: np.ndarray, index: int) -> np.ndarray:
+        if frame.shape != (self.rows, self.columns):
+            raise InvalidStudyError(self.path, f"frame {index} has shape {frame.shape}; "
+                                    f"the study's frames are {self.rows} x {self.columns}")
+        return np.asarray(frame, dtype=np.float32)
+
+    def frame(self, index: int) -> np.ndarray:
+        """Frame ``index`` (0-based; negative counts from the end), float32 [rows, cols].
+
+        Only that frame is decoded. Raises IndexError outside ``[-n_frames, n_frames)``.
+        """
+        index = int(index)
+        if not -self.n_frames <= index < self.n_frames:
+            raise IndexError(f"frame {index} is outside the study's {self.n_frames} frames")
+        index %= self.n_frames
+        with reading(self.path, f"frame {index} cannot be decoded"):
+            return self._checked(self._source.frame(index), index)
+
+    def iter_frames(self) -> Iterator[np.ndarray]:
+        """Frames in time order, float32 [rows, cols], decoded lazily one at a time."""
+        frames = self._source.iter_frames()
+        for index in range(self.n_frames):
+            with reading(self.path, f"frame {index} cannot be decoded"):
+                frame = next(frames, None)
+                if frame is None:
+                    raise InvalidStudyError(self.path, f"only {index} of {self.n_frames} frames could be read")
+                frame = self._checked(frame, index)
+            yield frame
+
+    def iter_batches(self, batch_size: int) -> Iterator[FrameBatch]:
+        """Consecutive :class:`FrameBatch` es of ``batch_size`` frames (the last may be
+        shorter), in time order; memory holds one batch."""
+        batch_size = int(batch_size)
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1; got {batch_size}")
+        pending: list[np.ndarray] = []
+        for index, frame in enumerate(self.iter_frames()):
+            pending.append(frame)
+            if len(pending) == batch_size or index == self.n_frames - 1:
+                indices = np.arange(index + 1 - len(pending), index + 1, dtype=np.int64)
+                yield FrameBatch(np.stack(pending), self.timing.time_s[indices].astype(np.float64), indices)
+                pending = []

@@ -1,0 +1,178 @@
+"""When each frame was acquired: seconds from the first frame.
+
+Sources, first match wins, for one DICOM instance:
+
+1. per-frame ``FrameAcquisitionDateTime`` (Frame Content functional group, enhanced
+   objects);
+2. ``FrameTimeVector`` (ms between consecutive frames, its first value 0);
+3. ``FrameTime`` (ms, regular frames);
+4. ``CineRate``, ``RecommendedDisplayFrameRate`` or ``RecommendedDisplayFrameRateInFloat``
+   (frames per second, regular frames);
+
+and, for a series of single-frame instances, each instance's ``AcquisitionDateTime``
+(else ``AcquisitionDate`` + ``AcquisitionTime``, else ``ContentDate`` + ``ContentTime``).
+
+Fallback: times that are missing, unreadable, or not strictly increasing are replaced by
+regular frames at the nominal rate (Frame Time or Cine Rate), else at
+:data:`FALLBACK_FPS`, with a warning; never an error. One frame has ``time_s == [0]``
+and the nominal rate (0 when there is none).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import warnings
+from dataclasses import dataclass, field
+from datetime import datetime
+from os import PathLike
+
+import numpy as np
+from pydicom.dataset import Dataset
+from pydicom.valuerep import DT
+
+from vpimage.io._headers import find, per_frame
+
+__all__ = ["FALLBACK_FPS", "Timing", "instance_timing", "series_order", "series_timing"]
+
+logger = logging.getLogger(__name__)
+
+#: Frame rate assumed (frames per second) when a multi-frame input says nothing usable
+#: about its timing: a common pulsed-fluoroscopy rate.
+FALLBACK_FPS = 15.0
+
+
+@dataclass(frozen=True, eq=False)
+class Timing:
+    """When the frames were acquired.
+
+    Attributes
+    ----------
+    time_s : ndarray, float64, shape [frames]
+        Seconds from the first frame (``time_s[0] == 0``), strictly increasing.
+    fps : float
+        Mean frame rate, frames per second (0 for one frame without a nominal rate).
+    source : str
+        Where the times came from (an attribute name, or the fallback used and why).
+    """
+
+    time_s: np.ndarray = field(repr=False)
+    fps: float
+    source: str
+
+
+def _positive_float(value) -> float | None:
+    try:
+        out = float(value[0] if isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue" else value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return out if math.isfinite(out) and out > 0 else None
+
+
+def _nominal(ds: Dataset) -> tuple[float, str] | None:
+    """``(fps, attribute)`` from Frame Time or a frame rate attribute, if any is usable."""
+    frame_time = find(ds, "FrameTime")
+    ms = _positive_float(frame_time) if frame_time is not None else None
+    if ms is not None:
+        return 1000.0 / ms, "FrameTime"
+    display = ds.get("FrameDisplaySequence")
+    places = [ds] + ([display[0]] if display else [])
+    for keyword in ("CineRate", "RecommendedDisplayFrameRate", "RecommendedDisplayFrameRateInFloat"):
+        for place in places:
+            fps = _positive_float(place.get(keyword))
+            if fps is not None:
+                return fps, keyword
+    return None
+
+
+def _datetime(value: str) -> datetime | None:
+    """A DICOM DT value as a naive datetime (offsets dropped), None when unreadable."""
+    try:
+        stamp = DT(str(value).strip())
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return stamp.replace(tzinfo=None) if isinstance(stamp, datetime) else None
+
+
+def _relative(stamps: list[datetime | None]) -> list[float | None]:
+    """Seconds from the first stamp (exact to the microsecond), None where unreadable."""
+    first = stamps[0]
+    return [None if first is None or s is None else (s - first).total_seconds() for s in stamps]
+
+
+def _stamp(ds: Dataset) -> datetime | None:
+    """Acquisition (else content) date-time of one instance."""
+    value = ds.get("AcquisitionDateTime")
+    if value:
+        return _datetime(value)
+    for date, time in (("AcquisitionDate", "AcquisitionTime"), ("ContentDate", "ContentTime")):
+        if ds.get(date) and ds.get(time):
+            return _datetime(f"{str(ds.get(date)).strip()}{str(ds.get(time)).strip()}")
+    return None
+
+
+def _regular(n_frames: int, fps: float, source: str) -> Timing:
+    return Timing(np.arange(n_frames, dtype=np.float64) / fps, float(fps), source)
+
+
+def _checked(times: list[float | None] | None, source: str, nominal, n_frames: int, path) -> Timing:
+    """Timing from absolute or relative ``times`` (s), else the documented fallback."""
+    if n_frames == 1:
+        return Timing(np.zeros(1), nominal[0] if nominal else 0.0, nominal[1] if nominal else "single frame")
+    problem = None
+    if times is None:
+        problem = "no frame timing"
+    elif len(times) != n_frames or any(t is None for t in times):
+        problem = f"{source} does not give one readable time per frame"
+    else:
+        time_s = np.asarray(times, dtype=np.float64) - float(times[0])
+        if not np.all(np.isfinite(time_s)) or np.any(np.diff(time_s) <= 0):
+            problem = f"{source} is not strictly increasing"
+        else:
+            return Timing(time_s, float((n_frames - 1) / time_s[-1]), source)
+    if nominal is not None:
+        fps, attribute = nominal
+        if times is not None:
+            warnings.warn(f"{path}: {problem}; frames taken as regular at {attribute} {fps:g} fps", stacklevel=3)
+        return _regular(n_frames, fps, attribute if times is None else f"{attribute} ({problem})")
+    warnings.warn(f"{path}: {problem}; frames taken as regular at an assumed {FALLBACK_FPS:g} fps", stacklevel=3)
+    return _regular(n_frames, FALLBACK_FPS, f"assumed {FALLBACK_FPS:g} fps ({problem})")
+
+
+def instance_timing(ds: Dataset, n_frames: int, path: str | PathLike) -> Timing:
+    """Timing of the ``n_frames`` frames of one DICOM instance ``ds`` (module docstring)."""
+    nominal = _nominal(ds)
+    stamps = per_frame(ds, "FrameAcquisitionDateTime")
+    if stamps is not None:
+        return _checked(_relative([_datetime(v) for v in stamps]), "FrameAcquisitionDateTime", nominal, n_frames, path)
+    vector = ds.get("FrameTimeVector")
+    if vector:
+        try:
+            increments_ms = [float(v) for v in (vector if type(vector).__name__ == "MultiValue" else [vector])]
+        except (TypeError, ValueError):
+            return _checked([None] * n_frames, "FrameTimeVector", nominal, n_frames, path)
+        return _checked(list(np.cumsum(increments_ms) / 1000.0), "FrameTimeVector", nominal, n_frames, path)
+    return _checked(None, "", nominal, n_frames, path)
+
+
+def series_timing(datasets: list[Dataset], path: str | PathLike) -> Timing:
+    """Timing of a series of single-frame instances, in the order given (module docstring)."""
+    nominal = _nominal(datasets[0])
+    stamps = _relative([_stamp(ds) for ds in datasets])
+    source = "AcquisitionDateTime" if datasets[0].get("AcquisitionDateTime") else "AcquisitionDate/Time"
+    return _checked(stamps, source, nominal, len(datasets), path)
+
+
+def series_order(datasets: list[Dataset]) -> list[int]:
+    """Indices of ``datasets`` in acquisition order: by acquisition (else content)
+    date-time, then Instance Number; instances without a readable time come last."""
+
+    def key(i: int):
+        stamp = _stamp(datasets[i])
+        try:
+            number = int(datasets[i].get("InstanceNumber") or 0)
+        except (TypeError, ValueError):
+            number = 0
+        return (stamp is None, stamp or datetime.min, number, i)
+
+    return sorted(range(len(datasets)), key=key)
