@@ -2,12 +2,16 @@
 
 Frames are read one at a time (``pydicom.pixels.pixel_array(src, index=i)`` and
 ``iter_pixels``): decoding frame ``i`` never decodes the others and memory while
-iterating does not grow with the number of frames. For compressed transfer syntaxes the
-decoding plugins are tried in the order pylibjpeg, GDCM, then whatever else pydicom has
-(pyjpegls, Pillow, its own RLE decoder); the first plugin that decodes frame 0 is kept
-for the rest, and a frame it fails on is retried with the others. A frame that no
-plugin decodes is refused with :class:`~vpimage.errors.UnsupportedError` naming each
-plugin's reason.
+iterating does not grow with the number of frames.
+
+For compressed transfer syntaxes pylibjpeg is tried first, then the other pure decoders
+pydicom has (pyjpegls, Pillow, its own RLE decoder); the first plugin that decodes a
+frame is kept for the next ones, and a frame it fails on is retried with the others.
+GDCM is the fallback for syntaxes that none of those can decode (pylibjpeg not
+installed): it is never handed data that the other decoders rejected, because GDCM 3.x
+aborts the whole interpreter (an uncaught C++ exception) on some malformed streams, as
+the fuzz test found. A frame that no plugin decodes is refused with
+:class:`~vpimage.errors.UnsupportedError` naming each plugin's reason.
 """
 
 from __future__ import annotations
@@ -23,12 +27,14 @@ from pydicom.uid import UID
 
 from vpimage.errors import InvalidStudyError, UnsupportedError
 from vpimage.io._pixels import PixelFormat
+from vpimage.io._study import is_stop
 
 __all__ = ["FrameDecoder"]
 
 logger = logging.getLogger(__name__)
 
-_PREFERRED = ("pylibjpeg", "gdcm")
+_PREFERRED = ("pylibjpeg", "pyjpegls")
+_LAST_RESORT = "gdcm"  # only where no other plugin can decode the syntax (module docstring)
 _UNDEFINED_LENGTH = 0xFFFFFFFF
 
 
@@ -43,7 +49,10 @@ def _plugins(uid: UID, path: Path) -> list[str]:
     available = list(decoder.available_plugins)
     if not available:
         raise UnsupportedError(path, f"no installed decoder handles {uid.name}: {decoder.missing_dependencies}")
-    return [p for p in _PREFERRED if p in available] + sorted(p for p in available if p not in _PREFERRED)
+    safe = [p for p in available if p != _LAST_RESORT]
+    if not safe:
+        return [_LAST_RESORT]
+    return [p for p in _PREFERRED if p in safe] + sorted(p for p in safe if p not in _PREFERRED)
 
 
 class FrameDecoder:
@@ -102,7 +111,9 @@ class FrameDecoder:
         for plugin in list(self._plugins):
             try:
                 out = self._decode(index, plugin)
-            except Exception as error:  # noqa: BLE001 - every plugin failure is collected
+            except BaseException as error:  # noqa: BLE001 - every plugin failure is collected
+                if is_stop(error):
+                    raise
                 reasons.append(f"{plugin or 'native'}: {_short(error)}")
                 continue
             if plugin != self._plugins[0]:
@@ -126,7 +137,9 @@ class FrameDecoder:
                                        decoding_plugin=plugin):
                     yield raw
                     index += 1
-            except Exception as error:  # noqa: BLE001 - retried frame by frame below
+            except BaseException as error:  # noqa: BLE001 - retried frame by frame below
+                if is_stop(error):
+                    raise
                 logger.debug("%s: streaming with %s stopped at frame %d: %s", self.path.name,
                              plugin or "native", index, _short(error))
                 yield self.frame(index)

@@ -58,7 +58,10 @@ def _shutter_mask(ds: Dataset, shape: tuple[int, int], path) -> np.ndarray | Non
             centre, radius = find(ds, "CenterOfCircularShutter"), find(ds, "RadiusOfCircularShutter")
             if centre is None or radius is None:
                 raise InvalidStudyError(path, "CIRCULAR shutter without its centre and radius")
-            row, col = numbers(centre, path, "CenterOfCircularShutter")[:2]
+            centre = numbers(centre, path, "CenterOfCircularShutter")
+            if len(centre) != 2:
+                raise InvalidStudyError(path, f"CenterOfCircularShutter has {len(centre)} values; must be row\\column")
+            row, col = centre
             radius = number(radius, path, "RadiusOfCircularShutter")
             mask &= (r - (row - 1)) ** 2 + (c - (col - 1)) ** 2 <= radius**2
         elif kind == "POLYGONAL":

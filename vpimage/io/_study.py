@@ -22,9 +22,17 @@ from vpimage.errors import InvalidStudyError, VpimageError
 from vpimage.io._geometry import Geometry
 from vpimage.io._timing import Timing
 
-__all__ = ["FrameBatch", "FrameSource", "Study", "reading"]
+__all__ = ["FrameBatch", "FrameSource", "Study", "is_stop", "reading"]
 
 logger = logging.getLogger(__name__)
+
+
+def is_stop(error: BaseException) -> bool:
+    """True for the exceptions that stop the program (interrupt, exit, generator close),
+    which readers must let through. Everything else raised while reading bad bytes is a
+    failure to report, including pyo3's ``PanicException`` (pylibjpeg-rle's Rust decoder
+    panics on some corrupt streams), which derives from BaseException."""
+    return isinstance(error, (KeyboardInterrupt, SystemExit, GeneratorExit))
 
 
 @contextlib.contextmanager
@@ -37,7 +45,9 @@ def reading(path: str | Path, what: str = "cannot be read"):
         raise
     except MemoryError:
         raise InvalidStudyError(path, f"{what}: it needs more memory than there is") from None
-    except Exception as error:  # noqa: BLE001 - pydicom, decoders and numpy raise anything on bad bytes
+    except BaseException as error:  # noqa: BLE001 - pydicom, decoders and numpy raise anything on bad bytes
+        if is_stop(error):
+            raise
         text = " ".join(str(error).split())[:300] or type(error).__name__
         raise InvalidStudyError(path, f"{what}: {text}") from error
 

@@ -1,0 +1,129 @@
+"""Bad input is refused with a vpimage error naming the file and the reason."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from io_runs import build_run, write
+from pydicom import dcmread
+from pydicom.encaps import encapsulate, generate_frames
+
+import vpimage.io
+from vpimage.errors import InvalidStudyError, UnsupportedError
+
+
+@pytest.fixture
+def valid(tmp_path):
+    return write(build_run(n=4), tmp_path, "xa", name="valid")
+
+
+def edited(path, out, **changes):
+    ds = dcmread(path)
+    for keyword, value in changes.items():
+        if value is None:
+            del ds[keyword]
+        else:
+            setattr(ds, keyword, value)
+    ds.save_as(out, enforce_file_format=True)
+    return out
+
+
+def refused(path, error=InvalidStudyError) -> str:
+    with pytest.raises(error) as info:
+        study = vpimage.io.open(path)
+        list(study.iter_frames())
+    assert info.value.path == str(path)
+    return info.value.reason
+
+
+def test_missing_file(tmp_path):
+    assert refused(tmp_path / "nothing.dcm") == "does not exist"
+
+
+def test_not_dicom(tmp_path):
+    path = tmp_path / "notes.dcm"
+    path.write_text("not an image")
+    assert "is not a readable DICOM file" in refused(path)
+
+
+@pytest.mark.parametrize("keep", [0.2, 0.6, 0.99])
+def test_truncated_file(valid, tmp_path, keep):
+    data = valid.read_bytes()
+    path = tmp_path / "cut.dcm"
+    path.write_bytes(data[: int(len(data) * keep)])
+    reason = refused(path)
+    assert "truncated" in reason or "Pixel Data" in reason or "readable" in reason
+
+
+def test_missing_pixel_data_is_not_an_image(valid, tmp_path):
+    reason = refused(edited(valid, tmp_path / "x.dcm", PixelData=None), UnsupportedError)
+    assert "Pixel Data" in reason
+
+
+def test_short_pixel_data(valid, tmp_path):
+    short = dcmread(valid).PixelData[:-200]
+    assert "Pixel Data has" in refused(edited(valid, tmp_path / "x.dcm", PixelData=short))
+
+
+@pytest.mark.parametrize(("frames", "words"), [(0, "must be in"), (9, "Pixel Data has"), (-2, "must be in")])
+def test_wrong_number_of_frames(valid, tmp_path, frames, words):
+    assert words in refused(edited(valid, tmp_path / "x.dcm", NumberOfFrames=frames))
+
+
+@pytest.mark.parametrize("spacing", [["0", "0"], ["-0.15", "-0.15"]])
+def test_zero_or_negative_spacing(valid, tmp_path, spacing):
+    assert "ImagerPixelSpacing" in refused(edited(valid, tmp_path / "x.dcm", ImagerPixelSpacing=spacing))
+
+
+def test_source_beyond_detector(valid, tmp_path):
+    assert "exceeds" in refused(edited(valid, tmp_path / "x.dcm", DistanceSourceToPatient="2000"))
+
+
+@pytest.mark.parametrize(("rows", "columns"), [(60000, 60000), (0, 60)])
+def test_absurd_sizes(valid, tmp_path, rows, columns):
+    reason = refused(edited(valid, tmp_path / "x.dcm", Rows=rows, Columns=columns))
+    assert "absurd" in reason or "must be in" in reason
+
+
+def test_palette_colour_is_unsupported(valid, tmp_path):
+    reason = refused(edited(valid, tmp_path / "x.dcm", PhotometricInterpretation="PALETTE COLOR"), UnsupportedError)
+    assert "PALETTE COLOR" in reason
+
+
+def test_corrupted_compressed_stream(tmp_path):
+    path = write(build_run(n=3), tmp_path, "xa", "jpeg-ls")
+    ds = dcmread(path)
+    fragments = list(generate_frames(ds.PixelData, number_of_frames=3))
+    broken = bytes(fragments[1][:20]) + bytes(len(fragments[1]) - 20)  # frame 1 zeroed after its header
+    ds.PixelData = encapsulate([fragments[0], broken, fragments[2]])
+    ds.save_as(path, enforce_file_format=True)
+    study = vpimage.io.open(path)  # frame 0 is fine
+    assert study.frame(0).shape == (48, 60)
+    with pytest.raises(InvalidStudyError, match="frame 1") as info:
+        list(study.iter_frames())
+    assert info.value.path == str(path)
+
+
+def test_error_messages_carry_no_patient_identity(valid, tmp_path):
+    path = edited(valid, tmp_path / "x.dcm", PatientName="Doe^Jane", PatientID="ID-4711", NumberOfFrames=0)
+    with pytest.raises(InvalidStudyError) as info:
+        vpimage.io.open(path)
+    assert "Doe" not in str(info.value) and "4711" not in str(info.value)
+
+
+def test_non_square_pixels_are_unsupported(valid, tmp_path):
+    reason = refused(edited(valid, tmp_path / "x.dcm", ImagerPixelSpacing=["0.15", "0.30"]), UnsupportedError)
+    assert "non-square" in reason
+
+
+def test_folder_without_images(tmp_path):
+    (tmp_path / "readme.txt").write_text("nothing here")
+    assert "holds no readable DICOM image" in refused(tmp_path)
+
+
+def test_monochrome1_with_rescale_inverts_within_the_rescaled_range(valid, tmp_path):
+    path = edited(valid, tmp_path / "x.dcm", PhotometricInterpretation="MONOCHROME1", RescaleSlope="2",
+                  RescaleIntercept="-100")
+    stored = dcmread(path).pixel_array[0].astype(np.float32)
+    lo, hi = -100.0, 2 * (2**12 - 1) - 100.0  # rescaled range of 12 stored bits
+    np.testing.assert_array_equal(vpimage.io.open(path).frame(0), lo + hi - (2 * stored - 100))
