@@ -79,3 +79,24 @@ def test_circular_image_intensifier_field_is_found_from_the_pixels(wg04):
     assert iou > 0.99
     assert 400 < radius <= 520  # the intensifier circle nearly fills the 1024 px frame
     assert not mask[0, 0] and not mask[-1, -1] and mask[512, 512]  # black corners
+
+
+@pytest.mark.filterwarnings("ignore:.*no pixel spacing")
+@pytest.mark.parametrize("name", ["JPLL", "JLSL", "J2KR"])
+def test_gdcm_is_the_fallback_where_it_is_the_only_decoder(wg04, reference, monkeypatch, name):
+    import vpimage.io._decode as decode
+
+    real_decoder, real_pixel_array, used = decode.get_decoder, decode.pixel_array, set()
+
+    class OnlyGdcm:  # pydicom's decoder as it looks without pylibjpeg, pyjpegls and Pillow
+        def __init__(self, uid):
+            self.available_plugins = [p for p in real_decoder(uid).available_plugins if p == "gdcm"]
+
+    def spy(src, **kwargs):
+        used.add(kwargs["decoding_plugin"])
+        return real_pixel_array(src, **kwargs)
+
+    monkeypatch.setattr(decode, "get_decoder", OnlyGdcm)
+    monkeypatch.setattr(decode, "pixel_array", spy)
+    np.testing.assert_array_equal(vpimage.io.open(wg04 / f"XA1_{name}.dcm").frame(0), reference)
+    assert used == {"gdcm"}
