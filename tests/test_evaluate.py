@@ -132,6 +132,32 @@ def test_evaluate_hand_made_pair(pair):
     assert report["alert_agreement"] == pytest.approx(3 / 5)
 
 
+def test_per_frame_records(pair):
+    per_frame = evaluate(*pair)["per_frame"]
+    assert [r["frame"] for r in per_frame] == list(range(N))
+    assert [r["time_s"] for r in per_frame] == pytest.approx([f / FPS for f in range(N)])
+    assert [r["alert"] for r in per_frame] == ANALYSIS_ALERTS
+    assert [r["truth_alert"] for r in per_frame] == ["ok", "ok", "ok", "warn", "stop"]
+    assert [r["alert_agrees"] for r in per_frame] == [True, True, False, True, False]
+    assert [r["dice"] for r in per_frame] == [None, pytest.approx(2 / 3), 1.0, 0.0, 0.0]
+    # Signed, analysis minus truth: 7 - 8, unmeasured, 4.5 - 4, 3.5 - 1.5.
+    assert [r["front_to_wall_error_mm"] for r in per_frame] == [None, -1.0, None, 0.5, 2.0]
+
+
+def test_dice_on_frames_with_enough_cement(pair):
+    result_dir, truth_path = pair
+    truth = json.loads(truth_path.read_text())
+    for record, area in zip(truth["frames"], [0.0, 10.0, 25.0, 30.0, 0.0]):
+        record["cement_area_mm2"] = area
+    truth_path.write_text(json.dumps(truth))
+    report = evaluate(result_dir, truth_path)
+    # Frames 2 (Dice 1) and 3 (Dice 0) have >= 20 mm^2 of true cement.
+    assert report["dice_large_frames"] == 2 and report["dice_min_large_frames"] == 0.0
+    _edit_truth(truth_path, frames=[dict(r, cement_area_mm2=5.0) for r in truth["frames"]])
+    report = evaluate(result_dir, truth_path)
+    assert report["dice_large_frames"] == 0 and report["dice_min_large_frames"] is None
+
+
 def test_truth_level_between_events_is_the_last_event_before(pair):
     result_dir, truth_path = pair
     # A stop entered at 0.3 s holds at the frames at 0.4 s and 0.6 s too.
@@ -147,6 +173,8 @@ def test_without_truth_masks_dice_is_null(pair):
     _edit_truth(truth_path, masks_file=None)
     report = evaluate(result_dir, truth_path)
     assert report["dice"] is None and report["dice_frame_mean"] is None
+    assert report["dice_min_large_frames"] is None and report["dice_large_frames"] == 0
+    assert all(r["dice"] is None for r in report["per_frame"])
     assert report["front_to_wall_abs_error_mm_median"] == pytest.approx(1.0)
 
 
@@ -228,6 +256,7 @@ def test_cli_prints_and_writes_the_report(pair, capsys):
     assert main(["evaluate", str(result_dir), str(truth_path)]) == 0
     printed = json.loads(capsys.readouterr().out)
     written = json.loads((result_dir / EVALUATION_FILE).read_text())
+    assert len(written.pop("per_frame")) == N
     assert printed == written
     assert written["dice"] == pytest.approx(0.625)
     assert written["first_stop_s"]["difference"] is None

@@ -11,6 +11,8 @@ REPORT_KEYS = {
     "frames",
     "dice",
     "dice_frame_mean",
+    "dice_min_large_frames",
+    "dice_large_frames",
     "front_to_wall_frames",
     "front_to_wall_unmeasured_frames",
     "front_to_wall_abs_error_mm_median",
@@ -43,6 +45,7 @@ def test_evaluate_end_to_end(evaluated, capsys):
     assert main(["evaluate", str(out), str(truth_path)]) == 0
     printed = json.loads(capsys.readouterr().out)
     report = json.loads((out / EVALUATION_FILE).read_text())
+    assert len(report.pop("per_frame")) == FRAMES
     assert printed == report
     assert set(report) == REPORT_KEYS
 

@@ -24,7 +24,7 @@ from vpimage.measures import LEAK_CLASSES
 from vpimage.outputs import MASKS_FILE, read_masks_npz, to_json
 from vpimage.outputs._atomic import write_text_atomic
 
-__all__ = ["EVALUATION_FILE", "dice", "evaluate", "evaluation_json", "write_evaluation_json"]
+__all__ = ["DICE_MIN_AREA_MM2", "EVALUATION_FILE", "dice", "evaluate", "evaluation_json", "write_evaluation_json"]
 
 # File name of the report in the analysis' output folder.
 EVALUATION_FILE = "evaluation.json"
@@ -34,6 +34,9 @@ _CSV_COLUMNS = ("frame", "time_s", "front_to_wall_mm", "leak_classes", "alert")
 
 # The levels a truth file's events may hold.
 _TRUTH_LEVELS = (AlertLevel.OK, AlertLevel.WARN, AlertLevel.STOP)
+
+# The issue's bar for mask agreement applies to frames with at least this much true cement, mm^2.
+DICE_MIN_AREA_MM2 = 20.0
 
 # Tolerance when placing a frame time after an event time, s (times are float sums).
 _TIME_EPS_S = 1e-6
@@ -54,10 +57,13 @@ def dice(truth, analysis) -> float | None:
     """
     truth = np.asarray(truth, dtype=bool)
     analysis = np.asarray(analysis, dtype=bool)
-    total = int(truth.sum()) + int(analysis.sum())
-    if total == 0:
-        return None
-    return 2.0 * int(np.logical_and(truth, analysis).sum()) / total
+    return _dice_from_counts(np.logical_and(truth, analysis).sum(), truth.sum(), analysis.sum())
+
+
+def _dice_from_counts(both, truth, analysis) -> float | None:
+    """Dice from the pixel counts ``|T & A|``, ``|T|``, ``|A|``; None when both are empty."""
+    total = int(truth) + int(analysis)
+    return None if total == 0 else 2.0 * int(both) / total
 
 
 def evaluate(result_dir: str | PathLike, truth_path: str | PathLike) -> dict[str, Any]:
@@ -80,7 +86,9 @@ def evaluate(result_dir: str | PathLike, truth_path: str | PathLike) -> dict[str
         - ``frames``: number of frames scored (matched by index).
         - ``dice``: Dice of the cement masks, all frames pooled; ``dice_frame_mean``: the
           mean of the per-frame Dice over frames where either mask has cement. None
-          when either side has no masks.
+          when either side has no masks. ``dice_min_large_frames``: the smallest per-frame
+          Dice over the frames whose truth ``cement_area_mm2`` is at least
+          :data:`DICE_MIN_AREA_MM2` (``dice_large_frames`` of them); None when none.
         - ``front_to_wall_frames``: frames whose truth ``front_to_wall_mm`` is not null
           (cement in the body); ``front_to_wall_unmeasured_frames``: those of them the
           analysis left without a value (excluded from the errors below).
@@ -94,6 +102,10 @@ def evaluate(result_dir: str | PathLike, truth_path: str | PathLike) -> dict[str
           leak classes seen in any frame by both, by the truth only, by the analysis only.
         - ``alert_agreement``: the share of frames whose analysis alert equals the truth
           level held at that frame (an ``unreliable`` frame never agrees).
+        - ``per_frame``: one ``{"frame", "time_s", "alert", "truth_alert", "alert_agrees",
+          "dice", "front_to_wall_error_mm"}`` per frame (error signed, analysis minus
+          truth, mm; None where either side has no value; ``dice`` None without masks or
+          with both masks empty).
 
     Raises
     ------
@@ -122,7 +134,8 @@ def evaluate(result_dir: str | PathLike, truth_path: str | PathLike) -> dict[str
     analysis_leaks = {name for names in analysis["leak_classes"] for name in names}
 
     report: dict[str, Any] = {"frames": n}
-    report.update(_mask_scores(result_dir / MASKS_FILE, truth_path, truth, n))
+    counts = _mask_counts(result_dir / MASKS_FILE, truth_path, truth, n)
+    report.update(_mask_scores(counts, truth))
     report.update(
         {
             "front_to_wall_frames": int(in_body.sum()),
@@ -137,6 +150,19 @@ def evaluate(result_dir: str | PathLike, truth_path: str | PathLike) -> dict[str
             "alert_agreement": float(np.mean([a == t for a, t in zip(analysis["alert"], truth_levels)])) if n else None,
         }
     )
+    signed_mm = analysis["front_to_wall_mm"] - truth_ftw
+    report["per_frame"] = [
+        {
+            "frame": f,
+            "time_s": analysis["time_s"][f],
+            "alert": analysis["alert"][f].value,
+            "truth_alert": AlertLevel(truth_levels[f]).value,
+            "alert_agrees": analysis["alert"][f] == truth_levels[f],
+            "dice": _dice_from_counts(*counts[f]) if counts is not None else None,
+            "front_to_wall_error_mm": float(signed_mm[f]) if measured[f] else None,
+        }
+        for f in range(n)
+    ]
     return report
 
 
@@ -181,21 +207,37 @@ def _truth_levels(truth: dict) -> list[AlertLevel]:
     return levels
 
 
-def _mask_scores(analysis_path: Path, truth_path: Path, truth: dict, n: int) -> dict:
-    """``dice`` and ``dice_frame_mean``; None when either side has no masks."""
-    scores = {"dice": None, "dice_frame_mean": None}
+def _mask_counts(analysis_path: Path, truth_path: Path, truth: dict, n: int) -> np.ndarray | None:
+    """Per frame ``[|T & A|, |T|, |A|]`` (int ``[n, 3]``); None when either side has no masks."""
     if truth.get("masks_file") is None or not analysis_path.exists():
-        return scores
+        return None
     truth_masks = _read_truth_masks(truth_path.parent / truth["masks_file"], n)
     masks, _ = read_masks_npz(analysis_path)
     if masks.shape != truth_masks.shape:
         raise InvalidStudyError(
             analysis_path, f"masks of shape {masks.shape}, but the truth masks have {truth_masks.shape}"
         )
-    per_frame = [d for d in map(dice, truth_masks, masks) if d is not None]
-    scores["dice"] = dice(truth_masks, masks)
-    scores["dice_frame_mean"] = float(np.mean(per_frame)) if per_frame else None
-    return scores
+    pixels = [m.reshape(n, -1).sum(axis=1) for m in (truth_masks & masks, truth_masks, masks)]
+    return np.stack(pixels, axis=1)
+
+
+def _mask_scores(counts: np.ndarray | None, truth: dict) -> dict:
+    """``dice``, ``dice_frame_mean``, ``dice_min_large_frames``, ``dice_large_frames``."""
+    if counts is None:
+        return {"dice": None, "dice_frame_mean": None, "dice_min_large_frames": None, "dice_large_frames": 0}
+    per_frame = [_dice_from_counts(*row) for row in counts]
+    defined = [d for d in per_frame if d is not None]
+    large = [
+        d
+        for d, record in zip(per_frame, truth["frames"])
+        if _number(record.get("cement_area_mm2")) >= DICE_MIN_AREA_MM2 and d is not None
+    ]
+    return {
+        "dice": _dice_from_counts(*counts.sum(axis=0)),
+        "dice_frame_mean": float(np.mean(defined)) if defined else None,
+        "dice_min_large_frames": min(large) if large else None,
+        "dice_large_frames": len(large),
+    }
 
 
 def _read_truth_masks(path: Path, n: int) -> np.ndarray:

@@ -2,7 +2,8 @@
 
     vpimage evaluate RESULT_DIR TRUTH.json
 
-Prints the report as JSON and writes it to ``RESULT_DIR/evaluation.json``.
+Writes the report to ``RESULT_DIR/evaluation.json`` and prints it as JSON, less its
+``per_frame`` list (which stays in the file).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ def add_parser(subparsers) -> None:
         help="score an analysis against a truth file",
         description="Score the output folder of `vpimage analyze` against a truth file (as `vpimage synth "
         "--truth` writes it): Dice of the cement masks, front_to_wall_mm errors, alert timing, leak classes. "
-        "Prints the report and writes it to RESULT_DIR/evaluation.json.",
+        "Writes the report to RESULT_DIR/evaluation.json and prints it (less the per-frame list).",
     )
     parser.add_argument("result_dir", metavar="RESULT_DIR", help="output folder of `vpimage analyze`")
     parser.add_argument("truth", metavar="TRUTH.json", help="truth file (CONTRACT.md 'Truth files')")
@@ -33,5 +34,5 @@ def run(args: argparse.Namespace) -> int:
 
     report = evaluate(args.result_dir, args.truth)
     write_evaluation_json(Path(args.result_dir) / EVALUATION_FILE, report)
-    print(evaluation_json(report), end="")
+    print(evaluation_json({key: value for key, value in report.items() if key != "per_frame"}), end="")
     return 0
