@@ -254,11 +254,11 @@ def front_to_wall_px(mask, corners: Corners) -> float:
 def depth_fraction(mask, corners: Corners) -> float:
     """Where the most posterior cement lies on the body's anterior->posterior axis.
 
-    For a pixel centre at distance ``a`` from the anterior-wall line and ``b`` from the
-    posterior-wall line (both signed positive toward the body), its depth is
-    ``a / (a + b)``: 0 on the anterior wall, 1 on the posterior wall, above 1 behind it.
-    The result is the largest depth over the cement pixels in the band; for a
-    rectangular body that is the pixel nearest the posterior wall.
+    The most posterior cement pixel is the one of the band nearest the posterior-wall
+    line (the pixel that sets :func:`front_to_wall_px`). At distance ``a`` from the
+    anterior-wall line and ``b`` from the posterior-wall line (both signed positive toward
+    the body) its depth is ``a / (a + b)``: 0 on the anterior wall, 1 on the posterior
+    wall, above 1 behind it.
 
     Parameters
     ----------
@@ -273,13 +273,12 @@ def depth_fraction(mask, corners: Corners) -> float:
         Dimensionless; NaN when no cement lies in the band.
     """
     xs, ys, lines = _band_cement(mask, corners)
-    a = _distance(lines["anterior"], xs, ys)
-    b = _distance(lines["posterior"], xs, ys)
-    width = a + b
-    valid = width > 0
-    if not np.any(valid):
+    if xs.size == 0:
         return math.nan
-    return float(np.max(a[valid] / width[valid]))
+    k = int(np.argmin(_distance(lines["posterior"], xs, ys)))
+    a = float(_distance(lines["anterior"], xs[k : k + 1], ys[k : k + 1])[0])
+    b = float(_distance(lines["posterior"], xs[k : k + 1], ys[k : k + 1])[0])
+    return a / (a + b) if a + b > 0 else math.nan
 
 
 @dataclass(frozen=True)
