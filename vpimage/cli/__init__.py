@@ -20,7 +20,7 @@ from vpimage.errors import VpimageError
 __all__ = ["main"]
 
 # Subcommand modules of vpimage.cli, in the order --help lists them.
-_COMMANDS = ("synth", "analyze", "evaluate")
+_COMMANDS = ("synth", "analyze", "evaluate", "info", "export")
 
 
 def build_parser() -> argparse.ArgumentParser:
