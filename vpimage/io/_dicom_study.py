@@ -1,4 +1,5 @@
-"""DICOM studies: one (multi-frame) instance, or a series of single-frame instances.
+"""DICOM studies: one (multi-frame) instance, or the instances of one series (single
+frames, or several runs) in acquisition order.
 
 Headers are read with large values deferred, so opening reads no pixel data but the first
 frame (decoded once: it proves the data decodes, and gives the field of view when no
@@ -22,7 +23,7 @@ from vpimage.io._decode import FrameDecoder
 from vpimage.io._geometry import geometry
 from vpimage.io._pixels import pixel_format, to_analysis
 from vpimage.io._study import Study, reading
-from vpimage.io._timing import instance_timing, series_order, series_timing
+from vpimage.io._timing import instance_timing, runs_timing, series_order
 
 __all__ = ["DicomInstance", "open_instance", "open_series", "read_header"]
 
@@ -76,18 +77,20 @@ class DicomInstance:
             yield to_analysis(raw, self.fmt, self.path)
 
 
-class _SeriesFrames:
-    """Frames of single-frame instances, in the given (acquisition) order."""
+class _RunsFrames:
+    """Frames of several instances (runs) one after the other."""
 
     def __init__(self, instances: list[DicomInstance]):
         self.instances = instances
+        self.starts = np.cumsum([0] + [i.fmt.n_frames for i in instances])
 
     def frame(self, index: int) -> np.ndarray:
-        return self.instances[index].frame(0)
+        run = int(np.searchsorted(self.starts, index, side="right")) - 1
+        return self.instances[run].frame(index - int(self.starts[run]))
 
     def iter_frames(self) -> Iterator[np.ndarray]:
         for instance in self.instances:
-            yield instance.frame(0)
+            yield from instance.iter_frames()
 
 
 def _key(datasets: list[Dataset], path: Path) -> str:
@@ -118,33 +121,36 @@ def open_instance(path: Path, header: Dataset | None = None) -> Study:
                  transfer_syntax=syntax, sop_class=sop, key=_key([header], path))
 
 
-def open_series(folder: Path, instances: list[DicomInstance]) -> Study:
-    """Study of single-frame instances of one series, ordered by acquisition time.
+def _check_alike(instances: list[DicomInstance]) -> None:
+    first = instances[0]
+    for instance in instances[1:]:
+        if (instance.fmt.rows, instance.fmt.columns, instance.fmt.photometric) != (
+                first.fmt.rows, first.fmt.columns, first.fmt.photometric):
+            raise InvalidStudyError(instance.path, f"frame size or photometry differs from {first.path.name}")
+
+
+def open_series(origin: Path, instances: list[DicomInstance]) -> Study:
+    """Study of the instances of one series: single frames, or runs (multi-frame
+    instances), ordered by acquisition time; each run keeps its own frame times
+    (:func:`~vpimage.io._timing.runs_timing`).
 
     Raises
     ------
     InvalidStudyError
-        An instance with several frames, or frames of different sizes or photometry.
+        Frames of different sizes or photometry.
     """
-    first = instances[0]
-    for instance in instances:
-        if instance.fmt.n_frames != 1:
-            raise InvalidStudyError(instance.path, f"a series instance has {instance.fmt.n_frames} frames; "
-                                    "a series study is made of single frames")
-        if (instance.fmt.rows, instance.fmt.columns, instance.fmt.photometric) != (
-                first.fmt.rows, first.fmt.columns, first.fmt.photometric):
-            raise InvalidStudyError(instance.path, f"frame size or photometry differs from {first.path.name}")
-    headers = [instance.header for instance in instances]
-    order = series_order(headers)
+    _check_alike(instances)
+    order = series_order([i.header for i in instances])
     instances = [instances[i] for i in order]
-    headers = [headers[i] for i in order]
     first = instances[0]
     with reading(first.path, "frame 0 cannot be decoded"):
         frame0 = first.frame(0)
-    with reading(folder, "has unusable geometry or timing attributes"):
+    with reading(origin, "has unusable geometry or timing attributes"):
         geo = geometry(first.header, frame0, first.path)
-        timing = series_timing(headers, folder)
+        timings = [instance_timing(i.header, i.fmt.n_frames, i.path) for i in instances]
+        timing = runs_timing([i.header for i in instances], timings, origin)
     syntax, sop = _names(first.header)
-    return Study(folder, source=_SeriesFrames(instances), n_frames=len(instances), rows=first.fmt.rows,
+    logger.info("%s: %d instance(s) of one series, %d frames", origin.name, len(instances), len(timing.time_s))
+    return Study(origin, source=_RunsFrames(instances), n_frames=len(timing.time_s), rows=first.fmt.rows,
                  columns=first.fmt.columns, geometry=geo, timing=timing, photometric=first.fmt.photometric,
-                 transfer_syntax=syntax, sop_class=sop, key=_key(headers, folder))
+                 transfer_syntax=syntax, sop_class=sop, key=_key([i.header for i in instances], origin))

@@ -1,34 +1,84 @@
-"""Which study a path holds: a DICOM file, a folder of one study, or a video.
+"""Which study a path holds: a DICOM file, a folder, a DICOMDIR, or a video.
 
-A folder is searched recursively (hidden files skipped). Files that are not DICOM, or
-not readable, are noted in the log and skipped; DICOM objects without pixel data
-(reports, presentation states, DICOMDIRs) are skipped too. What remains must be one
-study: a single instance, or single-frame instances of one series.
+A folder holding a ``DICOMDIR`` is read through it; any other folder is searched
+recursively (hidden files skipped). A DICOMDIR's referenced files are resolved inside
+its own folder: a Referenced File ID that is absolute, climbs out with ``..`` or
+otherwise points outside that folder is refused with a warning, never followed.
+Unreadable files are reported (a warning naming each) and skipped; DICOM objects
+without pixel data (reports, presentation states) are skipped with a note in the log.
+What remains must be one study: one instance, or the instances of one series (single
+frames, or several runs), which are put in acquisition order.
 """
 
 from __future__ import annotations
 
 import logging
+import warnings
 from collections import defaultdict
 from pathlib import Path
 
+from pydicom import dcmread
+
 from vpimage.errors import InvalidStudyError, UnsupportedError
 from vpimage.io._dicom_study import DicomInstance, open_instance, open_series, read_header
-from vpimage.io._study import Study
+from vpimage.io._study import Study, reading
 
-__all__ = ["VIDEO_SUFFIXES", "open_path"]
+__all__ = ["VIDEO_SUFFIXES", "dicomdir_files", "open_path"]
 
 logger = logging.getLogger(__name__)
 
 #: File name endings read as video through OpenCV.
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".m4v", ".mpg", ".mpeg", ".wmv")
+_MEDIA_STORAGE_DIRECTORY = "1.2.840.10008.1.3.10"
 
 
-def _image_instances(folder: Path) -> list[DicomInstance]:
-    instances, skipped = [], 0
-    for path in sorted(folder.rglob("*")):
-        if not path.is_file() or any(part.startswith(".") for part in path.relative_to(folder).parts):
+def _inside(root: Path, components: list[str]) -> Path | None:
+    """``root / components`` when it stays inside ``root`` (case-insensitive fallback for
+    media written in upper case), else None."""
+    if not components or any(c in ("", ".", "..") or "/" in c or "\\" in c or ":" in c for c in components):
+        return None
+    target = root
+    for component in components:
+        candidate = target / component
+        if not candidate.exists() and target.is_dir():
+            matches = [p for p in target.iterdir() if p.name.lower() == component.lower()]
+            candidate = matches[0] if matches else candidate
+        target = candidate
+    resolved = target.resolve()
+    return resolved if resolved.is_relative_to(root.resolve()) else None
+
+
+def dicomdir_files(path: Path) -> list[Path]:
+    """The files a DICOMDIR references, resolved safely inside its folder (module docstring).
+
+    Raises
+    ------
+    InvalidStudyError
+        When the DICOMDIR itself cannot be read.
+    """
+    with reading(path, "is not a readable DICOMDIR"):
+        ds = dcmread(path)
+        records = list(ds.get("DirectoryRecordSequence") or [])
+    files = []
+    for record in records:
+        file_id = record.get("ReferencedFileID")
+        if not file_id:
             continue
+        components = [str(c).strip() for c in (file_id if type(file_id).__name__ == "MultiValue" else [file_id])]
+        target = _inside(path.parent, components)
+        if target is None:
+            warnings.warn(f"{path}: Referenced File ID {'/'.join(components)!r} points outside the DICOMDIR's "
+                          "folder; not followed", stacklevel=2)
+        elif not target.is_file():
+            warnings.warn(f"{path}: referenced file {'/'.join(components)!r} is missing", stacklevel=2)
+        else:
+            files.append(target)
+    return files
+
+
+def _image_instances(origin: Path, paths: list[Path]) -> list[DicomInstance]:
+    instances, unreadable = [], []
+    for path in paths:
         try:
             header = read_header(path)
             if "PixelData" not in header:
@@ -36,33 +86,34 @@ def _image_instances(folder: Path) -> list[DicomInstance]:
                 continue
             instances.append(DicomInstance(path, header))
         except InvalidStudyError as error:
-            skipped += 1
-            logger.info("skipping %s: %s", path.name, error.reason)
+            unreadable.append(f"{path.name} ({error.reason})")
+    if unreadable:
+        warnings.warn(f"{origin}: {len(unreadable)} file(s) skipped: {'; '.join(unreadable)[:500]}", stacklevel=3)
     if not instances:
-        raise InvalidStudyError(folder, f"holds no readable DICOM image ({skipped} file(s) skipped)")
+        raise InvalidStudyError(origin, f"holds no readable DICOM image ({len(unreadable)} file(s) unreadable)")
     return instances
 
 
-def _open_folder(folder: Path) -> Study:
-    instances = _image_instances(folder)
+def _open_instances(origin: Path, paths: list[Path]) -> Study:
+    instances = _image_instances(origin, paths)
     if len(instances) == 1:
         return open_instance(instances[0].path, instances[0].header)
     series = defaultdict(list)
     for instance in instances:
         series[str(instance.header.get("SeriesInstanceUID", ""))].append(instance)
-    multi = [i for i in instances if i.fmt.n_frames > 1]
-    if len(series) > 1 or multi:
-        raise InvalidStudyError(
-            folder, f"holds {len(series)} series and {len(multi)} multi-frame instance(s), not one study; "
-            "open one file or one series folder"
-        )
-    return open_series(folder, instances)
+    if len(series) > 1:
+        raise InvalidStudyError(origin, f"holds {len(series)} series, not one study; open one series' folder or file")
+    return open_series(origin, instances)
 
 
-def _open_video(path: Path) -> Study:
-    from vpimage.io._video import open_video  # OpenCV loads only for videos
+def _folder_files(folder: Path) -> list[Path]:
+    return [p for p in sorted(folder.rglob("*"))
+            if p.is_file() and not any(part.startswith(".") for part in p.relative_to(folder).parts)]
 
-    return open_video(path)
+
+def _is_dicomdir(path: Path, header) -> bool:
+    sop = str(header.file_meta.get("MediaStorageSOPClassUID", ""))
+    return path.name.upper() == "DICOMDIR" or sop == _MEDIA_STORAGE_DIRECTORY
 
 
 def open_path(path) -> Study:
@@ -71,10 +122,17 @@ def open_path(path) -> Study:
     if not path.exists():
         raise InvalidStudyError(path, "does not exist")
     if path.is_dir():
-        return _open_folder(path)
+        dicomdir = next((p for p in path.iterdir() if p.name.upper() == "DICOMDIR" and p.is_file()), None)
+        if dicomdir is not None:
+            return _open_instances(dicomdir, dicomdir_files(dicomdir))
+        return _open_instances(path, _folder_files(path))
     if path.suffix.lower() in VIDEO_SUFFIXES:
-        return _open_video(path)
+        from vpimage.io._video import open_video  # OpenCV loads only for videos
+
+        return open_video(path)
     header = read_header(path)
+    if _is_dicomdir(path, header):
+        return _open_instances(path, dicomdir_files(path))
     if "PixelData" not in header:
         raise UnsupportedError(path, "is a DICOM object without (7FE0,0010) Pixel Data, not an image")
     return open_instance(path, header)

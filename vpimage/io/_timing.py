@@ -10,7 +10,8 @@ Sources, first match wins, for one DICOM instance:
    (frames per second, regular frames);
 
 and, for a series of single-frame instances, each instance's ``AcquisitionDateTime``
-(else ``AcquisitionDate`` + ``AcquisitionTime``, else ``ContentDate`` + ``ContentTime``).
+(else ``AcquisitionDate`` + ``AcquisitionTime``, else ``ContentDate`` + ``ContentTime``);
+several multi-frame runs of one series keep their own times, shifted by their start.
 
 Fallback: times that are missing, unreadable, or not strictly increasing are replaced by
 regular frames at the nominal rate (Frame Time or Cine Rate), else at
@@ -33,7 +34,7 @@ from pydicom.valuerep import DT
 
 from vpimage.io._headers import find, per_frame
 
-__all__ = ["FALLBACK_FPS", "Timing", "instance_timing", "series_order", "series_timing"]
+__all__ = ["FALLBACK_FPS", "Timing", "instance_timing", "runs_timing", "series_order", "series_timing"]
 
 logger = logging.getLogger(__name__)
 
@@ -176,3 +177,35 @@ def series_order(datasets: list[Dataset]) -> list[int]:
         return (stamp is None, stamp or datetime.min, number, i)
 
     return sorted(range(len(datasets)), key=key)
+
+
+def runs_timing(headers: list[Dataset], timings: list[Timing], path: str | PathLike) -> Timing:
+    """Timing of several runs of one series, in the order given (by start time); for
+    single-frame instances, :func:`series_timing`.
+
+    Each run keeps its own frame times, shifted by its start (acquisition, else content,
+    date-time) from the first run's start. Without readable starts, or when runs would
+    overlap, the runs follow each other one frame interval apart, with a warning.
+    """
+    if all(timing.time_s.size == 1 for timing in timings):
+        return series_timing(headers, path)
+    starts = _relative([_stamp(ds) for ds in headers])
+    pieces, problem = [], None
+    for start, timing in zip(starts, timings):
+        if start is None:
+            problem = "a run has no readable start time"
+            break
+        pieces.append(timing.time_s + start)
+    if problem is None:
+        time_s = np.concatenate(pieces)
+        if np.all(np.diff(time_s) > 0):
+            return Timing(time_s, float((time_s.size - 1) / time_s[-1]), f"runs by start time ({timings[0].source})")
+        problem = "runs overlap in time"
+    pieces, offset = [], 0.0
+    for timing in timings:
+        step = 1.0 / timing.fps if timing.fps > 0 else 1.0 / FALLBACK_FPS
+        pieces.append(timing.time_s + offset)
+        offset = float(pieces[-1][-1]) + step
+    warnings.warn(f"{path}: {problem}; runs placed one after the other", stacklevel=2)
+    time_s = np.concatenate(pieces)
+    return Timing(time_s, float((time_s.size - 1) / time_s[-1]), f"runs back to back ({problem})")

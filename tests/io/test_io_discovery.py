@@ -1,0 +1,97 @@
+"""Discovery: folders, DICOMDIRs (resolved safely) and runs of one series in time order."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from io_runs import build_run, expected_frames, write
+from pydicom import dcmread
+from pydicom.fileset import FileSet
+
+import vpimage.io
+from vpimage.errors import InvalidStudyError
+
+
+def media(tmp_path, run):
+    """A DICOMDIR file set (pydicom's FileSet) of ``run`` written as an XA series."""
+    series = write(run, tmp_path, "xa-series", name="source")
+    file_set = FileSet()
+    for path in sorted(series.iterdir()):
+        file_set.add(path)
+    file_set.write(tmp_path / "media")
+    return tmp_path / "media"
+
+
+def test_dicomdir_file_and_its_folder_give_the_run(tmp_path):
+    run = build_run(n=4, jittered=True)
+    root = media(tmp_path, run)
+    for target in (root / "DICOMDIR", root):
+        study = vpimage.io.open(target)
+        np.testing.assert_array_equal(np.stack(list(study.iter_frames())), expected_frames(run))
+        np.testing.assert_allclose(study.timing.time_s, run.time_s, atol=1e-6)
+        assert study.geometry.mm_per_px == pytest.approx(run.mm_per_px, rel=1e-9)
+
+
+@pytest.mark.filterwarnings("ignore:Invalid value for VR CS")  # pydicom on writing the hostile '..'
+def test_dicomdir_never_follows_a_path_outside_its_folder(tmp_path):
+    run = build_run(n=3)
+    root = media(tmp_path, run)
+    outsider = write(build_run(n=1, seed=9), tmp_path, "xa", name="outsider")  # beside the media, not in it
+    dicomdir = dcmread(root / "DICOMDIR")
+    images = [r for r in dicomdir.DirectoryRecordSequence if r.DirectoryRecordType == "IMAGE"]
+    images[0].ReferencedFileID = ["..", outsider.name]
+    dicomdir.save_as(root / "DICOMDIR", enforce_file_format=True)
+    with pytest.warns(UserWarning, match="points outside the DICOMDIR's folder"):
+        study = vpimage.io.open(root / "DICOMDIR")
+    assert study.n_frames == 2  # the two images still referenced inside
+    np.testing.assert_array_equal(study.frame(0), expected_frames(run)[1])
+
+
+def test_folder_skips_unreadable_and_non_image_files_with_a_report(tmp_path):
+    run = build_run(n=3)
+    folder = write(run, tmp_path, "xrf-series")
+    (folder / "notes.txt").write_text("not DICOM")
+    (folder / ".hidden").write_bytes(b"\0")
+    report = dcmread(folder / "0001.dcm")
+    del report.PixelData
+    report.save_as(folder / "report.dcm", enforce_file_format=True)
+    with pytest.warns(UserWarning, match="1 file\\(s\\) skipped: notes.txt"):
+        study = vpimage.io.open(folder)
+    np.testing.assert_array_equal(np.stack(list(study.iter_frames())), expected_frames(run))
+
+
+def test_folder_with_two_series_is_not_one_study(tmp_path):
+    write(build_run(n=2), tmp_path, "xa", name="a")
+    write(build_run(n=2, seed=1), tmp_path, "xa", name="b")
+    with pytest.raises(InvalidStudyError, match="holds 2 series"):
+        vpimage.io.open(tmp_path)
+
+
+def test_runs_of_one_series_are_joined_in_time_order(tmp_path):
+    early, late = build_run(n=3, seed=1), build_run(n=4, seed=2, jittered=True)
+    paths = [write(late, tmp_path, "xa", name="a_late"), write(early, tmp_path, "xa", name="b_early")]
+    for path, start in zip(paths, ("20260101120010.000000", "20260101120000.000000")):
+        ds = dcmread(path)
+        ds.SeriesInstanceUID = "1.2.3.4"
+        ds.AcquisitionDateTime = start
+        ds.save_as(path, enforce_file_format=True)
+    study = vpimage.io.open(tmp_path)
+    frames = np.stack(list(study.iter_frames()))
+    np.testing.assert_array_equal(frames, np.concatenate([expected_frames(early), expected_frames(late)]))
+    np.testing.assert_allclose(study.timing.time_s, np.concatenate([early.time_s, 10.0 + late.time_s]), atol=1e-6)
+    np.testing.assert_array_equal(study.frame(4), expected_frames(late)[1])
+
+
+def test_runs_without_start_times_follow_each_other_with_a_warning(tmp_path):
+    runs = [build_run(n=2, seed=1), build_run(n=2, seed=2)]
+    for index, run in enumerate(runs):
+        path = write(run, tmp_path, "xa", name=f"r{index}")
+        ds = dcmread(path)
+        ds.SeriesInstanceUID = "1.2.3.4"
+        ds.InstanceNumber = index + 1
+        for keyword in ("AcquisitionDateTime", "AcquisitionDate", "AcquisitionTime", "ContentDate", "ContentTime"):
+            ds.pop(keyword, None)
+        ds.save_as(path, enforce_file_format=True)
+    with pytest.warns(UserWarning, match="no readable start time"):
+        study = vpimage.io.open(tmp_path)
+    np.testing.assert_allclose(study.timing.time_s, [0, 1 / 15, 2 / 15, 3 / 15], atol=1e-6)
