@@ -229,17 +229,15 @@ class Engine:
         st.baseline = np.mean(st.pre_injection, axis=0).astype(np.float32)
         st.reference = st.baseline
         st.baseline_gradient = self._edge_strength(st.baseline)
-        # The steel needle is in the baseline, so the subtraction removes it; but a fraction
-        # of a pixel of residual misregistration along its steel-sized edges would leave
-        # needle-shaped "cement" along the shaft, outside the body: a false posterior or
-        # venous leak. Outside the body the needle and a margin around it are never cement
-        # (inside, cement around the needle is common and the raised threshold suffices).
+        # The steel needle is in the baseline, so the subtraction removes it; a fraction of
+        # a pixel of residual misregistration along its steel-sized edges leaves a trace
+        # that the edge-raised threshold mostly absorbs. What is left may not start new
+        # cement on the needle nor bridge along it (see _segment); cement that grows along
+        # the needle track out of the body (a real leak path) still counts.
         needle = k.needle_mask(st.baseline, min_excess=seg.needle_min_excess)
-        needle = ndi.binary_dilation(needle, iterations=seg.needle_margin_px) if needle.any() else needle
-        st.needle = needle.copy()
-        if st.corners is not None:
-            needle &= ~measures.body_mask(st.corners, needle.shape)
-        st.excluded = ~st.pre_injection_inside | needle
+        st.needle = ndi.binary_dilation(needle, iterations=seg.needle_margin_px) if needle.any() else needle
+        st.needle_rim = st.needle & ~ndi.binary_erosion(needle)
+        st.excluded = ~st.pre_injection_inside
         # Headroom over the frame-by-frame limit, so that noise fluctuations do not flap.
         self.denoiser.fit(
             st.pre_injection,
@@ -363,7 +361,7 @@ class Engine:
             threshold=seg.bridge_contrast_ratio * seg.cement_contrast,
             reference_gradient=st.baseline_gradient,
             gradient_gain=seg.registration_error_px,
-            exclude=exclude | st.needle,  # no bridges along the needle's edges
+            exclude=exclude | st.needle_rim,  # no bridges along the needle's edges
         )
         joined = k.keep_components(weak | candidates, min_area_px=weak.size + 1, touching=grown_from)
         # Next to the cement so far, a slightly weaker excess already counts: the front
@@ -373,7 +371,7 @@ class Engine:
             threshold=seg.growth_contrast_ratio * seg.cement_contrast,
             reference_gradient=st.baseline_gradient,
             gradient_gain=seg.registration_error_px,
-            exclude=exclude | st.needle,
+            exclude=exclude | st.needle_rim,
         )
         growing = (candidates | extending) & joined
         # A new blob, away from the cement so far, must be large enough and seen in two

@@ -43,6 +43,8 @@ class EngineState:
         new blob counts once it is seen again).
     needle : ndarray of bool, [rows, cols] or None
         The needle and a margin: new cement may not start there, only grow into it.
+    needle_rim : ndarray of bool, [rows, cols] or None
+        The needle's edges and margin (not its core): cement does not grow along them.
     excluded : ndarray of bool, [rows, cols] or None
         Never cement: pixels outside the field (or at its rim) in some baseline frame.
     filtered : ndarray, float32, [rows, cols] or None
@@ -76,6 +78,7 @@ class EngineState:
     baseline: np.ndarray | None = None
     baseline_gradient: np.ndarray | None = None
     needle: np.ndarray | None = None
+    needle_rim: np.ndarray | None = None
     excluded: np.ndarray | None = None
     filtered: np.ndarray | None = None
     shift_px: np.ndarray = field(default_factory=lambda: np.zeros(2))
