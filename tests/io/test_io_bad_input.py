@@ -118,7 +118,8 @@ def test_non_square_pixels_are_unsupported(valid, tmp_path):
 
 def test_folder_without_images(tmp_path):
     (tmp_path / "readme.txt").write_text("nothing here")
-    assert "holds no readable DICOM image" in refused(tmp_path)
+    with pytest.warns(UserWarning, match="1 file\\(s\\) skipped: readme.txt"):
+        assert "holds no readable DICOM image (1 file(s) unreadable)" in refused(tmp_path)
 
 
 def test_monochrome1_with_rescale_inverts_within_the_rescaled_range(valid, tmp_path):
