@@ -1,0 +1,89 @@
+"""Calibration sources, the view, and the field of view from shutters or pixels."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from pydicom.dataset import Dataset
+
+from vpimage.errors import InvalidStudyError
+from vpimage.io._fov import field_of_view
+from vpimage.io._geometry import calibration, view
+
+
+def header(**values) -> Dataset:
+    ds = Dataset()
+    for keyword, value in values.items():
+        setattr(ds, keyword, value)
+    return ds
+
+
+def test_pixel_spacing_wins_over_imager_spacing():
+    ds = header(PixelSpacing=["0.2", "0.2"], ImagerPixelSpacing=["0.3", "0.3"], DistanceSourceToDetector="1000",
+                DistanceSourceToPatient="500")
+    assert calibration(ds, "f.dcm") == (pytest.approx(0.2), "PixelSpacing")
+
+
+def test_magnification_factor_divides_the_detector_spacing():
+    ds = header(ImagerPixelSpacing=["0.3", "0.3"], EstimatedRadiographicMagnificationFactor="1.5")
+    assert calibration(ds, "f.dcm") == (pytest.approx(0.2),
+                                        "ImagerPixelSpacing/EstimatedRadiographicMagnificationFactor")
+
+
+def test_detector_spacing_alone_is_used_with_a_warning():
+    with pytest.warns(UserWarning, match="detector plane"):
+        mm, source = calibration(header(ImagerPixelSpacing=["0.3", "0.3"]), "f.dcm")
+    assert mm == pytest.approx(0.3) and source == "ImagerPixelSpacing (no magnification: detector plane)"
+
+
+@pytest.mark.filterwarnings("ignore:Invalid value for VR DS")  # pydicom on the NaN we set
+@pytest.mark.parametrize("values", [{"ImagerPixelSpacing": ["0.3", "0.3"], "EstimatedRadiographicMagnificationFactor": "0"},
+                                    {"PixelSpacing": ["NaN", "NaN"]},
+                                    {"ImagerPixelSpacing": ["0.3", "0.3"], "DistanceSourceToDetector": "-1000",
+                                     "DistanceSourceToPatient": "500"}])
+def test_zero_negative_or_non_finite_calibration_is_invalid(values):
+    with pytest.raises(InvalidStudyError):
+        calibration(header(**values), "f.dcm")
+
+
+@pytest.mark.parametrize(("position", "expected"), [("LL", "lateral"), ("RL", "lateral"), ("AP", "ap"),
+                                                    ("PA", "ap"), ("", "unknown")])
+def test_view_position_when_there_are_no_angles(position, expected):
+    assert view(header(ViewPosition=position), "f.dcm") == expected
+
+
+def test_rectangular_and_circular_shutters_intersect():
+    ds = header(ShutterShape=["RECTANGULAR", "CIRCULAR"], ShutterLeftVerticalEdge=1, ShutterRightVerticalEdge=10,
+                ShutterUpperHorizontalEdge=3, ShutterLowerHorizontalEdge=20, CenterOfCircularShutter=[11, 11],
+                RadiusOfCircularShutter=8)
+    mask, source = field_of_view(ds, np.zeros((20, 20), np.float32), "f.dcm")
+    r, c = np.mgrid[0:20, 0:20]
+    expected = (r >= 2) & (r <= 19) & (c <= 9) & ((r - 10) ** 2 + (c - 10) ** 2 <= 64)
+    assert source == "shutter"
+    np.testing.assert_array_equal(mask, expected)
+
+
+def test_polygonal_shutter():
+    ds = header(ShutterShape="POLYGONAL", VerticesOfThePolygonalShutter=[1, 1, 1, 10, 10, 1])  # row\col pairs
+    mask, source = field_of_view(ds, np.zeros((12, 12), np.float32), "f.dcm")
+    assert source == "shutter"
+    assert mask[0, 0] and mask[0, 8] and mask[8, 0] and not mask[9, 9] and not mask[11, 11]
+
+
+def test_field_found_from_a_black_border_and_none_without_one():
+    frame = np.full((80, 100), 5.0, np.float32)
+    r, c = np.mgrid[0:80, 0:100]
+    inside = (r - 40) ** 2 + (c - 50) ** 2 <= 35**2
+    frame[inside] = 600 + 50 * np.sin(c[inside] / 5.0)  # a textured exposed circle
+    frame[40, 45:55] = 5.0  # a dark detail inside stays in the field
+    mask, source = field_of_view(Dataset(), frame, "f.dcm")
+    assert source == "pixels"
+    assert (mask != inside).sum() <= 0.01 * inside.sum()
+    flat = np.random.default_rng(0).uniform(100, 900, (80, 100)).astype(np.float32)
+    mask, source = field_of_view(Dataset(), flat, "f.dcm")
+    assert source == "none" and mask.all()
+
+
+def test_shutter_without_its_values_is_invalid():
+    with pytest.raises(InvalidStudyError, match="CIRCULAR shutter without"):
+        field_of_view(header(ShutterShape="CIRCULAR"), np.zeros((5, 5), np.float32), "f.dcm")

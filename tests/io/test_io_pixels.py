@@ -1,0 +1,85 @@
+"""Pixel semantics: rescale, Modality LUT, MONOCHROME1 inversion, colour to luminance."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from pydicom.dataset import Dataset
+
+from vpimage.errors import InvalidStudyError, UnsupportedError
+from vpimage.io._pixels import pixel_format, to_analysis
+
+
+def header(**values) -> Dataset:
+    ds = Dataset()
+    base = dict(Rows=2, Columns=3, SamplesPerPixel=1, BitsAllocated=16, BitsStored=12, HighBit=11,
+                PixelRepresentation=0, PhotometricInterpretation="MONOCHROME2")
+    for keyword, value in {**base, **values}.items():
+        setattr(ds, keyword, value)
+    return ds
+
+
+RAW = np.array([[0, 1, 100], [2048, 4094, 4095]], dtype=np.uint16)
+
+
+def test_monochrome2_without_rescale_is_the_stored_value():
+    out = to_analysis(RAW, pixel_format(header(), "f.dcm"), "f.dcm")
+    assert out.dtype == np.float32
+    np.testing.assert_array_equal(out, RAW)
+
+
+def test_monochrome1_is_inverted_within_bits_stored():
+    out = to_analysis(RAW, pixel_format(header(PhotometricInterpretation="MONOCHROME1"), "f.dcm"), "f.dcm")
+    np.testing.assert_array_equal(out, 4095 - RAW.astype(np.float32))
+
+
+def test_rescale_slope_and_intercept():
+    fmt = pixel_format(header(RescaleSlope="0.5", RescaleIntercept="-10"), "f.dcm")
+    np.testing.assert_allclose(to_analysis(RAW, fmt, "f.dcm"), 0.5 * RAW - 10)
+
+
+def test_signed_pixels_keep_their_sign_and_monochrome1_flips_around_the_signed_range():
+    raw = np.array([[-2048, -1, 0], [1, 100, 2047]], dtype=np.int16)
+    fmt = pixel_format(header(PixelRepresentation=1, PhotometricInterpretation="MONOCHROME1"), "f.dcm")
+    np.testing.assert_array_equal(to_analysis(raw, fmt, "f.dcm"), -1 - raw.astype(np.float32))
+
+
+def test_modality_lut_maps_values():
+    lut = Dataset()
+    lut.LUTDescriptor = [4, 100, 16]  # 4 entries, first stored value mapped is 100
+    lut.LUTData = [10, 20, 30, 40]
+    fmt = pixel_format(header(ModalityLUTSequence=[lut]), "f.dcm")
+    raw = np.array([[99, 100, 101], [102, 103, 500]], dtype=np.uint16)  # below and above clamp
+    np.testing.assert_array_equal(to_analysis(raw, fmt, "f.dcm"), [[10, 10, 20], [30, 40, 40]])
+
+
+def test_rgb_becomes_luminance_with_a_warning():
+    fmt = pixel_format(header(SamplesPerPixel=3, PhotometricInterpretation="RGB", BitsAllocated=8, BitsStored=8,
+                              HighBit=7), "f.dcm")
+    rgb = np.zeros((2, 3, 3), dtype=np.uint8)
+    rgb[0, 0] = (255, 0, 0)
+    rgb[1, 2] = (10, 20, 30)
+    with pytest.warns(UserWarning, match="converted to luminance"):
+        out = to_analysis(rgb, fmt, "f.dcm")
+    assert out.shape == (2, 3)
+    assert out[0, 0] == pytest.approx(0.299 * 255, rel=1e-6)
+    assert out[1, 2] == pytest.approx(0.299 * 10 + 0.587 * 20 + 0.114 * 30, rel=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("changes", "error", "words"),
+    [({"BitsAllocated": 12}, InvalidStudyError, "must be 1, 8, 16 or 32"),
+     ({"BitsStored": 17}, InvalidStudyError, "BitsStored is 17"),
+     ({"PhotometricInterpretation": "PALETTE COLOR"}, UnsupportedError, "PALETTE COLOR"),
+     ({"SamplesPerPixel": 3}, InvalidStudyError, "MONOCHROME2 with SamplesPerPixel 3"),
+     ({"RescaleSlope": "0"}, InvalidStudyError, "RescaleSlope is 0"),
+     ({"Rows": 0}, InvalidStudyError, "Rows is 0")],
+)
+def test_inconsistent_pixel_attributes_are_refused(changes, error, words):
+    with pytest.raises(error, match=words):
+        pixel_format(header(**changes), "f.dcm")
+
+
+def test_decoded_shape_must_match_the_header():
+    with pytest.raises(InvalidStudyError, match="decoded frame has shape"):
+        to_analysis(np.zeros((3, 3), np.uint16), pixel_format(header(), "f.dcm"), "f.dcm")
