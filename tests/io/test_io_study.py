@@ -68,3 +68,21 @@ def test_key_is_a_short_hash_without_patient_data(run_and_study, tmp_path):
     other = vpimage.io.open(write(build_run(seed=1), tmp_path, "xa", name="other"))
     assert other.key != study.key
     assert "PHANTOM" not in repr(study) and "Phantom" not in repr(study)
+
+
+@pytest.mark.parametrize("syntax", ["explicit-le", "jpeg-ls", "rle"])
+def test_memory_while_iterating_does_not_grow_with_the_number_of_frames(tmp_path, syntax):
+    import tracemalloc
+
+    peaks = {}
+    for n in (10, 100):
+        study = vpimage.io.open(write(build_run(n=n, rows=96, columns=96), tmp_path, "xa", syntax, name=f"n{n}"))
+        tracemalloc.start()
+        try:
+            count = sum(len(batch.index) for batch in study.iter_batches(4))
+            peaks[n] = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        assert count == n
+    frame_bytes = 96 * 96 * 4
+    assert peaks[100] <= peaks[10] + frame_bytes  # ten times the frames, not one frame more memory
