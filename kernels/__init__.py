@@ -61,4 +61,6 @@ def get_backend(name: str = "auto", device: str | None = None) -> ModuleType:
     if not module.is_available():
         requires = ", ".join(module.REQUIRES)
         raise BackendUnavailableError(f"the {name} backend needs {requires}")
+    if device == "cuda" and not module.cuda_available():
+        raise BackendUnavailableError(f"the {name} backend finds no CUDA device here")
     return module

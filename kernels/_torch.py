@@ -1,0 +1,643 @@
+"""The torch backend of :mod:`vpimage.kernels`: the numpy kernels, batched on tensors.
+
+Every public name of :mod:`vpimage.kernels._numpy` is here with the same signature and
+the same meaning (see the docstrings there for units and the physics); this module only
+says where the torch version differs. Frames are tensors ``[frames, rows, cols]``; the
+work runs on the device of the first tensor argument, in float32, and other array
+arguments (numpy arrays included) are moved there. Per-frame statistics that numpy
+returns as float64 are float32 tensors here.
+
+The OpenCV steps of the numpy backend are reproduced as OpenCV 5 computes them (border
+rules, kernel sizes, rounding of coordinates), so the two backends agree to float32
+rounding; ``tests/kernels/test_backend_parity.py`` states the tolerances.
+
+Host round trips: none in the pixel kernels. Three kernels need one by their nature and
+say so: :func:`estimate_shift` (rejects an empty ``weight``, and checks every few
+iterations whether all frames have converged), :func:`label_components` and
+:func:`keep_components` (the number of components sizes the output), and
+:func:`largest_component_px` (label propagation checks for its fixed point).
+
+Not intended to be imported directly: use :func:`vpimage.kernels.get_backend`.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+__all__ = [
+    "accumulate_cement",
+    "attenuation",
+    "cement_candidates",
+    "clipped_fraction",
+    "estimate_shift",
+    "is_available",
+    "keep_components",
+    "label_components",
+    "largest_component_px",
+    "mask_field",
+    "median",
+    "needle_mask",
+    "noise_sigma",
+    "recursive_filter",
+    "shift_images",
+    "smooth",
+]
+
+REQUIRES: tuple[str, ...] = ("torch>=2.3",)
+
+_MIN_TORCH = (2, 3)
+
+
+def is_available() -> bool:
+    """True when the installed torch is recent enough (see ``REQUIRES``)."""
+    major, minor = (int(part) for part in torch.__version__.split(".")[:2])
+    return (major, minor) >= _MIN_TORCH
+
+
+def cuda_available() -> bool:
+    """True when torch sees a CUDA device (the registry asks before giving ``device="cuda"``)."""
+    return torch.cuda.is_available()
+
+
+def _check_ndim(array: torch.Tensor, ndims: tuple[int, ...], name: str) -> None:
+    if array.ndim not in ndims:
+        shapes = " or ".join({2: "[rows, cols]", 3: "[frames, rows, cols]"}[n] for n in ndims)
+        raise ValueError(f"`{name}` must be shaped {shapes}; got shape {tuple(array.shape)}.")
+
+
+def _on(array, like: torch.Tensor, dtype: torch.dtype | None = None) -> torch.Tensor:
+    """``array`` as a tensor on the device of ``like`` (no copy when it already is one)."""
+    return torch.as_tensor(array, device=like.device, dtype=dtype)
+
+
+def _f32(array) -> torch.Tensor:
+    return torch.as_tensor(array).to(torch.float32)
+
+
+# -- pointwise ---------------------------------------------------------------------------
+
+
+def attenuation(frames: torch.Tensor, *, white_level: float, log_range: float = 0.0, floor: float = 1.0) -> torch.Tensor:
+    """Pixel values to attenuation ``-ln(I / I0)``; see ``_numpy.attenuation``.
+
+    Returns a float32 tensor of the shape of ``frames``.
+    """
+    if white_level <= 0 or floor <= 0 or log_range < 0:
+        raise ValueError(
+            f"`white_level` and `floor` must be > 0 and `log_range` >= 0; got {white_level!r}, {floor!r}, {log_range!r}."
+        )
+    values = _f32(frames)
+    if log_range > 0:
+        return (white_level - values) * torch.tensor(log_range / white_level, dtype=torch.float32)
+    return torch.tensor(math.log(white_level), dtype=torch.float32, device=values.device) - torch.log(
+        torch.clamp(values, min=floor)
+    )
+
+
+def mask_field(frames: torch.Tensor, fov_mask: torch.Tensor, *, fill: float = 0.0) -> torch.Tensor:
+    """Set every pixel outside the exposed field to ``fill``; see ``_numpy.mask_field``."""
+    _check_ndim(frames, (2, 3), "frames")
+    if tuple(fov_mask.shape) != tuple(frames.shape[-2:]):
+        raise ValueError(f"`fov_mask` must be shaped {tuple(frames.shape[-2:])}; got {tuple(fov_mask.shape)}.")
+    fill_value = torch.tensor(fill, dtype=frames.dtype, device=frames.device)
+    return torch.where(_on(fov_mask, frames, torch.bool), frames, fill_value)
+
+
+def cement_candidates(
+    excess: torch.Tensor,
+    *,
+    threshold: float,
+    reference_gradient: torch.Tensor | None = None,
+    gradient_gain: float = 0.0,
+    exclude: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Pixels whose excess attenuation is that of cement; see ``_numpy.cement_candidates``."""
+    _check_ndim(excess, (2, 3), "excess")
+    local = torch.tensor(threshold, dtype=torch.float32, device=excess.device)
+    if reference_gradient is not None and gradient_gain > 0:
+        local = local + torch.tensor(gradient_gain, dtype=torch.float32) * _on(reference_gradient, excess, torch.float32)
+    mask = excess > local
+    if exclude is not None:
+        mask = mask & ~_on(exclude, excess, torch.bool)
+    return mask
+
+
+def recursive_filter(images: torch.Tensor, *, alpha: float, state: torch.Tensor | None = None) -> torch.Tensor:
+    """Temporal recursive filter along the frame axis; see ``_numpy.recursive_filter``.
+
+    Sequential by nature: one small elementwise step per frame.
+    """
+    _check_ndim(images, (3,), "images")
+    if not 0.0 < alpha <= 1.0:
+        raise ValueError(f"`alpha` must be in (0, 1]; got {alpha!r}.")
+    images = _f32(images)
+    new, old = torch.tensor(alpha, dtype=torch.float32), torch.tensor(1.0 - alpha, dtype=torch.float32)
+    out = torch.empty_like(images)
+    previous = images[0] if state is None else _on(state, images, torch.float32)
+    for t in range(images.shape[0]):
+        previous = out[t] = new * images[t] + old * previous
+    return out
+
+
+def accumulate_cement(
+    candidates: torch.Tensor,
+    *,
+    time_s: torch.Tensor,
+    run_length: torch.Tensor,
+    run_start_s: torch.Tensor,
+    accumulated: torch.Tensor,
+    time_of_arrival_s: torch.Tensor,
+    min_run: int,
+) -> torch.Tensor:
+    """Monotone accumulation of cement; see ``_numpy.accumulate_cement``.
+
+    The four state tensors are updated in place, as in numpy.
+    """
+    _check_ndim(candidates, (3,), "candidates")
+    if min_run < 1:
+        raise ValueError(f"`min_run` must be >= 1; got {min_run!r}.")
+    time_s = _on(time_s, candidates, run_start_s.dtype)
+    top = torch.iinfo(run_length.dtype).max
+    out = torch.empty(candidates.shape, dtype=torch.bool, device=candidates.device)
+    for t in range(candidates.shape[0]):
+        frame = candidates[t]
+        run_start_s.copy_(torch.where(frame & (run_length == 0), time_s[t], run_start_s))
+        run_length.copy_(torch.where(frame, torch.clamp(run_length + 1, max=top), 0))
+        new = (run_length >= min_run) & ~accumulated
+        time_of_arrival_s.copy_(torch.where(new, run_start_s, time_of_arrival_s))
+        accumulated |= new
+        out[t] = accumulated
+    return out
+
+
+# -- per-frame statistics ----------------------------------------------------------------
+
+
+def clipped_fraction(frames: torch.Tensor, fov_mask: torch.Tensor) -> torch.Tensor:
+    """Share of exposed pixels at the frame's extreme value; see ``_numpy.clipped_fraction``.
+
+    Returns a float32 tensor ``[frames]``.
+    """
+    _check_ndim(frames, (3,), "frames")
+    inside = _on(fov_mask, frames, torch.bool)
+    count = inside.sum()
+    lowest = torch.where(inside, frames, torch.inf).amin(dim=(1, 2), keepdim=True)
+    highest = torch.where(inside, frames, -torch.inf).amax(dim=(1, 2), keepdim=True)
+    low = ((frames == lowest) & inside).sum(dim=(1, 2))
+    high = ((frames == highest) & inside).sum(dim=(1, 2))
+    fraction = torch.maximum(low, high).to(torch.float32) / count.to(torch.float32)
+    return torch.where(count > 0, fraction, torch.ones_like(fraction))
+
+
+def _box3(images: torch.Tensor) -> torch.Tensor:
+    """3 x 3 mean with replicated edges (``cv2.blur``), images ``[frames, rows, cols]``."""
+    padded = F.pad(images[:, None], (1, 1, 1, 1), mode="replicate")[:, 0]
+    rows = padded[:, :-2] + padded[:, 1:-1] + padded[:, 2:]
+    return (rows[:, :, :-2] + rows[:, :, 1:-1] + rows[:, :, 2:]) * torch.tensor(1.0 / 9.0, dtype=torch.float32)
+
+
+def _masked_median(values: torch.Tensor, inside: torch.Tensor) -> torch.Tensor:
+    """Median of each row of ``values`` ``[frames, n]`` over ``inside`` ``[n]``, as numpy takes it.
+
+    The mean of the two middle values for an even count; NaN where nothing is inside.
+    """
+    count = inside.sum()
+    ordered = torch.where(inside, values, torch.inf).sort(dim=1).values
+    lower = ordered.gather(1, ((count - 1) // 2).clamp(min=0).expand(values.shape[0], 1))
+    upper = ordered.gather(1, (count // 2).clamp(max=values.shape[1] - 1).expand(values.shape[0], 1))
+    middle = (lower[:, 0] + upper[:, 0]) * 0.5
+    return torch.where(count > 0, middle, torch.nan)
+
+
+def noise_sigma(images: torch.Tensor, *, weight: torch.Tensor) -> torch.Tensor:
+    """Robust pixel-noise level of each image; see ``_numpy.noise_sigma``.
+
+    Returns a float32 tensor ``[frames]``, in the units of ``images``.
+    """
+    _check_ndim(images, (3,), "images")
+    images = _f32(images)
+    inside = _on(weight, images, torch.bool).reshape(-1)
+    residual = (images - _box3(images)).reshape(images.shape[0], -1)
+    centre = _masked_median(residual, inside)
+    mad = _masked_median((residual - centre[:, None]).abs(), inside)
+    return mad * (1.4826 / math.sqrt(8.0 / 9.0))
+
+
+# -- spatial filters ---------------------------------------------------------------------
+
+
+def median(images: torch.Tensor, *, size_px: int) -> torch.Tensor:
+    """Median filter of each image (edges replicated, as ``cv2.medianBlur``); see ``_numpy.median``."""
+    _check_ndim(images, (2, 3), "images")
+    if size_px not in (1, 3, 5):
+        raise ValueError(f"`size_px` must be 1, 3 or 5; got {size_px!r}.")
+    images = _f32(images)
+    if size_px == 1:
+        return images.clone()
+    half = size_px // 2
+    stack = images.reshape((-1, 1) + tuple(images.shape[-2:]))
+    padded = F.pad(stack, (half, half, half, half), mode="replicate")[:, 0]
+    windows = padded.unfold(1, size_px, 1).unfold(2, size_px, 1)  # [n, rows, cols, k, k], a view
+    return windows.reshape(windows.shape[:3] + (-1,)).median(dim=-1).values.reshape(images.shape)
+
+
+def _gaussian_taps(sigma_px: float) -> list[float]:
+    """The 1-D kernel ``cv2.GaussianBlur`` builds for a float image and ``ksize`` (0, 0)."""
+    size = int(round(sigma_px * 4 * 2 + 1)) | 1  # cvRound(sigma * 4 * 2 + 1) | 1 for CV_32F
+    centre = (size - 1) / 2
+    taps = [math.exp(-((i - centre) ** 2) / (2 * sigma_px**2)) for i in range(size)]
+    total = sum(taps)
+    return [tap / total for tap in taps]
+
+
+def _correlate_rows_cols(images: torch.Tensor, taps: list[float]) -> torch.Tensor:
+    """Separable correlation of ``[n, rows, cols]`` with ``taps`` along both axes, edges replicated.
+
+    Written as a sum of shifted slices, not a convolution, so no TF32 or algorithm choice
+    on a GPU changes the float32 result.
+    """
+    half = len(taps) // 2
+    weights = torch.tensor(taps, dtype=torch.float32)
+    padded = F.pad(images[:, None], (0, 0, half, half), mode="replicate")[:, 0]
+    rows = images.shape[-2]
+    vertical = sum(weights[k] * padded[:, k : k + rows] for k in range(len(taps)))
+    padded = F.pad(vertical[:, None], (half, half, 0, 0), mode="replicate")[:, 0]
+    cols = images.shape[-1]
+    return sum(weights[k] * padded[:, :, k : k + cols] for k in range(len(taps)))
+
+
+def smooth(images: torch.Tensor, *, sigma_px: float) -> torch.Tensor:
+    """Gaussian blur of each image (edges replicated); see ``_numpy.smooth``."""
+    _check_ndim(images, (2, 3), "images")
+    images = _f32(images)
+    if sigma_px <= 0:
+        return images.clone()
+    taps = _gaussian_taps(sigma_px)
+    if len(taps) == 1:
+        return images.clone()
+    stack = images.reshape((-1,) + tuple(images.shape[-2:]))
+    return _correlate_rows_cols(stack, taps).reshape(images.shape)
+
+
+def _ellipse_rows(size: int) -> list[tuple[int, int, int]]:
+    """Rows of ``cv2.getStructuringElement(MORPH_ELLIPSE, (size, size))`` as ``(row, first, end)``."""
+    r = c = size // 2
+    rows = []
+    for i in range(size):
+        dy = i - r
+        if abs(dy) <= r:
+            dx = int(round(c * math.sqrt((r * r - dy * dy) / (r * r)))) if r else 0
+            first, end = max(c - dx, 0), min(c + dx + 1, size)
+            if end > first:
+                rows.append((i, first, end))
+    return rows
+
+
+def _morph(image: torch.Tensor, size: int, *, dilate: bool) -> torch.Tensor:
+    """Grey erosion or dilation of ``[rows, cols]`` by the ellipse; pixels off the image ignored."""
+    r = c = size // 2
+    sign = 1.0 if dilate else -1.0  # erosion is a dilation of the negated image
+    padded = F.pad((sign * image)[None, None], (c, c, r, r), value=-torch.inf)
+    rows, cols = image.shape
+    out = None
+    for i, first, end in _ellipse_rows(size):
+        run = F.max_pool2d(padded[:, :, i : i + rows], (1, end - first), stride=1)[0, 0, :, first : first + cols]
+        out = run if out is None else torch.maximum(out, run)
+    return sign * out
+
+
+def needle_mask(reference: torch.Tensor, *, min_excess: float, background_px: int = 15) -> torch.Tensor:
+    """Where the steel needle lies (elliptical top-hat); see ``_numpy.needle_mask``."""
+    _check_ndim(reference, (2,), "reference")
+    reference = _f32(reference)
+    opened = _morph(_morph(reference, background_px, dilate=False), background_px, dilate=True)
+    return (reference - opened) > min_excess
+
+
+# -- translation -------------------------------------------------------------------------
+
+_CUBIC_A = -0.75  # OpenCV's bicubic (Keys) coefficient
+
+
+def _taps(coord: torch.Tensor, order: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Source indices and weights along one axis for ``order`` 0, 1 or 3 interpolation."""
+    if order == 0:
+        return [(torch.round(coord).to(torch.int64), torch.ones_like(coord))]  # half to even, as cvRound
+    base = torch.floor(coord)
+    f = coord - base
+    base = base.to(torch.int64)
+    if order == 1:
+        return [(base, 1.0 - f), (base + 1, f)]
+    a = _CUBIC_A
+    w0 = ((a * (f + 1) - 5 * a) * (f + 1) + 8 * a) * (f + 1) - 4 * a
+    w1 = ((a + 2) * f - (a + 3)) * f * f + 1
+    w2 = ((a + 2) * (1 - f) - (a + 3)) * (1 - f) * (1 - f) + 1
+    return [(base - 1, w0), (base, w1), (base + 1, w2), (base + 2, 1 - w0 - w1 - w2)]
+
+
+def _translate(images: torch.Tensor, offset: torch.Tensor, order: int, *, replicate: bool) -> torch.Tensor:
+    """``out[b, r, c] = images[b, r + offset[b, 0], c + offset[b, 1]]``, interpolated.
+
+    ``images`` ``[frames, rows, cols]``, ``offset`` float32 ``[frames, 2]`` px. Off the image
+    the edge is replicated, or the value is 0 (``replicate`` False), as OpenCV's
+    BORDER_REPLICATE / BORDER_CONSTANT.
+    """
+    frames, rows, cols = images.shape
+    device = images.device
+    row_coord = torch.arange(rows, device=device, dtype=torch.float32)[None] + offset[:, :1]
+    col_coord = torch.arange(cols, device=device, dtype=torch.float32)[None] + offset[:, 1:]
+    batch = torch.arange(frames, device=device)[:, None, None]
+    out = torch.zeros(images.shape, dtype=torch.float32, device=device)
+    source = images.to(torch.float32)
+    for row_index, row_weight in _taps(row_coord, order):
+        for col_index, col_weight in _taps(col_coord, order):
+            weight = row_weight[:, :, None] * col_weight[:, None, :]
+            if not replicate:
+                weight = weight * (((row_index >= 0) & (row_index < rows))[:, :, None]) * (
+                    ((col_index >= 0) & (col_index < cols))[:, None, :]
+                )
+            r = row_index.clamp(0, rows - 1)[:, :, None]
+            c = col_index.clamp(0, cols - 1)[:, None, :]
+            out = out + weight * source[batch, r, c]
+    return out
+
+
+def shift_images(images: torch.Tensor, shifts: torch.Tensor, *, order: int = 1) -> torch.Tensor:
+    """Translate each image by its ``(dy, dx)`` shift; see ``_numpy.shift_images``.
+
+    As ``cv2.warpAffine``: float images with replicated edges, bool masks nearest
+    neighbour with 0 outside.
+    """
+    _check_ndim(images, (3,), "images")
+    shifts = _on(shifts, images, torch.float32).reshape(images.shape[0], 2)
+    is_mask = images.dtype == torch.bool
+    if order not in (0, 1, 3):
+        raise ValueError(f"`order` must be 0, 1 or 3; got {order!r}.")
+    out = _translate(images, -shifts, 0 if is_mask else order, replicate=not is_mask)
+    return out > 0.5 if is_mask else out
+
+
+# -- registration ------------------------------------------------------------------------
+
+
+def _registration_window(weight: torch.Tensor, taper_px: float) -> torch.Tensor:
+    """A smooth [0, 1] window that is 0 off ``weight`` and fades in over ``taper_px``.
+
+    The Euclidean distance to the nearest pixel off ``weight`` (``distance_transform_edt``),
+    searched only within ``taper_px`` since farther distances clip to 1: squared distances
+    are separable, so two passes of ``2 * ceil(taper) + 1`` shifted minima suffice. Pixels
+    beyond the image edge are not "off"; with no pixel off at all, scipy measures from
+    the point ``(-1, 0)``, and so does this.
+    """
+    taper = max(taper_px, 1.0)
+    reach = math.ceil(taper)
+    rows, cols = weight.shape
+    device = weight.device
+    outside = ~weight
+    # Pass 1, along each row: squared distance to the nearest outside pixel of the row.
+    along = torch.full((rows, cols), torch.inf, device=device)
+    for k in range(-reach, reach + 1):
+        lo, hi = max(0, -k), min(cols, cols - k)
+        if hi > lo:
+            hit = torch.where(outside[:, lo + k : hi + k], float(k * k), torch.inf)
+            along[:, lo:hi] = torch.minimum(along[:, lo:hi], hit)
+    # Pass 2, along each column: add the row offset squared.
+    squared = along.clone()
+    for k in range(-reach, reach + 1):
+        lo, hi = max(0, -k), min(rows, rows - k)
+        if hi > lo and k:
+            squared[lo:hi] = torch.minimum(squared[lo:hi], along[lo + k : hi + k] + float(k * k))
+    r = torch.arange(rows, device=device, dtype=torch.float32)[:, None]
+    c = torch.arange(cols, device=device, dtype=torch.float32)[None]
+    no_outside = (r + 1) ** 2 + c**2
+    distance = torch.sqrt(torch.where(outside.any(), squared, no_outside))
+    return torch.clamp(distance / taper, 0.0, 1.0)
+
+
+def _integer_shifts(images: torch.Tensor, reference: torch.Tensor, window: torch.Tensor) -> torch.Tensor:
+    """Whole-pixel ``(dy, dx)`` of each windowed image against the windowed reference, float32 ``[frames, 2]``."""
+    total = window.sum()
+
+    def windowed(stack: torch.Tensor) -> torch.Tensor:
+        mean = (stack * window).sum(dim=(-2, -1), keepdim=True) / total
+        return (stack - mean) * window
+
+    rows, cols = images.shape[1:]
+    spectrum = torch.fft.rfft2(windowed(images)) * torch.conj(torch.fft.rfft2(windowed(reference)))
+    peak = torch.fft.irfft2(spectrum, s=(rows, cols)).reshape(images.shape[0], -1).argmax(dim=1)
+    shifts = torch.stack([peak // cols, peak % cols], dim=1)
+    sizes = torch.tensor([rows, cols], device=images.device)
+    return torch.where(shifts > sizes // 2, shifts - sizes, shifts).to(torch.float32)
+
+
+def _gradient(images: torch.Tensor, dim: int) -> torch.Tensor:
+    """``cv2.filter2D`` with ``(-0.5, 0, 0.5)`` along ``dim``, edges reflected (BORDER_REFLECT_101)."""
+    padded = F.pad(images[:, None], (1, 1, 0, 0) if dim == 2 else (0, 0, 1, 1), mode="reflect")[:, 0]
+    ahead = padded.narrow(dim, 2, images.shape[dim])
+    behind = padded.narrow(dim, 0, images.shape[dim])
+    return 0.5 * ahead - 0.5 * behind
+
+
+def _dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Per-frame sum of ``a * b`` over the pixels, accumulated in float64 as ``cv::Mat::dot``."""
+    return (a * b).sum(dim=(1, 2), dtype=torch.float64)
+
+
+_ECC_ITERATIONS = 50
+_ECC_EPS = 1e-4
+_ECC_CHECK_EVERY = 5  # iterations between host checks for "all frames converged"
+
+
+def _ecc_translation(
+    template: torch.Tensor, images: torch.Tensor, mask: torch.Tensor, start: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``cv2.findTransformECC(template, image, warp, MOTION_TRANSLATION, (EPS|COUNT, 50, 1e-4), mask, 1)``, batched.
+
+    ``start`` and the result are ``(dx, dy)`` float32 ``[frames, 2]``: the image sampled at
+    ``(c + dx, r + dy)`` matches the template at ``(c, r)``. Frames iterate in lock step;
+    each stops updating when its own criterion is met, as it would alone. A frame
+    OpenCV would abort on (NaN, or a step that would minimise the correlation) keeps
+    the warp it had reached and scores 0, as the numpy backend does.
+    """
+    frames = images.shape[0]
+    device = images.device
+    pre_mask = mask.to(torch.float32).expand(frames, -1, -1)
+    gradient_x = _gradient(images, 2) * pre_mask
+    gradient_y = _gradient(images, 1) * pre_mask
+    sources = torch.stack([images, gradient_x, gradient_y, pre_mask], dim=1).reshape(-1, *images.shape[1:])
+    template = template.expand(frames, -1, -1)
+    warp = start.clone()
+    rho = torch.full((frames,), -1.0, dtype=torch.float64, device=device)
+    last_rho = torch.full((frames,), -_ECC_EPS, dtype=torch.float64, device=device)
+    failed = torch.zeros(frames, dtype=torch.bool, device=device)
+    for iteration in range(1, _ECC_ITERATIONS + 1):
+        active = ((rho - last_rho).abs() >= _ECC_EPS) & ~failed
+        if iteration % _ECC_CHECK_EVERY == 1 and not bool(active.any()):
+            break
+        offset = warp.flip(1).repeat_interleave(4, dim=0)  # (dy, dx) per source image
+        linear = _translate(sources, offset, 1, replicate=False).reshape(frames, 4, *images.shape[1:])
+        nearest = _translate(pre_mask, warp.flip(1), 0, replicate=False) > 0.5
+        warped, warped_x, warped_y = linear[:, 0], linear[:, 1], linear[:, 2]
+        inside = nearest.to(torch.float32)
+        count = inside.sum(dim=(1, 2), dtype=torch.float64)
+        image_mean = _dot(warped, inside) / count
+        template_mean = _dot(template, inside) / count
+        image_var = (_dot(warped * warped, inside) / count - image_mean**2).clamp(min=0)
+        template_var = (_dot(template * template, inside) / count - template_mean**2).clamp(min=0)
+        # OpenCV subtracts the mean under the mask only; warped pixels off it keep their value.
+        image_zm = torch.where(nearest, warped - image_mean[:, None, None].to(torch.float32), warped)
+        template_zm = torch.where(nearest, template - template_mean[:, None, None].to(torch.float32), 0.0)
+        template_norm = torch.sqrt(count * template_var)
+        image_norm = torch.sqrt(count * image_var)
+        gxx, gxy, gyy = _dot(warped_x, warped_x), _dot(warped_x, warped_y), _dot(warped_y, warped_y)
+        determinant = gxx * gyy - gxy * gxy
+        inverse = torch.stack([gyy, -gxy, -gxy, gxx], dim=1).reshape(frames, 2, 2) / determinant[:, None, None]
+        correlation = _dot(template_zm, image_zm)
+        new_rho = correlation / (image_norm * template_norm)
+        image_projection = torch.stack([_dot(warped_x, image_zm), _dot(warped_y, image_zm)], dim=1)
+        template_projection = torch.stack([_dot(warped_x, template_zm), _dot(warped_y, template_zm)], dim=1)
+        solved = (inverse @ image_projection[:, :, None])[:, :, 0]
+        lambda_n = image_norm**2 - (image_projection * solved).sum(dim=1)
+        lambda_d = correlation - (template_projection * solved).sum(dim=1)
+        # J . (lambda * template_zm - image_zm), by linearity of the projection.
+        error_projection = (lambda_n / lambda_d)[:, None] * template_projection - image_projection
+        step = (inverse @ error_projection[:, :, None])[:, :, 0].to(torch.float32)
+        aborts = active & (torch.isnan(new_rho) | (lambda_d <= 0))
+        moves = active & ~aborts
+        failed = failed | aborts
+        last_rho = torch.where(active, rho, last_rho)
+        rho = torch.where(active, new_rho, rho)
+        warp = torch.where(moves[:, None], warp + step, warp)
+    score = torch.where(failed, 0.0, rho).to(torch.float32)
+    return warp, score
+
+
+def estimate_shift(
+    images: torch.Tensor, reference: torch.Tensor, *, weight: torch.Tensor, taper_px: float = 16.0, smooth_px: float = 1.5
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Translation of each image relative to ``reference``; see ``_numpy.estimate_shift``.
+
+    The same two steps, all frames at once: a windowed FFT cross-correlation for the
+    whole-pixel start, then OpenCV's ECC translation fit, reproduced in torch.
+
+    Returns
+    -------
+    shifts : Tensor, float32, shape [frames, 2]
+        ``(dy, dx)`` in px.
+    score : Tensor, float32, shape [frames]
+        Correlation coefficient over ``weight``; 0 where the refinement did not converge.
+    """
+    _check_ndim(images, (3,), "images")
+    if tuple(reference.shape) != tuple(images.shape[1:]) or tuple(weight.shape) != tuple(images.shape[1:]):
+        raise ValueError(f"`reference` and `weight` must be shaped {tuple(images.shape[1:])}.")
+    images = _f32(images)
+    reference = _on(reference, images, torch.float32)
+    weight = _on(weight, images, torch.bool)
+    window = _registration_window(weight, taper_px)
+    if not bool(window.any()):  # one host check: a caller error, not a frame's problem
+        raise ValueError("`weight` selects no pixel to register on.")
+    coarse = _integer_shifts(images, reference, window)
+    warp, score = _ecc_translation(
+        smooth(reference, sigma_px=smooth_px), smooth(images, sigma_px=smooth_px), weight, coarse.flip(1)
+    )
+    return warp.flip(1), score
+
+
+# -- connected components ----------------------------------------------------------------
+
+_EIGHT = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if dy or dx]
+
+
+def _component_roots(masks: torch.Tensor) -> torch.Tensor:
+    """For each pixel of ``masks`` ``[frames, rows, cols]``, the smallest flat index of its 8-connected component.
+
+    Label propagation (minimum over the 8 neighbours) with pointer jumping; a host check
+    per round for the fixed point. Background pixels hold ``masks.numel()``.
+    """
+    frames, rows, cols = masks.shape
+    total = masks.numel()
+    flat_index = torch.arange(total, device=masks.device).reshape(masks.shape)
+    labels = torch.where(masks, flat_index, total)
+    while True:
+        padded = F.pad(labels, (1, 1, 1, 1), value=total)
+        smallest = labels
+        for dy, dx in _EIGHT:
+            smallest = torch.minimum(smallest, padded[:, 1 + dy : 1 + dy + rows, 1 + dx : 1 + dx + cols])
+        smallest = torch.where(masks, smallest, total)
+        lookup = torch.cat([smallest.reshape(-1), torch.tensor([total], device=masks.device)])
+        for _ in range(4):  # pointer jumping: follow each label to its own label
+            smallest = lookup[smallest]
+            lookup[:-1] = smallest.reshape(-1)
+        if torch.equal(smallest, labels):
+            return labels
+        labels = smallest
+
+
+def label_components(mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """8-connected components of a mask, numbered as OpenCV numbers them; see ``_numpy.label_components``.
+
+    OpenCV's default 8-connected labelling scans 2 x 2 blocks, so components are
+    numbered in the order of their first block (block rows, then block columns).
+
+    Returns
+    -------
+    labels : Tensor, int32, shape [rows, cols]
+    areas_px : Tensor, int64, shape [n + 1]
+    """
+    _check_ndim(mask, (2,), "mask")
+    mask = torch.as_tensor(mask).to(torch.bool)
+    rows, cols = mask.shape
+    total = mask.numel()
+    roots = _component_roots(mask[None])[0]
+    r = torch.arange(rows, device=mask.device)[:, None]
+    c = torch.arange(cols, device=mask.device)[None]
+    block_order = (((r // 2) * ((cols + 1) // 2) + c // 2) * 4 + (r % 2) * 2 + c % 2).expand(rows, cols)
+    first = torch.full((total + 1,), 4 * total, device=mask.device, dtype=torch.int64)
+    first.scatter_reduce_(0, roots.reshape(-1), torch.where(mask, block_order, 4 * total).reshape(-1), reduce="amin")
+    keys = torch.where(mask, first[roots], 4 * total)
+    order, inverse = torch.unique(keys, return_inverse=True)  # sorted: the background key is last
+    has_background = bool((~mask).any())
+    n = order.numel() - int(has_background)
+    labels = torch.where(mask, inverse + 1, 0).to(torch.int32)
+    areas = torch.bincount(labels.reshape(-1).to(torch.int64), minlength=n + 1)
+    return labels, areas
+
+
+def _touched(labels: torch.Tensor, where: torch.Tensor, n: int) -> torch.Tensor:
+    """Bool ``[n]``: which labels have a pixel in ``where``."""
+    hit = torch.zeros(n, dtype=torch.int32, device=labels.device)
+    return hit.scatter_reduce_(0, labels.reshape(-1).to(torch.int64), where.reshape(-1).to(torch.int32), "amax") > 0
+
+
+def keep_components(
+    mask: torch.Tensor,
+    *,
+    min_area_px: int = 0,
+    touching: torch.Tensor | None = None,
+    avoiding: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Keep the components large enough or touching ``touching``; see ``_numpy.keep_components``."""
+    labels, areas = label_components(mask)
+    mask = labels > 0
+    keep = areas >= min_area_px
+    if avoiding is not None:
+        keep = keep & ~_touched(labels, _on(avoiding, labels, torch.bool) & mask, areas.numel())
+    if touching is not None:
+        keep = keep | _touched(labels, _on(touching, labels, torch.bool) & mask, areas.numel())
+    keep[0] = False
+    return keep[labels.to(torch.int64)]
+
+
+def largest_component_px(masks: torch.Tensor) -> torch.Tensor:
+    """Pixel count of the largest 8-connected component of each mask, int64 ``[frames]``."""
+    _check_ndim(masks, (3,), "masks")
+    masks = torch.as_tensor(masks).to(torch.bool)
+    total = masks.numel()
+    roots = _component_roots(masks).reshape(-1)
+    areas = torch.bincount(roots, minlength=total + 1)[:total]
+    frame_of = torch.arange(total, device=masks.device) // (masks.shape[1] * masks.shape[2])
+    largest = torch.zeros(masks.shape[0], dtype=torch.int64, device=masks.device)
+    return largest.scatter_reduce_(0, frame_of, areas, reduce="amax")

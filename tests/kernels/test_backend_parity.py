@@ -1,0 +1,348 @@
+"""The torch kernels give the numpy kernels' answers, on torch CPU and on CUDA where present.
+
+Inputs come from a small phantom run (the truth here is the numpy backend, itself tested
+against hand-computed values in ``test_numpy.py``) and from edge cases.
+
+Tolerances, float32 throughout:
+- pointwise and filter kernels: rtol 1e-5, atol 1e-5 (attenuation units, ~0 to 11). Both
+  sides round each float32 operation; sums run in another order, which moves the last
+  bit or two of values up to ~10: well inside atol 1e-5.
+- estimate_shift: 1e-3 px and 1e-4 in score. The whole-pixel step is an FFT argmax
+  (equal); the ECC refinement is OpenCV's algorithm reproduced step by step, but its
+  Gauss-Newton path (up to 50 steps) carries the float32 rounding of other summation
+  orders, each step re-sampling the image at the moved position, and a GPU sums in yet
+  another order. Measured on torch CPU: 4e-7 px and 1e-7 in score.
+- masks and labels: exact. They are thresholds of values that agree to rounding, so a
+  pixel could only flip when it sits within ~1e-6 of a threshold, which the phantom
+  inputs here do not do (a flip would show as a failure, not be absorbed).
+"""
+
+from __future__ import annotations
+
+import inspect
+from functools import lru_cache
+
+import numpy as np
+import pytest
+import torch
+from scipy import ndimage as ndi
+
+from vpimage.errors import BackendUnavailableError
+from vpimage.kernels import _numpy, _torch, get_backend
+from vpimage.synth import SynthOptions, simulate
+
+RTOL = ATOL = 1e-5
+SHIFT_ATOL_PX = 1e-3
+
+DEVICES = [
+    "cpu",
+    pytest.param(
+        "cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA not available on this machine")
+    ),
+]
+
+
+@pytest.fixture(params=DEVICES)
+def device(request):
+    if request.param == "cuda":
+        # No TF32 anywhere in a parity run: the kernels do not use matmul-class ops on
+        # images, and this keeps it so should one slip in.
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
+    return request.param
+
+
+@lru_cache(maxsize=None)
+def phantom():
+    """A short posterior approach, 128 px, 12 frames: breathing motion, noise, needle, cement."""
+    result = simulate("posterior_approach", seed=1, options=SynthOptions(size_px=128, frames=12, fps=5.0))
+    frames = result.run.frames.astype(np.float32)
+    fov = result.run.field.mask(*frames.shape[1:])
+    att = _numpy.mask_field(_numpy.attenuation(frames, white_level=float(frames.max())), fov, fill=1.0)
+    return frames, fov, att, result.cement_masks
+
+
+def T(array, device):
+    return torch.as_tensor(np.ascontiguousarray(array), device=device)
+
+
+def host(tensor):
+    return tensor.cpu().numpy()
+
+
+def assert_close(actual, expected, rtol=RTOL, atol=ATOL):
+    assert isinstance(actual, torch.Tensor)
+    np.testing.assert_allclose(host(actual), expected, rtol=rtol, atol=atol)
+
+
+# -- the contract ------------------------------------------------------------------------
+
+
+def test_both_backends_export_the_same_names():
+    assert sorted(_torch.__all__) == sorted(_numpy.__all__)
+    assert all(callable(getattr(_torch, name)) for name in _torch.__all__)
+
+
+def untyped(function):
+    """The signature without annotations: ``np.ndarray`` and ``torch.Tensor`` must differ."""
+    signature = inspect.signature(function)
+    parameters = [p.replace(annotation=inspect.Parameter.empty) for p in signature.parameters.values()]
+    return signature.replace(parameters=parameters, return_annotation=inspect.Signature.empty)
+
+
+@pytest.mark.parametrize("name", _numpy.__all__)
+def test_signatures_are_equal(name):
+    # Names, order, kinds (positional / keyword-only) and defaults.
+    assert untyped(getattr(_torch, name)) == untyped(getattr(_numpy, name))
+
+
+def test_registry_gives_the_torch_module():
+    assert get_backend("torch", device="cpu") is _torch
+    assert get_backend("torch") is _torch
+    assert _torch.is_available()
+
+
+def test_registry_gives_cuda_only_where_there_is_a_device():
+    if torch.cuda.is_available():
+        assert get_backend("torch", device="cuda") is _torch
+        assert get_backend("auto", device="cuda") is _torch
+    else:
+        for name in ("torch", "auto"):
+            with pytest.raises(BackendUnavailableError, match="no CUDA device"):
+                get_backend(name, device="cuda")
+
+
+# -- pointwise ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("log_range", [0.0, 11.0])
+def test_attenuation(device, log_range):
+    frames, *_ = phantom()
+    edge = np.array([[[0.0, 0.5, 1.0, 4095.0, 5000.0]]], np.float32)  # below the floor, white, above white
+    for x in (frames, edge):
+        expected = _numpy.attenuation(x, white_level=4095.0, log_range=log_range)
+        out = _torch.attenuation(T(x, device), white_level=4095.0, log_range=log_range)
+        assert out.dtype == torch.float32 and out.device.type == device
+        assert_close(out, expected)
+    with pytest.raises(ValueError, match="white_level"):
+        _torch.attenuation(T(edge, device), white_level=0.0)
+
+
+def test_mask_field(device):
+    _, fov, att, _ = phantom()
+    out = _torch.mask_field(T(att, device), T(fov, device), fill=-2.0)
+    np.testing.assert_array_equal(host(out), _numpy.mask_field(att, fov, fill=-2.0))
+    with pytest.raises(ValueError, match="fov_mask"):
+        _torch.mask_field(T(att, device), T(fov[1:], device))
+
+
+def test_cement_candidates(device):
+    _, fov, att, _ = phantom()
+    excess = att - att[0]
+    gradient = np.hypot(*np.gradient(att[0]))
+    exclude = ~fov
+    kwargs = dict(threshold=0.05, gradient_gain=0.3)
+    expected = _numpy.cement_candidates(excess, reference_gradient=gradient, exclude=exclude, **kwargs)
+    out = _torch.cement_candidates(
+        T(excess, device), reference_gradient=T(gradient, device), exclude=T(exclude, device), **kwargs
+    )
+    assert expected.any()
+    np.testing.assert_array_equal(host(out), expected)
+    np.testing.assert_array_equal(
+        host(_torch.cement_candidates(T(excess[3], device), threshold=0.05)), _numpy.cement_candidates(excess[3], threshold=0.05)
+    )
+
+
+def test_recursive_filter_across_batches(device):
+    _, _, att, _ = phantom()
+    first = _numpy.recursive_filter(att[:5], alpha=0.3)
+    expected = _numpy.recursive_filter(att[5:], alpha=0.3, state=first[-1])
+    out_first = _torch.recursive_filter(T(att[:5], device), alpha=0.3)
+    out = _torch.recursive_filter(T(att[5:], device), alpha=0.3, state=out_first[-1])
+    assert_close(out_first, first)
+    assert_close(out, expected)
+    with pytest.raises(ValueError, match="alpha"):
+        _torch.recursive_filter(T(att, device), alpha=1.5)
+
+
+def test_accumulate_cement_in_two_batches(device):
+    _, _, att, _ = phantom()
+    candidates = (att - att[0]) > 0.05
+    time_s = np.arange(len(att)) * 0.2
+
+    def state(lib, to):
+        rows, cols = att.shape[1:]
+        return dict(
+            run_length=to(np.zeros((rows, cols), np.int16)),
+            run_start_s=to(np.zeros((rows, cols), np.float32)),
+            accumulated=to(np.zeros((rows, cols), bool)),
+            time_of_arrival_s=to(np.full((rows, cols), np.nan, np.float32)),
+        )
+
+    ref, mine = state(np, np.array), state(torch, lambda a: T(a, device))
+    for part in (slice(0, 7), slice(7, None)):
+        expected = _numpy.accumulate_cement(candidates[part], time_s=time_s[part], min_run=2, **ref)
+        out = _torch.accumulate_cement(T(candidates[part], device), time_s=T(time_s[part], device), min_run=2, **mine)
+        np.testing.assert_array_equal(host(out), expected)
+    assert ref["accumulated"].any()
+    for key in ref:  # the state carried over is the same
+        np.testing.assert_array_equal(host(mine[key]), ref[key])
+
+
+# -- statistics --------------------------------------------------------------------------
+
+
+def test_clipped_fraction(device):
+    frames, fov, _, _ = phantom()
+    edge = frames[:3].copy()
+    edge[1] = 0.0  # black
+    edge[2, :60] = 4095.0  # half saturated
+    for x, mask in ((frames, fov), (edge, fov), (edge, np.zeros_like(fov))):  # the last: no exposed pixel
+        assert_close(_torch.clipped_fraction(T(x, device), T(mask, device)), _numpy.clipped_fraction(x, mask))
+
+
+@pytest.mark.parametrize("even", [False, True])
+def test_noise_sigma(device, even):
+    _, fov, att, _ = phantom()
+    weight = ndi.binary_erosion(fov, iterations=10)
+    if even != (weight.sum() % 2 == 0):  # both median conventions: odd count and mean of two middles
+        weight[np.argwhere(weight)[0][0], np.argwhere(weight)[0][1]] = False
+    expected = _numpy.noise_sigma(att, weight=weight)
+    assert_close(_torch.noise_sigma(T(att, device), weight=T(weight, device)), expected)
+    empty = np.zeros_like(weight)
+    assert torch.isnan(_torch.noise_sigma(T(att[:1], device), weight=T(empty, device))).all()
+
+
+# -- filters -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("size_px", [1, 3, 5])
+def test_median(device, size_px):
+    _, _, att, _ = phantom()
+    assert_close(_torch.median(T(att, device), size_px=size_px), _numpy.median(att, size_px=size_px))
+    assert_close(_torch.median(T(att[0], device), size_px=size_px), _numpy.median(att[0], size_px=size_px))
+    with pytest.raises(ValueError, match="size_px"):
+        _torch.median(T(att, device), size_px=7)
+
+
+@pytest.mark.parametrize("sigma_px", [0.0, 0.1, 0.7, 1.5, 3.2])
+def test_smooth(device, sigma_px):
+    _, _, att, _ = phantom()
+    assert_close(_torch.smooth(T(att, device), sigma_px=sigma_px), _numpy.smooth(att, sigma_px=sigma_px))
+    assert_close(_torch.smooth(T(att[2], device), sigma_px=sigma_px), _numpy.smooth(att[2], sigma_px=sigma_px))
+
+
+@pytest.mark.parametrize("background_px", [15, 7, 4])
+def test_needle_mask(device, background_px):
+    _, _, att, _ = phantom()
+    reference = att[0]
+    threshold = 0.3
+    expected = _numpy.needle_mask(reference, min_excess=threshold, background_px=background_px)
+    out = _torch.needle_mask(T(reference, device), min_excess=threshold, background_px=background_px)
+    assert expected.any()
+    np.testing.assert_array_equal(host(out), expected)
+
+
+# -- translation -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("order", [0, 1, 3])
+def test_shift_images(device, order):
+    _, _, att, _ = phantom()
+    shifts = np.array([[0.0, 0.0], [0.5, -0.5], [2.25, 7.8], [-13.4, 0.01], [1.5, 2.5], [-0.3, 40.0]] * 2)
+    assert_close(_torch.shift_images(T(att, device), T(shifts, device), order=order), _numpy.shift_images(att, shifts, order=order))
+
+
+def test_shift_masks(device):
+    _, _, _, cement = phantom()
+    masks = cement.astype(bool)
+    shifts = np.array([[0.5, -0.5], [2.5, 1.5], [-3.49, 0.51]] * 4)
+    out = _torch.shift_images(T(masks, device), shifts, order=1)
+    assert out.dtype == torch.bool
+    np.testing.assert_array_equal(host(out), _numpy.shift_images(masks, shifts, order=1))
+    with pytest.raises(ValueError, match="order"):
+        _torch.shift_images(T(masks, device), shifts, order=2)
+
+
+def test_estimate_shift_on_the_phantom(device):
+    _, fov, att, _ = phantom()
+    weight = ndi.binary_erosion(fov, iterations=12)
+    shifts, score = _numpy.estimate_shift(att, att[0], weight=weight)
+    out_shifts, out_score = _torch.estimate_shift(T(att, device), T(att[0], device), weight=T(weight, device))
+    assert np.abs(shifts).max() > 0.2  # the run breathes: there is motion to find
+    assert_close(out_shifts, shifts, rtol=0, atol=SHIFT_ATOL_PX)
+    assert_close(out_score, score, rtol=0, atol=1e-4)
+
+
+@pytest.mark.parametrize("shift", [(3.3, -6.7), (-11.0, 9.5)])
+def test_estimate_shift_of_a_known_translation(device, shift):
+    _, fov, att, _ = phantom()
+    moved = ndi.shift(att[0], shift, order=3, mode="nearest")[None].astype(np.float32)
+    weight = ndi.binary_erosion(fov, iterations=20)
+    shifts, score = _numpy.estimate_shift(moved, att[0], weight=weight)
+    out_shifts, out_score = _torch.estimate_shift(T(moved, device), T(att[0], device), weight=T(weight, device))
+    np.testing.assert_allclose(shifts[0], shift, atol=0.1)  # the reference itself is right
+    assert_close(out_shifts, shifts, rtol=0, atol=SHIFT_ATOL_PX)
+    assert_close(out_score, score, rtol=0, atol=1e-4)
+
+
+def test_estimate_shift_when_the_refinement_fails(device):
+    rng = np.random.default_rng(5)
+    reference = rng.normal(size=(64, 64)).astype(np.float32)
+    unrelated = rng.normal(size=(3, 64, 64)).astype(np.float32)  # noise: ECC aborts or scores low
+    weight = np.ones((64, 64), bool)  # the whole image: window measured from scipy's (-1, 0)
+    shifts, score = _numpy.estimate_shift(unrelated, reference, weight=weight)
+    out_shifts, out_score = _torch.estimate_shift(T(unrelated, device), T(reference, device), weight=T(weight, device))
+    assert_close(out_score, score, rtol=0, atol=1e-4)
+    assert_close(out_shifts, shifts, rtol=0, atol=SHIFT_ATOL_PX)
+    with pytest.raises(ValueError, match="weight"):
+        _torch.estimate_shift(T(unrelated, device), T(reference, device), weight=T(~weight, device))
+
+
+@pytest.mark.parametrize("taper_px", [16.0, 5.5, 0.5])
+def test_registration_window_is_scipy_distance(device, taper_px):
+    _, fov, _, _ = phantom()
+    weight = ndi.binary_erosion(fov, iterations=6)
+    weight[:, :3] = True  # runs off the image edge: the edge is not "outside"
+    expected = _numpy._registration_window(weight, taper_px)
+    assert_close(_torch._registration_window(T(weight, device), taper_px), expected)
+
+
+# -- components --------------------------------------------------------------------------
+
+
+def random_masks(frames=3, shape=(64, 80), density=0.45, seed=7):
+    """Random blobs: many components, touching the edges, of every shape."""
+    rng = np.random.default_rng(seed)
+    return ndi.gaussian_filter(rng.normal(size=(frames, *shape)), (0, 1.2, 1.2)) > (1 - 2 * density) * 0.3
+
+
+def test_label_components_numbers_like_opencv(device):
+    _, _, _, cement = phantom()
+    for mask in (*random_masks(), cement[-1].astype(bool), np.zeros((9, 7), bool), np.ones((9, 7), bool)):
+        labels, areas = _numpy.label_components(mask)
+        out_labels, out_areas = _torch.label_components(T(mask, device))
+        assert out_labels.dtype == torch.int32 and out_areas.dtype == torch.int64
+        np.testing.assert_array_equal(host(out_labels), labels)
+        np.testing.assert_array_equal(host(out_areas), areas)
+
+
+def test_keep_components(device):
+    masks = random_masks(seed=8)
+    mask, touching, avoiding = masks[0], masks[1] & masks[2], ~masks[2] & masks[1]
+    for kwargs in (
+        dict(min_area_px=12),
+        dict(min_area_px=12, touching=touching),
+        dict(min_area_px=12, avoiding=avoiding),
+        dict(min_area_px=0, touching=touching, avoiding=avoiding),
+    ):
+        expected = _numpy.keep_components(mask, **kwargs)
+        out = _torch.keep_components(T(mask, device), **{k: v if k == "min_area_px" else T(v, device) for k, v in kwargs.items()})
+        np.testing.assert_array_equal(host(out), expected)
+
+
+def test_largest_component_px(device):
+    masks = np.concatenate([random_masks(seed=9), np.zeros((1, 64, 80), bool)])
+    expected = _numpy.largest_component_px(masks)
+    assert expected[-1] == 0 and expected[0] > 0
+    np.testing.assert_array_equal(host(_torch.largest_component_px(T(masks, device))), expected)
