@@ -68,6 +68,11 @@ def _check_ndim(array: torch.Tensor, ndims: tuple[int, ...], name: str) -> None:
         raise ValueError(f"`{name}` must be shaped {shapes}; got shape {tuple(array.shape)}.")
 
 
+def _check_image_shape(frames: torch.Tensor, mask, name: str) -> None:
+    if tuple(mask.shape) != tuple(frames.shape[-2:]):
+        raise ValueError(f"`{name}` must be shaped {tuple(frames.shape[-2:])}; got {tuple(mask.shape)}.")
+
+
 def _on(array, like: torch.Tensor, dtype: torch.dtype | None = None) -> torch.Tensor:
     """``array`` as a tensor on the device of ``like`` (no copy when it already is one)."""
     return torch.as_tensor(array, device=like.device, dtype=dtype)
@@ -100,8 +105,7 @@ def attenuation(frames: torch.Tensor, *, white_level: float, log_range: float = 
 def mask_field(frames: torch.Tensor, fov_mask: torch.Tensor, *, fill: float = 0.0) -> torch.Tensor:
     """Set every pixel outside the exposed field to ``fill``; see ``_numpy.mask_field``."""
     _check_ndim(frames, (2, 3), "frames")
-    if tuple(fov_mask.shape) != tuple(frames.shape[-2:]):
-        raise ValueError(f"`fov_mask` must be shaped {tuple(frames.shape[-2:])}; got {tuple(fov_mask.shape)}.")
+    _check_image_shape(frames, fov_mask, "fov_mask")
     fill_value = torch.tensor(fill, dtype=frames.dtype, device=frames.device)
     return torch.where(_on(fov_mask, frames, torch.bool), frames, fill_value)
 
@@ -182,6 +186,7 @@ def clipped_fraction(frames: torch.Tensor, fov_mask: torch.Tensor) -> torch.Tens
     Returns a float32 tensor ``[frames]``.
     """
     _check_ndim(frames, (3,), "frames")
+    _check_image_shape(frames, fov_mask, "fov_mask")
     inside = _on(fov_mask, frames, torch.bool)
     count = inside.sum()
     lowest = torch.where(inside, frames, torch.inf).amin(dim=(1, 2), keepdim=True)
@@ -218,9 +223,10 @@ def noise_sigma(images: torch.Tensor, *, weight: torch.Tensor) -> torch.Tensor:
     Returns a float32 tensor ``[frames]``, in the units of ``images``.
     """
     _check_ndim(images, (3,), "images")
+    _check_image_shape(images, weight, "weight")
     images = _f32(images)
     inside = _on(weight, images, torch.bool).reshape(-1)
-    residual = (images - _box3(images)).reshape(images.shape[0], -1)
+    residual = (images - _box3(images)).reshape(images.shape[0], inside.numel())
     centre = _masked_median(residual, inside)
     mad = _masked_median((residual - centre[:, None]).abs(), inside)
     return mad * (1.4826 / math.sqrt(8.0 / 9.0))
@@ -539,6 +545,8 @@ def estimate_shift(
     window = _registration_window(weight, taper_px)
     if not bool(window.any()):  # one host check: a caller error, not a frame's problem
         raise ValueError("`weight` selects no pixel to register on.")
+    if images.shape[0] == 0:
+        return images.new_zeros((0, 2)), images.new_zeros((0,))
     coarse = _integer_shifts(images, reference, window)
     warp, score = _ecc_translation(
         smooth(reference, sigma_px=smooth_px), smooth(images, sigma_px=smooth_px), weight, coarse.flip(1)

@@ -199,6 +199,8 @@ def test_clipped_fraction(device):
     edge[2, :60] = 4095.0  # half saturated
     for x, mask in ((frames, fov), (edge, fov), (edge, np.zeros_like(fov))):  # the last: no exposed pixel
         assert_close(_torch.clipped_fraction(T(x, device), T(mask, device)), _numpy.clipped_fraction(x, mask))
+    with pytest.raises(ValueError, match="fov_mask"):  # no silent broadcasting
+        _torch.clipped_fraction(T(frames[:, :1, :1], device), T(fov, device))
 
 
 @pytest.mark.parametrize("even", [False, True])
@@ -211,6 +213,9 @@ def test_noise_sigma(device, even):
     assert_close(_torch.noise_sigma(T(att, device), weight=T(weight, device)), expected)
     empty = np.zeros_like(weight)
     assert torch.isnan(_torch.noise_sigma(T(att[:1], device), weight=T(empty, device))).all()
+    assert _torch.noise_sigma(T(att[:0], device), weight=T(weight, device)).shape == (0,)
+    with pytest.raises(ValueError, match="weight"):
+        _torch.noise_sigma(T(att, device), weight=T(weight[:-1], device))
 
 
 # -- filters -----------------------------------------------------------------------------
@@ -297,6 +302,8 @@ def test_estimate_shift_when_the_refinement_fails(device):
     assert_close(out_shifts, shifts, rtol=0, atol=SHIFT_ATOL_PX)
     with pytest.raises(ValueError, match="weight"):
         _torch.estimate_shift(T(unrelated, device), T(reference, device), weight=T(~weight, device))
+    empty_shifts, empty_score = _torch.estimate_shift(T(unrelated[:0], device), T(reference, device), weight=T(weight, device))
+    assert empty_shifts.shape == (0, 2) and empty_score.shape == (0,)
 
 
 @pytest.mark.parametrize("taper_px", [16.0, 5.5, 0.5])
