@@ -14,7 +14,11 @@ full table); a fix that meets it turns the xfail into a failure, so the marker g
 
 from __future__ import annotations
 
+import json
 import math
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -193,3 +197,21 @@ def test_too_poor_frames_are_never_ok():
     assert out[25].result.reason.endswith("saturated_or_empty_frame")
     assert all(out[i].result.reason.endswith("image_too_noisy") for i in poor)
     assert out[18].result.alert is not AlertLevel.UNRELIABLE  # clean frames recover after the hold time
+
+
+def test_the_accuracy_benchmark_runs_analyze_and_evaluate_and_writes_its_table(tmp_path):
+    # Smoke run of benchmarks/accuracy.py (one plain case per scenario), so it cannot rot.
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "accuracy.py"
+    out_json, out_md = tmp_path / "accuracy.json", tmp_path / "accuracy.md"
+    subprocess.run(
+        [sys.executable, str(script), "--quick", "--json", str(out_json), "--markdown", str(out_md)],
+        check=True, capture_output=True, text=True,
+    )
+    data = json.loads(out_json.read_text())
+    assert {"metadata", "results", "cases"} <= set(data)
+    assert [row["scenario"] for row in data["results"]] == [*SCENARIOS, "all"]
+    assert len(data["cases"]) == len(SCENARIOS)
+    for row in data["results"]:
+        assert 0.0 <= row["front_error_median_mm"] < 5.0 and 0.0 < row["dice_median"] <= 1.0
+    assert next(r for r in data["results"] if r["scenario"] == "no_leak")["false_alerts"] == 0
+    assert out_md.read_text().startswith("| scenario |")
