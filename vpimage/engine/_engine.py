@@ -82,9 +82,11 @@ class Engine:
     Per frame: attenuation (log domain) -> motion against the reference (frame 0) ->
     while no cement has appeared, the frame joins the pre-injection buffer, whose mean
     becomes the baseline at the first frame with a cement-sized blob (or when the buffer
-    is full) -> excess attenuation over the baseline, smoothed in space and time ->
-    cement candidates (needle and field edge excluded, threshold raised on steep
-    baseline edges) -> monotone accumulation -> measures against the corners -> alert.
+    is full) -> excess attenuation over the baseline, denoised as much as the measured
+    noise needs (median, Gaussian, recursive filter) -> cement candidates (field rim
+    excluded, threshold raised on steep baseline edges; growth from the cement so far,
+    new blobs confirmed over two frames, never started on the needle) -> monotone
+    accumulation -> measures against the corners -> alert.
 
     Parameters
     ----------
