@@ -2,11 +2,15 @@
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from vpimage import __version__
 from vpimage.cli import _COMMANDS, main
+
+# The real angiogram set lives in shared/ beside the repository (see its README).
+WG04 = Path(__file__).resolve().parents[2] / "shared" / "data" / "wg04"
 
 
 def test_version_through_python_dash_m():
@@ -27,3 +31,15 @@ def test_unknown_subcommand_is_bad_usage(capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["no-such-command"])
     assert exit_info.value.code == 2
+
+
+def test_an_undecodable_file_costs_one_line_on_stderr():
+    # XA1_JPLY.dcm: no installed decoder reads it; pydicom logs each failed plugin with a
+    # traceback, but the user sees only vpimage's one line naming the file.
+    out = subprocess.run(
+        [sys.executable, "-m", "vpimage", "info", str(WG04 / "XA1_JPLY.dcm")], capture_output=True, text=True
+    )
+    assert out.returncode == 3
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1, out.stderr
+    assert "XA1_JPLY.dcm" in lines[0] and lines[0].startswith("vpimage: error: ")

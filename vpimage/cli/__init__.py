@@ -37,8 +37,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _configure_logging(verbosity: int) -> None:
+    """Log vpimage's own messages to stderr; other libraries' loggers stay silent.
+
+    pydicom logs every failed decoder attempt with a traceback; a bad file must still
+    cost the user one line on stderr (the VpimageError that follows says it all).
+    """
     level = logging.WARNING if verbosity == 0 else logging.INFO if verbosity == 1 else logging.DEBUG
-    logging.basicConfig(level=level, format="vpimage: %(levelname)s: %(name)s: %(message)s", stream=sys.stderr)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("vpimage: %(levelname)s: %(name)s: %(message)s"))
+    logger = logging.getLogger("vpimage")
+    logger.handlers = [h for h in logger.handlers if isinstance(h, logging.NullHandler)] + [handler]
+    logger.setLevel(level)
+    logger.propagate = False
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None):
