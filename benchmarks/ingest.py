@@ -144,15 +144,18 @@ def write_long_study(path: Path, n: int, size: int, syntax: str) -> None:
         out.write(struct.pack("<HHI", 0xFFFE, 0xE0DD, 0))
 
 
+# The child reports VmHWM (this process image's peak RSS, KiB); ru_maxrss would not do:
+# Linux carries it over from the parent across fork and exec.
 _CHILD = """
-import resource, sys
+import sys
 import vpimage.io
 study = vpimage.io.open(sys.argv[1])
 frames = 0
 if sys.argv[2] == "stream":
     for batch in study.iter_batches(int(sys.argv[3])):
         frames += len(batch.index)
-print(frames, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)  # KiB on Linux
+peak = next(line for line in open("/proc/self/status") if line.startswith("VmHWM:"))
+print(frames, peak.split()[1])
 """
 
 

@@ -156,10 +156,10 @@ class Study:
         batch_size = int(batch_size)
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1; got {batch_size}")
-        pending: list[np.ndarray] = []
-        for index, frame in enumerate(self.iter_frames()):
-            pending.append(frame)
-            if len(pending) == batch_size or index == self.n_frames - 1:
-                indices = np.arange(index + 1 - len(pending), index + 1, dtype=np.int64)
-                yield FrameBatch(np.stack(pending), self.timing.time_s[indices].astype(np.float64), indices)
-                pending = []
+        frames = self.iter_frames()
+        for start in range(0, self.n_frames, batch_size):
+            index = np.arange(start, min(start + batch_size, self.n_frames), dtype=np.int64)
+            batch = np.empty((index.size, self.rows, self.columns), dtype=np.float32)  # filled in place
+            for row, frame in zip(range(index.size), frames):
+                batch[row] = frame
+            yield FrameBatch(batch, self.timing.time_s[index].astype(np.float64), index)
