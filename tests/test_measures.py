@@ -196,13 +196,25 @@ def test_classify_leaks_thin_curved_channel_is_venous():
 
 
 def test_classify_leaks_elongation_threshold():
-    # A 3 x 30 px bar above the body: length/width = 10.
+    # A 30 x 3 px bar in front of the anterior wall: length/width = 10, estimated 8.7
+    # (its skeleton stops short of the ends: 28 px).
+    mask = _leak_body()
+    mask[35:65, 30:33] = True
+    assert list(classify_leaks(mask, RECT, mm_per_px=0.3, rules=LeakRules(venous_min_elongation=8))) == ["venous"]
+    assert list(classify_leaks(mask, RECT, mm_per_px=0.3, rules=LeakRules(venous_min_elongation=11))) == ["anterior"]
+
+
+def test_classify_leaks_thin_sheet_in_the_disc_space_is_a_disc_leak():
+    # The same bar lying along the superior endplate, between the wall lines: disc cement
+    # spreads as a thin sheet, so its shape does not make it venous.
     mask = _leak_body()
     mask[20:23, 55:85] = True
-    assert list(classify_leaks(mask, RECT, mm_per_px=0.3, rules=LeakRules(venous_min_elongation=9))) == ["venous"]
-    assert list(classify_leaks(mask, RECT, mm_per_px=0.3, rules=LeakRules(venous_min_elongation=11))) == [
-        "disc_superior"
-    ]
+    rules = LeakRules(venous_min_elongation=9)
+    assert classify_leaks(mask, RECT, mm_per_px=0.3, rules=rules) == {"disc_superior": 90.0}
+    # Mostly in front of the anterior wall line, the bar above the body is venous again.
+    mask = _leak_body()
+    mask[20:23, 15:45] = True
+    assert classify_leaks(mask, RECT, mm_per_px=0.3, rules=rules) == {"venous": 90.0}
 
 
 def test_classify_leaks_small_component_dropped_and_order():

@@ -299,8 +299,8 @@ class LeakRules:
         distance transform along the component's skeleton and length = area / width.
     """
 
-    margin_mm: float = 0.5
-    min_area_mm2: float = 1.0
+    margin_mm: float = 0.25
+    min_area_mm2: float = 0.5
     venous_max_width_mm: float = 4.0
     venous_min_elongation: float = 5.0
 
@@ -344,12 +344,15 @@ def classify_leaks(mask, corners: Corners, *, mm_per_px: float, rules: LeakRules
 
     Cement farther than ``rules.margin_mm`` outside the body is split into connected
     components (8-connectivity); components smaller than ``rules.min_area_mm2`` are
-    dropped. A thin elongated component is ``venous`` wherever it runs (width at most
-    ``rules.venous_max_width_mm``, length/width at least ``rules.venous_min_elongation``).
-    Any other component takes the class of the side it lies beyond, by majority of its
-    pixels: each pixel is beyond the body line it is farthest outside of (posterior wall
+    dropped. Each component lies beyond the side of the body that most of its pixels are
+    beyond, a pixel being beyond the body line it is farthest outside of (posterior wall
     -> ``posterior``, superior endplate -> ``disc_superior``, inferior endplate ->
-    ``disc_inferior``, anterior wall -> ``anterior``).
+    ``disc_inferior``, anterior wall -> ``anterior``). A component beyond an endplate with
+    at least half of its pixels between the anterior and posterior wall lines lies in the
+    disc space: a disc leak, whatever its shape (cement spreads there as a thin sheet
+    along the endplate). Any other thin elongated component is ``venous`` wherever it runs
+    (width at most ``rules.venous_max_width_mm``, length/width at least
+    ``rules.venous_min_elongation``); the rest take the class of their side.
 
     Parameters
     ----------
@@ -393,17 +396,20 @@ def classify_leaks(mask, corners: Corners, *, mm_per_px: float, rules: LeakRules
     labels, count = ndimage.label(outside, structure=np.ones((3, 3), dtype=bool))
     beyond = np.argmin(dist, axis=0)  # index into `sides` of the most violated line
     min_area_px = rules.min_area_mm2 / mm_per_px**2
+    # Between the anterior and the posterior wall lines: where the disc spaces project.
+    between_walls = (dist[sides.index("anterior")] >= 0) & (dist[sides.index("posterior")] >= 0)
     for index, box in enumerate(ndimage.find_objects(labels), start=1):
         component = labels[box] == index
         area = float(component.sum())
         if area < min_area_px:
             continue
-        width, elongation = _width_and_elongation(component)
-        if width * mm_per_px <= rules.venous_max_width_mm and elongation >= rules.venous_min_elongation:
-            leak = "venous"
-        else:
-            votes = np.bincount(beyond[box][component], minlength=len(sides))
-            leak = _SIDE_CLASS[sides[int(np.argmax(votes))]]
+        votes = np.bincount(beyond[box][component], minlength=len(sides))
+        leak = _SIDE_CLASS[sides[int(np.argmax(votes))]]
+        in_disc = leak.startswith("disc_") and 2 * np.count_nonzero(between_walls[box][component]) >= area
+        if not in_disc:
+            width, elongation = _width_and_elongation(component)
+            if width * mm_per_px <= rules.venous_max_width_mm and elongation >= rules.venous_min_elongation:
+                leak = "venous"
         found[LEAK_CLASSES.index(leak)] += area
     return {name: float(area) for name, area in zip(LEAK_CLASSES, found) if area > 0}
 
