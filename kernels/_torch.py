@@ -349,25 +349,23 @@ def _translate(images: torch.Tensor, offset: torch.Tensor, order: int, *, replic
 
     ``images`` ``[frames, rows, cols]``, ``offset`` float32 ``[frames, 2]`` px. Off the image
     the edge is replicated, or the value is 0 (``replicate`` False), as OpenCV's
-    BORDER_REPLICATE / BORDER_CONSTANT.
+    BORDER_REPLICATE / BORDER_CONSTANT. A translation is separable: one pass along the
+    rows, one along the columns, each a weighted sum of gathered taps.
     """
     frames, rows, cols = images.shape
     device = images.device
-    row_coord = torch.arange(rows, device=device, dtype=torch.float32)[None] + offset[:, :1]
-    col_coord = torch.arange(cols, device=device, dtype=torch.float32)[None] + offset[:, 1:]
-    batch = torch.arange(frames, device=device)[:, None, None]
-    out = torch.zeros(images.shape, dtype=torch.float32, device=device)
-    source = images.to(torch.float32)
-    for row_index, row_weight in _taps(row_coord, order):
-        for col_index, col_weight in _taps(col_coord, order):
-            weight = row_weight[:, :, None] * col_weight[:, None, :]
+    out = images.to(torch.float32)
+    for dim, size in ((1, rows), (2, cols)):
+        coord = torch.arange(size, device=device, dtype=torch.float32)[None] + offset[:, dim - 1 : dim]
+        shape = (frames, size, 1) if dim == 1 else (frames, 1, size)
+        passed = None
+        for index, weight in _taps(coord, order):
             if not replicate:
-                weight = weight * (((row_index >= 0) & (row_index < rows))[:, :, None]) * (
-                    ((col_index >= 0) & (col_index < cols))[:, None, :]
-                )
-            r = row_index.clamp(0, rows - 1)[:, :, None]
-            c = col_index.clamp(0, cols - 1)[:, None, :]
-            out = out + weight * source[batch, r, c]
+                weight = weight * ((index >= 0) & (index < size))
+            gathered = out.gather(dim, index.clamp(0, size - 1).reshape(shape).expand(out.shape))
+            term = weight.reshape(shape) * gathered
+            passed = term if passed is None else passed + term
+        out = passed
     return out
 
 
@@ -562,26 +560,32 @@ _EIGHT = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if dy or dx]
 def _component_roots(masks: torch.Tensor) -> torch.Tensor:
     """For each pixel of ``masks`` ``[frames, rows, cols]``, the smallest flat index of its 8-connected component.
 
-    Label propagation (minimum over the 8 neighbours) with pointer jumping; a host check
-    per round for the fixed point. Background pixels hold ``masks.numel()``.
+    Label propagation with hooking and pointer jumping (each pixel takes the smallest
+    label among its 8 neighbours, the root of its label takes it too, then labels follow
+    their roots); a host check per round for the fixed point, a few rounds in all.
+    Labels only decrease and stay inside their component, and the smallest index of a
+    component never changes, so the fixed point is that index. Background pixels hold
+    ``masks.numel()``.
     """
     frames, rows, cols = masks.shape
     total = masks.numel()
-    flat_index = torch.arange(total, device=masks.device).reshape(masks.shape)
-    labels = torch.where(masks, flat_index, total)
+    dtype = torch.int32 if total < 2**31 - 1 else torch.int64
+    flat = torch.where(masks.reshape(-1), torch.arange(total, device=masks.device, dtype=dtype), total)
+    labels = torch.cat([flat, torch.tensor([total], device=masks.device, dtype=dtype)])  # the last: background
     while True:
-        padded = F.pad(labels, (1, 1, 1, 1), value=total)
-        smallest = labels
+        previous = labels
+        pixels = labels[:-1].reshape(masks.shape)
+        padded = F.pad(pixels, (1, 1, 1, 1), value=total)
+        smallest = pixels
         for dy, dx in _EIGHT:
             smallest = torch.minimum(smallest, padded[:, 1 + dy : 1 + dy + rows, 1 + dx : 1 + dx + cols])
-        smallest = torch.where(masks, smallest, total)
-        lookup = torch.cat([smallest.reshape(-1), torch.tensor([total], device=masks.device)])
-        for _ in range(4):  # pointer jumping: follow each label to its own label
-            smallest = lookup[smallest]
-            lookup[:-1] = smallest.reshape(-1)
-        if torch.equal(smallest, labels):
-            return labels
-        labels = smallest
+        smallest = torch.where(masks, smallest, total).reshape(-1)
+        labels = torch.cat([smallest, labels[-1:]])
+        labels.scatter_reduce_(0, previous[:-1].to(torch.int64), smallest, reduce="amin")  # hook the roots
+        for _ in range(3):
+            labels = labels[labels.to(torch.int64)]
+        if torch.equal(labels, previous):
+            return labels[:-1].reshape(masks.shape).to(torch.int64)
 
 
 def label_components(mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
