@@ -33,6 +33,16 @@ def test_leak_levels_partial_override_and_coercion():
         th.leak_levels["posterior"] = OK  # read-only
 
 
+def test_thresholds_pickle_and_hash():
+    import pickle
+
+    th = AlertThresholds(hold_s=1.0, leak_levels={"venous": "warn"})
+    copy = pickle.loads(pickle.dumps(th))
+    assert copy == th and hash(copy) == hash(th)
+    assert copy.leak_levels["venous"] is WARN
+    assert th != AlertThresholds(hold_s=1.0)
+
+
 @pytest.mark.parametrize(
     "kwargs, message",
     [

@@ -79,6 +79,13 @@ def test_bad_file_raises_config_error_naming_file_and_key(tmp_path, text, messag
     assert str(path) in str(info.value)
 
 
+def test_config_pickles_for_worker_processes():
+    import pickle
+
+    config = RunConfig.defaults().with_overrides({"alerts.leak_levels.disc_superior": "warn"})
+    assert pickle.loads(pickle.dumps(config)) == config
+
+
 def test_missing_file(tmp_path):
     with pytest.raises(ConfigError, match="cannot read"):
         RunConfig.from_toml(tmp_path / "absent.toml")

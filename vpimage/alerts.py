@@ -10,8 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from enum import Enum
-from types import MappingProxyType
-from typing import Iterable, Mapping
+from typing import Iterable, Iterator, Mapping
 
 from vpimage.measures import LEAK_CLASSES
 
@@ -51,6 +50,40 @@ _TIME_EPS_S = 1e-9
 
 def _default_leak_levels() -> Mapping[str, AlertLevel]:
     return {name: AlertLevel.STOP for name in LEAK_CLASSES}
+
+
+class _LeakLevels(Mapping):
+    """Read-only leak class -> level mapping that can be hashed and pickled (unlike a
+    mappingproxy), so that thresholds travel to worker processes."""
+
+    __slots__ = ("_items",)
+
+    def __init__(self, levels: Mapping[str, AlertLevel]):
+        self._items = tuple((name, levels[name]) for name in LEAK_CLASSES)
+
+    def __getitem__(self, name: str) -> AlertLevel:
+        for key, level in self._items:
+            if key == name:
+                return level
+        raise KeyError(name)
+
+    def __iter__(self) -> Iterator[str]:
+        return (key for key, _ in self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __hash__(self) -> int:
+        return hash(self._items)
+
+    def __getstate__(self):
+        return self._items
+
+    def __setstate__(self, items):
+        self._items = items
+
+    def __repr__(self) -> str:
+        return repr(dict(self._items))
 
 
 @dataclass(frozen=True)
@@ -110,7 +143,7 @@ class AlertThresholds:
             if level not in _LEAK_LEVELS:
                 raise ValueError(f"leak class {name!r} must raise one of ok, warn, stop; got {self.leak_levels[name]!r}")
             levels[name] = level
-        object.__setattr__(self, "leak_levels", MappingProxyType(levels))
+        object.__setattr__(self, "leak_levels", _LeakLevels(levels))
 
 
 def frame_level(
