@@ -4,6 +4,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from vpimage.measures import (
     LEAK_CLASSES,
@@ -285,3 +287,33 @@ def test_time_to_wall(d, v, expected):
         assert math.isnan(result)
     else:
         assert result == pytest.approx(expected)
+
+
+# Invariants on random bodies: turned and shifted rectangles with a random cement pixel.
+@settings(max_examples=60, deadline=None)
+@given(
+    deg=st.floats(-30, 30),
+    dx=st.integers(-10, 10),
+    dy=st.integers(-10, 10),
+    u=st.floats(0.05, 0.95),
+    v=st.floats(0.05, 0.95),
+)
+def test_invariants_inside_the_body(deg, dx, dy, u, v):
+    body = RECT.transformed(_rotation(deg, (70, 55)))
+    # A pixel near the point at fractions (u, v) of the body's width and height.
+    a_s, p_s, p_i, a_i = body.as_array()
+    point = a_s + u * (p_s - a_s) + v * (a_i - a_s)
+    col, row = (int(round(c)) for c in point)
+    mask = np.zeros(SHAPE, bool)
+    mask[row, col] = True
+    if not body_mask(body, SHAPE)[row, col]:
+        return  # rounding left the body: nothing to check
+    d, depth = front_to_wall_px(mask, body), depth_fraction(mask, body)
+    assert 0 <= d <= 60 + 1e-9 and 0 <= depth <= 1
+    assert d == pytest.approx(signed_distance_to_wall_px(body, SHAPE)[row, col], abs=1e-4)
+    # Moving mask and body together changes nothing.
+    moved = np.roll(mask, (dy, dx), axis=(0, 1))
+    assert front_to_wall_px(moved, body.translated(dx, dy)) == pytest.approx(d, abs=1e-9)
+    assert depth_fraction(moved, body.translated(dx, dy)) == pytest.approx(depth, abs=1e-9)
+    # Inside the body nothing leaks.
+    assert classify_leaks(mask, body, mm_per_px=0.3) == {}
