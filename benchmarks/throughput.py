@@ -1,0 +1,297 @@
+"""Throughput and streaming latency of the kernel pipeline, per backend, device and size.
+
+The pipeline is the engine's per-frame work written as kernel calls only, so one
+function runs on every backend: attenuation, field masking, registration to the
+reference (FFT + ECC), bicubic alignment, median + Gaussian denoising, noise estimate,
+subtraction of the baseline, recursive filter, cement candidates, monotone accumulation,
+largest component. The frames are a phantom run (``posterior_approach``) at each size,
+cycled. The same run also measures:
+
+- a naive baseline (``backend`` ``naive-skimage``): the same steps frame by frame with
+  scikit-image / scipy, as a typical research script writes them;
+- ``roofline_fps``: a plain copy of the same frames on the same device (host memory for
+  numpy and the naive script), so ``fps / roofline_fps`` compares across machines.
+
+``fps`` is measured in batches of ``batch`` frames (numpy: 8, torch: 32); the latency is
+per frame fed one at a time, as the live monitor feeds the engine (p50 and p99, ms).
+CUDA timings synchronise inside the timed region; frames reach the GPU from pinned host
+memory with non-blocking copies. Contract: CONTRACT.md, "Benchmarks"::
+
+    python benchmarks/throughput.py --json OUT.json [--sizes 512,1024] [--backends numpy,torch]
+                                   [--device cpu|cuda] [--seconds S]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from scipy import ndimage as ndi
+from skimage import filters, measure, registration
+
+from vpimage.kernels import get_backend
+from vpimage.synth import SynthOptions, simulate
+
+BATCH = {"numpy": 8, "torch": 32, "naive-skimage": 1}
+THRESHOLD = 0.05  # excess attenuation of cement, as the engine's default order of magnitude
+GRADIENT_GAIN = 0.3  # px of residual misregistration assumed at edges
+ALPHA = 0.5  # recursive filter weight of the newest frame
+PRE_INJECTION = 5  # phantom frames before the cement appears (SynthOptions default)
+
+
+@dataclass
+class Scene:
+    """What the engine knows before the stream: reference, baseline, masks (host numpy arrays)."""
+
+    frames: np.ndarray  # [N, R, C] float32 stored values
+    time_s: np.ndarray
+    white_level: float
+    fov: np.ndarray
+    weight: np.ndarray
+    reference: np.ndarray
+    baseline: np.ndarray
+    gradient: np.ndarray
+
+
+def make_scene(size: int) -> Scene:
+    """A phantom run at ``size`` px and the per-study set-up the engine derives from it."""
+    numpy_kernels = get_backend("numpy")
+    run = simulate("posterior_approach", seed=0, options=SynthOptions(size_px=size, frames=16, fps=5.0)).run
+    frames = run.frames.astype(np.float32)
+    fov = run.field.mask(size, size)
+    white_level = float(frames.max())
+    att = numpy_kernels.attenuation(frames[:PRE_INJECTION], white_level=white_level)
+    baseline = att.mean(axis=0)
+    gradient = np.hypot(*np.gradient(numpy_kernels.smooth(baseline, sigma_px=1.0)))
+    weight = ndi.binary_erosion(fov, iterations=size // 16)
+    return Scene(frames, run.time_s, white_level, fov, weight, att[0], baseline, gradient)
+
+
+class KernelPipeline:
+    """The engine's per-frame steps as kernel calls, with the state carried between batches."""
+
+    def __init__(self, kernels, scene: Scene, to_device):
+        self.k = kernels
+        self.white_level = scene.white_level
+        self.fov, self.weight = to_device(scene.fov), to_device(scene.weight)
+        self.reference, self.baseline = to_device(scene.reference), to_device(scene.baseline)
+        self.gradient, self.exclude = to_device(scene.gradient), to_device(~scene.fov)
+        rows, cols = scene.fov.shape
+        self.filtered = None
+        self.state = {
+            "run_length": to_device(np.zeros((rows, cols), np.int16)),
+            "run_start_s": to_device(np.zeros((rows, cols), np.float32)),
+            "accumulated": to_device(np.zeros((rows, cols), bool)),
+            "time_of_arrival_s": to_device(np.full((rows, cols), np.nan, np.float32)),
+        }
+
+    def __call__(self, frames, time_s):
+        k = self.k
+        att = k.mask_field(k.attenuation(frames, white_level=self.white_level), self.fov, fill=0.0)
+        shifts, _ = k.estimate_shift(att, self.reference, weight=self.weight)
+        aligned = k.shift_images(att, -shifts, order=3)
+        noise = k.noise_sigma(aligned, weight=self.weight)
+        denoised = k.smooth(k.median(aligned, size_px=3), sigma_px=1.0)
+        filtered = k.recursive_filter(denoised - self.baseline, alpha=ALPHA, state=self.filtered)
+        self.filtered = filtered[-1]
+        candidates = k.cement_candidates(
+            filtered, threshold=THRESHOLD, reference_gradient=self.gradient, gradient_gain=GRADIENT_GAIN, exclude=self.exclude
+        )
+        cement = k.accumulate_cement(candidates, time_s=time_s, min_run=2, **self.state)
+        return k.largest_component_px(cement), noise
+
+
+class NaivePipeline:
+    """The same steps, one frame at a time, with scikit-image and scipy as a research script would."""
+
+    def __init__(self, scene: Scene):
+        self.scene = scene
+        self.filtered = None
+        self.accumulated = np.zeros(scene.fov.shape, bool)
+        self.run_length = np.zeros(scene.fov.shape, np.int16)
+
+    def __call__(self, frames, time_s):
+        s = self.scene
+        out = []
+        for frame in frames:
+            att = np.where(s.fov, -np.log(np.maximum(frame, 1.0) / s.white_level), 0.0)
+            shift, _, _ = registration.phase_cross_correlation(
+                s.reference * s.weight, att * s.weight, upsample_factor=20, normalization=None
+            )
+            aligned = ndi.shift(att, shift, order=3, mode="nearest")
+            residual = (aligned - ndi.uniform_filter(aligned, 3))[s.weight]
+            1.4826 * np.median(np.abs(residual - np.median(residual)))  # noise sigma, as the kernels estimate it
+            denoised = filters.gaussian(filters.median(aligned, np.ones((3, 3), bool)), sigma=1.0)
+            excess = denoised - s.baseline
+            self.filtered = excess if self.filtered is None else ALPHA * excess + (1 - ALPHA) * self.filtered
+            candidates = (self.filtered > THRESHOLD + GRADIENT_GAIN * s.gradient) & s.fov
+            self.run_length = np.where(candidates, self.run_length + 1, 0)
+            self.accumulated |= self.run_length >= 2
+            regions = measure.regionprops(measure.label(self.accumulated, connectivity=2))
+            out.append(max((r.area for r in regions), default=0))
+        return np.array(out)
+
+
+def _timer(device: str):
+    if device == "cuda":
+        import torch
+
+        def now() -> float:
+            torch.cuda.synchronize()
+            return time.perf_counter()
+
+        return now
+    return time.perf_counter
+
+
+def time_pipeline(pipeline, feed, n_frames: int, batch: int, seconds: float, now) -> tuple[float, list[float], int]:
+    """Batched fps over about ``seconds``, then one-frame latencies over about ``seconds``.
+
+    ``feed(start, count)`` gives the (frames, time_s) of ``count`` frames of the cycled run.
+    """
+    pipeline(*feed(0, batch))  # warm-up: first calls allocate, compile kernels, fill caches
+    frames, start = 0, now()
+    while now() - start < seconds or frames == 0:
+        pipeline(*feed(frames, batch))
+        frames += batch
+    fps = frames / (now() - start)
+    latencies = []
+    budget = now()
+    while now() - budget < seconds or len(latencies) < 20:
+        t0 = now()
+        pipeline(*feed(len(latencies), 1))
+        latencies.append((now() - t0) * 1000.0)
+    return fps, latencies, frames
+
+
+def copy_fps(frames, seconds: float, now) -> float:
+    """Frames per second of a plain copy of ``frames`` (numpy array or tensor) on its device."""
+    if isinstance(frames, np.ndarray):
+        target = np.empty_like(frames)
+
+        def copy():
+            np.copyto(target, frames)
+    else:
+        target = frames.clone()
+
+        def copy():
+            target.copy_(frames)
+
+    copy()
+    count, start = 0, now()
+    while now() - start < seconds or count == 0:
+        copy()
+        count += 1
+    return count * frames.shape[0] / (now() - start)
+
+
+def host_feed(scene: Scene):
+    n = scene.frames.shape[0]
+
+    def feed(start: int, count: int):
+        index = (np.arange(start, start + count) % (n - PRE_INJECTION)) + PRE_INJECTION
+        return scene.frames[index], scene.time_s[index] + start  # time keeps increasing
+
+    return feed
+
+
+def torch_feed(scene: Scene, device: str):
+    import torch
+
+    source = torch.from_numpy(scene.frames)
+    cuda = device == "cuda"
+    staging = torch.empty((max(BATCH.values()),) + source.shape[1:], pin_memory=cuda)
+    copied = torch.cuda.Event() if cuda else None
+    times = torch.from_numpy(scene.time_s.astype(np.float32)).to(device)
+    n = scene.frames.shape[0]
+
+    def feed(start: int, count: int):
+        index = (torch.arange(start, start + count) % (n - PRE_INJECTION)) + PRE_INJECTION
+        if copied is not None:
+            copied.synchronize()  # the previous batch has left the staging buffer
+        torch.index_select(source, 0, index, out=staging[:count])
+        frames = staging[:count].to(device, non_blocking=True)
+        if copied is not None:
+            copied.record()
+        return frames, times[index.to(device)] + start
+
+    return feed
+
+
+def gpu_name(device: str) -> str | None:
+    if device != "cuda":
+        return None
+    import torch
+
+    return torch.cuda.get_device_name()
+
+
+def record(backend, device, size, batch, frames, fps, latencies, roofline_fps) -> dict:
+    return {
+        "backend": backend,
+        "device": device,
+        "size": size,
+        "batch": batch,
+        "frames": frames,
+        "fps": round(fps, 2),
+        "latency_ms_p50": round(float(np.percentile(latencies, 50)), 3),
+        "latency_ms_p99": round(float(np.percentile(latencies, 99)), 3),
+        "roofline_fps": round(roofline_fps, 1),
+        "host": f"{platform.processor() or platform.machine()}, {platform.system()} {platform.release()}",
+        "gpu": gpu_name(device),
+    }
+
+
+def run(sizes: list[int], backends: list[str], device: str, seconds: float) -> list[dict]:
+    records = []
+    for size in sizes:
+        scene = make_scene(size)
+        host_roofline = copy_fps(scene.frames, seconds / 4, time.perf_counter)
+        naive = NaivePipeline(scene)
+        fps, latencies, frames = time_pipeline(naive, host_feed(scene), len(scene.frames), 1, seconds, time.perf_counter)
+        records.append(record("naive-skimage", "cpu", size, 1, frames, fps, latencies, host_roofline))
+        for backend in backends:
+            if backend == "numpy":
+                pipeline = KernelPipeline(get_backend("numpy"), scene, np.asarray)
+                feed, on, now, roofline = host_feed(scene), "cpu", time.perf_counter, host_roofline
+            else:
+                import torch
+
+                pipeline = KernelPipeline(get_backend("torch", device=device), scene, lambda a: torch.as_tensor(a, device=device))
+                feed, on, now = torch_feed(scene, device), device, _timer(device)
+                roofline = copy_fps(torch.as_tensor(scene.frames, device=device), seconds / 4, now)
+            fps, latencies, frames = time_pipeline(pipeline, feed, len(scene.frames), BATCH[backend], seconds, now)
+            records.append(record(backend, on, size, BATCH[backend], frames, fps, latencies, roofline))
+    return records
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--json", required=True, type=Path, help="where to write the list of records")
+    parser.add_argument("--sizes", default="512,1024", help="comma-separated frame sizes, px")
+    parser.add_argument("--backends", default="numpy,torch", help="comma-separated: numpy, torch")
+    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"), help="where the torch backend runs")
+    parser.add_argument("--seconds", type=float, default=5.0, help="time per measurement (fps, then latency), s")
+    args = parser.parse_args(argv)
+    backends = [b for b in args.backends.split(",") if b]
+    if unknown := set(backends) - {"numpy", "torch"}:
+        parser.error(f"unknown backends: {', '.join(sorted(unknown))}")
+    records = run([int(s) for s in args.sizes.split(",")], backends, args.device, args.seconds)
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(records, indent=2) + "\n")
+    for r in records:
+        print(
+            f"{r['backend']:>14} {r['device']:>4} {r['size']:>5} px: {r['fps']:9.1f} fps "
+            f"(x{r['fps'] / r['roofline_fps']:.2e} of copy), latency p50 {r['latency_ms_p50']:.1f} ms, "
+            f"p99 {r['latency_ms_p99']:.1f} ms"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
