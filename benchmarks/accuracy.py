@@ -86,8 +86,8 @@ def case_scores(case: dict) -> dict:
         "dice_frame_mean": ev["dice_frame_mean"],
         "stop_delay_s": stop["difference"],
         "stop_on_time": (not stopping)
-        or (stop["difference"] is not None and stop["difference"] <= case["frame_interval_s"] + 1e-6),
-        "stop_not_early": stop["analysis"] is None or stop["analysis"] >= earliest - 1e-6,
+        or (stop["difference"] is not None and stop["difference"] <= case["frame_interval_s"] + 1e-3),
+        "stop_not_early": stop["analysis"] is None or stop["analysis"] >= earliest - 1e-3,
         "false_alert": (not stopping) and ev["first_warn_s"]["analysis"] is not None,
         "leaks_missed": ev["leak_classes_missed"],
         "leaks_spurious": ev["leak_classes_spurious"],
@@ -109,6 +109,8 @@ def table(cases: list[dict]) -> list[dict]:
         if not scores:
             continue
         p95 = [s["front_error_p95_mm"] for s in scores if s["front_error_p95_mm"] is not None]
+        stopping = [s for s, c in zip(scores, (c for c in cases if scenario in ("all", c["scenario"])))
+                    if c["scenario"] in STOPPING]
         rows.append({
             "scenario": scenario,
             "cases": len(scores),
@@ -117,7 +119,7 @@ def table(cases: list[dict]) -> list[dict]:
             "front_error_p95_mm_max": max(p95) if p95 else None,
             "dice_median": _median(s["dice"] for s in scores),
             "dice_frame_mean_min": min((s["dice_frame_mean"] for s in scores if s["dice_frame_mean"] is not None), default=None),
-            "stop_on_time": f"{sum(s['stop_on_time'] for s in scores)}/{len(scores)}",
+            "stop_on_time": f"{sum(s['stop_on_time'] for s in stopping)}/{len(stopping)}" if stopping else None,
             "stop_not_early": f"{sum(s['stop_not_early'] for s in scores)}/{len(scores)}",
             "stop_delay_median_s": _median(s["stop_delay_s"] for s in scores),
             "false_alerts": sum(s["false_alert"] for s in scores),
@@ -141,7 +143,7 @@ def markdown(rows: list[dict]) -> str:
         lines.append("| " + " | ".join([
             r["scenario"], str(r["cases"]), cell(r["front_error_median_mm"]),
             f"{cell(r['front_error_p95_mm_median'])} / {cell(r['front_error_p95_mm_max'])}",
-            cell(r["dice_median"]), r["stop_on_time"], r["stop_not_early"], cell(r["stop_delay_median_s"]),
+            cell(r["dice_median"]), cell(r["stop_on_time"]), r["stop_not_early"], cell(r["stop_delay_median_s"]),
             str(r["false_alerts"]), f"{r['leak_classes_missed']} / {r['leak_classes_spurious']}",
         ]) + " |")
     return "\n".join(lines) + "\n"

@@ -330,14 +330,9 @@ class Engine:
         return bool(k.largest_component_px(candidates[None])[0] >= seg.min_area_px)
 
     def _edge_strength(self, image: np.ndarray) -> np.ndarray:
-        """Largest gradient magnitude of a (smoothed) attenuation image within 2 px, 1/px.
-
-        The neighbourhood maximum also covers the crest of a thin dense line (an endplate
-        seen edge-on), whose own gradient is zero but whose sub-pixel interpolation differs
-        from frame to frame as much as its flanks'.
-        """
+        """Gradient magnitude of a (smoothed) attenuation image, 1/px."""
         gy, gx = np.gradient(self.kernels.smooth(image, sigma_px=self.config.segmentation.smooth_px))
-        return ndi.grey_dilation(np.hypot(gy, gx).astype(np.float32), size=(3, 3))
+        return np.hypot(gy, gx).astype(np.float32)
 
     def _segment(self, aligned: np.ndarray, inside: np.ndarray, time_s: float) -> None:
         """Update the accumulated cement with one aligned frame."""
