@@ -471,7 +471,7 @@ def _ecc_translation(
     pre_mask = mask.to(torch.float32).expand(frames, -1, -1)
     gradient_x = _gradient(images, 2) * pre_mask
     gradient_y = _gradient(images, 1) * pre_mask
-    sources = torch.stack([images, gradient_x, gradient_y, pre_mask], dim=1).reshape(-1, *images.shape[1:])
+    sources = torch.stack([images, gradient_x, gradient_y], dim=1).reshape(-1, *images.shape[1:])
     template = template.expand(frames, -1, -1)
     warp = start.clone()
     rho = torch.full((frames,), -1.0, dtype=torch.float64, device=device)
@@ -481,8 +481,8 @@ def _ecc_translation(
         active = ((rho - last_rho).abs() >= _ECC_EPS) & ~failed
         if iteration % _ECC_CHECK_EVERY == 1 and not bool(active.any()):
             break
-        offset = warp.flip(1).repeat_interleave(4, dim=0)  # (dy, dx) per source image
-        linear = _translate(sources, offset, 1, replicate=False).reshape(frames, 4, *images.shape[1:])
+        offset = warp.flip(1).repeat_interleave(3, dim=0)  # (dy, dx) per source image
+        linear = _translate(sources, offset, 1, replicate=False).reshape(frames, 3, *images.shape[1:])
         nearest = _translate(pre_mask, warp.flip(1), 0, replicate=False) > 0.5
         warped, warped_x, warped_y = linear[:, 0], linear[:, 1], linear[:, 2]
         inside = nearest.to(torch.float32)
