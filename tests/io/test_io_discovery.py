@@ -95,3 +95,36 @@ def test_runs_without_start_times_follow_each_other_with_a_warning(tmp_path):
     with pytest.warns(UserWarning, match="no readable start time"):
         study = vpimage.io.open(tmp_path)
     np.testing.assert_allclose(study.timing.time_s, [0, 1 / 15, 2 / 15, 3 / 15], atol=1e-6)
+
+
+@pytest.mark.filterwarnings("ignore:.*no calibration")
+def test_discover_lists_each_series_and_video_of_a_tree(tmp_path):
+    import cv2
+
+    single = build_run(n=3, seed=1)
+    series = build_run(n=4, seed=2, jittered=True)
+    write(single, tmp_path / "a", "enhanced-xa", name="run")
+    write(series, tmp_path / "b", "xrf-series", name="frames")
+    (tmp_path / "c").mkdir()
+    (tmp_path / "c" / "notes.txt").write_text("not DICOM")
+    writer = cv2.VideoWriter(str(tmp_path / "c" / "clip.avi"), cv2.VideoWriter_fourcc(*"FFV1"), 5.0, (32, 24),
+                             isColor=False)
+    for i in range(2):
+        writer.write(np.full((24, 32), 40 * i, np.uint8))
+    writer.release()
+    with pytest.warns(UserWarning, match="1 file\\(s\\) skipped: notes.txt"):
+        sources = vpimage.io.discover(tmp_path)
+    assert [len(s.files) for s in sources] == [1, 4, 1]
+    assert sources[1].origin == tmp_path / "b" / "frames"
+    assert len({s.key for s in sources}) == 3
+    studies = [s.open() for s in sources]
+    assert [s.n_frames for s in studies] == [3, 4, 2]
+    np.testing.assert_array_equal(np.stack(list(studies[1].iter_frames())), expected_frames(series))
+    np.testing.assert_allclose(studies[1].timing.time_s, series.time_s, atol=1e-6)
+
+
+def test_discover_through_a_dicomdir(tmp_path):
+    run = build_run(n=3)
+    sources = vpimage.io.discover(media(tmp_path, run) / "DICOMDIR")
+    assert len(sources) == 1 and len(sources[0].files) == 3
+    np.testing.assert_array_equal(np.stack(list(sources[0].open().iter_frames())), expected_frames(run))

@@ -5,6 +5,9 @@
 >>> for batch in study.iter_batches(16):                     # doctest: +SKIP
 ...     batch.frames.shape, batch.time_s, batch.index        # [B, rows, cols], [B] s, [B]
 
+:func:`discover` lists every study under a folder tree or DICOMDIR (for batch work);
+each :class:`StudySource` opens to a :class:`Study`.
+
 Frame values as the analysis sees them: float32 ``[rows, cols]``, after the Modality
 LUT or Rescale Slope/Intercept, oriented like MONOCHROME2 (higher = brighter = less
 attenuation). MONOCHROME1 is inverted within its value range, ``(2**BitsStored - 1) -
@@ -16,12 +19,12 @@ in seconds from the first frame (:class:`Timing`).
 
 from __future__ import annotations
 
-from vpimage.io._discovery import open_path
+from vpimage.io._discovery import StudySource, discover, open_path
 from vpimage.io._geometry import Geometry
 from vpimage.io._study import FrameBatch, Study
 from vpimage.io._timing import FALLBACK_FPS, Timing
 
-__all__ = ["FALLBACK_FPS", "FrameBatch", "Geometry", "Study", "Timing", "open"]
+__all__ = ["FALLBACK_FPS", "FrameBatch", "Geometry", "Study", "StudySource", "Timing", "discover", "open"]
 
 
 def open(path) -> Study:  # noqa: A001 - the public name the analysis codes against

@@ -12,9 +12,12 @@ frames, or several runs), which are put in acquisition order.
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import os
 import warnings
 from collections import defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 
 from pydicom import dcmread
@@ -23,7 +26,7 @@ from vpimage.errors import InvalidStudyError, UnsupportedError
 from vpimage.io._dicom_study import DicomInstance, open_instance, open_series, read_header
 from vpimage.io._study import Study, reading
 
-__all__ = ["VIDEO_SUFFIXES", "dicomdir_files", "open_path"]
+__all__ = ["VIDEO_SUFFIXES", "StudySource", "dicomdir_files", "discover", "open_path"]
 
 logger = logging.getLogger(__name__)
 
@@ -136,3 +139,71 @@ def open_path(path) -> Study:
     if "PixelData" not in header:
         raise UnsupportedError(path, "is a DICOM object without (7FE0,0010) Pixel Data, not an image")
     return open_instance(path, header)
+
+
+@dataclass(frozen=True)
+class StudySource:
+    """One study found by :func:`discover`: the files of one series, or one video.
+
+    Attributes
+    ----------
+    origin : Path
+        The folder holding all its files (the file itself for a single file or video).
+    files : tuple of Path
+        Its DICOM files (any order: :meth:`open` sorts them in time), or the video.
+    key : str
+        12 hex digits hashed from the Series Instance UID (or the path): no patient data.
+    """
+
+    origin: Path
+    files: tuple[Path, ...]
+    key: str
+
+    def open(self) -> Study:
+        """The :class:`Study` (frames in acquisition order)."""
+        if len(self.files) == 1 and self.files[0].suffix.lower() in VIDEO_SUFFIXES:
+            return open_path(self.files[0])
+        return _open_instances(self.origin, list(self.files))
+
+
+def discover(root) -> list[StudySource]:
+    """Every study under ``root`` (a folder tree, a DICOMDIR or a folder holding one):
+    DICOM files grouped by series, and videos; non-image objects skipped with a note in
+    the log, unreadable files reported in one warning, never fatal.
+
+    Raises
+    ------
+    InvalidStudyError
+        When ``root`` does not exist or its DICOMDIR cannot be read.
+    """
+    root = Path(root)
+    if not root.exists():
+        raise InvalidStudyError(root, "does not exist")
+    dicomdir = root if root.is_file() else next(
+        (p for p in root.iterdir() if p.name.upper() == "DICOMDIR" and p.is_file()), None)
+    paths = dicomdir_files(dicomdir) if dicomdir is not None else _folder_files(root)
+    origin = dicomdir or root
+    series: dict[str, list[Path]] = defaultdict(list)
+    videos, unreadable = [], []
+    for path in paths:
+        if path.suffix.lower() in VIDEO_SUFFIXES:
+            videos.append(path)
+            continue
+        try:
+            header = read_header(path)
+        except InvalidStudyError as error:
+            unreadable.append(f"{path.name} ({error.reason})")
+            continue
+        if "PixelData" not in header or _is_dicomdir(path, header):
+            logger.info("skipping %s: a DICOM object without pixel data", path.name)
+            continue
+        series[str(header.get("SeriesInstanceUID", "")) or str(path)].append(path)
+    if unreadable:
+        warnings.warn(f"{origin}: {len(unreadable)} file(s) skipped: {'; '.join(unreadable)[:500]}", stacklevel=2)
+    found = [StudySource(Path(os.path.commonpath(files)) if len(files) > 1 else files[0], tuple(files), _hash(uid))
+             for uid, files in sorted(series.items(), key=lambda item: str(item[1][0]))]
+    return found + [StudySource(v, (v,), _hash(str(v))) for v in videos]
+
+
+def _hash(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
