@@ -270,6 +270,23 @@ def run(sizes: list[int], backends: list[str], device: str, seconds: float) -> l
     return records
 
 
+def markdown(records: list[dict]) -> str:
+    """The records as the README's table: fps, its share of the copy roofline, latency, and speed-up on naive."""
+    naive = {r["size"]: r["fps"] for r in records if r["backend"] == "naive-skimage"}
+    lines = [
+        "| backend | device | size px | batch | fps | fps / roofline | x naive | latency p50 ms | latency p99 ms |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in records:
+        speedup = r["fps"] / naive[r["size"]] if naive.get(r["size"]) else float("nan")
+        device = r["gpu"] or r["device"]
+        lines.append(
+            f"| {r['backend']} | {device} | {r['size']} | {r['batch']} | {r['fps']:.1f} | "
+            f"{r['fps'] / r['roofline_fps']:.1e} | {speedup:.1f} | {r['latency_ms_p50']:.1f} | {r['latency_ms_p99']:.1f} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--json", required=True, type=Path, help="where to write the list of records")
@@ -277,6 +294,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backends", default="numpy,torch", help="comma-separated: numpy, torch")
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"), help="where the torch backend runs")
     parser.add_argument("--seconds", type=float, default=5.0, help="time per measurement (fps, then latency), s")
+    parser.add_argument("--markdown", type=Path, help="also write the records as a markdown table here")
     args = parser.parse_args(argv)
     backends = [b for b in args.backends.split(",") if b]
     if unknown := set(backends) - {"numpy", "torch"}:
@@ -284,6 +302,8 @@ def main(argv: list[str] | None = None) -> int:
     records = run([int(s) for s in args.sizes.split(",")], backends, args.device, args.seconds)
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(records, indent=2) + "\n")
+    if args.markdown:
+        args.markdown.write_text(markdown(records))
     for r in records:
         print(
             f"{r['backend']:>14} {r['device']:>4} {r['size']:>5} px: {r['fps']:9.1f} fps "
