@@ -452,7 +452,7 @@ def _dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 _ECC_ITERATIONS = 50
 _ECC_EPS = 1e-4
-_ECC_CHECK_EVERY = 5  # iterations between host checks for "all frames converged"
+_ECC_CHECK_EVERY = {"cpu": 1}  # iterations between checks for "all frames converged"; 5 off the host
 
 
 def _ecc_translation(
@@ -477,9 +477,10 @@ def _ecc_translation(
     rho = torch.full((frames,), -1.0, dtype=torch.float64, device=device)
     last_rho = torch.full((frames,), -_ECC_EPS, dtype=torch.float64, device=device)
     failed = torch.zeros(frames, dtype=torch.bool, device=device)
-    for iteration in range(1, _ECC_ITERATIONS + 1):
+    check_every = _ECC_CHECK_EVERY.get(device.type, 5)
+    for iteration in range(_ECC_ITERATIONS):
         active = ((rho - last_rho).abs() >= _ECC_EPS) & ~failed
-        if iteration % _ECC_CHECK_EVERY == 1 and not bool(active.any()):
+        if iteration % check_every == 0 and iteration and not bool(active.any()):
             break
         offset = warp.flip(1).repeat_interleave(3, dim=0)  # (dy, dx) per source image
         linear = _translate(sources, offset, 1, replicate=False).reshape(frames, 3, *images.shape[1:])
