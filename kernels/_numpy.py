@@ -452,7 +452,7 @@ def accumulate_cement(
     for t, frame in enumerate(candidates):
         starting = frame & (run_length == 0)
         run_start_s[starting] = time_s[t]
-        run_length[:] = np.where(frame, np.minimum(run_length + 1, top), 0)
+        run_length[:] = np.where(frame, np.minimum(run_length, top - 1) + 1, 0)  # saturates, never wraps
         new = (run_length >= min_run) & ~accumulated
         time_of_arrival_s[new] = run_start_s[new]
         accumulated |= new

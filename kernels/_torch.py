@@ -169,7 +169,7 @@ def accumulate_cement(
     for t in range(candidates.shape[0]):
         frame = candidates[t]
         run_start_s.copy_(torch.where(frame & (run_length == 0), time_s[t], run_start_s))
-        run_length.copy_(torch.where(frame, torch.clamp(run_length + 1, max=top), 0))
+        run_length.copy_(torch.where(frame, torch.clamp(run_length, max=top - 1) + 1, 0))  # saturates, never wraps
         new = (run_length >= min_run) & ~accumulated
         time_of_arrival_s.copy_(torch.where(new, run_start_s, time_of_arrival_s))
         accumulated |= new

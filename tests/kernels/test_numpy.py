@@ -201,3 +201,18 @@ def test_noise_sigma_recovers_white_noise_on_smooth_anatomy():
     images = (anatomy + rng.normal(0, 0.2, size=(2, 128, 128))).astype(np.float32)
     out = K.noise_sigma(images, weight=np.ones((128, 128), bool))
     np.testing.assert_allclose(out, 0.2, rtol=0.1)
+
+
+def test_accumulate_cement_run_length_saturates_instead_of_wrapping():
+    # A live monitor may see a pixel as cement for hours: the int16 run length stops at
+    # its maximum (32767 frames) rather than wrapping to -32768.
+    top = np.iinfo(np.int16).max
+    state = dict(
+        run_length=np.array([[top - 1, top]], np.int16),
+        run_start_s=np.zeros((1, 2), np.float32),
+        accumulated=np.ones((1, 2), bool),
+        time_of_arrival_s=np.zeros((1, 2), np.float32),
+    )
+    out = K.accumulate_cement(np.ones((2, 1, 2), bool), time_s=np.array([0.0, 0.5]), min_run=2, **state)
+    np.testing.assert_array_equal(state["run_length"], [[top, top]])
+    assert out.all()
