@@ -19,7 +19,9 @@ from pydicom.tag import Tag
 from vpimage.errors import ConfigError
 from vpimage.synth._dicom import CALIBRATIONS, OBJECTS, SYNTAXES, write_dicom
 from vpimage.synth._dicom_syntax import J2K_PSNR_DB, JLS_NEAR_ERROR
-from vpimage.synth._run import FieldOfView, FieldShape, FluoroRun
+from fluoro_runs import CIRCLE, RECTANGLE
+from fluoro_runs import build_run as make_run
+from vpimage.synth._run import FluoroRun
 
 ENHANCED = ("enhanced-xa", "enhanced-xrf")
 SERIES = ("xa-series", "xrf-series")
@@ -29,23 +31,6 @@ ALLOWED = {obj: CALIBRATIONS for obj in ("xa", "xrf", *SERIES)} | {
     "enhanced-xrf": ("distances", "none"),
     "sc": ("pixel-spacing", "none"),
 }
-CIRCLE = FieldOfView(FieldShape.CIRCLE, centre_rc=(23.6, 30.2), radius_px=21.4)
-RECTANGLE = FieldOfView(FieldShape.RECTANGLE, left=3, right=57, top=5, bottom=41)
-
-
-def make_run(*, jittered=False, field=CIRCLE, photometric="MONOCHROME2", bits=12, n=5, seed=0) -> FluoroRun:
-    """A tiny run: random frames [n, 48, 60] below 2**bits, 15 fps, optionally jittered."""
-    rng = np.random.default_rng(seed)
-    frames = rng.integers(0, 2**bits, size=(n, 48, 60), dtype=np.uint16)
-    time_s = np.arange(n) / 15.0
-    if jittered:
-        time_s[1:] += rng.uniform(-0.02, 0.02, n - 1)
-    return FluoroRun(
-        frames=frames, time_s=time_s, fps=15.0, bits_stored=bits, photometric=photometric,
-        imager_pixel_spacing_mm=0.154, source_to_detector_mm=1100.0, source_to_patient_mm=740.0,
-        view="lateral", positioner_primary_deg=-88.5, positioner_secondary_deg=3.25, field=field,
-    )
-
 
 def default_calibration(obj: str) -> str:
     return "pixel-spacing" if obj == "sc" else "distances"
