@@ -100,3 +100,20 @@ def test_gdcm_is_the_fallback_where_it_is_the_only_decoder(wg04, reference, monk
     monkeypatch.setattr(decode, "pixel_array", spy)
     np.testing.assert_array_equal(vpimage.io.open(wg04 / f"XA1_{name}.dcm").frame(0), reference)
     assert used == {"gdcm"}
+
+
+@pytest.mark.filterwarnings("ignore:.*no pixel spacing")
+@pytest.mark.parametrize("name", ["JLSL", "JLSN"])
+def test_jpeg_ls_is_decoded_by_charls_first_and_both_decoders_agree(wg04, name):
+    from pydicom import dcmread
+    from pydicom.pixels import pixel_array
+
+    import vpimage.io._decode as decode
+
+    path = wg04 / f"XA1_{name}.dcm"
+    study = vpimage.io.open(path)
+    uid = dcmread(path, stop_before_pixels=True).file_meta.TransferSyntaxUID
+    assert decode._plugins(uid, path)[:2] == ["pyjpegls", "pylibjpeg"]
+    # The speed choice must not change a pixel: CharLS and pylibjpeg's libjpeg agree.
+    for plugin in ("pyjpegls", "pylibjpeg"):
+        np.testing.assert_array_equal(pixel_array(str(path), decoding_plugin=plugin), study.frame(0))

@@ -4,9 +4,11 @@ Frames are read one at a time (``pydicom.pixels.pixel_array(src, index=i)`` and
 ``iter_pixels``): decoding frame ``i`` never decodes the others and memory while
 iterating does not grow with the number of frames.
 
-For compressed transfer syntaxes pylibjpeg is tried first, then the other pure decoders
-pydicom has (pyjpegls, Pillow, its own RLE decoder); the first plugin that decodes a
-frame is kept for the next ones, and a frame it fails on is retried with the others.
+For compressed transfer syntaxes the preferred plugins are tried first: pyjpegls (CharLS)
+for JPEG-LS, about 2.5-5x faster than pylibjpeg there with identical pixels, then
+pylibjpeg for everything else; then the other pure decoders pydicom has (Pillow, its own
+RLE decoder). The first plugin that decodes a frame is kept for the next ones, and a
+frame it fails on is retried with the others.
 GDCM is the fallback for syntaxes that none of those can decode (pylibjpeg not
 installed): it is never handed data that the other decoders rejected, because GDCM 3.x
 aborts the whole interpreter (an uncaught C++ exception) on some malformed streams, as
@@ -33,7 +35,7 @@ __all__ = ["FrameDecoder"]
 
 logger = logging.getLogger(__name__)
 
-_PREFERRED = ("pylibjpeg", "pyjpegls")
+_PREFERRED = ("pyjpegls", "pylibjpeg")  # pyjpegls decodes JPEG-LS only
 _LAST_RESORT = "gdcm"  # only where no other plugin can decode the syntax (module docstring)
 _UNDEFINED_LENGTH = 0xFFFFFFFF
 
