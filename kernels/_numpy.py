@@ -18,20 +18,26 @@ from scipy import ndimage as ndi
 __all__ = [
     "accumulate_cement",
     "attenuation",
+    "binary_dilation",
+    "binary_erosion",
     "cement_candidates",
     "clipped_fraction",
     "estimate_shift",
+    "gradient_magnitude",
     "is_available",
     "keep_components",
     "label_components",
     "largest_component_px",
     "mask_field",
+    "mean_frames",
     "median",
     "needle_mask",
     "noise_sigma",
     "recursive_filter",
     "shift_images",
     "smooth",
+    "to_device",
+    "to_host",
 ]
 
 REQUIRES: tuple[str, ...] = ("numpy>=1.26", "scipy>=1.11", "opencv-python-headless>=4.8")
@@ -46,6 +52,130 @@ def _check_ndim(array: np.ndarray, ndims: tuple[int, ...], name: str) -> None:
     if array.ndim not in ndims:
         shapes = " or ".join({2: "[rows, cols]", 3: "[frames, rows, cols]"}[n] for n in ndims)
         raise ValueError(f"`{name}` must be shaped {shapes}; got shape {array.shape}.")
+
+
+# -- where arrays live -------------------------------------------------------------------
+
+
+def to_device(array, *, device: str = "cpu") -> np.ndarray:
+    """Host data as an array of this backend on ``device``.
+
+    Parameters
+    ----------
+    array : array_like
+        Host (numpy) data of any shape and dtype.
+    device : {"cpu"}, optional
+        The numpy backend lives in host memory only.
+
+    Returns
+    -------
+    ndarray, the same shape and dtype (no copy when ``array`` already is one).
+    """
+    if device != "cpu":
+        raise ValueError(f"the numpy backend runs on the cpu only; got `device` {device!r}.")
+    return np.asarray(array)
+
+
+def to_host(array) -> np.ndarray:
+    """An array of this backend as a host numpy array (itself, for numpy)."""
+    return np.asarray(array)
+
+
+# -- morphology and differences ----------------------------------------------------------
+
+_CROSS = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))
+
+
+def _morph_masks(masks: np.ndarray, iterations: int, operation) -> np.ndarray:
+    _check_ndim(masks, (2, 3), "masks")
+    if iterations < 1:
+        raise ValueError(f"`iterations` must be >= 1; got {iterations!r}.")
+    stack = np.asarray(masks, dtype=np.uint8).reshape((-1,) + masks.shape[-2:])
+    out = [operation(m, _CROSS, iterations=iterations, borderType=cv2.BORDER_CONSTANT, borderValue=0) for m in stack]
+    return np.stack(out).reshape(masks.shape).astype(bool)
+
+
+def binary_dilation(masks: np.ndarray, *, iterations: int = 1) -> np.ndarray:
+    """Dilate each mask by the 3 x 3 cross ``iterations`` times (4-connected growth by 1 px a time).
+
+    Parameters
+    ----------
+    masks : ndarray of bool, shape [frames, rows, cols] or [rows, cols]
+    iterations : int, optional
+        Repetitions, >= 1: pixels within this city-block distance (px) of the mask join it.
+
+    Returns
+    -------
+    ndarray of bool, same shape.
+
+    Notes
+    -----
+    ``scipy.ndimage.binary_dilation(mask, iterations=n)`` with its default structure,
+    computed by ``cv2.dilate`` (equal results, pixels beyond the edge are False).
+    """
+    return _morph_masks(masks, iterations, cv2.dilate)
+
+
+def binary_erosion(masks: np.ndarray, *, iterations: int = 1) -> np.ndarray:
+    """Erode each mask by the 3 x 3 cross ``iterations`` times; pixels beyond the edge count as False.
+
+    Parameters
+    ----------
+    masks : ndarray of bool, shape [frames, rows, cols] or [rows, cols]
+    iterations : int, optional
+        Repetitions, >= 1: pixels within this city-block distance (px) of the outside
+        (or of the image edge) leave the mask.
+
+    Returns
+    -------
+    ndarray of bool, same shape.
+
+    Notes
+    -----
+    ``scipy.ndimage.binary_erosion(mask, iterations=n)`` (default structure and
+    ``border_value=0``), computed by ``cv2.erode`` with a constant 0 border.
+    """
+    return _morph_masks(masks, iterations, cv2.erode)
+
+
+def gradient_magnitude(images: np.ndarray) -> np.ndarray:
+    """Length of the spatial gradient of each image, ``hypot(d/drow, d/dcol)``.
+
+    Central differences inside, one-sided differences on the first and last row and
+    column (``numpy.gradient`` along the two image axes).
+
+    Parameters
+    ----------
+    images : ndarray, shape [frames, rows, cols] or [rows, cols]
+        At least 2 rows and 2 columns.
+
+    Returns
+    -------
+    ndarray, float32, same shape; units of ``images`` per px.
+    """
+    _check_ndim(images, (2, 3), "images")
+    images = np.asarray(images, dtype=np.float32)
+    gy, gx = np.gradient(images, axis=(-2, -1))
+    return np.hypot(gy, gx).astype(np.float32, copy=False)
+
+
+def mean_frames(images) -> np.ndarray:
+    """Pixel-wise mean over the frames.
+
+    Parameters
+    ----------
+    images : ndarray, shape [frames, rows, cols], or a sequence of [rows, cols] arrays
+        At least one frame.
+
+    Returns
+    -------
+    ndarray, float32, shape [rows, cols].
+    """
+    stack = np.asarray(images, dtype=np.float32)
+    _check_ndim(stack, (3,), "images")
+    if stack.shape[0] == 0:
+        raise ValueError("`images` must hold at least one frame.")
+    return np.mean(stack, axis=0).astype(np.float32, copy=False)
 
 
 def attenuation(frames: np.ndarray, *, white_level: float, log_range: float = 0.0, floor: float = 1.0) -> np.ndarray:
@@ -199,8 +329,16 @@ def smooth(images: np.ndarray, *, sigma_px: float) -> np.ndarray:
 
 
 def _registration_window(weight: np.ndarray, taper_px: float) -> np.ndarray:
-    """A smooth [0, 1] window that is 0 off ``weight`` and fades in over ``taper_px``."""
-    inside = ndi.distance_transform_edt(weight).astype(np.float32)
+    """A smooth [0, 1] window that is 0 off ``weight`` and fades in over ``taper_px``.
+
+    The Euclidean distance to the nearest pixel off ``weight``: OpenCV's exact transform
+    (``DIST_MASK_PRECISE``, 5x faster than ``ndi.distance_transform_edt`` and equal to
+    it); scipy's only where no pixel is off, since it then measures from ``(-1, 0)``.
+    """
+    if weight.all():
+        inside = ndi.distance_transform_edt(weight).astype(np.float32)
+    else:
+        inside = cv2.distanceTransform(weight.astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
     return np.clip(inside / np.float32(max(taper_px, 1.0)), 0.0, 1.0)
 
 

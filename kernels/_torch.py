@@ -24,26 +24,33 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
 __all__ = [
     "accumulate_cement",
     "attenuation",
+    "binary_dilation",
+    "binary_erosion",
     "cement_candidates",
     "clipped_fraction",
     "estimate_shift",
+    "gradient_magnitude",
     "is_available",
     "keep_components",
     "label_components",
     "largest_component_px",
     "mask_field",
+    "mean_frames",
     "median",
     "needle_mask",
     "noise_sigma",
     "recursive_filter",
     "shift_images",
     "smooth",
+    "to_device",
+    "to_host",
 ]
 
 REQUIRES: tuple[str, ...] = ("torch>=2.3",)
@@ -80,6 +87,27 @@ def _on(array, like: torch.Tensor, dtype: torch.dtype | None = None) -> torch.Te
 
 def _f32(array) -> torch.Tensor:
     return torch.as_tensor(array).to(torch.float32)
+
+
+# -- where arrays live -------------------------------------------------------------------
+
+
+def to_device(array, *, device: str = "cpu") -> torch.Tensor:
+    """Host data as a tensor on ``device``; see ``_numpy.to_device``.
+
+    To a CUDA device the data goes through pinned (page-locked) host memory with a
+    non-blocking copy: the call returns at once and the copy overlaps the work already
+    queued; kernels queued after it on the same stream see the data.
+    """
+    tensor = torch.as_tensor(array)
+    if torch.device(device).type == "cpu":
+        return tensor
+    return tensor.pin_memory().to(device, non_blocking=True)
+
+
+def to_host(array) -> np.ndarray:
+    """A tensor as a host numpy array (waits for the work that produces it); see ``_numpy.to_host``."""
+    return torch.as_tensor(array).cpu().numpy()
 
 
 # -- pointwise ---------------------------------------------------------------------------
@@ -230,6 +258,66 @@ def noise_sigma(images: torch.Tensor, *, weight: torch.Tensor) -> torch.Tensor:
     centre = _masked_median(residual, inside)
     mad = _masked_median((residual - centre[:, None]).abs(), inside)
     return mad * (1.4826 / math.sqrt(8.0 / 9.0))
+
+
+# -- morphology and differences ----------------------------------------------------------
+
+
+def _cross_step(masks: torch.Tensor, *, dilate: bool) -> torch.Tensor:
+    """One dilation (or erosion) of ``[n, rows, cols]`` bool masks by the 3 x 3 cross; False beyond the edge."""
+    padded = F.pad(masks.to(torch.uint8), (1, 1, 1, 1), value=0).to(torch.bool)
+    rows, cols = masks.shape[-2:]
+    neighbours = (padded[:, :-2, 1:-1], padded[:, 2:, 1:-1], padded[:, 1:-1, :-2], padded[:, 1:-1, 2:])
+    out = masks
+    for neighbour in neighbours:
+        out = (out | neighbour) if dilate else (out & neighbour)
+    return out
+
+
+def _morph_masks(masks: torch.Tensor, iterations: int, *, dilate: bool) -> torch.Tensor:
+    _check_ndim(masks, (2, 3), "masks")
+    if iterations < 1:
+        raise ValueError(f"`iterations` must be >= 1; got {iterations!r}.")
+    masks = torch.as_tensor(masks).to(torch.bool)
+    out = masks.reshape((-1,) + tuple(masks.shape[-2:]))
+    for _ in range(iterations):
+        out = _cross_step(out, dilate=dilate)
+    return out.reshape(masks.shape)
+
+
+def binary_dilation(masks: torch.Tensor, *, iterations: int = 1) -> torch.Tensor:
+    """Dilate each mask by the 3 x 3 cross ``iterations`` times; see ``_numpy.binary_dilation``."""
+    return _morph_masks(masks, iterations, dilate=True)
+
+
+def binary_erosion(masks: torch.Tensor, *, iterations: int = 1) -> torch.Tensor:
+    """Erode each mask by the 3 x 3 cross ``iterations`` times (False beyond the edge); see ``_numpy.binary_erosion``."""
+    return _morph_masks(masks, iterations, dilate=False)
+
+
+def _difference(images: torch.Tensor, dim: int) -> torch.Tensor:
+    """``numpy.gradient`` along ``dim``: central inside, one-sided at both ends (unit spacing)."""
+    size = images.shape[dim]
+    ahead, behind = images.narrow(dim, 2, size - 2), images.narrow(dim, 0, size - 2)
+    first = images.narrow(dim, 1, 1) - images.narrow(dim, 0, 1)
+    last = images.narrow(dim, size - 1, 1) - images.narrow(dim, size - 2, 1)
+    return torch.cat([first, (ahead - behind) / 2.0, last], dim=dim)
+
+
+def gradient_magnitude(images: torch.Tensor) -> torch.Tensor:
+    """Length of the spatial gradient of each image; see ``_numpy.gradient_magnitude``."""
+    _check_ndim(images, (2, 3), "images")
+    images = _f32(images)
+    return torch.hypot(_difference(images, images.ndim - 2), _difference(images, images.ndim - 1))
+
+
+def mean_frames(images) -> torch.Tensor:
+    """Pixel-wise mean over the frames of ``[frames, rows, cols]`` or a sequence of images; see ``_numpy.mean_frames``."""
+    stack = _f32(images) if isinstance(images, torch.Tensor) else torch.stack([_f32(image) for image in images])
+    _check_ndim(stack, (3,), "images")
+    if stack.shape[0] == 0:
+        raise ValueError("`images` must hold at least one frame.")
+    return stack.mean(dim=0)
 
 
 # -- spatial filters ---------------------------------------------------------------------

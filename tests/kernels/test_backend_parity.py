@@ -248,6 +248,42 @@ def test_needle_mask(device, background_px):
     np.testing.assert_array_equal(host(out), expected)
 
 
+@pytest.mark.parametrize("iterations", [1, 2, 5])
+def test_binary_dilation_and_erosion(device, iterations):
+    masks = random_masks(seed=10)
+    for k in ("binary_dilation", "binary_erosion"):
+        for x in (masks, masks[0], np.ones((9, 7), bool)):
+            out = getattr(_torch, k)(T(x, device), iterations=iterations)
+            assert out.dtype == torch.bool and out.device.type == device
+            np.testing.assert_array_equal(host(out), getattr(_numpy, k)(x, iterations=iterations))
+    with pytest.raises(ValueError, match="iterations"):
+        _torch.binary_erosion(T(masks, device), iterations=0)
+
+
+def test_gradient_magnitude(device):
+    _, _, att, _ = phantom()
+    smoothed = _numpy.smooth(att, sigma_px=1.0)
+    for x in (smoothed, smoothed[0], smoothed[:1, :2, :3]):
+        assert_close(_torch.gradient_magnitude(T(x, device)), _numpy.gradient_magnitude(x))
+
+
+def test_mean_frames(device):
+    _, _, att, _ = phantom()
+    assert_close(_torch.mean_frames(T(att, device)), _numpy.mean_frames(att))
+    assert_close(_torch.mean_frames([T(a, device) for a in att[:5]]), _numpy.mean_frames(list(att[:5])))
+    with pytest.raises(ValueError, match="one frame"):
+        _torch.mean_frames(T(att[:0], device))
+
+
+def test_to_device_and_back(device):
+    frames, *_ = phantom()
+    on = _torch.to_device(frames, device=device)
+    assert on.device.type == device and on.dtype == torch.float32
+    back = _torch.to_host(on)
+    assert isinstance(back, np.ndarray)
+    np.testing.assert_array_equal(back, frames)
+
+
 # -- translation -------------------------------------------------------------------------
 
 

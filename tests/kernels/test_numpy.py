@@ -216,3 +216,47 @@ def test_accumulate_cement_run_length_saturates_instead_of_wrapping():
     out = K.accumulate_cement(np.ones((2, 1, 2), bool), time_s=np.array([0.0, 0.5]), min_run=2, **state)
     np.testing.assert_array_equal(state["run_length"], [[top, top]])
     assert out.all()
+
+
+def test_binary_dilation_and_erosion_by_the_cross_match_scipy():
+    one = np.zeros((7, 7), bool)
+    one[3, 3] = True
+    grown = K.binary_dilation(one, iterations=2)  # the city-block disc of radius 2: 13 px
+    r, c = np.mgrid[:7, :7]
+    np.testing.assert_array_equal(grown, np.abs(r - 3) + np.abs(c - 3) <= 2)
+    # The edge of the image is outside for erosion: a full mask loses its border.
+    full = np.ones((6, 5), bool)
+    eroded = K.binary_erosion(full, iterations=1)
+    assert eroded.sum() == 4 * 3 and not eroded[0].any() and not eroded[:, -1].any()
+    rng = np.random.default_rng(3)
+    masks = rng.random((2, 30, 41)) > 0.35
+    for n in (1, 3):
+        for i in range(2):
+            np.testing.assert_array_equal(K.binary_dilation(masks, iterations=n)[i], ndi.binary_dilation(masks[i], iterations=n))
+            np.testing.assert_array_equal(K.binary_erosion(masks, iterations=n)[i], ndi.binary_erosion(masks[i], iterations=n))
+    with pytest.raises(ValueError, match="iterations"):
+        K.binary_dilation(one, iterations=0)
+
+
+def test_gradient_magnitude_of_a_plane_is_its_slope():
+    r, c = np.mgrid[:6, :9].astype(np.float32)
+    out = K.gradient_magnitude(3.0 * r - 4.0 * c)  # a plane: the same slope 5 / px everywhere, edges included
+    np.testing.assert_allclose(out, 5.0, rtol=1e-6)
+    assert out.dtype == np.float32
+    ramp = np.array([[0.0, 1.0, 4.0, 9.0]], np.float32).repeat(3, axis=0)  # d/dcol: 1, 2, 4, 5 (one-sided at the ends)
+    np.testing.assert_allclose(K.gradient_magnitude(ramp[None])[0, 1], [1.0, 2.0, 4.0, 5.0])
+
+
+def test_mean_frames_of_a_list_or_a_stack():
+    stack = np.arange(2 * 2 * 3, dtype=np.float32).reshape(2, 2, 3)
+    np.testing.assert_array_equal(K.mean_frames(stack), stack[0] + 3.0)
+    np.testing.assert_array_equal(K.mean_frames(list(stack)), stack[0] + 3.0)
+    with pytest.raises(ValueError, match="one frame"):
+        K.mean_frames(stack[:0])
+
+
+def test_to_device_and_back_on_the_cpu():
+    a = np.arange(6, dtype=np.int16).reshape(2, 3)
+    assert K.to_device(a) is a and K.to_host(a) is a
+    with pytest.raises(ValueError, match="cpu only"):
+        K.to_device(a, device="cuda")
