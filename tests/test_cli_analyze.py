@@ -96,6 +96,25 @@ def test_summary_records_the_run(breach, analysed):
     assert set(summary["wall"]) == set(given)
     for name, point in given.items():
         assert summary["wall"][name] == pytest.approx(point)
+    assert summary["wall_confidence"] is None and summary["anatomy"] is None  # the annotation wins
+
+
+def test_without_wall_the_corners_are_found_and_the_breach_still_stops(breach, tmp_path):
+    from vpimage.anatomy import MIN_CONFIDENCE, corner_errors_px
+    from vpimage.measures import Corners
+
+    assert main(["analyze", str(breach["dcm"]), "--out", str(tmp_path), "--quiet"]) == 0
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["wall_source"] == "auto" and summary["wall_frame"] == 0
+    assert MIN_CONFIDENCE <= summary["wall_confidence"] <= 1.0
+    sim = breach["sim"]
+    errors = corner_errors_px(Corners.from_dict(summary["wall"]), Corners.from_dict(sim.truth["vertebral_body"]))
+    assert np.median(errors) * sim.run.mm_per_px <= 1.5
+    tip = summary["anatomy"]["needle"]["tip_px"]
+    assert np.linalg.norm(np.subtract(tip, sim.truth["needle"]["tip_px"])) * sim.run.mm_per_px <= 1.5
+    truth_stop = next(e["time_s"] for e in sim.truth["events"] if e["level"] == "stop")
+    assert summary["max_alert"] == "stop"
+    assert summary["first_stop_s"] <= truth_stop + 1.0 / sim.truth["fps"] + 1e-3
 
 
 def test_masks_and_time_of_arrival_follow_the_cement(breach, analysed):
@@ -132,8 +151,11 @@ def test_several_inputs_get_one_folder_each_named_from_the_file(breach, tmp_path
     status = main(["analyze", str(breach["dcm"]), str(other), "--out", str(tmp_path / "out"), "--quiet"])
     assert status == 0
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["breach", "second"]
-    rows = read_rows(tmp_path / "out" / "second" / "frames.csv")
-    assert {r["alert"] for r in rows} == {"unreliable"} and {r["reason"] for r in rows} == {"wall_not_found"}
+    # Without --wall both copies are analysed alike, with corners found automatically.
+    first, second = (read_rows(tmp_path / "out" / name / "frames.csv") for name in ("breach", "second"))
+    assert first == second and len(first) == breach["sim"].run.frames.shape[0]
+    summary = json.loads((tmp_path / "out" / "second" / "summary.json").read_text())
+    assert summary["wall_source"] == "auto" and summary["wall"] is not None
 
 
 @pytest.mark.parametrize("kind", ["missing", "garbage", "bad_wall"])

@@ -138,8 +138,10 @@ def analyze_study(
         ``overlay`` overlay.mp4, timeline.png); created if missing.
     config : RunConfig
     wall : dict, optional
-        ``{"frame", "corners"}`` from :func:`read_wall`; without it every frame is
-        ``unreliable`` (``wall_not_found``) until automatic anatomy exists.
+        ``{"frame", "corners"}`` from :func:`read_wall`; it always wins. Without it the
+        corners are found in the study's first frames (:func:`vpimage.anatomy.study_anatomy`);
+        when they are not found with confidence every frame is ``unreliable``
+        (``wall_not_found``).
     backend, device : str
         Kernel backend and device (see :func:`vpimage.kernels.get_backend`).
     overlay : bool
@@ -161,6 +163,7 @@ def analyze_study(
     import vpimage.io
     from vpimage import __version__, outputs
     from vpimage.alerts import events
+    from vpimage.anatomy import study_anatomy
     from vpimage.engine import Engine
     from vpimage.errors import InvalidStudyError
 
@@ -168,9 +171,12 @@ def analyze_study(
     geometry, timing = study.geometry, study.timing
     if geometry.mm_per_px is None:
         warnings.warn(f"{Path(source).name}: no calibration: mm columns are empty, pixel columns are filled")
-    corners = wall["corners"] if wall else None
     if wall and wall["frame"] >= study.n_frames:
         raise InvalidStudyError(source, f"WALL.json frame {wall['frame']} is beyond the study's {study.n_frames} frames")
+    anatomy = None if wall else study_anatomy(study, display_log_range=config.segmentation.display_log_range)
+    corners = wall["corners"] if wall else anatomy.corners
+    if anatomy is not None:
+        logger.info("study %s: anatomy confidence %.2f %s", study.key, anatomy.confidence, anatomy.reason)
     engine = Engine(
         config,
         rows=study.rows,
@@ -208,7 +214,9 @@ def analyze_study(
         "calibration": geometry.calibration,
         "wall_source": "annotation" if wall else "auto",
         "wall": corners.to_dict() if corners else None,
-        "wall_frame": wall["frame"] if wall else None,
+        "wall_frame": wall["frame"] if wall else (0 if corners else None),
+        "wall_confidence": None if wall else round(float(anatomy.confidence), 4),
+        "anatomy": None if wall else anatomy.to_dict(),
         "backend": engine.backend,
         "device": engine.device,
         "processing_fps": len(results) / elapsed if elapsed > 0 else None,

@@ -1,0 +1,169 @@
+"""``find_anatomy``: the needle, then the body it enters, its corners and a confidence."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+from scipy import ndimage as ndi
+
+from vpimage.anatomy._confidence import MIN_CONFIDENCE, confidence
+from vpimage.anatomy._frame import BodyFrame, dominant_orientation, gradients
+from vpimage.anatomy._needle import find_needle
+from vpimage.anatomy._pedicles import find_pedicles
+from vpimage.anatomy._priors import PRIORS
+from vpimage.anatomy._sides import fit_side, place_side
+from vpimage.anatomy._types import Anatomy, NeedleTrack
+from vpimage.measures import Corners
+
+__all__ = ["find_anatomy"]
+
+logger = logging.getLogger(__name__)
+
+_ORIENTATION_RADIUS_MM = 30.0  # the body's edges are looked for this far around the tip
+_NEEDLE_MARGIN_MM = 1.5  # the image this close to the shaft is not used for the body's edges
+_FIELD_MARGIN_PX = 4  # nor this close to the field's edge
+_INSET = 0.15  # sides are fitted between their neighbours, less this share at each end
+
+
+def find_anatomy(image: np.ndarray, *, mm_per_px: float, fov_mask: np.ndarray | None = None,
+                 view: str = "lateral", min_confidence: float = MIN_CONFIDENCE) -> Anatomy:
+    """Find the needle and the treated vertebral body's corners in a pre-injection image.
+
+    The needle is the longest straight, very dense, thin object. The treated body is the
+    one it enters: its axes are the right-angled edge orientation around the tip (the one
+    nearer the needle runs across the body), its sides the outward falls of attenuation at
+    the distances that lumbar and thoracic bodies allow from a transpedicular tip (in the
+    lateral view the tip lies in the body's anterior part and the shaft leaves through the
+    posterior wall), each refined into a straight line; the corners are where the lines
+    meet.
+
+    Parameters
+    ----------
+    image : ndarray, float32, shape [rows, cols]
+        Pre-injection attenuation image (higher = more attenuating), e.g. the mean of the
+        first frames after :func:`vpimage.kernels.attenuation`.
+    mm_per_px : float
+        mm at the isocentre per pixel.
+    fov_mask : ndarray of bool, shape [rows, cols], optional
+        The exposed field (everything when None).
+    view : {"lateral", "ap"}
+        Lateral: corners as CONTRACT.md defines them, the posterior wall on the needle's
+        side. AP: the outline of the body's frontal projection, ``anterior_*`` on the
+        image left, and the pedicles seen inside it.
+    min_confidence : float, optional
+        Below it, ``corners`` is None and ``reason`` is ``"low_confidence"``.
+
+    Returns
+    -------
+    Anatomy
+
+    Raises
+    ------
+    ValueError
+        ``image`` is not 2-D, ``fov_mask`` does not match it, ``mm_per_px`` is not a
+        positive number, or ``view`` is unknown.
+    """
+    image = np.asarray(image, dtype=np.float32)
+    if image.ndim != 2:
+        raise ValueError(f"`image` must be shaped [rows, cols]; got shape {image.shape}.")
+    fov_mask = np.ones(image.shape, bool) if fov_mask is None else np.asarray(fov_mask, dtype=bool)
+    if fov_mask.shape != image.shape:
+        raise ValueError(f"`fov_mask` must be shaped {image.shape}; got {fov_mask.shape}.")
+    if not (isinstance(mm_per_px, (int, float)) and np.isfinite(mm_per_px) and mm_per_px > 0):
+        raise ValueError(f"`mm_per_px` must be a positive number; got {mm_per_px!r}.")
+    if view not in PRIORS:
+        raise ValueError(f"`view` must be 'lateral' or 'ap'; got {view!r}.")
+    if not fov_mask.any():
+        return Anatomy(None, 0.0, view, reason="body_not_found")
+    image = np.where(fov_mask, image, np.float32(np.median(image[fov_mask])))
+    needle = find_needle(image, mm_per_px=mm_per_px, fov_mask=fov_mask)
+    if needle is None:
+        return Anatomy(None, 0.0, view, reason="needle_not_found")
+    weight = (ndi.binary_erosion(fov_mask, iterations=_FIELD_MARGIN_PX) & ~_needle_band(needle, image.shape, mm_per_px))
+    weight = weight.astype(np.float32)
+    gx, gy = gradients(image, mm_per_px=mm_per_px)
+    near = _disc(needle.tip_px, _ORIENTATION_RADIUS_MM / mm_per_px, image.shape)
+    angle = dominant_orientation(gx, gy, weight * near)
+    frame = BodyFrame.around(needle.tip_px, angle, needle.direction, mm_per_px)
+    derivatives = (gx * frame.a[0] + gy * frame.a[1], gx * frame.c[0] + gy * frame.c[1])
+    sides = _fit_body(frame, derivatives, weight, PRIORS[view], _noise(derivatives, weight * near))
+    if sides is None:
+        return Anatomy(None, 0.0, view, needle=needle, reason="body_not_found")
+    front_is_anterior = view == "lateral" or frame.a[0] >= 0  # AP: anterior_* are on the image left
+    corners = _corners(frame, sides, front_is_anterior)
+    names = ("anterior", "posterior") if front_is_anterior else ("posterior", "anterior")
+    support = {name: round(side.support, 3) for name, side in zip(names + ("superior", "inferior"), sides)}
+    score = confidence(corners, sides, needle, mm_per_px=mm_per_px, view=view)
+    pedicles = find_pedicles(image, corners, mm_per_px=mm_per_px) if view == "ap" else ()
+    logger.debug("anatomy: confidence %.2f, sides %s", score, support)
+    if corners is None or score < min_confidence:
+        return Anatomy(None, score, view, needle=needle, reason="low_confidence", side_support=support)
+    return Anatomy(corners, score, view, needle=needle, pedicles_px=pedicles, side_support=support)
+
+
+def _needle_band(needle: NeedleTrack, shape, mm_per_px: float) -> np.ndarray:
+    """Pixels within the shaft's half width plus a margin of its axis segment."""
+    rows, cols = np.indices(shape, dtype=np.float64)
+    tip, d = np.asarray(needle.tip_px), np.asarray(needle.direction)
+    px, py = cols - tip[0], rows - tip[1]
+    along = np.clip(px * d[0] + py * d[1], 0.0, needle.length_mm / mm_per_px)
+    distance = np.hypot(px - along * d[0], py - along * d[1])
+    return distance <= (needle.width_mm / 2 + _NEEDLE_MARGIN_MM) / mm_per_px
+
+
+def _disc(centre, radius_px: float, shape) -> np.ndarray:
+    rows, cols = np.indices(shape, dtype=np.float64)
+    return ((cols - centre[0]) ** 2 + (rows - centre[1]) ** 2 <= radius_px**2).astype(np.float32)
+
+
+def _noise(derivatives, weight: np.ndarray) -> float:
+    """Robust sigma of the image derivatives where ``weight`` > 0 (most pixels are no edge)."""
+    values = np.concatenate([d[weight > 0] for d in derivatives])
+    if values.size == 0:
+        return 1.0
+    return max(float(1.4826 * np.median(np.abs(values - np.median(values)))), 1e-6)
+
+
+def _fit_body(frame, derivatives, weight, prior, noise):
+    """The four fitted sides ``(front, back, top, bottom)``, or None when one is not seen."""
+    args = (frame, derivatives, weight)
+    mid = prior.mid_height_mm
+    front, _ = place_side(*args, "front", prior.front_mm, (-mid, mid))
+    back, _ = place_side(*args, "back", prior.back_mm, (-mid, mid))
+    inner = _shrunk(front, back)
+    top, _ = place_side(*args, "top", prior.top_mm, inner)
+    bottom, _ = place_side(*args, "bottom", prior.bottom_mm, inner)
+    inner = _shrunk(top, bottom)
+    front, _ = place_side(*args, "front", prior.front_mm, inner)
+    back, _ = place_side(*args, "back", prior.back_mm, inner)
+    across, down = _shrunk(front, back, _INSET), _shrunk(top, bottom, _INSET)
+    return tuple(
+        fit_side(*args, name, position, span, noise)
+        for name, position, span in (("front", front, down), ("back", back, down), ("top", top, across),
+                                     ("bottom", bottom, across))
+    )
+
+
+def _shrunk(lo: float, hi: float, share: float = 0.2) -> tuple[float, float]:
+    inset = share * (hi - lo)
+    return lo + inset, hi - inset
+
+
+def _meet(across_side, along_side) -> tuple[float, float]:
+    """``(s, t)`` where a front/back line meets a top/bottom line."""
+    o1, m1, c1 = across_side.offset, across_side.slope, across_side.centre
+    o2, m2, c2 = along_side.offset, along_side.slope, along_side.centre
+    s = (o1 + m1 * (o2 - m2 * c2 - c1)) / (1.0 - m1 * m2)
+    return s, o2 + m2 * (s - c2)
+
+
+def _corners(frame: BodyFrame, sides, front_is_anterior: bool) -> Corners | None:
+    """The four corners where the fitted sides meet, named; None if not a convex quadrilateral."""
+    front, back, top, bottom = sides
+    anterior, posterior = (front, back) if front_is_anterior else (back, front)
+    points = [_meet(anterior, top), _meet(posterior, top), _meet(posterior, bottom), _meet(anterior, bottom)]
+    try:
+        return Corners(*(tuple(frame.to_px(*st)) for st in points))
+    except ValueError:
+        return None

@@ -1,0 +1,84 @@
+"""The anatomy of a study: its first frames, aligned and averaged, searched by ``find_anatomy``."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage as ndi
+
+from vpimage.anatomy._confidence import MIN_CONFIDENCE
+from vpimage.anatomy._find import find_anatomy
+from vpimage.anatomy._types import Anatomy
+from vpimage.kernels import get_backend
+
+__all__ = ["PRE_INJECTION_S", "pre_injection_image", "study_anatomy"]
+
+#: The frames within this time of the first are taken as free of cement, s.
+PRE_INJECTION_S = 0.5
+_MAX_FRAMES = 10
+_FIELD_MARGIN_PX = 8  # motion is measured this far inside the field's edge
+
+
+def study_anatomy(study, *, display_log_range: float, min_confidence: float = MIN_CONFIDENCE,
+                  window_s: float = PRE_INJECTION_S) -> Anatomy:
+    """Find the needle and the treated body in a study's first frames (frame-0 coordinates).
+
+    Parameters
+    ----------
+    study : vpimage.io.Study
+        Frames oriented like MONOCHROME2; its geometry gives mm/px, the field and the view.
+    display_log_range : float
+        Attenuation across the stored range of a log-encoded display (the engine's
+        ``segmentation.display_log_range``), so that the image is in the engine's units.
+    min_confidence : float, optional
+    window_s : float, optional
+        Frames within this time of the first are averaged (at least one, at most 10).
+
+    Returns
+    -------
+    Anatomy
+        ``reason`` ``"no_calibration"`` and no corners when the study has no mm/px.
+    """
+    geometry = study.geometry
+    view = "ap" if geometry.view == "ap" else "lateral"
+    if geometry.mm_per_px is None:
+        return Anatomy(None, 0.0, view, reason="no_calibration")
+    count = int(np.clip(np.searchsorted(study.timing.time_s, window_s, side="right"), 1, _MAX_FRAMES))
+    frames = []
+    for frame in study.iter_frames():
+        frames.append(frame)
+        if len(frames) == count:
+            break
+    image = pre_injection_image(np.stack(frames), fov_mask=geometry.fov_mask, display_log_range=display_log_range)
+    return find_anatomy(image, mm_per_px=geometry.mm_per_px, fov_mask=geometry.fov_mask, view=view,
+                        min_confidence=min_confidence)
+
+
+def pre_injection_image(frames: np.ndarray, *, fov_mask: np.ndarray, display_log_range: float) -> np.ndarray:
+    """The mean attenuation of ``frames``, each aligned on the first.
+
+    Parameters
+    ----------
+    frames : ndarray, float32, shape [frames, rows, cols]
+        Pixel values oriented like MONOCHROME2 (higher = brighter).
+    fov_mask : ndarray of bool, shape [rows, cols]
+    display_log_range : float
+        See :func:`vpimage.kernels.attenuation` (``log_range``).
+
+    Returns
+    -------
+    ndarray, float32, shape [rows, cols]
+        Attenuation in frame-0 coordinates; outside the field the field's median.
+    """
+    k = get_backend("numpy")
+    inside = frames[0][fov_mask]
+    top = float(inside.max()) if inside.size else 1.0
+    white_level = float(2 ** max(int(np.ceil(np.log2(max(top, 1.0) + 1.0))), 1) - 1)  # the stored range's top
+    attenuation = k.attenuation(frames, white_level=white_level, log_range=display_log_range)
+    attenuation = k.mask_field(attenuation, fov_mask, fill=float(np.median(attenuation[0][fov_mask])) if inside.size else 0.0)
+    if len(frames) == 1:
+        return attenuation[0]
+    weight = ndi.binary_erosion(fov_mask, iterations=_FIELD_MARGIN_PX)
+    if not weight.any():
+        return attenuation[0]
+    shifts, _ = k.estimate_shift(attenuation, attenuation[0], weight=weight)
+    return k.shift_images(attenuation, -shifts, order=3).mean(axis=0)
