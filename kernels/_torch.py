@@ -543,6 +543,50 @@ _ECC_EPS = 1e-4
 _ECC_CHECK_EVERY = {"cpu": 1}  # iterations between checks for "all frames converged"; 5 off the host
 
 
+def _ecc_step(
+    template: torch.Tensor, sources: torch.Tensor, mask: torch.Tensor, warp: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One iteration of OpenCV's ECC translation fit for each frame.
+
+    ``template`` float32 ``[rows, cols]``; ``sources`` ``[n, 3, rows, cols]`` (the image and
+    its x and y gradients, masked); ``mask`` float32 ``[rows, cols]``; ``warp`` ``(dx, dy)``
+    float32 ``[n, 2]``. Returns the correlation at ``warp`` (float64 ``[n]``), the step to
+    add to it (float32 ``[n, 2]``), and where OpenCV would abort (NaN, or a step that would
+    minimise the correlation; bool ``[n]``).
+    """
+    n = warp.shape[0]
+    rows, cols = sources.shape[-2:]
+    offset = warp.flip(1).repeat_interleave(3, dim=0)  # (dy, dx) per source image
+    linear = _translate(sources.reshape(-1, rows, cols), offset, 1, replicate=False).reshape(n, 3, rows, cols)
+    nearest = _translate(mask.expand(n, -1, -1), warp.flip(1), 0, replicate=False) > 0.5
+    warped, warped_x, warped_y = linear[:, 0], linear[:, 1], linear[:, 2]
+    inside = nearest.to(torch.float32)
+    count = inside.sum(dim=(1, 2), dtype=torch.float64)
+    image_mean = _dot(warped, inside) / count
+    template_mean = _dot(template, inside) / count
+    image_var = (_dot(warped * warped, inside) / count - image_mean**2).clamp(min=0)
+    template_var = (_dot(template * template, inside) / count - template_mean**2).clamp(min=0)
+    # OpenCV subtracts the mean under the mask only; warped pixels off it keep their value.
+    image_zm = torch.where(nearest, warped - image_mean[:, None, None].to(torch.float32), warped)
+    template_zm = torch.where(nearest, template - template_mean[:, None, None].to(torch.float32), 0.0)
+    template_norm = torch.sqrt(count * template_var)
+    image_norm = torch.sqrt(count * image_var)
+    gxx, gxy, gyy = _dot(warped_x, warped_x), _dot(warped_x, warped_y), _dot(warped_y, warped_y)
+    determinant = gxx * gyy - gxy * gxy
+    inverse = torch.stack([gyy, -gxy, -gxy, gxx], dim=1).reshape(n, 2, 2) / determinant[:, None, None]
+    correlation = _dot(template_zm, image_zm)
+    rho = correlation / (image_norm * template_norm)
+    image_projection = torch.stack([_dot(warped_x, image_zm), _dot(warped_y, image_zm)], dim=1)
+    template_projection = torch.stack([_dot(warped_x, template_zm), _dot(warped_y, template_zm)], dim=1)
+    solved = (inverse @ image_projection[:, :, None])[:, :, 0]
+    lambda_n = image_norm**2 - (image_projection * solved).sum(dim=1)
+    lambda_d = correlation - (template_projection * solved).sum(dim=1)
+    # J . (lambda * template_zm - image_zm), by linearity of the projection.
+    error_projection = (lambda_n / lambda_d)[:, None] * template_projection - image_projection
+    step = (inverse @ error_projection[:, :, None])[:, :, 0].to(torch.float32)
+    return rho, step, torch.isnan(rho) | (lambda_d <= 0)
+
+
 def _ecc_translation(
     template: torch.Tensor, images: torch.Tensor, mask: torch.Tensor, start: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -552,15 +596,14 @@ def _ecc_translation(
     ``(c + dx, r + dy)`` matches the template at ``(c, r)``. Frames iterate in lock step;
     each stops updating when its own criterion is met, as it would alone. A frame
     OpenCV would abort on (NaN, or a step that would minimise the correlation) keeps
-    the warp it had reached and scores 0, as the numpy backend does.
+    the warp it had reached and scores 0, as the numpy backend does. On the cpu, where
+    the convergence check costs no device wait, each iteration computes only the frames
+    still moving; elsewhere all frames, with no wait between checks.
     """
     frames = images.shape[0]
     device = images.device
-    pre_mask = mask.to(torch.float32).expand(frames, -1, -1)
-    gradient_x = _gradient(images, 2) * pre_mask
-    gradient_y = _gradient(images, 1) * pre_mask
-    sources = torch.stack([images, gradient_x, gradient_y], dim=1).reshape(-1, *images.shape[1:])
-    template = template.expand(frames, -1, -1)
+    mask = mask.to(torch.float32)
+    sources = torch.stack([images, _gradient(images, 2) * mask, _gradient(images, 1) * mask], dim=1)
     warp = start.clone()
     rho = torch.full((frames,), -1.0, dtype=torch.float64, device=device)
     last_rho = torch.full((frames,), -_ECC_EPS, dtype=torch.float64, device=device)
@@ -570,35 +613,15 @@ def _ecc_translation(
         active = ((rho - last_rho).abs() >= _ECC_EPS) & ~failed
         if iteration % check_every == 0 and iteration and not bool(active.any()):
             break
-        offset = warp.flip(1).repeat_interleave(3, dim=0)  # (dy, dx) per source image
-        linear = _translate(sources, offset, 1, replicate=False).reshape(frames, 3, *images.shape[1:])
-        nearest = _translate(pre_mask, warp.flip(1), 0, replicate=False) > 0.5
-        warped, warped_x, warped_y = linear[:, 0], linear[:, 1], linear[:, 2]
-        inside = nearest.to(torch.float32)
-        count = inside.sum(dim=(1, 2), dtype=torch.float64)
-        image_mean = _dot(warped, inside) / count
-        template_mean = _dot(template, inside) / count
-        image_var = (_dot(warped * warped, inside) / count - image_mean**2).clamp(min=0)
-        template_var = (_dot(template * template, inside) / count - template_mean**2).clamp(min=0)
-        # OpenCV subtracts the mean under the mask only; warped pixels off it keep their value.
-        image_zm = torch.where(nearest, warped - image_mean[:, None, None].to(torch.float32), warped)
-        template_zm = torch.where(nearest, template - template_mean[:, None, None].to(torch.float32), 0.0)
-        template_norm = torch.sqrt(count * template_var)
-        image_norm = torch.sqrt(count * image_var)
-        gxx, gxy, gyy = _dot(warped_x, warped_x), _dot(warped_x, warped_y), _dot(warped_y, warped_y)
-        determinant = gxx * gyy - gxy * gxy
-        inverse = torch.stack([gyy, -gxy, -gxy, gxx], dim=1).reshape(frames, 2, 2) / determinant[:, None, None]
-        correlation = _dot(template_zm, image_zm)
-        new_rho = correlation / (image_norm * template_norm)
-        image_projection = torch.stack([_dot(warped_x, image_zm), _dot(warped_y, image_zm)], dim=1)
-        template_projection = torch.stack([_dot(warped_x, template_zm), _dot(warped_y, template_zm)], dim=1)
-        solved = (inverse @ image_projection[:, :, None])[:, :, 0]
-        lambda_n = image_norm**2 - (image_projection * solved).sum(dim=1)
-        lambda_d = correlation - (template_projection * solved).sum(dim=1)
-        # J . (lambda * template_zm - image_zm), by linearity of the projection.
-        error_projection = (lambda_n / lambda_d)[:, None] * template_projection - image_projection
-        step = (inverse @ error_projection[:, :, None])[:, :, 0].to(torch.float32)
-        aborts = active & (torch.isnan(new_rho) | (lambda_d <= 0))
+        if check_every == 1 and not bool(active.all()):
+            ids = active.nonzero()[:, 0]
+            some_rho, some_step, some_aborts = _ecc_step(template, sources[ids], mask, warp[ids])
+            new_rho = rho.index_put((ids,), some_rho)
+            step = torch.zeros_like(warp).index_put((ids,), some_step)
+            aborts = torch.zeros_like(failed).index_put((ids,), some_aborts)
+        else:
+            new_rho, step, aborts = _ecc_step(template, sources, mask, warp)
+        aborts = active & aborts
         moves = active & ~aborts
         failed = failed | aborts
         last_rho = torch.where(active, rho, last_rho)
