@@ -12,19 +12,27 @@ cycled. The same run also measures:
 - ``roofline_fps``: a plain copy of the same frames on the same device (host memory for
   numpy and the naive script), so ``fps / roofline_fps`` compares across machines.
 
-``fps`` is measured in batches of ``batch`` frames (numpy: 8, torch: 32); the latency is
-per frame fed one at a time, as the live monitor feeds the engine (p50 and p99, ms).
+``fps`` is measured in batches of ``batch`` frames (numpy: 8, torch: 32): ``batch`` over the
+median time of a batch, so that a busy moment of a shared host does not weigh; the latency
+is per frame fed one at a time, as the live monitor feeds the engine (p50 and p99, ms).
+``host`` names the machine, its cores and its 1-minute load average when the record was
+taken (timings on a loaded host are lower bounds).
 CUDA timings synchronise inside the timed region; frames reach the GPU from pinned host
 memory with non-blocking copies. Contract: CONTRACT.md, "Benchmarks"::
 
     python benchmarks/throughput.py --json OUT.json [--sizes 512,1024] [--backends numpy,torch]
                                    [--device cpu|cuda] [--seconds S]
+
+``--markdown OUT.md`` also writes the table; ``--readme README.md`` puts it into the README
+between its ``<!-- throughput table -->`` markers; ``--from-json`` makes both from
+committed records without measuring again.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import time
 from dataclasses import dataclass
@@ -153,13 +161,16 @@ def time_pipeline(pipeline, feed, n_frames: int, batch: int, seconds: float, now
     """Batched fps over about ``seconds``, then one-frame latencies over about ``seconds``.
 
     ``feed(start, count)`` gives the (frames, time_s) of ``count`` frames of the cycled run.
+    The fps is ``batch`` over the median batch time.
     """
     pipeline(*feed(0, batch))  # warm-up: first calls allocate, compile kernels, fill caches
-    frames, start = 0, now()
+    frames, start, batch_s = 0, now(), []
     while now() - start < seconds or frames == 0:
+        t0 = now()
         pipeline(*feed(frames, batch))
+        batch_s.append(now() - t0)
         frames += batch
-    fps = frames / (now() - start)
+    fps = batch / float(np.median(batch_s))
     latencies = []
     budget = now()
     while now() - budget < seconds or len(latencies) < 20:
@@ -231,6 +242,13 @@ def gpu_name(device: str) -> str | None:
     return torch.cuda.get_device_name()
 
 
+def host_description() -> str:
+    """The machine, its cores and its 1-minute load average now (a loaded host times low)."""
+    load = f", load {os.getloadavg()[0]:.1f}" if hasattr(os, "getloadavg") else ""
+    machine = platform.processor() or platform.machine()
+    return f"{machine}, {platform.system()} {platform.release()}, {os.cpu_count()} cores{load}"
+
+
 def record(backend, device, size, batch, frames, fps, latencies, roofline_fps) -> dict:
     return {
         "backend": backend,
@@ -242,7 +260,7 @@ def record(backend, device, size, batch, frames, fps, latencies, roofline_fps) -
         "latency_ms_p50": round(float(np.percentile(latencies, 50)), 3),
         "latency_ms_p99": round(float(np.percentile(latencies, 99)), 3),
         "roofline_fps": round(roofline_fps, 1),
-        "host": f"{platform.processor() or platform.machine()}, {platform.system()} {platform.release()}",
+        "host": host_description(),
         "gpu": gpu_name(device),
     }
 
@@ -287,23 +305,44 @@ def markdown(records: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+README_MARKERS = ("<!-- throughput table -->\n", "<!-- /throughput table -->\n")
+
+
+def update_readme(path: Path, records: list[dict]) -> None:
+    """Put the records' table into the README at ``path``, between its two markers."""
+    text = path.read_text()
+    begin, end = README_MARKERS
+    if text.count(begin) != 1 or text.count(end) != 1:
+        raise SystemExit(f"{path}: needs one {begin.strip()} and one {end.strip()} line around the table")
+    head, rest = text.split(begin)
+    _, tail = rest.split(end)
+    path.write_text(head + begin + markdown(records) + end + tail)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--json", required=True, type=Path, help="where to write the list of records")
+    parser.add_argument("--from-json", action="store_true", help="read the records from --json instead of measuring")
     parser.add_argument("--sizes", default="512,1024", help="comma-separated frame sizes, px")
     parser.add_argument("--backends", default="numpy,torch", help="comma-separated: numpy, torch")
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"), help="where the torch backend runs")
     parser.add_argument("--seconds", type=float, default=5.0, help="time per measurement (fps, then latency), s")
     parser.add_argument("--markdown", type=Path, help="also write the records as a markdown table here")
+    parser.add_argument("--readme", type=Path, help="also put the table into this README between its markers")
     args = parser.parse_args(argv)
     backends = [b for b in args.backends.split(",") if b]
     if unknown := set(backends) - {"numpy", "torch"}:
         parser.error(f"unknown backends: {', '.join(sorted(unknown))}")
-    records = run([int(s) for s in args.sizes.split(",")], backends, args.device, args.seconds)
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(records, indent=2) + "\n")
+    if args.from_json:
+        records = json.loads(args.json.read_text())
+    else:
+        records = run([int(s) for s in args.sizes.split(",")], backends, args.device, args.seconds)
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(records, indent=2) + "\n")
     if args.markdown:
         args.markdown.write_text(markdown(records))
+    if args.readme:
+        update_readme(args.readme, records)
     for r in records:
         print(
             f"{r['backend']:>14} {r['device']:>4} {r['size']:>5} px: {r['fps']:9.1f} fps "
