@@ -1,5 +1,6 @@
 """The numpy kernels against hand-computed truths."""
 
+import cv2
 import numpy as np
 import pytest
 from scipy import ndimage as ndi
@@ -260,3 +261,20 @@ def test_to_device_and_back_on_the_cpu():
     assert K.to_device(a) is a and K.to_host(a) is a
     with pytest.raises(ValueError, match="cpu only"):
         K.to_device(a, device="cuda")
+
+
+@pytest.mark.parametrize("corner", [(0, 0), (3, 5), (6, 1), (13, 12)])
+def test_label_components_numbers_as_opencv_on_the_whole_frame(corner):
+    # The kernel labels the mask's bounding box only; numbers and areas must be those of
+    # OpenCV on the whole frame, wherever the box starts (odd corners included).
+    rng = np.random.default_rng(sum(corner))
+    mask = np.zeros((40, 36), bool)
+    r, c = corner
+    mask[r : r + 20, c : c + 17] = ndi.gaussian_filter(rng.normal(size=(20, 17)), 1.0) > 0.1
+    _, expected, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+    labels, areas = K.label_components(mask)
+    assert labels.max() >= 3  # several components to number
+    np.testing.assert_array_equal(labels, expected)
+    np.testing.assert_array_equal(areas, stats[:, cv2.CC_STAT_AREA])
+    empty_labels, empty_areas = K.label_components(np.zeros((5, 4), bool))
+    assert not empty_labels.any() and empty_areas.tolist() == [20]
