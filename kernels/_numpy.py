@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+from scipy import fft
 from scipy import ndimage as ndi
 
 __all__ = [
@@ -344,7 +345,7 @@ def _registration_window(weight: np.ndarray, taper_px: float) -> np.ndarray:
 
 def _integer_shift(reference_spectrum: np.ndarray, image: np.ndarray) -> tuple[int, int]:
     """Whole-pixel shift of ``image`` against the reference by plain cross-correlation."""
-    correlation = np.fft.irfft2(np.fft.rfft2(image) * np.conj(reference_spectrum), s=image.shape)
+    correlation = fft.irfft2(fft.rfft2(image) * np.conj(reference_spectrum), s=image.shape)
     peak = np.unravel_index(np.argmax(correlation), correlation.shape)
     return tuple(int(p - n) if p > n // 2 else int(p) for p, n in zip(peak, image.shape))
 
@@ -398,7 +399,7 @@ def estimate_shift(
         image = np.asarray(image, dtype=np.float32)
         return (image - np.float32(np.average(image, weights=window))) * window
 
-    reference_spectrum = np.fft.rfft2(windowed(reference))
+    reference_spectrum = fft.rfft2(windowed(reference))
     fine_reference = smooth(reference, sigma_px=smooth_px)
     fine_mask = weight.astype(np.uint8)
     shifts = np.zeros((images.shape[0], 2))
