@@ -11,7 +11,9 @@ The OpenCV steps of the numpy backend are reproduced as OpenCV 5 computes them (
 rules, kernel sizes, rounding of coordinates), so the two backends agree to float32
 rounding; ``tests/kernels/test_backend_parity.py`` states the tolerances.
 
-Host round trips: none in the pixel kernels. Three kernels need one by their nature and
+Host round trips: none in the pixel kernels (scalars enter as Python numbers or 0-d cpu
+tensors, which CUDA kernels take as arguments without a copy; host arrays given to a
+kernel on a CUDA device are copied there, so pass device arrays, see :func:`to_device`). Three kernels need one by their nature and
 say so: :func:`estimate_shift` (rejects an empty ``weight``, and checks every few
 iterations whether all frames have converged), :func:`label_components` and
 :func:`keep_components` (the number of components sizes the output), and
@@ -125,7 +127,7 @@ def attenuation(frames: torch.Tensor, *, white_level: float, log_range: float = 
     values = _f32(frames)
     if log_range > 0:
         return (white_level - values) * torch.tensor(log_range / white_level, dtype=torch.float32)
-    return torch.tensor(math.log(white_level), dtype=torch.float32, device=values.device) - torch.log(
+    return torch.tensor(math.log(white_level), dtype=torch.float32) - torch.log(
         torch.clamp(values, min=floor)
     )
 
@@ -134,8 +136,7 @@ def mask_field(frames: torch.Tensor, fov_mask: torch.Tensor, *, fill: float = 0.
     """Set every pixel outside the exposed field to ``fill``; see ``_numpy.mask_field``."""
     _check_ndim(frames, (2, 3), "frames")
     _check_image_shape(frames, fov_mask, "fov_mask")
-    fill_value = torch.tensor(fill, dtype=frames.dtype, device=frames.device)
-    return torch.where(_on(fov_mask, frames, torch.bool), frames, fill_value)
+    return torch.where(_on(fov_mask, frames, torch.bool), frames, fill).to(frames.dtype)
 
 
 def cement_candidates(
@@ -148,7 +149,7 @@ def cement_candidates(
 ) -> torch.Tensor:
     """Pixels whose excess attenuation is that of cement; see ``_numpy.cement_candidates``."""
     _check_ndim(excess, (2, 3), "excess")
-    local = torch.tensor(threshold, dtype=torch.float32, device=excess.device)
+    local = torch.tensor(threshold, dtype=torch.float32)
     if reference_gradient is not None and gradient_gain > 0:
         local = local + torch.tensor(gradient_gain, dtype=torch.float32) * _on(reference_gradient, excess, torch.float32)
     mask = excess > local
@@ -520,9 +521,9 @@ def _integer_shifts(images: torch.Tensor, reference: torch.Tensor, window: torch
     rows, cols = images.shape[1:]
     spectrum = torch.fft.rfft2(windowed(images)) * torch.conj(torch.fft.rfft2(windowed(reference)))
     peak = torch.fft.irfft2(spectrum, s=(rows, cols)).reshape(images.shape[0], -1).argmax(dim=1)
-    shifts = torch.stack([peak // cols, peak % cols], dim=1)
-    sizes = torch.tensor([rows, cols], device=images.device)
-    return torch.where(shifts > sizes // 2, shifts - sizes, shifts).to(torch.float32)
+    dy, dx = peak // cols, peak % cols
+    dy, dx = torch.where(dy > rows // 2, dy - rows, dy), torch.where(dx > cols // 2, dx - cols, dx)
+    return torch.stack([dy, dx], dim=1).to(torch.float32)
 
 
 def _gradient(images: torch.Tensor, dim: int) -> torch.Tensor:
@@ -683,7 +684,7 @@ def _component_roots(masks: torch.Tensor) -> torch.Tensor:
     total = masks.numel()
     dtype = torch.int32 if total < 2**31 - 1 else torch.int64
     flat = torch.where(masks.reshape(-1), torch.arange(total, device=masks.device, dtype=dtype), total)
-    labels = torch.cat([flat, torch.tensor([total], device=masks.device, dtype=dtype)])  # the last: background
+    labels = torch.cat([flat, torch.full((1,), total, device=masks.device, dtype=dtype)])  # the last: background
     while True:
         previous = labels
         pixels = labels[:-1].reshape(masks.shape)
