@@ -119,10 +119,6 @@ def test_front_to_wall_median_error_is_within_half_a_millimetre(measured):
     assert np.median(errors) <= 0.5
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="target p95 <= 1.5 mm not met: 1.81 mm measured (thin cement at the front, low dose, breaches)",
-)
 def test_front_to_wall_p95_error_is_within_one_and_a_half_millimetres(measured):
     assert np.percentile(front_errors(measured), 95) <= 1.5
 
@@ -133,7 +129,7 @@ def test_cement_dice_is_high_on_most_frames_with_enough_cement(measured):
     assert np.median(dice) >= 0.92
 
 
-@pytest.mark.xfail(strict=True, reason="target Dice >= 0.90 on every frame >= 20 mm2 not met: 91 % of frames are (the misses are mostly first frames of small blobs)")
+@pytest.mark.xfail(strict=True, reason="target Dice >= 0.90 on every frame >= 20 mm2 not met: 90 % of frames are, 5th percentile 0.87 (the misses are mostly the first frames of small blobs, where a one-pixel rim is a tenth of the area)")
 def test_cement_dice_is_at_least_0_90_on_every_frame_with_20_mm2(measured):
     dice = np.concatenate([case["dice"] for case in measured])
     assert dice.min() >= 0.90
@@ -159,8 +155,9 @@ def test_every_stopping_case_stops(measured):
 
 @pytest.mark.xfail(
     strict=True,
-    reason="target not met: 2 of 25 stopping cases (venous leaks) stop 2-3 frames late (the leak rules need "
-    "1 mm2 beyond a 0.5 mm margin; the truth calls a leak at its first visible pixel)",
+    reason="target not met: 3 of 25 stopping cases stop 2-3 frames late: two venous leaks (the truth calls a leak "
+    "at its first visible pixel, which projects inside the body outline) and a breach whose front hides in the "
+    "needle's shadow",
 )
 def test_stop_comes_no_later_than_one_frame_after_the_truth(measured):
     late = []

@@ -92,6 +92,11 @@ class SegmentationConfig:
     registration_error_px : float
         Residual misregistration assumed on steep baseline edges; the cement threshold
         rises by this times the baseline gradient there, px.
+    min_local_snr : float
+        Where the image is noisier than the cement contrast allows (the steel needle's
+        shadow lets few quanta through), the threshold rises to this many times the
+        local noise of the filtered excess, measured per attenuation level on the
+        pre-injection frames (dimensionless).
     registration_body_margin_mm : float
         Motion is measured on bone at least this far from the vertebral body (where
         cement and leaks appear), mm.
@@ -115,6 +120,7 @@ class SegmentationConfig:
     needle_min_excess: float = 1.0
     needle_margin_px: int = 2
     registration_error_px: float = 0.3
+    min_local_snr: float = 4.0
     registration_body_margin_mm: float = 12.0
     registration_margin_mm: float = 15.0
 

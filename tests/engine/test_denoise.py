@@ -45,3 +45,22 @@ def test_noisier_studies_get_stronger_filters_until_the_ladder_ends():
 def test_noise_now_scales_with_the_frame_noise():
     d, pixel = fitted(0.1)
     assert d.noise_now(2 * pixel) == pytest.approx(2 * d.filtered_noise)
+
+
+def test_noise_map_follows_the_attenuation_level():
+    # Quantum noise grows with attenuation: a dense band (the needle's shadow) is 10x
+    # noisier than the rest. The map must give each region its own filtered noise.
+    rng = np.random.default_rng(3)
+    level = np.zeros((96, 96), np.float32)
+    level[40:56, :] = 5.0
+    sigma = np.where(level > 0, 0.5, 0.05).astype(np.float32)
+    stack = [level + rng.normal(0.0, 1.0, size=level.shape).astype(np.float32) * sigma for _ in range(6)]
+    d, _ = fitted(0.1)
+    noise = d.noise_map(stack, level, np.ones(level.shape, bool))
+    # Truth: the chosen spatial filter on white noise of each sigma, scaled for a
+    # 6-frame baseline (no recursive filter in the map).
+    white = d.apply(rng.normal(0.0, 1.0, size=(96, 96)).astype(np.float32))[8:-8, 8:-8].std()
+    scale = np.sqrt(1 + 1 / 6)
+    np.testing.assert_allclose(np.median(noise[44:52]), 0.5 * white * scale, rtol=0.25)
+    np.testing.assert_allclose(np.median(noise[:30]), 0.05 * white * scale, rtol=0.25)
+    assert d.noise_map(stack[:1], level, np.ones(level.shape, bool)).max() == 0.0

@@ -104,6 +104,47 @@ class Denoiser:
         white = rng.normal(0.0, pixel_noise, size=(64, 64)).astype(np.float32)
         return float(np.std(self.apply(white, step)[8:-8, 8:-8]))
 
+    def noise_map(self, frames: list, levels: np.ndarray, region: np.ndarray, *, bins: int = 48) -> np.ndarray:
+        """Noise of the spatially filtered excess at every pixel, from its attenuation level.
+
+        Quantum noise grows with the attenuation a pixel sees (the steel needle's shadow
+        lets far fewer quanta through than bone), so the noise is measured per level: the
+        spread of the filtered difference of consecutive aligned frames over the pixels
+        of each attenuation bin, scaled like :meth:`fit` scales it (the recursive filter
+        then keeps :attr:`temporal_gain` of it).
+
+        Parameters
+        ----------
+        frames : list of ndarray, float32, [rows, cols]
+            Aligned pre-injection attenuation frames.
+        levels : ndarray, float32, [rows, cols]
+            Attenuation of each pixel (the baseline).
+        region : ndarray of bool, [rows, cols]
+            Pixels the noise is measured on (the exposed field).
+        bins : int
+            Attenuation bins (quantiles of ``levels`` over ``region``).
+
+        Returns
+        -------
+        ndarray, float32, [rows, cols]
+            Noise in attenuation units; zeros with fewer than two frames.
+        """
+        if len(frames) < 2 or not region.any():
+            return np.zeros(levels.shape, np.float32)
+        squares = np.mean([self.apply(b - a) ** 2 for a, b in zip(frames[:-1], frames[1:])], axis=0) / 2.0
+        smoothed = self.apply(levels)
+        edges = np.unique(np.quantile(smoothed[region], np.linspace(0.0, 1.0, bins + 1)[1:-1]))
+        which = np.digitize(smoothed, edges)
+        counts = np.bincount(which[region], minlength=edges.size + 1)
+        sums = np.bincount(which[region], weights=squares[region], minlength=edges.size + 1)
+        per_level = np.sqrt(sums / np.maximum(counts, 1))
+        return (per_level[which] * math.sqrt(1.0 + 1.0 / len(frames))).astype(np.float32)
+
+    @property
+    def temporal_gain(self) -> float:
+        """Share of frame-to-frame independent noise the recursive filter keeps."""
+        return math.sqrt(self.alpha / (2.0 - self.alpha))
+
     def noise_now(self, pixel_noise: float) -> float:
         """Filtered noise expected for a frame of this raw pixel noise (attenuation units)."""
         if self.filtered_noise is None or not self.pixel_noise:

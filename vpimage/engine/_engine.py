@@ -84,8 +84,11 @@ class Engine:
     becomes the baseline at the first frame with a cement-sized blob (or when the buffer
     is full) -> excess attenuation over the baseline, denoised as much as the measured
     noise needs (median, Gaussian, recursive filter) -> cement candidates (field rim
-    excluded, threshold raised on steep baseline edges; growth from the cement so far,
-    new blobs confirmed over two frames, never started on the needle) -> monotone
+    excluded; threshold raised on steep baseline edges and where the noise, measured
+    per attenuation level before the injection, is too high for the cement contrast, as
+    in the needle's shadow; growth from the cement so far, also from the excess before
+    the recursive filter where it is strong enough; new blobs confirmed over two frames,
+    never mostly on the needle) -> monotone
     accumulation -> measures against the corners -> alert.
 
     Parameters
@@ -230,7 +233,6 @@ class Engine:
         k, seg, st = self.kernels, self.config.segmentation, self.state
         st.baseline = np.mean(st.pre_injection, axis=0).astype(np.float32)
         st.reference = st.baseline
-        st.baseline_gradient = self._edge_strength(st.baseline)
         # The steel needle is in the baseline, so the subtraction removes it; a fraction of
         # a pixel of residual misregistration along its steel-sized edges leaves a trace
         # that the edge-raised threshold mostly absorbs. What is left may not start new
@@ -248,6 +250,15 @@ class Engine:
             contrast=seg.cement_contrast,
             min_snr=_SNR_HEADROOM * self.config.reliability.min_snr,
         )
+        # The cement threshold rises on steep baseline edges (residual misregistration)
+        # and where the image is too noisy for the cement contrast (the needle's shadow).
+        # The unfiltered-in-time excess answers at once where cement arrives thick (a
+        # leak's first frames): its threshold rises with its own, larger, noise.
+        noise = self.denoiser.noise_map(st.pre_injection, st.baseline, ~st.excluded)
+        edges = seg.registration_error_px * self._edge_strength(st.baseline)
+        floor = seg.min_local_snr * noise - seg.cement_contrast
+        st.threshold_raise = edges + np.maximum(self.denoiser.temporal_gain * floor, 0.0)
+        st.instant_threshold_raise = edges + np.maximum(floor, 0.0) if self.denoiser.alpha < 1 else None
         st.pre_injection = []
         st.pre_injection_noise = []
         st.pre_injection_inside = None
@@ -345,8 +356,8 @@ class Engine:
         candidates = k.cement_candidates(
             st.filtered,
             threshold=seg.cement_contrast,
-            reference_gradient=st.baseline_gradient,
-            gradient_gain=seg.registration_error_px,
+            reference_gradient=st.threshold_raise,
+            gradient_gain=1.0,
             exclude=exclude,
         )
         grown_from = ndi.binary_dilation(st.accumulated | st.run_length.astype(bool))
@@ -356,32 +367,41 @@ class Engine:
         weak = k.cement_candidates(
             st.filtered,
             threshold=seg.bridge_contrast_ratio * seg.cement_contrast,
-            reference_gradient=st.baseline_gradient,
-            gradient_gain=seg.registration_error_px,
+            reference_gradient=st.threshold_raise,
+            gradient_gain=1.0,
             exclude=exclude | st.needle_rim,  # no bridges along the needle's edges
         )
+        if st.instant_threshold_raise is not None:
+            candidates = candidates | k.cement_candidates(
+                excess,
+                threshold=seg.cement_contrast,
+                reference_gradient=st.instant_threshold_raise,
+                gradient_gain=1.0,
+                exclude=exclude | st.needle,  # its edges flicker with every breath
+            )
         joined = k.keep_components(weak | candidates, min_area_px=weak.size + 1, touching=grown_from)
         # Next to the cement so far, a slightly weaker excess already counts: the front
         # advances as thin cement, fainter than the bulk.
         extending = k.cement_candidates(
             st.filtered,
             threshold=seg.growth_contrast_ratio * seg.cement_contrast,
-            reference_gradient=st.baseline_gradient,
-            gradient_gain=seg.registration_error_px,
+            reference_gradient=st.threshold_raise,
+            gradient_gain=1.0,
             exclude=exclude | st.needle_rim,
         )
         growing = (candidates | extending) & joined
         # A new blob, away from the cement so far, must be large enough and seen in two
         # frames in a row (noise is not; cement does not vanish). The first cement is one
-        # blob at the needle tip: the largest counts at once. Later, a new blob on the
-        # needle is an edge artefact (real cement grows into the needle's neighbourhood).
+        # blob at the needle tip: the largest counts at once. Later, a new blob mostly on
+        # the needle is an edge artefact (real cement grows into the needle's neighbourhood).
         first = not st.accumulated.any()
         # (Later blobs, confirmed over two frames, may be half as large: thin leaks start small.)
         isolated = k.keep_components(
             candidates & ~growing,
             min_area_px=seg.min_area_px if first else seg.min_area_px // 2,
-            avoiding=None if first else st.needle,
         )
+        if not first:
+            isolated &= ~self._mostly_on(isolated, st.needle)
         confirmed = k.keep_components(isolated, min_area_px=isolated.size + 1, touching=st.new_blobs)
         if first and isolated.any():
             labels, areas = k.label_components(isolated)
@@ -397,6 +417,14 @@ class Engine:
             time_of_arrival_s=st.time_of_arrival_s,
             min_run=seg.min_run,
         )
+
+    def _mostly_on(self, mask: np.ndarray, region: np.ndarray) -> np.ndarray:
+        """The components of ``mask`` with more than half of their pixels in ``region``."""
+        labels, areas = self.kernels.label_components(mask)
+        inside = np.bincount(labels[region & mask], minlength=areas.size)
+        on = 2 * inside > areas
+        on[0] = False
+        return on[labels]
 
     def _measure(self, time_s: float, index: int, shift: np.ndarray, problem: str) -> EngineFrame:
         st = self.state

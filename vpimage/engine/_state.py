@@ -36,8 +36,11 @@ class EngineState:
         Pixels well inside the field in every buffered frame.
     baseline : ndarray, float32, [rows, cols] or None
         Mean aligned attenuation before injection; None until it is frozen.
-    baseline_gradient : ndarray, float32, [rows, cols] or None
-        Gradient magnitude of the baseline, 1/px.
+    threshold_raise : ndarray, float32, [rows, cols] or None
+        What the cement threshold rises by at each pixel (steep baseline edges, noisy
+        pixels), attenuation units.
+    instant_threshold_raise : ndarray, float32, [rows, cols] or None
+        The same for the excess before the recursive filter (None when there is none).
     new_blobs : ndarray of bool, [rows, cols]
         Cement candidates of the last frame that were away from the cement so far (a
         new blob counts once it is seen again).
@@ -76,7 +79,8 @@ class EngineState:
     pre_injection_noise: list = field(default_factory=list)
     pre_injection_inside: np.ndarray | None = None
     baseline: np.ndarray | None = None
-    baseline_gradient: np.ndarray | None = None
+    threshold_raise: np.ndarray | None = None
+    instant_threshold_raise: np.ndarray | None = None
     needle: np.ndarray | None = None
     needle_rim: np.ndarray | None = None
     excluded: np.ndarray | None = None
