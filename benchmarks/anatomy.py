@@ -160,13 +160,13 @@ def anatomy_markdown(rows: list[dict], summary: dict) -> str:
             f"{cell(r['wall_angle_median_deg'])} / {cell(r['wall_angle_p95_deg'])}",
             cell(r["needle_tip_error_median_mm"]), cell(r["confidence_min"])]) + " |")
     n = summary["cases"]
-    lines += ["", f"Alert criteria met without WALL.json: {summary['alert_criteria_met']}/{n}; "
+    lines += ["", f"- Alert criteria met without WALL.json: {summary['alert_criteria_met']}/{n}; "
               f"unreliable instead: {summary['unreliable_instead']}; wrong: {len(summary['wrong'])} "
               f"{' '.join(summary['wrong'])}".rstrip(),
-              f"The same cases with WALL.json (the truth's corners): {summary['alert_criteria_met_with_wall']}/{n}; "
+              f"- The same cases with WALL.json (the truth's corners): {summary['alert_criteria_met_with_wall']}/{n}; "
               f"met with WALL.json but not automatically: {len(summary['met_with_wall_only'])} "
               f"{' '.join(summary['met_with_wall_only'])}".rstrip(),
-              f"Leak classes right on {summary['leak_classes_right']}/{summary['leak_cases']} leak cases "
+              f"- Leak classes right on {summary['leak_classes_right']}/{summary['leak_cases']} leak cases "
               f"(with WALL.json: {summary['leak_classes_right_with_wall']}); "
               f"no_leak cases with a spurious leak: {summary['no_leak_cases_with_spurious_leak']}."]
     return "\n".join(lines) + "\n"

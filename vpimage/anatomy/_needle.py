@@ -21,7 +21,9 @@ _BACKGROUND_MM = 5.0
 # What is shorter or stubbier than this is not a shaft.
 _MIN_LENGTH_MM = 15.0
 _MIN_ELONGATION = 5.0
-# Pieces of the shaft (broken where the steel's excess dips) are joined across gaps up to this, mm.
+# Pieces of the shaft (broken where the steel's excess dips) are joined across gaps up to
+# this, mm: first when labelling, then along the found shaft's axis.
+_JOIN_MM = 1.0
 _MAX_GAP_MM = 4.0
 
 
@@ -54,9 +56,14 @@ def find_needle(image: np.ndarray, *, mm_per_px: float, fov_mask: np.ndarray,
     background_px = 2 * int(np.ceil(_BACKGROUND_MM / 2 / mm_per_px)) + 1
     inner = ndi.binary_erosion(fov_mask, iterations=3)
     steel = get_backend("numpy").needle_mask(image, min_excess=min_excess, background_px=background_px) & inner
-    labels, _ = ndi.label(steel)
+    # Pieces a pixel or two apart (the shaft's excess dips under the threshold in places,
+    # most in small images) are labelled as one.
+    labels, _ = ndi.label(ndi.binary_dilation(steel, iterations=max(1, round(_JOIN_MM / mm_per_px))))
+    labels[~steel] = 0
     best = None
     for index, found in enumerate(ndi.find_objects(labels), start=1):
+        if found is None:
+            continue
         ys, xs = np.nonzero(labels[found] == index)
         if xs.size < 10:
             continue
