@@ -32,6 +32,7 @@ __all__ = [
     "mask_field",
     "mean_frames",
     "median",
+    "mostly_inside",
     "needle_mask",
     "noise_sigma",
     "recursive_filter",
@@ -659,6 +660,25 @@ def keep_components(
         keep[np.unique(labels[touching & mask])] = True
     keep[0] = False
     return keep[labels]
+
+
+def mostly_inside(mask: np.ndarray, *, region: np.ndarray) -> np.ndarray:
+    """The 8-connected components of ``mask`` with more than half of their pixels in ``region``.
+
+    Parameters
+    ----------
+    mask : ndarray of bool, shape [rows, cols]
+    region : ndarray of bool, shape [rows, cols]
+
+    Returns
+    -------
+    ndarray of bool, shape [rows, cols]: those components, whole.
+    """
+    labels, areas = label_components(mask)
+    inside = np.bincount(labels[region & mask], minlength=areas.size)
+    on = 2 * inside > areas
+    on[0] = False
+    return on[labels]
 
 
 def largest_component_px(masks: np.ndarray) -> np.ndarray:

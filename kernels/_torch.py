@@ -46,6 +46,7 @@ __all__ = [
     "mask_field",
     "mean_frames",
     "median",
+    "mostly_inside",
     "needle_mask",
     "noise_sigma",
     "recursive_filter",
@@ -754,6 +755,17 @@ def keep_components(
         keep = keep | _touched(labels, _on(touching, labels, torch.bool) & mask, areas.numel())
     keep[0] = False
     return keep[labels.to(torch.int64)]
+
+
+def mostly_inside(mask: torch.Tensor, *, region: torch.Tensor) -> torch.Tensor:
+    """The components of ``mask`` with more than half of their pixels in ``region``; see ``_numpy.mostly_inside``."""
+    labels, areas = label_components(mask)
+    labels = labels.to(torch.int64)
+    hits = (_on(region, labels, torch.bool) & (labels > 0)).reshape(-1).to(torch.int64)
+    inside = torch.zeros_like(areas).scatter_add_(0, labels.reshape(-1), hits)
+    on = 2 * inside > areas
+    on[0] = False
+    return on[labels]
 
 
 def largest_component_px(masks: torch.Tensor) -> torch.Tensor:

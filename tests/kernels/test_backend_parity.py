@@ -384,6 +384,15 @@ def test_keep_components(device):
         np.testing.assert_array_equal(host(out), expected)
 
 
+def test_mostly_inside(device):
+    masks = random_masks(seed=11)
+    for mask, region in ((masks[0], masks[1]), (masks[0], ~masks[2]), (masks[0], np.zeros_like(masks[0]))):
+        expected = _numpy.mostly_inside(mask, region=region)
+        out = _torch.mostly_inside(T(mask, device), region=T(region, device))
+        np.testing.assert_array_equal(host(out), expected)
+    assert _numpy.mostly_inside(masks[0], region=masks[1]).any()  # the cases keep something
+
+
 def test_largest_component_px(device):
     masks = np.concatenate([random_masks(seed=9), np.zeros((1, 64, 80), bool)])
     expected = _numpy.largest_component_px(masks)

@@ -278,3 +278,18 @@ def test_label_components_numbers_as_opencv_on_the_whole_frame(corner):
     np.testing.assert_array_equal(areas, stats[:, cv2.CC_STAT_AREA])
     empty_labels, empty_areas = K.label_components(np.zeros((5, 4), bool))
     assert not empty_labels.any() and empty_areas.tolist() == [20]
+
+
+def test_mostly_inside_keeps_whole_components_with_more_than_half_inside():
+    mask = np.zeros((8, 12), bool)
+    mask[1:3, 1:5] = True  # 8 px, 6 inside the region: kept whole
+    mask[5:7, 1:5] = True  # 8 px, exactly 4 inside: not more than half
+    mask[1:4, 8:11] = True  # 9 px, none inside
+    region = np.zeros_like(mask)
+    region[:, :4] = True
+    region[:, 4] = False
+    region[5:7, 3:] = False
+    out = K.mostly_inside(mask, region=region)
+    expected = np.zeros_like(mask)
+    expected[1:3, 1:5] = True
+    np.testing.assert_array_equal(out, expected)
