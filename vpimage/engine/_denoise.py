@@ -6,6 +6,10 @@ contrast, the weakest step of a ladder of wider medians, Gaussian widths and rec
 measured, not assumed: the spread of the difference of two aligned pre-injection frames
 after the filter; the recursive filter keeps ``sqrt(alpha / (2 - alpha))`` of
 frame-to-frame independent (quantum) noise.
+
+The filter is applied with the engine's kernel backend (on its device); it is chosen, and
+the noise map measured, once per study on the host with the numpy kernels, so every
+backend chooses the same filter.
 """
 
 from __future__ import annotations
@@ -14,7 +18,11 @@ import math
 
 import numpy as np
 
+from vpimage.kernels import get_backend
+
 __all__ = ["Denoiser"]
+
+_HOST = get_backend("numpy")  # the kernels the filter is chosen with (host arrays)
 
 # (median px, Gaussian width after it in px, recursive-filter weight of the newest frame),
 # weakest first. Medians keep cement edges in place; a Gaussian moves the edge of thick
@@ -60,11 +68,15 @@ class Denoiser:
         self.filtered_noise: float | None = None
         self.pixel_noise: float | None = None
 
-    def apply(self, image: np.ndarray, step: tuple | None = None) -> np.ndarray:
-        """Filter one ``[rows, cols]`` image (float32) spatially, with the chosen (or a given) step."""
+    def apply(self, image: np.ndarray, step: tuple | None = None, kernels=None) -> np.ndarray:
+        """Filter one ``[rows, cols]`` image (float32) spatially, with the chosen (or a given) step.
+
+        ``kernels`` computes it (default: the engine's backend; ``image`` is its array).
+        """
+        kernels = kernels or self.kernels
         median_px, sigma, _ = step or (self.median_px, self.sigma_px, self.alpha)
-        out = self.kernels.median(image, size_px=median_px)
-        return self.kernels.smooth(out, sigma_px=sigma) if sigma > 0 else out
+        out = kernels.median(image, size_px=median_px)
+        return kernels.smooth(out, sigma_px=sigma) if sigma > 0 else out
 
     def fit(self, frames: list, region: np.ndarray, *, pixel_noise: float, contrast: float, min_snr: float) -> None:
         """Choose the weakest filter that leaves the cement ``min_snr`` times the noise.
@@ -72,7 +84,7 @@ class Denoiser:
         Parameters
         ----------
         frames : list of ndarray, float32, [rows, cols]
-            Aligned pre-injection attenuation frames (at least one).
+            Aligned pre-injection attenuation frames (at least one), host arrays.
         region : ndarray of bool, [rows, cols]
             Where the noise matters (the vertebral body), and is measured.
         pixel_noise : float
@@ -85,7 +97,7 @@ class Denoiser:
         """
         stack = np.stack(frames)
         self.pixel_noise = float(pixel_noise)
-        region_noise = float(np.mean(self.kernels.noise_sigma(stack, weight=region)))
+        region_noise = float(np.mean(_HOST.noise_sigma(stack, weight=region)))
         # The excess is a frame minus the mean of the n baseline frames: (1 + 1/n) variance.
         scale = math.sqrt(1.0 + 1.0 / len(frames))
         for step in self.ladder:
@@ -97,12 +109,12 @@ class Denoiser:
 
     def _filtered_noise(self, stack: np.ndarray, region: np.ndarray, step: tuple, pixel_noise: float) -> float:
         if len(stack) >= 2:  # the real, correlated noise: two frames of the same anatomy
-            difference = self.apply(stack[-1] - stack[-2], step)[region]
+            difference = self.apply(stack[-1] - stack[-2], step, _HOST)[region]
             return float(np.std(difference)) / math.sqrt(2.0)
         # One frame only: white noise of the measured level through the same filter.
         rng = np.random.default_rng(0)
         white = rng.normal(0.0, pixel_noise, size=(64, 64)).astype(np.float32)
-        return float(np.std(self.apply(white, step)[8:-8, 8:-8]))
+        return float(np.std(self.apply(white, step, _HOST)[8:-8, 8:-8]))
 
     def noise_map(self, frames: list, levels: np.ndarray, region: np.ndarray, *, bins: int = 48) -> np.ndarray:
         """Noise of the spatially filtered excess at every pixel, from its attenuation level.
@@ -116,7 +128,7 @@ class Denoiser:
         Parameters
         ----------
         frames : list of ndarray, float32, [rows, cols]
-            Aligned pre-injection attenuation frames.
+            Aligned pre-injection attenuation frames, host arrays.
         levels : ndarray, float32, [rows, cols]
             Attenuation of each pixel (the baseline).
         region : ndarray of bool, [rows, cols]
@@ -131,8 +143,8 @@ class Denoiser:
         """
         if len(frames) < 2 or not region.any():
             return np.zeros(levels.shape, np.float32)
-        squares = np.mean([self.apply(b - a) ** 2 for a, b in zip(frames[:-1], frames[1:])], axis=0) / 2.0
-        smoothed = self.apply(levels)
+        squares = np.mean([self.apply(b - a, kernels=_HOST) ** 2 for a, b in zip(frames[:-1], frames[1:])], axis=0) / 2.0
+        smoothed = self.apply(levels, kernels=_HOST)
         edges = np.unique(np.quantile(smoothed[region], np.linspace(0.0, 1.0, bins + 1)[1:-1]))
         which = np.digitize(smoothed, edges)
         counts = np.bincount(which[region], minlength=edges.size + 1)

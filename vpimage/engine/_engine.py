@@ -14,7 +14,7 @@ from vpimage.alerts import AlertLevel, AlertStateMachine, frame_level
 from vpimage.engine._denoise import Denoiser
 from vpimage.engine._result import FrameResult
 from vpimage.engine._state import EngineState
-from vpimage.kernels import get_backend
+from vpimage.kernels import get_backend, resolve
 from vpimage.measures import Corners
 
 __all__ = ["Engine", "EngineFrame"]
@@ -115,7 +115,23 @@ class Engine:
         Top of the stored pixel range (``2**BitsStored - 1``); by default the first
         frame's brightest exposed value rounded up to ``2**k - 1``.
     backend, device : str, optional
-        Kernel backend (see :func:`vpimage.kernels.get_backend`).
+        Kernel backend and device (see :func:`vpimage.kernels.resolve`); :attr:`backend`
+        and :attr:`device` say which were taken.
+
+    Notes
+    -----
+    Where the arrays live: the per-study set-up (the field, the registration and noise
+    regions, the fill value, the white level) is computed once on the host; every
+    per-frame image and the state (:class:`EngineState`) are arrays of the kernel
+    backend on its device, and every operation on them is a kernel call or an array
+    operator (``&``, ``|``, ``~``, ``-``). Frames go to the device once per batch (through
+    pinned memory, non-blocking, on CUDA). Device -> host traffic: once per batch the
+    registration results and frame statistics (``[B]`` shifts, scores, clipped
+    fractions, noise levels) that decide whether a frame is reliable; once per frame the
+    accumulated cement mask (``[rows, cols]`` bool) for the measures and the outputs.
+    The torch connected-component kernels also wait on the device for their
+    convergence checks (a few scalars per call), and the pre-injection frames go to the
+    host once, when the baseline is frozen, to choose the denoising filter.
     """
 
     def __init__(
@@ -134,9 +150,9 @@ class Engine:
         device: str | None = None,
     ):
         self.config = config
-        self.kernels = get_backend(backend, device=device)
-        self.backend = self.kernels.__name__.rsplit("._", 1)[-1]
-        self.device = "cpu" if self.backend == "numpy" else (device or "auto")
+        self.backend, self.device = resolve(backend, device)
+        self.kernels = get_backend(self.backend, device=self.device)
+        self._host = get_backend("numpy")  # host-side set-up and the measured mask
         self.mm_per_px = float(mm_per_px) if mm_per_px else None
         self.fov_mask = np.ones((rows, columns), bool) if fov_mask is None else np.asarray(fov_mask, bool)
         if self.fov_mask.shape != (rows, columns):
@@ -144,7 +160,9 @@ class Engine:
         self.view = view
         self.white_level = white_level
         self._fill = 0.0  # attenuation outside the field: the first frame's median inside it
-        self._inner_fov = ndi.binary_erosion(self.fov_mask, iterations=config.segmentation.field_margin_px)
+        self._fov = self._on_device(self.fov_mask)
+        self._host_inner_fov = self._eroded(self.fov_mask, config.segmentation.field_margin_px)
+        self._inner_fov = self._on_device(self._host_inner_fov)
         seg = config.segmentation
         self.denoiser = Denoiser(
             self.kernels, median_px=seg.median_px, max_sigma_px=seg.max_smooth_px, min_alpha=seg.min_temporal_alpha
@@ -157,7 +175,9 @@ class Engine:
             alerts=AlertStateMachine(config.alerts),
             corners=corners,
             corners_anchor_frame=corners_frame if corners is not None and corners_frame != 0 else None,
+            to_host=self.kernels.to_host,
         )
+        self.state.on_device(self._on_device)
 
     # -- the public step ---------------------------------------------------------------
 
@@ -174,44 +194,62 @@ class Engine:
         -------
         list of EngineFrame, one per frame of the batch, in order.
         """
-        frames = np.asarray(batch.frames, dtype=np.float32)
-        if frames.ndim != 3 or frames.shape[1:] != (self.state.rows, self.state.columns):
-            raise ValueError(f"batch frames must be shaped [B, {self.state.rows}, {self.state.columns}]; got {frames.shape}")
+        host_frames = np.asarray(batch.frames, dtype=np.float32)
+        if host_frames.ndim != 3 or host_frames.shape[1:] != (self.state.rows, self.state.columns):
+            raise ValueError(
+                f"batch frames must be shaped [B, {self.state.rows}, {self.state.columns}]; got {host_frames.shape}"
+            )
         k = self.kernels
+        log_range = self.config.segmentation.display_log_range
         if self.white_level is None:
-            self.white_level = _stored_range_top(frames[0][self.fov_mask])
-        attenuation = k.attenuation(
-            frames, white_level=self.white_level, log_range=self.config.segmentation.display_log_range
-        )
+            self.white_level = _stored_range_top(host_frames[0][self.fov_mask])
         if self.state.reference is None:
-            self._fill = float(np.median(attenuation[0][self.fov_mask]))
-        attenuation = k.mask_field(attenuation, self.fov_mask, fill=self._fill)
+            first = self._host.attenuation(host_frames[0], white_level=self.white_level, log_range=log_range)
+            self._fill = float(np.median(first[self.fov_mask]))
+        frames = k.to_device(host_frames, device=self.device)
+        attenuation = k.attenuation(frames, white_level=self.white_level, log_range=log_range)
+        attenuation = k.mask_field(attenuation, self._fov, fill=self._fill)
         if self.state.reference is None:
             self._start(attenuation[0])
-        clipped = k.clipped_fraction(frames, self.fov_mask)
-        out = []
-        for i in range(frames.shape[0]):
-            # Frame by frame: the reference becomes the baseline once it is known.
-            shift, score = k.estimate_shift(attenuation[i : i + 1], self.state.reference, weight=self.state.registration_weight)
-            aligned = k.shift_images(attenuation[i : i + 1], -shift, order=3)
-            noise = k.noise_sigma(attenuation[i : i + 1], weight=self.state.registration_weight)
-            problem = self._problem(shift[0], score[0], clipped[i], noise[0])
-            out.append(self._step(aligned[0], float(batch.time_s[i]), int(batch.index[i]), shift[0], problem, noise[0]))
+        clipped = k.to_host(k.clipped_fraction(frames, self._fov))
+        noise = k.to_host(k.noise_sigma(attenuation, weight=self.state.registration_weight))
+        out: list[EngineFrame] = []
+        while len(out) < len(host_frames):
+            # All the frames left at once, against the reference; when it becomes the
+            # baseline part-way, the frames after that one are registered again.
+            start, reference = len(out), self.state.reference
+            shifts, scores = k.estimate_shift(attenuation[start:], reference, weight=self.state.registration_weight)
+            aligned = k.shift_images(attenuation[start:], -shifts, order=3)
+            shifts, scores = k.to_host(shifts), k.to_host(scores)
+            for j, i in enumerate(range(start, len(host_frames))):
+                problem = self._problem(shifts[j], scores[j], clipped[i], noise[i])
+                time_s, index = float(batch.time_s[i]), int(batch.index[i])
+                out.append(self._step(aligned[j], time_s, index, shifts[j], problem, noise[i]))
+                if self.state.reference is not reference:
+                    break
         return out
 
     # -- set-up --------------------------------------------------------------------------
 
-    def _start(self, first: np.ndarray) -> None:
-        """Take the first frame as the reference and choose the pixels to register on."""
+    def _on_device(self, array: np.ndarray):
+        return self.kernels.to_device(array, device=self.device)
+
+    def _eroded(self, mask: np.ndarray, iterations: int) -> np.ndarray:
+        """``mask`` eroded by the cross ``iterations`` times (host; 0: unchanged)."""
+        return self._host.binary_erosion(mask, iterations=iterations) if iterations > 0 else mask.copy()
+
+    def _start(self, first) -> None:
+        """Take the first frame as the reference and choose the pixels to register on (on the host)."""
         seg = self.config.segmentation
+        shape = (self.state.rows, self.state.columns)
         exposed = self.fov_mask.sum()
         margin_px = int(math.ceil(seg.registration_margin_mm * self._px_per_mm)) + 4
-        inner = ndi.binary_erosion(self.fov_mask, iterations=margin_px)
+        inner = self._eroded(self.fov_mask, margin_px)
         if inner.sum() < _MIN_REGISTRATION_SHARE * exposed:  # a small field: keep what it has
-            inner = ndi.binary_erosion(self.fov_mask, iterations=4)
+            inner = self._eroded(self.fov_mask, 4)
         weight = inner
         if self.state.corners is not None:
-            away = ndi.distance_transform_edt(~measures.body_mask(self.state.corners, first.shape)) / self._px_per_mm
+            away = ndi.distance_transform_edt(~measures.body_mask(self.state.corners, shape)) / self._px_per_mm
             # Bone far from the body if there is enough of it, else nearer (never the body itself).
             for margin_mm in (seg.registration_body_margin_mm, seg.registration_body_margin_mm / 2, 0.0):
                 weight = inner & (away > margin_mm)
@@ -220,18 +258,18 @@ class Engine:
         if not weight.any():
             weight = self.fov_mask.copy()
         self.state.reference = first
-        self.state.registration_weight = weight
+        self.state.registration_weight = self._on_device(weight)
         # The filter is chosen for the noise where the cement will be: the body (else the bone).
         self._noise_region = weight
         if self.state.corners is not None:
-            body = measures.body_mask(self.state.corners, first.shape) & self._inner_fov
+            body = measures.body_mask(self.state.corners, shape) & self._host_inner_fov
             if body.sum() >= seg.min_area_px:
                 self._noise_region = body
 
     def _freeze_baseline(self) -> None:
         """The mean of the pre-injection frames becomes the baseline; the buffer is dropped."""
         k, seg, st = self.kernels, self.config.segmentation, self.state
-        st.baseline = np.mean(st.pre_injection, axis=0).astype(np.float32)
+        st.baseline = k.mean_frames(st.pre_injection)
         st.reference = st.baseline
         # The steel needle is in the baseline, so the subtraction removes it; a fraction of
         # a pixel of residual misregistration along its steel-sized edges leaves a trace
@@ -239,12 +277,16 @@ class Engine:
         # cement on the needle nor bridge along it (see _segment); cement that grows along
         # the needle track out of the body (a real leak path) still counts.
         needle = k.needle_mask(st.baseline, min_excess=seg.needle_min_excess)
-        st.needle = ndi.binary_dilation(needle, iterations=seg.needle_margin_px) if needle.any() else needle
-        st.needle_rim = st.needle & ~ndi.binary_erosion(needle)
+        grow = seg.needle_margin_px > 0 and bool(needle.any())
+        st.needle = k.binary_dilation(needle, iterations=seg.needle_margin_px) if grow else needle
+        st.needle_rim = st.needle & ~k.binary_erosion(needle)
         st.excluded = ~st.pre_injection_inside
-        # Headroom over the frame-by-frame limit, so that noise fluctuations do not flap.
+        # The filter and the noise map are chosen on the host (once per study), the same
+        # on every backend. Headroom over the frame-by-frame limit, so that noise
+        # fluctuations do not flap.
+        pre_injection = [k.to_host(frame) for frame in st.pre_injection]
         self.denoiser.fit(
-            st.pre_injection,
+            pre_injection,
             self._noise_region,
             pixel_noise=float(np.mean(st.pre_injection_noise)),
             contrast=seg.cement_contrast,
@@ -254,11 +296,12 @@ class Engine:
         # and where the image is too noisy for the cement contrast (the needle's shadow).
         # The unfiltered-in-time excess answers at once where cement arrives thick (a
         # leak's first frames): its threshold rises with its own, larger, noise.
-        noise = self.denoiser.noise_map(st.pre_injection, st.baseline, ~st.excluded)
+        noise = self.denoiser.noise_map(pre_injection, k.to_host(st.baseline), ~k.to_host(st.excluded))
         edges = seg.registration_error_px * self._edge_strength(st.baseline)
         floor = seg.min_local_snr * noise - seg.cement_contrast
-        st.threshold_raise = edges + np.maximum(self.denoiser.temporal_gain * floor, 0.0)
-        st.instant_threshold_raise = edges + np.maximum(floor, 0.0) if self.denoiser.alpha < 1 else None
+        st.threshold_raise = edges + self._on_device(np.maximum(self.denoiser.temporal_gain * floor, 0.0))
+        instant = self.denoiser.alpha < 1
+        st.instant_threshold_raise = edges + self._on_device(np.maximum(floor, 0.0)) if instant else None
         st.pre_injection = []
         st.pre_injection_noise = []
         st.pre_injection_inside = None
@@ -297,7 +340,7 @@ class Engine:
             st.shift_px = shift
             self._anchor_corners(index, shift)
             # Pixels this frame exposes well inside the field, in reference coordinates.
-            inside = self._inner_fov & self.kernels.shift_images(self._inner_fov[None], -shift[None])[0]
+            inside = self._inner_fov & self.kernels.shift_images(self._inner_fov[None], self._on_device(-shift[None]))[0]
             if st.injecting:
                 self._segment(aligned, inside, time_s)
             elif self._cement_appeared(aligned, inside):
@@ -328,9 +371,9 @@ class Engine:
         if len(st.pre_injection) < seg.baseline_frames_min:
             return False
         exclude = ~(inside & st.pre_injection_inside)
-        mean = np.mean(st.pre_injection, axis=0)
+        mean = k.mean_frames(st.pre_injection)
         # Zero off the field before filtering, so that its edge cannot bleed inward.
-        excess = self.denoiser.apply(np.where(exclude, 0.0, aligned - mean).astype(np.float32))
+        excess = self.denoiser.apply(k.mask_field(aligned - mean, ~exclude, fill=0.0))
         candidates = k.cement_candidates(
             excess,
             threshold=seg.cement_contrast,
@@ -342,15 +385,14 @@ class Engine:
 
     def _edge_strength(self, image: np.ndarray) -> np.ndarray:
         """Gradient magnitude of a (smoothed) attenuation image, 1/px."""
-        gy, gx = np.gradient(self.kernels.smooth(image, sigma_px=self.config.segmentation.smooth_px))
-        return np.hypot(gy, gx).astype(np.float32)
+        return self.kernels.gradient_magnitude(self.kernels.smooth(image, sigma_px=self.config.segmentation.smooth_px))
 
     def _segment(self, aligned: np.ndarray, inside: np.ndarray, time_s: float) -> None:
         """Update the accumulated cement with one aligned frame."""
         k, seg, st = self.kernels, self.config.segmentation, self.state
         exclude = st.excluded | ~inside
         # Zero off the field before filtering, so that its edge cannot bleed inward.
-        excess = self.denoiser.apply(np.where(exclude, 0.0, aligned - st.baseline).astype(np.float32))
+        excess = self.denoiser.apply(k.mask_field(aligned - st.baseline, ~exclude, fill=0.0))
         filtered = k.recursive_filter(excess[None], alpha=self.denoiser.alpha, state=st.filtered)
         st.filtered = filtered[0]
         candidates = k.cement_candidates(
@@ -360,7 +402,7 @@ class Engine:
             gradient_gain=1.0,
             exclude=exclude,
         )
-        grown_from = ndi.binary_dilation(st.accumulated | st.run_length.astype(bool))
+        grown_from = k.binary_dilation(st.accumulated | (st.run_length != 0))
         # Cement continues the cement so far, also across a gap where the excess is only
         # weak (a thin channel leaving the body is faintest where it is thinnest); the gap
         # itself is not counted.
@@ -379,7 +421,7 @@ class Engine:
                 gradient_gain=1.0,
                 exclude=exclude | st.needle,  # its edges flicker with every breath
             )
-        joined = k.keep_components(weak | candidates, min_area_px=weak.size + 1, touching=grown_from)
+        joined = k.keep_components(weak | candidates, min_area_px=st.rows * st.columns + 1, touching=grown_from)
         # Next to the cement so far, a slightly weaker excess already counts: the front
         # advances as thin cement, fainter than the bulk.
         extending = k.cement_candidates(
@@ -394,43 +436,35 @@ class Engine:
         # frames in a row (noise is not; cement does not vanish). The first cement is one
         # blob at the needle tip: the largest counts at once. Later, a new blob mostly on
         # the needle is an edge artefact (real cement grows into the needle's neighbourhood).
-        first = not st.accumulated.any()
+        first = st.cement_area_px == 0  # (the host count of the last measured frame: no device wait)
         # (Later blobs, confirmed over two frames, may be half as large: thin leaks start small.)
         isolated = k.keep_components(
             candidates & ~growing,
             min_area_px=seg.min_area_px if first else seg.min_area_px // 2,
         )
         if not first:
-            isolated &= ~self._mostly_on(isolated, st.needle)
-        confirmed = k.keep_components(isolated, min_area_px=isolated.size + 1, touching=st.new_blobs)
-        if first and isolated.any():
+            isolated &= ~k.mostly_inside(isolated, region=st.needle)
+        confirmed = k.keep_components(isolated, min_area_px=st.rows * st.columns + 1, touching=st.new_blobs)
+        if first and bool(isolated.any()):
             labels, areas = k.label_components(isolated)
-            confirmed |= labels == int(np.argmax(areas[1:])) + 1
+            confirmed |= labels == int(areas[1:].argmax()) + 1
         st.new_blobs = isolated
         candidates = growing | confirmed
         k.accumulate_cement(
             candidates[None],
-            time_s=np.array([time_s]),
+            time_s=self._on_device(np.array([time_s])),
             run_length=st.run_length,
             run_start_s=st.run_start_s,
             accumulated=st.accumulated,
-            time_of_arrival_s=st.time_of_arrival_s,
+            time_of_arrival_s=st.arrival_s,
             min_run=seg.min_run,
         )
 
-    def _mostly_on(self, mask: np.ndarray, region: np.ndarray) -> np.ndarray:
-        """The components of ``mask`` with more than half of their pixels in ``region``."""
-        labels, areas = self.kernels.label_components(mask)
-        inside = np.bincount(labels[region & mask], minlength=areas.size)
-        on = 2 * inside > areas
-        on[0] = False
-        return on[labels]
-
     def _measure(self, time_s: float, index: int, shift: np.ndarray, problem: str) -> EngineFrame:
         st = self.state
-        mask = st.accumulated
+        mask = self.kernels.to_host(st.accumulated)  # the frame's one device -> host copy
         scale = self.mm_per_px if self.mm_per_px is not None else math.nan
-        area_px = int(mask.sum())
+        area_px = st.cement_area_px = int(mask.sum())
         front_px = depth = math.nan
         leaks: dict[str, float] = {}
         if st.corners is not None:
@@ -469,6 +503,6 @@ class Engine:
         if level is AlertLevel.UNRELIABLE:
             logger.debug("frame %d unreliable: %s", index, reason)
         dy, dx = float(shift[0]), float(shift[1])
-        image_mask = self.kernels.shift_images(mask[None], np.array([[dy, dx]]))[0]
+        image_mask = self._host.shift_images(mask[None], np.array([[dy, dx]]))[0]
         corners = st.corners.translated(dx, dy) if st.corners is not None else None
         return EngineFrame(result=result, cement_mask=image_mask, corners=corners, shift_px=(dy, dx))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -20,6 +21,10 @@ class EngineState:
     is compared with the baseline, and masks, corners and maps live there. Memory is
     bounded: a few ``[rows, cols]`` images and at most ``baseline_frames_max`` buffered
     pre-injection frames.
+
+    The images and masks are arrays of the engine's kernel backend, on its device (numpy
+    arrays, or torch tensors on the cpu or a CUDA device); :meth:`on_device` moves the
+    accumulation state there. :attr:`time_of_arrival_s` is always a host copy.
 
     Attributes
     ----------
@@ -52,9 +57,11 @@ class EngineState:
         Never cement: pixels outside the field (or at its rim) in some baseline frame.
     filtered : ndarray, float32, [rows, cols] or None
         Recursive-filter state of the excess attenuation.
-    run_length, run_start_s, accumulated, time_of_arrival_s : ndarray, [rows, cols]
+    run_length, run_start_s, accumulated, arrival_s : ndarray, [rows, cols]
         Monotone accumulation state (see ``accumulate_cement``); ``accumulated`` is the
-        cement so far, ``time_of_arrival_s`` when it arrived (s, NaN where never).
+        cement so far, ``arrival_s`` when it arrived (s, NaN where never).
+    cement_area_px : int
+        Pixels of ``accumulated`` at the last measured frame (a host count).
     corners : Corners or None
         Vertebral body in reference coordinates; None when the wall is unknown.
     corners_anchor_frame : int or None
@@ -65,6 +72,8 @@ class EngineState:
     speed : FrontSpeedEstimator
     alerts : AlertStateMachine
     frames_seen : int
+    to_host : callable
+        The backend's ``to_host`` kernel (backend array -> host numpy array).
     """
 
     rows: int
@@ -87,10 +96,12 @@ class EngineState:
     filtered: np.ndarray | None = None
     shift_px: np.ndarray = field(default_factory=lambda: np.zeros(2))
     frames_seen: int = 0
+    cement_area_px: int = 0
+    to_host: Callable = np.asarray
     run_length: np.ndarray = field(init=False)
     run_start_s: np.ndarray = field(init=False)
     accumulated: np.ndarray = field(init=False)
-    time_of_arrival_s: np.ndarray = field(init=False)
+    arrival_s: np.ndarray = field(init=False)
     new_blobs: np.ndarray = field(init=False)
 
     def __post_init__(self):
@@ -98,8 +109,18 @@ class EngineState:
         self.run_length = np.zeros(shape, np.int16)
         self.run_start_s = np.zeros(shape, np.float32)
         self.accumulated = np.zeros(shape, bool)
-        self.time_of_arrival_s = np.full(shape, np.nan, np.float32)
+        self.arrival_s = np.full(shape, np.nan, np.float32)
         self.new_blobs = np.zeros(shape, bool)
+
+    def on_device(self, to_device: Callable) -> None:
+        """Move the per-pixel accumulation state with ``to_device`` (host array -> backend array)."""
+        for name in ("run_length", "run_start_s", "accumulated", "arrival_s", "new_blobs"):
+            setattr(self, name, to_device(getattr(self, name)))
+
+    @property
+    def time_of_arrival_s(self) -> np.ndarray:
+        """When cement reached each pixel, s (NaN where never): float32 [rows, cols], a host copy of ``arrival_s``."""
+        return self.to_host(self.arrival_s)
 
     @property
     def injecting(self) -> bool:

@@ -1,0 +1,119 @@
+"""The whole pipeline gives the same answers on every backend (issue 6, parity).
+
+The engine runs each phantom case once on the numpy backend (the reference, itself
+proven against the phantom's truth in tests/test_accuracy.py) and once on the torch
+backend, on the cpu here and on CUDA wherever a CUDA device is present. The issue's
+bounds, per frame: Dice of the cement masks >= 0.99 on frames with cement, front_to_wall
+within 0.1 mm, the same alert level. Cases are small (128 px, 24 frames at 2 fps) and cover the
+nuisances: motion with a sudden shift at low dose, a venous leak, and MONOCHROME1 with a
+circular field.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from functools import lru_cache
+
+import numpy as np
+import pytest
+
+from vpimage.cli import main as vpimage_main
+from vpimage.engine import Engine
+from vpimage.measures import Corners
+from vpimage.synth import SynthOptions, simulate, write_dicom
+
+import test_accuracy
+
+torch = pytest.importorskip("torch", reason="the torch backend is not installed here")
+
+DEVICES = [
+    "cpu",
+    pytest.param(
+        "cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA not available on this machine")
+    ),
+]
+CASES = {
+    "approach_motion_low_dose": ("posterior_approach", 3, {"dose": "low", "sudden_shift": True}),
+    "venous_leak": ("venous_leak", 4, {}),
+    "monochrome1_circle": ("posterior_breach", 5, {"photometric": "MONOCHROME1", "field": "circle", "tilt_deg": 10.0}),
+}
+SIZE_PX, FRAMES, FPS = 128, 24, 2.0
+
+
+@lru_cache(maxsize=None)
+def case(name):
+    scenario, seed, options = CASES[name]
+    return simulate(scenario, seed=seed, options=SynthOptions(size_px=SIZE_PX, frames=FRAMES, fps=FPS, **options))
+
+
+@lru_cache(maxsize=None)
+def analysed(name, backend, device):
+    """Every EngineFrame of the case and the time-of-arrival map, on one backend.
+
+    The accuracy test's own analysis (tests/test_accuracy.py ``analyse``: the frames as
+    vpimage.io gives them, the truth's corners as WALL.json, batches of 16), with the
+    engine built for ``backend`` and ``device``.
+    """
+    sim = case(name)
+    engines = []
+
+    def engine_on_backend(*args, **kwargs):
+        engines.append(Engine(*args, backend=backend, device=device, **kwargs))
+        return engines[-1]
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(test_accuracy, "Engine", engine_on_backend)
+        out = test_accuracy.analyse(sim.run, Corners.from_dict(sim.truth["vertebral_body"]))
+    (engine,) = engines
+    assert (engine.backend, engine.device) == (backend, device)
+    return out, engine.state.time_of_arrival_s
+
+
+def dice(a, b):
+    return 2 * (a & b).sum() / max(a.sum() + b.sum(), 1)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("name", list(CASES))
+def test_torch_pipeline_matches_numpy(name, device):
+    reference, reference_arrival = analysed(name, "numpy", "cpu")
+    frames, arrival = analysed(name, "torch", device)
+    assert any(f.result.cement_area_px > 0 for f in reference), "the case has cement to compare"
+    assert len(frames) == len(reference)
+    for ours, theirs in zip(frames, reference):
+        i = theirs.result.frame
+        assert ours.result.frame == i
+        assert isinstance(ours.cement_mask, np.ndarray) and ours.cement_mask.dtype == bool
+        if theirs.cement_mask.any() or ours.cement_mask.any():
+            assert dice(ours.cement_mask, theirs.cement_mask) >= 0.99, i
+        a, b = ours.result.front_to_wall_mm, theirs.result.front_to_wall_mm
+        assert (math.isnan(a) and math.isnan(b)) or abs(a - b) <= 0.1, (i, a, b)
+        assert ours.result.alert == theirs.result.alert, (i, ours.result.reason, theirs.result.reason)
+        np.testing.assert_allclose(ours.shift_px, theirs.shift_px, atol=1e-3)
+    assert isinstance(arrival, np.ndarray)
+    np.testing.assert_array_equal(np.isnan(arrival), np.isnan(reference_arrival))
+
+
+def test_the_cases_raise_alerts_to_compare():
+    # The parity above would be hollow on cases that never leave ``ok``.
+    levels = {f.result.alert.value for name in CASES for f in analysed(name, "numpy", "cpu")[0]}
+    assert {"warn", "stop"} <= levels
+
+
+def test_analyze_on_torch_cpu_records_its_backend_and_alerts_as_numpy(tmp_path):
+    sim = case("venous_leak")
+    dcm, wall = tmp_path / "run.dcm", tmp_path / "WALL.json"
+    write_dicom(sim.run, dcm)
+    wall.write_text(json.dumps({"frame": 0, "vertebral_body": sim.truth["vertebral_body"]}))
+    alerts = {}
+    for backend in ("numpy", "torch"):
+        out = tmp_path / backend
+        args = ["analyze", str(dcm), "--out", str(out), "--wall", str(wall), "--backend", backend, "--device", "cpu", "--quiet"]
+        assert vpimage_main(args) == 0
+        summary = json.loads((out / "summary.json").read_text())
+        assert (summary["backend"], summary["device"]) == (backend, "cpu")
+        with open(out / "frames.csv", newline="") as stream:
+            alerts[backend] = [row["alert"] for row in csv.DictReader(stream)]
+    assert alerts["torch"] == alerts["numpy"] and "stop" in alerts["numpy"]
