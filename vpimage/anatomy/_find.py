@@ -70,8 +70,9 @@ def find_anatomy(image: np.ndarray, *, mm_per_px: float, fov_mask: np.ndarray | 
     fov_mask = np.ones(image.shape, bool) if fov_mask is None else np.asarray(fov_mask, dtype=bool)
     if fov_mask.shape != image.shape:
         raise ValueError(f"`fov_mask` must be shaped {image.shape}; got {fov_mask.shape}.")
-    if not (isinstance(mm_per_px, (int, float)) and np.isfinite(mm_per_px) and mm_per_px > 0):
+    if isinstance(mm_per_px, bool) or not (np.isscalar(mm_per_px) and np.isfinite(mm_per_px) and mm_per_px > 0):
         raise ValueError(f"`mm_per_px` must be a positive number; got {mm_per_px!r}.")
+    mm_per_px = float(mm_per_px)
     if view not in PRIORS:
         raise ValueError(f"`view` must be 'lateral' or 'ap'; got {view!r}.")
     if not fov_mask.any():
@@ -88,17 +89,15 @@ def find_anatomy(image: np.ndarray, *, mm_per_px: float, fov_mask: np.ndarray | 
     frame = BodyFrame.around(needle.tip_px, angle, needle.direction, mm_per_px)
     derivatives = (gx * frame.a[0] + gy * frame.a[1], gx * frame.c[0] + gy * frame.c[1])
     sides = _fit_body(frame, derivatives, weight, PRIORS[view], _noise(derivatives, weight * near))
-    if sides is None:
-        return Anatomy(None, 0.0, view, needle=needle, reason="body_not_found")
     front_is_anterior = view == "lateral" or frame.a[0] >= 0  # AP: anterior_* are on the image left
     corners = _corners(frame, sides, front_is_anterior)
     names = ("anterior", "posterior") if front_is_anterior else ("posterior", "anterior")
     support = {name: round(side.support, 3) for name, side in zip(names + ("superior", "inferior"), sides)}
     score = confidence(corners, sides, needle, mm_per_px=mm_per_px, view=view)
-    pedicles = find_pedicles(image, corners, mm_per_px=mm_per_px) if view == "ap" else ()
     logger.debug("anatomy: confidence %.2f, sides %s", score, support)
     if corners is None or score < min_confidence:
         return Anatomy(None, score, view, needle=needle, reason="low_confidence", side_support=support)
+    pedicles = find_pedicles(image, corners, mm_per_px=mm_per_px) if view == "ap" else ()
     return Anatomy(corners, score, view, needle=needle, pedicles_px=pedicles, side_support=support)
 
 
@@ -126,17 +125,19 @@ def _noise(derivatives, weight: np.ndarray) -> float:
 
 
 def _fit_body(frame, derivatives, weight, prior, noise):
-    """The four fitted sides ``(front, back, top, bottom)``, or None when one is not seen."""
+    """The four fitted sides ``(front, back, top, bottom)``: placed (front and back near the
+    tip's height, then top and bottom between them, then front and back again between
+    those), then each refined into a line between its neighbours."""
     args = (frame, derivatives, weight)
     mid = prior.mid_height_mm
-    front, _ = place_side(*args, "front", prior.front_mm, (-mid, mid))
-    back, _ = place_side(*args, "back", prior.back_mm, (-mid, mid))
+    front = place_side(*args, "front", prior.front_mm, (-mid, mid))
+    back = place_side(*args, "back", prior.back_mm, (-mid, mid))
     inner = _shrunk(front, back)
-    top, _ = place_side(*args, "top", prior.top_mm, inner)
-    bottom, _ = place_side(*args, "bottom", prior.bottom_mm, inner)
+    top = place_side(*args, "top", prior.top_mm, inner)
+    bottom = place_side(*args, "bottom", prior.bottom_mm, inner)
     inner = _shrunk(top, bottom)
-    front, _ = place_side(*args, "front", prior.front_mm, inner)
-    back, _ = place_side(*args, "back", prior.back_mm, inner)
+    front = place_side(*args, "front", prior.front_mm, inner)
+    back = place_side(*args, "back", prior.back_mm, inner)
     across, down = _shrunk(front, back, _INSET), _shrunk(top, bottom, _INSET)
     return tuple(
         fit_side(*args, name, position, span, noise)

@@ -61,7 +61,7 @@ def _points(axis: int, normal, along) -> tuple[np.ndarray, np.ndarray]:
     return (normal, along) if axis == 0 else (along, normal)
 
 
-def place_side(frame: BodyFrame, derivatives, weight: np.ndarray, name: str, across_mm, along_mm) -> tuple[float, float]:
+def place_side(frame: BodyFrame, derivatives, weight: np.ndarray, name: str, across_mm, along_mm) -> float:
     """Where the side ``name`` lies: the strongest mean outward fall in ``across_mm``.
 
     Parameters
@@ -78,9 +78,8 @@ def place_side(frame: BodyFrame, derivatives, weight: np.ndarray, name: str, acr
 
     Returns
     -------
-    (position, fall) : tuple of float
-        Frame coordinate across the side (mm) and the mean outward fall there
-        (attenuation per mm; larger is a clearer edge).
+    float
+        Frame coordinate across the side, mm.
     """
     axis, sign = SIDES[name]
     across = np.arange(across_mm[0], across_mm[1] + _STEP_MM / 2, _STEP_MM)
@@ -90,8 +89,7 @@ def place_side(frame: BodyFrame, derivatives, weight: np.ndarray, name: str, acr
     w = frame.sample(weight, s, t)
     d = frame.sample(derivatives[axis], s, t)
     profile = -sign * (w * d).sum(axis=1) / np.maximum(w.sum(axis=1), 1e-6)
-    best = int(np.argmax(profile))
-    return float(across[best]), float(profile[best])
+    return float(across[int(np.argmax(profile))])
 
 
 def fit_side(frame: BodyFrame, derivatives, weight: np.ndarray, name: str, position: float, along_mm, noise: float) -> Side:
