@@ -139,11 +139,18 @@ def criteria(cases: list[dict]) -> dict:
     leak_cases = [c for c in lateral if any(f["leak_classes"] for f in c["truth_frames"])]
     leaks_right = sum(leak_classes_right(c["evaluation"]) for c in leak_cases)
     spurious = sum(bool(c["evaluation"]["leak_classes_spurious"]) for c in lateral if c["scenario"] == "no_leak")
+    # AP: leak classes are the lateral view's; what counts is that a leak is reported at all.
+    ap = [(bool(c["evaluation"]["leak_classes_found"] or c["evaluation"]["leak_classes_missed"]),
+           bool(c["evaluation"]["leak_classes_found"] or c["evaluation"]["leak_classes_spurious"]))
+          for c in cases if c["view"] == "ap"]
     return {"cases": len(lateral), "alert_criteria_met": met, "unreliable_instead": unreliable, "wrong": wrong,
             "alert_criteria_met_with_wall": sum(c["met_with_wall"] for c in lateral),
             "met_with_wall_only": anatomy_lost,
             "leak_cases": len(leak_cases), "leak_classes_right": leaks_right,
-            "leak_classes_right_with_wall": sum(c["leaks_right_with_wall"] for c in leak_cases), "no_leak_cases_with_spurious_leak": spurious}
+            "leak_classes_right_with_wall": sum(c["leaks_right_with_wall"] for c in leak_cases),
+            "ap_leak_cases": sum(true for true, _ in ap), "ap_leak_reported": sum(true and seen for true, seen in ap),
+            "ap_no_leak_cases": sum(not true for true, _ in ap),
+            "ap_leak_reported_without_leak": sum(seen and not true for true, seen in ap), "no_leak_cases_with_spurious_leak": spurious}
 
 
 def anatomy_markdown(rows: list[dict], summary: dict) -> str:
@@ -168,7 +175,9 @@ def anatomy_markdown(rows: list[dict], summary: dict) -> str:
               f"{' '.join(summary['met_with_wall_only'])}".rstrip(),
               f"- Leak classes right on {summary['leak_classes_right']}/{summary['leak_cases']} leak cases "
               f"(with WALL.json: {summary['leak_classes_right_with_wall']}); "
-              f"no_leak cases with a spurious leak: {summary['no_leak_cases_with_spurious_leak']}."]
+              f"no_leak cases with a spurious leak: {summary['no_leak_cases_with_spurious_leak']}.",
+              f"- AP: a leak reported on {summary['ap_leak_reported']}/{summary['ap_leak_cases']} cases with a leak, "
+              f"on {summary['ap_leak_reported_without_leak']}/{summary['ap_no_leak_cases']} cases without."]
     return "\n".join(lines) + "\n"
 
 
