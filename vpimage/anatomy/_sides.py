@@ -40,8 +40,6 @@ class Side:
         The line, in the frame coordinate across the side as a function of the one along it.
     support : float
         Share of the edge samples that lie on the line with a clear edge, 0-1.
-    strength : float
-        Median outward fall of the supporting samples, in noise sigmas.
     """
 
     name: str
@@ -49,7 +47,6 @@ class Side:
     slope: float
     centre: float
     support: float
-    strength: float
 
     def at(self, along):
         """The coordinate across the side at ``along`` mm."""
@@ -96,13 +93,24 @@ def fit_side(frame: BodyFrame, derivatives, weight: np.ndarray, name: str, posit
     """Refine side ``name`` placed at ``position`` into a straight line along ``along_mm``.
 
     At every millimetre along the side the outward fall is looked for within
-    :data:`_WINDOW_MM` of ``position`` (sub-sample peak), then a line is fitted to those
-    edges, twice dropping the samples farther than :data:`_INLIER_MM` from it.
+    :data:`_WINDOW_MM` of ``position`` (sub-sample peak); a line is fitted to the clear
+    edges, then refitted twice without the samples farther than :data:`_INLIER_MM` from it.
 
     Parameters
     ----------
+    frame, derivatives, weight, name
+        As for :func:`place_side`.
+    position : float
+        Where the side was placed, frame mm across it.
+    along_mm : (float, float)
+        The stretch along the side that is fitted, mm.
     noise : float
-        Noise sigma of the image derivative, per mm (edge strengths are in its units).
+        Noise sigma of the image derivative, per mm: a clear edge falls by more than
+        :data:`_MIN_STRENGTH` of them.
+
+    Returns
+    -------
+    Side
     """
     axis, sign = SIDES[name]
     along = np.arange(along_mm[0], along_mm[1] + _ALONG_MM / 2, _ALONG_MM)
@@ -123,8 +131,7 @@ def fit_side(frame: BodyFrame, derivatives, weight: np.ndarray, name: str, posit
         slope, offset = np.polyfit(along[inliers] - centre, edge[inliers], 1)
         inliers = usable & (np.abs(edge - (offset + slope * (along - centre))) <= _INLIER_MM)
     support = float(inliers.sum() / along.size) if along.size else 0.0
-    median_strength = float(np.median(strength[inliers])) if inliers.any() else 0.0
-    return Side(name, float(offset), float(slope), centre, support, median_strength)
+    return Side(name, float(offset), float(slope), centre, support)
 
 
 def _subsample(values: np.ndarray, peak: np.ndarray) -> np.ndarray:
