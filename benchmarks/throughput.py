@@ -87,6 +87,7 @@ class KernelPipeline:
         self.k = kernels
         self.white_level = scene.white_level
         self.fov, self.weight = to_device(scene.fov), to_device(scene.weight)
+        self.window = to_device(get_backend("numpy").registration_window(scene.weight))  # once per study
         self.reference, self.baseline = to_device(scene.reference), to_device(scene.baseline)
         self.gradient, self.exclude = to_device(scene.gradient), to_device(~scene.fov)
         rows, cols = scene.fov.shape
@@ -101,7 +102,7 @@ class KernelPipeline:
     def __call__(self, frames, time_s):
         k = self.k
         att = k.mask_field(k.attenuation(frames, white_level=self.white_level), self.fov, fill=0.0)
-        shifts, _ = k.estimate_shift(att, self.reference, weight=self.weight)
+        shifts, _ = k.estimate_shift(att, self.reference, weight=self.weight, window=self.window)
         aligned = k.shift_images(att, -shifts, order=3)
         noise = k.noise_sigma(aligned, weight=self.weight)
         denoised = k.smooth(k.median(aligned, size_px=3), sigma_px=1.0)

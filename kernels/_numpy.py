@@ -36,6 +36,7 @@ __all__ = [
     "needle_mask",
     "noise_sigma",
     "recursive_filter",
+    "registration_window",
     "shift_images",
     "smooth",
     "to_device",
@@ -330,13 +331,38 @@ def smooth(images: np.ndarray, *, sigma_px: float) -> np.ndarray:
     return out.reshape(images.shape)
 
 
-def _registration_window(weight: np.ndarray, taper_px: float) -> np.ndarray:
-    """A smooth [0, 1] window that is 0 off ``weight`` and fades in over ``taper_px``.
+def registration_window(weight: np.ndarray, *, taper_px: float = 16.0) -> np.ndarray:
+    """The window of the coarse registration step: 0 off ``weight``, fading in to 1 over ``taper_px``.
 
-    The Euclidean distance to the nearest pixel off ``weight``: OpenCV's exact transform
-    (``DIST_MASK_PRECISE``, 5x faster than ``ndi.distance_transform_edt`` and equal to
-    it); scipy's only where no pixel is off, since it then measures from ``(-1, 0)``.
+    It depends on ``weight`` alone, so a caller registering a whole study on the same
+    pixels computes it once and gives it to :func:`estimate_shift`.
+
+    Parameters
+    ----------
+    weight : ndarray of bool, shape [rows, cols]
+        The pixels registered on; at least one.
+    taper_px : float, optional
+        Width of the fade-in, px (at least 1).
+
+    Returns
+    -------
+    ndarray, float32, shape [rows, cols], in [0, 1]: the Euclidean distance to the
+    nearest pixel off ``weight`` over ``taper_px``, clipped.
+
+    Raises
+    ------
+    ValueError
+        ``weight`` selects no pixel.
+
+    Notes
+    -----
+    OpenCV's exact distance transform (``DIST_MASK_PRECISE``: equal to
+    ``ndi.distance_transform_edt`` and 5x faster); scipy's where no pixel is off, since
+    it then measures from the point ``(-1, 0)``.
     """
+    _check_ndim(weight, (2,), "weight")
+    if not weight.any():
+        raise ValueError("`weight` selects no pixel to register on.")
     if weight.all():
         inside = ndi.distance_transform_edt(weight).astype(np.float32)
     else:
@@ -355,7 +381,13 @@ _ECC_CRITERIA = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 50, 1e-4)
 
 
 def estimate_shift(
-    images: np.ndarray, reference: np.ndarray, *, weight: np.ndarray, taper_px: float = 16.0, smooth_px: float = 1.5
+    images: np.ndarray,
+    reference: np.ndarray,
+    *,
+    weight: np.ndarray,
+    taper_px: float = 16.0,
+    smooth_px: float = 1.5,
+    window: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Translation of each image relative to ``reference``, and how well it explains the image.
 
@@ -375,6 +407,9 @@ def estimate_shift(
         Width of the window's fade-in at the edge of ``weight`` for the coarse step, px.
     smooth_px : float, optional
         Gaussian pre-smoothing of the refinement (noise), px.
+    window : ndarray, float32, shape [rows, cols], optional
+        ``registration_window(weight, taper_px=taper_px)`` when the caller keeps it for a
+        study (it is computed here otherwise).
 
     Returns
     -------
@@ -392,9 +427,7 @@ def estimate_shift(
     _check_ndim(images, (3,), "images")
     if reference.shape != images.shape[1:] or weight.shape != images.shape[1:]:
         raise ValueError(f"`reference` and `weight` must be shaped {images.shape[1:]}.")
-    window = _registration_window(weight, taper_px)
-    if not window.any():
-        raise ValueError("`weight` selects no pixel to register on.")
+    window = registration_window(weight, taper_px=taper_px) if window is None else window
 
     def windowed(image: np.ndarray) -> np.ndarray:
         image = np.asarray(image, dtype=np.float32)

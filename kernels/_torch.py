@@ -50,6 +50,7 @@ __all__ = [
     "needle_mask",
     "noise_sigma",
     "recursive_filter",
+    "registration_window",
     "shift_images",
     "smooth",
     "to_device",
@@ -477,15 +478,20 @@ def shift_images(images: torch.Tensor, shifts: torch.Tensor, *, order: int = 1) 
 # -- registration ------------------------------------------------------------------------
 
 
-def _registration_window(weight: torch.Tensor, taper_px: float) -> torch.Tensor:
-    """A smooth [0, 1] window that is 0 off ``weight`` and fades in over ``taper_px``.
+def registration_window(weight: torch.Tensor, *, taper_px: float = 16.0) -> torch.Tensor:
+    """The window of the coarse registration step; see ``_numpy.registration_window``.
 
-    The Euclidean distance to the nearest pixel off ``weight`` (``distance_transform_edt``),
+    One host check (that ``weight`` selects a pixel): compute it once per study. The
+    Euclidean distance to the nearest pixel off ``weight`` (``distance_transform_edt``),
     searched only within ``taper_px`` since farther distances clip to 1: squared distances
     are separable, so two passes of ``2 * ceil(taper) + 1`` shifted minima suffice. Pixels
     beyond the image edge are not "off"; with no pixel off at all, scipy measures from
     the point ``(-1, 0)``, and so does this.
     """
+    _check_ndim(weight, (2,), "weight")
+    weight = torch.as_tensor(weight).to(torch.bool)
+    if not bool(weight.any()):  # a caller error, not a frame's problem
+        raise ValueError("`weight` selects no pixel to register on.")
     taper = max(taper_px, 1.0)
     reach = math.ceil(taper)
     rows, cols = weight.shape
@@ -634,12 +640,19 @@ def _ecc_translation(
 
 
 def estimate_shift(
-    images: torch.Tensor, reference: torch.Tensor, *, weight: torch.Tensor, taper_px: float = 16.0, smooth_px: float = 1.5
+    images: torch.Tensor,
+    reference: torch.Tensor,
+    *,
+    weight: torch.Tensor,
+    taper_px: float = 16.0,
+    smooth_px: float = 1.5,
+    window: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Translation of each image relative to ``reference``; see ``_numpy.estimate_shift``.
 
     The same two steps, all frames at once: a windowed FFT cross-correlation for the
-    whole-pixel start, then OpenCV's ECC translation fit, reproduced in torch.
+    whole-pixel start, then OpenCV's ECC translation fit, reproduced in torch. Give
+    ``window`` (:func:`registration_window`) to spare its computation and its host check.
 
     Returns
     -------
@@ -654,9 +667,7 @@ def estimate_shift(
     images = _f32(images)
     reference = _on(reference, images, torch.float32)
     weight = _on(weight, images, torch.bool)
-    window = _registration_window(weight, taper_px)
-    if not bool(window.any()):  # one host check: a caller error, not a frame's problem
-        raise ValueError("`weight` selects no pixel to register on.")
+    window = registration_window(weight, taper_px=taper_px) if window is None else _on(window, images, torch.float32)
     if images.shape[0] == 0:
         return images.new_zeros((0, 2)), images.new_zeros((0,))
     coarse = _integer_shifts(images, reference, window)

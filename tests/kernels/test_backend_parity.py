@@ -347,8 +347,20 @@ def test_registration_window_is_scipy_distance(device, taper_px):
     _, fov, _, _ = phantom()
     weight = ndi.binary_erosion(fov, iterations=6)
     weight[:, :3] = True  # runs off the image edge: the edge is not "outside"
-    expected = _numpy._registration_window(weight, taper_px)
-    assert_close(_torch._registration_window(T(weight, device), taper_px), expected)
+    expected = _numpy.registration_window(weight, taper_px=taper_px)
+    assert_close(_torch.registration_window(T(weight, device), taper_px=taper_px), expected)
+    with pytest.raises(ValueError, match="weight"):
+        _torch.registration_window(T(np.zeros_like(weight), device))
+
+
+def test_estimate_shift_with_a_kept_window_is_the_same(device):
+    _, fov, att, _ = phantom()
+    weight = ndi.binary_erosion(fov, iterations=12)
+    window = _torch.registration_window(T(weight, device))
+    kept = _torch.estimate_shift(T(att, device), T(att[0], device), weight=T(weight, device), window=window)
+    fresh = _torch.estimate_shift(T(att, device), T(att[0], device), weight=T(weight, device))
+    for a, b in zip(kept, fresh):
+        assert torch.equal(a, b)
 
 
 # -- components --------------------------------------------------------------------------

@@ -293,3 +293,20 @@ def test_mostly_inside_keeps_whole_components_with_more_than_half_inside():
     expected = np.zeros_like(mask)
     expected[1:3, 1:5] = True
     np.testing.assert_array_equal(out, expected)
+
+
+def test_registration_window_fades_in_from_the_edge_of_the_weight():
+    weight = np.zeros((5, 40), bool)
+    weight[:, 10:] = True  # pixels off the weight on the left only: distance grows to the right
+    window = K.registration_window(weight, taper_px=4.0)
+    np.testing.assert_allclose(window[2, 8:17], [0, 0, 0.25, 0.5, 0.75, 1, 1, 1, 1])
+    # A study keeps it and gives it to estimate_shift: the same answer as without.
+    image, moved = textured(), ndi.shift(textured(), (2.4, -3.1), order=3, mode="nearest")[None]
+    ring = np.zeros((128, 128), bool)
+    ring[10:-10, 10:-10] = True
+    kept = K.estimate_shift(moved, image, weight=ring, window=K.registration_window(ring))
+    fresh = K.estimate_shift(moved, image, weight=ring)
+    np.testing.assert_array_equal(kept[0], fresh[0])
+    np.testing.assert_allclose(kept[0][0], (2.4, -3.1), atol=0.1)
+    with pytest.raises(ValueError, match="weight"):
+        K.registration_window(np.zeros((4, 4), bool))

@@ -218,7 +218,12 @@ class Engine:
             # All the frames left at once, against the reference; when it becomes the
             # baseline part-way, the frames after that one are registered again.
             start, reference = len(out), self.state.reference
-            shifts, scores = k.estimate_shift(attenuation[start:], reference, weight=self.state.registration_weight)
+            shifts, scores = k.estimate_shift(
+                attenuation[start:],
+                reference,
+                weight=self.state.registration_weight,
+                window=self.state.registration_window,
+            )
             aligned = k.shift_images(attenuation[start:], -shifts, order=3)
             shifts, scores = k.to_host(shifts), k.to_host(scores)
             for j, i in enumerate(range(start, len(host_frames))):
@@ -259,6 +264,7 @@ class Engine:
             weight = self.fov_mask.copy()
         self.state.reference = first
         self.state.registration_weight = self._on_device(weight)
+        self.state.registration_window = self._on_device(self._host.registration_window(weight))
         # The filter is chosen for the noise where the cement will be: the body (else the bone).
         self._noise_region = weight
         if self.state.corners is not None:

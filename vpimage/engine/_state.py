@@ -33,6 +33,8 @@ class EngineState:
     registration_weight : ndarray of bool, [rows, cols] or None
         Pixels motion is measured on: inside the field, away from its edge and from the
         body and its surroundings where cement appears.
+    registration_window : ndarray, float32, [rows, cols] or None
+        The coarse registration's window over ``registration_weight`` (computed once).
     pre_injection : list of ndarray, float32, [rows, cols]
         Aligned attenuation frames before any cement (while the baseline is open).
     pre_injection_noise : list of float
@@ -84,6 +86,7 @@ class EngineState:
     corners_anchor_frame: int | None
     reference: np.ndarray | None = None
     registration_weight: np.ndarray | None = None
+    registration_window: np.ndarray | None = None
     pre_injection: list = field(default_factory=list)
     pre_injection_noise: list = field(default_factory=list)
     pre_injection_inside: np.ndarray | None = None
