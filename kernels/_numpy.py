@@ -23,6 +23,7 @@ __all__ = [
     "binary_erosion",
     "cement_candidates",
     "clipped_fraction",
+    "copy",
     "estimate_shift",
     "gradient_magnitude",
     "is_available",
@@ -82,6 +83,15 @@ def to_device(array, *, device: str = "cpu") -> np.ndarray:
 def to_host(array) -> np.ndarray:
     """An array of this backend as a host numpy array (itself, for numpy)."""
     return np.asarray(array)
+
+
+def copy(array: np.ndarray) -> np.ndarray:
+    """A new array with the values of ``array`` (the same shape and dtype).
+
+    Kept as a copy, one image of a batch holds its own memory only, not the whole batch
+    it is a view of.
+    """
+    return np.array(array, copy=True)
 
 
 # -- morphology and differences ----------------------------------------------------------

@@ -37,6 +37,7 @@ __all__ = [
     "binary_erosion",
     "cement_candidates",
     "clipped_fraction",
+    "copy",
     "estimate_shift",
     "gradient_magnitude",
     "is_available",
@@ -261,6 +262,11 @@ def noise_sigma(images: torch.Tensor, *, weight: torch.Tensor) -> torch.Tensor:
     centre = _masked_median(residual, inside)
     mad = _masked_median((residual - centre[:, None]).abs(), inside)
     return mad * (1.4826 / math.sqrt(8.0 / 9.0))
+
+
+def copy(array: torch.Tensor) -> torch.Tensor:
+    """A new tensor with the values of ``array``, on its device; see ``_numpy.copy``."""
+    return torch.as_tensor(array).clone()
 
 
 # -- morphology and differences ----------------------------------------------------------

@@ -275,6 +275,15 @@ def test_mean_frames(device):
         _torch.mean_frames(T(att[:0], device))
 
 
+def test_copy_is_a_new_tensor_on_the_same_device(device):
+    _, _, att, _ = phantom()
+    batch = T(att.copy(), device)  # (on the cpu a tensor shares the numpy array's memory)
+    kept = _torch.copy(batch[3])
+    batch[3] = 0.0
+    assert kept.device.type == device and kept.untyped_storage().nbytes() == att[3].nbytes
+    np.testing.assert_array_equal(host(kept), _numpy.copy(att[3]))
+
+
 def test_to_device_and_back(device):
     frames, *_ = phantom()
     on = _torch.to_device(frames, device=device)

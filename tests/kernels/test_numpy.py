@@ -310,3 +310,11 @@ def test_registration_window_fades_in_from_the_edge_of_the_weight():
     np.testing.assert_allclose(kept[0][0], (2.4, -3.1), atol=0.1)
     with pytest.raises(ValueError, match="weight"):
         K.registration_window(np.zeros((4, 4), bool))
+
+
+def test_copy_holds_its_own_memory():
+    batch = np.arange(24, dtype=np.float32).reshape(2, 3, 4)
+    kept = K.copy(batch[1])
+    batch[1] = 0.0
+    assert kept.base is None and kept.dtype == np.float32
+    np.testing.assert_array_equal(kept, np.arange(12, 24, dtype=np.float32).reshape(3, 4))

@@ -130,8 +130,9 @@ class Engine:
     fractions, noise levels) that decide whether a frame is reliable; once per frame the
     accumulated cement mask (``[rows, cols]`` bool) for the measures and the outputs.
     The torch connected-component kernels also wait on the device for their
-    convergence checks (a few scalars per call), and the pre-injection frames go to the
-    host once, when the baseline is frozen, to choose the denoising filter.
+    convergence checks (a few scalars per call), and the pre-injection frames and the
+    baseline go to the host once, when the baseline is frozen, to choose the denoising
+    filter and measure the noise map (on the host, so every backend chooses alike).
     """
 
     def __init__(
@@ -210,7 +211,7 @@ class Engine:
         attenuation = k.attenuation(frames, white_level=self.white_level, log_range=log_range)
         attenuation = k.mask_field(attenuation, self._fov, fill=self._fill)
         if self.state.reference is None:
-            self._start(attenuation[0])
+            self._start(k.copy(attenuation[0]))
         clipped = k.to_host(k.clipped_fraction(frames, self._fov))
         noise = k.to_host(k.noise_sigma(attenuation, weight=self.state.registration_weight))
         out: list[EngineFrame] = []
@@ -365,7 +366,7 @@ class Engine:
 
     def _add_pre_injection(self, aligned: np.ndarray, inside: np.ndarray, noise: float) -> None:
         st = self.state
-        st.pre_injection.append(aligned)
+        st.pre_injection.append(self.kernels.copy(aligned))  # not a view holding its whole batch
         st.pre_injection_noise.append(noise)
         st.pre_injection_inside = inside if st.pre_injection_inside is None else st.pre_injection_inside & inside
         if len(st.pre_injection) >= self.config.segmentation.baseline_frames_max:
