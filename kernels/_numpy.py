@@ -246,6 +246,9 @@ def mask_field(frames: np.ndarray, fov_mask: np.ndarray, *, fill: float = 0.0) -
     return np.where(fov_mask, frames, np.asarray(fill, dtype=frames.dtype))
 
 
+_MIN_MAX_DTYPES = tuple(np.dtype(t) for t in (np.uint8, np.uint16, np.int16, np.int32, np.float32, np.float64))
+
+
 def clipped_fraction(frames: np.ndarray, fov_mask: np.ndarray) -> np.ndarray:
     """Fraction of the exposed pixels of each frame stuck at that frame's lowest or highest value.
 
@@ -262,12 +265,18 @@ def clipped_fraction(frames: np.ndarray, fov_mask: np.ndarray) -> np.ndarray:
     ndarray, float64, shape [frames], in [0, 1].
     """
     _check_ndim(frames, (3,), "frames")
-    inside = frames[:, fov_mask]
-    if inside.shape[1] == 0:
+    exposed = int(np.count_nonzero(fov_mask))
+    if exposed == 0:
         return np.ones(frames.shape[0])
-    low = (inside == inside.min(axis=1, keepdims=True)).mean(axis=1)
-    high = (inside == inside.max(axis=1, keepdims=True)).mean(axis=1)
-    return np.maximum(low, high)
+    if frames.dtype not in _MIN_MAX_DTYPES:
+        frames = frames.astype(np.float64)
+    mask = fov_mask.astype(np.uint8)
+    out = np.empty(frames.shape[0])
+    for i, frame in enumerate(frames):
+        lowest, highest, _, _ = cv2.minMaxLoc(frame, mask)  # extremes over the field, one pass
+        at_extreme = max(np.count_nonzero((frame == lowest) & fov_mask), np.count_nonzero((frame == highest) & fov_mask))
+        out[i] = at_extreme / exposed
+    return out
 
 
 def noise_sigma(images: np.ndarray, *, weight: np.ndarray) -> np.ndarray:
@@ -275,7 +284,10 @@ def noise_sigma(images: np.ndarray, *, weight: np.ndarray) -> np.ndarray:
 
     The median absolute deviation of the residual after a 3 x 3 mean, scaled to a
     Gaussian standard deviation (1.4826) and for the part of white noise the mean keeps
-    (``sqrt(8 / 9)``): smooth anatomy cancels, pixel noise stays.
+    (``sqrt(8 / 9)``): smooth anatomy cancels, pixel noise stays. It is taken over the
+    ``weight`` pixels of every second row and column: neighbouring residuals share most
+    of their 3 x 3 mean, so a quarter of the pixels give the same spread, four times
+    faster.
 
     Parameters
     ----------
@@ -289,8 +301,9 @@ def noise_sigma(images: np.ndarray, *, weight: np.ndarray) -> np.ndarray:
     """
     _check_ndim(images, (3,), "images")
     out = np.zeros(images.shape[0])
+    grid = weight[::2, ::2]
     for i, image in enumerate(np.asarray(images, dtype=np.float32)):
-        residual = (image - cv2.blur(image, (3, 3), borderType=cv2.BORDER_REPLICATE))[weight]
+        residual = (image - cv2.blur(image, (3, 3), borderType=cv2.BORDER_REPLICATE))[::2, ::2][grid]
         mad = np.median(np.abs(residual - np.median(residual))) if residual.size else np.nan
         out[i] = 1.4826 * mad / np.sqrt(8.0 / 9.0)
     return out
