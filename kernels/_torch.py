@@ -749,10 +749,24 @@ def label_components(mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return labels, areas
 
 
-def _touched(labels: torch.Tensor, where: torch.Tensor, n: int) -> torch.Tensor:
-    """Bool ``[n]``: which labels have a pixel in ``where``."""
-    hit = torch.zeros(n, dtype=torch.int32, device=labels.device)
-    return hit.scatter_reduce_(0, labels.reshape(-1).to(torch.int64), where.reshape(-1).to(torch.int32), "amax") > 0
+def _components(mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``mask`` as bool, each pixel's component root (``mask.numel()`` off it) and the area per root.
+
+    For the kernels that only ask which pixels belong to which component: no renumbering
+    as OpenCV numbers (no sort), unlike :func:`label_components`.
+    """
+    _check_ndim(mask, (2,), "mask")
+    mask = torch.as_tensor(mask).to(torch.bool)
+    roots = _component_roots(mask[None])[0]
+    areas = torch.bincount(roots.reshape(-1), minlength=mask.numel() + 1)
+    areas[-1] = 0  # the background's entry
+    return mask, roots, areas
+
+
+def _touched(roots: torch.Tensor, where: torch.Tensor, n: int) -> torch.Tensor:
+    """Bool ``[n]``: which roots have a pixel in ``where``."""
+    hit = torch.zeros(n, dtype=torch.int32, device=roots.device)
+    return hit.scatter_reduce_(0, roots.reshape(-1), where.reshape(-1).to(torch.int32), "amax") > 0
 
 
 def keep_components(
@@ -763,26 +777,24 @@ def keep_components(
     avoiding: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Keep the components large enough or touching ``touching``; see ``_numpy.keep_components``."""
-    labels, areas = label_components(mask)
-    mask = labels > 0
+    mask, roots, areas = _components(mask)
     keep = areas >= min_area_px
     if avoiding is not None:
-        keep = keep & ~_touched(labels, _on(avoiding, labels, torch.bool) & mask, areas.numel())
+        keep = keep & ~_touched(roots, _on(avoiding, roots, torch.bool) & mask, areas.numel())
     if touching is not None:
-        keep = keep | _touched(labels, _on(touching, labels, torch.bool) & mask, areas.numel())
-    keep[0] = False
-    return keep[labels.to(torch.int64)]
+        keep = keep | _touched(roots, _on(touching, roots, torch.bool) & mask, areas.numel())
+    keep[-1] = False
+    return keep[roots]
 
 
 def mostly_inside(mask: torch.Tensor, *, region: torch.Tensor) -> torch.Tensor:
     """The components of ``mask`` with more than half of their pixels in ``region``; see ``_numpy.mostly_inside``."""
-    labels, areas = label_components(mask)
-    labels = labels.to(torch.int64)
-    hits = (_on(region, labels, torch.bool) & (labels > 0)).reshape(-1).to(torch.int64)
-    inside = torch.zeros_like(areas).scatter_add_(0, labels.reshape(-1), hits)
+    mask, roots, areas = _components(mask)
+    hits = (_on(region, roots, torch.bool) & mask).reshape(-1).to(torch.int64)
+    inside = torch.zeros_like(areas).scatter_add_(0, roots.reshape(-1), hits)
     on = 2 * inside > areas
-    on[0] = False
-    return on[labels]
+    on[-1] = False
+    return on[roots]
 
 
 def largest_component_px(masks: torch.Tensor) -> torch.Tensor:
