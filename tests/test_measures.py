@@ -182,28 +182,43 @@ def test_classify_leaks_blob_connected_to_body_counts_only_outside():
     assert classify_leaks(mask, RECT, mm_per_px=0.3) == {"disc_superior": float(len(outside_rows) * 10)}
 
 
-def test_classify_leaks_thin_curved_channel_is_venous():
-    mask = _leak_body()
-    # Half ring about 3 px wide (radius 18.5..21.5 px) behind the posterior wall.
+def _half_ring(centre_x, towards):
+    """A curved channel about 3 px wide (radius 18.5..21.5 px) about (centre_x, 55)."""
     yy, xx = np.mgrid[0 : SHAPE[0], 0 : SHAPE[1]]
-    radius = np.hypot(xx - 125, yy - 55)
-    channel = (np.abs(radius - 20) <= 1.5) & (xx >= 125)
+    radius = np.hypot(xx - centre_x, yy - 55)
+    return (np.abs(radius - 20) <= 1.5) & (towards * (xx - centre_x) >= 0)
+
+
+def test_classify_leaks_thin_curved_channel_is_venous():
+    # In front of the anterior wall (x = 40), bending away from it.
+    mask = _leak_body()
+    channel = _half_ring(35, -1)
     mask |= channel
     leaks = classify_leaks(mask, RECT, mm_per_px=0.3)  # 0.9 mm wide: a vein
     assert leaks == {"venous": float(channel.sum())}
-    # At 1.5 mm/px the same channel is 4.5 mm wide: too wide for a vein (default 4 mm);
-    # it lies behind the wall, so it is a posterior leak.
-    wide = classify_leaks(mask, RECT, mm_per_px=1.5, rules=LeakRules(margin_mm=0, min_area_mm2=0))
-    assert wide == {"posterior": float(channel.sum())}
+    # At 2 mm/px the same channel measures about 3.7 mm (1.8 px: where the ring runs
+    # diagonally its pixels are closer to the background): too wide for a vein (default
+    # 3 mm), so it takes the class of its side.
+    wide = classify_leaks(mask, RECT, mm_per_px=2.0, rules=LeakRules(margin_mm=0, min_area_mm2=0))
+    assert wide == {"anterior": float(channel.sum())}
+
+
+def test_classify_leaks_thin_channel_behind_the_wall_at_the_body_level_is_posterior():
+    # Behind the posterior wall (x = 100) between the endplate lines (y 30..80): the canal,
+    # whatever the shape.
+    mask = _leak_body()
+    channel = _half_ring(125, 1)
+    mask |= channel
+    assert classify_leaks(mask, RECT, mm_per_px=0.3) == {"posterior": float(channel.sum())}
 
 
 def test_classify_leaks_elongation_threshold():
-    # A 30 x 3 px bar in front of the anterior wall: length/width = 10, estimated 8.7
-    # (its skeleton stops short of the ends: 28 px).
+    # A 30 x 3 px bar in front of the anterior wall: the skeleton's median distance to the
+    # background is 2 px, so the width is 3 px and length/width = 90 / 9 = 10.
     mask = _leak_body()
     mask[35:65, 30:33] = True
-    assert list(classify_leaks(mask, RECT, mm_per_px=0.3, rules=LeakRules(venous_min_elongation=8))) == ["venous"]
-    assert list(classify_leaks(mask, RECT, mm_per_px=0.3, rules=LeakRules(venous_min_elongation=11))) == ["anterior"]
+    assert list(classify_leaks(mask, RECT, mm_per_px=0.3, rules=LeakRules(venous_min_elongation=9.9))) == ["venous"]
+    assert list(classify_leaks(mask, RECT, mm_per_px=0.3, rules=LeakRules(venous_min_elongation=10.1))) == ["anterior"]
 
 
 def test_classify_leaks_thin_sheet_in_the_disc_space_is_a_disc_leak():

@@ -293,16 +293,16 @@ class LeakRules:
     min_area_mm2 : float
         Smaller outside components are ignored, mm^2.
     venous_max_width_mm : float
-        A venous channel is at most this wide, mm.
+        A venous channel is at most this wide, mm (the width is twice the median distance
+        to the background along the component's skeleton, less a pixel).
     venous_min_elongation : float
-        ... and at least this elongated: length / width, with the width read from the
-        distance transform along the component's skeleton and length = area / width.
+        ... and at least this elongated: length / width, with length = area / width.
     """
 
     margin_mm: float = 0.25
     min_area_mm2: float = 0.5
-    venous_max_width_mm: float = 4.0
-    venous_min_elongation: float = 5.0
+    venous_max_width_mm: float = 3.0
+    venous_min_elongation: float = 2.0
 
     def __post_init__(self):
         for name in ("margin_mm", "min_area_mm2"):
@@ -325,18 +325,18 @@ _SIDE_CLASS = {
 
 
 def _width_and_elongation(component: np.ndarray) -> tuple[float, float]:
-    """Width (px) and length/width of one component ``[r, c]`` (bool, cropped)."""
+    """Width (px) and length/width of one component ``[r, c]`` (bool, cropped).
+
+    The width is the typical inscribed diameter: twice the median distance to the
+    background along the skeleton, less one pixel (a pixel centred in a line ``w`` px wide
+    is ``(w + 1) / 2`` from the background); the median ignores a blob's short branches to
+    its corners and a channel's local bulges. The length is the area over the width.
+    """
     padded = np.pad(component, 1)
     skeleton = skeletonize(padded)
-    area = float(component.sum())
-    # Two width estimates, each exact where the other is poor: area over skeleton length
-    # (thin channels, where a pixel centred in a line w px wide is only about (w + 1) / 2
-    # from the background) and twice the 75th percentile of the distance to the background
-    # along the skeleton (blobs, whose skeletons branch to every corner; the percentile
-    # ignores those short branches and a local bulge).
     radii = ndimage.distance_transform_edt(padded)[skeleton if skeleton.any() else padded]
-    width = max(area / max(int(skeleton.sum()), 1), 2.0 * float(np.percentile(radii, 75)) - 1.0, 1.0)
-    return width, area / width**2
+    width = max(2.0 * float(np.median(radii)) - 1.0, 1.0)
+    return width, float(component.sum()) / width**2
 
 
 def classify_leaks(mask, corners: Corners, *, mm_per_px: float, rules: LeakRules = LeakRules()) -> dict[str, float]:
@@ -347,11 +347,14 @@ def classify_leaks(mask, corners: Corners, *, mm_per_px: float, rules: LeakRules
     dropped. Each component lies beyond the side of the body that most of its pixels are
     beyond, a pixel being beyond the body line it is farthest outside of (posterior wall
     -> ``posterior``, superior endplate -> ``disc_superior``, inferior endplate ->
-    ``disc_inferior``, anterior wall -> ``anterior``). A component beyond an endplate with
-    at least half of its pixels between the anterior and posterior wall lines lies in the
-    disc space: a disc leak, whatever its shape (cement spreads there as a thin sheet
-    along the endplate). Any other thin elongated component is ``venous`` wherever it runs
-    (width at most ``rules.venous_max_width_mm``, length/width at least
+    ``disc_inferior``, anterior wall -> ``anterior``). Two places set the class whatever
+    the shape: a component beyond an endplate with at least half of its pixels between
+    the anterior and posterior wall lines lies in the disc space (a disc leak: cement
+    spreads there as a thin sheet along the endplate), and one behind the posterior wall
+    with at least half of its pixels between the endplate lines lies in the canal or a
+    foramen (``posterior``: a thin channel there runs in the canal, where cement is most
+    dangerous). Any other thin elongated component is ``venous`` wherever it runs (width
+    at most ``rules.venous_max_width_mm``, length/width at least
     ``rules.venous_min_elongation``); the rest take the class of their side.
 
     Parameters
@@ -398,6 +401,7 @@ def classify_leaks(mask, corners: Corners, *, mm_per_px: float, rules: LeakRules
     min_area_px = rules.min_area_mm2 / mm_per_px**2
     # Between the anterior and the posterior wall lines: where the disc spaces project.
     between_walls = (dist[sides.index("anterior")] >= 0) & (dist[sides.index("posterior")] >= 0)
+    between_endplates = (dist[sides.index("superior")] >= 0) & (dist[sides.index("inferior")] >= 0)
     for index, box in enumerate(ndimage.find_objects(labels), start=1):
         component = labels[box] == index
         area = float(component.sum())
@@ -405,8 +409,9 @@ def classify_leaks(mask, corners: Corners, *, mm_per_px: float, rules: LeakRules
             continue
         votes = np.bincount(beyond[box][component], minlength=len(sides))
         leak = _SIDE_CLASS[sides[int(np.argmax(votes))]]
-        in_disc = leak.startswith("disc_") and 2 * np.count_nonzero(between_walls[box][component]) >= area
-        if not in_disc:
+        # In the disc space or in the canal, the place sets the class, not the shape.
+        level = between_walls if leak.startswith("disc_") else between_endplates if leak == "posterior" else None
+        if level is None or 2 * np.count_nonzero(level[box][component]) < area:
             width, elongation = _width_and_elongation(component)
             if width * mm_per_px <= rules.venous_max_width_mm and elongation >= rules.venous_min_elongation:
                 leak = "venous"
