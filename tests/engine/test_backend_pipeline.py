@@ -5,8 +5,8 @@ proven against the phantom's truth in tests/test_accuracy.py) and once on the to
 backend, on the cpu here and on CUDA wherever a CUDA device is present. The issue's
 bounds, per frame: Dice of the cement masks >= 0.99 on frames with cement, front_to_wall
 within 0.1 mm, the same alert level. Cases are small (128 px, 24 frames at 2 fps) and cover the
-nuisances: motion with a sudden shift at low dose, a venous leak, and MONOCHROME1 with a
-circular field.
+nuisances: motion with a sudden shift at low dose, leaks (venous, disc, anterior), MONOCHROME1
+with a circular and with a rectangular field, jittered frame times, tilt.
 """
 
 from __future__ import annotations
@@ -38,6 +38,9 @@ CASES = {
     "approach_motion_low_dose": ("posterior_approach", 3, {"dose": "low", "sudden_shift": True}),
     "venous_leak": ("venous_leak", 4, {}),
     "monochrome1_circle": ("posterior_breach", 5, {"photometric": "MONOCHROME1", "field": "circle", "tilt_deg": 10.0}),
+    "disc_leak_jitter": ("disc_leak", 11, {"jitter": True}),
+    "anterior_leak_high_dose": ("anterior_leak", 12, {"dose": "high", "tilt_deg": 20.0}),
+    "no_leak_rectangle_shift": ("no_leak", 13, {"photometric": "MONOCHROME1", "field": "rectangle", "sudden_shift": True}),
 }
 SIZE_PX, FRAMES, FPS = 128, 24, 2.0
 
