@@ -129,7 +129,12 @@ def test_cement_dice_is_high_on_most_frames_with_enough_cement(measured):
     assert np.median(dice) >= 0.92
 
 
-@pytest.mark.xfail(strict=True, reason="target Dice >= 0.90 on every frame >= 20 mm2 not met: 90 % of frames are, 5th percentile 0.87 (the misses are mostly the first frames of small blobs, where a one-pixel rim is a tenth of the area)")
+@pytest.mark.xfail(
+    strict=True,
+    reason="target Dice >= 0.90 on every frame >= 20 mm2 not met: 90 % of frames are, 5th percentile 0.86; the "
+    "misses are the frames of small blobs (7 % of frames under 50 mm2 reach 0.90, 99.6 % over 200 mm2 do), "
+    "where a one-pixel rim is a tenth of the area",
+)
 def test_cement_dice_is_at_least_0_90_on_every_frame_with_20_mm2(measured):
     dice = np.concatenate([case["dice"] for case in measured])
     assert dice.min() >= 0.90
@@ -139,6 +144,29 @@ def test_no_warn_or_stop_without_a_leak_or_an_approach(measured):
     for case in (c for c in measured if c["scenario"] == "no_leak"):
         levels = {r.alert for r in case["results"]}
         assert not levels & {AlertLevel.WARN, AlertLevel.STOP}, case["name"]
+
+
+def leak_class_sets(case):
+    """Leak classes seen in any frame: by the truth, by us."""
+    truth = {name for f in case["truth"]["frames"] for name in f["leak_classes"]}
+    return truth, {name for r in case["results"] for name in r.leak_classes}
+
+
+def test_no_leak_class_where_nothing_leaks(measured):
+    for case in (c for c in measured if c["scenario"] in ("no_leak", "posterior_approach")):
+        assert leak_class_sets(case) == (set(), set()), case["name"]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="target (automatic-anatomy issue) not met: leak classes right in 12 of 20 leak cases (disc 5/5, breach "
+    "4/5, venous 3/5, anterior 0/5): a vein and an anterior leak both leave the cortex as a thin stub, so the "
+    "first frames of one of them get the other's class",
+)
+def test_leak_classes_are_right_in_nine_of_ten_leak_cases(measured):
+    leaking = [c for c in measured if c["scenario"] not in ("no_leak", "posterior_approach")]
+    right = [c["name"] for c in leaking if len(set.__xor__(*leak_class_sets(c))) == 0]
+    assert len(right) >= 0.9 * len(leaking)
 
 
 def stop_times(case):
@@ -156,8 +184,8 @@ def test_every_stopping_case_stops(measured):
 @pytest.mark.xfail(
     strict=True,
     reason="target not met: 3 of 25 stopping cases stop 2-3 frames late: two venous leaks (the truth calls a leak "
-    "at its first visible pixel, which projects inside the body outline) and a breach whose front hides in the "
-    "needle's shadow",
+    "at its first visible pixel, which projects inside the body outline for a frame or two) and a breach whose "
+    "front runs in the needle's shadow (too noisy there for thin cement)",
 )
 def test_stop_comes_no_later_than_one_frame_after_the_truth(measured):
     late = []
