@@ -212,8 +212,8 @@ class Engine:
         attenuation = k.mask_field(attenuation, self._fov, fill=self._fill)
         if self.state.reference is None:
             self._start(k.copy(attenuation[0]))
-        clipped = k.to_host(k.clipped_fraction(frames, self._fov))
-        noise = k.to_host(k.noise_sigma(attenuation, weight=self.state.registration_weight))
+        clipped = k.clipped_fraction(frames, self._fov)
+        noise = k.noise_sigma(attenuation, weight=self.state.registration_weight)
         out: list[EngineFrame] = []
         while len(out) < len(host_frames):
             # All the frames left at once, against the reference; when it becomes the
@@ -226,6 +226,8 @@ class Engine:
                 window=self.state.registration_window,
             )
             aligned = k.shift_images(attenuation[start:], -shifts, order=3)
+            if start == 0:  # the batch's statistics come back once its registration is queued
+                clipped, noise = k.to_host(clipped), k.to_host(noise)
             shifts, scores = k.to_host(shifts), k.to_host(scores)
             for j, i in enumerate(range(start, len(host_frames))):
                 problem = self._problem(shifts[j], scores[j], clipped[i], noise[i])
