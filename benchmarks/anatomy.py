@@ -26,60 +26,59 @@ Seeds (3000 and up) are not those the detector or the analysis was tuned on.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
 import json
 import sys
 import tempfile
 from pathlib import Path
+from unittest import mock
 
+import accuracy
 import numpy as np
 from accuracy import STOPPING, VARIANTS, case_scores, markdown, metadata, run_case, table
 
 from vpimage.anatomy import MIN_CONFIDENCE, corner_errors_px, wall_angle_error_deg
 from vpimage.cli import main as vpimage_main
 from vpimage.measures import Corners
-from vpimage.synth._dicom import write_dicom
-from vpimage.synth._phantom import SCENARIOS, SynthOptions, simulate
+from vpimage.synth._phantom import SCENARIOS
 
 AP_VARIANTS = ("plain", "low-dose, tilt 25")
 QUICK = {("posterior_breach", "plain", "lateral"), ("no_leak", "plain", "ap")}
 
 
 def run_auto_case(scenario: str, seed: int, variant: dict, folder: Path, view: str = "lateral") -> dict:
-    """Simulate, write, analyse without WALL.json and evaluate one case."""
-    sim = simulate(scenario, seed=seed, options=SynthOptions(view=view, **variant))
-    (dcm,) = write_dicom(sim.run, folder / "run.dcm", obj="xa")
-    truth = sim.save_truth(folder / "truth.json")
-    out = folder / "analysis"
-    if vpimage_main(["analyze", str(dcm), "--out", str(out), "--quiet"]) != 0:
-        raise RuntimeError(f"analyze failed on {scenario}/{seed}")
-    with contextlib.redirect_stdout(io.StringIO()):  # evaluate prints its report; we read evaluation.json
-        if vpimage_main(["evaluate", str(out), str(truth)]) != 0:
-            raise RuntimeError(f"evaluate failed on {scenario}/{seed}")
-    summary = json.loads((out / "summary.json").read_text())
-    return {"scenario": scenario, "seed": seed, "variant": variant, "view": view,
-            "frame_interval_s": float(np.median(np.diff(sim.run.time_s))),
-            "evaluation": json.loads((out / "evaluation.json").read_text()),
-            "processing_fps": summary["processing_fps"], "truth_events": sim.truth["events"],
-            "truth_frames": sim.truth["frames"], "anatomy": anatomy_scores(summary, sim),
-            "max_alert": summary["max_alert"]}
+    """One case as benchmarks/accuracy.py runs it (``run_case``), but analysed without WALL.json.
+
+    ``run_case`` stays the one way a case is simulated, written, analysed and scored; here
+    its ``analyze`` call goes without ``--wall``. The automatic corners and needle are then
+    scored against the truth file it wrote.
+    """
+    def analyze_without_wall(argv: list[str]) -> int:
+        if argv[0] == "analyze":
+            at = argv.index("--wall")
+            argv = argv[:at] + argv[at + 2:]
+        return vpimage_main(argv)
+
+    with mock.patch.object(accuracy, "vpimage_main", analyze_without_wall):
+        case = accuracy.run_case(scenario, seed, dict(variant, view=view), folder)
+    summary = json.loads((folder / "analysis" / "summary.json").read_text())
+    truth = json.loads((folder / "truth.json").read_text())
+    return dict(case, view=view, max_alert=summary["max_alert"], anatomy=anatomy_scores(summary, truth))
 
 
-def anatomy_scores(summary: dict, sim) -> dict:
+def anatomy_scores(summary: dict, truth: dict) -> dict:
     """The automatic corners and needle against the truth (None where not found)."""
-    mm = sim.run.mm_per_px
+    mm = truth["mm_per_px"]
     anatomy = summary["anatomy"]
     found = summary["wall"] is not None
     scores = {"confidence": summary["wall_confidence"], "found": found, "reason": anatomy["reason"],
               "corner_errors_mm": None, "wall_angle_error_deg": None, "needle_tip_error_mm": None}
     if found:
-        truth = Corners.from_dict(sim.truth["vertebral_body"])
+        reference = Corners.from_dict(truth["vertebral_body"])
         corners = Corners.from_dict(summary["wall"])
-        scores["corner_errors_mm"] = (corner_errors_px(corners, truth) * mm).round(3).tolist()
-        scores["wall_angle_error_deg"] = round(wall_angle_error_deg(corners, truth), 3)
+        scores["corner_errors_mm"] = (corner_errors_px(corners, reference) * mm).round(3).tolist()
+        scores["wall_angle_error_deg"] = round(wall_angle_error_deg(corners, reference), 3)
     if anatomy["needle"] is not None:
-        tip = np.subtract(anatomy["needle"]["tip_px"], sim.truth["needle"]["tip_px"])
+        tip = np.subtract(anatomy["needle"]["tip_px"], truth["needle"]["tip_px"])
         scores["needle_tip_error_mm"] = round(float(np.linalg.norm(tip) * mm), 3)
     return scores
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from scipy import ndimage as ndi
 
 from vpimage.anatomy import PRE_INJECTION_S, pre_injection_image
 from vpimage.config import RunConfig
@@ -38,3 +39,13 @@ def simulate_pre_injection(seed: int, variant: dict, view: str = "lateral"):
 
 def truth_corners(sim) -> Corners:
     return Corners.from_dict(sim.truth["vertebral_body"])
+
+
+def paint_needle(image: np.ndarray, tip, direction, width_px: float, excess: float = 4.0) -> np.ndarray:
+    """``image`` with a straight steel shaft from ``tip`` along ``direction`` to the border."""
+    d = np.asarray(direction, dtype=np.float64) / np.linalg.norm(direction)
+    rows, cols = np.indices(image.shape)
+    px, py = cols - tip[0], rows - tip[1]
+    across = np.abs(-px * d[1] + py * d[0])
+    shaft = np.clip(width_px / 2 + 0.5 - across, 0, 1) * (px * d[0] + py * d[1] >= 0)
+    return image + excess * ndi.gaussian_filter(shaft.astype(np.float32), 0.8)

@@ -7,22 +7,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from anatomy_cases import paint_needle
 from scipy import ndimage as ndi
 
 import vpimage.io
 from vpimage.anatomy import MIN_CONFIDENCE, find_anatomy, find_needle, pre_injection_image, study_anatomy
 
 WG04 = Path(__file__).resolve().parents[3] / "shared" / "data" / "wg04" / "XA1_UNC.dcm"
-
-
-def paint_needle(image: np.ndarray, tip, direction, width_px: float, excess: float = 4.0) -> np.ndarray:
-    """``image`` with a straight steel shaft from ``tip`` along ``direction`` to the border."""
-    d = np.asarray(direction, dtype=np.float64) / np.linalg.norm(direction)
-    rows, cols = np.indices(image.shape)
-    px, py = cols - tip[0], rows - tip[1]
-    across = np.abs(-px * d[1] + py * d[0])
-    shaft = np.clip(width_px / 2 + 0.5 - across, 0, 1) * (px * d[0] + py * d[1] >= 0)
-    return image + excess * ndi.gaussian_filter(shaft.astype(np.float32), 0.8)
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@
 from vpimage.anatomy._compare import corner_errors_px, wall_angle_error_deg
 from vpimage.anatomy._confidence import MIN_CONFIDENCE
 from vpimage.anatomy._find import find_anatomy
-from vpimage.anatomy._needle import find_needle
+from vpimage.anatomy._needle import find_needle, find_needles
 from vpimage.anatomy._study import PRE_INJECTION_S, pre_injection_image, study_anatomy
 from vpimage.anatomy._types import Anatomy, NeedleTrack
 
@@ -21,6 +21,7 @@ __all__ = [
     "corner_errors_px",
     "find_anatomy",
     "find_needle",
+    "find_needles",
     "pre_injection_image",
     "study_anatomy",
     "wall_angle_error_deg",

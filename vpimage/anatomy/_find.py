@@ -9,7 +9,7 @@ from scipy import ndimage as ndi
 
 from vpimage.anatomy._confidence import MIN_CONFIDENCE, confidence
 from vpimage.anatomy._frame import BodyFrame, dominant_orientation, gradients
-from vpimage.anatomy._needle import find_needle
+from vpimage.anatomy._needle import find_needles
 from vpimage.anatomy._pedicles import find_pedicles
 from vpimage.anatomy._priors import PRIORS
 from vpimage.anatomy._sides import fit_side, place_side
@@ -30,8 +30,9 @@ def find_anatomy(image: np.ndarray, *, mm_per_px: float, fov_mask: np.ndarray | 
                  view: str = "lateral", min_confidence: float = MIN_CONFIDENCE) -> Anatomy:
     """Find the needle and the treated vertebral body's corners in a pre-injection image.
 
-    The needle is the longest straight, very dense, thin object. The treated body is the
-    one it enters: its axes are the right-angled edge orientation around the tip (the one
+    The needle is the longest straight, very dense, thin object (the image near any other
+    shaft, as in a bipedicular approach, is left out too). The treated body is the one it
+    enters: its axes are the right-angled edge orientation around the tip (the one
     nearer the needle runs across the body), its sides the outward falls of attenuation at
     the distances that lumbar and thoracic bodies allow from a transpedicular tip (in the
     lateral view the tip lies in the body's anterior part and the shaft leaves through the
@@ -78,10 +79,13 @@ def find_anatomy(image: np.ndarray, *, mm_per_px: float, fov_mask: np.ndarray | 
     if not fov_mask.any():
         return Anatomy(None, 0.0, view, reason="body_not_found")
     image = np.where(fov_mask, image, np.float32(np.median(image[fov_mask])))
-    needle = find_needle(image, mm_per_px=mm_per_px, fov_mask=fov_mask)
-    if needle is None:
+    needles = find_needles(image, mm_per_px=mm_per_px, fov_mask=fov_mask)
+    if not needles:
         return Anatomy(None, 0.0, view, reason="needle_not_found")
-    weight = (ndi.binary_erosion(fov_mask, iterations=_FIELD_MARGIN_PX) & ~_needle_band(needle, image.shape, mm_per_px))
+    needle = needles[0]  # the longest; a second one (bipedicular) ends in the same body
+    weight = ndi.binary_erosion(fov_mask, iterations=_FIELD_MARGIN_PX)
+    for shaft in needles:
+        weight &= ~_needle_band(shaft, image.shape, mm_per_px)
     weight = weight.astype(np.float32)
     gx, gy = gradients(image, mm_per_px=mm_per_px)
     near = _disc(needle.tip_px, _ORIENTATION_RADIUS_MM / mm_per_px, image.shape)

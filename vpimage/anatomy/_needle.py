@@ -1,14 +1,15 @@
-"""The trocar: the longest straight, very dense, thin object of a pre-injection image."""
+"""The trocars: long straight, very dense, thin objects of a pre-injection image."""
 
 from __future__ import annotations
 
 import numpy as np
 from scipy import ndimage as ndi
+from skimage.transform import hough_line, hough_line_peaks
 
 from vpimage.anatomy._types import NeedleTrack
 from vpimage.kernels import get_backend
 
-__all__ = ["find_needle"]
+__all__ = ["find_needle", "find_needles"]
 
 # A steel shaft adds this much attenuation over its local background along its core; bone
 # edges and trabecular texture stay well below it.
@@ -18,24 +19,32 @@ _MAX_WIDTH_MM = 4.0
 # The local background is a grey opening this wide, mm: wider than a trocar, narrower than
 # a vertebral body's texture.
 _BACKGROUND_MM = 5.0
-# What is shorter or stubbier than this is not a shaft.
+# What is shorter than this is not a shaft.
 _MIN_LENGTH_MM = 15.0
-_MIN_ELONGATION = 5.0
-# Pieces of the shaft (broken where the steel's excess dips) are joined across gaps up to
-# this, mm: first when labelling, then along the found shaft's axis.
-_JOIN_MM = 1.0
+# A shaft's steel may dip under the threshold in places: gaps up to this are bridged, mm.
 _MAX_GAP_MM = 4.0
+# At most this many shafts (a bipedicular approach has two), looked for as this many lines.
+_MAX_NEEDLES = 3
+_ANGLES = np.linspace(-np.pi / 2, np.pi / 2, 360, endpoint=False)
 
 
 def find_needle(image: np.ndarray, *, mm_per_px: float, fov_mask: np.ndarray,
                 min_excess: float = NEEDLE_MIN_EXCESS) -> NeedleTrack | None:
-    """Find the needle's shaft: tip, direction, length.
+    """The longest needle shaft of the image (see :func:`find_needles`), or None."""
+    needles = find_needles(image, mm_per_px=mm_per_px, fov_mask=fov_mask, min_excess=min_excess)
+    return needles[0] if needles else None
 
-    The shaft is the longest long, thin connected set of pixels that stand out of their
-    local background by ``min_excess`` (a morphological top-hat wider than any trocar),
-    joined with the collinear pieces on its axis. Its axis is the principal axis of those
-    pixels; its tip is the end farther from the edge of the field (the shaft enters the
-    field from outside).
+
+def find_needles(image: np.ndarray, *, mm_per_px: float, fov_mask: np.ndarray,
+                 min_excess: float = NEEDLE_MIN_EXCESS) -> list[NeedleTrack]:
+    """Find the needle shafts: tip, direction, length of each, longest first.
+
+    Steel is what stands out of its local background by ``min_excess`` (a morphological
+    top-hat wider than any trocar). Shafts are the straight lines that most steel pixels
+    lie on (Hough transform): on each line, the pixels within half a trocar's width make
+    the longest run without a gap over :data:`_MAX_GAP_MM`; a run at least
+    :data:`_MIN_LENGTH_MM` long is a shaft. Its axis is the principal axis of its pixels,
+    its tip the end farther from the edge of the field (the shaft enters from outside).
 
     Parameters
     ----------
@@ -50,73 +59,73 @@ def find_needle(image: np.ndarray, *, mm_per_px: float, fov_mask: np.ndarray,
 
     Returns
     -------
-    NeedleTrack or None
-        None when no long thin dense object is seen.
+    list of NeedleTrack
+        Empty when no long thin dense object is seen.
     """
     background_px = 2 * int(np.ceil(_BACKGROUND_MM / 2 / mm_per_px)) + 1
     inner = ndi.binary_erosion(fov_mask, iterations=3)
     steel = get_backend("numpy").needle_mask(image, min_excess=min_excess, background_px=background_px) & inner
-    # Pieces a pixel or two apart (the shaft's excess dips under the threshold in places,
-    # most in small images) are labelled as one.
-    labels, _ = ndi.label(ndi.binary_dilation(steel, iterations=max(1, round(_JOIN_MM / mm_per_px))))
-    labels[~steel] = 0
-    best = None
-    for index, found in enumerate(ndi.find_objects(labels), start=1):
-        if found is None:
-            continue
-        ys, xs = np.nonzero(labels[found] == index)
-        if xs.size < 10:
-            continue
-        points = np.column_stack([xs + found[1].start, ys + found[0].start]).astype(np.float64)
-        track = _shaft(points, mm_per_px)
-        if track is not None and (best is None or track[2] > best[2]):
-            best = track
-    if best is None:
-        return None
+    min_length_px = _MIN_LENGTH_MM / mm_per_px
+    if steel.sum() < min_length_px:
+        return []
     ys, xs = np.nonzero(steel)
-    centre, axis, length_mm, width_mm, (lo, hi) = _shaft(_collinear(np.column_stack([xs, ys]).astype(np.float64),
-                                                                     best, mm_per_px), mm_per_px)
+    points = np.column_stack([xs, ys]).astype(np.float64)
+    votes, angles, distances = hough_line(steel, theta=_ANGLES)
+    half_width_px = 0.5 * _MAX_WIDTH_MM / mm_per_px
+    peaks = hough_line_peaks(votes, angles, distances, num_peaks=_MAX_NEEDLES, threshold=0.5 * min_length_px,
+                             min_distance=max(3, int(2 * half_width_px)), min_angle=5)
     distance_to_edge = ndi.distance_transform_edt(fov_mask)
-    ends = [centre + lo * axis, centre + hi * axis]
-    depth = [_value_at(distance_to_edge, p) for p in ends]
-    tip, hub = (ends[0], ends[1]) if depth[0] >= depth[1] else (ends[1], ends[0])
-    direction = (hub - tip) / np.linalg.norm(hub - tip)
-    return NeedleTrack(tip_px=(float(tip[0]), float(tip[1])), direction=(float(direction[0]), float(direction[1])),
-                       length_mm=float(length_mm), width_mm=float(width_mm))
+    taken = np.zeros(len(points), bool)
+    needles = []
+    for _, angle, distance in zip(*peaks):
+        normal = np.array([np.cos(angle), np.sin(angle)])
+        on_line = ~taken & (np.abs(points @ normal - distance) <= half_width_px)
+        run = _longest_run(points, on_line, np.array([-normal[1], normal[0]]), _MAX_GAP_MM / mm_per_px)
+        if run.sum() < 3:
+            continue
+        needle = _track(points[run], mm_per_px, distance_to_edge)
+        if needle.length_mm >= _MIN_LENGTH_MM and needle.width_mm <= _MAX_WIDTH_MM:
+            taken |= run
+            needles.append(needle)
+    return sorted(needles, key=lambda n: -n.length_mm)
 
 
-def _collinear(points: np.ndarray, shaft, mm_per_px: float) -> np.ndarray:
-    """The points on ``shaft``'s axis band, in the run along it (no gap over
-    :data:`_MAX_GAP_MM`) that holds the shaft itself."""
-    centre, axis, _, width_mm, (lo, hi) = shaft
-    offsets = points - centre
-    along = offsets @ axis
-    across = offsets @ np.array([-axis[1], axis[0]])
-    band = np.abs(across) <= 0.5 * width_mm / mm_per_px + 1.0
-    order = np.argsort(along[band])
-    run = along[band][order]
-    breaks = np.flatnonzero(np.diff(run) > _MAX_GAP_MM / mm_per_px)
+def _longest_run(points: np.ndarray, selected: np.ndarray, axis: np.ndarray, max_gap_px: float) -> np.ndarray:
+    """Mask of the ``selected`` points in the longest stretch along ``axis`` without a gap
+    over ``max_gap_px``."""
+    index = np.flatnonzero(selected)
+    if index.size == 0:
+        return selected
+    along = points[index] @ axis
+    order = np.argsort(along)
+    breaks = np.flatnonzero(np.diff(along[order]) > max_gap_px)
     starts = np.concatenate([[0], breaks + 1])
-    stops = np.concatenate([breaks + 1, [run.size]])
-    middle = 0.5 * (lo + hi)
-    pick = next(i for i, (a, b) in enumerate(zip(starts, stops)) if run[a] <= middle <= run[b - 1] or b == run.size)
-    return points[band][order][starts[pick]:stops[pick]]
+    stops = np.concatenate([breaks + 1, [index.size]])
+    lengths = along[order][stops - 1] - along[order][starts]
+    best = int(np.argmax(lengths))
+    run = np.zeros_like(selected)
+    run[index[order[starts[best]:stops[best]]]] = True
+    return run
 
 
-def _shaft(points: np.ndarray, mm_per_px: float):
-    """``(centre, axis, length_mm, width_mm, (lo, hi))`` of a long thin pixel set, else None."""
+def _track(points: np.ndarray, mm_per_px: float, distance_to_edge: np.ndarray) -> NeedleTrack:
+    """The shaft through ``points`` [n, 2] (x, y) px: principal axis, ends, width."""
     centre = points.mean(axis=0)
     offsets = points - centre
-    values, vectors = np.linalg.eigh(offsets.T @ offsets / len(points))
+    _, vectors = np.linalg.eigh(offsets.T @ offsets / len(points))
     axis = vectors[:, 1]
     along = offsets @ axis
     across = offsets @ vectors[:, 0]
-    lo, hi = float(along.min()), float(along.max())
-    length_mm = (hi - lo + 1.0) * mm_per_px
-    width_mm = (np.percentile(across, 98) - np.percentile(across, 2) + 1.0) * mm_per_px
-    if length_mm < _MIN_LENGTH_MM or width_mm > _MAX_WIDTH_MM or length_mm < _MIN_ELONGATION * width_mm:
-        return None
-    return centre, axis, length_mm, width_mm, (lo, hi)
+    ends = [centre + along.min() * axis, centre + along.max() * axis]
+    depth = [_value_at(distance_to_edge, p) for p in ends]
+    tip, hub = (ends[0], ends[1]) if depth[0] >= depth[1] else (ends[1], ends[0])
+    direction = (hub - tip) / max(np.linalg.norm(hub - tip), 1e-12)
+    return NeedleTrack(
+        tip_px=(float(tip[0]), float(tip[1])),
+        direction=(float(direction[0]), float(direction[1])),
+        length_mm=float((along.max() - along.min() + 1.0) * mm_per_px),
+        width_mm=float((np.percentile(across, 98) - np.percentile(across, 2) + 1.0) * mm_per_px),
+    )
 
 
 def _value_at(image: np.ndarray, point: np.ndarray) -> float:

@@ -39,7 +39,8 @@ class Side:
     offset, slope, centre : float
         The line, in the frame coordinate across the side as a function of the one along it.
     support : float
-        Share of the edge samples that lie on the line with a clear edge, 0-1.
+        Share of the edge samples that lie on the line with a clear edge, 0-1, over the
+        samples the image shows (at least half the side).
     """
 
     name: str
@@ -130,7 +131,8 @@ def fit_side(frame: BodyFrame, derivatives, weight: np.ndarray, name: str, posit
             break
         slope, offset = np.polyfit(along[inliers] - centre, edge[inliers], 1)
         inliers = usable & (np.abs(edge - (offset + slope * (along - centre))) <= _INLIER_MM)
-    support = float(inliers.sum() / along.size) if along.size else 0.0
+    # What the needle or the field's edge hides is no evidence against the side, up to half of it.
+    support = float(inliers.sum() / max(trusted.sum(), 0.5 * along.size)) if along.size else 0.0
     return Side(name, float(offset), float(slope), centre, support)
 
 
