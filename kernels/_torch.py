@@ -688,13 +688,17 @@ def estimate_shift(
 _EIGHT = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if dy or dx]
 
 
+_ROUNDS_PER_CHECK = {"cpu": 1}  # label propagation rounds between fixed-point checks; 4 off the host
+
+
 def _component_roots(masks: torch.Tensor) -> torch.Tensor:
     """For each pixel of ``masks`` ``[frames, rows, cols]``, the smallest flat index of its 8-connected component.
 
     Label propagation with hooking and pointer jumping (each pixel takes the smallest
     label among its 8 neighbours, the root of its label takes it too, then labels follow
-    their roots); a host check per round for the fixed point, a few rounds in all.
-    Labels only decrease and stay inside their component, and the smallest index of a
+    their roots); a host check for the fixed point after every round on the cpu, every
+    few rounds elsewhere (rounds past the fixed point change nothing), a few rounds in
+    all. Labels only decrease and stay inside their component, and the smallest index of a
     component never changes, so the fixed point is that index. Background pixels hold
     ``masks.numel()``.
     """
@@ -703,8 +707,11 @@ def _component_roots(masks: torch.Tensor) -> torch.Tensor:
     dtype = torch.int32 if total < 2**31 - 1 else torch.int64
     flat = torch.where(masks.reshape(-1), torch.arange(total, device=masks.device, dtype=dtype), total)
     labels = torch.cat([flat, torch.full((1,), total, device=masks.device, dtype=dtype)])  # the last: background
+    check_every = _ROUNDS_PER_CHECK.get(masks.device.type, 4)
+    rounds = 0
     while True:
         previous = labels
+        rounds += 1
         pixels = labels[:-1].reshape(masks.shape)
         padded = F.pad(pixels, (1, 1, 1, 1), value=total)
         smallest = pixels
@@ -715,7 +722,7 @@ def _component_roots(masks: torch.Tensor) -> torch.Tensor:
         labels.scatter_reduce_(0, previous[:-1].to(torch.int64), smallest, reduce="amin")  # hook the roots
         for _ in range(3):
             labels = labels[labels.to(torch.int64)]
-        if torch.equal(labels, previous):
+        if rounds % check_every == 0 and torch.equal(labels, previous):
             return labels[:-1].reshape(masks.shape).to(torch.int64)
 
 

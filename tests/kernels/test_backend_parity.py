@@ -422,6 +422,26 @@ def test_largest_component_px(device):
     np.testing.assert_array_equal(host(_torch.largest_component_px(T(masks, device))), expected)
 
 
+def test_the_off_host_schedule_gives_the_same_answers(monkeypatch):
+    # Off the host (CUDA), ECC and label propagation check for convergence only every few
+    # iterations (each check waits on the device), and ECC iterates all frames in lock
+    # step. That schedule, run here on the cpu, must give the cpu schedule's answers.
+    _, fov, att, _ = phantom()
+    weight = ndi.binary_erosion(fov, iterations=12)
+    masks = random_masks(seed=12)
+
+    def answers():
+        shifts, score = _torch.estimate_shift(T(att, "cpu"), T(att[0], "cpu"), weight=T(weight, "cpu"))
+        kept = _torch.keep_components(T(masks[0], "cpu"), min_area_px=12, touching=T(masks[1], "cpu"))
+        return shifts, score, kept, _torch.largest_component_px(T(masks, "cpu"))
+
+    on_host = answers()
+    monkeypatch.setattr(_torch, "_ECC_CHECK_EVERY", {})
+    monkeypatch.setattr(_torch, "_ROUNDS_PER_CHECK", {})
+    for a, b in zip(answers(), on_host):
+        assert torch.equal(a, b)
+
+
 # -- the kernels chained as the engine chains them ---------------------------------------
 
 
