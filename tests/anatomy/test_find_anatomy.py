@@ -99,6 +99,16 @@ def test_a_second_needle_bipedicular_is_found_and_left_out_of_the_body_edges(lat
     assert np.median(corner_errors_px(found.corners, truth_corners(sim))) * mm <= 1.0
 
 
+@pytest.mark.parametrize("scale", [0.7, 1.25])
+def test_smaller_and_larger_bodies_are_found(lateral_cases, scale):
+    # The phantom is lumbar: read at 0.7 times its mm/px its bodies measure 22-32 mm deep
+    # and 17-21 mm high, as thoracic bodies do; at 1.25 times, 40-56 mm deep (a large L5).
+    for sim, image, fov in lateral_cases[:3]:
+        found = find_anatomy(image, mm_per_px=sim.run.mm_per_px * scale, fov_mask=fov)
+        assert found.confidence >= MIN_CONFIDENCE
+        assert np.max(corner_errors_px(found.corners, truth_corners(sim))) * sim.run.mm_per_px <= 1.0
+
+
 def test_more_noise_barely_moves_the_corners(lateral_cases):
     # A case and its copy with much more noise: the corners barely move, the confidence holds.
     sim, image, fov = lateral_cases[0]
