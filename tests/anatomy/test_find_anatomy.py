@@ -55,25 +55,31 @@ def test_lateral_corners_and_wall_meet_the_issue_medians(lateral_cases):
     assert max(errors_mm) <= 3.0 and max(angles) <= 6.0  # and no case far off
 
 
+def expected_pedicles_px(sim) -> list[np.ndarray]:
+    """Where the phantom puts the treated body's pedicles in AP, from its truth outline: 5-7 mm
+    inside each side, 0.18 of the height above the middle (vpimage/synth/_anatomy.py)."""
+    p, mm = truth_corners(sim).as_array(), sim.run.mm_per_px
+    top, bottom, left, right = (p[0] + p[1]) / 2, (p[2] + p[3]) / 2, (p[0] + p[3]) / 2, (p[1] + p[2]) / 2
+    across, down = right - left, bottom - top
+    centre = (left + right) / 2
+    inset = 6.0 / mm / np.linalg.norm(across)
+    return [centre + side * (0.5 - inset) * across - 0.18 * down for side in (-1, 1)]
+
+
 def test_ap_outline_and_pedicles(ap_cases):
     errors_mm = []
     for sim, image, fov in ap_cases:
-        found = find_anatomy(image, mm_per_px=sim.run.mm_per_px, fov_mask=fov, view="ap")
+        mm = sim.run.mm_per_px
+        found = find_anatomy(image, mm_per_px=mm, fov_mask=fov, view="ap")
         assert found.corners is not None and found.view == "ap"
-        truth = truth_corners(sim)
-        errors_mm += list(corner_errors_px(found.corners, truth) * sim.run.mm_per_px)
-        # anterior_* on the image left, as the truth names them
+        errors_mm += list(corner_errors_px(found.corners, truth_corners(sim)) * mm)
         p = found.corners.as_array()
-        assert p[0, 0] < p[1, 0] and p[3, 0] < p[2, 0]
-        # Pedicles: inside the outline's upper two thirds, one per half, left first.
-        top, bottom = (p[0] + p[1]) / 2, (p[2] + p[3]) / 2
-        middle_x = (p[:, 0].min() + p[:, 0].max()) / 2
+        assert p[0, 0] < p[1, 0] and p[3, 0] < p[2, 0]  # anterior_* on the image left, as the truth names them
+        # The pedicle the needle does not cross is seen; each one reported lies where the
+        # phantom put one (its oval is 8-10 mm wide: within 4.5 mm of the centre).
         assert 1 <= len(found.pedicles_px) <= 2
-        for x, y in found.pedicles_px:
-            assert p[:, 0].min() < x < p[:, 0].max()
-            assert (y - top[1]) / (bottom[1] - top[1]) < 0.67
-        xs = [x for x, _ in found.pedicles_px]
-        assert xs == sorted(xs) and (len(xs) == 1 or (xs[0] < middle_x < xs[1]))
+        for pedicle in found.pedicles_px:
+            assert min(np.linalg.norm(np.subtract(pedicle, e)) for e in expected_pedicles_px(sim)) * mm <= 4.5
     assert np.median(errors_mm) <= 1.5
 
 

@@ -101,7 +101,7 @@ def find_anatomy(image: np.ndarray, *, mm_per_px: float, fov_mask: np.ndarray | 
     logger.debug("anatomy: confidence %.2f, sides %s", score, support)
     if corners is None or score < min_confidence:
         return Anatomy(None, score, view, needle=needle, reason="low_confidence", side_support=support)
-    pedicles = find_pedicles(image, corners, mm_per_px=mm_per_px) if view == "ap" else ()
+    pedicles = find_pedicles(image, corners, mm_per_px=mm_per_px, usable=weight > 0) if view == "ap" else ()
     return Anatomy(corners, score, view, needle=needle, pedicles_px=pedicles, side_support=support)
 
 

@@ -14,11 +14,12 @@ _BACKGROUND_MM = 8.0  # ... against the body's own smooth shading
 _MIN_CONTRAST = 3.0  # blob response over its noise sigma inside the body
 
 
-def find_pedicles(image: np.ndarray, corners: Corners, *, mm_per_px: float) -> tuple[tuple[float, float], ...]:
+def find_pedicles(image: np.ndarray, corners: Corners, *, mm_per_px: float,
+                  usable: np.ndarray | None = None) -> tuple[tuple[float, float], ...]:
     """Centres ``(x, y)`` px of the pedicles seen in the AP outline ``corners``.
 
-    One per half of the outline (image left, image right), in its upper two thirds: the
-    strongest local excess of attenuation at a pedicle's scale (a difference of
+    One per outer third of the outline (image left, image right), level with its upper
+    half: the strongest local excess of attenuation at a pedicle's scale (a difference of
     Gaussians), kept when it stands out of the body's texture.
 
     Parameters
@@ -28,6 +29,8 @@ def find_pedicles(image: np.ndarray, corners: Corners, *, mm_per_px: float) -> t
     corners : Corners
         The body's AP outline (``anterior_*`` on the image left).
     mm_per_px : float
+    usable : ndarray of bool, shape [rows, cols], optional
+        Where a pedicle may be looked for (not on a needle's steel); everywhere when None.
 
     Returns
     -------
@@ -50,8 +53,10 @@ def find_pedicles(image: np.ndarray, corners: Corners, *, mm_per_px: float) -> t
     across_axis = right_mid - left_mid
     across = ((cols - left_mid[0]) * across_axis[0] + (rows - left_mid[1]) * across_axis[1]) / (across_axis @ across_axis)
     found = []
-    for half in ((across > 0.05) & (across < 0.5), (across >= 0.5) & (across < 0.95)):
-        region = inside & half & (down > 0.05) & (down < 0.67)
+    # The pedicles sit in the outer thirds, level with the upper half; the spinous process
+    # lies between them.
+    for side in ((across > 0.03) & (across < 0.33), (across > 0.67) & (across < 0.97)):
+        region = inside & side & (down > 0.1) & (down < 0.6) & (True if usable is None else usable)
         if not region.any():
             continue
         score = np.where(region, blob, -np.inf)
