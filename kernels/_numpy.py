@@ -401,6 +401,7 @@ def _integer_shift(reference_spectrum: np.ndarray, image: np.ndarray) -> tuple[i
 
 
 _ECC_CRITERIA = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 50, 1e-4)
+_ECC_MARGIN_PX = 8  # room for the refinement's own steps (< 1 px from the whole-pixel start) and the bilinear taps
 
 
 def estimate_shift(
@@ -459,14 +460,25 @@ def estimate_shift(
     reference_spectrum = fft.rfft2(windowed(reference))
     fine_reference = smooth(reference, sigma_px=smooth_px)
     fine_mask = weight.astype(np.uint8)
+    rows, cols = np.flatnonzero(weight.any(axis=1)), np.flatnonzero(weight.any(axis=0))
     shifts = np.zeros((images.shape[0], 2))
     score = np.zeros(images.shape[0])
     for i, image in enumerate(images):
         dy, dx = _integer_shift(reference_spectrum, windowed(image))
         warp = np.array([[1.0, 0.0, dx], [0.0, 1.0, dy]], dtype=np.float32)
+        # ECC only reads the image around the weight moved by the shift: its bounding box,
+        # widened by the shift and a margin for the refinement and interpolation.
+        reach = _ECC_MARGIN_PX + max(abs(dy), abs(dx))
+        box = (slice(max(rows[0] - reach, 0), rows[-1] + reach + 1), slice(max(cols[0] - reach, 0), cols[-1] + reach + 1))
         try:
             score[i], warp = cv2.findTransformECC(
-                fine_reference, smooth(image, sigma_px=smooth_px), warp, cv2.MOTION_TRANSLATION, _ECC_CRITERIA, fine_mask, 1
+                fine_reference[box],
+                smooth(image, sigma_px=smooth_px)[box],
+                warp,
+                cv2.MOTION_TRANSLATION,
+                _ECC_CRITERIA,
+                fine_mask[box],
+                1,
             )
         except cv2.error:  # did not converge: keep the coarse shift, score 0
             score[i] = 0.0

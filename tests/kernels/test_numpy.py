@@ -318,3 +318,21 @@ def test_copy_holds_its_own_memory():
     batch[1] = 0.0
     assert kept.base is None and kept.dtype == np.float32
     np.testing.assert_array_equal(kept, np.arange(12, 24, dtype=np.float32).reshape(3, 4))
+
+
+@pytest.mark.parametrize("shift", [(0.4, -0.3), (11.3, -6.6)])
+def test_estimate_shift_refines_as_opencv_on_the_whole_frame(shift):
+    # The refinement reads only the weight's neighbourhood; OpenCV's ECC on the whole
+    # frames, from the same whole-pixel start, is the truth.
+    reference = textured(shape=(160, 160), seed=4)
+    moved = ndi.shift(reference, shift, order=3, mode="nearest").astype(np.float32)
+    weight = np.zeros(reference.shape, bool)
+    weight[40:120, 30:110] = True
+    shifts, score = K.estimate_shift(moved[None], reference, weight=weight)
+    start = np.array([[1, 0, round(shift[1])], [0, 1, round(shift[0])]], np.float32)
+    criteria = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 50, 1e-4)
+    smoothed = (K.smooth(reference, sigma_px=1.5), K.smooth(moved, sigma_px=1.5))
+    rho, warp = cv2.findTransformECC(*smoothed, start, cv2.MOTION_TRANSLATION, criteria, weight.astype(np.uint8), 1)
+    np.testing.assert_allclose(shifts[0], (warp[1, 2], warp[0, 2]), atol=1e-4)
+    np.testing.assert_allclose(score[0], rho, atol=1e-5)
+    np.testing.assert_allclose(shifts[0], shift, atol=0.1)
