@@ -243,11 +243,16 @@ def gpu_name(device: str) -> str | None:
     return torch.cuda.get_device_name()
 
 
-def host_description() -> str:
-    """The machine, its cores and its 1-minute load average now (a loaded host times low)."""
+def host_description(backend: str) -> str:
+    """The machine, its cores, its 1-minute load average now (a loaded host times low) and torch's threads."""
     load = f", load {os.getloadavg()[0]:.1f}" if hasattr(os, "getloadavg") else ""
     machine = platform.processor() or platform.machine()
-    return f"{machine}, {platform.system()} {platform.release()}, {os.cpu_count()} cores{load}"
+    threads = ""
+    if backend == "torch":
+        import torch
+
+        threads = f", torch threads {torch.get_num_threads()}"
+    return f"{machine}, {platform.system()} {platform.release()}, {os.cpu_count()} cores{load}{threads}"
 
 
 def record(backend, device, size, batch, frames, fps, latencies, roofline_fps) -> dict:
@@ -261,7 +266,7 @@ def record(backend, device, size, batch, frames, fps, latencies, roofline_fps) -
         "latency_ms_p50": round(float(np.percentile(latencies, 50)), 3),
         "latency_ms_p99": round(float(np.percentile(latencies, 99)), 3),
         "roofline_fps": round(roofline_fps, 1),
-        "host": host_description(),
+        "host": host_description(backend),
         "gpu": gpu_name(device),
     }
 
@@ -328,12 +333,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backends", default="numpy,torch", help="comma-separated: numpy, torch")
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"), help="where the torch backend runs")
     parser.add_argument("--seconds", type=float, default=5.0, help="time per measurement (fps, then latency), s")
+    parser.add_argument("--torch-threads", type=int, help="torch's intra-op threads (default: torch's own choice)")
     parser.add_argument("--markdown", type=Path, help="also write the records as a markdown table here")
     parser.add_argument("--readme", type=Path, help="also put the table into this README between its markers")
     args = parser.parse_args(argv)
     backends = [b for b in args.backends.split(",") if b]
     if unknown := set(backends) - {"numpy", "torch"}:
         parser.error(f"unknown backends: {', '.join(sorted(unknown))}")
+    if args.torch_threads:
+        import torch
+
+        torch.set_num_threads(args.torch_threads)
     if args.from_json:
         records = json.loads(args.json.read_text())
     else:

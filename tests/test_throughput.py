@@ -13,7 +13,7 @@ KEYS = {"backend", "device", "size", "batch", "frames", "fps", "latency_ms_p50",
 def test_throughput_writes_one_record_per_backend_and_the_naive_baseline(tmp_path):
     script = Path(__file__).resolve().parents[1] / "benchmarks" / "throughput.py"
     out = tmp_path / "throughput.json"
-    arguments = ["--json", str(out), "--sizes", "128", "--backends", "numpy,torch", "--seconds", "0.01"]
+    arguments = ["--json", str(out), "--sizes", "128", "--backends", "numpy,torch", "--seconds", "0.01", "--torch-threads", "1"]
     subprocess.run(
         [sys.executable, str(script), *arguments, "--markdown", str(tmp_path / "t.md")],
         check=True,
@@ -33,6 +33,7 @@ def test_throughput_writes_one_record_per_backend_and_the_naive_baseline(tmp_pat
     table = (tmp_path / "t.md").read_text().splitlines()
     assert len(table) == 2 + len(records) and table[2].startswith("| naive-skimage | cpu | 128 |")
     assert all(" cores, load " in r["host"] for r in records)  # the host's load is on record
+    assert records[-1]["host"].endswith(", torch threads 1")  # as --torch-threads asked
 
 
 def test_the_readme_table_is_generated_from_the_records(tmp_path):
