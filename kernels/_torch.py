@@ -104,10 +104,10 @@ def to_device(array, *, device: str = "cpu") -> torch.Tensor:
     non-blocking copy: the call returns at once and the copy overlaps the work already
     queued; kernels queued after it on the same stream see the data.
     """
-    tensor = torch.as_tensor(array)
-    if torch.device(device).type == "cpu":
-        return tensor
-    return tensor.pin_memory().to(device, non_blocking=True)
+    tensor, target = torch.as_tensor(array), torch.device(device)
+    if tensor.device.type != "cpu" or target.type == "cpu":  # already off the host, or staying there
+        return tensor.to(target)
+    return tensor.pin_memory().to(target, non_blocking=True)
 
 
 def to_host(array) -> np.ndarray:
