@@ -42,12 +42,15 @@ import numpy as np
 from scipy import ndimage as ndi
 from skimage import filters, measure, registration
 
+from vpimage.config import RunConfig
 from vpimage.kernels import get_backend
 from vpimage.synth import SynthOptions, simulate
 
 BATCH = {"numpy": 8, "torch": 32, "naive-skimage": 1}
-THRESHOLD = 0.05  # excess attenuation of cement, as the engine's default order of magnitude
-GRADIENT_GAIN = 0.3  # px of residual misregistration assumed at edges
+SEGMENTATION = RunConfig.defaults().segmentation  # the engine's defaults
+LOG_RANGE = SEGMENTATION.display_log_range  # the phantom's display is log-encoded, read as the engine reads it
+THRESHOLD = SEGMENTATION.cement_contrast  # excess attenuation of cement
+GRADIENT_GAIN = SEGMENTATION.registration_error_px  # px of residual misregistration assumed at edges
 ALPHA = 0.5  # recursive filter weight of the newest frame
 PRE_INJECTION = 5  # phantom frames before the cement appears (SynthOptions default)
 
@@ -72,8 +75,8 @@ def make_scene(size: int) -> Scene:
     run = simulate("posterior_approach", seed=0, options=SynthOptions(size_px=size, frames=16, fps=5.0)).run
     frames = run.frames.astype(np.float32)
     fov = run.field.mask(size, size)
-    white_level = float(frames.max())
-    att = numpy_kernels.attenuation(frames[:PRE_INJECTION], white_level=white_level)
+    white_level = float(2**run.bits_stored - 1)  # the top of the stored range, as the engine takes it
+    att = numpy_kernels.attenuation(frames[:PRE_INJECTION], white_level=white_level, log_range=LOG_RANGE)
     baseline = att.mean(axis=0)
     gradient = np.hypot(*np.gradient(numpy_kernels.smooth(baseline, sigma_px=1.0)))
     weight = ndi.binary_erosion(fov, iterations=size // 16)
@@ -101,7 +104,7 @@ class KernelPipeline:
 
     def __call__(self, frames, time_s):
         k = self.k
-        att = k.mask_field(k.attenuation(frames, white_level=self.white_level), self.fov, fill=0.0)
+        att = k.mask_field(k.attenuation(frames, white_level=self.white_level, log_range=LOG_RANGE), self.fov, fill=0.0)
         shifts, _ = k.estimate_shift(att, self.reference, weight=self.weight, window=self.window)
         aligned = k.shift_images(att, -shifts, order=3)
         noise = k.noise_sigma(aligned, weight=self.weight)
@@ -128,7 +131,7 @@ class NaivePipeline:
         s = self.scene
         out = []
         for frame in frames:
-            att = np.where(s.fov, -np.log(np.maximum(frame, 1.0) / s.white_level), 0.0)
+            att = np.where(s.fov, (s.white_level - frame) * (LOG_RANGE / s.white_level), 0.0)
             shift, _, _ = registration.phase_cross_correlation(
                 s.reference * s.weight, att * s.weight, upsample_factor=20, normalization=None
             )
