@@ -274,8 +274,8 @@ def clipped_fraction(frames: np.ndarray, fov_mask: np.ndarray) -> np.ndarray:
     out = np.empty(frames.shape[0])
     for i, frame in enumerate(frames):
         lowest, highest, _, _ = cv2.minMaxLoc(frame, mask)  # extremes over the field, one pass
-        at_extreme = max(np.count_nonzero((frame == lowest) & fov_mask), np.count_nonzero((frame == highest) & fov_mask))
-        out[i] = at_extreme / exposed
+        low, high = (np.count_nonzero((frame == extreme) & fov_mask) for extreme in (lowest, highest))
+        out[i] = max(low, high) / exposed
     return out
 
 
@@ -469,7 +469,7 @@ def estimate_shift(
         # ECC only reads the image around the weight moved by the shift: its bounding box,
         # widened by the shift and a margin for the refinement and interpolation.
         reach = _ECC_MARGIN_PX + max(abs(dy), abs(dx))
-        box = (slice(max(rows[0] - reach, 0), rows[-1] + reach + 1), slice(max(cols[0] - reach, 0), cols[-1] + reach + 1))
+        box = tuple(slice(max(ends[0] - reach, 0), ends[-1] + reach + 1) for ends in (rows, cols))
         try:
             score[i], warp = cv2.findTransformECC(
                 fine_reference[box],

@@ -13,11 +13,12 @@ rounding; ``tests/kernels/test_backend_parity.py`` states the tolerances.
 
 Host round trips: none in the pixel kernels (scalars enter as Python numbers or 0-d cpu
 tensors, which CUDA kernels take as arguments without a copy; host arrays given to a
-kernel on a CUDA device are copied there, so pass device arrays, see :func:`to_device`). Three kernels need one by their nature and
-say so: :func:`estimate_shift` (rejects an empty ``weight``, and checks every few
-iterations whether all frames have converged), :func:`label_components` and
-:func:`keep_components` (the number of components sizes the output), and
-:func:`largest_component_px` (label propagation checks for its fixed point).
+kernel on a CUDA device are copied there, so pass device arrays, see :func:`to_device`).
+Some kernels wait on the device by their nature, and say so: :func:`registration_window`
+(rejects an empty ``weight``; :func:`estimate_shift` calls it unless given the window),
+:func:`estimate_shift` (whether all frames have converged, every few ECC iterations),
+the connected-component kernels (label propagation checks for its fixed point every few
+rounds) and :func:`label_components` (the number of components sizes the output).
 
 Not intended to be imported directly: use :func:`vpimage.kernels.get_backend`.
 """

@@ -143,7 +143,8 @@ class Denoiser:
         """
         if len(frames) < 2 or not region.any():
             return np.zeros(levels.shape, np.float32)
-        squares = np.mean([self.apply(b - a, kernels=_HOST) ** 2 for a, b in zip(frames[:-1], frames[1:])], axis=0) / 2.0
+        differences = [self.apply(b - a, kernels=_HOST) for a, b in zip(frames[:-1], frames[1:])]
+        squares = np.mean([d**2 for d in differences], axis=0) / 2.0
         smoothed = self.apply(levels, kernels=_HOST)
         edges = np.unique(np.quantile(smoothed[region], np.linspace(0.0, 1.0, bins + 1)[1:-1]))
         which = np.digitize(smoothed, edges)

@@ -349,7 +349,8 @@ class Engine:
             st.shift_px = shift
             self._anchor_corners(index, shift)
             # Pixels this frame exposes well inside the field, in reference coordinates.
-            inside = self._inner_fov & self.kernels.shift_images(self._inner_fov[None], self._on_device(-shift[None]))[0]
+            moved = self.kernels.shift_images(self._inner_fov[None], self._on_device(-shift[None]))[0]
+            inside = self._inner_fov & moved
             if st.injecting:
                 self._segment(aligned, inside, time_s)
             elif self._cement_appeared(aligned, inside):
