@@ -309,6 +309,15 @@ def noise_sigma(images: np.ndarray, *, weight: np.ndarray) -> np.ndarray:
     return out
 
 
+def _each_image(images: np.ndarray, filter_image) -> np.ndarray:
+    """``filter_image(image, out)`` on each ``[rows, cols]`` image, written into one new array of the same shape."""
+    stack = images.reshape((-1,) + images.shape[-2:])
+    out = np.empty_like(stack)
+    for image, target in zip(stack, out):
+        filter_image(image, target)
+    return out.reshape(images.shape)
+
+
 def median(images: np.ndarray, *, size_px: int) -> np.ndarray:
     """Median filter of each image: removes noise and keeps the place of steep edges.
 
@@ -328,8 +337,7 @@ def median(images: np.ndarray, *, size_px: int) -> np.ndarray:
     images = np.asarray(images, dtype=np.float32)
     if size_px == 1:
         return images.copy()
-    stack = images.reshape((-1,) + images.shape[-2:])
-    return np.stack([cv2.medianBlur(im, size_px) for im in stack]).reshape(images.shape)
+    return _each_image(images, lambda image, out: cv2.medianBlur(image, size_px, dst=out))
 
 
 def smooth(images: np.ndarray, *, sigma_px: float) -> np.ndarray:
@@ -349,9 +357,9 @@ def smooth(images: np.ndarray, *, sigma_px: float) -> np.ndarray:
     images = np.asarray(images, dtype=np.float32)
     if sigma_px <= 0:
         return images.copy()
-    stack = images.reshape((-1,) + images.shape[-2:])
-    out = np.stack([cv2.GaussianBlur(im, (0, 0), sigma_px, borderType=cv2.BORDER_REPLICATE) for im in stack])
-    return out.reshape(images.shape)
+    return _each_image(
+        images, lambda image, out: cv2.GaussianBlur(image, (0, 0), sigma_px, dst=out, borderType=cv2.BORDER_REPLICATE)
+    )
 
 
 def registration_window(weight: np.ndarray, *, taper_px: float = 16.0) -> np.ndarray:
