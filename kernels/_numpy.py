@@ -523,7 +523,7 @@ def shift_images(images: np.ndarray, shifts: np.ndarray, *, order: int = 1) -> n
     for i, (dy, dx) in enumerate(shifts):
         matrix = np.array([[1.0, 0.0, dx], [0.0, 1.0, dy]])
         border = cv2.BORDER_CONSTANT if is_mask else cv2.BORDER_REPLICATE
-        out[i] = cv2.warpAffine(source[i], matrix, (cols, rows), flags=flags, borderMode=border)
+        cv2.warpAffine(source[i], matrix, (cols, rows), dst=out[i], flags=flags, borderMode=border)
     return out.astype(bool) if is_mask else out
 
 
