@@ -64,8 +64,10 @@ class SegmentationConfig:
         is no baseline).
     display_log_range : float
         Attenuation (natural-log units) that the full stored pixel range spans when frames
-        are stored log-encoded, as fluoroscopy systems (and the phantom, 11) store them;
-        0 for frames linear in the detected intensity.
+        are stored log-encoded, as fluoroscopy systems (and the phantom) store them; 0 for
+        frames linear in the detected intensity. The phantom's range spans 7 units, so on
+        it the engine's attenuation is 11/7 of the line integral and every contrast
+        threshold here is in those units (0.15 is about 0.3 mm of cement).
     median_px : int
         Median filter (1, 3 or 5 px square) of the excess attenuation before
         thresholding: less noise, cement edges kept in place.
