@@ -113,6 +113,8 @@ def case_scores(case: dict) -> dict:
         "false_alert": (not stopping) and ev["first_warn_s"]["analysis"] is not None,
         "leaks_missed": ev["leak_classes_missed"],
         "leaks_spurious": ev["leak_classes_spurious"],
+        "leak_class_frames": ev["leak_class_frames"],
+        "leak_class_frames_agreeing": round(ev["leak_class_frames"] * (ev["leak_class_frame_agreement"] or 0.0)),
         "alert_agreement": ev["alert_agreement"],
         "processing_fps": case["processing_fps"],
     }
@@ -121,6 +123,10 @@ def case_scores(case: dict) -> dict:
 def _median(values) -> float | None:
     values = [v for v in values if v is not None]
     return float(np.median(values)) if values else None
+
+
+def _share(part: int, whole: int) -> float | None:
+    return part / whole if whole else None
 
 
 def table(cases: list[dict]) -> list[dict]:
@@ -154,6 +160,8 @@ def table(cases: list[dict]) -> list[dict]:
             "leak_classes_missed": sum(len(s["leaks_missed"]) for s in scores),
             "leak_classes_spurious": sum(len(s["leaks_spurious"]) for s in scores),
             "leak_classes_right": f"{sum(not s['leaks_missed'] and not s['leaks_spurious'] for s in scores)}/{len(scores)}",
+            "leak_class_frame_agreement": _share(sum(s["leak_class_frames_agreeing"] for s in scores),
+                                                 sum(s["leak_class_frames"] for s in scores)),
             "alert_agreement_median": _median(s["alert_agreement"] for s in scores),
             "processing_fps_median": _median(s["processing_fps"] for s in scores),
         })
@@ -167,7 +175,8 @@ def markdown(rows: list[dict]) -> str:
     head = ("scenario", "cases", "median abs error mm", "p95 abs error mm (median / worst case)",
             "p95 abs error mm (all frames)", "Dice", "frames >= 20 mm2 with Dice >= 0.90",
             "stop <= 1 frame late", "stop not early", "median stop delay s", "false warn/stop",
-            "leak classes missed / spurious", "cases with leak classes right")
+            "leak classes missed / spurious", "cases with leak classes right",
+            "leak frames with classes right")
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         lines.append("| " + " | ".join([
@@ -178,6 +187,7 @@ def markdown(rows: list[dict]) -> str:
             cell(r["stop_on_time"]), r["stop_not_early"], cell(r["stop_delay_median_s"]),
             str(r["false_alerts"]), f"{r['leak_classes_missed']} / {r['leak_classes_spurious']}",
             r["leak_classes_right"],
+            f"{100 * r['leak_class_frame_agreement']:.0f} %" if r["leak_class_frame_agreement"] is not None else "-",
         ]) + " |")
     return "\n".join(lines) + "\n"
 

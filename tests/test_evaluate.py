@@ -25,8 +25,8 @@ ANALYSIS_FTW = [math.nan, 7.0, math.nan, 4.5, 3.5]
 # Truth held levels by frame: ok ok ok warn stop (events at 0.6 s and 0.8 s).
 TRUTH_EVENTS = [{"level": "ok", "time_s": 0.0}, {"level": "warn", "time_s": 0.6}, {"level": "stop", "time_s": 0.8}]
 ANALYSIS_ALERTS = ["ok", "ok", "warn", "warn", "unreliable"]
-TRUTH_LEAKS = [[], [], [], ["venous"], ["posterior"]]
-ANALYSIS_LEAKS = [(), (), (), (), ("venous", "anterior")]
+TRUTH_LEAKS = [[], [], [], ["venous"], ["posterior", "venous"]]
+ANALYSIS_LEAKS = [(), (), (), ("venous",), ("venous", "anterior")]
 
 
 def _masks():
@@ -125,9 +125,13 @@ def test_evaluate_hand_made_pair(pair):
     assert report["first_warn_s"]["truth"] == pytest.approx(0.6)
     assert report["first_warn_s"]["difference"] == pytest.approx(-0.2)
     assert report["first_stop_s"] == {"analysis": None, "truth": pytest.approx(0.8), "difference": None}
+    # The study's classes are its last frame's: truth posterior + venous, analysis venous + anterior.
     assert report["leak_classes_found"] == ["venous"]
     assert report["leak_classes_missed"] == ["posterior"]
     assert report["leak_classes_spurious"] == ["anterior"]
+    # Frames 3 and 4 have leaks; frame 3 agrees (venous), frame 4 does not.
+    assert report["leak_class_frames"] == 2
+    assert report["leak_class_frame_agreement"] == pytest.approx(0.5)
     # Agree on frames 0, 1 (ok) and 3 (warn); not 2 (warn vs ok) nor 4 (unreliable vs stop).
     assert report["alert_agreement"] == pytest.approx(3 / 5)
 

@@ -22,6 +22,8 @@ REPORT_KEYS = {
     "leak_classes_found",
     "leak_classes_missed",
     "leak_classes_spurious",
+    "leak_class_frames",
+    "leak_class_frame_agreement",
     "alert_agreement",
 }
 # 12 s at 4 fps: posterior_approach reaches its end state (warn, then stop) within the clip.
@@ -74,3 +76,4 @@ def test_evaluate_end_to_end(evaluated, capsys):
             assert timing["difference"] == pytest.approx(timing["analysis"] - timing["truth"])
     # No leak in this scenario: nothing to find or miss.
     assert report["leak_classes_found"] == report["leak_classes_missed"] == []
+    assert report["leak_class_frames"] == 0 and report["leak_class_frame_agreement"] is None

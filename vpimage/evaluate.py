@@ -99,7 +99,12 @@ def evaluate(result_dir: str | PathLike, truth_path: str | PathLike) -> dict[str
           s from the first frame; a warn is first reached at ``warn`` or ``stop``;
           ``difference`` is analysis minus truth, None when either side never reaches it.
         - ``leak_classes_found``, ``leak_classes_missed``, ``leak_classes_spurious``:
-          leak classes seen in any frame by both, by the truth only, by the analysis only.
+          the study's leak classes (those of its last frame, as summary.json reports
+          them) found by both, by the truth only, by the analysis only.
+        - ``leak_class_frames``: frames where the truth or the analysis has a leak;
+          ``leak_class_frame_agreement``: the share of them whose classes are the same
+          (the early frames of a leak, a stub leaving the body, are where they differ);
+          None when there are none.
         - ``alert_agreement``: the share of frames whose analysis alert equals the truth
           level held at that frame (an ``unreliable`` frame never agrees).
         - ``per_frame``: one ``{"frame", "time_s", "alert", "truth_alert", "alert_agrees",
@@ -130,8 +135,11 @@ def evaluate(result_dir: str | PathLike, truth_path: str | PathLike) -> dict[str
     errors_mm = np.abs(analysis["front_to_wall_mm"][measured] - truth_ftw[measured])
 
     truth_levels = _truth_levels(truth)
-    truth_leaks = {name for f in truth["frames"] for name in f["leak_classes"]}
-    analysis_leaks = {name for names in analysis["leak_classes"] for name in names}
+    truth_classes = [set(f["leak_classes"]) for f in truth["frames"]]
+    analysis_classes = [set(names) for names in analysis["leak_classes"]]
+    truth_leaks = truth_classes[-1] if n else set()
+    analysis_leaks = analysis_classes[-1] if n else set()
+    leak_frames = [(a, t) for a, t in zip(analysis_classes, truth_classes) if a or t]
 
     report: dict[str, Any] = {"frames": n}
     counts = _mask_counts(result_dir / MASKS_FILE, truth_path, truth, n)
@@ -147,6 +155,8 @@ def evaluate(result_dir: str | PathLike, truth_path: str | PathLike) -> dict[str
             "leak_classes_found": [c for c in LEAK_CLASSES if c in truth_leaks & analysis_leaks],
             "leak_classes_missed": [c for c in LEAK_CLASSES if c in truth_leaks - analysis_leaks],
             "leak_classes_spurious": [c for c in LEAK_CLASSES if c in analysis_leaks - truth_leaks],
+            "leak_class_frames": len(leak_frames),
+            "leak_class_frame_agreement": float(np.mean([a == t for a, t in leak_frames])) if leak_frames else None,
             "alert_agreement": float(np.mean([a == t for a, t in zip(analysis["alert"], truth_levels)])) if n else None,
         }
     )

@@ -85,8 +85,19 @@ def test_summarize_alerts(results):
         "first_warn_s": 0.3,
         "first_stop_s": 0.4,
         "leak_classes": ["posterior", "venous"],
+        "leak_classes_seen": ["posterior", "venous"],
         "final_cement_area_mm2": 36.0,
     }
+
+
+def test_summary_leak_classes_are_the_last_frames_and_the_early_ones_are_kept_apart(results):
+    from dataclasses import replace
+
+    # A stub first read as anterior, then the venous channel it grew into.
+    grown = [*results[:3], replace(results[3], leak_classes=("anterior",)), replace(results[4], leak_classes=("venous",))]
+    summary = summarize_alerts(grown)
+    assert summary["leak_classes"] == ["venous"]
+    assert summary["leak_classes_seen"] == ["venous", "anterior"]
 
 
 def test_summarize_alerts_unreliable_study(results):

@@ -124,9 +124,12 @@ def summarize_alerts(results: Sequence[FrameResult]) -> dict[str, Any]:
     dict
         ``frames``, ``max_alert`` (worst
         level, ok < unreliable < warn < stop), ``first_warn_s`` (first frame at ``warn``
-        or ``stop``, s), ``first_stop_s``, ``leak_classes`` (every class seen, in
-        :data:`~vpimage.measures.LEAK_CLASSES` order) and ``final_cement_area_mm2``; times
-        are None when never reached.
+        or ``stop``, s), ``first_stop_s``, ``leak_classes`` (the classes of the leaks as the
+        study ends, read from the last frame: a leak is classed by its shape, and its first
+        frames, a short stub leaving the body, may look like another class than the
+        channel or sheet it grows into), ``leak_classes_seen`` (every class any frame
+        reported), both in :data:`~vpimage.measures.LEAK_CLASSES` order, and
+        ``final_cement_area_mm2``; times are None when never reached.
     """
     levels = [AlertLevel(r.alert) for r in results]
 
@@ -134,11 +137,13 @@ def summarize_alerts(results: Sequence[FrameResult]) -> dict[str, Any]:
         return next((float(r.time_s) for r, level in zip(results, levels) if level in wanted), None)
 
     seen = {name for r in results for name in r.leak_classes}
+    final = set(results[-1].leak_classes) if results else set()
     return {
         "frames": len(results),
         "max_alert": max(levels, key=lambda level: level.rank, default=AlertLevel.OK).value,
         "first_warn_s": first({AlertLevel.WARN, AlertLevel.STOP}),
         "first_stop_s": first({AlertLevel.STOP}),
-        "leak_classes": [name for name in LEAK_CLASSES if name in seen],
+        "leak_classes": [name for name in LEAK_CLASSES if name in final],
+        "leak_classes_seen": [name for name in LEAK_CLASSES if name in seen],
         "final_cement_area_mm2": float(results[-1].cement_area_mm2) if results else math.nan,
     }
