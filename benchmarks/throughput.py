@@ -12,9 +12,11 @@ cycled. The same run also measures:
 - ``roofline_fps``: a plain copy of the same frames on the same device (host memory for
   numpy and the naive script), so ``fps / roofline_fps`` compares across machines.
 
-``fps`` is measured in batches of ``batch`` frames (numpy: 8, torch: 32): ``batch`` over the
-median time of a batch, so that a busy moment of a shared host does not weigh; the latency
-is per frame fed one at a time, as the live monitor feeds the engine (p50 and p99, ms).
+``fps`` is measured in batches of ``batch`` frames (8 on a cpu, 32 on a GPU): ``batch`` over
+the median time of a batch, so that a busy moment of a shared host does not weigh; the
+latency is per frame fed one at a time, as the live monitor feeds the engine (p50 and p99,
+ms). The pipelines of one size are measured in interleaved rounds, so that the host's load
+weighs on the baseline and the backends alike.
 ``host`` names the machine, its cores and its 1-minute load average when the record was
 taken (timings on a loaded host are lower bounds).
 CUDA timings synchronise inside the timed region; frames reach the GPU from pinned host
@@ -46,7 +48,12 @@ from vpimage.config import RunConfig
 from vpimage.kernels import get_backend
 from vpimage.synth import SynthOptions, simulate
 
-BATCH = {"numpy": 8, "torch": 32, "naive-skimage": 1}
+ROUNDS = 3  # interleaved measurement rounds per size
+
+
+def batch_size(backend: str, device: str) -> int:
+    """Frames per batch: one for the naive script, 8 on a cpu, 32 on a GPU."""
+    return 1 if backend == "naive-skimage" else 32 if device == "cuda" else 8
 SEGMENTATION = RunConfig.defaults().segmentation  # the engine's defaults
 LOG_RANGE = SEGMENTATION.display_log_range  # the phantom's display is log-encoded, read as the engine reads it
 THRESHOLD = SEGMENTATION.cement_contrast  # excess attenuation of cement
@@ -161,27 +168,32 @@ def _timer(device: str):
     return time.perf_counter
 
 
-def time_pipeline(pipeline, feed, n_frames: int, batch: int, seconds: float, now) -> tuple[float, list[float], int]:
-    """Batched fps over about ``seconds``, then one-frame latencies over about ``seconds``.
+@dataclass
+class Timing:
+    """One pipeline's measurements, gathered over the rounds."""
+
+    batch: int
+    batch_s: list  # seconds per batch of ``batch`` frames
+    latency_ms: list  # one frame at a time
+    frames: int = 0
+
+
+def time_round(pipeline, feed, timing: Timing, seconds: float, now) -> None:
+    """Batches for about ``seconds / 2``, then single frames for about as long, added to ``timing``.
 
     ``feed(start, count)`` gives the (frames, time_s) of ``count`` frames of the cycled run.
-    The fps is ``batch`` over the median batch time.
     """
-    pipeline(*feed(0, batch))  # warm-up: first calls allocate, compile kernels, fill caches
-    frames, start, batch_s = 0, now(), []
-    while now() - start < seconds or frames == 0:
+    start = now()
+    while now() - start < seconds / 2 or not timing.batch_s:
         t0 = now()
-        pipeline(*feed(frames, batch))
-        batch_s.append(now() - t0)
-        frames += batch
-    fps = batch / float(np.median(batch_s))
-    latencies = []
-    budget = now()
-    while now() - budget < seconds or len(latencies) < 20:
+        pipeline(*feed(timing.frames, timing.batch))
+        timing.batch_s.append(now() - t0)
+        timing.frames += timing.batch
+    start = now()
+    while now() - start < seconds / 2 or len(timing.latency_ms) < 20:
         t0 = now()
-        pipeline(*feed(len(latencies), 1))
-        latencies.append((now() - t0) * 1000.0)
-    return fps, latencies, frames
+        pipeline(*feed(len(timing.latency_ms), 1))
+        timing.latency_ms.append((now() - t0) * 1000.0)
 
 
 def copy_fps(frames, seconds: float, now) -> float:
@@ -220,7 +232,7 @@ def torch_feed(scene: Scene, device: str):
 
     source = torch.from_numpy(scene.frames)
     cuda = device == "cuda"
-    staging = torch.empty((max(BATCH.values()),) + source.shape[1:], pin_memory=cuda)
+    staging = torch.empty((batch_size("torch", device),) + source.shape[1:], pin_memory=cuda)
     copied = torch.cuda.Event() if cuda else None
     times = torch.from_numpy(scene.time_s.astype(np.float32)).to(device)
     n = scene.frames.shape[0]
@@ -274,26 +286,40 @@ def record(backend, device, size, batch, frames, fps, latencies, roofline_fps) -
     }
 
 
-def run(sizes: list[int], backends: list[str], device: str, seconds: float) -> list[dict]:
+def run(sizes: list[int], backends: list[str], device: str, seconds: float, rounds: int = ROUNDS) -> list[dict]:
+    """Per size: the naive baseline and every backend, measured in interleaved rounds.
+
+    Each round gives every pipeline ``seconds / rounds`` in turn, so a busy spell of a
+    shared host weighs on all of them alike, and ``x naive`` stays fair; the fps is
+    ``batch`` over the median batch time of all rounds.
+    """
     records = []
     for size in sizes:
         scene = make_scene(size)
         host_roofline = copy_fps(scene.frames, seconds / 4, time.perf_counter)
-        naive = NaivePipeline(scene)
-        fps, latencies, frames = time_pipeline(naive, host_feed(scene), len(scene.frames), 1, seconds, time.perf_counter)
-        records.append(record("naive-skimage", "cpu", size, 1, frames, fps, latencies, host_roofline))
+        runs = {("naive-skimage", "cpu"): (NaivePipeline(scene), host_feed(scene), time.perf_counter, host_roofline)}
         for backend in backends:
             if backend == "numpy":
                 pipeline = KernelPipeline(get_backend("numpy"), scene, np.asarray)
-                feed, on, now, roofline = host_feed(scene), "cpu", time.perf_counter, host_roofline
+                runs[backend, "cpu"] = (pipeline, host_feed(scene), time.perf_counter, host_roofline)
             else:
                 import torch
 
-                pipeline = KernelPipeline(get_backend("torch", device=device), scene, lambda a: torch.as_tensor(a, device=device))
-                feed, on, now = torch_feed(scene, device), device, _timer(device)
+                to_device = lambda a: torch.as_tensor(a, device=device)  # noqa: E731
+                pipeline = KernelPipeline(get_backend("torch", device=device), scene, to_device)
+                now = _timer(device)
                 roofline = copy_fps(torch.as_tensor(scene.frames, device=device), seconds / 4, now)
-            fps, latencies, frames = time_pipeline(pipeline, feed, len(scene.frames), BATCH[backend], seconds, now)
-            records.append(record(backend, on, size, BATCH[backend], frames, fps, latencies, roofline))
+                runs[backend, device] = (pipeline, torch_feed(scene, device), now, roofline)
+        timings = {key: Timing(batch_size(*key), [], []) for key in runs}
+        for pipeline, feed, _, _ in runs.values():
+            pipeline(*feed(0, 1))  # warm-up: first calls allocate, compile kernels, fill caches
+        for _ in range(rounds):
+            for key, (pipeline, feed, now, _) in runs.items():
+                time_round(pipeline, feed, timings[key], seconds / rounds, now)
+        for (backend, on), (_, _, _, roofline) in runs.items():
+            t = timings[backend, on]
+            fps = t.batch / float(np.median(t.batch_s))
+            records.append(record(backend, on, size, t.batch, t.frames, fps, t.latency_ms, roofline))
     return records
 
 
@@ -335,7 +361,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", default="512,1024", help="comma-separated frame sizes, px")
     parser.add_argument("--backends", default="numpy,torch", help="comma-separated: numpy, torch")
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"), help="where the torch backend runs")
-    parser.add_argument("--seconds", type=float, default=5.0, help="time per measurement (fps, then latency), s")
+    parser.add_argument(
+        "--seconds", type=float, default=10.0, help="time per pipeline and size, s (half batches, half single frames)"
+    )
     parser.add_argument("--torch-threads", type=int, help="torch's intra-op threads (default: torch's own choice)")
     parser.add_argument("--markdown", type=Path, help="also write the records as a markdown table here")
     parser.add_argument("--readme", type=Path, help="also put the table into this README between its markers")
