@@ -47,13 +47,17 @@ VARIANTS = {
 STOPPING = {"posterior_approach", "posterior_breach", "venous_leak", "disc_leak", "anterior_leak"}
 
 
-def run_case(scenario: str, seed: int, variant: dict, folder: Path) -> dict:
-    """Simulate, write, analyse and evaluate one case; return its scores."""
+def run_case(scenario: str, seed: int, variant: dict, folder: Path, *, wall: bool = True) -> dict:
+    """Simulate, write, analyse and evaluate one case; return its scores.
+
+    ``wall=False`` analyses without WALL.json (the corners found automatically).
+    """
     sim = simulate(scenario, seed=seed, options=SynthOptions(**variant))
     (dcm,) = write_dicom(sim.run, folder / "run.dcm", obj="xa")
-    truth, wall = sim.save_truth(folder / "truth.json"), sim.save_wall(folder / "WALL.json")
+    truth, wall_file = sim.save_truth(folder / "truth.json"), sim.save_wall(folder / "WALL.json")
     out = folder / "analysis"
-    if vpimage_main(["analyze", str(dcm), "--out", str(out), "--wall", str(wall), "--quiet"]) != 0:
+    annotation = ["--wall", str(wall_file)] if wall else []
+    if vpimage_main(["analyze", str(dcm), "--out", str(out), *annotation, "--quiet"]) != 0:
         raise RuntimeError(f"analyze failed on {scenario}/{seed}")
     with contextlib.redirect_stdout(io.StringIO()):  # evaluate prints its report; we read evaluation.json
         status = vpimage_main(["evaluate", str(out), str(truth)])

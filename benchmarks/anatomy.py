@@ -30,14 +30,10 @@ import json
 import sys
 import tempfile
 from pathlib import Path
-from unittest import mock
-
-import accuracy
 import numpy as np
 from accuracy import STOPPING, VARIANTS, case_scores, markdown, metadata, run_case, table
 
 from vpimage.anatomy import MIN_CONFIDENCE, corner_errors_px, wall_angle_error_deg
-from vpimage.cli import main as vpimage_main
 from vpimage.measures import Corners
 from vpimage.synth._phantom import SCENARIOS
 
@@ -46,20 +42,9 @@ QUICK = {("posterior_breach", "plain", "lateral"), ("no_leak", "plain", "ap")}
 
 
 def run_auto_case(scenario: str, seed: int, variant: dict, folder: Path, view: str = "lateral") -> dict:
-    """One case as benchmarks/accuracy.py runs it (``run_case``), but analysed without WALL.json.
-
-    ``run_case`` stays the one way a case is simulated, written, analysed and scored; here
-    its ``analyze`` call goes without ``--wall``. The automatic corners and needle are then
-    scored against the truth file it wrote.
-    """
-    def analyze_without_wall(argv: list[str]) -> int:
-        if argv[0] == "analyze":
-            at = argv.index("--wall")
-            argv = argv[:at] + argv[at + 2:]
-        return vpimage_main(argv)
-
-    with mock.patch.object(accuracy, "vpimage_main", analyze_without_wall):
-        case = accuracy.run_case(scenario, seed, dict(variant, view=view), folder)
+    """One case as benchmarks/accuracy.py runs it (``run_case``), but analysed without WALL.json;
+    the automatic corners and needle are then scored against the truth file it wrote."""
+    case = run_case(scenario, seed, dict(variant, view=view), folder, wall=False)
     summary = json.loads((folder / "analysis" / "summary.json").read_text())
     truth = json.loads((folder / "truth.json").read_text())
     return dict(case, view=view, max_alert=summary["max_alert"], anatomy=anatomy_scores(summary, truth))
