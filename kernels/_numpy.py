@@ -11,6 +11,8 @@ Not intended to be imported directly: use :func:`vpimage.kernels.get_backend`.
 
 from __future__ import annotations
 
+import math
+
 import cv2
 import numpy as np
 from scipy import fft
@@ -40,6 +42,7 @@ __all__ = [
     "registration_window",
     "shift_images",
     "smooth",
+    "stored_range_top",
     "to_device",
     "to_host",
 ]
@@ -189,6 +192,28 @@ def mean_frames(images) -> np.ndarray:
     if stack.shape[0] == 0:
         raise ValueError("`images` must hold at least one frame.")
     return np.mean(stack, axis=0).astype(np.float32, copy=False)
+
+
+def stored_range_top(image: np.ndarray, fov_mask: np.ndarray) -> float:
+    """The top of the stored pixel range, ``2**k - 1`` for the smallest ``k`` (at least 1)
+    that holds the brightest pixel of ``image`` inside ``fov_mask``: the white level of a
+    log-encoded display when the file does not say (see :func:`attenuation`).
+
+    Parameters
+    ----------
+    image : array, shape [rows, cols]
+        Pixel values oriented like MONOCHROME2.
+    fov_mask : array of bool, shape [rows, cols]
+        The exposed field.
+
+    Returns
+    -------
+    float
+        1.0 for an empty field.
+    """
+    values = np.asarray(image)[np.asarray(fov_mask, dtype=bool)]
+    top = float(values.max()) if values.size else 1.0
+    return float(2 ** max(math.ceil(math.log2(max(top, 1.0) + 1.0)), 1) - 1)
 
 
 def attenuation(frames: np.ndarray, *, white_level: float, log_range: float = 0.0, floor: float = 1.0) -> np.ndarray:

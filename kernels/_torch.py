@@ -55,6 +55,7 @@ __all__ = [
     "registration_window",
     "shift_images",
     "smooth",
+    "stored_range_top",
     "to_device",
     "to_host",
 ]
@@ -117,6 +118,16 @@ def to_host(array) -> np.ndarray:
 
 
 # -- pointwise ---------------------------------------------------------------------------
+
+
+def stored_range_top(image: torch.Tensor, fov_mask: torch.Tensor) -> float:
+    """The top of the stored pixel range inside the field; see ``_numpy.stored_range_top``.
+
+    Returns a Python float (one read of the brightest value on the host).
+    """
+    values = image[torch.as_tensor(fov_mask, device=image.device).to(torch.bool)]
+    top = float(values.max()) if values.numel() else 1.0
+    return float(2 ** max(math.ceil(math.log2(max(top, 1.0) + 1.0)), 1) - 1)
 
 
 def attenuation(frames: torch.Tensor, *, white_level: float, log_range: float = 0.0, floor: float = 1.0) -> torch.Tensor:

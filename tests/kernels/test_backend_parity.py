@@ -478,3 +478,18 @@ def test_the_chained_kernels_agree(device):
         dice = 2 * (ours & theirs).sum() / max(ours.sum() + theirs.sum(), 1)
         assert dice >= 0.99 or not theirs.any() and not ours.any()
     np.testing.assert_allclose(host(out_largest), largest, rtol=0.01)
+
+
+@pytest.mark.parametrize(
+    ("brightest", "top"), [(1000.0, 1023.0), (4095.0, 4095.0), (4096.0, 8191.0), (0.4, 1.0), (None, 1.0)]
+)
+def test_stored_range_top_by_hand_on_both_backends(device, brightest, top):
+    image = np.full((4, 5), 7.0, np.float32)
+    image[0, 0] = 65535.0  # outside the field: not counted
+    fov = np.zeros((4, 5), bool)
+    if brightest is not None:  # (None: an empty field)
+        fov[1:, 1:] = True
+        image[2, 3] = brightest
+        image[1:, 1:] = np.minimum(image[1:, 1:], brightest)
+    assert _numpy.stored_range_top(image, fov) == top
+    assert _torch.stored_range_top(T(image, device), T(fov, device)) == top

@@ -70,11 +70,10 @@ def pre_injection_image(frames: np.ndarray, *, fov_mask: np.ndarray, display_log
         Attenuation in frame-0 coordinates; outside the field the field's median.
     """
     k = get_backend("numpy")
-    inside = frames[0][fov_mask]
-    top = float(inside.max()) if inside.size else 1.0
-    white_level = float(2 ** max(int(np.ceil(np.log2(max(top, 1.0) + 1.0))), 1) - 1)  # the stored range's top
+    white_level = k.stored_range_top(frames[0], fov_mask)
     attenuation = k.attenuation(frames, white_level=white_level, log_range=display_log_range)
-    attenuation = k.mask_field(attenuation, fov_mask, fill=float(np.median(attenuation[0][fov_mask])) if inside.size else 0.0)
+    fill = float(np.median(attenuation[0][fov_mask])) if fov_mask.any() else 0.0
+    attenuation = k.mask_field(attenuation, fov_mask, fill=fill)
     if len(frames) == 1:
         return attenuation[0]
     weight = ndi.binary_erosion(fov_mask, iterations=_FIELD_MARGIN_PX)

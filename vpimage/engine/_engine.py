@@ -44,12 +44,6 @@ _IMAGE_PROBLEMS = (CLIPPED, MOTION_LOST, MOTION_TOO_LARGE, MOTION_JUMP, TOO_NOIS
 _UNUSABLE = (CLIPPED, MOTION_LOST, MOTION_TOO_LARGE, TOO_NOISY)
 
 
-def _stored_range_top(values: np.ndarray) -> float:
-    """``2**k - 1`` for the smallest ``k`` that holds the brightest value (at least 1)."""
-    top = float(np.max(values)) if values.size else 1.0
-    return float(2 ** max(int(np.ceil(np.log2(max(top, 1.0) + 1.0))), 1) - 1)
-
-
 @dataclass(frozen=True)
 class EngineFrame:
     """What the engine gives for one frame.
@@ -203,7 +197,7 @@ class Engine:
         k = self.kernels
         log_range = self.config.segmentation.display_log_range
         if self.white_level is None:
-            self.white_level = _stored_range_top(host_frames[0][self.fov_mask])
+            self.white_level = self._host.stored_range_top(host_frames[0], self.fov_mask)
         if self.state.reference is None:
             first = self._host.attenuation(host_frames[0], white_level=self.white_level, log_range=log_range)
             self._fill = float(np.median(first[self.fov_mask]))
