@@ -371,7 +371,7 @@ def main(argv: list[str] | None = None) -> int:
     backends = [b for b in args.backends.split(",") if b]
     if unknown := set(backends) - {"numpy", "torch"}:
         parser.error(f"unknown backends: {', '.join(sorted(unknown))}")
-    if args.torch_threads:
+    if args.torch_threads and "torch" in backends:
         import torch
 
         torch.set_num_threads(args.torch_threads)

@@ -24,8 +24,9 @@ from functools import lru_cache
 
 import numpy as np
 import pytest
-import torch
 from scipy import ndimage as ndi
+
+torch = pytest.importorskip("torch", reason="the torch backend is not installed here")
 
 from vpimage.errors import BackendUnavailableError
 from vpimage.kernels import _numpy, _torch, get_backend
