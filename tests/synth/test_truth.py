@@ -12,7 +12,7 @@ import json
 import numpy as np
 import pytest
 
-from vpimage.synth._truth import alert_events, wall_measures
+from vpimage.synth._truth import alert_events, leak_seen, wall_measures
 
 NAMES = ("anterior_superior", "posterior_superior", "posterior_inferior", "anterior_inferior")
 
@@ -57,6 +57,25 @@ def test_wall_measures_of_a_wedge_body():
     assert wall_measures(one_pixel(12, 12), c) == (None, None)  # above the sloping endplate
     ftw, depth = wall_measures(one_pixel(40, 12), c)
     assert ftw == pytest.approx(10.0) and depth == pytest.approx(30 / 40)
+
+
+def test_a_leak_is_seen_once_its_cement_lies_outside_the_body():
+    # CONTRACT: a leak is cement outside the treated body. Leak cement that still projects
+    # over the body (frames 0-1) is not yet seen; one pixel past the anterior wall (frame 2)
+    # is; it stays seen when the pixel falls below the floor again (frame 3), and a body
+    # that moves under the cement decides by its own corners (frame 4 is inside the moved body).
+    body = corners((10, 10), (50, 10), (50, 40), (10, 40))
+    moved = corners((4, 10), (44, 10), (44, 40), (4, 40))
+    masks = np.stack([np.zeros((80, 80), bool), one_pixel(11, 20), one_pixel(9, 20), np.zeros((80, 80), bool)])
+    assert leak_seen(masks, [body] * 4).tolist() == [False, False, True, True]
+    assert leak_seen(np.stack([one_pixel(9, 20)] * 2), [body, moved]).tolist() == [True, True]
+    assert leak_seen(np.stack([one_pixel(9, 20)] * 2), [moved, body]).tolist() == [False, True]
+    # Tilted body (as in the wall-measure test): in front of and behind the posterior wall.
+    ps = np.array([50.0, 10.0])
+    along, across = np.array([0.6, 0.8]), np.array([-0.8, 0.6])
+    tilted = corners(ps + 40 * across, ps, ps + 30 * along, ps + 30 * along + 40 * across)
+    assert leak_seen(one_pixel(52, 21)[None], [tilted]).tolist() == [False]  # 5 px inside
+    assert leak_seen(one_pixel(58, 16)[None], [tilted]).tolist() == [True]  # 2.8 px behind the wall
 
 
 def test_alert_events_hold_time():

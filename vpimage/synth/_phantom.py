@@ -26,7 +26,7 @@ from vpimage.synth._needle import place_needle
 from vpimage.synth._render import MU_CEMENT_EXCESS_PER_MM, Projection, render
 from vpimage.synth._run import FluoroRun
 from vpimage.synth._scenarios import SCENARIOS, cement_grid, grow, plan_scenario
-from vpimage.synth._truth import CORNER_NAMES, VISIBILITY_FLOOR_MM, frame_records
+from vpimage.synth._truth import CORNER_NAMES, VISIBILITY_FLOOR_MM, frame_records, leak_seen
 
 __all__ = ["SCENARIOS", "SynthOptions", "SynthResult", "simulate"]
 
@@ -278,9 +278,11 @@ def simulate(scenario: str, *, seed: int = 0, options: SynthOptions = SynthOptio
     corners = body.corners_lateral() if view == "lateral" else body.corners_ap()
     corners_mm = np.array([corners[k] for k in CORNER_NAMES])
     corners_px = [_corner_dict(transform.to_pixels(corners_mm, offsets[f])) for f in range(n)]
-    leak_classes = [[fill.leak_class] if seen else [] for seen in rendered.leak_visible]
+    leaking = leak_seen(rendered.leak_masks, corners_px)
+    leak_classes = [[fill.leak_class] if seen else [] for seen in leaking]
     records, events = frame_records(masks, corners_px, time_s, mm_per_px, leak_classes, volume_ml, view)
-    leak_frames = np.flatnonzero(rendered.leak_visible)
+    leak_frames = np.flatnonzero(leaking)
+    leak_cement_frames = np.flatnonzero(rendered.leak_masks.any(axis=(1, 2)))
     tip_view, entry_view = _needle_points(needle, body, view)
     truth = {
         "scenario": scenario,
@@ -306,6 +308,7 @@ def simulate(scenario: str, *, seed: int = 0, options: SynthOptions = SynthOptio
             "end_state_reached": bool(fill.reached and start_s + duration_s <= time_s[-1] + 1e-9),
             "leak_class": fill.leak_class,
             "first_leak_frame": int(leak_frames[0]) if leak_frames.size else None,
+            "first_leak_cement_frame": int(leak_cement_frames[0]) if leak_cement_frames.size else None,
         },
         "motion": {"offsets_mm": offsets.round(4).tolist(), "sudden_shift_frame": shift_frame},
         "display": rendered.display.as_dict(),

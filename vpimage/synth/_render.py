@@ -58,16 +58,16 @@ class Rendered:
     thickness_mm : ndarray, float32, shape [frames, rows, cols]
         Projected cement thickness, mm.
     needle_masks : ndarray, bool, shape [frames, rows, cols]
-    leak_visible : ndarray, bool, shape [frames]
-        Whether cement of the leak compartment shows above the visibility floor (once
-        seen it stays: cement only grows).
+    leak_masks : ndarray, bool, shape [frames, rows, cols]
+        Where cement of the leak compartment (outside the body, in 3-D) shows above the
+        visibility floor, wherever it projects.
     display : Display
     """
 
     frames: np.ndarray
     thickness_mm: np.ndarray
     needle_masks: np.ndarray
-    leak_visible: np.ndarray
+    leak_masks: np.ndarray
     display: Display
 
 
@@ -111,14 +111,14 @@ def render(
     frames = np.empty((n, size, size), np.uint16)
     thickness = np.empty((n, size, size), np.float32)
     needle_masks = np.empty((n, size, size), bool)
-    leak_visible = np.zeros(n, bool)
+    leak_masks = np.zeros((n, size, size), bool)
     display = None
     for f in range(n):
         x, y = transform.pixel_grid_mm(offsets_mm[f])
         steel = needle.path_mm(x, y, view)
         thickness[f] = cement.sample(x, y, f)
         if leak.image[f].any():
-            leak_visible[f] = leak.sample(x, y, f).max() > VISIBILITY_FLOOR_MM
+            leak_masks[f] = leak.sample(x, y, f) > VISIBILITY_FLOOR_MM
         p = (
             MU_PER_MM["soft"] * soft_tissue_path_mm(spine, x, view)
             + bone.sample(x, y)
@@ -129,5 +129,4 @@ def render(
             display = Display.fitted(p[exposed], n0, o.bits_stored, o.photometric)
         frames[f] = display.stored(expose(p, n0, transmission, o.blur_px, noise), exposed)
         needle_masks[f] = steel > 0
-    # Resampling on the moving pixel grid must not make a leak at the floor blink.
-    return Rendered(frames, thickness, needle_masks, np.logical_or.accumulate(leak_visible), display)
+    return Rendered(frames, thickness, needle_masks, leak_masks, display)

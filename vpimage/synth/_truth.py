@@ -14,6 +14,7 @@ __all__ = [
     "alert_events",
     "alert_level",
     "frame_records",
+    "leak_seen",
     "wall_measures",
 ]
 
@@ -96,6 +97,42 @@ def alert_events(time_s: np.ndarray, levels: list[str]) -> list[dict]:
             current = held
             events.append({"frame": f, "time_s": float(t), "level": _LEVELS[held]})
     return events
+
+
+def _outside_body(points: np.ndarray, corners: dict) -> np.ndarray:
+    """Whether each of ``points [n, 2]`` (``[x, y]`` px) lies outside the corners' quadrilateral."""
+    a_s, p_s, p_i, a_i = (np.asarray(corners[n], dtype=float) for n in CORNER_NAMES)
+    inside = np.ones(len(points), bool)
+    for a, b, opposite in ((a_s, p_s, a_i), (p_s, p_i, a_s), (p_i, a_i, p_s), (a_i, a_s, p_s)):
+        inside &= _signed_distance(points, a, b, opposite) >= 0
+    return ~inside
+
+
+def leak_seen(leak_masks: np.ndarray, corners_px: list[dict]) -> np.ndarray:
+    """Frames in which the leak shows, as CONTRACT.md defines a leak: cement outside the body.
+
+    A leak is seen once a pixel of its cement (above the visibility floor) lies outside
+    the body the corners define in that frame. Cement that has left the body in 3-D but
+    still projects over it (a vein running across the beam) is not yet a leak any single
+    projection could show; once seen, a leak stays (cement does not vanish, and
+    resampling on the moving pixel grid must not make a leak at the floor blink).
+
+    Parameters
+    ----------
+    leak_masks : ndarray, bool, shape [frames, rows, cols]
+        The leak's cement above the visibility floor, wherever it projects.
+    corners_px : list of dict
+        Each frame's corners, ``name -> [x, y]`` px.
+
+    Returns
+    -------
+    ndarray, bool, shape [frames]
+    """
+    seen = np.zeros(len(leak_masks), bool)
+    for f, (mask, corners) in enumerate(zip(leak_masks, corners_px)):
+        rows, cols = np.nonzero(mask)
+        seen[f] = bool(_outside_body(np.stack([cols, rows], axis=1).astype(float), corners).any())
+    return np.logical_or.accumulate(seen)
 
 
 def frame_records(
