@@ -100,7 +100,6 @@ def measured():
                 "results": [f.result for f in out],
                 "dice": dice,
                 "false_cement_on_steel_px": on_steel,
-                "dt": float(np.median(np.diff(sim.run.time_s))),
             }
         )
     return cases
@@ -196,17 +195,22 @@ def test_every_stopping_case_stops(measured):
 
 @pytest.mark.xfail(
     strict=True,
-    reason="target not met: 3 of 25 stopping cases stop 2-3 frames late: two venous leaks (the truth calls a leak "
-    "at its first visible pixel, which projects inside the body outline for a frame or two) and a breach whose "
-    "front runs in the needle's shadow (too noisy there for thin cement)",
+    reason="target not met: 2 of 25 stopping cases stop 2-6 frames late: a low-dose breach whose front runs in "
+    "the needle's shadow (too dark and noisy there for thin cement) and a venous leak whose first pixels beyond the "
+    "body outline are too few for the leak rules (0.5 mm2 beyond a 0.25 mm margin) for a frame",
 )
 def test_stop_comes_no_later_than_one_frame_after_the_truth(measured):
     late = []
     for case in (c for c in measured if c["scenario"] in STOPPING):
         truth_stop, ours = stop_times(case)
-        if ours is None or ours > truth_stop + case["dt"] + 1e-3:
+        if ours is None or ours > next_frame_time(case["truth"]["frames"], truth_stop) + 1e-3:
             late.append((case["name"], truth_stop, ours))
     assert not late
+
+
+def next_frame_time(frames, time_s):
+    """When the frame after the one at ``time_s`` came, s: one frame interval later, also with jittered times."""
+    return min((f["time_s"] for f in frames if f["time_s"] > time_s + 1e-9), default=time_s)
 
 
 def early_limit(case):

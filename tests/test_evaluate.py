@@ -124,7 +124,9 @@ def test_evaluate_hand_made_pair(pair):
     assert report["first_warn_s"]["analysis"] == pytest.approx(0.4)
     assert report["first_warn_s"]["truth"] == pytest.approx(0.6)
     assert report["first_warn_s"]["difference"] == pytest.approx(-0.2)
-    assert report["first_stop_s"] == {"analysis": None, "truth": pytest.approx(0.8), "difference": None}
+    assert report["first_warn_s"]["difference_frames"] == -1  # frame 2 against frame 3
+    assert report["first_stop_s"] == {
+        "analysis": None, "truth": pytest.approx(0.8), "difference": None, "difference_frames": None}
     # The study's classes are its last frame's: truth posterior + venous, analysis venous + anterior.
     assert report["leak_classes_found"] == ["venous"]
     assert report["leak_classes_missed"] == ["posterior"]

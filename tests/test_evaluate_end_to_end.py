@@ -71,9 +71,13 @@ def test_evaluate_end_to_end(evaluated, capsys):
         timing = report[f"first_{level}_s"]
         assert timing["truth"] == pytest.approx(first[level])
         if timing["analysis"] is None:
-            assert timing["difference"] is None
+            assert timing["difference"] is None and timing["difference_frames"] is None
         else:
             assert timing["difference"] == pytest.approx(timing["analysis"] - timing["truth"])
+            # In frames: the analysis' frame at its time less the truth's at its time.
+            index = {round(f["time_s"], 6): f["frame"] for f in truth["frames"]}
+            frames = index[round(timing["analysis"], 6)] - index[round(timing["truth"], 6)]
+            assert timing["difference_frames"] == frames
     # No leak in this scenario: nothing to find or miss.
     assert report["leak_classes_found"] == report["leak_classes_missed"] == []
     assert report["leak_class_frames"] == 0 and report["leak_class_frame_agreement"] is None

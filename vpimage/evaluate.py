@@ -95,9 +95,11 @@ def evaluate(result_dir: str | PathLike, truth_path: str | PathLike) -> dict[str
         - ``front_to_wall_abs_error_mm_median``, ``front_to_wall_abs_error_mm_p95``:
           median and 95th percentile (linear interpolation) of
           ``|analysis - truth| front_to_wall_mm`` over the frames measured by both, mm.
-        - ``first_warn_s``, ``first_stop_s``: ``{"analysis", "truth", "difference"}``,
-          s from the first frame; a warn is first reached at ``warn`` or ``stop``;
-          ``difference`` is analysis minus truth, None when either side never reaches it.
+        - ``first_warn_s``, ``first_stop_s``: ``{"analysis", "truth", "difference",
+          "difference_frames"}``, s from the first frame; a warn is first reached at
+          ``warn`` or ``stop``; ``difference`` is analysis minus truth, s, and
+          ``difference_frames`` the same in frames (1: one frame interval later, also
+          with jittered frame times); None when either side never reaches it.
         - ``leak_classes_found``, ``leak_classes_missed``, ``leak_classes_spurious``:
           the study's leak classes (those of its last frame, as summary.json reports
           them) found by both, by the truth only, by the analysis only.
@@ -191,16 +193,22 @@ def _number(value) -> float:
     return math.nan if value is None else float(value)
 
 
-def _first_time(time_s, levels, wanted: set) -> float | None:
-    return next((float(t) for t, level in zip(time_s, levels) if level in wanted), None)
+def _first_frame(levels, wanted: set) -> int | None:
+    return next((f for f, level in enumerate(levels) if level in wanted), None)
 
 
 def _timing(analysis: dict, truth_levels: list, truth: dict, wanted: set) -> dict:
-    """First time either side is at a level in ``wanted``, and analysis minus truth, s."""
-    found = _first_time(analysis["time_s"], analysis["alert"], wanted)
-    expected = _first_time([f["time_s"] for f in truth["frames"]], truth_levels, wanted)
-    difference = None if found is None or expected is None else found - expected
-    return {"analysis": found, "truth": expected, "difference": difference}
+    """First time either side is at a level in ``wanted``; analysis minus truth, s and frames."""
+    found = _first_frame(analysis["alert"], wanted)
+    expected = _first_frame(truth_levels, wanted)
+    both = found is not None and expected is not None
+    time_s = [float(f["time_s"]) for f in truth["frames"]]
+    return {
+        "analysis": None if found is None else float(analysis["time_s"][found]),
+        "truth": None if expected is None else time_s[expected],
+        "difference": float(analysis["time_s"][found]) - time_s[expected] if both else None,
+        "difference_frames": found - expected if both else None,
+    }
 
 
 def _truth_levels(truth: dict) -> list[AlertLevel]:
