@@ -23,6 +23,7 @@ __all__ = [
     "attenuation",
     "binary_dilation",
     "binary_erosion",
+    "block_mean",
     "cement_candidates",
     "clipped_fraction",
     "copy",
@@ -387,6 +388,44 @@ def smooth(images: np.ndarray, *, sigma_px: float) -> np.ndarray:
     )
 
 
+def block_mean(images: np.ndarray, *, factor: int) -> np.ndarray:
+    """Each image decimated by ``factor``: the mean of every ``factor`` x ``factor`` block.
+
+    Output pixel ``(i, j)`` is the mean of input rows ``factor * i ... factor * i + factor - 1``
+    and the same columns, so its centre lies at input ``(factor * i + (factor - 1) / 2, ...)``:
+    a translation of ``d`` output px is one of ``factor * d`` input px. Rows and columns
+    past the last whole block are left out.
+
+    Parameters
+    ----------
+    images : ndarray, shape [frames, rows, cols] or [rows, cols]
+        At least ``factor`` rows and columns.
+    factor : int
+        Side of the blocks, px (>= 1; 1 returns a float32 copy).
+
+    Returns
+    -------
+    ndarray, float32, shape [frames, rows // factor, cols // factor] or [rows // factor, cols // factor].
+
+    Notes
+    -----
+    ``cv2.resize`` with ``INTER_AREA`` at a whole factor (exact block means).
+    """
+    _check_ndim(images, (2, 3), "images")
+    rows, cols = (n // factor if factor >= 1 else 0 for n in images.shape[-2:])
+    if not isinstance(factor, (int, np.integer)) or factor < 1 or rows < 1 or cols < 1:
+        raise ValueError(f"`factor` must be a whole number from 1 to the image's sides; got {factor!r}.")
+    images = np.asarray(images, dtype=np.float32)
+    if factor == 1:
+        return images.copy()
+    whole = images[..., : rows * factor, : cols * factor]
+    stack = whole.reshape((-1,) + whole.shape[-2:])
+    out = np.empty((stack.shape[0], rows, cols), np.float32)
+    for image, target in zip(stack, out):
+        cv2.resize(image, (cols, rows), dst=target, interpolation=cv2.INTER_AREA)
+    return out.reshape(images.shape[:-2] + (rows, cols))
+
+
 def registration_window(weight: np.ndarray, *, taper_px: float = 16.0) -> np.ndarray:
     """The window of the coarse registration step: 0 off ``weight``, fading in to 1 over ``taper_px``.
 
@@ -691,11 +730,10 @@ def accumulate_cement(
     top = np.iinfo(run_length.dtype).max
     out = np.empty(candidates.shape, dtype=bool)
     for t, frame in enumerate(candidates):
-        starting = frame & (run_length == 0)
-        run_start_s[starting] = time_s[t]
+        np.copyto(run_start_s, time_s[t], where=frame & (run_length == 0), casting="unsafe")
         run_length[:] = np.where(frame, np.minimum(run_length, top - 1) + 1, 0)  # saturates, never wraps
         new = (run_length >= min_run) & ~accumulated
-        time_of_arrival_s[new] = run_start_s[new]
+        np.copyto(time_of_arrival_s, run_start_s, where=new)
         accumulated |= new
         out[t] = accumulated
     return out
@@ -715,19 +753,33 @@ def label_components(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     areas_px : ndarray, int64, shape [n + 1]
         Pixel count per label (``areas_px[0]`` is the background).
     """
+    box, boxed, areas = _label_box(mask)
+    labels = np.zeros(mask.shape, np.int32)
+    labels[box] = boxed
+    return labels, areas
+
+
+def _label_box(mask: np.ndarray) -> tuple[tuple[slice, slice], np.ndarray, np.ndarray]:
+    """:func:`label_components` on the bounding box of the mask only (cement is small in a
+    large frame): the box, its labels (int32) and the areas of all labels (px)."""
     _check_ndim(mask, (2,), "mask")
     rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
-    labels = np.zeros(mask.shape, np.int32)
     if rows.size == 0:
-        return labels, np.array([mask.size], np.int64)
-    # Label the bounding box of the mask only (cement is small in a large frame). Its
-    # corner is on even coordinates, so OpenCV's 2 x 2 block scan numbers as on the whole.
+        return (slice(0, 0), slice(0, 0)), np.zeros((0, 0), np.int32), np.array([mask.size], np.int64)
+    # The box's corner is on even coordinates, so OpenCV's 2 x 2 block scan numbers as on the whole.
     top, left = rows[0] - rows[0] % 2, cols[0] - cols[0] % 2
     box = (slice(top, rows[-1] + 1), slice(left, cols[-1] + 1))
-    _, labels[box], stats, _ = cv2.connectedComponentsWithStats(mask[box].astype(np.uint8), connectivity=8)
+    _, labels, stats, _ = cv2.connectedComponentsWithStats(mask[box].astype(np.uint8), connectivity=8)
     areas = stats[:, cv2.CC_STAT_AREA].astype(np.int64)
     areas[0] = mask.size - areas[1:].sum()
-    return labels, areas
+    return box, labels, areas
+
+
+def _per_label(mask: np.ndarray, box, labels: np.ndarray, selected: np.ndarray) -> np.ndarray:
+    """A whole-frame mask of the components whose label is ``selected`` (bool per label)."""
+    out = np.zeros(mask.shape, bool)
+    out[box] = selected[labels]
+    return out
 
 
 def keep_components(
@@ -753,14 +805,14 @@ def keep_components(
     -------
     ndarray of bool, shape [rows, cols].
     """
-    labels, areas = label_components(mask)
+    box, labels, areas = _label_box(mask)
     keep = areas >= min_area_px
     if avoiding is not None:
-        keep[np.unique(labels[avoiding & mask])] = False
+        keep[np.unique(labels[avoiding[box] & mask[box]])] = False
     if touching is not None:
-        keep[np.unique(labels[touching & mask])] = True
+        keep[np.unique(labels[touching[box] & mask[box]])] = True
     keep[0] = False
-    return keep[labels]
+    return _per_label(mask, box, labels, keep)
 
 
 def mostly_inside(mask: np.ndarray, *, region: np.ndarray) -> np.ndarray:
@@ -775,11 +827,11 @@ def mostly_inside(mask: np.ndarray, *, region: np.ndarray) -> np.ndarray:
     -------
     ndarray of bool, shape [rows, cols]: those components, whole.
     """
-    labels, areas = label_components(mask)
-    inside = np.bincount(labels[region & mask], minlength=areas.size)
+    box, labels, areas = _label_box(mask)
+    inside = np.bincount(labels[region[box] & mask[box]], minlength=areas.size)
     on = 2 * inside > areas
     on[0] = False
-    return on[labels]
+    return _per_label(mask, box, labels, on)
 
 
 def largest_component_px(masks: np.ndarray) -> np.ndarray:
@@ -794,4 +846,4 @@ def largest_component_px(masks: np.ndarray) -> np.ndarray:
     ndarray, int64, shape [frames].
     """
     _check_ndim(masks, (3,), "masks")
-    return np.array([label_components(m)[1][1:].max(initial=0) for m in masks], dtype=np.int64)
+    return np.array([_label_box(m)[2][1:].max(initial=0) for m in masks], dtype=np.int64)

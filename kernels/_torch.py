@@ -36,6 +36,7 @@ __all__ = [
     "attenuation",
     "binary_dilation",
     "binary_erosion",
+    "block_mean",
     "cement_candidates",
     "clipped_fraction",
     "copy",
@@ -494,6 +495,23 @@ def shift_images(images: torch.Tensor, shifts: torch.Tensor, *, order: int = 1) 
 
 
 # -- registration ------------------------------------------------------------------------
+
+
+def block_mean(images: torch.Tensor, *, factor: int) -> torch.Tensor:
+    """Each image decimated by ``factor`` (means of ``factor`` x ``factor`` blocks); see ``_numpy.block_mean``.
+
+    ``avg_pool2d`` with the block as kernel and stride (rows and columns past the last
+    whole block are left out, as there).
+    """
+    _check_ndim(images, (2, 3), "images")
+    rows, cols = (n // factor if factor >= 1 else 0 for n in images.shape[-2:])
+    if not isinstance(factor, (int, np.integer)) or factor < 1 or rows < 1 or cols < 1:
+        raise ValueError(f"`factor` must be a whole number from 1 to the image's sides; got {factor!r}.")
+    images = _f32(images)
+    if factor == 1:
+        return images.clone()
+    stack = images.reshape((-1, 1) + tuple(images.shape[-2:]))
+    return F.avg_pool2d(stack, int(factor)).reshape(tuple(images.shape[:-2]) + (rows, cols))
 
 
 def registration_window(weight: torch.Tensor, *, taper_px: float = 16.0) -> torch.Tensor:

@@ -104,6 +104,13 @@ class SegmentationConfig:
         cement and leaks appear), mm.
     registration_margin_mm : float
         Largest motion followed; motion is measured this far inside the field's edge, mm.
+    registration_grid_mm : float
+        Motion is measured on means of pixel blocks about this wide (whole blocks of
+        2, 3, ... px when the pixels are smaller): the bone edges it follows are
+        coarser, and the fit stays sub-pixel at the frame's own pixel size, mm.
+    leak_search_margin_mm : float
+        Cement is looked for in the vertebral body and this far around it (and the
+        whole field when the body is unknown): cement farther out is not seen, mm.
     """
 
     cement_contrast: float = 0.15
@@ -125,6 +132,8 @@ class SegmentationConfig:
     min_local_snr: float = 4.0
     registration_body_margin_mm: float = 12.0
     registration_margin_mm: float = 15.0
+    registration_grid_mm: float = 0.5
+    leak_search_margin_mm: float = 30.0
 
     def __post_init__(self):
         _check_non_negative(self)

@@ -239,6 +239,16 @@ def test_smooth(device, sigma_px):
     assert_close(_torch.smooth(T(att[2], device), sigma_px=sigma_px), _numpy.smooth(att[2], sigma_px=sigma_px))
 
 
+@pytest.mark.parametrize("factor", [1, 2, 3])
+def test_block_mean(device, factor):
+    _, _, att, _ = phantom()
+    odd = att[:, 1:, :-2]  # sides that leave a remainder for factors 2 and 3
+    assert_close(_torch.block_mean(T(odd, device), factor=factor), _numpy.block_mean(odd, factor=factor))
+    assert_close(_torch.block_mean(T(att[0], device), factor=factor), _numpy.block_mean(att[0], factor=factor))
+    with pytest.raises(ValueError, match="factor"):
+        _torch.block_mean(T(att, device), factor=0)
+
+
 @pytest.mark.parametrize("background_px", [15, 7, 4])
 def test_needle_mask(device, background_px):
     _, _, att, _ = phantom()

@@ -82,6 +82,20 @@ def test_estimate_shift_rejects_empty_weight():
         K.estimate_shift(np.zeros((1, 8, 8)), np.zeros((8, 8)), weight=np.zeros((8, 8), bool))
 
 
+def test_block_mean_averages_whole_blocks_and_drops_the_rest():
+    image = np.arange(5 * 7, dtype=np.float32).reshape(5, 7)  # value = 7 * row + col
+    out = K.block_mean(np.stack([image, 2 * image]), factor=2)
+    # Block (i, j) holds rows 2i, 2i+1 and cols 2j, 2j+1: mean 7 * (2i + 0.5) + 2j + 0.5.
+    expected = 7 * (2 * np.arange(2)[:, None] + 0.5) + 2 * np.arange(3)[None] + 0.5
+    assert out.shape == (2, 2, 3) and out.dtype == np.float32
+    np.testing.assert_allclose(out[0], expected, rtol=1e-6)
+    np.testing.assert_allclose(out[1], 2 * expected, rtol=1e-6)
+    np.testing.assert_array_equal(K.block_mean(image, factor=1), image)
+    for factor in (0, 6, 2.0):
+        with pytest.raises(ValueError, match="factor"):
+            K.block_mean(image, factor=factor)
+
+
 def test_shift_images_moves_content_by_the_shift():
     base = textured((64, 64))
     out = K.shift_images(base[None], np.array([[3.0, -2.0]]))

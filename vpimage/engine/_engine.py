@@ -29,6 +29,9 @@ _SNR_HEADROOM = 1.25
 
 # Least share of the exposed field that motion is measured on.
 _MIN_REGISTRATION_SHARE = 0.1
+# The registration's window fade-in and its pre-smoothing, at the frame's own pixels, px.
+_TAPER_PX = 16.0
+_REGISTRATION_SMOOTH_PX = 1.5
 
 # Unreliable reasons, as frames.csv writes them.
 WALL_NOT_FOUND = "wall_not_found"
@@ -73,8 +76,11 @@ class Engine:
     (fed one frame at a time); work per frame is bounded, history lives in
     :attr:`state` (:class:`EngineState`).
 
-    Per frame: attenuation (log domain) -> motion against the reference (frame 0) ->
-    while no cement has appeared, the frame joins the pre-injection buffer, whose mean
+    Per frame: attenuation (log domain) -> motion against the reference (frame 0),
+    measured on block means about ``registration_grid_mm`` wide -> from here on only the
+    region of interest (the field within ``leak_search_margin_mm`` of the body; all of
+    it without corners) is moved back onto the reference and worked on -> while no
+    cement has appeared, the frame joins the pre-injection buffer, whose mean
     becomes the baseline at the first frame with a cement-sized blob (or when the buffer
     is full) -> excess attenuation over the baseline, denoised as much as the measured
     noise needs (median, Gaussian, recursive filter) -> cement candidates (field rim
@@ -83,7 +89,7 @@ class Engine:
     in the needle's shadow; growth from the cement so far, also from the excess before
     the recursive filter where it is strong enough; new blobs confirmed over two frames,
     never mostly on the needle) -> monotone
-    accumulation -> measures against the corners -> alert.
+    accumulation -> measures against the corners (on the cement's bounding box) -> alert.
 
     Parameters
     ----------
@@ -206,6 +212,7 @@ class Engine:
         attenuation = k.mask_field(attenuation, self._fov, fill=self._fill)
         if self.state.reference is None:
             self._start(k.copy(attenuation[0]))
+        coarse = k.block_mean(attenuation, factor=self.state.registration_factor)
         clipped = k.clipped_fraction(frames, self._fov)
         noise = k.noise_sigma(attenuation, weight=self.state.registration_weight)
         out: list[EngineFrame] = []
@@ -213,25 +220,52 @@ class Engine:
             # All the frames left at once, against the reference; when it becomes the
             # baseline part-way, the frames after that one are registered again.
             start, reference = len(out), self.state.reference
-            shifts, scores = k.estimate_shift(
-                attenuation[start:],
-                reference,
-                weight=self.state.registration_weight,
-                window=self.state.registration_window,
-            )
-            aligned = k.shift_images(attenuation[start:], -shifts, order=3)
+            shifts, scores = self._register(coarse[start:])
             if start == 0:  # the batch's statistics come back once its registration is queued
                 clipped, noise = k.to_host(clipped), k.to_host(noise)
             shifts, scores = k.to_host(shifts), k.to_host(scores)
+            aligned = self._aligned(attenuation[start:], shifts, order=3)
             for j, i in enumerate(range(start, len(host_frames))):
                 problem = self._problem(shifts[j], scores[j], clipped[i], noise[i])
                 time_s, index = float(batch.time_s[i]), int(batch.index[i])
-                out.append(self._step(aligned[j], time_s, index, shifts[j], problem, noise[i]))
+                out.append(self._step(aligned[j], coarse[i], time_s, index, shifts[j], problem, noise[i]))
                 if self.state.reference is not reference:
                     break
         return out
 
     # -- set-up --------------------------------------------------------------------------
+
+    def _register(self, coarse):
+        """``(dy, dx)`` px ``[B, 2]`` and scores ``[B]`` of frames given on the registration grid."""
+        st = self.state
+        shifts, scores = self.kernels.estimate_shift(
+            coarse,
+            st.reference,
+            weight=st.registration_mask,
+            window=st.registration_window,
+            taper_px=_TAPER_PX / st.registration_factor,
+            smooth_px=_REGISTRATION_SMOOTH_PX / st.registration_factor,
+        )
+        return shifts * st.registration_factor, scores
+
+    def _aligned(self, images, shifts: np.ndarray, *, order: int):
+        """``images`` ``[B, rows, cols]`` moved back by their host ``shifts`` ``[B, 2]`` (px), in the region of interest.
+
+        Only the region and a halo as wide as the largest shift (and the interpolation's
+        reach) is moved: inside the region this is the whole frame moved, then cropped.
+        """
+        reach = int(math.ceil(np.abs(shifts).max(initial=0.0))) + 3
+        (top, bottom), (left, right) = self._roi
+        rows, cols = self.state.rows, self.state.columns
+        r0, c0 = max(top - reach, 0), max(left - reach, 0)
+        halo = images[:, r0 : min(bottom + reach, rows), c0 : min(right + reach, cols)]
+        moved = self.kernels.shift_images(halo, self._on_device(-shifts), order=order)
+        return moved[:, top - r0 : bottom - r0, left - c0 : right - c0]
+
+    def _crop(self, image):
+        """The region of interest of a ``[rows, cols]`` image (a view)."""
+        (top, bottom), (left, right) = self._roi
+        return image[top:bottom, left:right]
 
     def _on_device(self, array: np.ndarray):
         return self.kernels.to_device(array, device=self.device)
@@ -259,21 +293,50 @@ class Engine:
                     break
         if not weight.any():
             weight = self.fov_mask.copy()
-        self.state.reference = first
+        self._set_region_of_interest(away if self.state.corners is not None else None)
+        factor = max(int(seg.registration_grid_mm * self._px_per_mm), 1)
+        grid = self._host.block_mean(weight.astype(np.float32), factor=factor) > 1.0 - 0.5 / factor**2
+        if not grid.any():  # a field too small for whole blocks: the frame's own pixels
+            factor, grid = 1, weight
+        self.state.registration_factor = factor
+        self.state.reference = self.kernels.block_mean(first, factor=factor)
         self.state.registration_weight = self._on_device(weight)
-        self.state.registration_window = self._on_device(self._host.registration_window(weight))
+        self.state.registration_mask = self._on_device(grid)
+        self.state.registration_window = self._on_device(
+            self._host.registration_window(grid, taper_px=_TAPER_PX / factor)
+        )
         # The filter is chosen for the noise where the cement will be: the body (else the bone).
         self._noise_region = weight
         if self.state.corners is not None:
             body = measures.body_mask(self.state.corners, shape) & self._host_inner_fov
             if body.sum() >= seg.min_area_px:
                 self._noise_region = body
+        self._noise_region = self._crop(self._noise_region)
+
+    def _set_region_of_interest(self, away_mm: np.ndarray | None) -> None:
+        """Where cement is looked for: the field within the leak search margin of the body (all of it without one).
+
+        ``away_mm`` is the distance to the body, mm [rows, cols] (None: no body). Corners
+        drawn on a later frame move by up to the largest motion followed when it comes,
+        so the margin grows by that until then.
+        """
+        seg, st = self.config.segmentation, self.state
+        search = self.fov_mask.copy()
+        if away_mm is not None:
+            pending = seg.registration_margin_mm if st.corners_anchor_frame is not None else 0.0
+            search &= away_mm <= seg.leak_search_margin_mm + pending
+        rows, cols = np.flatnonzero(search.any(axis=1)), np.flatnonzero(search.any(axis=0))
+        if rows.size == 0:
+            rows, cols = np.arange(st.rows), np.arange(st.columns)
+        self._roi = ((int(rows[0]), int(rows[-1]) + 1), (int(cols[0]), int(cols[-1]) + 1))
+        self._search = self._on_device(self._crop(search & self._host_inner_fov))
+        st.new_blobs = self._on_device(np.zeros(self._crop(search).shape, bool))
 
     def _freeze_baseline(self) -> None:
         """The mean of the pre-injection frames becomes the baseline; the buffer is dropped."""
         k, seg, st = self.kernels, self.config.segmentation, self.state
         st.baseline = k.mean_frames(st.pre_injection)
-        st.reference = st.baseline
+        st.reference = k.mean_frames(st.pre_injection_coarse)
         # The steel needle is in the baseline, so the subtraction removes it; a fraction of
         # a pixel of residual misregistration along its steel-sized edges leaves a trace
         # that the edge-raised threshold mostly absorbs. What is left may not start new
@@ -306,6 +369,7 @@ class Engine:
         instant = self.denoiser.alpha < 1
         st.instant_threshold_raise = edges + self._on_device(np.maximum(floor, 0.0)) if instant else None
         st.pre_injection = []
+        st.pre_injection_coarse = []
         st.pre_injection_noise = []
         st.pre_injection_inside = None
 
@@ -332,8 +396,9 @@ class Engine:
         return ""
 
     def _step(
-        self, aligned: np.ndarray, time_s: float, index: int, shift: np.ndarray, problem: str, noise: float
+        self, aligned, coarse, time_s: float, index: int, shift: np.ndarray, problem: str, noise: float
     ) -> EngineFrame:
+        """One frame: ``aligned`` (the region of interest on the reference), ``coarse`` (the frame on the registration grid)."""
         st = self.state
         st.frames_seen += 1
         if problem in _UNUSABLE:
@@ -343,15 +408,14 @@ class Engine:
             st.shift_px = shift
             self._anchor_corners(index, shift)
             # Pixels this frame exposes well inside the field, in reference coordinates.
-            moved = self.kernels.shift_images(self._inner_fov[None], self._on_device(-shift[None]))[0]
-            inside = self._inner_fov & moved
+            inside = self._search & self._aligned(self._inner_fov[None], shift[None], order=0)[0]
             if st.injecting:
                 self._segment(aligned, inside, time_s)
             elif self._cement_appeared(aligned, inside):
                 self._freeze_baseline()
                 self._segment(aligned, inside, time_s)
             elif problem not in _IMAGE_PROBLEMS:
-                self._add_pre_injection(aligned, inside, noise)
+                self._add_pre_injection(aligned, coarse, shift, inside, noise)
         return self._measure(time_s, index, shift, problem)
 
     def _anchor_corners(self, index: int, shift: np.ndarray) -> None:
@@ -361,9 +425,12 @@ class Engine:
             st.corners = st.corners.translated(-shift[1], -shift[0])
             st.corners_anchor_frame = None
 
-    def _add_pre_injection(self, aligned: np.ndarray, inside: np.ndarray, noise: float) -> None:
-        st = self.state
-        st.pre_injection.append(self.kernels.copy(aligned))  # not a view holding its whole batch
+    def _add_pre_injection(self, aligned, coarse, shift: np.ndarray, inside, noise: float) -> None:
+        k, st = self.kernels, self.state
+        st.pre_injection.append(k.copy(aligned))  # not a view holding its whole batch
+        # The same frame on the registration grid, moved back (the baseline is registered on).
+        grid_shift = self._on_device(-shift[None] / st.registration_factor)
+        st.pre_injection_coarse.append(k.shift_images(coarse[None], grid_shift, order=3)[0])
         st.pre_injection_noise.append(noise)
         st.pre_injection_inside = inside if st.pre_injection_inside is None else st.pre_injection_inside & inside
         if len(st.pre_injection) >= self.config.segmentation.baseline_frames_max:
@@ -406,7 +473,8 @@ class Engine:
             gradient_gain=1.0,
             exclude=exclude,
         )
-        grown_from = k.binary_dilation(st.accumulated | (st.run_length != 0))
+        accumulated, run_length = self._crop(st.accumulated), self._crop(st.run_length)
+        grown_from = k.binary_dilation(accumulated | (run_length != 0))
         # Cement continues the cement so far, also across a gap where the excess is only
         # weak (a thin channel leaving the body is faintest where it is thinnest); the gap
         # itself is not counted.
@@ -457,26 +525,40 @@ class Engine:
         k.accumulate_cement(
             candidates[None],
             time_s=self._on_device(np.array([time_s])),
-            run_length=st.run_length,
-            run_start_s=st.run_start_s,
-            accumulated=st.accumulated,
-            time_of_arrival_s=st.arrival_s,
+            run_length=run_length,  # views: the whole-frame state is updated in place
+            run_start_s=self._crop(st.run_start_s),
+            accumulated=accumulated,
+            time_of_arrival_s=self._crop(st.arrival_s),
             min_run=seg.min_run,
         )
+
+    def _cement_box(self, mask: np.ndarray) -> tuple[np.ndarray, tuple[int, int]]:
+        """The bounding box of the cement in a whole-frame host ``mask`` (a view) and its top-left ``(row, col)``, px."""
+        region = self._crop(mask)
+        rows, cols = np.flatnonzero(region.any(axis=1)), np.flatnonzero(region.any(axis=0))
+        (top, _), (left, _) = self._roi
+        if rows.size == 0:
+            return mask[:0, :0], (top, left)
+        top, left = top + int(rows[0]), left + int(cols[0])
+        return mask[top : top + int(rows[-1] - rows[0]) + 1, left : left + int(cols[-1] - cols[0]) + 1], (top, left)
 
     def _measure(self, time_s: float, index: int, shift: np.ndarray, problem: str) -> EngineFrame:
         st = self.state
         mask = self.kernels.to_host(st.accumulated)  # the frame's one device -> host copy
         scale = self.mm_per_px if self.mm_per_px is not None else math.nan
-        area_px = st.cement_area_px = int(mask.sum())
+        cement, (top, left) = self._cement_box(mask)
+        area_px = st.cement_area_px = int(cement.sum())
         front_px = depth = math.nan
         leaks: dict[str, float] = {}
         if st.corners is not None:
+            # The measures see the cement's bounding box and the corners moved with it:
+            # the same distances, for work that follows the cement, not the frame.
+            corners = st.corners.translated(-left, -top)
             if self.view == "lateral":
-                front_px = measures.front_to_wall_px(mask, st.corners)
-                depth = measures.depth_fraction(mask, st.corners)
+                front_px = measures.front_to_wall_px(cement, corners)
+                depth = measures.depth_fraction(cement, corners)
             leaks = measures.classify_leaks(
-                mask, st.corners, mm_per_px=self.mm_per_px or _NOMINAL_MM_PER_PX, rules=self.config.leaks
+                cement, corners, mm_per_px=self.mm_per_px or _NOMINAL_MM_PER_PX, rules=self.config.leaks
             )
         front_mm = front_px * scale
         speed = st.speed.update(time_s, front_mm)

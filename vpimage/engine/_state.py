@@ -18,9 +18,11 @@ class EngineState:
     """Per-study state of the incremental engine, in reference coordinates.
 
     The reference frame is the first frame: every image is moved back onto it before it
-    is compared with the baseline, and masks, corners and maps live there. Memory is
-    bounded: a few ``[rows, cols]`` images and at most ``baseline_frames_max`` buffered
-    pre-injection frames.
+    is compared with the baseline, and masks, corners and maps live there. Cement is
+    looked for in the engine's region of interest (the body and a leak search margin, a
+    ``[roi_rows, roi_cols]`` box of the reference frame): the segmentation's images are
+    that box, the accumulation state is whole frames (zeros outside the box). Memory is
+    bounded: a few images and at most ``baseline_frames_max`` buffered pre-injection frames.
 
     The images and masks are arrays of the engine's kernel backend, on its device (numpy
     arrays, or torch tensors on the cpu or a CUDA device); :meth:`on_device` moves the
@@ -28,36 +30,44 @@ class EngineState:
 
     Attributes
     ----------
-    reference : ndarray, float32, [rows, cols] or None
-        Attenuation image the motion is measured against (frame 0, then the baseline).
+    reference : ndarray, float32, [rows // factor, cols // factor] or None
+        What motion is measured against, on the registration grid (block means of
+        ``registration_factor`` px): frame 0, then the mean of the aligned pre-injection frames.
     registration_weight : ndarray of bool, [rows, cols] or None
-        Pixels motion is measured on: inside the field, away from its edge and from the
-        body and its surroundings where cement appears.
-    registration_window : ndarray, float32, [rows, cols] or None
-        The coarse registration's window over ``registration_weight`` (computed once).
-    pre_injection : list of ndarray, float32, [rows, cols]
+        Pixels motion (and the pixel noise) is measured on: inside the field, away from
+        its edge and from the body and its surroundings where cement appears.
+    registration_factor : int
+        Side of the pixel blocks motion is measured on (1: the frame's own pixels).
+    registration_mask : ndarray of bool, [rows // factor, cols // factor] or None
+        The blocks wholly in ``registration_weight``.
+    registration_window : ndarray, float32, [rows // factor, cols // factor] or None
+        The coarse registration's window over ``registration_mask`` (computed once).
+    pre_injection : list of ndarray, float32, [roi_rows, roi_cols]
         Aligned attenuation frames before any cement (while the baseline is open).
+    pre_injection_coarse : list of ndarray, float32, [rows // factor, cols // factor]
+        The same frames, aligned, on the registration grid (their mean becomes ``reference``).
     pre_injection_noise : list of float
         Raw pixel noise of each buffered frame (attenuation units).
-    pre_injection_inside : ndarray of bool, [rows, cols] or None
-        Pixels well inside the field in every buffered frame.
-    baseline : ndarray, float32, [rows, cols] or None
+    pre_injection_inside : ndarray of bool, [roi_rows, roi_cols] or None
+        Pixels well inside the field (and the search margin) in every buffered frame.
+    baseline : ndarray, float32, [roi_rows, roi_cols] or None
         Mean aligned attenuation before injection; None until it is frozen.
-    threshold_raise : ndarray, float32, [rows, cols] or None
+    threshold_raise : ndarray, float32, [roi_rows, roi_cols] or None
         What the cement threshold rises by at each pixel (steep baseline edges, noisy
         pixels), attenuation units.
-    instant_threshold_raise : ndarray, float32, [rows, cols] or None
+    instant_threshold_raise : ndarray, float32, [roi_rows, roi_cols] or None
         The same for the excess before the recursive filter (None when there is none).
-    new_blobs : ndarray of bool, [rows, cols]
+    new_blobs : ndarray of bool, [roi_rows, roi_cols]
         Cement candidates of the last frame that were away from the cement so far (a
         new blob counts once it is seen again).
-    needle : ndarray of bool, [rows, cols] or None
+    needle : ndarray of bool, [roi_rows, roi_cols] or None
         The needle and a margin: new cement may not start there, only grow into it.
-    needle_rim : ndarray of bool, [rows, cols] or None
+    needle_rim : ndarray of bool, [roi_rows, roi_cols] or None
         The needle's edges and margin (not its core): cement does not grow along them.
-    excluded : ndarray of bool, [rows, cols] or None
-        Never cement: pixels outside the field (or at its rim) in some baseline frame.
-    filtered : ndarray, float32, [rows, cols] or None
+    excluded : ndarray of bool, [roi_rows, roi_cols] or None
+        Never cement: pixels outside the field (or at its rim, or beyond the search margin) in
+        some baseline frame.
+    filtered : ndarray, float32, [roi_rows, roi_cols] or None
         Recursive-filter state of the excess attenuation.
     run_length, run_start_s, accumulated, arrival_s : ndarray, [rows, cols]
         Monotone accumulation state (see ``accumulate_cement``); ``accumulated`` is the
@@ -86,8 +96,11 @@ class EngineState:
     corners_anchor_frame: int | None
     reference: np.ndarray | None = None
     registration_weight: np.ndarray | None = None
+    registration_factor: int = 1
+    registration_mask: np.ndarray | None = None
     registration_window: np.ndarray | None = None
     pre_injection: list = field(default_factory=list)
+    pre_injection_coarse: list = field(default_factory=list)
     pre_injection_noise: list = field(default_factory=list)
     pre_injection_inside: np.ndarray | None = None
     baseline: np.ndarray | None = None
