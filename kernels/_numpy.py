@@ -730,11 +730,15 @@ def accumulate_cement(
     top = np.iinfo(run_length.dtype).max
     out = np.empty(candidates.shape, dtype=bool)
     for t, frame in enumerate(candidates):
-        np.copyto(run_start_s, time_s[t], where=frame & (run_length == 0), casting="unsafe")
-        run_length[:] = np.where(frame, np.minimum(run_length, top - 1) + 1, 0)  # saturates, never wraps
-        new = (run_length >= min_run) & ~accumulated
-        np.copyto(time_of_arrival_s, run_start_s, where=new)
-        accumulated |= new
+        # Only pixels that are candidates or in a run change: work on their bounding box.
+        rows, cols = (np.flatnonzero(frame.any(axis=a) | run_length.any(axis=a)) for a in (1, 0))
+        box = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1)) if rows.size else (slice(0, 0),) * 2
+        frame, runs, starts = frame[box], run_length[box], run_start_s[box]
+        np.copyto(starts, time_s[t], where=frame & (runs == 0), casting="unsafe")
+        runs[:] = np.where(frame, np.minimum(runs, top - 1) + 1, 0)  # saturates, never wraps
+        new = (runs >= min_run) & ~accumulated[box]
+        np.copyto(time_of_arrival_s[box], starts, where=new)
+        accumulated[box] |= new
         out[t] = accumulated
     return out
 

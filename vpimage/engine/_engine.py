@@ -208,8 +208,9 @@ class Engine:
             first = self._host.attenuation(host_frames[0], white_level=self.white_level, log_range=log_range)
             self._fill = float(np.median(first[self.fov_mask]))
         frames = k.to_device(host_frames, device=self.device)
+        # (Off the field only the region of interest is filled in, in _aligned: motion and
+        # noise are measured far inside the field.)
         attenuation = k.attenuation(frames, white_level=self.white_level, log_range=log_range)
-        attenuation = k.mask_field(attenuation, self._fov, fill=self._fill)
         if self.state.reference is None:
             self._start(k.copy(attenuation[0]))
         coarse = k.block_mean(attenuation, factor=self.state.registration_factor)
@@ -253,12 +254,17 @@ class Engine:
 
         Only the region and a halo as wide as the largest shift (and the interpolation's
         reach) is moved: inside the region this is the whole frame moved, then cropped.
+        Attenuation images are first set to the fill value off the field there (masks
+        are moved as they are).
         """
         reach = int(math.ceil(np.abs(shifts).max(initial=0.0))) + 3
         (top, bottom), (left, right) = self._roi
         rows, cols = self.state.rows, self.state.columns
         r0, c0 = max(top - reach, 0), max(left - reach, 0)
-        halo = images[:, r0 : min(bottom + reach, rows), c0 : min(right + reach, cols)]
+        box = (slice(r0, min(bottom + reach, rows)), slice(c0, min(right + reach, cols)))
+        halo = images[(slice(None),) + box]
+        if order > 0:
+            halo = self.kernels.mask_field(halo, self._fov[box], fill=self._fill)
         moved = self.kernels.shift_images(halo, self._on_device(-shifts), order=order)
         return moved[:, top - r0 : bottom - r0, left - c0 : right - c0]
 
