@@ -1,14 +1,19 @@
-"""Throughput and streaming latency of the kernel pipeline, per backend, device and size.
+"""Throughput and streaming latency of the analysis engine, per backend, device and size.
 
-The pipeline is the engine's per-frame work written as kernel calls only, so one
-function runs on every backend: attenuation, field masking, registration to the
-reference (FFT + ECC), bicubic alignment, median + Gaussian denoising, noise estimate,
-subtraction of the baseline, recursive filter, cement candidates, monotone accumulation,
-largest component. The frames are a phantom run (``posterior_approach``) at each size,
-cycled. The same run also measures:
+What is timed is :class:`vpimage.engine.Engine` itself, as ``vpimage analyze`` runs it
+(WALL.json corners given), on each kernel backend: attenuation, motion against the
+reference (FFT + ECC on the registration grid), bicubic alignment of the region of
+interest, noise estimate, the denoised excess over the baseline, recursive filter, cement
+candidates, growth and confirmation of blobs, monotone accumulation, then per frame the
+measures (front to wall, depth, leak classes, speed) and the alert, and the cement mask
+back on the host. The frames are a phantom run (``posterior_approach``) at each size: the
+engine first sees its pre-injection frames and a few with cement (baseline frozen), then
+the frames with cement, cycled, at the run's frame rate. The same run also measures:
 
-- a naive baseline (``backend`` ``naive-skimage``): the same steps frame by frame with
-  scikit-image / scipy, as a typical research script writes them;
+- a naive baseline (``backend`` ``naive-skimage``): the core of those steps frame by frame
+  with scikit-image / scipy, as a typical research script writes them (registration,
+  alignment, noise, denoising, subtraction, recursive filter, threshold, accumulation,
+  largest component; no measures, leaks or alerts, so ``x naive`` is conservative);
 - ``roofline_fps``: a plain copy of the same frames on the same device (host memory for
   numpy and the naive script), so ``fps / roofline_fps`` compares across machines.
 
@@ -45,7 +50,9 @@ from scipy import ndimage as ndi
 from skimage import filters, measure, registration
 
 from vpimage.config import RunConfig
+from vpimage.engine import Engine
 from vpimage.kernels import get_backend
+from vpimage.measures import Corners
 from vpimage.synth import SynthOptions, simulate
 
 ROUNDS = 3  # interleaved measurement rounds per size
@@ -58,8 +65,9 @@ SEGMENTATION = RunConfig.defaults().segmentation  # the engine's defaults
 LOG_RANGE = SEGMENTATION.display_log_range  # the phantom's display is log-encoded, read as the engine reads it
 THRESHOLD = SEGMENTATION.cement_contrast  # excess attenuation of cement
 GRADIENT_GAIN = SEGMENTATION.registration_error_px  # px of residual misregistration assumed at edges
-ALPHA = 0.5  # recursive filter weight of the newest frame
+ALPHA = 0.5  # recursive filter weight of the newest frame (the naive script's)
 PRE_INJECTION = 5  # phantom frames before the cement appears (SynthOptions default)
+FPS = 5.0  # the phantom run's frame rate
 
 
 @dataclass
@@ -67,8 +75,9 @@ class Scene:
     """What the engine knows before the stream: reference, baseline, masks (host numpy arrays)."""
 
     frames: np.ndarray  # [N, R, C] float32 stored values
-    time_s: np.ndarray
     white_level: float
+    mm_per_px: float
+    corners: Corners
     fov: np.ndarray
     weight: np.ndarray
     reference: np.ndarray
@@ -79,7 +88,8 @@ class Scene:
 def make_scene(size: int) -> Scene:
     """A phantom run at ``size`` px and the per-study set-up the engine derives from it."""
     numpy_kernels = get_backend("numpy")
-    run = simulate("posterior_approach", seed=0, options=SynthOptions(size_px=size, frames=16, fps=5.0)).run
+    sim = simulate("posterior_approach", seed=0, options=SynthOptions(size_px=size, frames=16, fps=FPS))
+    run = sim.run
     frames = run.frames.astype(np.float32)
     fov = run.field.mask(size, size)
     white_level = float(2**run.bits_stored - 1)  # the top of the stored range, as the engine takes it
@@ -87,42 +97,42 @@ def make_scene(size: int) -> Scene:
     baseline = att.mean(axis=0)
     gradient = np.hypot(*np.gradient(numpy_kernels.smooth(baseline, sigma_px=1.0)))
     weight = ndi.binary_erosion(fov, iterations=size // 16)
-    return Scene(frames, run.time_s, white_level, fov, weight, att[0], baseline, gradient)
+    corners = Corners.from_dict(sim.truth["vertebral_body"])
+    return Scene(frames, white_level, run.mm_per_px, corners, fov, weight, att[0], baseline, gradient)
 
 
-class KernelPipeline:
-    """The engine's per-frame steps as kernel calls, with the state carried between batches."""
+@dataclass
+class Batch:
+    """The FrameBatch the engine consumes."""
 
-    def __init__(self, kernels, scene: Scene, to_device):
-        self.k = kernels
-        self.white_level = scene.white_level
-        self.fov, self.weight = to_device(scene.fov), to_device(scene.weight)
-        self.window = to_device(get_backend("numpy").registration_window(scene.weight))  # once per study
-        self.reference, self.baseline = to_device(scene.reference), to_device(scene.baseline)
-        self.gradient, self.exclude = to_device(scene.gradient), to_device(~scene.fov)
+    frames: np.ndarray
+    time_s: np.ndarray
+    index: np.ndarray
+
+
+class EnginePipeline:
+    """An engine for the scene on one backend, past its pre-injection frames, fed the frames with cement."""
+
+    def __init__(self, scene: Scene, backend: str, device: str):
         rows, cols = scene.fov.shape
-        self.filtered = None
-        self.state = {
-            "run_length": to_device(np.zeros((rows, cols), np.int16)),
-            "run_start_s": to_device(np.zeros((rows, cols), np.float32)),
-            "accumulated": to_device(np.zeros((rows, cols), bool)),
-            "time_of_arrival_s": to_device(np.full((rows, cols), np.nan, np.float32)),
-        }
-
-    def __call__(self, frames, time_s):
-        k = self.k
-        att = k.mask_field(k.attenuation(frames, white_level=self.white_level, log_range=LOG_RANGE), self.fov, fill=0.0)
-        shifts, _ = k.estimate_shift(att, self.reference, weight=self.weight, window=self.window)
-        aligned = k.shift_images(att, -shifts, order=3)
-        noise = k.noise_sigma(aligned, weight=self.weight)
-        denoised = k.smooth(k.median(aligned, size_px=3), sigma_px=1.0)
-        filtered = k.recursive_filter(denoised - self.baseline, alpha=ALPHA, state=self.filtered)
-        self.filtered = filtered[-1]
-        candidates = k.cement_candidates(
-            filtered, threshold=THRESHOLD, reference_gradient=self.gradient, gradient_gain=GRADIENT_GAIN, exclude=self.exclude
+        self.engine = Engine(
+            RunConfig.defaults(),
+            rows=rows,
+            columns=cols,
+            mm_per_px=scene.mm_per_px,
+            fov_mask=scene.fov,
+            corners=scene.corners,
+            white_level=scene.white_level,
+            backend=backend,
+            device=device,
         )
-        cement = k.accumulate_cement(candidates, time_s=time_s, min_run=2, **self.state)
-        return k.largest_component_px(cement), noise
+        self.fed = 0
+        self(scene.frames[: PRE_INJECTION + 3])  # the baseline freezes; cement is followed from here on
+
+    def __call__(self, frames):
+        index = np.arange(self.fed, self.fed + len(frames))
+        self.fed += len(frames)
+        return self.engine.process(Batch(frames, index / FPS, index))
 
 
 class NaivePipeline:
@@ -134,7 +144,7 @@ class NaivePipeline:
         self.accumulated = np.zeros(scene.fov.shape, bool)
         self.run_length = np.zeros(scene.fov.shape, np.int16)
 
-    def __call__(self, frames, time_s):
+    def __call__(self, frames):
         s = self.scene
         out = []
         for frame in frames:
@@ -181,18 +191,18 @@ class Timing:
 def time_round(pipeline, feed, timing: Timing, seconds: float, now) -> None:
     """Batches for about ``seconds / 2``, then single frames for about as long, added to ``timing``.
 
-    ``feed(start, count)`` gives the (frames, time_s) of ``count`` frames of the cycled run.
+    ``feed(start, count)`` gives ``count`` frames of the cycled run.
     """
     start = now()
     while now() - start < seconds / 2 or not timing.batch_s:
         t0 = now()
-        pipeline(*feed(timing.frames, timing.batch))
+        pipeline(feed(timing.frames, timing.batch))
         timing.batch_s.append(now() - t0)
         timing.frames += timing.batch
     start = now()
     while now() - start < seconds / 2 or len(timing.latency_ms) < 20:
         t0 = now()
-        pipeline(*feed(len(timing.latency_ms), 1))
+        pipeline(feed(len(timing.latency_ms), 1))
         timing.latency_ms.append((now() - t0) * 1000.0)
 
 
@@ -218,34 +228,11 @@ def copy_fps(frames, seconds: float, now) -> float:
 
 
 def host_feed(scene: Scene):
+    """The frames with cement, cycled (host memory)."""
     n = scene.frames.shape[0]
 
     def feed(start: int, count: int):
-        index = (np.arange(start, start + count) % (n - PRE_INJECTION)) + PRE_INJECTION
-        return scene.frames[index], scene.time_s[index] + start  # time keeps increasing
-
-    return feed
-
-
-def torch_feed(scene: Scene, device: str):
-    import torch
-
-    source = torch.from_numpy(scene.frames)
-    cuda = device == "cuda"
-    staging = torch.empty((batch_size("torch", device),) + source.shape[1:], pin_memory=cuda)
-    copied = torch.cuda.Event() if cuda else None
-    times = torch.from_numpy(scene.time_s.astype(np.float32)).to(device)
-    n = scene.frames.shape[0]
-
-    def feed(start: int, count: int):
-        index = (torch.arange(start, start + count) % (n - PRE_INJECTION)) + PRE_INJECTION
-        if copied is not None:
-            copied.synchronize()  # the previous batch has left the staging buffer
-        torch.index_select(source, 0, index, out=staging[:count])
-        frames = staging[:count].to(device, non_blocking=True)
-        if copied is not None:
-            copied.record()
-        return frames, times[index.to(device)] + start
+        return scene.frames[(np.arange(start, start + count) % (n - PRE_INJECTION)) + PRE_INJECTION]
 
     return feed
 
@@ -300,19 +287,17 @@ def run(sizes: list[int], backends: list[str], device: str, seconds: float, roun
         runs = {("naive-skimage", "cpu"): (NaivePipeline(scene), host_feed(scene), time.perf_counter, host_roofline)}
         for backend in backends:
             if backend == "numpy":
-                pipeline = KernelPipeline(get_backend("numpy"), scene, np.asarray)
-                runs[backend, "cpu"] = (pipeline, host_feed(scene), time.perf_counter, host_roofline)
+                runs[backend, "cpu"] = (EnginePipeline(scene, "numpy", "cpu"), host_feed(scene), time.perf_counter, host_roofline)
             else:
                 import torch
 
-                to_device = lambda a: torch.as_tensor(a, device=device)  # noqa: E731
-                pipeline = KernelPipeline(get_backend("torch", device=device), scene, to_device)
                 now = _timer(device)
                 roofline = copy_fps(torch.as_tensor(scene.frames, device=device), seconds / 4, now)
-                runs[backend, device] = (pipeline, torch_feed(scene, device), now, roofline)
+                # Host frames in: the engine moves each batch to the device itself (pinned, non-blocking).
+                runs[backend, device] = (EnginePipeline(scene, "torch", device), host_feed(scene), now, roofline)
         timings = {key: Timing(batch_size(*key), [], []) for key in runs}
         for pipeline, feed, _, _ in runs.values():
-            pipeline(*feed(0, 1))  # warm-up: first calls allocate, compile kernels, fill caches
+            pipeline(feed(0, 1))  # warm-up: first calls allocate, compile kernels, fill caches
         for _ in range(rounds):
             for key, (pipeline, feed, now, _) in runs.items():
                 time_round(pipeline, feed, timings[key], seconds / rounds, now)
