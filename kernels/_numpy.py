@@ -574,6 +574,13 @@ def shift_images(images: np.ndarray, shifts: np.ndarray, *, order: int = 1) -> n
     Returns
     -------
     ndarray, same shape; float32 for float input, bool for bool input.
+
+    Notes
+    -----
+    A translation is separable and its fraction of a pixel is the same everywhere, so
+    bilinear and bicubic (Keys, ``a = -0.75``, as OpenCV) are one pass of 2 or 4 taps
+    along each axis (``cv2.sepFilter2D``) on the image padded by edge replication,
+    read at the whole-pixel offset. Nearest neighbour is ``cv2.warpAffine``.
     """
     _check_ndim(images, (3,), "images")
     shifts = np.asarray(shifts, dtype=np.float64).reshape(images.shape[0], 2)
@@ -581,14 +588,49 @@ def shift_images(images: np.ndarray, shifts: np.ndarray, *, order: int = 1) -> n
     source = images.astype(np.uint8) if is_mask else np.asarray(images, dtype=np.float32)
     if order not in (0, 1, 3):
         raise ValueError(f"`order` must be 0, 1 or 3; got {order!r}.")
-    flags = cv2.INTER_NEAREST if (is_mask or order == 0) else {1: cv2.INTER_LINEAR, 3: cv2.INTER_CUBIC}[order]
     rows, cols = images.shape[1:]
     out = np.empty_like(source)
     for i, (dy, dx) in enumerate(shifts):
-        matrix = np.array([[1.0, 0.0, dx], [0.0, 1.0, dy]])
-        border = cv2.BORDER_CONSTANT if is_mask else cv2.BORDER_REPLICATE
-        cv2.warpAffine(source[i], matrix, (cols, rows), dst=out[i], flags=flags, borderMode=border)
+        if is_mask or order == 0:
+            matrix = np.array([[1.0, 0.0, dx], [0.0, 1.0, dy]])
+            border = cv2.BORDER_CONSTANT if is_mask else cv2.BORDER_REPLICATE
+            cv2.warpAffine(source[i], matrix, (cols, rows), dst=out[i], flags=cv2.INTER_NEAREST, borderMode=border)
+        else:
+            _translate(source[i], -dy, -dx, order, out[i])
     return out.astype(bool) if is_mask else out
+
+
+_CUBIC_A = -0.75  # OpenCV's bicubic (Keys) coefficient
+
+
+def _taps(fraction: float, order: int) -> np.ndarray:
+    """Interpolation weights, float32, of the source pixels ``base - 1 ... base + 2`` (order 3)
+    or ``base, base + 1`` (order 1) for a point ``fraction`` (in [0, 1)) past ``base``."""
+    f = fraction
+    if order == 1:
+        return np.array([1.0 - f, f], np.float32)
+    a = _CUBIC_A
+    w0 = ((a * (f + 1) - 5 * a) * (f + 1) + 8 * a) * (f + 1) - 4 * a
+    w1 = ((a + 2) * f - (a + 3)) * f * f + 1
+    w2 = ((a + 2) * (1 - f) - (a + 3)) * (1 - f) * (1 - f) + 1
+    return np.array([w0, w1, w2, 1 - w0 - w1 - w2], np.float32)
+
+
+def _translate(image: np.ndarray, offset_y: float, offset_x: float, order: int, out: np.ndarray) -> None:
+    """``out[r, c] = image[r + offset_y, c + offset_x]``, interpolated; edges replicated."""
+    rows, cols = image.shape
+    base_y, base_x = math.floor(offset_y), math.floor(offset_x)
+    taps_y, taps_x = _taps(offset_y - base_y, order), _taps(offset_x - base_x, order)
+    first = 1 if order == 3 else 0  # the first tap is this many pixels before the base
+    n = taps_y.size
+    # Output row r reads source rows r + base_y - first ... + n - 1: pad by replication
+    # to hold all of them, then filter the window that starts at output row 0's first tap.
+    top, left = max(first - base_y, 0), max(first - base_x, 0)
+    bottom, right = max(rows + base_y - first + n - 1 - rows, 0), max(cols + base_x - first + n - 1 - cols, 0)
+    padded = cv2.copyMakeBorder(image, top, bottom, left, right, cv2.BORDER_REPLICATE)
+    r0, c0 = base_y - first + top, base_x - first + left
+    window = padded[r0 : r0 + rows + n - 1, c0 : c0 + cols + n - 1]
+    out[...] = cv2.sepFilter2D(window, cv2.CV_32F, taps_x, taps_y, anchor=(0, 0))[:rows, :cols]
 
 
 def recursive_filter(images: np.ndarray, *, alpha: float, state: np.ndarray | None = None) -> np.ndarray:

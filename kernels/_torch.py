@@ -438,13 +438,20 @@ def needle_mask(reference: torch.Tensor, *, min_excess: float, background_px: in
 _CUBIC_A = -0.75  # OpenCV's bicubic (Keys) coefficient
 
 
-def _taps(coord: torch.Tensor, order: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """Source indices and weights along one axis for ``order`` 0, 1 or 3 interpolation."""
+def _taps(positions: torch.Tensor, offset: torch.Tensor, order: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Source indices and weights along one axis for ``order`` 0, 1 or 3 interpolation.
+
+    The points are ``positions + offset`` (``[1, size]`` and ``[frames, 1]``). Nearest
+    neighbour rounds each point as ``cv2.warpAffine`` does; bilinear and bicubic take the
+    offset's fraction of a pixel exactly, the same at every position (as the numpy
+    backend's separable filter).
+    """
     if order == 0:
-        return [(torch.round(coord).to(torch.int64), torch.ones_like(coord))]  # half to even, as cvRound
-    base = torch.floor(coord)
-    f = coord - base
-    base = base.to(torch.int64)
+        points = positions + offset
+        return [(torch.round(points).to(torch.int64), torch.ones_like(points))]  # half to even, as cvRound
+    whole = torch.floor(offset)
+    f = (offset - whole).expand(-1, positions.shape[1])
+    base = (positions + whole).to(torch.int64)
     if order == 1:
         return [(base, 1.0 - f), (base + 1, f)]
     a = _CUBIC_A
@@ -466,10 +473,10 @@ def _translate(images: torch.Tensor, offset: torch.Tensor, order: int, *, replic
     device = images.device
     out = images.to(torch.float32)
     for dim, size in ((1, rows), (2, cols)):
-        coord = torch.arange(size, device=device, dtype=torch.float32)[None] + offset[:, dim - 1 : dim]
+        positions = torch.arange(size, device=device, dtype=torch.float32)[None]
         shape = (frames, size, 1) if dim == 1 else (frames, 1, size)
         passed = None
-        for index, weight in _taps(coord, order):
+        for index, weight in _taps(positions, offset[:, dim - 1 : dim], order):
             if not replicate:
                 weight = weight * ((index >= 0) & (index < size))
             gathered = out.gather(dim, index.clamp(0, size - 1).reshape(shape).expand(out.shape))
