@@ -287,7 +287,8 @@ def run(sizes: list[int], backends: list[str], device: str, seconds: float, roun
         runs = {("naive-skimage", "cpu"): (NaivePipeline(scene), host_feed(scene), time.perf_counter, host_roofline)}
         for backend in backends:
             if backend == "numpy":
-                runs[backend, "cpu"] = (EnginePipeline(scene, "numpy", "cpu"), host_feed(scene), time.perf_counter, host_roofline)
+                pipeline = EnginePipeline(scene, "numpy", "cpu")
+                runs[backend, "cpu"] = (pipeline, host_feed(scene), time.perf_counter, host_roofline)
             else:
                 import torch
 

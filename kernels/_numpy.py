@@ -327,9 +327,17 @@ def noise_sigma(images: np.ndarray, *, weight: np.ndarray) -> np.ndarray:
     """
     _check_ndim(images, (3,), "images")
     out = np.zeros(images.shape[0])
-    grid = weight[::2, ::2]
+    # Only the box of the weight and a pixel around it (for the 3 x 3 mean), from an even
+    # row and column so the same pixels are sampled as on the whole image.
+    rows, cols = np.flatnonzero(weight.any(axis=1)), np.flatnonzero(weight.any(axis=0))
+    if rows.size == 0:
+        rows = cols = np.zeros(1, np.int64)
+    top, left = max(rows[0] - 1, 0) // 2 * 2, max(cols[0] - 1, 0) // 2 * 2
+    box = (slice(top, rows[-1] + 2), slice(left, cols[-1] + 2))
+    grid = weight[box][::2, ::2]
     for i, image in enumerate(np.asarray(images, dtype=np.float32)):
-        residual = (image - cv2.blur(image, (3, 3), borderType=cv2.BORDER_REPLICATE))[::2, ::2][grid]
+        image = image[box]
+        residual = (image[::2, ::2] - cv2.blur(image, (3, 3), borderType=cv2.BORDER_REPLICATE)[::2, ::2])[grid]
         mad = np.median(np.abs(residual - np.median(residual))) if residual.size else np.nan
         out[i] = 1.4826 * mad / np.sqrt(8.0 / 9.0)
     return out

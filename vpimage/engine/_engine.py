@@ -250,23 +250,28 @@ class Engine:
         return shifts * st.registration_factor, scores
 
     def _aligned(self, images, shifts: np.ndarray, *, order: int):
-        """``images`` ``[B, rows, cols]`` moved back by their host ``shifts`` ``[B, 2]`` (px), in the region of interest.
+        """``images`` ``[B, rows, cols]`` moved back by their host ``shifts`` ``[B, 2]`` (px), in the region
+        of interest.
 
         Only the region and a halo as wide as the largest shift (and the interpolation's
         reach) is moved: inside the region this is the whole frame moved, then cropped.
         Attenuation images are first set to the fill value off the field there (masks
         are moved as they are).
         """
-        reach = int(math.ceil(np.abs(shifts).max(initial=0.0))) + 3
-        (top, bottom), (left, right) = self._roi
-        rows, cols = self.state.rows, self.state.columns
-        r0, c0 = max(top - reach, 0), max(left - reach, 0)
-        box = (slice(r0, min(bottom + reach, rows)), slice(c0, min(right + reach, cols)))
+        box, inner = self._halo(self._roi, int(math.ceil(np.abs(shifts).max(initial=0.0))) + 3)
         halo = images[(slice(None),) + box]
         if order > 0:
             halo = self.kernels.mask_field(halo, self._fov[box], fill=self._fill)
         moved = self.kernels.shift_images(halo, self._on_device(-shifts), order=order)
-        return moved[:, top - r0 : bottom - r0, left - c0 : right - c0]
+        return moved[(slice(None),) + inner]
+
+    def _halo(self, region: tuple, reach: int) -> tuple[tuple[slice, slice], tuple[slice, slice]]:
+        """``region`` ``((top, bottom), (left, right))`` widened by ``reach`` px within the frame,
+        and where the region lies in it (slices of the frame, slices of the widened box)."""
+        (top, bottom), (left, right) = region
+        r0, c0 = max(top - reach, 0), max(left - reach, 0)
+        box = (slice(r0, min(bottom + reach, self.state.rows)), slice(c0, min(right + reach, self.state.columns)))
+        return box, (slice(top - r0, bottom - r0), slice(left - c0, right - c0))
 
     def _crop(self, image):
         """The region of interest of a ``[rows, cols]`` image (a view)."""
@@ -404,7 +409,7 @@ class Engine:
     def _step(
         self, aligned, coarse, time_s: float, index: int, shift: np.ndarray, problem: str, noise: float
     ) -> EngineFrame:
-        """One frame: ``aligned`` (the region of interest on the reference), ``coarse`` (the frame on the registration grid)."""
+        """One frame: ``aligned`` (the region of interest on the reference), ``coarse`` (on the registration grid)."""
         st = self.state
         st.frames_seen += 1
         if problem in _UNUSABLE:
@@ -539,7 +544,7 @@ class Engine:
         )
 
     def _cement_box(self, mask: np.ndarray) -> tuple[np.ndarray, tuple[int, int]]:
-        """The bounding box of the cement in a whole-frame host ``mask`` (a view) and its top-left ``(row, col)``, px."""
+        """The bounding box of the cement in a whole-frame host ``mask`` (a view), and its top-left ``(row, col)``."""
         region = self._crop(mask)
         rows, cols = np.flatnonzero(region.any(axis=1)), np.flatnonzero(region.any(axis=0))
         (top, _), (left, _) = self._roi
@@ -595,6 +600,10 @@ class Engine:
         if level is AlertLevel.UNRELIABLE:
             logger.debug("frame %d unreliable: %s", index, reason)
         dy, dx = float(shift[0]), float(shift[1])
-        image_mask = self._host.shift_images(mask[None], np.array([[dy, dx]]))[0]
+        # In image coordinates: only the cement's box and a halo as wide as the shift move.
+        image_mask = np.zeros_like(mask)
+        where = ((top, top + cement.shape[0]), (left, left + cement.shape[1]))
+        box, _ = self._halo(where, int(math.ceil(max(abs(dy), abs(dx)))) + 1)
+        image_mask[box] = self._host.shift_images(mask[box][None], np.array([[dy, dx]]))[0]
         corners = st.corners.translated(dx, dy) if st.corners is not None else None
         return EngineFrame(result=result, cement_mask=image_mask, corners=corners, shift_px=(dy, dx))
