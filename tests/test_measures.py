@@ -182,6 +182,17 @@ def test_classify_leaks_blob_connected_to_body_counts_only_outside():
     assert classify_leaks(mask, RECT, mm_per_px=0.3) == {"disc_superior": float(len(outside_rows) * 10)}
 
 
+def test_automatic_corners_widen_the_leak_margin():
+    # A 10 px strip one pixel (0.3 mm) above the superior endplate (y = 30): a disc leak
+    # beyond the 0.1 mm margin of annotated corners, within the 0.4 mm of automatic ones.
+    mask = _leak_body()
+    mask[29, 60:70] = True
+    rules = LeakRules()
+    assert rules.for_automatic_corners().margin_mm == pytest.approx(rules.margin_mm + rules.automatic_corner_margin_mm)
+    assert classify_leaks(mask, RECT, mm_per_px=0.3, rules=rules) == {"disc_superior": 10.0}
+    assert classify_leaks(mask, RECT, mm_per_px=0.3, rules=rules.for_automatic_corners()) == {}
+
+
 def _half_ring(centre_x, towards):
     """A curved channel about 3 px wide (radius 18.5..21.5 px) about (centre_x, 55)."""
     yy, xx = np.mgrid[0 : SHAPE[0], 0 : SHAPE[1]]

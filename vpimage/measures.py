@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Mapping
 
 import numpy as np
@@ -289,9 +289,13 @@ class LeakRules:
     ----------
     margin_mm : float
         Cement within this distance outside the body's edges is not a leak (edge blur of
-        the segmentation and of the corners), mm at the isocentre.
+        the segmentation and of annotated corners), mm at the isocentre.
     min_area_mm2 : float
         Smaller outside components are ignored, mm^2.
+    automatic_corner_margin_mm : float
+        Added to ``margin_mm`` when the corners were found automatically (their error:
+        95th percentile 0.4 mm on the phantom, ``benchmarks/anatomy.py``), mm; see
+        :meth:`for_automatic_corners`.
     venous_max_width_mm : float
         A venous channel is at most this wide, mm (the width is twice the median distance
         to the background along the component's skeleton, less a pixel).
@@ -299,13 +303,14 @@ class LeakRules:
         ... and at least this elongated: length / width, with length = area / width.
     """
 
-    margin_mm: float = 0.25
-    min_area_mm2: float = 0.5
+    margin_mm: float = 0.1
+    min_area_mm2: float = 0.25
+    automatic_corner_margin_mm: float = 0.3
     venous_max_width_mm: float = 3.0
     venous_min_elongation: float = 2.0
 
     def __post_init__(self):
-        for name in ("margin_mm", "min_area_mm2"):
+        for name in ("margin_mm", "min_area_mm2", "automatic_corner_margin_mm"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0):
                 raise ValueError(f"`{name}` must be a finite number >= 0; got {value!r}")
@@ -313,6 +318,11 @@ class LeakRules:
             value = getattr(self, name)
             if not (math.isfinite(value) and value > 0):
                 raise ValueError(f"`{name}` must be a finite number > 0; got {value!r}")
+
+
+    def for_automatic_corners(self) -> LeakRules:
+        """The rules to use with corners found automatically: the margin widened by their error."""
+        return replace(self, margin_mm=self.margin_mm + self.automatic_corner_margin_mm)
 
 
 # Bounding line of the body -> leak class of cement beyond it.

@@ -10,6 +10,7 @@ the command runs, so ``vpimage --help`` stays light.
 
 from __future__ import annotations
 
+import dataclasses
 import argparse
 import json
 import logging
@@ -141,7 +142,8 @@ def analyze_study(
         ``{"frame", "corners"}`` from :func:`read_wall`; it always wins. Without it the
         corners are found in the study's first frames (:func:`vpimage.anatomy.study_anatomy`);
         when they are not found with confidence every frame is ``unreliable``
-        (``wall_not_found``).
+        (``wall_not_found``), and the leak margin widens by their error
+        (:meth:`LeakRules.for_automatic_corners <vpimage.measures.LeakRules.for_automatic_corners>`).
     backend, device : str
         Kernel backend and device (see :func:`vpimage.kernels.get_backend`).
     overlay : bool
@@ -177,6 +179,7 @@ def analyze_study(
     corners = wall["corners"] if wall else anatomy.corners
     if anatomy is not None:
         logger.info("study %s: anatomy confidence %.2f %s", study.key, anatomy.confidence, anatomy.reason)
+        config = dataclasses.replace(config, leaks=config.leaks.for_automatic_corners())
     engine = Engine(
         config,
         rows=study.rows,
