@@ -480,11 +480,14 @@ def registration_window(weight: np.ndarray, *, taper_px: float = 16.0) -> np.nda
     return np.clip(inside / np.float32(max(taper_px, 1.0)), 0.0, 1.0)
 
 
-def _integer_shift(reference_spectrum: np.ndarray, image: np.ndarray) -> tuple[int, int]:
-    """Whole-pixel shift of ``image`` against the reference by plain cross-correlation."""
-    correlation = fft.irfft2(fft.rfft2(image) * np.conj(reference_spectrum), s=image.shape)
-    peak = np.unravel_index(np.argmax(correlation), correlation.shape)
-    return tuple(int(p - n) if p > n // 2 else int(p) for p, n in zip(peak, image.shape))
+def _integer_shifts(reference_spectrum: np.ndarray, images: np.ndarray) -> np.ndarray:
+    """Whole-pixel ``(dy, dx)`` of each image ``[frames, rows, cols]`` against the reference
+    by plain cross-correlation (one batched FFT on all cores), int ``[frames, 2]``."""
+    rows, cols = images.shape[1:]
+    spectra = fft.rfft2(images, workers=-1) * np.conj(reference_spectrum)
+    peak = fft.irfft2(spectra, s=(rows, cols), workers=-1).reshape(images.shape[0], -1).argmax(axis=1)
+    shifts = np.stack(np.unravel_index(peak, (rows, cols)), axis=1)
+    return np.where(shifts > np.array([rows // 2, cols // 2]), shifts - np.array([rows, cols]), shifts)
 
 
 _ECC_CRITERIA = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 50, 1e-4)
@@ -540,9 +543,10 @@ def estimate_shift(
         raise ValueError(f"`reference` and `weight` must be shaped {images.shape[1:]}.")
     window = registration_window(weight, taper_px=taper_px) if window is None else window
 
-    def windowed(image: np.ndarray) -> np.ndarray:
-        image = np.asarray(image, dtype=np.float32)
-        return (image - np.float32(np.average(image, weights=window))) * window
+    def windowed(stack: np.ndarray) -> np.ndarray:
+        stack = np.asarray(stack, dtype=np.float32)
+        means = np.average(stack.reshape(stack.shape[:-2] + (-1,)), axis=-1, weights=window.ravel())
+        return (stack - means[..., None, None].astype(np.float32)) * window
 
     reference_spectrum = fft.rfft2(windowed(reference))
     fine_reference = smooth(reference, sigma_px=smooth_px)
@@ -550,8 +554,8 @@ def estimate_shift(
     rows, cols = np.flatnonzero(weight.any(axis=1)), np.flatnonzero(weight.any(axis=0))
     shifts = np.zeros((images.shape[0], 2))
     score = np.zeros(images.shape[0])
-    for i, image in enumerate(images):
-        dy, dx = _integer_shift(reference_spectrum, windowed(image))
+    for i, (dy, dx) in enumerate(_integer_shifts(reference_spectrum, windowed(images)).tolist()):
+        image = images[i]
         warp = np.array([[1.0, 0.0, dx], [0.0, 1.0, dy]], dtype=np.float32)
         # ECC only reads the image around the weight moved by the shift: its bounding box,
         # widened by the shift and a margin for the refinement and interpolation.
