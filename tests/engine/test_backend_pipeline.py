@@ -12,6 +12,7 @@ with a circular and with a rectangular field, jittered frame times, tilt.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import math
 from functools import lru_cache
@@ -20,6 +21,7 @@ import numpy as np
 import pytest
 
 from vpimage.cli import main as vpimage_main
+from vpimage.config import RunConfig
 from vpimage.engine import Engine
 from vpimage.measures import Corners
 from vpimage.synth import SynthOptions, simulate, write_dicom
@@ -146,3 +148,38 @@ def test_analyze_on_torch_cpu_records_its_backend_and_alerts_as_numpy(tmp_path):
         with open(out / "frames.csv", newline="") as stream:
             alerts[backend] = [row["alert"] for row in csv.DictReader(stream)]
     assert alerts["torch"] == alerts["numpy"] and "stop" in alerts["numpy"]
+
+
+def test_torch_follows_numpy_on_a_coarse_registration_grid():
+    # The cases above are 0.9 mm pixels: motion is measured on the frame's own pixels.
+    # Blocks of 2 x 2 (a 2 mm grid here, as 0.5 mm is at 512 px) take the same path as
+    # larger frames do: block means, the shift scaled back, the coarse baseline.
+    sim = case("approach_motion_low_dose")
+    defaults = RunConfig.defaults()
+    config = dataclasses.replace(
+        defaults, segmentation=dataclasses.replace(defaults.segmentation, registration_grid_mm=2.0)
+    )
+    frames = test_accuracy.as_ingested(sim.run)
+    out = {}
+    for backend in ("numpy", "torch"):
+        engine = Engine(
+            config,
+            rows=SIZE_PX,
+            columns=SIZE_PX,
+            mm_per_px=sim.run.mm_per_px,
+            fov_mask=sim.run.field.mask(SIZE_PX, SIZE_PX),
+            corners=Corners.from_dict(sim.truth["vertebral_body"]),
+            white_level=2**sim.run.bits_stored - 1,
+            backend=backend,
+            device="cpu",
+        )
+        out[backend] = []
+        for start in range(0, FRAMES, 8):
+            index = np.arange(start, min(start + 8, FRAMES))
+            out[backend] += engine.process(test_accuracy.Batch(frames[index], sim.run.time_s[index], index))
+        assert engine.state.registration_factor == 2
+    for ours, theirs in zip(out["torch"], out["numpy"], strict=True):
+        np.testing.assert_allclose(ours.shift_px, theirs.shift_px, atol=1e-3)
+        assert dice(ours.cement_mask, theirs.cement_mask) >= 0.99 or not theirs.cement_mask.any()
+        assert ours.result.alert == theirs.result.alert
+    assert any(f.result.cement_area_px for f in out["numpy"])
