@@ -127,8 +127,10 @@ class Engine:
     operator (``&``, ``|``, ``~``, ``-``). Frames go to the device once per batch (through
     pinned memory, non-blocking, on CUDA). Device -> host traffic: once per batch the
     registration results and frame statistics (``[B]`` shifts, scores, clipped
-    fractions, noise levels) that decide whether a frame is reliable; once per frame the
-    accumulated cement mask (``[rows, cols]`` bool) for the measures and the outputs.
+    fractions, noise levels) that decide whether a frame is reliable (the frames are
+    aligned once the shifts are back: the region of interest is moved with a halo as wide
+    as the largest shift); once per frame the accumulated cement mask (``[rows, cols]``
+    bool) for the measures and the outputs.
     The torch connected-component kernels also wait on the device for their
     convergence checks (a few scalars per call), and the pre-injection frames and the
     baseline go to the host once, when the baseline is frozen, to choose the denoising
@@ -222,7 +224,7 @@ class Engine:
             # baseline part-way, the frames after that one are registered again.
             start, reference = len(out), self.state.reference
             shifts, scores = self._register(coarse[start:])
-            if start == 0:  # the batch's statistics come back once its registration is queued
+            if start == 0:  # the batch's statistics come back with its registration
                 clipped, noise = k.to_host(clipped), k.to_host(noise)
             shifts, scores = k.to_host(shifts), k.to_host(scores)
             aligned = self._aligned(attenuation[start:], shifts, order=3)
