@@ -183,14 +183,14 @@ def test_classify_leaks_blob_connected_to_body_counts_only_outside():
 
 
 def test_automatic_corners_widen_the_leak_margin():
-    # A 10 px strip one pixel (0.3 mm) above the superior endplate (y = 30): a disc leak
-    # beyond the 0.1 mm margin of annotated corners, within the 0.4 mm of automatic ones.
+    # A 20 px strip one pixel (0.15 mm) above the superior endplate (y = 30): a disc leak
+    # beyond the 0.1 mm margin of annotated corners, within the 0.2 mm of automatic ones.
     mask = _leak_body()
-    mask[29, 60:70] = True
+    mask[29, 60:80] = True
     rules = LeakRules()
     assert rules.for_automatic_corners().margin_mm == pytest.approx(rules.margin_mm + rules.automatic_corner_margin_mm)
-    assert classify_leaks(mask, RECT, mm_per_px=0.3, rules=rules) == {"disc_superior": 10.0}
-    assert classify_leaks(mask, RECT, mm_per_px=0.3, rules=rules.for_automatic_corners()) == {}
+    assert classify_leaks(mask, RECT, mm_per_px=0.15, rules=rules) == {"disc_superior": 20.0}
+    assert classify_leaks(mask, RECT, mm_per_px=0.15, rules=rules.for_automatic_corners()) == {}
 
 
 def _half_ring(centre_x, towards):
