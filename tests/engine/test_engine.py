@@ -9,7 +9,7 @@ import pytest
 from vpimage.alerts import AlertLevel
 from vpimage.config import RunConfig
 from vpimage.engine import Engine
-from vpimage.measures import front_to_wall_px
+from vpimage.measures import classify_leaks, depth_fraction, front_to_wall_px
 
 from engine_toy import batches, make_toy
 
@@ -114,3 +114,34 @@ def test_corners_drawn_on_a_later_frame_are_followed_back_to_the_reference(toy):
     frames = [f for batch in batches(toy, 8) for f in engine.process(batch)]
     np.testing.assert_allclose(engine.state.corners.as_array(), toy.corners.as_array(), atol=0.3)
     np.testing.assert_allclose(frames[-1].corners.as_array(), toy.corners.translated(*toy.shifts[-1][::-1]).as_array(), atol=0.3)
+
+
+def test_measures_of_every_frame_are_those_of_its_accumulated_cement_and_corners(toy):
+    # Fed one frame at a time, each frame's measures equal the measures taken afresh on
+    # the engine's cement and corners after it, also where the cement did not change
+    # (the last frame is seen four times more: they are then reused) and when the
+    # corners move onto the reference (on the very last frame).
+    still = np.arange(len(toy.frames), len(toy.frames) + 4)
+    held = dataclasses.replace(
+        toy,
+        frames=np.concatenate([toy.frames, np.repeat(toy.frames[-1:], still.size, axis=0)]),
+        time_s=np.concatenate([toy.time_s, toy.time_s[-1] + (still - still[0] + 1) * (toy.time_s[1] - toy.time_s[0])]),
+    )
+    engine = Engine(
+        RunConfig.defaults(),
+        rows=toy.frames.shape[1],
+        columns=toy.frames.shape[2],
+        mm_per_px=toy.mm_per_px,
+        corners=toy.corners.translated(*toy.shifts[-1][::-1]),
+        corners_frame=int(still[-1]),
+    )
+    areas = []
+    for batch in batches(held, 1):
+        (frame,) = engine.process(batch)
+        mask, corners = engine.state.accumulated, engine.state.corners
+        leaks = classify_leaks(mask, corners, mm_per_px=toy.mm_per_px, rules=engine.config.leaks)
+        assert frame.result.front_to_wall_px == pytest.approx(front_to_wall_px(mask, corners), abs=1e-9, nan_ok=True)
+        assert frame.result.depth_fraction == pytest.approx(depth_fraction(mask, corners), abs=1e-9, nan_ok=True)
+        assert frame.result.leak_classes == tuple(leaks)
+        areas.append(frame.result.cement_area_px)
+    assert areas[-1] == areas[-2] > 0  # the corners moved under cement that stayed

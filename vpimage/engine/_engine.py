@@ -555,17 +555,25 @@ class Engine:
         top, left = top + int(rows[0]), left + int(cols[0])
         return mask[top : top + int(rows[-1] - rows[0]) + 1, left : left + int(cols[-1] - cols[0]) + 1], (top, left)
 
-    def _measure(self, time_s: float, index: int, shift: np.ndarray, problem: str) -> EngineFrame:
+    def _shape_measures(
+        self, cement: np.ndarray, corner: tuple[int, int], area_px: int
+    ) -> tuple[float, float, dict[str, float]]:
+        """Front to wall (px), depth fraction and leak areas (px per class) of the cement's
+        bounding box ``cement`` (host bool, ``area_px`` pixels set) whose top-left is
+        ``corner`` ``(row, col)``.
+
+        The accumulation is monotone: while the cement's area and the corners stay, the
+        mask stays, and so do its measures (taken again only when either changed).
+        """
         st = self.state
-        mask = self.kernels.to_host(st.accumulated)  # the frame's one device -> host copy
-        scale = self.mm_per_px if self.mm_per_px is not None else math.nan
-        cement, (top, left) = self._cement_box(mask)
-        area_px = st.cement_area_px = int(cement.sum())
+        if st.shape_measures is not None and st.shape_measures[:2] == (area_px, st.corners):
+            return st.shape_measures[2:]
         front_px = depth = math.nan
         leaks: dict[str, float] = {}
         if st.corners is not None:
             # The measures see the cement's bounding box and the corners moved with it:
             # the same distances, for work that follows the cement, not the frame.
+            top, left = corner
             corners = st.corners.translated(-left, -top)
             if self.view == "lateral":
                 front_px = measures.front_to_wall_px(cement, corners)
@@ -573,6 +581,16 @@ class Engine:
             leaks = measures.classify_leaks(
                 cement, corners, mm_per_px=self.mm_per_px or _NOMINAL_MM_PER_PX, rules=self.config.leaks
             )
+        st.shape_measures = (area_px, st.corners, front_px, depth, leaks)
+        return front_px, depth, leaks
+
+    def _measure(self, time_s: float, index: int, shift: np.ndarray, problem: str) -> EngineFrame:
+        st = self.state
+        mask = self.kernels.to_host(st.accumulated)  # the frame's one device -> host copy
+        scale = self.mm_per_px if self.mm_per_px is not None else math.nan
+        cement, (top, left) = self._cement_box(mask)
+        area_px = st.cement_area_px = int(cement.sum())
+        front_px, depth, leaks = self._shape_measures(cement, (top, left), area_px)
         front_mm = front_px * scale
         speed = st.speed.update(time_s, front_mm)
         level, reason = frame_level(

@@ -74,6 +74,10 @@ class EngineState:
         cement so far, ``arrival_s`` when it arrived (s, NaN where never).
     cement_area_px : int
         Pixels of ``accumulated`` at the last measured frame (a host count).
+    shape_measures : tuple or None
+        ``(area_px, corners, front_to_wall_px, depth_fraction, leaks)`` of the last frame
+        measured: the accumulation is monotone, so an unchanged area is an unchanged mask,
+        and with the same corners its measures are these again.
     corners : Corners or None
         Vertebral body in reference coordinates; None when the wall is unknown.
     corners_anchor_frame : int or None
@@ -113,6 +117,7 @@ class EngineState:
     shift_px: np.ndarray = field(default_factory=lambda: np.zeros(2))
     frames_seen: int = 0
     cement_area_px: int = 0
+    shape_measures: tuple | None = None
     to_host: Callable = np.asarray
     run_length: np.ndarray = field(init=False)
     run_start_s: np.ndarray = field(init=False)
