@@ -340,9 +340,19 @@ def noise_sigma(images: np.ndarray, *, weight: np.ndarray) -> np.ndarray:
     for i, image in enumerate(np.asarray(images, dtype=np.float32)):
         image = image[box]
         residual = (image[::2, ::2] - cv2.blur(image, (3, 3), borderType=cv2.BORDER_REPLICATE)[::2, ::2])[grid]
-        mad = np.median(np.abs(residual - np.median(residual))) if residual.size else np.nan
+        mad = _median(np.abs(residual - _median(residual))) if residual.size else np.nan
         out[i] = 1.4826 * mad / np.sqrt(8.0 / 9.0)
     return out
+
+
+def _median(values: np.ndarray):
+    """``np.median`` of a non-empty 1-D array, the same value from one partition: with an
+    even count, the lower middle is the largest value below the upper one."""
+    k = values.size // 2
+    part = np.partition(values, k)
+    if values.size % 2:
+        return part[k]
+    return (part[:k].max() + part[k]) / part.dtype.type(2)
 
 
 def _each_image(images: np.ndarray, filter_image) -> np.ndarray:
@@ -552,6 +562,7 @@ def estimate_shift(
     fine_reference = smooth(reference, sigma_px=smooth_px)
     fine_mask = weight.astype(np.uint8)
     rows, cols = np.flatnonzero(weight.any(axis=1)), np.flatnonzero(weight.any(axis=0))
+    blur_reach = int(math.ceil(4 * smooth_px)) + 2  # OpenCV's float Gaussian reaches round(4 sigma) px
     shifts = np.zeros((images.shape[0], 2))
     score = np.zeros(images.shape[0])
     for i, (dy, dx) in enumerate(_integer_shifts(reference_spectrum, windowed(images)).tolist()):
@@ -561,10 +572,13 @@ def estimate_shift(
         # widened by the shift and a margin for the refinement and interpolation.
         reach = _ECC_MARGIN_PX + max(abs(dy), abs(dx))
         box = tuple(slice(max(ends[0] - reach, 0), ends[-1] + reach + 1) for ends in (rows, cols))
+        # Smoothed on the box and the Gaussian's reach around it only: the same values in the box.
+        around = tuple(slice(max(side.start - blur_reach, 0), side.stop + blur_reach) for side in box)
+        inside = tuple(slice(side.start - wide.start, side.stop - wide.start) for side, wide in zip(box, around))
         try:
             score[i], warp = cv2.findTransformECC(
                 fine_reference[box],
-                smooth(image, sigma_px=smooth_px)[box],
+                smooth(image[around], sigma_px=smooth_px)[inside],
                 warp,
                 cv2.MOTION_TRANSLATION,
                 _ECC_CRITERIA,

@@ -350,3 +350,11 @@ def test_estimate_shift_refines_as_opencv_on_the_whole_frame(shift):
     np.testing.assert_allclose(shifts[0], (warp[1, 2], warp[0, 2]), atol=1e-4)
     np.testing.assert_allclose(score[0], rho, atol=1e-5)
     np.testing.assert_allclose(shifts[0], shift, atol=0.1)
+
+
+@pytest.mark.parametrize("size", [1, 2, 7, 1000, 1001])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_one_partition_median_of_the_noise_level_is_numpys(size, dtype):
+    values = np.random.default_rng(size).normal(size=size).astype(dtype)
+    values[: size // 3] = values[-1]  # ties too
+    assert K._median(values) == np.median(values) and K._median(values).dtype == np.median(values).dtype
