@@ -753,7 +753,8 @@ def cement_candidates(
     _check_ndim(excess, (2, 3), "excess")
     local = np.float32(threshold)
     if reference_gradient is not None and gradient_gain > 0:
-        local = local + np.float32(gradient_gain) * np.asarray(reference_gradient, dtype=np.float32)
+        gradient = np.asarray(reference_gradient, dtype=np.float32)
+        local = local + (gradient if gradient_gain == 1 else np.float32(gradient_gain) * gradient)  # (x 1 is exact)
     mask = excess > local
     if exclude is not None:
         mask &= ~exclude

@@ -488,6 +488,7 @@ class Engine:
         )
         accumulated, run_length = self._crop(st.accumulated), self._crop(st.run_length)
         grown_from = k.binary_dilation(accumulated | (run_length != 0))
+        off_edges = exclude | st.needle_rim  # no bridges nor growth along the needle's edges
         # Cement continues the cement so far, also across a gap where the excess is only
         # weak (a thin channel leaving the body is faintest where it is thinnest); the gap
         # itself is not counted.
@@ -496,7 +497,7 @@ class Engine:
             threshold=seg.bridge_contrast_ratio * seg.cement_contrast,
             reference_gradient=st.threshold_raise,
             gradient_gain=1.0,
-            exclude=exclude | st.needle_rim,  # no bridges along the needle's edges
+            exclude=off_edges,
         )
         if st.instant_threshold_raise is not None:
             candidates = candidates | k.cement_candidates(
@@ -514,7 +515,7 @@ class Engine:
             threshold=seg.growth_contrast_ratio * seg.cement_contrast,
             reference_gradient=st.threshold_raise,
             gradient_gain=1.0,
-            exclude=exclude | st.needle_rim,
+            exclude=off_edges,
         )
         growing = (candidates | extending) & joined
         # A new blob, away from the cement so far, must be large enough and seen in two
