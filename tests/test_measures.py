@@ -61,7 +61,10 @@ def test_corners_translated_and_transformed():
     moved = RECT.translated(3, -2)
     assert moved.anterior_superior == (43.0, 28.0)
     shifted = RECT.transformed([[1, 0, 3], [0, 1, -2]])
-    assert shifted == moved
+    assert shifted == moved  # the validated corners equal the translated ones
+    for bad in (math.nan, math.inf):
+        with pytest.raises(ValueError):
+            RECT.translated(bad, 0.0)
     turned = RECT.transformed(_rotation(90, (0, 0)))
     # (x, y) -> (-y, x)
     np.testing.assert_allclose(turned.posterior_inferior, (-80, 100), atol=1e-12)
