@@ -7,8 +7,11 @@ interest, noise estimate, the denoised excess over the baseline, recursive filte
 candidates, growth and confirmation of blobs, monotone accumulation, then per frame the
 measures (front to wall, depth, leak classes, speed) and the alert, and the cement mask
 back on the host. The frames are a phantom run (``posterior_approach``) at each size: the
-engine first sees its pre-injection frames and a few with cement (baseline frozen), then
-the frames with cement, cycled, at the run's frame rate. The same run also measures:
+engine first sees its pre-injection frames and a few with cement (baseline frozen, untimed),
+then the next :data:`CYCLE` frames, during which the cement keeps spreading; then it starts
+afresh (untimed) and takes them again, so every timed frame is one of a growing injection
+(cement that has stopped growing would let the engine reuse its shape measures and flatter
+it). The naive script restarts alike. The same run also measures:
 
 - a naive baseline (``backend`` ``naive-skimage``): the core of those steps frame by frame
   with scikit-image / scipy, as a typical research script writes them (registration,
@@ -68,6 +71,8 @@ GRADIENT_GAIN = SEGMENTATION.registration_error_px  # px of residual misregistra
 ALPHA = 0.5  # recursive filter weight of the newest frame (the naive script's)
 PRE_INJECTION = 5  # phantom frames before the cement appears (SynthOptions default)
 FPS = 5.0  # the phantom run's frame rate
+START = PRE_INJECTION + 3  # frames fed untimed at each start: the baseline freezes on them
+CYCLE = 32  # timed frames of growing cement before a restart (a multiple of every batch size)
 
 
 @dataclass
@@ -88,7 +93,7 @@ class Scene:
 def make_scene(size: int) -> Scene:
     """A phantom run at ``size`` px and the per-study set-up the engine derives from it."""
     numpy_kernels = get_backend("numpy")
-    sim = simulate("posterior_approach", seed=0, options=SynthOptions(size_px=size, frames=16, fps=FPS))
+    sim = simulate("posterior_approach", seed=0, options=SynthOptions(size_px=size, frames=START + CYCLE, fps=FPS))
     run = sim.run
     frames = run.frames.astype(np.float32)
     fov = run.field.mask(size, size)
@@ -114,20 +119,25 @@ class EnginePipeline:
     """An engine for the scene on one backend, past its pre-injection frames, fed the frames with cement."""
 
     def __init__(self, scene: Scene, backend: str, device: str):
-        rows, cols = scene.fov.shape
+        self.scene, self.backend, self.device = scene, backend, device
+        self.restart()
+
+    def restart(self) -> None:
+        """A fresh engine, fed the first :data:`START` frames (the baseline freezes; cement is followed next)."""
+        rows, cols = self.scene.fov.shape
         self.engine = Engine(
             RunConfig.defaults(),
             rows=rows,
             columns=cols,
-            mm_per_px=scene.mm_per_px,
-            fov_mask=scene.fov,
-            corners=scene.corners,
-            white_level=scene.white_level,
-            backend=backend,
-            device=device,
+            mm_per_px=self.scene.mm_per_px,
+            fov_mask=self.scene.fov,
+            corners=self.scene.corners,
+            white_level=self.scene.white_level,
+            backend=self.backend,
+            device=self.device,
         )
         self.fed = 0
-        self(scene.frames[: PRE_INJECTION + 3])  # the baseline freezes; cement is followed from here on
+        self(self.scene.frames[:START])
 
     def __call__(self, frames):
         index = np.arange(self.fed, self.fed + len(frames))
@@ -140,9 +150,13 @@ class NaivePipeline:
 
     def __init__(self, scene: Scene):
         self.scene = scene
+        self.restart()
+
+    def restart(self) -> None:
+        """No cement and no filter state yet (the script's baseline is the scene's)."""
         self.filtered = None
-        self.accumulated = np.zeros(scene.fov.shape, bool)
-        self.run_length = np.zeros(scene.fov.shape, np.int16)
+        self.accumulated = np.zeros(self.scene.fov.shape, bool)
+        self.run_length = np.zeros(self.scene.fov.shape, np.int16)
 
     def __call__(self, frames):
         s = self.scene
@@ -189,21 +203,29 @@ class Timing:
 
 
 def time_round(pipeline, feed, timing: Timing, seconds: float, now) -> None:
-    """Batches for about ``seconds / 2``, then single frames for about as long, added to ``timing``.
+    """Batches for about ``seconds / 2``, then single frames for about as long, added to ``timing``."""
+    batches = _timed_calls(pipeline, feed, timing.batch, seconds / 2, now, least=1)
+    timing.batch_s += batches
+    timing.frames += timing.batch * len(batches)
+    timing.latency_ms += [t * 1000.0 for t in _timed_calls(pipeline, feed, 1, seconds / 2, now, least=20)]
 
-    ``feed(start, count)`` gives ``count`` frames of the cycled run.
+
+def _timed_calls(pipeline, feed, count: int, seconds: float, now, *, least: int) -> list[float]:
+    """Seconds per call of ``count`` frames, for about ``seconds`` and at least ``least`` calls.
+
+    ``feed(position, count)`` gives the frames of growing cement from ``position`` of the
+    cycle; at each cycle's start the pipeline restarts, untimed.
     """
+    times: list[float] = []
     start = now()
-    while now() - start < seconds / 2 or not timing.batch_s:
+    while now() - start < seconds or len(times) < least:
+        position = len(times) * count % CYCLE
+        if position == 0:
+            pipeline.restart()
         t0 = now()
-        pipeline(feed(timing.frames, timing.batch))
-        timing.batch_s.append(now() - t0)
-        timing.frames += timing.batch
-    start = now()
-    while now() - start < seconds / 2 or len(timing.latency_ms) < 20:
-        t0 = now()
-        pipeline(feed(len(timing.latency_ms), 1))
-        timing.latency_ms.append((now() - t0) * 1000.0)
+        pipeline(feed(position, count))
+        times.append(now() - t0)
+    return times
 
 
 def copy_fps(frames, seconds: float, now) -> float:
@@ -228,11 +250,10 @@ def copy_fps(frames, seconds: float, now) -> float:
 
 
 def host_feed(scene: Scene):
-    """The frames with cement, cycled (host memory)."""
-    n = scene.frames.shape[0]
+    """The frames of growing cement after the first :data:`START`, from a cycle position (host memory)."""
 
-    def feed(start: int, count: int):
-        return scene.frames[(np.arange(start, start + count) % (n - PRE_INJECTION)) + PRE_INJECTION]
+    def feed(position: int, count: int):
+        return scene.frames[START + position : START + position + count]
 
     return feed
 
