@@ -67,6 +67,7 @@ def test_overrides_apply_after_file(tmp_path):
         ("[speed]\nwindow_s = 0\n", "window_s"),
         ("[reliability]\nmax_saturated_fraction = 2.0\n", "max_saturated_fraction"),
         ("[leaks]\nmin_area_mm2 = -1.0\n", "min_area_mm2"),
+        ("[segmentation]\nbridge_edge_share = 1.5\n", "bridge_edge_share"),
         ("alerts = 3\n", r"\[alerts\] must be a table"),
         ("[alerts\n", "not valid TOML"),
     ],

@@ -87,6 +87,11 @@ class SegmentationConfig:
     bridge_contrast_ratio : float
         Cement next to the cement so far joins it across pixels with at least this
         fraction of ``cement_contrast`` (those pixels themselves do not count), (0, 1].
+    bridge_edge_share : float
+        The share of the steep-edge threshold raise that those bridging pixels take away
+        from the needle, [0, 1] (near the needle they take all of it): a leak's first
+        cement beyond the cortex joins the body's cement across the cortex's edge at once
+        instead of waiting a second frame as a new blob.
     min_run : int
         Frames in a row a pixel must look like cement before it counts (then it stays).
     field_margin_px : int
@@ -124,6 +129,7 @@ class SegmentationConfig:
     min_temporal_alpha: float = 0.25
     growth_contrast_ratio: float = 0.8
     bridge_contrast_ratio: float = 0.5
+    bridge_edge_share: float = 0.0
     min_run: int = 1
     field_margin_px: int = 6
     needle_min_excess: float = 1.0
@@ -142,6 +148,8 @@ class SegmentationConfig:
                 f"need 1 <= `baseline_frames_min` <= `baseline_frames_max`; got "
                 f"{self.baseline_frames_min!r}, {self.baseline_frames_max!r}"
             )
+        if self.bridge_edge_share > 1:
+            raise ValueError(f"`bridge_edge_share` must be in [0, 1]; got {self.bridge_edge_share!r}")
         if not 0 < self.min_temporal_alpha <= 1:
             raise ValueError(f"`min_temporal_alpha` must be in (0, 1]; got {self.min_temporal_alpha!r}")
         if self.median_px not in (1, 3, 5):

@@ -27,6 +27,9 @@ _NOMINAL_MM_PER_PX = 0.3
 # The denoising aims at this many times the reliability limit of cement contrast to noise.
 _SNR_HEADROOM = 1.25
 
+# Bridging pixels take the whole edge raise this close to the needle's mask, px.
+_BRIDGE_NEEDLE_GUARD_PX = 3
+
 # Least share of the exposed field that motion is measured on.
 _MIN_REGISTRATION_SHARE = 0.1
 # The registration's window fade-in and its pre-smoothing, at the frame's own pixels, px.
@@ -378,7 +381,13 @@ class Engine:
         noise = self.denoiser.noise_map(pre_injection, k.to_host(st.baseline), ~k.to_host(st.excluded))
         edges = seg.registration_error_px * self._edge_strength(st.baseline)
         floor = seg.min_local_snr * noise - seg.cement_contrast
-        st.threshold_raise = edges + self._on_device(np.maximum(self.denoiser.temporal_gain * floor, 0.0))
+        noisy = self._on_device(np.maximum(self.denoiser.temporal_gain * floor, 0.0))
+        st.threshold_raise = edges + noisy
+        # Bridges (which only join, see _segment) cross steep edges more easily, but not
+        # near the needle, whose edges would carry them along its track.
+        near_needle = k.binary_dilation(st.needle, iterations=_BRIDGE_NEEDLE_GUARD_PX)
+        share = seg.bridge_edge_share
+        st.bridge_threshold_raise = edges * (share + (1.0 - share) * near_needle) + noisy
         instant = self.denoiser.alpha < 1
         st.instant_threshold_raise = edges + self._on_device(np.maximum(floor, 0.0)) if instant else None
         st.pre_injection = []
@@ -495,7 +504,7 @@ class Engine:
         weak = k.cement_candidates(
             st.filtered,
             threshold=seg.bridge_contrast_ratio * seg.cement_contrast,
-            reference_gradient=st.threshold_raise,
+            reference_gradient=st.bridge_threshold_raise,
             gradient_gain=1.0,
             exclude=off_edges,
         )

@@ -57,6 +57,9 @@ class EngineState:
         pixels), attenuation units.
     instant_threshold_raise : ndarray, float32, [roi_rows, roi_cols] or None
         The same for the excess before the recursive filter (None when there is none).
+    bridge_threshold_raise : ndarray, float32, [roi_rows, roi_cols] or None
+        The same for the pixels that bridge new cement to the cement so far (less on
+        steep edges away from the needle).
     new_blobs : ndarray of bool, [roi_rows, roi_cols]
         Cement candidates of the last frame that were away from the cement so far (a
         new blob counts once it is seen again).
@@ -110,6 +113,7 @@ class EngineState:
     baseline: np.ndarray | None = None
     threshold_raise: np.ndarray | None = None
     instant_threshold_raise: np.ndarray | None = None
+    bridge_threshold_raise: np.ndarray | None = None
     needle: np.ndarray | None = None
     needle_rim: np.ndarray | None = None
     excluded: np.ndarray | None = None
