@@ -113,14 +113,7 @@ class Corners:
 
     def translated(self, dx: float, dy: float) -> "Corners":
         """The corners moved by ``(dx, dy)`` px."""
-        points = [(x + float(dx), y + float(dy)) for x, y in (getattr(self, n) for n in _CORNER_NAMES)]
-        if not all(math.isfinite(x) and math.isfinite(y) for x, y in points):
-            return Corners(*points)  # raises: not finite
-        # A translation keeps the quadrilateral convex and in order: it is not checked again.
-        moved = object.__new__(Corners)
-        for name, point in zip(_CORNER_NAMES, points):
-            object.__setattr__(moved, name, point)
-        return moved
+        return Corners(*((x + dx, y + dy) for x, y in self.as_array()))
 
     def transformed(self, matrix) -> "Corners":
         """The corners under the affine ``matrix`` ``[2, 3]``: ``(x', y') = M @ (x, y, 1)``."""
