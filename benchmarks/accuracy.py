@@ -73,21 +73,28 @@ def run_case(scenario: str, seed: int, variant: dict, folder: Path, *, wall: boo
 
 def frame_scores(out: Path, sim) -> dict:
     """Per frame, as the issue pools them over the case set: |front_to_wall_mm error| over
-    the frames with cement in the body (an unmeasured or unreliable frame counts as
-    infinite), and the Dice of the frames with at least 20 mm2 of cement."""
+    the frames with cement in the body (a frame without a front counts as infinite; an
+    unreliable one is scored on the front it reports, as evaluate scores it), the Dice of
+    the frames with at least 20 mm2 of cement, and the frames that say ``ok`` or ``warn``
+    after the stop was due (one frame after the truth's) and before it came."""
     with open(out / "frames.csv", newline="") as stream:
         rows = list(csv.DictReader(stream))
     errors = []
     for row, truth in zip(rows, sim.truth["frames"]):
         if truth["front_to_wall_mm"] is not None:
             ours = float(row["front_to_wall_mm"] or "nan")
-            ok = math.isfinite(ours) and row["alert"] != "unreliable"
-            errors.append(abs(ours - truth["front_to_wall_mm"]) if ok else math.inf)
+            errors.append(abs(ours - truth["front_to_wall_mm"]) if math.isfinite(ours) else math.inf)
+    silent = 0
+    truth_stop = _first(sim.truth["events"], "stop")
+    if truth_stop is not None:
+        due = min((f["time_s"] for f in sim.truth["frames"] if f["time_s"] > truth_stop + 1e-9), default=truth_stop)
+        stopped = next((float(r["time_s"]) for r in rows if r["alert"] == "stop"), math.inf)
+        silent = sum(due + 1e-3 < float(r["time_s"]) < stopped and r["alert"] in ("ok", "warn") for r in rows)
     masks, _ = read_masks_npz(out / MASKS_FILE)
     dice = [2.0 * float((ours & truth).sum()) / float(ours.sum() + truth.sum())
             for ours, truth, record in zip(masks, sim.cement_masks, sim.truth["frames"])
             if record["cement_area_mm2"] >= 20.0]
-    return {"front_errors_mm": errors, "dice_large_frames": dice}
+    return {"front_errors_mm": errors, "dice_large_frames": dice, "silent_frames_after_due_stop": silent}
 
 
 def _first(events, level):
@@ -113,6 +120,10 @@ def case_scores(case: dict) -> dict:
         "stop_on_time": (not stopping)
         or (stop["difference_frames"] is not None and stop["difference_frames"] <= 1),
         "stop_not_early": stop["analysis"] is None or stop["analysis"] >= earliest - 1e-3,
+        # Late, but never ok or warn while the stop was due: unreliable until it came.
+        "stop_late_but_unreliable": stopping and not (stop["difference_frames"] is not None
+                                                      and stop["difference_frames"] <= 1)
+        and case["silent_frames_after_due_stop"] == 0,
         "false_alert": (not stopping) and ev["first_warn_s"]["analysis"] is not None,
         "leaks_missed": ev["leak_classes_missed"],
         "leaks_spurious": ev["leak_classes_spurious"],
@@ -157,6 +168,8 @@ def table(cases: list[dict]) -> list[dict]:
             "dice_median": _median(s["dice"] for s in scores),
             "dice_frame_mean_min": min((s["dice_frame_mean"] for s in scores if s["dice_frame_mean"] is not None), default=None),
             "stop_on_time": f"{sum(s['stop_on_time'] for s in stopping)}/{len(stopping)}" if stopping else None,
+            "stop_late_but_unreliable": f"{sum(s['stop_late_but_unreliable'] for s in stopping)}/"
+                                        f"{sum(not s['stop_on_time'] for s in stopping)}" if stopping else None,
             "stop_not_early": f"{sum(s['stop_not_early'] for s in scores)}/{len(scores)}",
             "stop_delay_median_s": _median(s["stop_delay_s"] for s in scores),
             "false_alerts": sum(s["false_alert"] for s in scores),
@@ -177,7 +190,7 @@ def markdown(rows: list[dict]) -> str:
 
     head = ("scenario", "cases", "median abs error mm", "p95 abs error mm (median / worst case)",
             "p95 abs error mm (all frames)", "Dice", "frames >= 20 mm2 with Dice >= 0.90",
-            "stop <= 1 frame late", "stop not early", "median stop delay s", "false warn/stop",
+            "stop <= 1 frame late", "late stops unreliable until they come", "stop not early", "median stop delay s", "false warn/stop",
             "leak classes missed / spurious", "cases with leak classes right",
             "leak frames with classes right")
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -187,7 +200,7 @@ def markdown(rows: list[dict]) -> str:
             f"{cell(r['front_error_p95_mm_median'])} / {cell(r['front_error_p95_mm_max'])}",
             cell(r["front_error_p95_mm_pooled"]), cell(r["dice_median"]),
             f"{100 * r['dice_share_0_90_large_frames']:.0f} %" if r["dice_share_0_90_large_frames"] is not None else "-",
-            cell(r["stop_on_time"]), r["stop_not_early"], cell(r["stop_delay_median_s"]),
+            cell(r["stop_on_time"]), cell(r["stop_late_but_unreliable"]), r["stop_not_early"], cell(r["stop_delay_median_s"]),
             str(r["false_alerts"]), f"{r['leak_classes_missed']} / {r['leak_classes_spurious']}",
             r["leak_classes_right"],
             f"{100 * r['leak_class_frame_agreement']:.0f} %" if r["leak_class_frame_agreement"] is not None else "-",

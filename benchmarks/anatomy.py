@@ -100,6 +100,16 @@ def alert_criteria_met(case: dict) -> bool:
     return bool(s["stop_on_time"] and s["stop_not_early"] and not s["false_alert"])
 
 
+def unreliable_instead(case: dict) -> bool:
+    """Alert criteria not met, but never wrong: the study is unreliable throughout (no wall
+    found), or its one miss is a late stop whose frames were all unreliable (never ok or
+    warn) from when the stop was due until it came."""
+    if case["max_alert"] == "unreliable":
+        return True
+    s = case_scores(case)
+    return bool(s["stop_late_but_unreliable"] and s["stop_not_early"] and not s["false_alert"])
+
+
 def leak_classes_right(evaluation: dict) -> bool:
     """Every true leak class found and none spurious."""
     return not evaluation["leak_classes_missed"] and not evaluation["leak_classes_spurious"]
@@ -114,7 +124,7 @@ def criteria(cases: list[dict]) -> dict:
         name = f"{case['scenario']}/{case['seed']}"
         if alert_criteria_met(case):
             met += 1
-        elif case["max_alert"] == "unreliable":
+        elif unreliable_instead(case):
             unreliable += 1
         else:
             wrong.append(name)

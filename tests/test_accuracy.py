@@ -111,8 +111,9 @@ def front_errors(cases):
     for case in cases:
         for truth, ours in zip(case["truth"]["frames"], case["results"]):
             if truth["front_to_wall_mm"] is not None:
-                # A frame we could not measure counts as a miss of the whole body depth.
-                ok = math.isfinite(ours.front_to_wall_mm) and ours.alert is not AlertLevel.UNRELIABLE
+                # A frame without a front counts as a miss of the whole body depth; an
+                # unreliable frame is scored on the front it reports, like any other.
+                ok = math.isfinite(ours.front_to_wall_mm)
                 errors.append(abs(ours.front_to_wall_mm - truth["front_to_wall_mm"]) if ok else math.inf)
     return np.array(errors)
 
@@ -206,6 +207,19 @@ def test_stop_comes_no_later_than_one_frame_after_the_truth(measured):
         if ours is None or ours > next_frame_time(case["truth"]["frames"], truth_stop) + 1e-3:
             late.append((case["name"], truth_stop, ours))
     assert not late
+
+
+def test_a_late_stop_is_unreliable_until_it_comes(measured):
+    """Safety over silence: where the stop comes late (a front running on unseen in the needle's
+    shadow), every frame from one frame after the truth's stop until ours is unreliable, never ok or warn."""
+    silent = []
+    for case in (c for c in measured if c["scenario"] in STOPPING):
+        truth_stop, ours = stop_times(case)
+        due = next_frame_time(case["truth"]["frames"], truth_stop)
+        for r in case["results"]:
+            if due + 1e-3 < r.time_s and (ours is None or r.time_s < ours) and r.alert in (AlertLevel.OK, AlertLevel.WARN):
+                silent.append((case["name"], r.frame, r.alert.value))
+    assert not silent
 
 
 def next_frame_time(frames, time_s):

@@ -5,7 +5,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from vpimage.alerts import AlertLevel, AlertStateMachine, AlertThresholds, events, frame_level
+from vpimage.alerts import FRONT_HIDDEN, AlertLevel, AlertStateMachine, AlertThresholds, events, frame_level
 from vpimage.measures import LEAK_CLASSES
 
 OK, WARN, STOP, UNREL = AlertLevel.OK, AlertLevel.WARN, AlertLevel.STOP, AlertLevel.UNRELIABLE
@@ -91,6 +91,37 @@ def test_frame_level_leak_levels_per_class():
     assert _level(10.0, leaks=["disc_inferior"], th=th) == (WARN, "leak: disc_inferior")
     assert _level(10.0, leaks=["anterior"], th=th) == (OK, "")
     assert _level(10.0, leaks=["anterior", "disc_superior"], th=th) == (STOP, "leak: disc_superior")
+
+
+@pytest.mark.parametrize(
+    "d, hidden, leaks, expected",
+    [
+        (3.0, 1.5, (), UNREL),  # warn seen, but unseen cement could be 1.5 mm from the wall
+        (8.0, 2.0, (), UNREL),  # boundary: <= stop_mm could be a stop
+        (3.0, 2.01, (), WARN),  # unseen cement no nearer than the stop distance: the warn stands
+        (1.8, 0.5, (), STOP),  # a stop seen is a stop
+        (4.0, 1.0, ("venous",), STOP),  # so is a leak
+        (3.0, NAN, (), WARN),  # nothing could be hidden
+    ],
+)
+def test_frame_level_front_hidden_in_the_needle_shadow(d, hidden, leaks, expected):
+    level, reason = frame_level(
+        front_to_wall_mm=d, depth_fraction=0.5, leak_classes=leaks, reliable=True, unreliable_reason="",
+        thresholds=AlertThresholds(), hidden_front_to_wall_mm=hidden,
+    )
+    assert level is expected
+    assert reason.startswith(FRONT_HIDDEN) == (expected is UNREL)
+
+
+def test_front_hidden_reason_names_where_the_unseen_cement_could_be():
+    def reason(hidden):
+        return frame_level(
+            front_to_wall_mm=3.0, depth_fraction=0.5, leak_classes=(), reliable=True, unreliable_reason="",
+            thresholds=AlertThresholds(), hidden_front_to_wall_mm=hidden,
+        )[1]
+
+    assert reason(1.24) == "front_hidden: unseen cement could lie 1.2 mm from the wall (stop <= 2 mm)"
+    assert reason(-0.6) == "front_hidden: unseen cement could lie 0.6 mm behind the wall (stop <= 2 mm)"
 
 
 def test_frame_level_unreliable_wins_over_measures():

@@ -17,6 +17,7 @@ from vpimage.measures import (
     classify_leaks,
     depth_fraction,
     front_to_wall_px,
+    hidden_front_to_wall_px,
     signed_distance_to_wall_px,
     time_to_wall_s,
 )
@@ -114,6 +115,52 @@ def test_cement_outside_band_does_not_set_front():
     mask[50:55, 60:91] = True  # front 10 px from the wall
     mask[85:95, 95:110] = True  # below the inferior endplate, behind the wall line
     assert front_to_wall_px(mask, RECT) == pytest.approx(10.0, abs=1e-9)
+
+
+def _shadow_case():
+    """Cement in the body with its front at x = 70 (30 px from the wall at x = 100), and a
+    needle's shadow (blind rows 52-54) from inside the cement back through the wall."""
+    mask = np.zeros(SHAPE, bool)
+    mask[45:60, 50:71] = True
+    blind = np.zeros(SHAPE, bool)
+    blind[52:55, 60:130] = True
+    return mask, blind
+
+
+@pytest.mark.parametrize("reach, expected", [(0.0, 30.0), (5.0, 25.0), (12.5, 18.0), (40.0, -10.0)])
+def test_hidden_front_runs_the_reach_into_the_shadow(reach, expected):
+    mask, blind = _shadow_case()
+    assert front_to_wall_px(mask, RECT) == 30.0
+    # Along the shadow the nearest unseen pixel within the reach is x = 70 + floor(reach).
+    assert hidden_front_to_wall_px(mask, blind, RECT, reach_px=reach) == pytest.approx(expected, abs=1e-9)
+
+
+def test_hidden_front_needs_blind_pixels_joined_to_the_cement():
+    mask, blind = _shadow_case()
+    blind[:, 75] = False  # a seen column cuts the shadow: cement cannot run on past it unseen
+    assert hidden_front_to_wall_px(mask, blind, RECT, reach_px=20.0) == pytest.approx(26.0, abs=1e-9)
+    apart = np.zeros(SHAPE, bool)
+    apart[52:55, 80:130] = True  # a shadow that does not touch the cement
+    assert math.isnan(hidden_front_to_wall_px(mask, apart, RECT, reach_px=50.0))
+    assert math.isnan(hidden_front_to_wall_px(mask, np.zeros(SHAPE, bool), RECT, reach_px=50.0))
+    assert math.isnan(hidden_front_to_wall_px(np.zeros(SHAPE, bool), blind, RECT, reach_px=50.0))
+
+
+def test_hidden_front_counts_only_the_band():
+    mask = np.zeros(SHAPE, bool)
+    mask[30:40, 50:71] = True  # front 30 px from the wall
+    blind = np.zeros(SHAPE, bool)
+    blind[20:31, 70:90] = True  # runs on above the superior endplate (y = 30): only its row 30 counts
+    blind[20:30, 90:99] = True
+    assert hidden_front_to_wall_px(mask, blind, RECT, reach_px=25.0) == pytest.approx(100 - 89, abs=1e-9)
+
+
+def test_hidden_front_bad_input_raises():
+    mask, blind = _shadow_case()
+    with pytest.raises(ValueError, match="blind"):
+        hidden_front_to_wall_px(mask, blind[:-1], RECT, reach_px=3.0)
+    with pytest.raises(ValueError, match="reach_px"):
+        hidden_front_to_wall_px(mask, blind, RECT, reach_px=-1.0)
 
 
 @pytest.mark.parametrize("deg", [-25, 10, 25])

@@ -14,7 +14,10 @@ from typing import Iterable, Iterator, Mapping
 
 from vpimage.measures import LEAK_CLASSES
 
-__all__ = ["AlertLevel", "AlertStateMachine", "AlertThresholds", "events", "frame_level"]
+__all__ = ["FRONT_HIDDEN", "AlertLevel", "AlertStateMachine", "AlertThresholds", "events", "frame_level"]
+
+#: Unreliable reason of a frame whose front may run on unseen to within the stop distance.
+FRONT_HIDDEN = "front_hidden"
 
 
 class AlertLevel(str, Enum):
@@ -154,6 +157,7 @@ def frame_level(
     reliable: bool,
     unreliable_reason: str,
     thresholds: AlertThresholds,
+    hidden_front_to_wall_mm: float = math.nan,
 ) -> tuple[AlertLevel, str]:
     """The level one frame meets on its own, and why.
 
@@ -171,13 +175,18 @@ def frame_level(
     unreliable_reason : str
         Why not (used when ``reliable`` is False).
     thresholds : AlertThresholds
+    hidden_front_to_wall_mm : float, optional
+        Signed distance to the posterior wall of cement that could lie unseen beyond the
+        front (in the needle's shadow), mm; NaN when none could.
 
     Returns
     -------
     (AlertLevel, str)
         ``unreliable`` with ``unreliable_reason`` for an unreliable frame; else the
         highest of ``stop``, ``warn``, ``ok`` whose condition holds, with every condition
-        of that level joined by ``"; "`` (empty for ``ok``).
+        of that level joined by ``"; "`` (empty for ``ok``). A frame that does not meet
+        ``stop`` but whose unseen cement could be within ``stop_mm`` of the wall is
+        ``unreliable`` (reason :data:`FRONT_HIDDEN`): it cannot tell ``stop`` from less.
     """
     if not reliable:
         return AlertLevel.UNRELIABLE, unreliable_reason or "unreliable"
@@ -197,9 +206,16 @@ def frame_level(
         level = thresholds.leak_levels[name]
         if level in met:
             met[level].append(f"leak: {name}")
-    for level in (AlertLevel.STOP, AlertLevel.WARN):
-        if met[level]:
-            return level, "; ".join(met[level])
+    if met[AlertLevel.STOP]:
+        return AlertLevel.STOP, "; ".join(met[AlertLevel.STOP])
+    hidden = hidden_front_to_wall_mm
+    if hidden <= thresholds.stop_mm:
+        where = f"{hidden:.1f} mm from" if hidden >= 0 else f"{-hidden:.1f} mm behind"
+        return AlertLevel.UNRELIABLE, (
+            f"{FRONT_HIDDEN}: unseen cement could lie {where} the wall (stop <= {thresholds.stop_mm:g} mm)"
+        )
+    if met[AlertLevel.WARN]:
+        return AlertLevel.WARN, "; ".join(met[AlertLevel.WARN])
     return AlertLevel.OK, ""
 
 

@@ -173,12 +173,22 @@ class ReliabilityConfig:
     min_registration_score : float
         Lower correlation of the motion-compensated frame with the baseline over the
         bone it is registered on (the motion is not explained), -1..1.
+    blind_threshold_ratio : float
+        Pixels whose cement threshold the image's noise or edges raise by at least this
+        many times the cement contrast are blind: thin cement there goes unseen (the
+        steel needle's shadow), dimensionless.
+    hidden_front_reach_mm : float
+        How far cement may run unseen into blind pixels beyond the cement seen, mm. A
+        frame that would not ``stop`` is unreliable (``front_hidden``) when such cement
+        could lie within ``alerts.stop_mm`` of the posterior wall.
     """
 
     max_motion_mm: float = 5.0
     min_snr: float = 3.0
     max_saturated_fraction: float = 0.2
     min_registration_score: float = 0.5
+    blind_threshold_ratio: float = 1.0
+    hidden_front_reach_mm: float = 3.0
 
     def __post_init__(self):
         _check_non_negative(self)

@@ -33,6 +33,7 @@ __all__ = [
     "classify_leaks",
     "depth_fraction",
     "front_to_wall_px",
+    "hidden_front_to_wall_px",
     "signed_distance_to_wall_px",
     "time_to_wall_s",
 ]
@@ -249,6 +250,45 @@ def front_to_wall_px(mask, corners: Corners) -> float:
     if xs.size == 0:
         return math.nan
     return float(_distance(lines["posterior"], xs, ys).min())
+
+
+def hidden_front_to_wall_px(mask, blind, corners: Corners, *, reach_px: float) -> float:
+    """Signed distance to the posterior wall of cement that could lie unseen beyond the front, px.
+
+    Blind pixels are those where thin cement cannot be told from the image's noise or
+    edges (the steel needle's shadow, above all). Cement that reaches them may run on
+    inside them unseen. Over the blind pixels in the band that are joined to the cement
+    through blind pixels (8-connected) and lie within ``reach_px`` of it, the smallest
+    signed distance to the posterior-wall line, as :func:`front_to_wall_px` measures the
+    cement's own.
+
+    Parameters
+    ----------
+    mask : ndarray, bool, shape [rows, cols]
+        Cement pixels.
+    blind : ndarray, bool, shape [rows, cols]
+        Pixels where thin cement may go unseen.
+    corners : Corners
+        The treated vertebral body, px.
+    reach_px : float
+        How far from the cement seen the unseen cement may run (Euclidean), px, >= 0.
+
+    Returns
+    -------
+    float
+        px; NaN when no blind pixel qualifies.
+    """
+    cement, blind = _check_mask(mask), _check_mask(blind)
+    if blind.shape != cement.shape:
+        raise ValueError(f"`blind` must be shaped like `mask` {cement.shape}; got {blind.shape}")
+    if not (math.isfinite(reach_px) and reach_px >= 0):
+        raise ValueError(f"`reach_px` must be a finite number >= 0; got {reach_px!r}")
+    if not (cement.any() and blind.any()):
+        return math.nan
+    labels, _ = ndimage.label(blind | cement, structure=np.ones((3, 3), bool))
+    joined = np.isin(labels, np.unique(labels[cement])) & blind
+    within = ndimage.distance_transform_edt(~cement) <= reach_px
+    return front_to_wall_px(joined & within, corners)
 
 
 def depth_fraction(mask, corners: Corners) -> float:

@@ -49,10 +49,22 @@ def test_engine_measures_the_growing_cement_against_truth(toy):
     assert all(b >= a for a, b in zip(areas, areas[1:])), "cement never vanishes"
     assert areas[3] == 0, "no cement before the injection"
     last = frames[-1].result
-    assert last.alert in (AlertLevel.WARN, AlertLevel.STOP)
+    # The front, 4.5 mm from the wall (12 px), runs along the needle, whose shadow goes on
+    # through the wall: cement running on unseen there for the 3 mm of
+    # reliability.hidden_front_reach_mm could be 1.5 mm from it, within the stop distance.
+    assert last.front_to_wall_mm == pytest.approx(4.5)
+    assert last.alert is AlertLevel.UNRELIABLE
+    assert last.reason == "front_hidden: unseen cement could lie 1.5 mm from the wall (stop <= 2 mm)"
     assert math.isclose(last.cement_area_mm2, last.cement_area_px * toy.mm_per_px**2)
     toa = engine.state.time_of_arrival_s
     assert np.isnan(toa[~engine.state.accumulated]).all() and np.isfinite(toa[engine.state.accumulated]).all()
+
+
+def test_without_a_reach_into_the_shadow_the_front_seen_warns(toy):
+    base = RunConfig.defaults()
+    config = dataclasses.replace(base, reliability=dataclasses.replace(base.reliability, hidden_front_reach_mm=0.0))
+    last = run(toy, config=config)[0][-1].result
+    assert last.alert is AlertLevel.WARN and last.reason.startswith("front 4.5 mm from the wall")
 
 
 def test_results_do_not_depend_on_batch_size(toy):

@@ -388,6 +388,10 @@ class Engine:
         near_needle = k.binary_dilation(st.needle, iterations=_BRIDGE_NEEDLE_GUARD_PX)
         share = seg.bridge_edge_share
         st.bridge_threshold_raise = edges * (share + (1.0 - share) * near_needle) + noisy
+        # Where the raise is large, thin cement goes unseen (the front may hide there).
+        st.blind = np.zeros((st.rows, st.columns), bool)
+        blind_raise = self.config.reliability.blind_threshold_ratio * seg.cement_contrast
+        self._crop(st.blind)[...] = k.to_host(st.threshold_raise) >= blind_raise
         instant = self.denoiser.alpha < 1
         st.instant_threshold_raise = edges + self._on_device(np.maximum(floor, 0.0)) if instant else None
         st.pre_injection = []
@@ -555,22 +559,22 @@ class Engine:
             min_run=seg.min_run,
         )
 
-    def _cement_box(self, mask: np.ndarray) -> tuple[np.ndarray, tuple[int, int]]:
-        """The bounding box of the cement in a whole-frame host ``mask`` (a view), and its top-left ``(row, col)``."""
+    def _cement_box(self, mask: np.ndarray) -> tuple[tuple[int, int], tuple[int, int]]:
+        """The bounding box ``((top, bottom), (left, right))`` (px, ends excluded) of the cement in a
+        whole-frame host ``mask``; empty at the region of interest's top-left corner when there is none."""
         region = self._crop(mask)
         rows, cols = np.flatnonzero(region.any(axis=1)), np.flatnonzero(region.any(axis=0))
         (top, _), (left, _) = self._roi
         if rows.size == 0:
-            return mask[:0, :0], (top, left)
-        top, left = top + int(rows[0]), left + int(cols[0])
-        return mask[top : top + int(rows[-1] - rows[0]) + 1, left : left + int(cols[-1] - cols[0]) + 1], (top, left)
+            return (top, top), (left, left)
+        return (top + int(rows[0]), top + int(rows[-1]) + 1), (left + int(cols[0]), left + int(cols[-1]) + 1)
 
     def _shape_measures(
-        self, cement: np.ndarray, corner: tuple[int, int], area_px: int
-    ) -> tuple[float, float, dict[str, float]]:
-        """Front to wall (px), depth fraction and leak areas (px per class) of the cement's
-        bounding box ``cement`` (host bool, ``area_px`` pixels set) whose top-left is
-        ``corner`` ``(row, col)``.
+        self, mask: np.ndarray, box: tuple[tuple[int, int], tuple[int, int]], area_px: int
+    ) -> tuple[float, float, dict[str, float], float]:
+        """Front to wall (px), depth fraction, leak areas (px per class) and hidden front to
+        wall (px, see :meth:`_hidden_front_px`) of the whole-frame host ``mask``, whose
+        cement (``area_px`` pixels) lies in the bounding box ``box`` (see :meth:`_cement_box`).
 
         The accumulation is monotone: while the cement's area and the corners stay, the
         mask stays, and so do its measures (taken again only when either changed).
@@ -578,29 +582,48 @@ class Engine:
         st = self.state
         if st.shape_measures is not None and st.shape_measures[:2] == (area_px, st.corners):
             return st.shape_measures[2:]
-        front_px = depth = math.nan
+        front_px = depth = hidden_px = math.nan
         leaks: dict[str, float] = {}
         if st.corners is not None:
             # The measures see the cement's bounding box and the corners moved with it:
             # the same distances, for work that follows the cement, not the frame.
-            top, left = corner
+            (top, bottom), (left, right) = box
+            cement = mask[top:bottom, left:right]
             corners = st.corners.translated(-left, -top)
             if self.view == "lateral":
                 front_px = measures.front_to_wall_px(cement, corners)
                 depth = measures.depth_fraction(cement, corners)
+                hidden_px = self._hidden_front_px(mask, box, front_px)
             leaks = measures.classify_leaks(
                 cement, corners, mm_per_px=self.mm_per_px or _NOMINAL_MM_PER_PX, rules=self.config.leaks
             )
-        st.shape_measures = (area_px, st.corners, front_px, depth, leaks)
-        return front_px, depth, leaks
+        st.shape_measures = (area_px, st.corners, front_px, depth, leaks, hidden_px)
+        return front_px, depth, leaks, hidden_px
+
+    def _hidden_front_px(self, mask: np.ndarray, box: tuple[tuple[int, int], tuple[int, int]], front_px: float) -> float:
+        """Signed distance to the wall of cement that could run on unseen into blind pixels, px.
+
+        Taken only when it matters: while the front seen is beyond the stop distance by
+        less than the reach (unseen cement within the reach is no nearer than the front
+        less the reach); NaN otherwise, and before the baseline.
+        """
+        st, stop_mm = self.state, self.config.alerts.stop_mm
+        reach_px = self.config.reliability.hidden_front_reach_mm * self._px_per_mm
+        stop_px = stop_mm * self._px_per_mm
+        if st.blind is None or not stop_px < front_px <= stop_px + reach_px:
+            return math.nan
+        around, _ = self._halo(box, int(math.ceil(reach_px)) + 1)
+        corners = st.corners.translated(-around[1].start, -around[0].start)
+        return measures.hidden_front_to_wall_px(mask[around], st.blind[around], corners, reach_px=reach_px)
 
     def _measure(self, time_s: float, index: int, shift: np.ndarray, problem: str) -> EngineFrame:
         st = self.state
         mask = self.kernels.to_host(st.accumulated)  # the frame's one device -> host copy
         scale = self.mm_per_px if self.mm_per_px is not None else math.nan
-        cement, (top, left) = self._cement_box(mask)
-        area_px = st.cement_area_px = int(cement.sum())
-        front_px, depth, leaks = self._shape_measures(cement, (top, left), area_px)
+        where = self._cement_box(mask)
+        (top, bottom), (left, right) = where
+        area_px = st.cement_area_px = int(mask[top:bottom, left:right].sum())
+        front_px, depth, leaks, hidden_px = self._shape_measures(mask, where, area_px)
         front_mm = front_px * scale
         speed = st.speed.update(time_s, front_mm)
         level, reason = frame_level(
@@ -610,6 +633,7 @@ class Engine:
             reliable=not problem,
             unreliable_reason=problem,
             thresholds=self.config.alerts,
+            hidden_front_to_wall_mm=hidden_px * scale,
         )
         level, reason = st.alerts.update(time_s, level, reason)
         result = FrameResult(
@@ -632,7 +656,6 @@ class Engine:
         dy, dx = float(shift[0]), float(shift[1])
         # In image coordinates: only the cement's box and a halo as wide as the shift move.
         image_mask = np.zeros_like(mask)
-        where = ((top, top + cement.shape[0]), (left, left + cement.shape[1]))
         box, _ = self._halo(where, int(math.ceil(max(abs(dy), abs(dx)))) + 1)
         image_mask[box] = self._host.shift_images(mask[box][None], np.array([[dy, dx]]))[0]
         corners = st.corners.translated(dx, dy) if st.corners is not None else None

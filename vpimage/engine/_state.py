@@ -63,6 +63,10 @@ class EngineState:
     new_blobs : ndarray of bool, [roi_rows, roi_cols]
         Cement candidates of the last frame that were away from the cement so far (a
         new blob counts once it is seen again).
+    blind : ndarray of bool, [rows, cols] or None
+        Host map of the pixels where thin cement goes unseen (the cement threshold raised
+        by at least ``reliability.blind_threshold_ratio`` times the cement contrast: the
+        needle's shadow); False outside the region of interest. None until the baseline.
     needle : ndarray of bool, [roi_rows, roi_cols] or None
         The needle and a margin: new cement may not start there, only grow into it.
     needle_rim : ndarray of bool, [roi_rows, roi_cols] or None
@@ -78,7 +82,7 @@ class EngineState:
     cement_area_px : int
         Pixels of ``accumulated`` at the last measured frame (a host count).
     shape_measures : tuple or None
-        ``(area_px, corners, front_to_wall_px, depth_fraction, leaks)`` of the last frame
+        ``(area_px, corners, front_to_wall_px, depth_fraction, leaks, hidden_front_to_wall_px)`` of the last frame
         measured: the accumulation is monotone, so an unchanged area is an unchanged mask,
         and with the same corners its measures are these again.
     corners : Corners or None
@@ -114,6 +118,7 @@ class EngineState:
     threshold_raise: np.ndarray | None = None
     instant_threshold_raise: np.ndarray | None = None
     bridge_threshold_raise: np.ndarray | None = None
+    blind: np.ndarray | None = None
     needle: np.ndarray | None = None
     needle_rim: np.ndarray | None = None
     excluded: np.ndarray | None = None
