@@ -84,17 +84,23 @@ def frame_scores(out: Path, sim) -> dict:
         if truth["front_to_wall_mm"] is not None:
             ours = float(row["front_to_wall_mm"] or "nan")
             errors.append(abs(ours - truth["front_to_wall_mm"]) if math.isfinite(ours) else math.inf)
-    silent = 0
-    truth_stop = _first(sim.truth["events"], "stop")
-    if truth_stop is not None:
-        due = min((f["time_s"] for f in sim.truth["frames"] if f["time_s"] > truth_stop + 1e-9), default=truth_stop)
-        stopped = next((float(r["time_s"]) for r in rows if r["alert"] == "stop"), math.inf)
-        silent = sum(due + 1e-3 < float(r["time_s"]) < stopped and r["alert"] in ("ok", "warn") for r in rows)
     masks, _ = read_masks_npz(out / MASKS_FILE)
     dice = [2.0 * float((ours & truth).sum()) / float(ours.sum() + truth.sum())
             for ours, truth, record in zip(masks, sim.cement_masks, sim.truth["frames"])
             if record["cement_area_mm2"] >= 20.0]
-    return {"front_errors_mm": errors, "dice_large_frames": dice, "silent_frames_after_due_stop": silent}
+    return {"front_errors_mm": errors, "dice_large_frames": dice,
+            "silent_frames_after_due_stop": silent_frames_after_due_stop(rows, sim.truth)}
+
+
+def silent_frames_after_due_stop(rows: list[dict], truth: dict) -> int:
+    """How many of the analysis's ``frames.csv`` ``rows`` say ``ok`` or ``warn`` after the stop
+    was due (the frame after the truth's first stop) and before the analysis's first stop."""
+    truth_stop = _first(truth["events"], "stop")
+    if truth_stop is None:
+        return 0
+    due = min((f["time_s"] for f in truth["frames"] if f["time_s"] > truth_stop + 1e-9), default=truth_stop)
+    stopped = next((float(r["time_s"]) for r in rows if r["alert"] == "stop"), math.inf)
+    return sum(due + 1e-3 < float(r["time_s"]) < stopped and r["alert"] in ("ok", "warn") for r in rows)
 
 
 def _first(events, level):
