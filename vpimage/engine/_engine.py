@@ -600,7 +600,9 @@ class Engine:
         st.shape_measures = (area_px, st.corners, front_px, depth, leaks, hidden_px)
         return front_px, depth, leaks, hidden_px
 
-    def _hidden_front_px(self, mask: np.ndarray, box: tuple[tuple[int, int], tuple[int, int]], front_px: float) -> float:
+    def _hidden_front_px(
+        self, mask: np.ndarray, box: tuple[tuple[int, int], tuple[int, int]], front_px: float
+    ) -> float:
         """Signed distance to the wall of cement that could run on unseen into blind pixels, px.
 
         Taken only when it matters: while the front seen is beyond the stop distance by
