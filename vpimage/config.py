@@ -165,7 +165,7 @@ class ReliabilityConfig:
     Attributes
     ----------
     max_motion_mm : float
-        Larger motion against the baseline (after compensation fails to explain it), mm.
+        Larger motion since the frame before (a sudden jump), mm.
     min_snr : float
         Lower contrast-to-noise of the cement region, dimensionless.
     max_saturated_fraction : float
