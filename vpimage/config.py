@@ -116,6 +116,13 @@ class SegmentationConfig:
     leak_search_margin_mm : float
         Cement is looked for in the vertebral body and this far around it (and the
         whole field when the body is unknown): cement farther out is not seen, mm.
+    sharp_edge_margin_mm : float
+        Farther than this from the body, the steep-edge raise is at least what moving the
+        baseline by ``registration_error_px`` changes after the denoiser's filter. The
+        smoothed gradient underestimates that up to twofold where a median keeps bone
+        sharp (a neighbouring vertebra's endplate), and a sub-pixel breathing offset then
+        leaves false cement there. Nearer the body the smoothed gradient's raise alone:
+        a leak's first cement crosses the body's own cortex, mm.
     """
 
     cement_contrast: float = 0.15
@@ -140,6 +147,7 @@ class SegmentationConfig:
     registration_margin_mm: float = 15.0
     registration_grid_mm: float = 0.5
     leak_search_margin_mm: float = 30.0
+    sharp_edge_margin_mm: float = 2.0
 
     def __post_init__(self):
         _check_non_negative(self)

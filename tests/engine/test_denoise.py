@@ -1,5 +1,7 @@
 """The denoiser picks the weakest filter that makes the cement stand out of the noise."""
 
+import math
+
 import numpy as np
 import pytest
 
@@ -64,3 +66,28 @@ def test_noise_map_follows_the_attenuation_level():
     np.testing.assert_allclose(np.median(noise[44:52]), 0.5 * white * scale, rtol=0.25)
     np.testing.assert_allclose(np.median(noise[:30]), 0.05 * white * scale, rtol=0.25)
     assert d.noise_map(stack[:1], level, np.ones(level.shape, bool)).max() == 0.0
+
+
+
+def test_shift_residual_is_the_slope_on_a_ramp_moved_a_whole_pixel():
+    # Moved by a whole pixel the bicubic move is exact, and the median and Gaussian leave a
+    # linear ramp as it is: the change is the slope, 0.05 per px, wherever the filter sees no border.
+    d = Denoiser(_numpy, median_px=3, max_sigma_px=1.0, min_alpha=1.0)  # median 5, Gaussian 1 px
+    ramp = (0.05 * np.mgrid[:64, :64][1]).astype(np.float32)
+    residual = d.shift_residual(ramp, step_px=1.0)
+    np.testing.assert_allclose(residual[16:-16, 16:-16], 0.05, rtol=1e-4)
+
+
+def test_shift_residual_sees_a_sharp_step_whole():
+    # A step of 1.0 between two pixels, filtered by a 5 px median (which keeps a straight step sharp):
+    # moved by a pixel, the pixels at the step change by all of it. The smoothed gradient
+    # (Gaussian 1 px, then central differences across the step at 31.5) sees
+    # (Phi(0.5) - Phi(-1.5)) / 2, about 0.31, of it.
+    d = Denoiser(_numpy, median_px=3, max_sigma_px=0.0, min_alpha=1.0)
+    image = np.zeros((64, 64), np.float32)
+    image[32:, :] = 1.0
+    residual = d.shift_residual(image, step_px=1.0)
+    gradient = _numpy.gradient_magnitude(_numpy.smooth(image, sigma_px=1.0))
+    np.testing.assert_allclose(residual[31:33, 20:44], 1.0, atol=1e-5)
+    phi = lambda x: 0.5 * (1.0 + math.erf(x / math.sqrt(2.0)))  # noqa: E731
+    assert gradient[28:37, 20:44].max() == pytest.approx((phi(0.5) - phi(-1.5)) / 2, rel=0.05)

@@ -87,7 +87,8 @@ class Engine:
     becomes the baseline at the first frame with a cement-sized blob (or when the buffer
     is full) -> excess attenuation over the baseline, denoised as much as the measured
     noise needs (median, Gaussian, recursive filter) -> cement candidates (field rim
-    excluded; threshold raised on steep baseline edges and where the noise, measured
+    excluded; threshold raised on steep baseline edges (away from the body by what a
+    sub-pixel move really changes there, sharp bone included) and where the noise, measured
     per attenuation level before the injection, is too high for the cement contrast, as
     in the needle's shadow; growth from the cement so far, also from the excess before
     the recursive filter where it is strong enough; new blobs confirmed over two frames,
@@ -310,6 +311,10 @@ class Engine:
         if not weight.any():
             weight = self.fov_mask.copy()
         self._set_region_of_interest(away if self.state.corners is not None else None)
+        # Where sharp bone edges raise the threshold in full (see _freeze_baseline): away from the body.
+        self._sharp_edge_region = (
+            self._crop(away > seg.sharp_edge_margin_mm) if self.state.corners is not None else None
+        )
         factor = max(int(seg.registration_grid_mm * self._px_per_mm), 1)
         grid = self._host.block_mean(weight.astype(np.float32), factor=factor) > 1.0 - 0.5 / factor**2
         if not grid.any():  # a field too small for whole blocks: the frame's own pixels
@@ -378,8 +383,16 @@ class Engine:
         # and where the image is too noisy for the cement contrast (the needle's shadow).
         # The unfiltered-in-time excess answers at once where cement arrives thick (a
         # leak's first frames): its threshold rises with its own, larger, noise.
-        noise = self.denoiser.noise_map(pre_injection, k.to_host(st.baseline), ~k.to_host(st.excluded))
+        baseline = k.to_host(st.baseline)
+        noise = self.denoiser.noise_map(pre_injection, baseline, ~k.to_host(st.excluded))
         edges = seg.registration_error_px * self._edge_strength(st.baseline)
+        if self._sharp_edge_region is not None:
+            # Away from the body, what a residual misregistration really leaves after the
+            # filter: the smoothed gradient underestimates it on sharp bone (a neighbour's
+            # endplate), where a sub-pixel breathing offset would leave false cement.
+            residual = self.denoiser.shift_residual(baseline, step_px=seg.registration_error_px)
+            host_edges = k.to_host(edges)
+            edges = self._on_device(np.where(self._sharp_edge_region, np.maximum(host_edges, residual), host_edges))
         floor = seg.min_local_snr * noise - seg.cement_contrast
         noisy = self._on_device(np.maximum(self.denoiser.temporal_gain * floor, 0.0))
         st.threshold_raise = edges + noisy
