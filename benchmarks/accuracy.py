@@ -116,6 +116,7 @@ def case_scores(case: dict) -> dict:
     leak = next((f["time_s"] for f in frames if f["leak_classes"]), None)
     earliest = min((t for t in (near, leak) if t is not None), default=math.inf)
     stopping = case["scenario"] in STOPPING
+    on_time = stop["difference_frames"] is not None and stop["difference_frames"] <= 1
     return {
         "front_error_median_mm": ev["front_to_wall_abs_error_mm_median"],
         "front_error_p95_mm": ev["front_to_wall_abs_error_mm_p95"],
@@ -123,13 +124,10 @@ def case_scores(case: dict) -> dict:
         "dice": ev["dice"],
         "dice_frame_mean": ev["dice_frame_mean"],
         "stop_delay_s": stop["difference"],
-        "stop_on_time": (not stopping)
-        or (stop["difference_frames"] is not None and stop["difference_frames"] <= 1),
+        "stop_on_time": (not stopping) or on_time,
         "stop_not_early": stop["analysis"] is None or stop["analysis"] >= earliest - 1e-3,
         # Late, but never ok or warn while the stop was due: unreliable until it came.
-        "stop_late_but_unreliable": stopping and not (stop["difference_frames"] is not None
-                                                      and stop["difference_frames"] <= 1)
-        and case["silent_frames_after_due_stop"] == 0,
+        "stop_late_but_unreliable": stopping and not on_time and case["silent_frames_after_due_stop"] == 0,
         "false_alert": (not stopping) and ev["first_warn_s"]["analysis"] is not None,
         "leaks_missed": ev["leak_classes_missed"],
         "leaks_spurious": ev["leak_classes_spurious"],

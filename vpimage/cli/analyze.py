@@ -10,8 +10,8 @@ the command runs, so ``vpimage --help`` stays light.
 
 from __future__ import annotations
 
-import dataclasses
 import argparse
+import dataclasses
 import json
 import logging
 import time
