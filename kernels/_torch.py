@@ -346,7 +346,12 @@ def mean_frames(images) -> torch.Tensor:
 
 
 def median(images: torch.Tensor, *, size_px: int) -> torch.Tensor:
-    """Median filter of each image (edges replicated, as ``cv2.medianBlur``); see ``_numpy.median``."""
+    """Median filter of each image (edges replicated, as ``cv2.medianBlur``); see ``_numpy.median``.
+
+    A selection network on the window's shifted views (:data:`_MEDIAN_NETWORKS`): only
+    element-wise ``minimum``/``maximum`` of frame-sized tensors, exact (the median is one
+    of the values, as OpenCV's), with no ``[rows, cols, size_px**2]`` copy of the windows.
+    """
     _check_ndim(images, (2, 3), "images")
     if size_px not in (1, 3, 5):
         raise ValueError(f"`size_px` must be 1, 3 or 5; got {size_px!r}.")
@@ -354,10 +359,63 @@ def median(images: torch.Tensor, *, size_px: int) -> torch.Tensor:
     if size_px == 1:
         return images.clone()
     half = size_px // 2
-    stack = images.reshape((-1, 1) + tuple(images.shape[-2:]))
+    rows, cols = images.shape[-2:]
+    stack = images.reshape((-1, 1, rows, cols))
     padded = F.pad(stack, (half, half, half, half), mode="replicate")[:, 0]
-    windows = padded.unfold(1, size_px, 1).unfold(2, size_px, 1)  # [n, rows, cols, k, k], a view
-    return windows.reshape(windows.shape[:3] + (-1,)).median(dim=-1).values.reshape(images.shape)
+    values = [padded[:, dy : dy + rows, dx : dx + cols] for dy in range(size_px) for dx in range(size_px)]
+    for low, high, keep_low, keep_high in _MEDIAN_NETWORKS[size_px]:
+        a, b = values[low], values[high]
+        if keep_low:
+            values[low] = torch.minimum(a, b)
+        if keep_high:
+            values[high] = torch.maximum(a, b)
+    return values[len(values) // 2].reshape(images.shape)
+
+
+def _odd_even_merge_sort(count: int) -> list[tuple[int, int]]:
+    """Batcher's odd-even merge sort of ``count`` values: comparators ``(low, high)``, in order.
+
+    Built for the next power of two; comparators that reach past ``count`` are dropped
+    (the missing values stand for +inf, which a comparator never moves).
+    """
+
+    def merge(lo: int, hi: int, step: int):
+        double = step * 2
+        if double < hi - lo:
+            yield from merge(lo, hi, double)
+            yield from merge(lo + step, hi, double)
+            yield from ((i, i + step) for i in range(lo + step, hi - step, double))
+        else:
+            yield lo, lo + step
+
+    def sort(lo: int, hi: int):
+        if hi > lo:
+            middle = (lo + hi) // 2
+            yield from sort(lo, middle)
+            yield from sort(middle + 1, hi)
+            yield from merge(lo, hi, 1)
+
+    size = 1 << (count - 1).bit_length()
+    return [(low, high) for low, high in sort(0, size - 1) if high < count]
+
+
+def _median_network(count: int) -> tuple[tuple[int, int, bool, bool], ...]:
+    """The comparators of :func:`_odd_even_merge_sort` that the middle value depends on.
+
+    ``(low, high, keep_low, keep_high)``: whether the minimum (to ``low``) and the maximum
+    (to ``high``) are read later. Pruned backward from position ``count // 2``.
+    """
+    needed, kept = {count // 2}, []
+    for low, high in reversed(_odd_even_merge_sort(count)):
+        keep_low, keep_high = low in needed, high in needed
+        if keep_low or keep_high:
+            kept.append((low, high, keep_low, keep_high))
+            needed |= {low, high}
+    return tuple(reversed(kept))
+
+
+# The median's selection networks, per window side (px): 3 x 3 and 5 x 5 windows.
+_MEDIAN_NETWORKS = {side: _median_network(side * side) for side in (3, 5)}
 
 
 def _gaussian_taps(sigma_px: float) -> list[float]:

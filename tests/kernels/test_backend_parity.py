@@ -232,6 +232,31 @@ def test_median(device, size_px):
         _torch.median(T(att, device), size_px=7)
 
 
+@pytest.mark.parametrize("side", [3, 5])
+def test_the_median_network_selects_the_median_of_every_input(side):
+    """By the 0-1 principle a comparator network selects the k-th value of every input
+    when it does so for every input of zeros and ones: all 2**9 and 2**25 of them, 8 at a
+    time in the bits of a byte (minimum = and, maximum = or)."""
+    count = side * side
+    index = np.arange(2**count, dtype=np.uint32)
+    values = [np.packbits((index >> i) & 1 == 1) for i in range(count)]
+    for low, high, keep_low, keep_high in _torch._MEDIAN_NETWORKS[side]:
+        a, b = values[low], values[high]
+        if keep_low:
+            values[low] = a & b
+        if keep_high:
+            values[high] = a | b
+    # The median of zeros and ones is 1 when more than half are ones.
+    assert np.array_equal(values[count // 2], np.packbits(np.bitwise_count(index) > count // 2))
+
+
+@pytest.mark.parametrize("size_px", [3, 5])
+def test_median_is_exact_with_ties(device, size_px):
+    levels = np.random.default_rng(7).integers(0, 4, size=(2, 41, 37)).astype(np.float32) / 4
+    got = _torch.median(T(levels, device), size_px=size_px).cpu().numpy()
+    assert np.array_equal(got, _numpy.median(levels, size_px=size_px))
+
+
 @pytest.mark.parametrize("sigma_px", [0.0, 0.1, 0.7, 1.5, 3.2])
 def test_smooth(device, sigma_px):
     _, _, att, _ = phantom()
