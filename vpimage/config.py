@@ -106,7 +106,8 @@ class SegmentationConfig:
         pre-injection frames (dimensionless).
     registration_body_margin_mm : float
         Motion is measured on bone at least this far from the vertebral body (where
-        cement and leaks appear), mm.
+        cement and leaks appear), mm; half as far, then up to the body, when the bone there
+        has too few edges to fix the motion in every direction (see the engine).
     registration_margin_mm : float
         Largest motion followed; motion is measured this far inside the field's edge, mm.
     registration_grid_mm : float
