@@ -32,9 +32,6 @@ _BRIDGE_NEEDLE_GUARD_PX = 3
 
 # Least share of the exposed field that motion is measured on.
 _MIN_REGISTRATION_SHARE = 0.1
-# Least share of the edge structure of all the bone outside the body, along its weakest
-# direction, that the bone far from the body must hold to measure motion on it alone.
-_MIN_STRUCTURE_SHARE = 0.4
 # The registration's window fade-in and its pre-smoothing, at the frame's own pixels, px.
 _TAPER_PX = 16.0
 _REGISTRATION_SMOOTH_PX = 1.5
@@ -51,27 +48,6 @@ TOO_NOISY = "image_too_noisy"
 _IMAGE_PROBLEMS = (CLIPPED, MOTION_LOST, MOTION_TOO_LARGE, MOTION_JUMP, TOO_NOISY)
 # ... and those that keep it out of the segmentation too (a sudden but tracked motion does not).
 _UNUSABLE = (CLIPPED, MOTION_LOST, MOTION_TOO_LARGE, TOO_NOISY)
-
-
-def _weakest_structure(image: np.ndarray, region: np.ndarray) -> float:
-    """How strongly the edges of ``image`` in ``region`` fix a translation along its weakest direction.
-
-    The smaller eigenvalue of the structure tensor (the sum over ``region`` of
-    ``grad S grad S^T``, S the image smoothed as the registration smooths it), in
-    (attenuation / px)^2. A region of edges that all run one way (the insides of the
-    neighbouring vertebrae, their end plates cut off) fixes the motion across them only:
-    along them a registration drifts (measured: 0.6 px in an AP view).
-
-    Parameters
-    ----------
-    image : ndarray, float32, [rows, cols]
-        Attenuation (host).
-    region : ndarray of bool, [rows, cols]
-    """
-    dy, dx = np.gradient(ndi.gaussian_filter(image.astype(np.float64), _REGISTRATION_SMOOTH_PX))
-    dy, dx = dy[region], dx[region]
-    tensor = np.array([[dy @ dy, dy @ dx], [dy @ dx, dx @ dx]])
-    return float(np.linalg.eigvalsh(tensor)[0])
 
 
 @dataclass(frozen=True)
@@ -327,13 +303,10 @@ class Engine:
         weight = inner
         if self.state.corners is not None:
             away = ndi.distance_transform_edt(~measures.body_mask(self.state.corners, shape)) / self._px_per_mm
-            # Bone far from the body if there is enough of it, and edges enough to fix the
-            # motion in every direction, else nearer (never the body itself).
-            host_first = self.kernels.to_host(first)
-            need = _MIN_STRUCTURE_SHARE * _weakest_structure(host_first, inner & (away > 0.0))
+            # Bone far from the body if there is enough of it, else nearer (never the body itself).
             for margin_mm in (seg.registration_body_margin_mm, seg.registration_body_margin_mm / 2, 0.0):
                 weight = inner & (away > margin_mm)
-                if weight.sum() >= _MIN_REGISTRATION_SHARE * exposed and _weakest_structure(host_first, weight) >= need:
+                if weight.sum() >= _MIN_REGISTRATION_SHARE * exposed:
                     break
         if not weight.any():
             weight = self.fov_mask.copy()
