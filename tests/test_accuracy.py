@@ -197,9 +197,9 @@ def test_every_stopping_case_stops(measured):
 @pytest.mark.xfail(
     strict=True,
     reason="target not met: 1 of 25 stopping cases stops 6 frames late: a low-dose breach whose front runs in "
-    "the needle's shadow, too dark and noisy there for thin cement (on 90 unseen cases: 64/75 on time, the late "
-    "ones mostly fronts in the needle's shadow; every late case is unreliable, front_hidden, until it stops: "
-    "test_a_late_stop_is_unreliable_until_it_comes)",
+    "the needle's shadow, too dark and noisy there for thin cement (on the accuracy benchmark's 90 cases: 64/75 "
+    "on time, the late ones mostly fronts in the needle's shadow; every late case is unreliable, front_hidden, "
+    "until it stops: test_a_late_stop_is_unreliable_until_it_comes)",
 )
 def test_stop_comes_no_later_than_one_frame_after_the_truth(measured):
     late = []

@@ -108,7 +108,8 @@ class SegmentationConfig:
         Motion is measured on bone at least this far from the vertebral body (where
         cement and leaks appear), mm. Farther bone is mostly the insides of the
         neighbouring vertebrae, too few edges to fix the motion: at 12 mm the phantom's
-        motion was measured up to 0.68 px wrong (collimated and AP views), at 6 mm 0.29.
+        motion was measured up to 0.7 px wrong (AP and collimated lateral views), at 6 mm
+        up to 0.32 px.
     registration_margin_mm : float
         Largest motion followed; motion is measured this far inside the field's edge, mm.
     registration_grid_mm : float

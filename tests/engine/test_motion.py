@@ -70,4 +70,3 @@ def test_motion_in_an_ap_view_is_measured_on_edges_that_fix_it(monkeypatch):
     error_px = np.hypot(*(np.array([f.shift_px for f in frames]) - truth_px).T)
     assert error_px.max() <= RunConfig.defaults().segmentation.registration_error_px, error_px.round(3)
     assert not any(f.result.leak_classes for f in frames)
-
