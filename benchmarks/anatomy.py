@@ -17,7 +17,7 @@ and ``vpimage evaluate`` scores it, exactly as a user would run them. Reported:
 ::
 
     python benchmarks/anatomy.py --json benchmarks/results/anatomy--cpu.json \
-        [--markdown benchmarks/results/anatomy--cpu.md] [--seeds 2] [--quick]
+        [--markdown benchmarks/results/anatomy--cpu.md] [--seeds 3] [--quick]
 
 ``--quick`` runs one plain lateral posterior breach and one plain AP case (a smoke test).
 Seeds (3000 and up) are not those the detector or the analysis was tuned on.
@@ -177,7 +177,7 @@ def anatomy_markdown(rows: list[dict], summary: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, default=2, help="seeds per scenario and lateral variant")
+    parser.add_argument("--seeds", type=int, default=3, help="seeds per scenario and lateral variant")
     parser.add_argument("--quick", action="store_true", help="one plain lateral breach, one plain AP case")
     parser.add_argument("--json", required=True, type=Path, help="where the results go")
     parser.add_argument("--markdown", type=Path, help="where the markdown tables go")
