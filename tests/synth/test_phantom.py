@@ -268,6 +268,25 @@ def test_sudden_shift_is_one_jump_during_injection(phantom):
     assert np.linalg.norm(moved - before) * r.truth["mm_per_px"] == pytest.approx(np.linalg.norm(offsets[k]))
 
 
+def test_exposure_changes_move_whole_frames_by_the_log_of_the_tube_output(phantom):
+    r = phantom("posterior_approach", 15, exposure_changes=True, **QUIET)
+    output = np.array(r.truth["exposure"]["tube_output"])
+    k = r.truth["exposure"]["step_frame"]
+    assert output[0] == 1.0 and r.truth["options"]["pre_injection_frames"] < k < 59
+    # One step of 10-30 % (the ratio across it also carries two pulses of 3 %).
+    assert 0.09 <= abs(np.log(output[k] / output[k - 1])) <= np.log(1.3) + 0.25
+    # Every pixel away from cement (and its detector blur) reads its line integral less
+    # ln(output), to a stored level.
+    p = line_integral(r.run, r.truth)
+    cement = ndimage.binary_dilation((r.cement_thickness_mm > 0).any(axis=0), iterations=4)
+    no_cement = ~cement & unclipped(r.run, range(len(p)))
+    shift = p[:, no_cement] - p[0, no_cement]
+    np.testing.assert_allclose(shift, np.broadcast_to(-np.log(output)[:, None], shift.shape), atol=1.01 * level_step(r.truth))
+    unchanged = phantom("posterior_approach", 15, **QUIET)
+    assert unchanged.truth["exposure"] == {"tube_output": [1.0] * 60, "step_frame": None}
+    np.testing.assert_array_equal(unchanged.run.frames[0], r.run.frames[0])
+
+
 def test_jittered_frame_times(phantom):
     r = phantom("no_leak", 14, jitter=True, fps=10.0, frames=20)
     t = r.run.time_s
@@ -289,6 +308,7 @@ def test_jittered_frame_times(phantom):
         ("photometric", "RGB"),
         ("field", "oval"),
         ("breathing", "yes"),
+        ("exposure_changes", 1),
         ("bits_stored", 8),
         ("pre_injection_frames", 0),
         ("pre_injection_frames", 60),

@@ -32,6 +32,7 @@ __all__ = [
     "frame_times",
     "make_field",
     "motion_mm",
+    "tube_output",
 ]
 
 #: Expected quanta per pixel before the patient, per dose setting ("noiseless": normal
@@ -96,6 +97,26 @@ def motion_mm(
         offsets[shift_at:] += jump * np.array([np.cos(jump_angle), np.sin(jump_angle)])
         return offsets, shift_at
     return offsets, None
+
+
+def tube_output(
+    n: int, *, changes: bool, step_frames: tuple[int, int], rng: np.random.Generator
+) -> tuple[np.ndarray, int | None]:
+    """Tube output per frame relative to the first frame's, ``[n]`` (all 1 without ``changes``).
+
+    As automatic exposure control makes it: 3 % from pulse to pulse (log-normal) and one
+    step of 10-30 %, up or down, at a random frame in ``step_frames`` (first, last) that
+    stays. Returns the factors and the step's frame (None without changes).
+    """
+    pulses = np.exp(rng.normal(0.0, 0.03, n))
+    step = rng.uniform(1.1, 1.3) ** rng.choice([-1.0, 1.0])
+    step_at = int(rng.integers(step_frames[0], step_frames[1] + 1)) if step_frames[1] >= step_frames[0] else None
+    if not changes:
+        return np.ones(n), None
+    output = pulses / pulses[0]
+    if step_at is not None:
+        output[step_at:] *= step
+    return output, step_at
 
 
 @dataclass(frozen=True)

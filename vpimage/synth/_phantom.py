@@ -21,7 +21,7 @@ from vpimage.errors import ConfigError
 from vpimage.synth._anatomy import make_spine
 from vpimage.synth._bone import bone_projection
 from vpimage.synth._cement import project_fill
-from vpimage.synth._imaging import DOSE_QUANTA, ViewTransform, detector_geometry, frame_times, make_field, motion_mm
+from vpimage.synth._imaging import DOSE_QUANTA, ViewTransform, detector_geometry, frame_times, make_field, motion_mm, tube_output
 from vpimage.synth._needle import place_needle
 from vpimage.synth._render import MU_CEMENT_EXCESS_PER_MM, Projection, render
 from vpimage.synth._run import FluoroRun
@@ -65,6 +65,11 @@ class SynthOptions:
         the third frame after the pre-injection frames and the second-last frame).
     jitter : bool
         Jittered frame times (up to 20 % of the interval).
+    exposure_changes : bool
+        Tube output changing from frame to frame as automatic exposure control makes it
+        (3 % from pulse to pulse, one step of 10-30 % up or down at a random frame of the
+        injection phase, as ``sudden_shift`` chooses it); the display keeps the first
+        frame's mapping, so a whole frame reads shifted by the log of its output ratio.
     bits_stored : int
         10-12.
     pre_injection_frames : int
@@ -84,6 +89,7 @@ class SynthOptions:
     breathing: bool = True
     sudden_shift: bool = False
     jitter: bool = False
+    exposure_changes: bool = False
     bits_stored: int = 12
     pre_injection_frames: int = 5
     blur_px: float = 0.7
@@ -101,7 +107,7 @@ class SynthOptions:
         check(self.dose in DOSE_QUANTA, "dose", f"must be one of {sorted(DOSE_QUANTA)}")
         check(self.photometric in ("MONOCHROME1", "MONOCHROME2"), "photometric", "must be MONOCHROME1 or 2")
         check(self.field in ("circle", "rectangle"), "field", "must be 'circle' or 'rectangle'")
-        for name in ("breathing", "sudden_shift", "jitter"):
+        for name in ("breathing", "sudden_shift", "jitter", "exposure_changes"):
             check(isinstance(getattr(self, name), bool), name, "must be True or False")
         check(_is_int(self.bits_stored) and 10 <= self.bits_stored <= 12, "bits_stored", "must be in 10..12")
         check(
@@ -209,8 +215,8 @@ def simulate(scenario: str, *, seed: int = 0, options: SynthOptions = SynthOptio
     if not isinstance(options, SynthOptions):
         raise ConfigError(f"synth `options` must be SynthOptions, not {type(options).__name__}")
     o = options
-    streams = [np.random.default_rng(s) for s in np.random.SeedSequence(int(seed)).spawn(6)]
-    anatomy_rng, cement_rng, geometry_rng, motion_rng, noise_rng, texture_rng = streams
+    streams = [np.random.default_rng(s) for s in np.random.SeedSequence(int(seed)).spawn(7)]
+    anatomy_rng, cement_rng, geometry_rng, motion_rng, noise_rng, texture_rng, exposure_rng = streams
 
     # The patient, the trocar and the cement, in anatomy coordinates.
     spine = make_spine(anatomy_rng)
@@ -237,6 +243,7 @@ def simulate(scenario: str, *, seed: int = 0, options: SynthOptions = SynthOptio
         tilt_rad=transform.tilt_rad,
         rng=motion_rng,
     )
+    output, step_frame = tube_output(n, changes=o.exposure_changes, step_frames=(pre + 2, n - 2), rng=exposure_rng)
 
     # The injection's clock: a constant volume rate, the front's speed kept in range.
     start_s = float(time_s[pre - 1])
@@ -255,6 +262,7 @@ def simulate(scenario: str, *, seed: int = 0, options: SynthOptions = SynthOptio
         Projection.of_grid(project_fill(grid, voxels[outside], first_frame[outside], n, view), grid, view),
         transform=transform,
         offsets_mm=offsets,
+        tube_output=output,
         field=fov,
         options=o,
         noise_rng=noise_rng,
@@ -311,6 +319,7 @@ def simulate(scenario: str, *, seed: int = 0, options: SynthOptions = SynthOptio
             "first_leak_cement_frame": int(leak_cement_frames[0]) if leak_cement_frames.size else None,
         },
         "motion": {"offsets_mm": offsets.round(4).tolist(), "sudden_shift_frame": shift_frame},
+        "exposure": {"tube_output": output.round(6).tolist(), "step_frame": step_frame},
         "display": rendered.display.as_dict(),
         "mu_cement_excess_per_mm": MU_CEMENT_EXCESS_PER_MM,
         "geometry": dict(geometry, tilt_deg=float(o.tilt_deg)),

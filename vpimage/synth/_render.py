@@ -80,6 +80,7 @@ def render(
     *,
     transform: ViewTransform,
     offsets_mm: np.ndarray,
+    tube_output: np.ndarray,
     field: FieldOfView,
     options,
     noise_rng: np.random.Generator,
@@ -96,6 +97,8 @@ def render(
     transform : ViewTransform
     offsets_mm : ndarray, shape [frames, 2]
         Rigid motion of the patient per frame, image mm.
+    tube_output : ndarray, shape [frames]
+        Quanta per frame relative to the first frame's (the display keeps the first's mapping).
     field : FieldOfView
     options : SynthOptions
     noise_rng : numpy.random.Generator
@@ -127,6 +130,6 @@ def render(
         )
         if display is None:
             display = Display.fitted(p[exposed], n0, o.bits_stored, o.photometric)
-        frames[f] = display.stored(expose(p, n0, transmission, o.blur_px, noise), exposed)
+        frames[f] = display.stored(expose(p, n0 * tube_output[f], transmission, o.blur_px, noise), exposed)
         needle_masks[f] = steel > 0
     return Rendered(frames, thickness, needle_masks, leak_masks, display)
