@@ -28,6 +28,7 @@ __all__ = [
     "clipped_fraction",
     "copy",
     "estimate_shift",
+    "exposure_offset",
     "gradient_magnitude",
     "is_available",
     "keep_components",
@@ -343,6 +344,37 @@ def noise_sigma(images: np.ndarray, *, weight: np.ndarray) -> np.ndarray:
         mad = _median(np.abs(residual - _median(residual))) if residual.size else np.nan
         out[i] = 1.4826 * mad / np.sqrt(8.0 / 9.0)
     return out
+
+
+def exposure_offset(images: np.ndarray, reference: np.ndarray, *, weight: np.ndarray) -> np.ndarray:
+    """How much each registered image reads more attenuating than ``reference`` as a whole.
+
+    The median of ``images - reference`` over the ``weight`` pixels (bone that does not
+    take cement). A change of tube output by a factor ``g`` (automatic exposure control,
+    pulse-to-pulse variation) moves every pixel of a log-domain image by ``-ln g``;
+    uncorrected, a frame with 5 % less output would read as 0.05 of excess attenuation
+    everywhere. The median is robust to the few pixels cement or a residual edge takes.
+
+    Parameters
+    ----------
+    images : ndarray, shape [frames, rows, cols]
+        Attenuation images, registered on ``reference``.
+    reference : ndarray, shape [rows, cols]
+    weight : ndarray of bool, shape [rows, cols]
+
+    Returns
+    -------
+    ndarray, float32, shape [frames]
+        The offset, in the units of ``images`` (subtract it to read at the reference's
+        level); NaN when ``weight`` selects no pixel.
+    """
+    _check_ndim(images, (3,), "images")
+    if reference.shape != images.shape[1:] or weight.shape != images.shape[1:]:
+        raise ValueError(f"`reference` and `weight` must be shaped {images.shape[1:]}.")
+    if not weight.any():
+        return np.full(images.shape[0], np.nan, dtype=np.float32)
+    differences = np.asarray(images, dtype=np.float32)[:, weight] - np.asarray(reference, dtype=np.float32)[weight]
+    return np.array([_median(row) for row in differences], dtype=np.float32)
 
 
 def _median(values: np.ndarray):

@@ -41,6 +41,7 @@ __all__ = [
     "clipped_fraction",
     "copy",
     "estimate_shift",
+    "exposure_offset",
     "gradient_magnitude",
     "is_available",
     "keep_components",
@@ -275,6 +276,21 @@ def noise_sigma(images: torch.Tensor, *, weight: torch.Tensor) -> torch.Tensor:
     centre = _masked_median(residual, inside)
     mad = _masked_median((residual - centre[:, None]).abs(), inside)
     return mad * (1.4826 / math.sqrt(8.0 / 9.0))
+
+
+def exposure_offset(images: torch.Tensor, reference: torch.Tensor, *, weight: torch.Tensor) -> torch.Tensor:
+    """How much each registered image reads more attenuating than ``reference`` as a whole;
+    see ``_numpy.exposure_offset``.
+
+    Returns a float32 tensor ``[frames]``, in the units of ``images`` (NaN when ``weight``
+    selects no pixel; no host check, so no device wait).
+    """
+    _check_ndim(images, (3,), "images")
+    _check_image_shape(images, reference, "reference")
+    _check_image_shape(images, weight, "weight")
+    images = _f32(images)
+    differences = (images - _on(reference, images, torch.float32)).reshape(images.shape[0], -1)
+    return _masked_median(differences, _on(weight, images, torch.bool).reshape(-1))
 
 
 def copy(array: torch.Tensor) -> torch.Tensor:

@@ -220,6 +220,21 @@ def test_noise_sigma(device, even):
         _torch.noise_sigma(T(att, device), weight=T(weight[:-1], device))
 
 
+@pytest.mark.parametrize("even", [False, True])
+def test_exposure_offset(device, even):
+    _, fov, att, _ = phantom()
+    weight = ndi.binary_erosion(fov, iterations=10)
+    if even != (weight.sum() % 2 == 0):  # both median conventions: odd count, mean of two middles
+        weight[tuple(np.argwhere(weight)[0])] = False
+    images = att + np.linspace(-0.2, 0.2, len(att), dtype=np.float32)[:, None, None]
+    expected = _numpy.exposure_offset(images, att[0], weight=weight)
+    assert_close(_torch.exposure_offset(T(images, device), T(att[0], device), weight=T(weight, device)), expected)
+    empty = np.zeros_like(weight)
+    assert torch.isnan(_torch.exposure_offset(T(images, device), T(att[0], device), weight=T(empty, device))).all()
+    with pytest.raises(ValueError, match="weight"):
+        _torch.exposure_offset(T(images, device), T(att[0], device), weight=T(weight[:-1], device))
+
+
 # -- filters -----------------------------------------------------------------------------
 
 

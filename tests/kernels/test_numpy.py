@@ -218,6 +218,27 @@ def test_noise_sigma_recovers_white_noise_on_smooth_anatomy():
     np.testing.assert_allclose(out, 0.2, rtol=0.1)
 
 
+def test_exposure_offset_is_the_level_change_whatever_cement_covers():
+    # Each frame is the reference moved by a known level (a change of tube output, in the
+    # log domain) with dense cement on 40 % of the weighted pixels: under half, so the
+    # median is the level itself, not pulled toward the cement.
+    rng = np.random.default_rng(5)
+    reference = rng.uniform(0.5, 3.0, size=(40, 50)).astype(np.float32)
+    weight = np.zeros((40, 50), bool)
+    weight[5:35, 5:45] = True
+    levels = np.array([0.0, 0.05, -0.12, 0.3], np.float32)
+    images = reference + levels[:, None, None]
+    cement = np.zeros_like(weight)
+    cement[5:17, 5:45] = True  # 12 of the 30 weighted rows
+    images[1:, cement] += 1.5
+    out = K.exposure_offset(images, reference, weight=weight)
+    assert out.dtype == np.float32
+    np.testing.assert_allclose(out, levels, atol=1e-6)
+    assert np.isnan(K.exposure_offset(images, reference, weight=np.zeros_like(weight))).all()
+    with pytest.raises(ValueError, match="weight"):
+        K.exposure_offset(images, reference, weight=weight[:-1])
+
+
 def test_accumulate_cement_run_length_saturates_instead_of_wrapping():
     # A live monitor may see a pixel as cement for hours: the int16 run length stops at
     # its maximum (32767 frames) rather than wrapping to -32768.
