@@ -6,7 +6,7 @@ backend, on the cpu here and on CUDA wherever a CUDA device is present. The issu
 bounds, per frame: Dice of the cement masks >= 0.99 on frames with cement, front_to_wall
 within 0.1 mm, the same alert level. Cases are small (128 px, 24 frames at 2 fps) and cover the
 nuisances: motion with a sudden shift at low dose, leaks (venous, disc, anterior), MONOCHROME1
-with a circular and with a rectangular field, jittered frame times, tilt.
+with a circular and with a rectangular field, jittered frame times with changes of tube output, tilt.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ CASES = {
     "approach_motion_low_dose": ("posterior_approach", 3, {"dose": "low", "sudden_shift": True}),
     "venous_leak": ("venous_leak", 4, {}),
     "monochrome1_circle": ("posterior_breach", 5, {"photometric": "MONOCHROME1", "field": "circle", "tilt_deg": 10.0}),
-    "disc_leak_jitter": ("disc_leak", 11, {"jitter": True}),
+    "disc_leak_jitter_exposure": ("disc_leak", 11, {"jitter": True, "exposure_changes": True}),
     "anterior_leak_high_dose": ("anterior_leak", 12, {"dose": "high", "tilt_deg": 20.0}),
     "no_leak_rectangle_shift": ("no_leak", 13, {"photometric": "MONOCHROME1", "field": "rectangle", "sudden_shift": True}),
 }

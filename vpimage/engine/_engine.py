@@ -35,6 +35,8 @@ _MIN_REGISTRATION_SHARE = 0.1
 # The registration's window fade-in and its pre-smoothing, at the frame's own pixels, px.
 _TAPER_PX = 16.0
 _REGISTRATION_SMOOTH_PX = 1.5
+# How far a clipped pixel reaches into the bicubic alignment's result, px (its outer taps).
+_BICUBIC_REACH_PX = 2
 
 # Unreliable reasons, as frames.csv writes them.
 WALL_NOT_FOUND = "wall_not_found"
@@ -82,7 +84,10 @@ class Engine:
     Per frame: attenuation (log domain) -> motion against the reference (frame 0),
     measured on block means about ``registration_grid_mm`` wide -> from here on only the
     region of interest (the field within ``leak_search_margin_mm`` of the body; all of
-    it without corners) is moved back onto the reference and worked on -> while no
+    it without corners) is moved back onto the reference and worked on, read at the
+    reference's level (a change of tube output, as automatic exposure control makes,
+    moves a whole log-domain frame: the median difference over the registration bone is
+    taken out) -> while no
     cement has appeared, the frame joins the pre-injection buffer, whose mean
     becomes the baseline at the first frame with a cement-sized blob (or when the buffer
     is full) -> excess attenuation over the baseline, denoised as much as the measured
@@ -167,6 +172,7 @@ class Engine:
         self.view = view
         self.white_level = white_level
         self._fill = 0.0  # attenuation outside the field: the first frame's median inside it
+        self._black = math.inf  # attenuation of a black pixel (the bottom of the stored range)
         self._fov = self._on_device(self.fov_mask)
         self._host_inner_fov = self._eroded(self.fov_mask, config.segmentation.field_margin_px)
         self._inner_fov = self._on_device(self._host_inner_fov)
@@ -211,6 +217,8 @@ class Engine:
         if self.white_level is None:
             self.white_level = self._host.stored_range_top(host_frames[0], self.fov_mask)
         if self.state.reference is None:
+            black = self._host.attenuation(np.zeros(1, np.float32), white_level=self.white_level, log_range=log_range)
+            self._black = float(black[0])
             first = self._host.attenuation(host_frames[0], white_level=self.white_level, log_range=log_range)
             self._fill = float(np.median(first[self.fov_mask]))
         frames = k.to_device(host_frames, device=self.device)
@@ -231,11 +239,22 @@ class Engine:
             if start == 0:  # the batch's statistics come back with its registration
                 clipped, noise = k.to_host(clipped), k.to_host(noise)
             shifts, scores = k.to_host(shifts), k.to_host(scores)
-            aligned = self._aligned(attenuation[start:], shifts, order=3)
+            registered = k.shift_images(coarse[start:], self._on_device(-shifts / self.state.registration_factor), order=3)
+            # A change of tube output moves a whole frame's attenuation: read every frame
+            # at the reference's level (measured on the bone motion is measured on).
+            offset = k.exposure_offset(registered, reference, weight=self.state.registration_mask)[:, None, None]
+            # Black stays black: what lies beyond the stored range at the reference's level
+            # is not known in the baseline either, so a level change may not move it into view.
+            aligned = (self._aligned(attenuation[start:], shifts, order=3) - offset).clip(max=self._black)
+            registered = registered - offset
+            # White pixels (and those within the bicubic's reach) are an upper bound only:
+            # cement there cannot be told.
+            white = self._aligned(frames[start:] >= self.white_level, shifts, order=0)
+            white = k.binary_dilation(white, iterations=_BICUBIC_REACH_PX)
             for j, i in enumerate(range(start, len(host_frames))):
                 problem = self._problem(shifts[j], scores[j], clipped[i], noise[i])
                 time_s, index = float(batch.time_s[i]), int(batch.index[i])
-                out.append(self._step(aligned[j], coarse[i], time_s, index, shifts[j], problem, noise[i]))
+                out.append(self._step(aligned[j], registered[j], white[j], time_s, index, shifts[j], problem, noise[i]))
                 if self.state.reference is not reference:
                     break
         return out
@@ -435,9 +454,10 @@ class Engine:
         return ""
 
     def _step(
-        self, aligned, coarse, time_s: float, index: int, shift: np.ndarray, problem: str, noise: float
+        self, aligned, registered, white, time_s: float, index: int, shift: np.ndarray, problem: str, noise: float
     ) -> EngineFrame:
-        """One frame: ``aligned`` (the region of interest on the reference), ``coarse`` (on the registration grid)."""
+        """One frame, on the reference and at its level: ``aligned`` (the region of interest),
+        ``registered`` (the registration grid); ``white``: the region's pixels it does not measure."""
         st = self.state
         st.frames_seen += 1
         if problem in _UNUSABLE:
@@ -446,15 +466,15 @@ class Engine:
         else:
             st.shift_px = shift
             self._anchor_corners(index, shift)
-            # Pixels this frame exposes well inside the field, in reference coordinates.
-            inside = self._search & self._aligned(self._inner_fov[None], shift[None], order=0)[0]
+            # Pixels this frame exposes well inside the field and measures, in reference coordinates.
+            inside = self._search & self._aligned(self._inner_fov[None], shift[None], order=0)[0] & ~white
             if st.injecting:
                 self._segment(aligned, inside, time_s)
             elif self._cement_appeared(aligned, inside):
                 self._freeze_baseline()
                 self._segment(aligned, inside, time_s)
             elif problem not in _IMAGE_PROBLEMS:
-                self._add_pre_injection(aligned, coarse, shift, inside, noise)
+                self._add_pre_injection(aligned, registered, inside, noise)
         return self._measure(time_s, index, shift, problem)
 
     def _anchor_corners(self, index: int, shift: np.ndarray) -> None:
@@ -464,12 +484,11 @@ class Engine:
             st.corners = st.corners.translated(-shift[1], -shift[0])
             st.corners_anchor_frame = None
 
-    def _add_pre_injection(self, aligned, coarse, shift: np.ndarray, inside, noise: float) -> None:
+    def _add_pre_injection(self, aligned, registered, inside, noise: float) -> None:
         k, st = self.kernels, self.state
         st.pre_injection.append(k.copy(aligned))  # not a view holding its whole batch
-        # The same frame on the registration grid, moved back (the baseline is registered on).
-        grid_shift = self._on_device(-shift[None] / st.registration_factor)
-        st.pre_injection_coarse.append(k.shift_images(coarse[None], grid_shift, order=3)[0])
+        # The same frame on the registration grid (the baseline is registered on).
+        st.pre_injection_coarse.append(k.copy(registered))
         st.pre_injection_noise.append(noise)
         st.pre_injection_inside = inside if st.pre_injection_inside is None else st.pre_injection_inside & inside
         if len(st.pre_injection) >= self.config.segmentation.baseline_frames_max:
