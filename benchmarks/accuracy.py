@@ -7,9 +7,11 @@ gathered into a table per scenario, written as JSON (``{"metadata", "results"}``
 markdown (the table the README shows)::
 
     python benchmarks/accuracy.py --json benchmarks/results/accuracy--cpu.json \
-        [--markdown benchmarks/results/accuracy--cpu.md] [--seeds 3] [--quick]
+        [--markdown benchmarks/results/accuracy--cpu.md] [--seeds 3] [--quick] [--exposure-changes]
 
 ``--quick`` runs one seed of the plain variant per scenario (a smoke test).
+``--exposure-changes`` images every case with the tube output varying as automatic exposure
+control makes it (the phantom's ``exposure_changes``), the same seeds otherwise.
 """
 
 from __future__ import annotations
@@ -219,7 +221,8 @@ def metadata(args) -> dict:
         commit = None
     return {"suite": "accuracy", "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "commit": commit,
             "vpimage": __version__, "python": platform.python_version(), "numpy": np.__version__,
-            "host": platform.node(), "seeds": args.seeds, "quick": args.quick}
+            "host": platform.node(), "seeds": args.seeds, "quick": args.quick,
+            "exposure_changes": getattr(args, "exposure_changes", False)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -228,8 +231,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--markdown", type=Path, help="where the markdown table goes")
     parser.add_argument("--seeds", type=int, default=3, help="seeds per scenario and variant")
     parser.add_argument("--quick", action="store_true", help="one seed, plain variant (smoke test)")
+    parser.add_argument("--exposure-changes", action="store_true",
+                        help="every case with the tube output varying as automatic exposure control makes it")
     args = parser.parse_args(argv)
     variants = dict(list(VARIANTS.items())[:1]) if args.quick else VARIANTS
+    if args.exposure_changes:
+        variants = {f"{name}, exposure changes": dict(variant, exposure_changes=True) for name, variant in variants.items()}
     seeds = 1 if args.quick else args.seeds
     cases = []
     with tempfile.TemporaryDirectory() as scratch:
