@@ -239,18 +239,9 @@ class Engine:
             if start == 0:  # the batch's statistics come back with its registration
                 clipped, noise = k.to_host(clipped), k.to_host(noise)
             shifts, scores = k.to_host(shifts), k.to_host(scores)
-            registered = k.shift_images(coarse[start:], self._on_device(-shifts / self.state.registration_factor), order=3)
-            # A change of tube output moves a whole frame's attenuation: read every frame
-            # at the reference's level (measured on the bone motion is measured on).
-            offset = k.exposure_offset(registered, reference, weight=self.state.registration_mask)[:, None, None]
-            # Black stays black: what lies beyond the stored range at the reference's level
-            # is not known in the baseline either, so a level change may not move it into view.
-            aligned = (self._aligned(attenuation[start:], shifts, order=3) - offset).clip(max=self._black)
-            registered = registered - offset
-            # White pixels (and those within the bicubic's reach) are an upper bound only:
-            # cement there cannot be told.
-            white = self._aligned(frames[start:] >= self.white_level, shifts, order=0)
-            white = k.binary_dilation(white, iterations=_BICUBIC_REACH_PX)
+            aligned, registered, white = self._on_reference(
+                attenuation[start:], coarse[start:], frames[start:] >= self.white_level, shifts, reference
+            )
             for j, i in enumerate(range(start, len(host_frames))):
                 problem = self._problem(shifts[j], scores[j], clipped[i], noise[i])
                 time_s, index = float(batch.time_s[i]), int(batch.index[i])
@@ -273,6 +264,28 @@ class Engine:
             smooth_px=_REGISTRATION_SMOOTH_PX / st.registration_factor,
         )
         return shifts * st.registration_factor, scores
+
+    def _on_reference(self, attenuation, coarse, white, shifts: np.ndarray, reference):
+        """Frames moved back onto ``reference`` by their host ``shifts`` ``[B, 2]`` (px) and read at its level.
+
+        ``attenuation`` ``[B, rows, cols]``, ``coarse`` (the same on the registration grid)
+        and ``white`` (bool, the pixels at the top of the stored range) give the region of
+        interest ``[B, roi_rows, roi_cols]``, the registration grid, and the region's pixels
+        not measured (bool).
+
+        A change of tube output (automatic exposure control) moves a whole log-domain
+        frame: the median difference to the reference over the bone motion is measured on
+        is taken out. A clipped pixel only bounds its truth: black stays at the bottom of
+        the reference's range (what lies beyond it is not known in the baseline either, so
+        a change of level may not bring it into view), and white, with what the bicubic's
+        taps take from it, is not measured (an upper bound: cement there cannot be told).
+        """
+        k, st = self.kernels, self.state
+        registered = k.shift_images(coarse, self._on_device(-shifts / st.registration_factor), order=3)
+        offset = k.exposure_offset(registered, reference, weight=st.registration_mask)[:, None, None]
+        aligned = (self._aligned(attenuation, shifts, order=3) - offset).clip(max=self._black)
+        unmeasured = k.binary_dilation(self._aligned(white, shifts, order=0), iterations=_BICUBIC_REACH_PX)
+        return aligned, registered - offset, unmeasured
 
     def _aligned(self, images, shifts: np.ndarray, *, order: int):
         """``images`` ``[B, rows, cols]`` moved back by their host ``shifts`` ``[B, 2]`` (px), in the region
