@@ -240,7 +240,7 @@ class Engine:
                 clipped, noise = k.to_host(clipped), k.to_host(noise)
             shifts, scores = k.to_host(shifts), k.to_host(scores)
             aligned, registered, white = self._on_reference(
-                attenuation[start:], coarse[start:], frames[start:] >= self.white_level, shifts, reference
+                attenuation[start:], coarse[start:], frames[start:], shifts, reference
             )
             for j, i in enumerate(range(start, len(host_frames))):
                 problem = self._problem(shifts[j], scores[j], clipped[i], noise[i])
@@ -265,13 +265,12 @@ class Engine:
         )
         return shifts * st.registration_factor, scores
 
-    def _on_reference(self, attenuation, coarse, white, shifts: np.ndarray, reference):
+    def _on_reference(self, attenuation, coarse, frames, shifts: np.ndarray, reference):
         """Frames moved back onto ``reference`` by their host ``shifts`` ``[B, 2]`` (px) and read at its level.
 
         ``attenuation`` ``[B, rows, cols]``, ``coarse`` (the same on the registration grid)
-        and ``white`` (bool, the pixels at the top of the stored range) give the region of
-        interest ``[B, roi_rows, roi_cols]``, the registration grid, and the region's pixels
-        not measured (bool).
+        and ``frames`` (the pixel values) give the region of interest ``[B, roi_rows,
+        roi_cols]``, the registration grid, and the region's pixels not measured (bool).
 
         A change of tube output (automatic exposure control) moves a whole log-domain
         frame: the median difference to the reference over the bone motion is measured on
@@ -284,7 +283,8 @@ class Engine:
         registered = k.shift_images(coarse, self._on_device(-shifts / st.registration_factor), order=3)
         offset = k.exposure_offset(registered, reference, weight=st.registration_mask)[:, None, None]
         aligned = (self._aligned(attenuation, shifts, order=3) - offset).clip(max=self._black)
-        unmeasured = k.binary_dilation(self._aligned(white, shifts, order=0), iterations=_BICUBIC_REACH_PX)
+        white = self._aligned(frames, shifts, order=0) >= self.white_level  # (nearest neighbour keeps values)
+        unmeasured = k.binary_dilation(white, iterations=_BICUBIC_REACH_PX)
         return aligned, registered - offset, unmeasured
 
     def _aligned(self, images, shifts: np.ndarray, *, order: int):
