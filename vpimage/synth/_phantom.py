@@ -21,7 +21,15 @@ from vpimage.errors import ConfigError
 from vpimage.synth._anatomy import make_spine
 from vpimage.synth._bone import bone_projection
 from vpimage.synth._cement import project_fill
-from vpimage.synth._imaging import DOSE_QUANTA, ViewTransform, detector_geometry, frame_times, make_field, motion_mm, tube_output
+from vpimage.synth._imaging import (
+    DOSE_QUANTA,
+    ViewTransform,
+    detector_geometry,
+    frame_times,
+    make_field,
+    motion_mm,
+    tube_output,
+)
 from vpimage.synth._needle import place_needle
 from vpimage.synth._render import MU_CEMENT_EXCESS_PER_MM, Projection, render
 from vpimage.synth._run import FluoroRun
