@@ -17,9 +17,10 @@ and ``vpimage evaluate`` scores it, exactly as a user would run them. Reported:
 ::
 
     python benchmarks/anatomy.py --json benchmarks/results/anatomy--cpu.json \
-        [--markdown benchmarks/results/anatomy--cpu.md] [--seeds 3] [--quick]
+        [--markdown benchmarks/results/anatomy--cpu.md] [--seeds 3] [--quick] [--exposure-changes]
 
-``--quick`` runs one plain lateral posterior breach and one plain AP case (a smoke test).
+``--quick`` runs one plain lateral posterior breach and one plain AP case (a smoke test);
+``--exposure-changes`` as in benchmarks/accuracy.py.
 Seeds (3000 and up) are not those the detector or the analysis was tuned on.
 """
 
@@ -181,7 +182,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="one plain lateral breach, one plain AP case")
     parser.add_argument("--json", required=True, type=Path, help="where the results go")
     parser.add_argument("--markdown", type=Path, help="where the markdown tables go")
+    parser.add_argument("--exposure-changes", action="store_true",
+                        help="every case with the tube output varying as automatic exposure control makes it")
     args = parser.parse_args(argv)
+    variants = {name: dict(variant, exposure_changes=args.exposure_changes) for name, variant in VARIANTS.items()}
     plan = [(scenario, name, "lateral", 3000 + 100 * s + 10 * v + k)
             for s, scenario in enumerate(SCENARIOS) for v, name in enumerate(VARIANTS) for k in range(args.seeds)]
     plan += [(scenario, name, "ap", 3900 + 10 * s + v)
@@ -194,11 +198,11 @@ def main(argv: list[str] | None = None) -> int:
         for scenario, name, view, seed in plan:
             folder = Path(scratch) / f"{scenario}-{view}-{seed}"
             folder.mkdir()
-            case = run_auto_case(scenario, seed, VARIANTS[name], folder, view=view)
+            case = run_auto_case(scenario, seed, variants[name], folder, view=view)
             case["variant_name"] = name
             if view == "lateral":  # the same case with the truth's corners as WALL.json
                 (folder / "wall").mkdir()
-                annotated = run_case(scenario, seed, VARIANTS[name], folder / "wall")
+                annotated = run_case(scenario, seed, variants[name], folder / "wall")
                 case["met_with_wall"] = alert_criteria_met(annotated)
                 case["leaks_right_with_wall"] = leak_classes_right(annotated["evaluation"])
             cases.append(case)
