@@ -1,5 +1,6 @@
 """The command line's shared behaviour: help, version, usage errors, exit statuses."""
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -43,3 +44,16 @@ def test_an_undecodable_file_costs_one_line_on_stderr():
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1, out.stderr
     assert "XA1_JPLY.dcm" in lines[0] and lines[0].startswith("vpimage: error: ")
+
+
+def test_synth_exposure_changes_reach_the_phantom(tmp_path):
+    outputs = {}
+    for flags in ([], ["--exposure-changes"]):
+        run, truth = tmp_path / f"run{len(flags)}.dcm", tmp_path / f"truth{len(flags)}.json"
+        assert main(["synth", "no_leak", "--out", str(run), "--truth", str(truth), "--frames", "12", "--size", "64",
+                     "--seed", "2", *flags]) == 0
+        outputs[bool(flags)] = json.loads(truth.read_text())
+    assert outputs[False]["exposure"] == {"tube_output": [1.0] * 12, "step_frame": None}
+    changed = outputs[True]["exposure"]
+    assert outputs[True]["options"]["exposure_changes"] and changed["step_frame"] is not None
+    assert len(set(changed["tube_output"])) == 12  # every pulse its own output
