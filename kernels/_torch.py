@@ -351,7 +351,11 @@ def gradient_magnitude(images: torch.Tensor) -> torch.Tensor:
 
 def mean_frames(images) -> torch.Tensor:
     """Pixel-wise mean over the frames of ``[frames, rows, cols]`` or a sequence of images; see ``_numpy.mean_frames``."""
-    stack = _f32(images) if isinstance(images, torch.Tensor) else torch.stack([_f32(image) for image in images])
+    if isinstance(images, torch.Tensor):
+        stack = _f32(images)
+    else:  # on the device of the first tensor among them (numpy arrays join it)
+        device = next((image.device for image in images if isinstance(image, torch.Tensor)), None)
+        stack = torch.stack([torch.as_tensor(image, dtype=torch.float32, device=device) for image in images])
     _check_ndim(stack, (3,), "images")
     if stack.shape[0] == 0:
         raise ValueError("`images` must hold at least one frame.")
@@ -863,8 +867,17 @@ def label_components(mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     has_background = bool((~mask).any())
     n = order.numel() - int(has_background)
     labels = torch.where(mask, inverse + 1, 0).to(torch.int32)
-    areas = torch.bincount(labels.reshape(-1).to(torch.int64), minlength=n + 1)
+    areas = _counts(labels.to(torch.int64), n + 1)
     return labels, areas
+
+
+def _counts(indices: torch.Tensor, length: int) -> torch.Tensor:
+    """How often each of ``0 .. length - 1`` occurs in the int64 ``indices`` (all below ``length``), int64 ``[length]``.
+
+    ``torch.bincount`` without its device wait: on CUDA it reads the input's extremes back to the host.
+    """
+    flat = indices.reshape(-1)
+    return torch.zeros(length, dtype=torch.int64, device=flat.device).scatter_add_(0, flat, torch.ones_like(flat))
 
 
 def _components(mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -876,7 +889,7 @@ def _components(mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.T
     _check_ndim(mask, (2,), "mask")
     mask = torch.as_tensor(mask).to(torch.bool)
     roots = _component_roots(mask[None])[0]
-    areas = torch.bincount(roots.reshape(-1), minlength=mask.numel() + 1)
+    areas = _counts(roots, mask.numel() + 1)
     areas[-1] = 0  # the background's entry
     return mask, roots, areas
 
@@ -921,7 +934,7 @@ def largest_component_px(masks: torch.Tensor) -> torch.Tensor:
     masks = torch.as_tensor(masks).to(torch.bool)
     total = masks.numel()
     roots = _component_roots(masks).reshape(-1)
-    areas = torch.bincount(roots, minlength=total + 1)[:total]
+    areas = _counts(roots, total + 1)[:total]
     frame_of = torch.arange(total, device=masks.device) // (masks.shape[1] * masks.shape[2])
     largest = torch.zeros(masks.shape[0], dtype=torch.int64, device=masks.device)
     return largest.scatter_reduce_(0, frame_of, areas, reduce="amax")

@@ -323,6 +323,9 @@ def test_mean_frames(device):
     _, _, att, _ = phantom()
     assert_close(_torch.mean_frames(T(att, device)), _numpy.mean_frames(att))
     assert_close(_torch.mean_frames([T(a, device) for a in att[:5]]), _numpy.mean_frames(list(att[:5])))
+    mixed = _torch.mean_frames([att[0], T(att[1], device)])  # a host array joins the tensors' device
+    assert mixed.device.type == device
+    assert_close(mixed, _numpy.mean_frames(list(att[:2])))
     with pytest.raises(ValueError, match="one frame"):
         _torch.mean_frames(T(att[:0], device))
 

@@ -591,7 +591,7 @@ class Engine:
         confirmed = k.keep_components(isolated, min_area_px=st.rows * st.columns + 1, touching=st.new_blobs)
         if first and bool(isolated.any()):
             labels, areas = k.label_components(isolated)
-            confirmed |= labels == int(areas[1:].argmax()) + 1
+            confirmed |= labels == areas[1:].argmax() + 1  # (on the device: no wait)
         st.new_blobs = isolated
         candidates = growing | confirmed
         k.accumulate_cement(
