@@ -10,6 +10,7 @@ The data's way through the package::
 - :mod:`vpimage.anatomy` finds the needle and the treated body's corners when no
   WALL.json is given, with a confidence.
 - :mod:`vpimage.engine` (``Engine``) consumes batches in time order: baseline, motion,
+  each frame's level (a change of tube output moves a whole log-domain frame),
   segmentation and accumulation through the array kernels of :mod:`vpimage.kernels`
   (``kernels/`` in the tree: numpy or torch), then one ``FrameResult`` per frame.
 - :mod:`vpimage.measures` (front_to_wall, depth, leaks, speed, the front hidden in the
