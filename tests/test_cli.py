@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+import pydicom
 import pytest
 
 from vpimage import __version__
@@ -44,6 +46,21 @@ def test_an_undecodable_file_costs_one_line_on_stderr():
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1, out.stderr
     assert "XA1_JPLY.dcm" in lines[0] and lines[0].startswith("vpimage: error: ")
+
+
+def test_synth_collimation_change_reaches_the_phantom(tmp_path):
+    outputs = {}
+    for flags in ([], ["--collimation-change"]):
+        run, truth = tmp_path / f"run{len(flags)}.dcm", tmp_path / f"truth{len(flags)}.json"
+        assert main(["synth", "no_leak", "--out", str(run), "--truth", str(truth), "--frames", "12", "--size", "64",
+                     "--seed", "2", "--field", "rectangle", *flags]) == 0
+        outputs[bool(flags)] = (json.loads(truth.read_text()), pydicom.dcmread(run).pixel_array)
+    assert outputs[False][0]["collimation"] == {"frame": None, "field": None}
+    closed = outputs[True][0]["collimation"]
+    assert outputs[True][0]["options"]["collimation_change"] and 7 <= closed["frame"] <= 10
+    k = closed["frame"]
+    np.testing.assert_array_equal(outputs[True][1][:k], outputs[False][1][:k])
+    assert (outputs[True][1][k:] != outputs[False][1][k:]).any()
 
 
 def test_synth_exposure_changes_reach_the_phantom(tmp_path):

@@ -287,6 +287,36 @@ def test_exposure_changes_move_whole_frames_by_the_log_of_the_tube_output(phanto
     np.testing.assert_array_equal(unchanged.run.frames[0], r.run.frames[0])
 
 
+@pytest.mark.parametrize("field", ["rectangle", "circle"])
+def test_collimation_change_darkens_what_the_blades_cover_and_keeps_body_and_cement_in_view(phantom, field):
+    r = phantom("venous_leak", 15, collimation_change=True, field=field, **QUIET)
+    unchanged = phantom("venous_leak", 15, field=field, **QUIET)
+    k, opening = r.truth["collimation"]["frame"], r.truth["collimation"]["field"]
+    assert r.truth["options"]["pre_injection_frames"] + 2 <= k <= 58
+    inside = np.zeros(r.run.frames.shape[1:], bool)
+    inside[opening["top"] : opening["bottom"] + 1, opening["left"] : opening["right"] + 1] = True
+    assert 0.2 < 1 - inside.mean() < 0.9  # the blades closed in
+    np.testing.assert_array_equal(r.run.frames[:k], unchanged.run.frames[:k])
+    # From the frame on, a lead blade lets 3 % through: ln(1 / 0.03) more line integral
+    # under it (its blurred edge and clipped pixels aside), nothing changes inside.
+    p, before = line_integral(r.run, r.truth), line_integral(unchanged.run, unchanged.truth)
+    edge = ndimage.binary_dilation(inside, iterations=4) & ~ndimage.binary_erosion(inside, iterations=4)
+    ok = unclipped(r.run, range(k, 60)) & unclipped(unchanged.run, range(k, 60)) & ~edge
+    if field == "rectangle":  # (outside the study's own blades everything stays at their 3 %)
+        ok &= ndimage.binary_erosion(r.run.field.mask(*inside.shape), iterations=4)
+    darker = p[k:, ok & ~inside] - before[k:, ok & ~inside]
+    assert darker.shape[1] > 1000
+    np.testing.assert_allclose(darker, np.log(1 / 0.03), atol=1.01 * level_step(r.truth))
+    np.testing.assert_allclose(p[:, ok & inside], before[:, ok & inside], atol=0)
+    # What the analysis needs stays in view: the body and every frame's cement.
+    for frame, cement in zip(r.truth["frames"], r.cement_masks):
+        for x, y in frame["vertebral_body"].values():
+            assert inside[int(round(y)), int(round(x))]
+        assert not (cement & ~inside).any()
+    assert r.truth["frames"] == unchanged.truth["frames"]
+    assert unchanged.truth["collimation"] == {"frame": None, "field": None}
+
+
 def test_jittered_frame_times(phantom):
     r = phantom("no_leak", 14, jitter=True, fps=10.0, frames=20)
     t = r.run.time_s
@@ -309,6 +339,7 @@ def test_jittered_frame_times(phantom):
         ("field", "oval"),
         ("breathing", "yes"),
         ("exposure_changes", 1),
+        ("collimation_change", "no"),
         ("bits_stored", 8),
         ("pre_injection_frames", 0),
         ("pre_injection_frames", 60),

@@ -178,6 +178,33 @@ def blade_transmission(field: FieldOfView, rows: int, cols: int) -> np.ndarray:
     return np.where(field.mask(rows, cols), 1.0, _BLADE_TRANSMISSION)
 
 
+def narrowed_field(
+    field: FieldOfView, keep: tuple[float, float, float, float], rows: int, cols: int, rng: np.random.Generator
+) -> FieldOfView:
+    """Collimator blades closed in on ``field`` (as an operator narrows the beam mid-run).
+
+    Each blade moves in from the field's edge by a random 30-100 % of the room left
+    before ``keep`` (``top, bottom, left, right`` px: what must stay in view); a side
+    without room stays. Returns the new opening as a rectangle (within the image).
+    """
+    if FieldShape(field.shape) is FieldShape.CIRCLE:
+        (rc, cc), radius = field.centre_rc, field.radius_px
+        edges = (rc - radius, rc + radius, cc - radius, cc + radius)
+    else:
+        edges = (field.top, field.bottom, field.left, field.right)
+    top, bottom, left, right = (
+        edge + rng.uniform(0.3, 1.0) * max((inner - edge) * sign, 0.0) * sign
+        for edge, inner, sign in zip(edges, keep, (1, -1, 1, -1))
+    )
+    return FieldOfView(
+        FieldShape.RECTANGLE,
+        left=max(int(np.ceil(left)), 0),
+        right=min(int(right), cols - 1),
+        top=max(int(np.ceil(top)), 0),
+        bottom=min(int(bottom), rows - 1),
+    )
+
+
 def expose(
     line_integral: np.ndarray,
     n0: float,

@@ -28,6 +28,7 @@ from vpimage.synth._imaging import (
     frame_times,
     make_field,
     motion_mm,
+    narrowed_field,
     tube_output,
 )
 from vpimage.synth._needle import place_needle
@@ -43,6 +44,8 @@ logger = logging.getLogger(__name__)
 _MIN_BONE_SPACING_MM = 0.1  # the bone's projection is sampled at half a pixel, no finer
 _FRONT_SPEED_MM_S = (0.7, 2.9)  # range of the average front speed the injection rate keeps
 _FILL_SHARE = 0.85  # share of the clip after the pre-injection frames used to reach the end state
+#: What a narrowed collimator leaves in view around the body and the cement, mm.
+COLLIMATION_KEEP_MM = 10.0
 
 
 @dataclass(frozen=True)
@@ -78,6 +81,11 @@ class SynthOptions:
         (3 % from pulse to pulse, one step of 10-30 % up or down at a random frame of the
         injection phase, as ``sudden_shift`` chooses it); the display keeps the first
         frame's mapping, so a whole frame reads shifted by the log of its output ratio.
+    collimation_change : bool
+        The collimator blades close in once, at a random frame of the injection phase (as
+        ``sudden_shift`` chooses it): each side by 30-100 % of the room it has before the
+        vertebral body and all the run's cement, with :data:`COLLIMATION_KEEP_MM` and the
+        patient's motion around them, so what the analysis needs stays in view.
     bits_stored : int
         10-12.
     pre_injection_frames : int
@@ -98,6 +106,7 @@ class SynthOptions:
     sudden_shift: bool = False
     jitter: bool = False
     exposure_changes: bool = False
+    collimation_change: bool = False
     bits_stored: int = 12
     pre_injection_frames: int = 5
     blur_px: float = 0.7
@@ -115,7 +124,7 @@ class SynthOptions:
         check(self.dose in DOSE_QUANTA, "dose", f"must be one of {sorted(DOSE_QUANTA)}")
         check(self.photometric in ("MONOCHROME1", "MONOCHROME2"), "photometric", "must be MONOCHROME1 or 2")
         check(self.field in ("circle", "rectangle"), "field", "must be 'circle' or 'rectangle'")
-        for name in ("breathing", "sudden_shift", "jitter", "exposure_changes"):
+        for name in ("breathing", "sudden_shift", "jitter", "exposure_changes", "collimation_change"):
             check(isinstance(getattr(self, name), bool), name, "must be True or False")
         check(_is_int(self.bits_stored) and 10 <= self.bits_stored <= 12, "bits_stored", "must be in 10..12")
         check(
@@ -223,8 +232,8 @@ def simulate(scenario: str, *, seed: int = 0, options: SynthOptions = SynthOptio
     if not isinstance(options, SynthOptions):
         raise ConfigError(f"synth `options` must be SynthOptions, not {type(options).__name__}")
     o = options
-    streams = [np.random.default_rng(s) for s in np.random.SeedSequence(int(seed)).spawn(7)]
-    anatomy_rng, cement_rng, geometry_rng, motion_rng, noise_rng, texture_rng, exposure_rng = streams
+    streams = [np.random.default_rng(s) for s in np.random.SeedSequence(int(seed)).spawn(8)]
+    anatomy_rng, cement_rng, geometry_rng, motion_rng, noise_rng, texture_rng, exposure_rng, collimation_rng = streams
 
     # The patient, the trocar and the cement, in anatomy coordinates.
     spine = make_spine(anatomy_rng)
@@ -262,11 +271,19 @@ def simulate(scenario: str, *, seed: int = 0, options: SynthOptions = SynthOptio
     volume_ml = np.cumsum(np.bincount(first_frame, minlength=n + 1)[:n]) * grid.spacing_mm**3 / 1000.0
 
     bone_spacing = max(mm_per_px / 2, _MIN_BONE_SPACING_MM)
+    cement = Projection.of_grid(project_fill(grid, voxels, first_frame, n, view), grid, view)
+    corners = body.corners_lateral() if view == "lateral" else body.corners_ap()
+    corners_mm = np.array([corners[k] for k in CORNER_NAMES])
+    narrowed = None
+    if o.collimation_change:
+        keep = _in_view(np.concatenate([corners_mm, _cement_extent_mm(cement)]), transform, offsets)
+        narrowed_from = int(collimation_rng.integers(pre + 2, n - 1)) if n - 2 >= pre + 2 else n - 1
+        narrowed = (narrowed_from, narrowed_field(fov, keep, size, size, collimation_rng))
     rendered = render(
         spine,
         needle,
         Projection(*bone_projection(spine, view, bone_spacing, texture_rng), bone_spacing),
-        Projection.of_grid(project_fill(grid, voxels, first_frame, n, view), grid, view),
+        cement,
         Projection.of_grid(project_fill(grid, voxels[outside], first_frame[outside], n, view), grid, view),
         transform=transform,
         offsets_mm=offsets,
@@ -274,6 +291,7 @@ def simulate(scenario: str, *, seed: int = 0, options: SynthOptions = SynthOptio
         field=fov,
         options=o,
         noise_rng=noise_rng,
+        narrowed=narrowed,
     )
     run = FluoroRun(
         frames=rendered.frames,
@@ -291,8 +309,6 @@ def simulate(scenario: str, *, seed: int = 0, options: SynthOptions = SynthOptio
     )
 
     masks = rendered.thickness_mm > VISIBILITY_FLOOR_MM
-    corners = body.corners_lateral() if view == "lateral" else body.corners_ap()
-    corners_mm = np.array([corners[k] for k in CORNER_NAMES])
     corners_px = [_corner_dict(transform.to_pixels(corners_mm, offsets[f])) for f in range(n)]
     leaking = leak_seen(rendered.leak_masks, corners_px)
     leak_classes = [[fill.leak_class] if seen else [] for seen in leaking]
@@ -328,12 +344,36 @@ def simulate(scenario: str, *, seed: int = 0, options: SynthOptions = SynthOptio
         },
         "motion": {"offsets_mm": offsets.round(4).tolist(), "sudden_shift_frame": shift_frame},
         "exposure": {"tube_output": output.round(6).tolist(), "step_frame": step_frame},
+        "collimation": {
+            "frame": narrowed[0] if narrowed else None,
+            "field": {side: getattr(narrowed[1], side) for side in ("top", "bottom", "left", "right")}
+            if narrowed
+            else None,
+        },
         "display": rendered.display.as_dict(),
         "mu_cement_excess_per_mm": MU_CEMENT_EXCESS_PER_MM,
         "geometry": dict(geometry, tilt_deg=float(o.tilt_deg)),
     }
     logger.debug("synth %s seed %d: %.2f mL over %.1f s", scenario, seed, fill.volume_ml, duration_s)
     return SynthResult(run, truth, masks, rendered.thickness_mm, rendered.needle_masks)
+
+
+def _cement_extent_mm(cement: Projection) -> np.ndarray:
+    """The corners ``[4, 2]`` (view mm) of the box around all of a run's cement (its last frame)."""
+    cells = np.argwhere(cement.image[-1] > VISIBILITY_FLOOR_MM)
+    if cells.size == 0:
+        return np.empty((0, 2))
+    (x0, y0), (x1, y1) = np.asarray(cement.origin_mm) + cement.spacing_mm * np.array([cells.min(0), cells.max(0)])
+    return np.array([[x0, y0], [x1, y0], [x0, y1], [x1, y1]])
+
+
+def _in_view(points_mm: np.ndarray, transform: ViewTransform, offsets_mm: np.ndarray) -> tuple[float, ...]:
+    """``top, bottom, left, right`` (px) of a box holding ``points_mm`` in every frame, with
+    :data:`COLLIMATION_KEEP_MM` around them."""
+    pixels = transform.to_pixels(points_mm, offsets_mm[0])
+    reach = (COLLIMATION_KEEP_MM + np.abs(offsets_mm - offsets_mm[0]).max()) / transform.mm_per_px
+    (left, top), (right, bottom) = pixels.min(axis=0) - reach, pixels.max(axis=0) + reach
+    return top, bottom, left, right
 
 
 def _needle_points(needle, body, view: str):

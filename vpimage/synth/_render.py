@@ -84,6 +84,7 @@ def render(
     field: FieldOfView,
     options,
     noise_rng: np.random.Generator,
+    narrowed: tuple[int, FieldOfView] | None = None,
 ) -> Rendered:
     """Image the scene once per frame.
 
@@ -103,10 +104,15 @@ def render(
     options : SynthOptions
     noise_rng : numpy.random.Generator
         Poisson noise (unused with ``options.dose == "noiseless"``).
+    narrowed : (int, FieldOfView), optional
+        From this frame on, collimator blades also cover everything outside this opening.
     """
     o = options
     n, size, view = o.frames, o.size_px, o.view
     transmission = blade_transmission(field, size, size)
+    if narrowed is not None:
+        narrowed_from, opening = narrowed
+        closed_in = np.minimum(transmission, blade_transmission(opening, size, size))
     circle = FieldShape(field.shape) is FieldShape.CIRCLE
     exposed = field.mask(size, size) if circle else np.ones((size, size), bool)
     n0 = DOSE_QUANTA[o.dose]
@@ -130,6 +136,7 @@ def render(
         )
         if display is None:
             display = Display.fitted(p[exposed], n0, o.bits_stored, o.photometric)
-        frames[f] = display.stored(expose(p, n0 * tube_output[f], transmission, o.blur_px, noise), exposed)
+        through = closed_in if narrowed is not None and f >= narrowed_from else transmission
+        frames[f] = display.stored(expose(p, n0 * tube_output[f], through, o.blur_px, noise), exposed)
         needle_masks[f] = steel > 0
     return Rendered(frames, thickness, needle_masks, leak_masks, display)
