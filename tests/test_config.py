@@ -66,6 +66,8 @@ def test_overrides_apply_after_file(tmp_path):
         ('[alerts.leak_levels]\nvenous = "maybe"\n', "venous"),
         ("[speed]\nwindow_s = 0\n", "window_s"),
         ("[reliability]\nmax_saturated_fraction = 2.0\n", "max_saturated_fraction"),
+        ("[reliability]\ncollimator_min_edge_share = 1.5\n", "collimator_min_edge_share"),
+        ("[reliability]\ncollimator_min_step = 0\n", "collimator_min_step"),
         ("[leaks]\nmin_area_mm2 = -1.0\n", "min_area_mm2"),
         ("[segmentation]\nbridge_edge_share = 1.5\n", "bridge_edge_share"),
         ("alerts = 3\n", r"\[alerts\] must be a table"),

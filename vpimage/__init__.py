@@ -11,7 +11,7 @@ The data's way through the package::
   WALL.json is given, with a confidence.
 - :mod:`vpimage.engine` (``Engine``) consumes batches in time order: baseline, motion,
   each frame's level (a change of tube output moves a whole log-domain frame),
-  segmentation and accumulation through the array kernels of :mod:`vpimage.kernels`
+  collimator blades closed in mid-run (not cement, not registered on), segmentation and accumulation through the array kernels of :mod:`vpimage.kernels`
   (``kernels/`` in the tree: numpy or torch), then one ``FrameResult`` per frame.
 - :mod:`vpimage.measures` (front_to_wall, depth, leaks, speed, the front hidden in the
   needle's shadow) and :mod:`vpimage.alerts` (levels and their hold-time state machine)

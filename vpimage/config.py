@@ -192,6 +192,19 @@ class ReliabilityConfig:
         How far cement may run unseen into blind pixels beyond the cement seen, mm. A
         frame that would not ``stop`` is unreliable (``front_hidden``) when such cement
         could lie within ``alerts.stop_mm`` of the posterior wall.
+    collimator_min_step : float
+        Rise of attenuation over the reference that marks a collimator blade closed in
+        during the run (or anything else entering the beam from the field's edge), on the
+        blocks motion is measured on; a lead blade lets a few per cent of the quanta
+        through (about 3.5), bone moving in at the field's edge darkens it by about 1,
+        attenuation units.
+    collimator_min_edge_share : float
+        Share of the field's edge (a band two blocks wide) that must darken by
+        ``collimator_min_step`` before a frame is searched for blades, 0..1.
+    collimator_clearance_mm : float
+        A frame whose blades (penumbra included) come within this of the vertebral body is
+        unreliable (``body_collimated``): cement at the wall or leaving the body could be
+        under them, mm.
     """
 
     max_motion_mm: float = 5.0
@@ -200,11 +213,17 @@ class ReliabilityConfig:
     min_registration_score: float = 0.5
     blind_threshold_ratio: float = 1.0
     hidden_front_reach_mm: float = 3.0
+    collimator_min_step: float = 1.5
+    collimator_min_edge_share: float = 0.05
+    collimator_clearance_mm: float = 5.0
 
     def __post_init__(self):
         _check_non_negative(self)
-        if self.max_saturated_fraction > 1:
-            raise ValueError(f"`max_saturated_fraction` must be <= 1; got {self.max_saturated_fraction!r}")
+        for name in ("max_saturated_fraction", "collimator_min_edge_share"):
+            if getattr(self, name) > 1:
+                raise ValueError(f"`{name}` must be <= 1; got {getattr(self, name)!r}")
+        if self.collimator_min_step <= 0:
+            raise ValueError(f"`collimator_min_step` must be > 0; got {self.collimator_min_step!r}")
 
 
 @dataclass(frozen=True)

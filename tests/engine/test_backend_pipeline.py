@@ -6,7 +6,8 @@ backend, on the cpu here and on CUDA wherever a CUDA device is present. The issu
 bounds, per frame: Dice of the cement masks >= 0.99 on frames with cement, front_to_wall
 within 0.1 mm, the same alert level. Cases are small (128 px, 24 frames at 2 fps) and cover the
 nuisances: motion with a sudden shift at low dose, leaks (venous, disc, anterior), MONOCHROME1
-with a circular and with a rectangular field, jittered frame times with changes of tube output, tilt.
+with a circular and with a rectangular field, collimator blades closing in, jittered frame times with
+changes of tube output, tilt.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ DEVICES = [
 ]
 CASES = {
     "approach_motion_low_dose": ("posterior_approach", 3, {"dose": "low", "sudden_shift": True}),
-    "venous_leak": ("venous_leak", 4, {}),
+    "venous_leak_collimation": ("venous_leak", 5, {"field": "rectangle", "collimation_change": True}),
     "monochrome1_circle": ("posterior_breach", 5, {"photometric": "MONOCHROME1", "field": "circle", "tilt_deg": 10.0}),
     "disc_leak_jitter_exposure": ("disc_leak", 11, {"jitter": True, "exposure_changes": True}),
     "anterior_leak_high_dose": ("anterior_leak", 12, {"dose": "high", "tilt_deg": 20.0}),
@@ -113,7 +114,7 @@ def test_torch_pipeline_matches_numpy(name, device):
     np.testing.assert_array_equal(np.isnan(arrival), np.isnan(reference_arrival))
 
 
-@pytest.mark.parametrize("name", ["approach_motion_low_dose", "venous_leak"])
+@pytest.mark.parametrize("name", ["approach_motion_low_dose", "venous_leak_collimation"])
 def test_the_cuda_schedule_run_on_the_cpu_gives_the_same_frames(name, monkeypatch):
     # On CUDA, ECC iterates all frames in lock step and, like label propagation, checks
     # for convergence only every few iterations. Run here on the cpu, that schedule must
@@ -137,7 +138,7 @@ def test_the_cases_raise_alerts_to_compare():
 
 
 def test_analyze_on_torch_cpu_records_its_backend_and_alerts_as_numpy(tmp_path):
-    sim = case("venous_leak")
+    sim = case("venous_leak_collimation")
     dcm, wall = tmp_path / "run.dcm", tmp_path / "WALL.json"
     write_dicom(sim.run, dcm)
     wall.write_text(json.dumps({"frame": 0, "vertebral_body": sim.truth["vertebral_body"]}))

@@ -11,6 +11,7 @@ from scipy import ndimage as ndi
 
 from vpimage import measures
 from vpimage.alerts import AlertLevel, AlertStateMachine, frame_level
+from vpimage.engine._collimation import Collimation
 from vpimage.engine._denoise import Denoiser
 from vpimage.engine._result import FrameResult
 from vpimage.engine._state import EngineState
@@ -46,8 +47,9 @@ MOTION_LOST = "motion_not_tracked"
 MOTION_TOO_LARGE = "motion_too_large"
 MOTION_JUMP = "sudden_motion"
 TOO_NOISY = "image_too_noisy"
+BODY_COLLIMATED = "body_collimated"
 # Reasons that are about the image itself (it must not join the baseline).
-_IMAGE_PROBLEMS = (CLIPPED, MOTION_LOST, MOTION_TOO_LARGE, MOTION_JUMP, TOO_NOISY)
+_IMAGE_PROBLEMS = (CLIPPED, MOTION_LOST, MOTION_TOO_LARGE, MOTION_JUMP, TOO_NOISY, BODY_COLLIMATED)
 # ... and those that keep it out of the segmentation too (a sudden but tracked motion does not).
 _UNUSABLE = (CLIPPED, MOTION_LOST, MOTION_TOO_LARGE, TOO_NOISY)
 
@@ -82,12 +84,14 @@ class Engine:
     :attr:`state` (:class:`EngineState`).
 
     Per frame: attenuation (log domain) -> motion against the reference (frame 0),
-    measured on block means about ``registration_grid_mm`` wide -> from here on only the
-    region of interest (the field within ``leak_search_margin_mm`` of the body; all of
-    it without corners) is moved back onto the reference and worked on, read at the
-    reference's level (a change of tube output, as automatic exposure control makes,
+    measured on block means about ``registration_grid_mm`` wide (without the bone that
+    collimator blades closed in during the run cover, see :mod:`._collimation`) -> from
+    here on only the region of interest (the field within ``leak_search_margin_mm`` of the
+    body; all of it without corners) is moved back onto the reference and worked on, read
+    at the reference's level (a change of tube output, as automatic exposure control makes,
     moves a whole log-domain frame: the median difference over the registration bone is
-    taken out) -> while no
+    taken out), blades and their penumbra not measured (near the body: ``body_collimated``)
+    -> while no
     cement has appeared, the frame joins the pre-injection buffer, whose mean
     becomes the baseline at the first frame with a cement-sized blob (or when the buffer
     is full) -> excess attenuation over the baseline, denoised as much as the measured
@@ -176,6 +180,7 @@ class Engine:
         self._fov = self._on_device(self.fov_mask)
         self._host_inner_fov = self._eroded(self.fov_mask, config.segmentation.field_margin_px)
         self._inner_fov = self._on_device(self._host_inner_fov)
+        self._near_body_cache: tuple[Corners, np.ndarray] | None = None
         seg = config.segmentation
         self.denoiser = Denoiser(
             self.kernels, median_px=seg.median_px, max_sigma_px=seg.max_smooth_px, min_alpha=seg.min_temporal_alpha
@@ -230,47 +235,105 @@ class Engine:
         coarse = k.block_mean(attenuation, factor=self.state.registration_factor)
         clipped = k.clipped_fraction(frames, self._fov)
         noise = k.noise_sigma(attenuation, weight=self.state.registration_weight)
+        seen = self._reference_seen(self.state.reference, self.state.shift_px, self.kernels)
+        edge_hits = self._collimation.edge_hits(coarse, seen, self._collimation_edge)
         out: list[EngineFrame] = []
         while len(out) < len(host_frames):
             # All the frames left at once, against the reference; when it becomes the
             # baseline part-way, the frames after that one are registered again.
             start, reference = len(out), self.state.reference
-            shifts, scores = self._register(coarse[start:])
-            if start == 0:  # the batch's statistics come back with its registration
-                clipped, noise = k.to_host(clipped), k.to_host(noise)
-            shifts, scores = k.to_host(shifts), k.to_host(scores)
-            aligned, registered, white = self._on_reference(
-                attenuation[start:], coarse[start:], frames[start:], shifts, reference
+            if start == 0:  # (the batch's statistics come back at once)
+                clipped, noise, edge_hits = k.to_host(clipped), k.to_host(noise), k.to_host(edge_hits)
+            # Frames whose field edge darkened: searched for collimator blades.
+            examined = np.flatnonzero(edge_hits[start:] >= self._collimation.min_hits)
+            shifts, scores, blades = self._register(coarse[start:], examined)
+            for j, found in blades.items():  # the noise and clipping of the field the blades leave
+                i, exposed = start + j, self._on_device(~self._pixels_of(found))
+                bone = self.state.registration_weight & exposed
+                noise[i] = k.to_host(k.noise_sigma(attenuation[i : i + 1], weight=bone))[0]
+                clipped[i] = k.to_host(k.clipped_fraction(frames[i : i + 1], self._fov & exposed))[0]
+            aligned, registered, unmeasured, collimated = self._on_reference(
+                attenuation[start:], coarse[start:], frames[start:], shifts, reference, blades
             )
             for j, i in enumerate(range(start, len(host_frames))):
                 problem = self._problem(shifts[j], scores[j], clipped[i], noise[i])
+                problem = problem or (BODY_COLLIMATED if j in collimated else "")
                 time_s, index = float(batch.time_s[i]), int(batch.index[i])
-                out.append(self._step(aligned[j], registered[j], white[j], time_s, index, shifts[j], problem, noise[i]))
+                out.append(
+                    self._step(aligned[j], registered[j], unmeasured[j], time_s, index, shifts[j], problem, noise[i])
+                )
                 if self.state.reference is not reference:
                     break
         return out
 
     # -- set-up --------------------------------------------------------------------------
 
-    def _register(self, coarse):
-        """``(dy, dx)`` px ``[B, 2]`` and scores ``[B]`` of frames given on the registration grid."""
+    def _register(self, coarse, examined: np.ndarray):
+        """Host ``(dy, dx)`` px ``[B, 2]`` and scores ``[B]`` of frames given on the registration
+        grid and, for each of the ``examined`` frames (host indices) that shows collimator
+        blades, the blocks they cover (detector coordinates; a dict).
+
+        The examined frames are taken one after the other: the motion of the frame before
+        places the reference where the frame sees it, so that blades darken against it and
+        the patient's motion mostly does not. The blocks the blades cover are left out of
+        the bone the frame is registered on.
+        """
+        k, st = self.kernels, self.state
+        factor = st.registration_factor
+        shifts, scores = np.zeros((len(coarse), 2)), np.zeros(len(coarse))
+        rest = np.setdiff1d(np.arange(len(coarse)), examined)
+        if rest.size:
+            shifts[rest], scores[rest] = self._estimate_shift(
+                coarse[rest], st.registration_mask, st.registration_window
+            )
+        blades = {}
+        reference = k.to_host(st.reference) if examined.size else None
+        for j in examined.tolist():
+            seen = self._reference_seen(reference, shifts[j - 1] if j > 0 else st.shift_px, self._host)
+            found = self._collimation.blades(k.to_host(coarse[j]), seen)
+            if not found.any():
+                (shifts[j],), (scores[j],) = self._estimate_shift(
+                    coarse[j : j + 1], st.registration_mask, st.registration_window
+                )
+                continue
+            weight, window = (
+                self._on_device(a)
+                for a in self._collimation.registration_weight(self._host_registration_mask, found, _TAPER_PX / factor)
+            )
+            (shifts[j],), (scores[j],) = self._estimate_shift(coarse[j : j + 1], weight, window)
+            blades[j] = found
+        return shifts, scores, blades
+
+    def _reference_seen(self, reference, shift: np.ndarray, kernels):
+        """``reference`` (the registration grid's, on ``kernels``' device) as a frame that moved by
+        ``shift`` (px) sees it, to the block, so that only what is new darkens against it; off
+        the field it reads as the field's middle (no blade darkens against its black there)."""
+        inside = self._collimation_field if kernels is self.kernels else self._collimation.field
+        move = np.round(shift / self.state.registration_factor)[None]
+        move = self._on_device(move) if kernels is self.kernels else move
+        return kernels.shift_images(kernels.mask_field(reference, inside, fill=self._fill)[None], move, order=0)[0]
+
+    def _estimate_shift(self, coarse, weight, window) -> tuple[np.ndarray, np.ndarray]:
+        """Host ``(dy, dx)`` px and scores of frames on the registration grid, on ``weight`` (device)."""
         st = self.state
         shifts, scores = self.kernels.estimate_shift(
             coarse,
             st.reference,
-            weight=st.registration_mask,
-            window=st.registration_window,
+            weight=weight,
+            window=window,
             taper_px=_TAPER_PX / st.registration_factor,
             smooth_px=_REGISTRATION_SMOOTH_PX / st.registration_factor,
         )
-        return shifts * st.registration_factor, scores
+        return self.kernels.to_host(shifts) * st.registration_factor, self.kernels.to_host(scores)
 
-    def _on_reference(self, attenuation, coarse, frames, shifts: np.ndarray, reference):
+    def _on_reference(self, attenuation, coarse, frames, shifts: np.ndarray, reference, blades):
         """Frames moved back onto ``reference`` by their host ``shifts`` ``[B, 2]`` (px) and read at its level.
 
         ``attenuation`` ``[B, rows, cols]``, ``coarse`` (the same on the registration grid)
         and ``frames`` (the pixel values) give the region of interest ``[B, roi_rows,
-        roi_cols]``, the registration grid, and the region's pixels not measured (bool).
+        roi_cols]``, the registration grid, the region's pixels not measured (bool), and
+        the set of frames whose collimator blades come near the body. ``blades``: the
+        frames with collimator blades, and the blocks they cover (detector coordinates).
 
         A change of tube output (automatic exposure control) moves a whole log-domain
         frame: the median difference to the reference over the bone motion is measured on
@@ -281,11 +344,51 @@ class Engine:
         """
         k, st = self.kernels, self.state
         registered = k.shift_images(coarse, self._on_device(-shifts / st.registration_factor), order=3)
-        offset = k.exposure_offset(registered, reference, weight=st.registration_mask)[:, None, None]
+        offset = k.exposure_offset(registered, reference, weight=st.registration_mask)
+        for j, found in blades.items():  # (frames with collimator blades: on the bone they leave)
+            bone = self._collimation.bone_left(self._host_registration_mask, found, shifts[j] / st.registration_factor)
+            offset[j] = k.exposure_offset(registered[j : j + 1], reference, weight=self._on_device(bone))[0]
+        offset = offset[:, None, None]
         aligned = (self._aligned(attenuation, shifts, order=3) - offset).clip(max=self._black)
         white = self._aligned(frames, shifts, order=0) >= self.white_level  # (nearest neighbour keeps values)
         unmeasured = k.binary_dilation(white, iterations=_BICUBIC_REACH_PX)
-        return aligned, registered - offset, unmeasured
+        registered = registered - offset
+        collimated = set()
+        if blades:  # (off its field the reference reads as the field's middle: a blade darkens against it)
+            reference = k.mask_field(reference, self._collimation_field, fill=self._fill)
+        for j in blades:
+            seen = self._collimation.covered(k.to_host(registered[j] - reference), shifts[j] / st.registration_factor)
+            if seen is not None:
+                covered = self._blades_in_region(seen)
+                unmeasured[j] |= self._on_device(covered)
+                if (covered & self._near_body()).any():
+                    collimated.add(j)
+        return aligned, registered, unmeasured, collimated
+
+    def _blades_in_region(self, blades: np.ndarray) -> np.ndarray:
+        """Host ``blades`` on the registration grid -> the region of interest's pixels they cover."""
+        return self._crop(self._pixels_of(blades))
+
+    def _pixels_of(self, blocks: np.ndarray) -> np.ndarray:
+        """Host ``blocks`` of the registration grid -> the frame's pixels they cover, a block more
+        around them (the last pixels of a penumbra, the frame's rows and columns past the grid)."""
+        factor = self.state.registration_factor
+        pixels = np.zeros((self.state.rows, self.state.columns), bool)
+        fine = blocks.repeat(factor, axis=0).repeat(factor, axis=1)
+        pixels[: fine.shape[0], : fine.shape[1]] = fine
+        return self._host.binary_dilation(pixels, iterations=factor)
+
+    def _near_body(self) -> np.ndarray:
+        """The region of interest's pixels within ``reliability.collimator_clearance_mm`` of the body
+        (host, bool; none without corners)."""
+        corners = self.state.corners
+        if corners is None:
+            return np.zeros(self._crop(self.fov_mask).shape, bool)
+        if self._near_body_cache is None or self._near_body_cache[0] is not corners:
+            away = ndi.distance_transform_edt(~measures.body_mask(corners, (self.state.rows, self.state.columns)))
+            near = away <= self.config.reliability.collimator_clearance_mm * self._px_per_mm
+            self._near_body_cache = (corners, self._crop(near))
+        return self._near_body_cache[1]
 
     def _aligned(self, images, shifts: np.ndarray, *, order: int):
         """``images`` ``[B, rows, cols]`` moved back by their host ``shifts`` ``[B, 2]`` (px), in the region
@@ -355,6 +458,19 @@ class Engine:
         self.state.reference = self.kernels.block_mean(first, factor=factor)
         self.state.registration_weight = self._on_device(weight)
         self.state.registration_mask = self._on_device(grid)
+        self._host_registration_mask = grid
+        # Collimator blades are looked for on the same grid, in the blocks wholly in the field.
+        field = self._host.block_mean(self._host_inner_fov.astype(np.float32), factor=factor) > 1.0 - 0.5 / factor**2
+        rel = self.config.reliability
+        self._collimation = Collimation(
+            self._host,
+            field,
+            min_step=rel.collimator_min_step,
+            min_edge_share=rel.collimator_min_edge_share,
+            block_mm=factor / self._px_per_mm,
+        )
+        self._collimation_edge = self._on_device(self._collimation.edge)
+        self._collimation_field = self._on_device(self._collimation.field)
         self.state.registration_window = self._on_device(
             self._host.registration_window(grid, taper_px=_TAPER_PX / factor)
         )
