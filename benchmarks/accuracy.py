@@ -8,10 +8,13 @@ markdown (the table the README shows)::
 
     python benchmarks/accuracy.py --json benchmarks/results/accuracy--cpu.json \
         [--markdown benchmarks/results/accuracy--cpu.md] [--seeds 3] [--quick] [--exposure-changes]
+        [--collimation-change]
 
 ``--quick`` runs one seed of the plain variant per scenario (a smoke test).
 ``--exposure-changes`` images every case with the tube output varying as automatic exposure
-control makes it (the phantom's ``exposure_changes``), the same seeds otherwise.
+control makes it (the phantom's ``exposure_changes``), ``--collimation-change`` with the
+collimator blades closing in once during the injection (``collimation_change``); the same
+seeds otherwise.
 """
 
 from __future__ import annotations
@@ -222,7 +225,8 @@ def metadata(args) -> dict:
     return {"suite": "accuracy", "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "commit": commit,
             "vpimage": __version__, "python": platform.python_version(), "numpy": np.__version__,
             "host": platform.node(), "seeds": args.seeds, "quick": args.quick,
-            "exposure_changes": getattr(args, "exposure_changes", False)}
+            "exposure_changes": getattr(args, "exposure_changes", False),
+            "collimation_change": getattr(args, "collimation_change", False)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -233,10 +237,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="one seed, plain variant (smoke test)")
     parser.add_argument("--exposure-changes", action="store_true",
                         help="every case with the tube output varying as automatic exposure control makes it")
+    parser.add_argument("--collimation-change", action="store_true",
+                        help="every case with the collimator blades closing in once during the injection")
     args = parser.parse_args(argv)
     variants = dict(list(VARIANTS.items())[:1]) if args.quick else VARIANTS
-    if args.exposure_changes:
-        variants = {f"{name}, exposure changes": dict(variant, exposure_changes=True) for name, variant in variants.items()}
+    for option, label in (("exposure_changes", "exposure changes"), ("collimation_change", "collimation change")):
+        if getattr(args, option):
+            variants = {f"{name}, {label}": dict(variant, **{option: True}) for name, variant in variants.items()}
     seeds = 1 if args.quick else args.seeds
     cases = []
     with tempfile.TemporaryDirectory() as scratch:
