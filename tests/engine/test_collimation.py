@@ -81,6 +81,18 @@ def test_a_stop_comes_on_time_with_the_collimator_closed_in(scenario, seed):
     assert set(case["results"][-1].leak_classes) == set(case["truth"]["frames"][-1]["leak_classes"])
 
 
+def test_a_blade_sliver_broken_by_the_needle_is_not_a_leak_in_the_ap_view(monkeypatch):
+    # AP, the blades close in at frame 56; the left one covers only the intensifier's rim, a
+    # sliver that the needle crosses. Its piece above the needle read as a venous leak (a
+    # stop) while only slivers lying in the edge band counted.
+    sim = simulate("no_leak", seed=3900, options=SynthOptions(view="ap", collimation_change=True))
+    assert sim.truth["collimation"]["frame"] == 56
+    monkeypatch.setattr(test_accuracy, "Engine", lambda *args, **kwargs: Engine(*args, view="ap", **kwargs))
+    frames = test_accuracy.analyse(sim.run, Corners.from_dict(sim.truth["vertebral_body"]))
+    assert not any(f.result.leak_classes for f in frames)
+    assert {f.result.alert for f in frames} == {AlertLevel.OK}
+
+
 def blade(frames, sim, *, columns: slice, from_frame: int):
     """Stored frames with a lead blade over ``columns`` from ``from_frame`` on (its edge blurred
     over a few pixels, as a focal spot blurs it); the display is log-encoded."""

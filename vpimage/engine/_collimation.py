@@ -32,6 +32,7 @@ __all__ = ["Collimation"]
 
 _EDGE_BLOCKS = 3  # width of the field's edge band, blocks
 _OPENING_BLOCKS = 2  # lines up to twice as wide are opened away before blades are joined to the edge, blocks
+_SLIVER_BLOCKS = 8  # a blade closed in by less than this is a sliver along the field's edge, blocks
 _SMOOTHING_REACH_BLOCKS = 3  # blades kept off the bone registered on by this much more (its smoothing), blocks
 # A blade's penumbra beyond ``min_step``: a focal spot of 0.6-1 mm and blades a fifth of the
 # way to the detector blur its edge over 2-4 mm, of which a ramp from a fifth of the quanta up
@@ -127,14 +128,15 @@ class Collimation:
         A blade either reaches in along :attr:`min_hits` of the edge's blocks or more, once
         thin lines are opened away (the motion darkens a line along the needle where it
         crosses the edge, and would join it to a blade), or, closed in only a little, is a
-        sliver lying mostly in the edge band (broken where the field's edge curves away, or
-        running on from a wider blade).
+        sliver lying mostly within :data:`_SLIVER_BLOCKS` of the field's edge (broken where
+        the edge curves away or crosses the needle, or running on from a wider blade).
         """
         k = self.kernels
         dark = (change > self.min_step) & field
         opened = k.binary_dilation(k.binary_erosion(dark, iterations=_OPENING_BLOCKS), iterations=_OPENING_BLOCKS) & dark
         core = self._components(opened, edge, lambda along, areas: along >= self.min_hits)
-        core |= self._components(dark & ~core, edge, lambda along, areas: 2 * along > areas)
+        rim = field & ~k.binary_erosion(field, iterations=_SLIVER_BLOCKS)
+        core |= self._components(dark & ~core, rim, lambda along, areas: 2 * along > areas)
         return k.binary_dilation(core, iterations=self.penumbra_blocks) & field if core.any() else core
 
     def _components(self, mask: np.ndarray, edge: np.ndarray, keep) -> np.ndarray:
