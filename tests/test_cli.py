@@ -48,17 +48,23 @@ def test_an_undecodable_file_costs_one_line_on_stderr():
     assert "XA1_JPLY.dcm" in lines[0] and lines[0].startswith("vpimage: error: ")
 
 
-def test_synth_collimation_change_reaches_the_phantom(tmp_path):
+@pytest.mark.parametrize(
+    ("flag", "option", "frame_of"),
+    [
+        ("--collimation-change", "collimation_change", lambda truth: truth["collimation"]["frame"]),
+        ("--needle-withdrawal", "needle_withdrawal", lambda truth: (truth["needle"]["withdrawal"] or {}).get("frame")),
+    ],
+)
+def test_synth_changes_during_the_injection_reach_the_phantom(tmp_path, flag, option, frame_of):
     outputs = {}
-    for flags in ([], ["--collimation-change"]):
+    for flags in ([], [flag]):
         run, truth = tmp_path / f"run{len(flags)}.dcm", tmp_path / f"truth{len(flags)}.json"
         assert main(["synth", "no_leak", "--out", str(run), "--truth", str(truth), "--frames", "12", "--size", "64",
                      "--seed", "2", "--field", "rectangle", *flags]) == 0
         outputs[bool(flags)] = (json.loads(truth.read_text()), pydicom.dcmread(run).pixel_array)
-    assert outputs[False][0]["collimation"] == {"frame": None, "field": None}
-    closed = outputs[True][0]["collimation"]
-    assert outputs[True][0]["options"]["collimation_change"] and 7 <= closed["frame"] <= 10
-    k = closed["frame"]
+    assert frame_of(outputs[False][0]) is None
+    k = frame_of(outputs[True][0])
+    assert outputs[True][0]["options"][option] and 7 <= k <= 10
     np.testing.assert_array_equal(outputs[True][1][:k], outputs[False][1][:k])
     assert (outputs[True][1][k:] != outputs[False][1][k:]).any()
 

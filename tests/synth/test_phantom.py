@@ -317,6 +317,38 @@ def test_collimation_change_darkens_what_the_blades_cover_and_keeps_body_and_cem
     assert unchanged.truth["collimation"] == {"frame": None, "field": None}
 
 
+def test_needle_withdrawal_pulls_the_tip_back_along_the_shaft(phantom):
+    r = phantom("posterior_approach", 4, needle_withdrawal=True, blur_px=0.0, **QUIET)
+    unchanged = phantom("posterior_approach", 4, blur_px=0.0, **QUIET)
+    k, by_mm = r.truth["needle"]["withdrawal"]["frame"], r.truth["needle"]["withdrawal"]["mm"]
+    assert r.truth["options"]["pre_injection_frames"] + 2 <= k <= 58 and 3.0 <= by_mm <= 8.0
+    np.testing.assert_array_equal(r.run.frames[:k], unchanged.run.frames[:k])
+    # Steel leaves the tip's end of the shaft and nowhere else, from the frame on.
+    before, after = unchanged.needle_masks[0], r.needle_masks[k]
+    assert np.all(r.needle_masks[:k] == before) and np.all(r.needle_masks[k:] == after)
+    assert not (after & ~before).any()
+    # (x, y) px: between the first tip and the one pulled back, along the shaft (its projection
+    # is shorter than the 3-D withdrawal: the shaft runs toward a pedicle, partly along the beam)
+    left = np.argwhere(before & ~after)[:, ::-1]
+    tip, pulled = np.array(r.truth["needle"]["tip_px"]), np.array(r.truth["needle"]["withdrawal"]["tip_px"])
+    projected = np.linalg.norm(pulled - tip)
+    along = (left - tip) @ (pulled - tip) / projected
+    assert 0.3 * by_mm < projected * r.truth["mm_per_px"] < by_mm
+    reach = r.truth["needle"]["diameter_mm"] / 2 / r.truth["mm_per_px"] + 1.0  # the tilted flat tip, a pixel
+    assert along.min() > -reach and abs(along.max() - projected) < reach
+    # Where the steel left, the line integral drops by the steel's (more than a unit); the
+    # cement is as it was.
+    p, p_before = line_integral(r.run, r.truth), line_integral(unchanged.run, unchanged.truth)
+    gone = before & ~after & unclipped(r.run, (k,)) & unclipped(unchanged.run, (k,))
+    drop = p_before[k][gone] - p[k][gone]
+    assert gone.sum() > 10 and np.all(drop > 0) and np.median(drop) > 1.0
+    same = ~before & unclipped(r.run, (k,)) & unclipped(unchanged.run, (k,))
+    np.testing.assert_allclose(p[k:, same], p_before[k:, same], atol=0)
+    assert r.truth["frames"] == unchanged.truth["frames"]
+    np.testing.assert_array_equal(r.cement_thickness_mm, unchanged.cement_thickness_mm)
+    assert unchanged.truth["needle"]["withdrawal"] is None
+
+
 def test_jittered_frame_times(phantom):
     r = phantom("no_leak", 14, jitter=True, fps=10.0, frames=20)
     t = r.run.time_s
@@ -340,6 +372,7 @@ def test_jittered_frame_times(phantom):
         ("breathing", "yes"),
         ("exposure_changes", 1),
         ("collimation_change", "no"),
+        ("needle_withdrawal", None),
         ("bits_stored", 8),
         ("pre_injection_frames", 0),
         ("pre_injection_frames", 60),

@@ -44,6 +44,8 @@ def add_parser(subparsers) -> None:
                    help="tube output changing as automatic exposure control makes it (pulse to pulse, one step)")
     p.add_argument("--collimation-change", action="store_true",
                    help="the collimator blades close in once during the injection (body and cement stay in view)")
+    p.add_argument("--needle-withdrawal", action="store_true",
+                   help="the needle is pulled back 3-8 mm along its shaft once during the injection")
     p.set_defaults(run=run)
 
 
@@ -54,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
         size_px=args.size, frames=args.frames, fps=args.fps, view=args.view, tilt_deg=args.tilt,
         dose=args.dose, photometric=args.photometric, field=args.field, breathing=args.breathing,
         sudden_shift=args.sudden_shift, jitter=args.jitter, exposure_changes=args.exposure_changes,
-        collimation_change=args.collimation_change, bits_stored=args.bits,
+        collimation_change=args.collimation_change, needle_withdrawal=args.needle_withdrawal, bits_stored=args.bits,
     )
     result = simulate(args.scenario, seed=args.seed, options=options)
     write_dicom(result.run, args.out, obj=args.obj, syntax=args.syntax, calibration=args.calibration, seed=args.seed)

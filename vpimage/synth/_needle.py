@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -37,6 +37,10 @@ class Needle:
     def point(self, t_mm: float) -> np.ndarray:
         """The axis point ``t_mm`` behind the tip, ``(u, v, w)`` mm."""
         return self.tip + t_mm * self.direction
+
+    def withdrawn(self, by_mm: float) -> Needle:
+        """The same needle pulled ``by_mm`` back along its shaft (its hub stays outside the patient)."""
+        return replace(self, tip=self.point(by_mm), length_mm=self.length_mm - by_mm)
 
     def distance_to_axis(self, u, v, w):
         """Distance of points to the shaft's axis segment, mm (broadcast shapes)."""

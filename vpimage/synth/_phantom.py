@@ -44,6 +44,7 @@ logger = logging.getLogger(__name__)
 _MIN_BONE_SPACING_MM = 0.1  # the bone's projection is sampled at half a pixel, no finer
 _FRONT_SPEED_MM_S = (0.7, 2.9)  # range of the average front speed the injection rate keeps
 _FILL_SHARE = 0.85  # share of the clip after the pre-injection frames used to reach the end state
+_WITHDRAWAL_MM = (3.0, 8.0)  # how far ``needle_withdrawal`` pulls the tip back along the shaft, mm
 #: What a narrowed collimator leaves in view around the body and the cement, mm.
 COLLIMATION_KEEP_MM = 10.0
 
@@ -86,6 +87,11 @@ class SynthOptions:
         ``sudden_shift`` chooses it): each side by 30-100 % of the room it has before the
         vertebral body and all the run's cement, with :data:`COLLIMATION_KEEP_MM` and the
         patient's motion around them, so what the analysis needs stays in view.
+    needle_withdrawal : bool
+        The operator pulls the needle back once, at a random frame of the injection phase
+        (as ``sudden_shift`` chooses it), as many do to fill the body's posterior part: its
+        tip moves 3-8 mm back along the shaft. The cement still grows from the first tip
+        (the run's cement is planned before it is imaged).
     bits_stored : int
         10-12.
     pre_injection_frames : int
@@ -107,6 +113,7 @@ class SynthOptions:
     jitter: bool = False
     exposure_changes: bool = False
     collimation_change: bool = False
+    needle_withdrawal: bool = False
     bits_stored: int = 12
     pre_injection_frames: int = 5
     blur_px: float = 0.7
@@ -124,7 +131,8 @@ class SynthOptions:
         check(self.dose in DOSE_QUANTA, "dose", f"must be one of {sorted(DOSE_QUANTA)}")
         check(self.photometric in ("MONOCHROME1", "MONOCHROME2"), "photometric", "must be MONOCHROME1 or 2")
         check(self.field in ("circle", "rectangle"), "field", "must be 'circle' or 'rectangle'")
-        for name in ("breathing", "sudden_shift", "jitter", "exposure_changes", "collimation_change"):
+        flags = ("breathing", "sudden_shift", "jitter", "exposure_changes", "collimation_change", "needle_withdrawal")
+        for name in flags:
             check(isinstance(getattr(self, name), bool), name, "must be True or False")
         check(_is_int(self.bits_stored) and 10 <= self.bits_stored <= 12, "bits_stored", "must be in 10..12")
         check(
@@ -232,8 +240,10 @@ def simulate(scenario: str, *, seed: int = 0, options: SynthOptions = SynthOptio
     if not isinstance(options, SynthOptions):
         raise ConfigError(f"synth `options` must be SynthOptions, not {type(options).__name__}")
     o = options
-    streams = [np.random.default_rng(s) for s in np.random.SeedSequence(int(seed)).spawn(8)]
-    anatomy_rng, cement_rng, geometry_rng, motion_rng, noise_rng, texture_rng, exposure_rng, collimation_rng = streams
+    streams = [np.random.default_rng(s) for s in np.random.SeedSequence(int(seed)).spawn(9)]
+    # (one stream per draw, each added last: a run without the newer options stays as it was)
+    anatomy_rng, cement_rng, geometry_rng, motion_rng, noise_rng, texture_rng = streams[:6]
+    exposure_rng, collimation_rng, withdrawal_rng = streams[6:]
 
     # The patient, the trocar and the cement, in anatomy coordinates.
     spine = make_spine(anatomy_rng)
@@ -277,8 +287,11 @@ def simulate(scenario: str, *, seed: int = 0, options: SynthOptions = SynthOptio
     narrowed = None
     if o.collimation_change:
         keep = _in_view(np.concatenate([corners_mm, _cement_extent_mm(cement)]), transform, offsets)
-        narrowed_from = int(collimation_rng.integers(pre + 2, n - 1)) if n - 2 >= pre + 2 else n - 1
-        narrowed = (narrowed_from, narrowed_field(fov, keep, size, size, collimation_rng))
+        narrowed = (_injection_frame(pre, n, collimation_rng), narrowed_field(fov, keep, size, size, collimation_rng))
+    withdrawn = None
+    if o.needle_withdrawal:
+        withdrawn_from = _injection_frame(pre, n, withdrawal_rng)
+        withdrawn = (withdrawn_from, needle.withdrawn(withdrawal_rng.uniform(*_WITHDRAWAL_MM)))
     rendered = render(
         spine,
         needle,
@@ -292,6 +305,7 @@ def simulate(scenario: str, *, seed: int = 0, options: SynthOptions = SynthOptio
         options=o,
         noise_rng=noise_rng,
         narrowed=narrowed,
+        withdrawn=withdrawn,
     )
     run = FluoroRun(
         frames=rendered.frames,
@@ -332,6 +346,13 @@ def simulate(scenario: str, *, seed: int = 0, options: SynthOptions = SynthOptio
             "tip_px": _point(transform.to_pixels(tip_view, offsets[0])),
             "entry_px": _point(transform.to_pixels(entry_view, offsets[0])),
             "diameter_mm": 2 * needle.radius_mm,
+            "withdrawal": {
+                "frame": withdrawn[0],
+                "mm": float(np.linalg.norm(withdrawn[1].tip - needle.tip)),
+                "tip_px": _point(transform.to_pixels(_needle_points(withdrawn[1], body, view)[0], offsets[0])),
+            }
+            if withdrawn
+            else None,
         },
         "injection": {
             "start_s": start_s,
@@ -356,6 +377,13 @@ def simulate(scenario: str, *, seed: int = 0, options: SynthOptions = SynthOptio
     }
     logger.debug("synth %s seed %d: %.2f mL over %.1f s", scenario, seed, fill.volume_ml, duration_s)
     return SynthResult(run, truth, masks, rendered.thickness_mm, rendered.needle_masks)
+
+
+def _injection_frame(pre: int, n: int, rng: np.random.Generator) -> int:
+    """A random frame of the injection phase, as ``sudden_shift`` chooses it: from the third
+    frame after the ``pre`` pre-injection frames to the second-last of ``n`` (the last when
+    the run is shorter)."""
+    return int(rng.integers(pre + 2, n - 1)) if n - 2 >= pre + 2 else n - 1
 
 
 def _cement_extent_mm(cement: Projection) -> np.ndarray:

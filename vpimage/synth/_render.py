@@ -85,6 +85,7 @@ def render(
     options,
     noise_rng: np.random.Generator,
     narrowed: tuple[int, FieldOfView] | None = None,
+    withdrawn: tuple[int, Needle] | None = None,
 ) -> Rendered:
     """Image the scene once per frame.
 
@@ -106,6 +107,8 @@ def render(
         Poisson noise (unused with ``options.dose == "noiseless"``).
     narrowed : (int, FieldOfView), optional
         From this frame on, collimator blades also cover everything outside this opening.
+    withdrawn : (int, Needle), optional
+        From this frame on, the needle is this one (pulled back along its shaft).
     """
     o = options
     n, size, view = o.frames, o.size_px, o.view
@@ -124,7 +127,7 @@ def render(
     display = None
     for f in range(n):
         x, y = transform.pixel_grid_mm(offsets_mm[f])
-        steel = needle.path_mm(x, y, view)
+        steel = (withdrawn[1] if withdrawn is not None and f >= withdrawn[0] else needle).path_mm(x, y, view)
         thickness[f] = cement.sample(x, y, f)
         if leak.image[f].any():
             leak_masks[f] = leak.sample(x, y, f) > VISIBILITY_FLOOR_MM
