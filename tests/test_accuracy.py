@@ -73,6 +73,20 @@ def analyse(run, corners: Corners, frames=None):
     return out
 
 
+def analysed_phantom(scenario: str, seed: int, **options) -> dict:
+    """A phantom run (``SynthOptions(**options)``) analysed with the truth's frame-0 corners: the
+    simulation ``sim``, its ``truth``, the engine's frames ``out`` and ``results``, and the
+    cement ``dice`` on each frame with >= 20 mm2 of true cement."""
+    sim = simulate(scenario, seed=seed, options=SynthOptions(**options))
+    out = analyse(sim.run, Corners.from_dict(sim.truth["vertebral_body"]))
+    dice = [
+        2 * (frame.cement_mask & mask).sum() / (frame.cement_mask.sum() + mask.sum())
+        for frame, truth, mask in zip(out, sim.truth["frames"], sim.cement_masks)
+        if truth["cement_area_mm2"] >= 20.0
+    ]
+    return {"sim": sim, "truth": sim.truth, "out": out, "results": [f.result for f in out], "dice": np.array(dice)}
+
+
 def first_time(items, predicate):
     return next((t for t, item in items if predicate(item)), None)
 

@@ -28,15 +28,7 @@ LOG_RANGE = RunConfig.defaults().segmentation.display_log_range
 LEAD = np.log(1 / 0.03)  # attenuation a lead blade adds (3 % of the quanta through)
 
 
-def analysed(scenario: str, seed: int, frames=None, **options):
-    sim = simulate(scenario, seed=seed, options=SynthOptions(**options))
-    out = test_accuracy.analyse(sim.run, Corners.from_dict(sim.truth["vertebral_body"]), frames=frames)
-    dice = [
-        2 * (frame.cement_mask & mask).sum() / (frame.cement_mask.sum() + mask.sum())
-        for frame, truth, mask in zip(out, sim.truth["frames"], sim.cement_masks)
-        if truth["cement_area_mm2"] >= 20.0
-    ]
-    return {"sim": sim, "truth": sim.truth, "out": out, "results": [f.result for f in out], "dice": np.array(dice)}
+analysed = test_accuracy.analysed_phantom
 
 
 @pytest.mark.parametrize("seed", [7, 8])

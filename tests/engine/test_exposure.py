@@ -27,14 +27,7 @@ import test_accuracy
 
 
 def analysed(scenario: str, seed: int):
-    sim = simulate(scenario, seed=seed, options=SynthOptions(exposure_changes=True))
-    out = test_accuracy.analyse(sim.run, Corners.from_dict(sim.truth["vertebral_body"]))
-    dice = [
-        2 * (frame.cement_mask & mask).sum() / (frame.cement_mask.sum() + mask.sum())
-        for frame, truth, mask in zip(out, sim.truth["frames"], sim.cement_masks)
-        if truth["cement_area_mm2"] >= 20.0
-    ]
-    return {"truth": sim.truth, "results": [frame.result for frame in out], "dice": np.array(dice)}
+    return test_accuracy.analysed_phantom(scenario, seed, exposure_changes=True)
 
 
 def test_a_study_without_a_leak_stays_ok_through_every_change_of_output():
