@@ -8,13 +8,14 @@ markdown (the table the README shows)::
 
     python benchmarks/accuracy.py --json benchmarks/results/accuracy--cpu.json \
         [--markdown benchmarks/results/accuracy--cpu.md] [--seeds 3] [--quick] [--exposure-changes]
-        [--collimation-change]
+        [--collimation-change] [--needle-withdrawal]
 
 ``--quick`` runs one seed of the plain variant per scenario (a smoke test).
 ``--exposure-changes`` images every case with the tube output varying as automatic exposure
 control makes it (the phantom's ``exposure_changes``), ``--collimation-change`` with the
-collimator blades closing in once during the injection (``collimation_change``); the same
-seeds otherwise.
+collimator blades closing in once during the injection (``collimation_change``),
+``--needle-withdrawal`` with the needle pulled back once (``needle_withdrawal``); the same
+seeds otherwise (see :data:`NUISANCES`).
 """
 
 from __future__ import annotations
@@ -50,6 +51,16 @@ VARIANTS = {
     "high-dose, tilt 20, jittered times": {"dose": "high", "tilt_deg": 20.0, "jitter": True},
 }
 STOPPING = {"posterior_approach", "posterior_breach", "venous_leak", "disc_leak", "anterior_leak"}
+# Changes during the injection a whole run can add to every case: the phantom's option, and
+# the name its variants take and its flag's help.
+NUISANCES = {
+    "exposure_changes": (
+        "exposure changes", "every case with the tube output varying as automatic exposure control makes it"),
+    "collimation_change": (
+        "collimation change", "every case with the collimator blades closing in once during the injection"),
+    "needle_withdrawal": (
+        "needle withdrawal", "every case with the needle pulled back 3-8 mm along its shaft once during the injection"),
+}
 
 
 def run_case(scenario: str, seed: int, variant: dict, folder: Path, *, wall: bool = True) -> dict:
@@ -217,6 +228,17 @@ def markdown(rows: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def add_nuisance_flags(parser: argparse.ArgumentParser) -> None:
+    """A flag for each of :data:`NUISANCES` (``--exposure-changes``, ...)."""
+    for option, (_, description) in NUISANCES.items():
+        parser.add_argument("--" + option.replace("_", "-"), action="store_true", help=description)
+
+
+def nuisances(args) -> dict:
+    """The phantom options of the nuisances ``args`` ask for, ``{option: True}``."""
+    return {option: True for option in NUISANCES if getattr(args, option, False)}
+
+
 def metadata(args) -> dict:
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
@@ -225,8 +247,7 @@ def metadata(args) -> dict:
     return {"suite": "accuracy", "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "commit": commit,
             "vpimage": __version__, "python": platform.python_version(), "numpy": np.__version__,
             "host": platform.node(), "seeds": args.seeds, "quick": args.quick,
-            "exposure_changes": getattr(args, "exposure_changes", False),
-            "collimation_change": getattr(args, "collimation_change", False)}
+            **{option: getattr(args, option, False) for option in NUISANCES}}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -235,15 +256,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--markdown", type=Path, help="where the markdown table goes")
     parser.add_argument("--seeds", type=int, default=3, help="seeds per scenario and variant")
     parser.add_argument("--quick", action="store_true", help="one seed, plain variant (smoke test)")
-    parser.add_argument("--exposure-changes", action="store_true",
-                        help="every case with the tube output varying as automatic exposure control makes it")
-    parser.add_argument("--collimation-change", action="store_true",
-                        help="every case with the collimator blades closing in once during the injection")
+    add_nuisance_flags(parser)
     args = parser.parse_args(argv)
     variants = dict(list(VARIANTS.items())[:1]) if args.quick else VARIANTS
-    for option, label in (("exposure_changes", "exposure changes"), ("collimation_change", "collimation change")):
-        if getattr(args, option):
-            variants = {f"{name}, {label}": dict(variant, **{option: True}) for name, variant in variants.items()}
+    for option in nuisances(args):
+        label = NUISANCES[option][0]
+        variants = {f"{name}, {label}": dict(variant, **{option: True}) for name, variant in variants.items()}
     seeds = 1 if args.quick else args.seeds
     cases = []
     with tempfile.TemporaryDirectory() as scratch:

@@ -18,10 +18,11 @@ and ``vpimage evaluate`` scores it, exactly as a user would run them. Reported:
 
     python benchmarks/anatomy.py --json benchmarks/results/anatomy--cpu.json \
         [--markdown benchmarks/results/anatomy--cpu.md] [--seeds 3] [--quick] [--exposure-changes]
-        [--collimation-change]
+        [--collimation-change] [--needle-withdrawal]
 
 ``--quick`` runs one plain lateral posterior breach and one plain AP case (a smoke test);
-``--exposure-changes`` and ``--collimation-change`` as in benchmarks/accuracy.py.
+``--exposure-changes``, ``--collimation-change`` and ``--needle-withdrawal`` as in
+benchmarks/accuracy.py.
 Seeds (3000 and up) are not those the detector or the analysis was tuned on.
 """
 
@@ -33,7 +34,7 @@ import sys
 import tempfile
 from pathlib import Path
 import numpy as np
-from accuracy import STOPPING, VARIANTS, case_scores, markdown, metadata, run_case, table
+from accuracy import STOPPING, VARIANTS, add_nuisance_flags, case_scores, markdown, metadata, nuisances, run_case, table
 
 from vpimage.anatomy import MIN_CONFIDENCE, corner_errors_px, wall_angle_error_deg
 from vpimage.measures import Corners
@@ -183,13 +184,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="one plain lateral breach, one plain AP case")
     parser.add_argument("--json", required=True, type=Path, help="where the results go")
     parser.add_argument("--markdown", type=Path, help="where the markdown tables go")
-    parser.add_argument("--exposure-changes", action="store_true",
-                        help="every case with the tube output varying as automatic exposure control makes it")
-    parser.add_argument("--collimation-change", action="store_true",
-                        help="every case with the collimator blades closing in once during the injection")
+    add_nuisance_flags(parser)
     args = parser.parse_args(argv)
-    variants = {name: dict(variant, exposure_changes=args.exposure_changes, collimation_change=args.collimation_change)
-                for name, variant in VARIANTS.items()}
+    variants = {name: dict(variant, **nuisances(args)) for name, variant in VARIANTS.items()}
     plan = [(scenario, name, "lateral", 3000 + 100 * s + 10 * v + k)
             for s, scenario in enumerate(SCENARIOS) for v, name in enumerate(VARIANTS) for k in range(args.seeds)]
     plan += [(scenario, name, "ap", 3900 + 10 * s + v)
