@@ -119,6 +119,11 @@ class SegmentationConfig:
     leak_search_margin_mm : float
         Cement is looked for in the vertebral body and this far around it (and the
         whole field when the body is unknown): cement farther out is not seen, mm.
+    adjacent_blob_mm : float
+        A new cement-sized blob (``min_area_px``) this close to the cement so far counts in
+        its first frame; farther away a new blob must be seen in two frames in a row. Cement
+        crossing a cortex (a leak's first frame through an endplate) shows beyond it before
+        the threshold the cortex's steep edges raise lets the join through; 0: never, mm.
     sharp_edge_margin_mm : float
         Farther than this from the body, the steep-edge raise is at least what moving the
         baseline by ``registration_error_px`` changes after the denoiser's filter. The
@@ -150,6 +155,7 @@ class SegmentationConfig:
     registration_margin_mm: float = 15.0
     registration_grid_mm: float = 0.5
     leak_search_margin_mm: float = 30.0
+    adjacent_blob_mm: float = 2.0
     sharp_edge_margin_mm: float = 2.0
 
     def __post_init__(self):

@@ -100,8 +100,8 @@ class Engine:
     sub-pixel move really changes there, sharp bone included) and where the noise, measured
     per attenuation level before the injection, is too high for the cement contrast, as
     in the needle's shadow; growth from the cement so far, also from the excess before
-    the recursive filter where it is strong enough; new blobs confirmed over two frames,
-    never mostly on the needle) -> monotone
+    the recursive filter where it is strong enough; new blobs confirmed over two frames
+    unless cement-sized right beside the cement so far, never mostly on the needle) -> monotone
     accumulation -> measures against the corners (on the cement's bounding box) -> alert.
 
     Parameters
@@ -186,6 +186,8 @@ class Engine:
             self.kernels, median_px=seg.median_px, max_sigma_px=seg.max_smooth_px, min_alpha=seg.min_temporal_alpha
         )
         self._px_per_mm = 1.0 / (self.mm_per_px or _NOMINAL_MM_PER_PX)
+        self._adjacent_px = int(round(config.segmentation.adjacent_blob_mm * self._px_per_mm))
+        self._no_pixels = self._on_device(np.zeros((rows, columns), bool))
         self.state = EngineState(
             rows=rows,
             columns=columns,
@@ -693,7 +695,9 @@ class Engine:
         )
         growing = (candidates | extending) & joined
         # A new blob, away from the cement so far, must be large enough and seen in two
-        # frames in a row (noise is not; cement does not vanish). The first cement is one
+        # frames in a row (noise is not; cement does not vanish), unless it is cement-sized
+        # and within ``adjacent_blob_mm`` of the cement so far (cement crossing a cortex shows
+        # beyond it a frame before the join does). The first cement is one
         # blob at the needle tip: the largest counts at once. Later, a new blob mostly on
         # the needle is an edge artefact (real cement grows into the needle's neighbourhood).
         first = st.cement_area_px == 0  # (the host count of the last measured frame: no device wait)
@@ -705,6 +709,9 @@ class Engine:
         if not first:
             isolated &= ~k.mostly_inside(isolated, region=st.needle)
         confirmed = k.keep_components(isolated, min_area_px=st.rows * st.columns + 1, touching=st.new_blobs)
+        if not first and self._adjacent_px > 0:
+            sized = k.keep_components(isolated, min_area_px=seg.min_area_px)
+            confirmed |= k.keep_components(sized, min_area_px=st.rows * st.columns + 1, touching=self._beside_cement())
         if first and bool(isolated.any()):
             labels, areas = k.label_components(isolated)
             confirmed |= labels == areas[1:].argmax() + 1  # (on the device: no wait)
@@ -719,6 +726,15 @@ class Engine:
             time_of_arrival_s=self._crop(st.arrival_s),
             min_run=seg.min_run,
         )
+
+    def _beside_cement(self):
+        """The region of interest's pixels within ``adjacent_blob_mm`` of the cement so far (bool, on
+        the frames' device), dilated only around the cement's bounding box at the last measure."""
+        st = self.state
+        around, _ = self._halo(st.cement_box, self._adjacent_px)
+        beside = self.kernels.copy(self._no_pixels)
+        beside[around] = self.kernels.binary_dilation(st.accumulated[around], iterations=self._adjacent_px)
+        return self._crop(beside)
 
     def _cement_box(self, mask: np.ndarray) -> tuple[tuple[int, int], tuple[int, int]]:
         """The bounding box ``((top, bottom), (left, right))`` (px, ends excluded) of the cement in a
@@ -783,7 +799,7 @@ class Engine:
         st = self.state
         mask = self.kernels.to_host(st.accumulated)  # the frame's one device -> host copy
         scale = self.mm_per_px if self.mm_per_px is not None else math.nan
-        where = self._cement_box(mask)
+        where = st.cement_box = self._cement_box(mask)
         (top, bottom), (left, right) = where
         area_px = st.cement_area_px = int(mask[top:bottom, left:right].sum())
         front_px, depth, leaks, hidden_px = self._shape_measures(mask, where, area_px)
