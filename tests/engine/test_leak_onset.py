@@ -9,7 +9,7 @@ cement-sized blob that close to the cement so far count at once.
 Measured before it, on the anatomy benchmark's disc leaks seeds 3422 and 3430: a 32 and a
 47 px blob 1.4-1.6 mm from the cement in the frame after the truth's leak, confirmed in the
 next, so both stopped two frames after the truth. The accuracy benchmark's 90 cases kept
-their on-time stops (three disc leaks a frame sooner), no early stop, no false alert.
+their on-time stops (four disc leaks a frame sooner), no early stop, no false alert.
 """
 
 import pytest
