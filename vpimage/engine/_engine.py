@@ -711,7 +711,9 @@ class Engine:
         confirmed = k.keep_components(isolated, min_area_px=st.rows * st.columns + 1, touching=st.new_blobs)
         if not first and self._adjacent_px > 0:
             sized = k.keep_components(isolated, min_area_px=seg.min_area_px)
-            confirmed |= k.keep_components(sized, min_area_px=st.rows * st.columns + 1, touching=self._beside_cement())
+            if k is not self._host or sized.any():  # (on the host, none is seen at once: no dilation)
+                beside = self._beside_cement()
+                confirmed |= k.keep_components(sized, min_area_px=st.rows * st.columns + 1, touching=beside)
         if first and bool(isolated.any()):
             labels, areas = k.label_components(isolated)
             confirmed |= labels == areas[1:].argmax() + 1  # (on the device: no wait)
