@@ -23,13 +23,6 @@ from vpimage.alerts import AlertLevel
 import test_accuracy
 
 
-def withdrawn_and_plain(scenario: str, seed: int):
-    return (
-        test_accuracy.analysed_phantom(scenario, seed, needle_withdrawal=True),
-        test_accuracy.analysed_phantom(scenario, seed),
-    )
-
-
 def shift_error_px(case) -> np.ndarray:
     """|registered shift - the truth's motion| per frame, px (the larger of rows and columns)."""
     offsets = np.array(case["truth"]["motion"]["offsets_mm"]) / case["truth"]["mm_per_px"]
@@ -39,7 +32,8 @@ def shift_error_px(case) -> np.ndarray:
 
 @pytest.mark.parametrize("seed", [0, 3])
 def test_a_study_without_a_leak_stays_ok_when_the_needle_is_pulled_back(seed):
-    case, plain = withdrawn_and_plain("no_leak", seed)
+    case = test_accuracy.analysed_phantom("no_leak", seed, needle_withdrawal=True)
+    plain = test_accuracy.analysed_phantom("no_leak", seed)
     k = case["truth"]["needle"]["withdrawal"]["frame"]
     assert case["truth"]["frames"][k]["cement_area_mm2"] > 20.0  # (pulled back through cement)
     assert {r.alert for r in case["results"]} == {AlertLevel.OK}
@@ -52,7 +46,7 @@ def test_a_study_without_a_leak_stays_ok_when_the_needle_is_pulled_back(seed):
 
 @pytest.mark.parametrize(("scenario", "seed"), [("posterior_breach", 0), ("posterior_breach", 4)])
 def test_a_stop_comes_on_time_when_the_needle_is_pulled_back(scenario, seed):
-    case, _ = withdrawn_and_plain(scenario, seed)
+    case = test_accuracy.analysed_phantom(scenario, seed, needle_withdrawal=True)
     truth_stop, ours = test_accuracy.stop_times(case)
     assert case["truth"]["needle"]["withdrawal"]["frame"] <= round(truth_stop * case["truth"]["fps"])
     assert ours is not None
@@ -66,7 +60,7 @@ def test_a_stop_after_the_needle_is_pulled_back_is_on_time_or_unreliable_until_i
     # posterior_approach seed 3: pulled back 4.1 mm at frame 39, its front in the needle's
     # shadow reads a pixel (0.35 mm) farther from the wall than without it from frame 43,
     # when the truth stops, to frame 47 (without the withdrawal: on time).
-    case, _ = withdrawn_and_plain("posterior_approach", seed)
+    case = test_accuracy.analysed_phantom("posterior_approach", seed, needle_withdrawal=True)
     truth_stop, ours = test_accuracy.stop_times(case)
     assert case["truth"]["needle"]["withdrawal"]["frame"] <= round(truth_stop * case["truth"]["fps"])
     assert ours is not None and test_accuracy.early_limit(case) - 1e-3 <= ours

@@ -187,7 +187,6 @@ class Engine:
         )
         self._px_per_mm = 1.0 / (self.mm_per_px or _NOMINAL_MM_PER_PX)
         self._adjacent_px = int(round(config.segmentation.adjacent_blob_mm * self._px_per_mm))
-        self._no_pixels = self._on_device(np.zeros((rows, columns), bool))
         self.state = EngineState(
             rows=rows,
             columns=columns,
@@ -712,7 +711,7 @@ class Engine:
         if not first and self._adjacent_px > 0:
             sized = k.keep_components(isolated, min_area_px=seg.min_area_px)
             if k is not self._host or sized.any():  # (on the host, none is seen at once: no dilation)
-                beside = self._beside_cement()
+                beside = k.binary_dilation(accumulated, iterations=self._adjacent_px)
                 confirmed |= k.keep_components(sized, min_area_px=st.rows * st.columns + 1, touching=beside)
         if first and bool(isolated.any()):
             labels, areas = k.label_components(isolated)
@@ -728,15 +727,6 @@ class Engine:
             time_of_arrival_s=self._crop(st.arrival_s),
             min_run=seg.min_run,
         )
-
-    def _beside_cement(self):
-        """The region of interest's pixels within ``adjacent_blob_mm`` of the cement so far (bool, on
-        the frames' device), dilated only around the cement's bounding box at the last measure."""
-        st = self.state
-        around, _ = self._halo(st.cement_box, self._adjacent_px)
-        beside = self.kernels.copy(self._no_pixels)
-        beside[around] = self.kernels.binary_dilation(st.accumulated[around], iterations=self._adjacent_px)
-        return self._crop(beside)
 
     def _cement_box(self, mask: np.ndarray) -> tuple[tuple[int, int], tuple[int, int]]:
         """The bounding box ``((top, bottom), (left, right))`` (px, ends excluded) of the cement in a
@@ -801,7 +791,7 @@ class Engine:
         st = self.state
         mask = self.kernels.to_host(st.accumulated)  # the frame's one device -> host copy
         scale = self.mm_per_px if self.mm_per_px is not None else math.nan
-        where = st.cement_box = self._cement_box(mask)
+        where = self._cement_box(mask)
         (top, bottom), (left, right) = where
         area_px = st.cement_area_px = int(mask[top:bottom, left:right].sum())
         front_px, depth, leaks, hidden_px = self._shape_measures(mask, where, area_px)

@@ -81,9 +81,6 @@ class EngineState:
         cement so far, ``arrival_s`` when it arrived (s, NaN where never).
     cement_area_px : int
         Pixels of ``accumulated`` at the last measured frame (a host count).
-    cement_box : tuple
-        ``((top, bottom), (left, right))`` of ``accumulated`` at the last measured frame
-        (px, ends excluded; empty before any cement).
     shape_measures : tuple or None
         ``(area_px, corners, front_to_wall_px, depth_fraction, leaks, hidden_front_to_wall_px)`` of the last frame
         measured: the accumulation is monotone, so an unchanged area is an unchanged mask,
@@ -129,7 +126,6 @@ class EngineState:
     shift_px: np.ndarray = field(default_factory=lambda: np.zeros(2))
     frames_seen: int = 0
     cement_area_px: int = 0
-    cement_box: tuple = ((0, 0), (0, 0))
     shape_measures: tuple | None = None
     to_host: Callable = np.asarray
     run_length: np.ndarray = field(init=False)
