@@ -150,11 +150,15 @@ def test_bone_breathing_in_at_the_field_edge_far_from_the_body_changes_nothing_m
     )
 
 
-def test_blades_are_what_darkens_along_the_field_edge_not_cement_nor_lines_crossing_it():
-    k = get_backend("numpy")
+def square_field_collimation():
+    """A 50-block square field in a 60-block grid, blocks of 0.5 mm (penumbra: 4 blocks)."""
     field = np.zeros((60, 60), bool)
     field[5:55, 5:55] = True
-    collimation = Collimation(k, field, min_step=1.0, min_edge_share=0.05, block_mm=0.5)  # penumbra: 4 blocks
+    return Collimation(get_backend("numpy"), field, min_step=1.0, blade_step=3.0, min_edge_share=0.05, block_mm=0.5)
+
+
+def test_blades_are_what_darkens_along_the_field_edge_not_cement_nor_lines_crossing_it():
+    collimation = square_field_collimation()
     reference = np.zeros((60, 60), np.float32)
     change = np.zeros((60, 60), np.float32)
     change[5:55, 45:55] = 3.5  # a blade over the field's right fifth
@@ -176,3 +180,19 @@ def test_blades_are_what_darkens_along_the_field_edge_not_cement_nor_lines_cross
     moved = collimation.covered(np.roll(change, -3, axis=1), np.array([0.0, 3.0]))
     assert moved[5:55, 42:52].all() and moved[9:51, 38:42].all() and not moved[:, :38].any()
     assert collimation.covered(np.where(blades, 0, change), np.zeros(2)) is None
+
+
+def test_bone_carried_in_at_the_field_edge_is_not_a_blade():
+    collimation = square_field_collimation()
+    reference = np.zeros((60, 60), np.float32)
+    change = np.zeros((60, 60), np.float32)
+    # The next vertebra's endplate carried 4 blocks in along the top edge by the motion
+    # (bone darkens by 1.5-2.5 over most of its blocks): the frame is searched, nothing found.
+    change[5:9, 5:40] = 2.0
+    change[5:9, 20:24] = 3.2  # (its densest stretch)
+    assert collimation.edge_hits(change[None], reference, collimation.edge)[0] >= collimation.min_hits
+    assert not collimation.blades(change, reference).any()
+    assert collimation.covered(change, np.zeros(2)) is None
+    # A blade as deep along the same edge (a few per cent of the quanta: 3.5) is one.
+    change[5:9, 5:40] = 3.5
+    assert collimation.blades(change, reference)[5:9, 5:40].all()
