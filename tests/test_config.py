@@ -68,7 +68,6 @@ def test_overrides_apply_after_file(tmp_path):
         ("[reliability]\nmax_saturated_fraction = 2.0\n", "max_saturated_fraction"),
         ("[reliability]\ncollimator_min_edge_share = 1.5\n", "collimator_min_edge_share"),
         ("[reliability]\ncollimator_min_step = 0\n", "collimator_min_step"),
-        ("[reliability]\ncollimator_blade_step = -3\n", "collimator_blade_step"),
         ("[leaks]\nmin_area_mm2 = -1.0\n", "min_area_mm2"),
         ("[segmentation]\nbridge_edge_share = 1.5\n", "bridge_edge_share"),
         ("alerts = 3\n", r"\[alerts\] must be a table"),

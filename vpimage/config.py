@@ -199,15 +199,12 @@ class ReliabilityConfig:
         frame that would not ``stop`` is unreliable (``front_hidden``) when such cement
         could lie within ``alerts.stop_mm`` of the posterior wall.
     collimator_min_step : float
-        Rise of attenuation over the reference that marks the blocks of a collimator blade
-        closed in during the run (or of anything else entering the beam from the field's
-        edge), its partly covered blocks included, on the registration grid, attenuation
-        units.
-    collimator_blade_step : float
-        Rise of attenuation that a blade's darkened blocks reach, their median: a blade
-        lets at most about 5 % of the quanta through (3 or more), while dense bone that the
-        patient's motion carries in across the field's edge (the next vertebra's endplate)
-        darkens by 1.5-2.5 over most of its blocks, attenuation units.
+        Rise of attenuation over the reference that marks a collimator blade closed in
+        during the run (or anything else entering the beam from the field's edge), on the
+        blocks motion is measured on; a lead blade lets a few per cent of the quanta
+        through (about 3.5), bone moving in at the field's edge darkens it by about 1 (dense
+        bone from where the reference did not show it, such as the next vertebra's
+        endplate, by up to 3: taken for a blade), attenuation units.
     collimator_min_edge_share : float
         Share of the field's edge (a band three blocks wide) that must darken by
         ``collimator_min_step`` before a frame is searched for blades, 0..1.
@@ -224,7 +221,6 @@ class ReliabilityConfig:
     blind_threshold_ratio: float = 1.0
     hidden_front_reach_mm: float = 3.0
     collimator_min_step: float = 1.5
-    collimator_blade_step: float = 3.0
     collimator_min_edge_share: float = 0.05
     collimator_clearance_mm: float = 5.0
 
@@ -233,9 +229,8 @@ class ReliabilityConfig:
         for name in ("max_saturated_fraction", "collimator_min_edge_share"):
             if getattr(self, name) > 1:
                 raise ValueError(f"`{name}` must be <= 1; got {getattr(self, name)!r}")
-        for name in ("collimator_min_step", "collimator_blade_step"):
-            if getattr(self, name) <= 0:
-                raise ValueError(f"`{name}` must be > 0; got {getattr(self, name)!r}")
+        if self.collimator_min_step <= 0:
+            raise ValueError(f"`collimator_min_step` must be > 0; got {self.collimator_min_step!r}")
 
 
 @dataclass(frozen=True)

@@ -4,11 +4,12 @@ An operator narrows the beam mid-run to spare dose. A blade leaves the pixels it
 far darker than the reference frame showed them (a few per cent of the quanta: several
 units of attenuation), and unless it is seen for what it is, those pixels read as cement
 and, where they cover the bone that motion is measured on, the motion is lost or
-mismeasured. Cement can be as dark, but it never reaches in from the field's edge. The
-patient's motion darkens the needle where it crosses the edge (a few blocks), and dense
-bone it carries in across the edge from where the reference did not show it (the next
-vertebra's endplate) by 1.5-2.5 over most of its blocks: a blade's darkened blocks reach
-``blade_step`` (their median), bone's do not.
+mismeasured. Cement can be as dark, but it never reaches in from the field's edge; the
+patient's motion darkens bone that moves in at the edge by about one unit, and the needle
+where it crosses the edge: a few blocks. (Dense bone it carries in from where the reference
+did not show it, the next vertebra's endplate, darkens by up to 3 and is taken for a blade:
+as much as a blade's sliver closed in by a block or two, whose partly covered blocks darken
+by 2-3 over most of it. Far from the body that costs edge pixels only.)
 
 Both steps work on the registration grid (block means, ``[grid_rows, grid_cols]``), on the
 host, and only for frames whose field edge has darkened (:meth:`Collimation.edge_hits`, on
@@ -29,7 +30,6 @@ the engine's device, answers that for a whole batch):
 from __future__ import annotations
 
 import numpy as np
-from scipy import ndimage as ndi
 
 __all__ = ["Collimation"]
 
@@ -54,25 +54,19 @@ class Collimation:
     field : ndarray of bool, [grid_rows, grid_cols]
         The blocks well inside the study's field, detector coordinates.
     min_step : float
-        Attenuation rise over the reference that marks a blade's blocks (its partly covered
-        ones too), attenuation units.
-    blade_step : float
-        Attenuation rise that a blade's marked blocks reach, their median, attenuation units.
+        Attenuation rise over the reference that a blade makes, attenuation units.
     min_edge_share : float
         Share of the field's edge band that must be darkened for a frame to be examined.
     block_mm : float
         Side of a block at the isocentre, mm.
     """
 
-    def __init__(
-        self, kernels, field: np.ndarray, *, min_step: float, blade_step: float, min_edge_share: float, block_mm: float
-    ):
+    def __init__(self, kernels, field: np.ndarray, *, min_step: float, min_edge_share: float, block_mm: float):
         self.kernels = kernels
         self.field = field
         self.penumbra_blocks = max(int(np.ceil(PENUMBRA_MM / block_mm)), 1)
         self.edge = field & ~kernels.binary_erosion(field, iterations=_EDGE_BLOCKS)
         self.min_step = float(min_step)
-        self.blade_step = float(blade_step)
         self.min_hits = max(int(np.ceil(min_edge_share * self.edge.sum())), 1)
         self._weights: dict[bytes, tuple[np.ndarray, np.ndarray]] = {}
 
@@ -138,8 +132,7 @@ class Collimation:
         thin lines are opened away (the motion darkens a line along the needle where it
         crosses the edge, and would join it to a blade), or, closed in only a little, is a
         sliver lying mostly within :data:`_SLIVER_BLOCKS` of the field's edge (broken where
-        the edge curves away or crosses the needle, or running on from a wider blade); and
-        its blocks darken by :attr:`blade_step`, their median.
+        the edge curves away or crosses the needle, or running on from a wider blade).
         """
         k = self.kernels
         dark = (change > self.min_step) & field
@@ -147,18 +140,7 @@ class Collimation:
         core = self._components(opened, edge, lambda along, areas: along >= self.min_hits)
         rim = field & ~k.binary_erosion(field, iterations=_SLIVER_BLOCKS)
         core |= self._components(dark & ~core, rim, lambda along, areas: 2 * along > areas)
-        core = self._dark_enough(core, change)
         return k.binary_dilation(core, iterations=self.penumbra_blocks) & field if core.any() else core
-
-    def _dark_enough(self, blades: np.ndarray, change: np.ndarray) -> np.ndarray:
-        """The 8-connected components of ``blades`` whose ``change`` reaches :attr:`blade_step` (the
-        median over the component): a blade, not bone the motion carried in at the edge."""
-        labels, areas = self.kernels.label_components(blades)
-        if areas.size < 2:
-            return blades
-        medians = ndi.median(change, labels, np.arange(1, areas.size))
-        chosen = np.concatenate([[False], np.asarray(medians) >= self.blade_step])
-        return chosen[labels]
 
     def _components(self, mask: np.ndarray, edge: np.ndarray, keep) -> np.ndarray:
         """The 8-connected components of ``mask`` for which ``keep(blocks in edge, areas)`` holds."""

@@ -467,7 +467,6 @@ class Engine:
             self._host,
             field,
             min_step=rel.collimator_min_step,
-            blade_step=rel.collimator_blade_step,
             min_edge_share=rel.collimator_min_edge_share,
             block_mm=factor / self._px_per_mm,
         )
