@@ -55,7 +55,7 @@ def as_ingested(run) -> np.ndarray:
     return frames
 
 
-def analyse(run, corners: Corners, frames=None):
+def analyse(run, corners: Corners, frames=None, *, batch: int = 16):
     frames = as_ingested(run) if frames is None else frames
     engine = Engine(
         RunConfig.defaults(),
@@ -67,8 +67,8 @@ def analyse(run, corners: Corners, frames=None):
         white_level=2**run.bits_stored - 1,
     )
     out = []
-    for start in range(0, len(frames), 16):
-        stop = min(start + 16, len(frames))
+    for start in range(0, len(frames), batch):
+        stop = min(start + batch, len(frames))
         out += engine.process(Batch(frames[start:stop], run.time_s[start:stop], np.arange(start, stop)))
     return out
 

@@ -67,6 +67,24 @@ def test_a_sudden_jump_of_the_patient_under_closed_blades_is_followed():
     assert all(r.reason == "sudden_motion" for r in case["results"] if r.alert is AlertLevel.UNRELIABLE)
 
 
+def test_frames_fed_one_at_a_time_give_what_batches_give_with_blades_and_a_jump():
+    # In a batch, on the cpu, a worker thread registers and aligns the next frames while the
+    # engine segments these: it must read nothing the segmentation changes (the reference
+    # becoming the baseline part-way, the motion of the frame before, the blades found).
+    options = SynthOptions(collimation_change=True, field="rectangle", sudden_shift=True)
+    sim = simulate("no_leak", seed=6, options=options)
+    corners = Corners.from_dict(sim.truth["vertebral_body"])
+    one, many = (test_accuracy.analyse(sim.run, corners, batch=size) for size in (1, 16))
+    as_rows = lambda frames: [[repr(v) for v in dataclasses.astuple(f.result)] for f in frames]  # NaN == NaN
+    assert as_rows(one) == as_rows(many)
+    assert [f.shift_px for f in one] == [f.shift_px for f in many]
+    assert all(np.array_equal(a.cement_mask, b.cement_mask) for a, b in zip(one, many))
+    # (The case has what it tests: blades during the run, and the jump followed.)
+    assert sim.truth["collimation"]["frame"] is not None
+    jump = sim.truth["motion"]["sudden_shift_frame"]
+    assert np.hypot(*np.subtract(one[jump].shift_px, one[jump - 1].shift_px)) * sim.run.mm_per_px > 2.0
+
+
 @pytest.mark.parametrize(("scenario", "seed"), [("posterior_breach", 22), ("venous_leak", 31)])
 def test_a_stop_comes_on_time_with_the_collimator_closed_in(scenario, seed):
     case = analysed(scenario, seed, collimation_change=True, field="rectangle")

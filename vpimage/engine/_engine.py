@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import math
+import weakref
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -39,6 +41,10 @@ _REGISTRATION_SMOOTH_PX = 1.5
 # How far a clipped pixel reaches into the bicubic alignment's result, px (its outer taps).
 _BICUBIC_REACH_PX = 2
 
+# Frames registered and aligned at a time on the cpu, the next ones by a worker thread meanwhile:
+# 2 is the fastest at 512 and 1024 px (benchmarks/throughput.py).
+_CPU_CHUNK_FRAMES = 2
+
 # Unreliable reasons, as frames.csv writes them.
 WALL_NOT_FOUND = "wall_not_found"
 NO_CALIBRATION = "no_calibration"
@@ -52,6 +58,25 @@ BODY_COLLIMATED = "body_collimated"
 _IMAGE_PROBLEMS = (CLIPPED, MOTION_LOST, MOTION_TOO_LARGE, MOTION_JUMP, TOO_NOISY, BODY_COLLIMATED)
 # ... and those that keep it out of the segmentation too (a sudden but tracked motion does not).
 _UNUSABLE = (CLIPPED, MOTION_LOST, MOTION_TOO_LARGE, TOO_NOISY)
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """Frames ``start:end`` of a batch, registered and moved back onto the reference (see
+    :meth:`Engine._prepare`): host ``shifts`` px ``[n, 2]``, ``scores``, ``noise`` and ``clipped``
+    ``[n]``; device ``aligned`` and ``unmeasured`` (region of interest) and ``registered``
+    (registration grid) ``[n, ...]``; ``collimated``: the frames (from 0) whose blades come near the body."""
+
+    start: int
+    end: int
+    shifts: np.ndarray
+    scores: np.ndarray
+    noise: np.ndarray
+    clipped: np.ndarray
+    collimated: set
+    aligned: object
+    registered: object
+    unmeasured: object
 
 
 @dataclass(frozen=True)
@@ -148,6 +173,11 @@ class Engine:
     convergence checks (a few scalars per call), and the pre-injection frames and the
     baseline go to the host once, when the baseline is frozen, to choose the denoising
     filter and measure the noise map (on the host, so every backend chooses alike).
+    On the cpu the batch is prepared (attenuation, motion, alignment) two frames at a time,
+    the next two by a worker thread of the engine while the main thread segments and
+    measures these: the two cores share the work. The preparation reads no state that the
+    segmentation changes (it is given the reference, the motion of the frame before and
+    the corners), so the results are those of frames fed one at a time.
     """
 
     def __init__(
@@ -181,6 +211,10 @@ class Engine:
         self._host_inner_fov = self._eroded(self.fov_mask, config.segmentation.field_margin_px)
         self._inner_fov = self._on_device(self._host_inner_fov)
         self._near_body_cache: tuple[Corners, np.ndarray] | None = None
+        self._worker = None
+        if self.device == "cpu":  # (see process; the thread ends with the engine)
+            self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vpimage-prepare")
+            weakref.finalize(self, self._worker.shutdown, wait=False)
         seg = config.segmentation
         self.denoiser = Denoiser(
             self.kernels, median_px=seg.median_px, max_sigma_px=seg.max_smooth_px, min_alpha=seg.min_temporal_alpha
@@ -228,48 +262,73 @@ class Engine:
             first = self._host.attenuation(host_frames[0], white_level=self.white_level, log_range=log_range)
             self._fill = float(np.median(first[self.fov_mask]))
         frames = k.to_device(host_frames, device=self.device)
-        # (Off the field only the region of interest is filled in, in _aligned: motion and
-        # noise are measured far inside the field.)
-        attenuation = k.attenuation(frames, white_level=self.white_level, log_range=log_range)
         if self.state.reference is None:
-            self._start(k.copy(attenuation[0]))
-        coarse = k.block_mean(attenuation, factor=self.state.registration_factor)
-        clipped = k.clipped_fraction(frames, self._fov)
-        noise = k.noise_sigma(attenuation, weight=self.state.registration_weight)
+            self._start(k.attenuation(frames[:1], white_level=self.white_level, log_range=log_range)[0])
+        # Collimator blades darken the field's edge against the reference as the batch's
+        # start sees it.
         seen = self._reference_seen(self.state.reference, self.state.shift_px, self.kernels)
-        edge_hits = self._collimation.edge_hits(coarse, seen, self._collimation_edge)
+        # On the cpu a worker thread registers and aligns the next few frames while these
+        # are segmented and measured (on a GPU the batch is prepared at once).
+        chunk = _CPU_CHUNK_FRAMES if self._worker is not None else len(host_frames)
         out: list[EngineFrame] = []
         while len(out) < len(host_frames):
-            # All the frames left at once, against the reference; when it becomes the
-            # baseline part-way, the frames after that one are registered again.
-            start, reference = len(out), self.state.reference
-            if start == 0:  # (the batch's statistics come back at once)
-                clipped, noise, edge_hits = k.to_host(clipped), k.to_host(noise), k.to_host(edge_hits)
-            # Frames whose field edge darkened: searched for collimator blades.
-            examined = np.flatnonzero(edge_hits[start:] >= self._collimation.min_hits)
-            shifts, scores, blades = self._register(coarse[start:], examined)
-            for j, found in blades.items():  # the noise and clipping of the field the blades leave
-                i, exposed = start + j, self._on_device(~self._pixels_of(found))
-                bone = self.state.registration_weight & exposed
-                noise[i] = k.to_host(k.noise_sigma(attenuation[i : i + 1], weight=bone))[0]
-                clipped[i] = k.to_host(k.clipped_fraction(frames[i : i + 1], self._fov & exposed))[0]
-            aligned, registered, unmeasured, collimated = self._on_reference(
-                attenuation[start:], coarse[start:], frames[start:], shifts, reference, blades
-            )
-            for j, i in enumerate(range(start, len(host_frames))):
-                problem = self._problem(shifts[j], scores[j], clipped[i], noise[i])
-                problem = problem or (BODY_COLLIMATED if j in collimated else "")
-                time_s, index = float(batch.time_s[i]), int(batch.index[i])
-                out.append(
-                    self._step(aligned[j], registered[j], unmeasured[j], time_s, index, shifts[j], problem, noise[i])
-                )
+            # The frames left, against the reference. When it becomes the baseline part-way,
+            # the frames after that one are registered again.
+            start, reference, corners = len(out), self.state.reference, self.state.corners
+            ends = [*range(start + chunk, len(host_frames), chunk), len(host_frames)]
+            prepared = self._prepare(frames, seen, start, ends[0], reference, self.state.shift_px, corners)
+            for end in ends[1:] + [None]:
+                ahead = None
+                if end is not None:
+                    ahead = self._worker.submit(
+                        self._prepare, frames, seen, prepared.end, end, reference, prepared.shifts[-1], corners
+                    )
+                for j, i in enumerate(range(prepared.start, prepared.end)):
+                    out.append(self._step(prepared, j, float(batch.time_s[i]), int(batch.index[i])))
+                    if self.state.reference is not reference:
+                        break
+                if ahead is not None:
+                    prepared = ahead.result()  # (also when the reference changed: the worker is done with it)
                 if self.state.reference is not reference:
                     break
         return out
 
+    def _prepare(self, frames, seen, start: int, end: int, reference, previous_shift: np.ndarray, corners) -> _Prepared:
+        """Frames ``start:end`` of a batch on the device (pixel values ``[B, rows, cols]``) in
+        attenuation, registered on ``reference`` and moved back onto it.
+
+        ``seen``: the reference as the batch's start sees it (see :meth:`_reference_seen`);
+        ``previous_shift`` (px): the shift of the frame before ``start``; ``corners``: the body
+        then. Reads no state that the segmentation changes (a worker thread runs it meanwhile).
+        """
+        k, st = self.kernels, self.state
+        frames = frames[start:end]
+        # (Off the field only the region of interest is filled in, in _aligned: motion and
+        # noise are measured far inside the field.)
+        attenuation = k.attenuation(
+            frames, white_level=self.white_level, log_range=self.config.segmentation.display_log_range
+        )
+        coarse = k.block_mean(attenuation, factor=st.registration_factor)
+        clipped = k.clipped_fraction(frames, self._fov)
+        noise = k.noise_sigma(attenuation, weight=st.registration_weight)
+        edge_hits = self._collimation.edge_hits(coarse, seen, self._collimation_edge)
+        clipped, noise, edge_hits = k.to_host(clipped), k.to_host(noise), k.to_host(edge_hits)
+        # Frames whose field edge darkened: searched for collimator blades.
+        examined = np.flatnonzero(edge_hits >= self._collimation.min_hits)
+        shifts, scores, blades = self._register(coarse, examined, reference, previous_shift)
+        for j, found in blades.items():  # the noise and clipping of the field the blades leave
+            exposed = self._on_device(~self._pixels_of(found))
+            bone = st.registration_weight & exposed
+            noise[j] = k.to_host(k.noise_sigma(attenuation[j : j + 1], weight=bone))[0]
+            clipped[j] = k.to_host(k.clipped_fraction(frames[j : j + 1], self._fov & exposed))[0]
+        aligned, registered, unmeasured, collimated = self._on_reference(
+            attenuation, coarse, frames, shifts, reference, blades, corners
+        )
+        return _Prepared(start, end, shifts, scores, noise, clipped, collimated, aligned, registered, unmeasured)
+
     # -- set-up --------------------------------------------------------------------------
 
-    def _register(self, coarse, examined: np.ndarray):
+    def _register(self, coarse, examined: np.ndarray, reference, previous_shift: np.ndarray):
         """Host ``(dy, dx)`` px ``[B, 2]`` and scores ``[B]`` of frames given on the registration
         grid and, for each of the ``examined`` frames (host indices) that shows collimator
         blades, the blocks they cover (detector coordinates; a dict).
@@ -285,23 +344,23 @@ class Engine:
         rest = np.setdiff1d(np.arange(len(coarse)), examined)
         if rest.size:
             shifts[rest], scores[rest] = self._estimate_shift(
-                coarse[rest], st.registration_mask, st.registration_window
+                coarse[rest], reference, st.registration_mask, st.registration_window
             )
         blades = {}
-        reference = k.to_host(st.reference) if examined.size else None
+        host_reference = k.to_host(reference) if examined.size else None
         for j in examined.tolist():
-            seen = self._reference_seen(reference, shifts[j - 1] if j > 0 else st.shift_px, self._host)
+            seen = self._reference_seen(host_reference, shifts[j - 1] if j > 0 else previous_shift, self._host)
             found = self._collimation.blades(k.to_host(coarse[j]), seen)
             if not found.any():
                 (shifts[j],), (scores[j],) = self._estimate_shift(
-                    coarse[j : j + 1], st.registration_mask, st.registration_window
+                    coarse[j : j + 1], reference, st.registration_mask, st.registration_window
                 )
                 continue
             weight, window = (
                 self._on_device(a)
                 for a in self._collimation.registration_weight(self._host_registration_mask, found, _TAPER_PX / factor)
             )
-            (shifts[j],), (scores[j],) = self._estimate_shift(coarse[j : j + 1], weight, window)
+            (shifts[j],), (scores[j],) = self._estimate_shift(coarse[j : j + 1], reference, weight, window)
             blades[j] = found
         return shifts, scores, blades
 
@@ -314,12 +373,13 @@ class Engine:
         move = self._on_device(move) if kernels is self.kernels else move
         return kernels.shift_images(kernels.mask_field(reference, inside, fill=self._fill)[None], move, order=0)[0]
 
-    def _estimate_shift(self, coarse, weight, window) -> tuple[np.ndarray, np.ndarray]:
-        """Host ``(dy, dx)`` px and scores of frames on the registration grid, on ``weight`` (device)."""
+    def _estimate_shift(self, coarse, reference, weight, window) -> tuple[np.ndarray, np.ndarray]:
+        """Host ``(dy, dx)`` px and scores of frames on the registration grid against ``reference``,
+        on ``weight`` (device)."""
         st = self.state
         shifts, scores = self.kernels.estimate_shift(
             coarse,
-            st.reference,
+            reference,
             weight=weight,
             window=window,
             taper_px=_TAPER_PX / st.registration_factor,
@@ -327,14 +387,14 @@ class Engine:
         )
         return self.kernels.to_host(shifts) * st.registration_factor, self.kernels.to_host(scores)
 
-    def _on_reference(self, attenuation, coarse, frames, shifts: np.ndarray, reference, blades):
+    def _on_reference(self, attenuation, coarse, frames, shifts: np.ndarray, reference, blades, corners):
         """Frames moved back onto ``reference`` by their host ``shifts`` ``[B, 2]`` (px) and read at its level.
 
         ``attenuation`` ``[B, rows, cols]``, ``coarse`` (the same on the registration grid)
         and ``frames`` (the pixel values) give the region of interest ``[B, roi_rows,
         roi_cols]``, the registration grid, the region's pixels not measured (bool), and
-        the set of frames whose collimator blades come near the body. ``blades``: the
-        frames with collimator blades, and the blocks they cover (detector coordinates).
+        the set of frames whose collimator blades come near the body (``corners``). ``blades``:
+        the frames with collimator blades, and the blocks they cover (detector coordinates).
 
         A change of tube output (automatic exposure control) moves a whole log-domain
         frame: the median difference to the reference over the bone motion is measured on
@@ -362,7 +422,7 @@ class Engine:
             if seen is not None:
                 covered = self._blades_in_region(seen)
                 unmeasured[j] |= self._on_device(covered)
-                if (covered & self._near_body()).any():
+                if (covered & self._near_body(corners)).any():
                     collimated.add(j)
         return aligned, registered, unmeasured, collimated
 
@@ -379,10 +439,9 @@ class Engine:
         pixels[: fine.shape[0], : fine.shape[1]] = fine
         return self._host.binary_dilation(pixels, iterations=factor)
 
-    def _near_body(self) -> np.ndarray:
+    def _near_body(self, corners: Corners | None) -> np.ndarray:
         """The region of interest's pixels within ``reliability.collimator_clearance_mm`` of the body
-        (host, bool; none without corners)."""
-        corners = self.state.corners
+        ``corners`` (host, bool; none without corners)."""
         if corners is None:
             return np.zeros(self._crop(self.fov_mask).shape, bool)
         if self._near_body_cache is None or self._near_body_cache[0] is not corners:
@@ -583,12 +642,13 @@ class Engine:
             return NO_CALIBRATION
         return ""
 
-    def _step(
-        self, aligned, registered, white, time_s: float, index: int, shift: np.ndarray, problem: str, noise: float
-    ) -> EngineFrame:
-        """One frame, on the reference and at its level: ``aligned`` (the region of interest),
-        ``registered`` (the registration grid); ``white``: the region's pixels it does not measure."""
+    def _step(self, prepared: _Prepared, j: int, time_s: float, index: int) -> EngineFrame:
+        """Frame ``j`` of ``prepared``, on the reference and at its level (see :class:`_Prepared`)."""
         st = self.state
+        shift, noise = prepared.shifts[j], prepared.noise[j]
+        problem = self._problem(shift, prepared.scores[j], prepared.clipped[j], noise)
+        problem = problem or (BODY_COLLIMATED if j in prepared.collimated else "")
+        aligned, registered, white = prepared.aligned[j], prepared.registered[j], prepared.unmeasured[j]
         st.frames_seen += 1
         if problem in _UNUSABLE:
             # The image cannot be compared with the baseline: keep what was accumulated.
