@@ -330,11 +330,12 @@ class Engine:
 
     def _register(self, coarse, examined: np.ndarray, reference, previous_shift: np.ndarray):
         """Host ``(dy, dx)`` px ``[B, 2]`` and scores ``[B]`` of frames given on the registration
-        grid and, for each of the ``examined`` frames (host indices) that shows collimator
-        blades, the blocks they cover (detector coordinates; a dict).
+        grid against ``reference`` (the same grid, device) and, for each of the ``examined``
+        frames (host indices) that shows collimator blades, the blocks they cover (detector
+        coordinates; a dict).
 
         The examined frames are taken one after the other: the motion of the frame before
-        places the reference where the frame sees it, so that blades darken against it and
+        (``previous_shift``, px, for the first) places the reference where the frame sees it, so that blades darken against it and
         the patient's motion mostly does not. The blocks the blades cover are left out of
         the bone the frame is registered on.
         """
