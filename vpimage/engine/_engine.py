@@ -210,7 +210,7 @@ class Engine:
         self._fov = self._on_device(self.fov_mask)
         self._host_inner_fov = self._eroded(self.fov_mask, config.segmentation.field_margin_px)
         self._inner_fov = self._on_device(self._host_inner_fov)
-        self._near_body_cache: tuple[Corners, np.ndarray] | None = None
+        self._away_from_body: tuple[Corners, np.ndarray] | None = None
         self._worker = None
         if self.device == "cpu":  # (see process; the thread ends with the engine)
             self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vpimage-prepare")
@@ -335,9 +335,9 @@ class Engine:
         coordinates; a dict).
 
         The examined frames are taken one after the other: the motion of the frame before
-        (``previous_shift``, px, for the first) places the reference where the frame sees it, so that blades darken against it and
-        the patient's motion mostly does not. The blocks the blades cover are left out of
-        the bone the frame is registered on.
+        (``previous_shift``, px, for the first) places the reference where the frame sees it,
+        so that blades darken against it and the patient's motion mostly does not. The blocks
+        the blades cover are left out of the bone the frame is registered on.
         """
         k, st = self.kernels, self.state
         factor = st.registration_factor
@@ -445,11 +445,16 @@ class Engine:
         ``corners`` (host, bool; none without corners)."""
         if corners is None:
             return np.zeros(self._crop(self.fov_mask).shape, bool)
-        if self._near_body_cache is None or self._near_body_cache[0] is not corners:
-            away = ndi.distance_transform_edt(~measures.body_mask(corners, (self.state.rows, self.state.columns)))
-            near = away <= self.config.reliability.collimator_clearance_mm * self._px_per_mm
-            self._near_body_cache = (corners, self._crop(near))
-        return self._near_body_cache[1]
+        clearance_px = self.config.reliability.collimator_clearance_mm * self._px_per_mm
+        return self._crop(self._away_from_body_px(corners)) <= clearance_px
+
+    def _away_from_body_px(self, corners: Corners) -> np.ndarray:
+        """Distance of every pixel to the body ``corners`` (host, px, ``[rows, cols]``, 0 inside),
+        kept for the corners last asked for (those of the set-up until they move)."""
+        if self._away_from_body is None or self._away_from_body[0] is not corners:
+            body = measures.body_mask(corners, (self.state.rows, self.state.columns))
+            self._away_from_body = (corners, ndi.distance_transform_edt(~body))
+        return self._away_from_body[1]
 
     def _aligned(self, images, shifts: np.ndarray, *, order: int):
         """``images`` ``[B, rows, cols]`` moved back by their host ``shifts`` ``[B, 2]`` (px), in the region
@@ -498,7 +503,7 @@ class Engine:
             inner = self._eroded(self.fov_mask, 4)
         weight = inner
         if self.state.corners is not None:
-            away = ndi.distance_transform_edt(~measures.body_mask(self.state.corners, shape)) / self._px_per_mm
+            away = self._away_from_body_px(self.state.corners) / self._px_per_mm
             # Bone far from the body if there is enough of it, else nearer (never the body itself).
             for margin_mm in (seg.registration_body_margin_mm, seg.registration_body_margin_mm / 2, 0.0):
                 weight = inner & (away > margin_mm)
