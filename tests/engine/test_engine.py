@@ -1,7 +1,9 @@
 """The engine on a hand-made run with exact truth (tests/engine/conftest.py)."""
 
 import dataclasses
+import gc
 import math
+import threading
 
 import numpy as np
 import pytest
@@ -104,6 +106,23 @@ def test_a_strict_threshold_never_grows_the_cement(toy):
     tight, _ = run(toy, config=strict)
     assert all(t.result.cement_area_px <= l.result.cement_area_px for t, l in zip(tight, loose))
     assert tight[-1].result.cement_area_px < loose[-1].result.cement_area_px
+
+
+def test_the_worker_thread_of_an_engine_ends_with_it(toy):
+    # On the cpu each engine prepares frames on a thread of its own: a batch over many studies
+    # must not keep one per study alive.
+    def workers_left() -> int:
+        gc.collect()
+        for thread in threading.enumerate():
+            if thread.name.startswith("vpimage-prepare"):
+                thread.join(timeout=0.5)  # (an engine still referenced keeps its thread)
+        return sum(t.name.startswith("vpimage-prepare") for t in threading.enumerate())
+
+    before = workers_left()
+    engines = [run(toy)[1] for _ in range(3)]
+    assert workers_left() == before + 3  # (the engines are alive: so are their threads)
+    del engines
+    assert workers_left() == before
 
 
 def test_batch_shape_is_checked(toy):

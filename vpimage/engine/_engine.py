@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import math
-import weakref
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -212,9 +211,8 @@ class Engine:
         self._inner_fov = self._on_device(self._host_inner_fov)
         self._away_from_body: tuple[Corners, np.ndarray] | None = None
         self._worker = None
-        if self.device == "cpu":  # (see process; the thread ends with the engine)
+        if self.device == "cpu":  # (see process; its thread ends when the engine is collected)
             self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vpimage-prepare")
-            weakref.finalize(self, self._worker.shutdown, wait=False)
         seg = config.segmentation
         self.denoiser = Denoiser(
             self.kernels, median_px=seg.median_px, max_sigma_px=seg.max_smooth_px, min_alpha=seg.min_temporal_alpha
