@@ -76,9 +76,10 @@ class Collimation:
 
         ``coarse`` ``[B, grid_rows, grid_cols]``: the frames on the registration grid;
         ``seen``: the reference as the frames see it (moved by the patient's last motion);
-        ``edge``: :attr:`edge` on their device.
+        ``edge``: :attr:`edge` on their device. (The whole grid is compared and the edge
+        counted: selecting the edge's blocks first would wait on a GPU for their number.)
         """
-        return (coarse[:, edge] > seen[edge] + self.min_step).sum(1)
+        return ((coarse > seen + self.min_step) & edge).sum((1, 2))
 
     def blades(self, coarse: np.ndarray, seen: np.ndarray) -> np.ndarray:
         """Blocks ``[grid_rows, grid_cols]`` darkened from the field's edge in one frame

@@ -162,16 +162,25 @@ class Engine:
     per-frame image and the state (:class:`EngineState`) are arrays of the kernel
     backend on its device, and every operation on them is a kernel call or an array
     operator (``&``, ``|``, ``~``, ``-``). Frames go to the device once per batch (through
-    pinned memory, non-blocking, on CUDA). Device -> host traffic: once per batch the
-    registration results and frame statistics (``[B]`` shifts, scores, clipped
-    fractions, noise levels) that decide whether a frame is reliable (the frames are
-    aligned once the shifts are back: the region of interest is moved with a halo as wide
-    as the largest shift); once per frame the accumulated cement mask (``[rows, cols]``
-    bool) for the measures and the outputs.
-    The torch connected-component kernels also wait on the device for their
-    convergence checks (a few scalars per call), and the pre-injection frames and the
-    baseline go to the host once, when the baseline is frozen, to choose the denoising
-    filter and measure the noise map (on the host, so every backend chooses alike).
+    pinned memory, non-blocking, on CUDA). Device -> host traffic, all of it
+    (tests/engine/test_device_placement.py counts it once the baseline is frozen):
+
+    - once per batch, the registration results and frame statistics (``[B]`` shifts,
+      scores, clipped fractions, noise levels, darkened blocks of the field's edge) that
+      decide whether a frame is reliable or shows collimator blades (the frames are
+      aligned once the shifts are back: the region of interest is moved with a halo as
+      wide as the largest shift);
+    - once per frame, the accumulated cement mask (``[rows, cols]`` bool) for the
+      measures and the outputs;
+    - while the baseline is open, whether cement appeared (one value per frame); once,
+      when it is frozen, the pre-injection frames and the baseline, to choose the
+      denoising filter and measure the noise map (on the host, so every backend chooses
+      alike); then, until cement is first measured, whether any was found (one value
+      per frame) and, once, its components;
+    - for a frame whose field edge darkened, its blocks, to find collimator blades;
+    - the torch kernels' convergence checks (a few scalars per call): ECC every few
+      iterations, label propagation every few rounds.
+
     On the cpu the batch is prepared (attenuation, motion, alignment) two frames at a time,
     the next two by a worker thread of the engine while the main thread segments and
     measures these: the two cores share the work. The preparation reads no state that the
