@@ -4,7 +4,8 @@ No CUDA device is needed to check where a CUDA run would put each tensor. On CUD
 made without a device (``torch.zeros(shape)``, ``torch.as_tensor(host_array)``) is on the
 host; one made on the data's device, or computed from a tensor there, is on the device;
 an operation given both fails ("Expected all tensors to be on the same device") or copies
-through the host. :class:`Placement` follows that rule by tag on a cpu run, and the engine
+through the host. ``Placement`` (benchmarks/dispatch.py, which counts the operations a CUDA
+run issues per frame) follows that rule by tag on a cpu run, and the engine
 runs every parity case on the torch backend with CUDA's schedule: each batch prepared at
 once (no worker thread) and the convergence checks of ECC and label propagation every few
 iterations. A 0-d host tensor (a scalar) may meet a device tensor: CUDA kernels take it as
@@ -17,16 +18,14 @@ it to that list.
 
 from __future__ import annotations
 
-import collections
-import inspect
-import weakref
+import json
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch", reason="the torch backend is not installed here")
-from torch.overrides import TorchFunctionMode  # noqa: E402
 
 import test_accuracy  # noqa: E402
 import test_backend_pipeline as parity  # noqa: E402
@@ -34,88 +33,9 @@ from vpimage.engine import Engine  # noqa: E402
 from vpimage.kernels import _torch  # noqa: E402
 from vpimage.measures import Corners  # noqa: E402
 
-FACTORIES = {
-    torch.tensor, torch.as_tensor, torch.asarray, torch.from_numpy, torch.zeros, torch.ones, torch.empty,
-    torch.full, torch.arange, torch.linspace, torch.eye, torch.rand, torch.randn, torch.randint,
-}
-LIKE = {torch.zeros_like, torch.ones_like, torch.empty_like, torch.full_like}
-TO_HOST = {"cpu", "numpy", "pin_memory"}
-TO_DEVICE = {"to", "cuda"}
-# Operations that bring device data to the host: a copy, a Python value, or an output whose
-# size depends on the data.
-READS = {"numpy", "item", "tolist", "__bool__", "__int__", "__float__", "__index__", "equal", "nonzero", "unique"}
-SOURCES = tuple(str(Path(_torch.__file__).parents[1] / part) for part in ("vpimage", "kernels"))  # (their callers)
-
-
-class Placement(TorchFunctionMode):
-    """Tags every tensor made under it ``host`` or ``device`` as a CUDA run would place it,
-    and records each operation given a host tensor (not a scalar) and a device tensor:
-    ``mixed`` counts them by operation and the line of vpimage that called it; ``reads``
-    counts the host's reads of device data by the function of vpimage that made them."""
-
-    def __init__(self):
-        super().__init__()
-        self.mixed = collections.Counter()
-        self.reads = collections.Counter()
-        self._tags = {}  # id -> (weak reference, tag): a tag holds only while its tensor lives
-
-    def tag(self, tensor) -> str:
-        known = self._tags.get(id(tensor))
-        return known[1] if known is not None and known[0]() is tensor else "device"  # (made before: an input)
-
-    def __torch_function__(self, func, types, args=(), kwargs=None):
-        kwargs = kwargs or {}
-        out = func(*args, **kwargs)
-        name = getattr(func, "__name__", "")
-        if args and isinstance(args[0], torch.Tensor) and self.tag(args[0]) == "device":
-            masked = name == "__getitem__" and isinstance(args[1], torch.Tensor) and args[1].dtype == torch.bool
-            if name in READS or masked:
-                self.reads[_reader()] += 1
-        given = [a for a in _flat([*args, *kwargs.values()]) if isinstance(a, torch.Tensor)]
-        tags = [(self.tag(a), a.dim()) for a in given]
-        if any(t == "device" for t, _ in tags) and any(t == "host" and dims > 0 for t, dims in tags):
-            self.mixed[name, _caller()] += 1
-        if func in FACTORIES:
-            copied = func in (torch.as_tensor, torch.asarray) and given and kwargs.get("device") is None
-            tag = self.tag(given[0]) if copied else "device" if kwargs.get("device") is not None else "host"
-        elif name in TO_HOST:
-            if out is args[0]:  # (on the cpu .cpu() is the tensor itself, on CUDA a host copy)
-                return out
-            tag = "host"
-        elif name in TO_DEVICE and (
-            name == "cuda" or "device" in kwargs or any(isinstance(a, (str, torch.device)) for a in args[1:])
-        ):
-            tag = "device"
-        elif func in LIKE and kwargs.get("device") is None:
-            tag = self.tag(args[0])
-        else:
-            tag = "device" if not given or any(t == "device" for t, _ in tags) else "host"
-        for tensor in _flat([out]):
-            if isinstance(tensor, torch.Tensor):
-                self._tags[id(tensor)] = (weakref.ref(tensor), tag)
-        return out
-
-
-def _flat(items) -> list:
-    out = []
-    for item in items:
-        out += _flat(item) if isinstance(item, (list, tuple)) else [item]
-    return out
-
-
-def _caller() -> str:
-    for frame in inspect.stack()[2:]:
-        if frame.filename.startswith(SOURCES):
-            return f"{Path(frame.filename).relative_to(Path(SOURCES[0]).parent)}:{frame.lineno}"
-    return "?"
-
-
-def _reader() -> str:
-    """The innermost function of vpimage (``to_host`` aside: its caller) on the stack."""
-    for frame in inspect.stack()[2:]:
-        if frame.filename.startswith(SOURCES) and frame.function != "to_host":
-            return frame.function
-    return "?"
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+import dispatch  # noqa: E402
+from dispatch import Placement, cuda_schedule  # noqa: E402
 
 
 def on_cuda_schedule(name: str, placement: Placement, *, batch: int = 16) -> tuple[list, list]:
@@ -139,10 +59,8 @@ def on_cuda_schedule(name: str, placement: Placement, *, batch: int = 16) -> tup
         engine.process = counted
         return engine
 
-    with pytest.MonkeyPatch.context() as patch:
+    with pytest.MonkeyPatch.context() as patch, cuda_schedule():
         patch.setattr(test_accuracy, "Engine", engine_as_on_cuda)
-        patch.setattr(_torch, "_ECC_CHECK_EVERY", {})
-        patch.setattr(_torch, "_ROUNDS_PER_CHECK", {})
         with placement:
             frames = test_accuracy.analyse(sim.run, Corners.from_dict(sim.truth["vertebral_body"]), batch=batch)
     return frames, batches
@@ -200,3 +118,17 @@ def test_once_the_baseline_is_frozen_the_host_reads_a_mask_per_frame_and_the_mot
         }
         # One registration per batch, all its frames in lock step, checked every 5th iteration.
         assert reads["_ecc_translation"] <= _torch._ECC_ITERATIONS // 5
+
+
+def test_the_dispatch_benchmark_counts_per_frame_what_a_cuda_run_issues(tmp_path):
+    out = tmp_path / "dispatch.json"
+    assert dispatch.main(["--json", str(out), "--markdown", str(tmp_path / "d.md"), "--sizes", "128", "--batch", "8"]) == 0
+    (record,) = json.loads(out.read_text())
+    assert (record["size"], record["batch"], record["frames"]) == (128, 8, dispatch.CYCLE)
+    assert record["mixed_host_and_device"] == 0
+    assert record["reads_per_frame_by_function"]["_measure"] == 1.0  # the cement mask, once per frame
+    assert record["device_operations_per_frame"] > 100  # (each a launch on CUDA: the engine's kernels, per frame)
+    floor_ms = record["device_operations_per_frame"] * record["host_us_per_operation"] / 1000
+    assert record["floor_ms_per_frame"] == pytest.approx(floor_ms, rel=0.01)
+    assert record["ceiling_fps"] == pytest.approx(1000 / record["floor_ms_per_frame"], rel=0.01)
+    assert (tmp_path / "d.md").read_text().splitlines()[2].startswith("| 128 | 8 | ")
