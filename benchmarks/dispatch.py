@@ -154,10 +154,16 @@ def cuda_schedule():
         _torch._ECC_CHECK_EVERY, _torch._ROUNDS_PER_CHECK = saved
 
 
+def as_on_cuda(engine):
+    """``engine`` (on the cpu) preparing each batch at once, by the thread that feeds it, as on CUDA."""
+    engine._worker = None
+    return engine
+
+
 def restarted(pipeline: EnginePipeline) -> EnginePipeline:
-    """``pipeline`` afresh, past its untimed frames, its engine on CUDA's schedule (no worker thread)."""
+    """``pipeline`` afresh, past its untimed frames, its engine on CUDA's schedule."""
     pipeline.restart()
-    pipeline.engine._worker = None  # (on CUDA each batch is prepared at once, by the thread that feeds it)
+    as_on_cuda(pipeline.engine)
     return pipeline
 
 

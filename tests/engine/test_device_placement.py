@@ -35,7 +35,7 @@ from vpimage.measures import Corners  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 import dispatch  # noqa: E402
-from dispatch import Placement, cuda_schedule  # noqa: E402
+from dispatch import Placement, as_on_cuda, cuda_schedule  # noqa: E402
 
 
 def on_cuda_schedule(name: str, placement: Placement, *, batch: int = 16) -> tuple[list, list]:
@@ -46,8 +46,7 @@ def on_cuda_schedule(name: str, placement: Placement, *, batch: int = 16) -> tup
     batches = []
 
     def engine_as_on_cuda(*args, **kwargs):
-        engine = Engine(*args, backend="torch", device="cpu", **kwargs)
-        engine._worker = None  # (on CUDA each batch is prepared at once, by the thread that feeds it)
+        engine = as_on_cuda(Engine(*args, backend="torch", device="cpu", **kwargs))
         process = engine.process
 
         def counted(frames):
