@@ -167,32 +167,37 @@ def restarted(pipeline: EnginePipeline) -> EnginePipeline:
     return pipeline
 
 
+def feed_a_cycle(pipeline: EnginePipeline, batch: int) -> None:
+    """The scene's :data:`CYCLE` frames of growing cement, in batches of ``batch``."""
+    for first in range(0, CYCLE, batch):
+        pipeline(pipeline.scene.frames[START + first : START + min(first + batch, CYCLE)])
+
+
 def counted(size: int, batch: int) -> tuple[Placement, int]:
-    """The throughput scene at ``size`` px fed in batches of ``batch`` under a fresh :class:`Placement`."""
+    """The throughput scene at ``size`` px, a cycle under a fresh :class:`Placement`, and its frames."""
     pipeline = restarted(EnginePipeline(make_scene(size), "torch", "cpu"))
     placement = Placement()
     with cuda_schedule(), placement:
-        for start in range(0, CYCLE, batch):
-            pipeline(pipeline.scene.frames[START + start : START + min(start + batch, CYCLE)])
+        feed_a_cycle(pipeline, batch)
     return placement, CYCLE
 
 
 def host_us_per_operation(batch: int, rounds: int = 5) -> float:
     """The host's time per device operation: the engine at :data:`DISPATCH_SIZE` px, one thread, µs."""
-    placement, frames = counted(DISPATCH_SIZE, batch)
+    placement, _ = counted(DISPATCH_SIZE, batch)
     pipeline = EnginePipeline(make_scene(DISPATCH_SIZE), "torch", "cpu")
     seconds = []
     with cuda_schedule():
         for _ in range(rounds):
             restarted(pipeline)
             start = time.perf_counter()
-            for first in range(0, CYCLE, batch):
-                pipeline(pipeline.scene.frames[START + first : START + min(first + batch, CYCLE)])
+            feed_a_cycle(pipeline, batch)
             seconds.append(time.perf_counter() - start)
     return float(np.median(seconds)) * 1e6 / sum(placement.launches.values())
 
 
 def run(sizes: list[int], batch: int) -> list[dict]:
+    """One record per size (see the module's docstring), torch on one cpu thread meanwhile."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
