@@ -182,7 +182,7 @@ def counted(size: int, batch: int) -> tuple[Placement, int]:
     return placement, CYCLE
 
 
-def host_us_per_operation(batch: int, rounds: int = 5) -> float:
+def host_us_per_operation(batch: int, rounds: int = 9) -> float:
     """The host's time per device operation: the engine at :data:`DISPATCH_SIZE` px, one thread, µs."""
     placement, _ = counted(DISPATCH_SIZE, batch)
     pipeline = EnginePipeline(make_scene(DISPATCH_SIZE), "torch", "cpu")

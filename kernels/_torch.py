@@ -836,7 +836,7 @@ def _component_roots(masks: torch.Tensor) -> torch.Tensor:
         labels = torch.cat([smallest, labels[-1:]])
         labels.scatter_reduce_(0, previous[:-1].to(torch.int64), smallest, reduce="amin")  # hook the roots
         for _ in range(3):
-            labels = labels[labels.to(torch.int64)]
+            labels = labels[labels]  # (indexes as they are, int32 or int64: no copy to int64)
         if rounds % check_every == 0 and torch.equal(labels, previous):
             return labels[:-1].reshape(masks.shape).to(torch.int64)
 
