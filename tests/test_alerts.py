@@ -22,6 +22,7 @@ def _level(d=NAN, depth=NAN, leaks=(), reliable=True, why="", th=AlertThresholds
 def test_defaults_are_the_contract():
     th = AlertThresholds()
     assert (th.warn_mm, th.stop_mm, th.warn_depth_fraction, th.hold_s) == (5.0, 2.0, 0.75, 0.5)
+    assert th.hidden_stop_mm == 3.5  # vpimage's own: a hidden front's stop (the contract has none)
     assert dict(th.leak_levels) == {name: STOP for name in LEAK_CLASSES}
 
 
@@ -48,6 +49,8 @@ def test_thresholds_pickle_and_hash():
     [
         ({"warn_mm": 1.0}, "warn_mm"),  # below stop_mm
         ({"stop_mm": -1.0}, "stop_mm"),
+        ({"hidden_stop_mm": -0.5}, "hidden_stop_mm"),
+        ({"hidden_stop_mm": float("inf")}, "hidden_stop_mm"),
         ({"warn_depth_fraction": 1.5}, "warn_depth_fraction"),
         ({"hold_s": -0.1}, "hold_s"),
         ({"hold_s": float("nan")}, "hold_s"),
@@ -96,7 +99,9 @@ def test_frame_level_leak_levels_per_class():
 @pytest.mark.parametrize(
     "d, hidden, leaks, expected",
     [
-        (3.0, 1.5, (), UNREL),  # warn seen, but unseen cement could be 1.5 mm from the wall
+        (3.0, 1.5, (), STOP),  # front seen within hidden_stop_mm (3.5), unseen cement 1.5 mm from the wall
+        (3.5, -0.2, (), STOP),  # boundary: the front seen at hidden_stop_mm, unseen cement behind the wall
+        (3.6, 1.5, (), UNREL),  # front seen farther: warn seen, but unseen cement could be a stop
         (8.0, 2.0, (), UNREL),  # boundary: <= stop_mm could be a stop
         (3.0, 2.01, (), WARN),  # unseen cement no nearer than the stop distance: the warn stands
         (1.8, 0.5, (), STOP),  # a stop seen is a stop
@@ -114,14 +119,31 @@ def test_frame_level_front_hidden_in_the_needle_shadow(d, hidden, leaks, expecte
 
 
 def test_front_hidden_reason_names_where_the_unseen_cement_could_be():
-    def reason(hidden):
+    def reason(front, hidden, **thresholds):
         return frame_level(
-            front_to_wall_mm=3.0, depth_fraction=0.5, leak_classes=(), reliable=True, unreliable_reason="",
-            thresholds=AlertThresholds(), hidden_front_to_wall_mm=hidden,
+            front_to_wall_mm=front, depth_fraction=0.5, leak_classes=(), reliable=True, unreliable_reason="",
+            thresholds=AlertThresholds(**thresholds), hidden_front_to_wall_mm=hidden,
         )[1]
 
-    assert reason(1.24) == "front_hidden: unseen cement could lie 1.2 mm from the wall (stop <= 2 mm)"
-    assert reason(-0.6) == "front_hidden: unseen cement could lie 0.6 mm behind the wall (stop <= 2 mm)"
+    assert reason(4.0, 1.24) == "front_hidden: unseen cement could lie 1.2 mm from the wall (stop <= 2 mm)"
+    assert reason(4.0, -0.6) == "front_hidden: unseen cement could lie 0.6 mm behind the wall (stop <= 2 mm)"
+    assert reason(3.0, 0.14) == (
+        "front 3.0 mm from the wall, unseen cement beyond it could lie 0.1 mm from the wall "
+        "(stop <= 3.5 mm with the front hidden)"
+    )
+    assert reason(3.0, 0.14, hidden_stop_mm=2.0).startswith(FRONT_HIDDEN)  # the front seen alone decides
+
+
+def test_a_stop_on_a_hidden_front_joins_the_leaks_stop():
+    level, reason = frame_level(
+        front_to_wall_mm=2.5, depth_fraction=0.5, leak_classes=("venous",), reliable=True, unreliable_reason="",
+        thresholds=AlertThresholds(), hidden_front_to_wall_mm=1.0,
+    )
+    assert level is STOP
+    assert reason == (
+        "front 2.5 mm from the wall, unseen cement beyond it could lie 1.0 mm from the wall "
+        "(stop <= 3.5 mm with the front hidden); leak: venous"
+    )
 
 
 def test_frame_level_unreliable_wins_over_measures():

@@ -100,6 +100,12 @@ class AlertThresholds:
     stop_mm : float
         ``stop`` when the front is this close or closer, mm (<= ``warn_mm``); a breach
         (front behind the wall) always stops.
+    hidden_stop_mm : float
+        ``stop`` also when the front seen is this close or closer and cement could run on
+        unseen from it (in the needle's shadow) to within ``stop_mm`` of the wall, mm.
+        At 3.5 mm, about the posterior tenth of a body, the front seen is already past
+        the posterior quarter where clinicians stop; at ``stop_mm`` or less the front seen
+        alone decides, as CONTRACT.md lists the levels.
     warn_depth_fraction : float
         ``warn`` when the most posterior cement is this deep or deeper (0 anterior wall,
         1 posterior wall).
@@ -117,12 +123,13 @@ class AlertThresholds:
 
     warn_mm: float = 5.0
     stop_mm: float = 2.0
+    hidden_stop_mm: float = 3.5
     warn_depth_fraction: float = 0.75
     hold_s: float = 0.5
     leak_levels: Mapping[str, AlertLevel] = field(default_factory=_default_leak_levels)
 
     def __post_init__(self):
-        for name in ("warn_mm", "stop_mm", "warn_depth_fraction", "hold_s"):
+        for name in ("warn_mm", "stop_mm", "hidden_stop_mm", "warn_depth_fraction", "hold_s"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
                 raise ValueError(f"`{name}` must be a finite number; got {value!r}")
@@ -131,6 +138,8 @@ class AlertThresholds:
             raise ValueError(f"`stop_mm` must be >= 0; got {self.stop_mm!r}")
         if self.warn_mm < self.stop_mm:
             raise ValueError(f"`warn_mm` ({self.warn_mm}) must be >= `stop_mm` ({self.stop_mm})")
+        if self.hidden_stop_mm < 0:
+            raise ValueError(f"`hidden_stop_mm` must be >= 0; got {self.hidden_stop_mm!r}")
         if not 0 < self.warn_depth_fraction <= 1:
             raise ValueError(f"`warn_depth_fraction` must be in (0, 1]; got {self.warn_depth_fraction!r}")
         if self.hold_s < 0:
@@ -184,8 +193,9 @@ def frame_level(
     (AlertLevel, str)
         ``unreliable`` with ``unreliable_reason`` for an unreliable frame; else the
         highest of ``stop``, ``warn``, ``ok`` whose condition holds, with every condition
-        of that level joined by ``"; "`` (empty for ``ok``). A frame that does not meet
-        ``stop`` but whose unseen cement could be within ``stop_mm`` of the wall is
+        of that level joined by ``"; "`` (empty for ``ok``). Unseen cement that could be
+        within ``stop_mm`` of the wall stops a frame whose front seen is within
+        ``hidden_stop_mm``; a frame farther that does not meet ``stop`` otherwise is
         ``unreliable`` (reason :data:`FRONT_HIDDEN`): it cannot tell ``stop`` from less.
     """
     if not reliable:
@@ -202,15 +212,21 @@ def frame_level(
         met[AlertLevel.WARN].append(
             f"depth fraction {depth_fraction:.2f} (warn >= {thresholds.warn_depth_fraction:g})"
         )
+    hidden = hidden_front_to_wall_mm
+    where = f"{hidden:.1f} mm from" if hidden >= 0 else f"{-hidden:.1f} mm behind"
+    hidden_near = hidden <= thresholds.stop_mm and not met[AlertLevel.STOP]
+    if hidden_near and d <= thresholds.hidden_stop_mm:
+        met[AlertLevel.STOP].append(
+            f"front {d:.1f} mm from the wall, unseen cement beyond it could lie {where} the wall "
+            f"(stop <= {thresholds.hidden_stop_mm:g} mm with the front hidden)"
+        )
     for name in sorted(set(leak_classes), key=LEAK_CLASSES.index):
         level = thresholds.leak_levels[name]
         if level in met:
             met[level].append(f"leak: {name}")
     if met[AlertLevel.STOP]:
         return AlertLevel.STOP, "; ".join(met[AlertLevel.STOP])
-    hidden = hidden_front_to_wall_mm
-    if hidden <= thresholds.stop_mm:
-        where = f"{hidden:.1f} mm from" if hidden >= 0 else f"{-hidden:.1f} mm behind"
+    if hidden_near:
         return AlertLevel.UNRELIABLE, (
             f"{FRONT_HIDDEN}: unseen cement could lie {where} the wall (stop <= {thresholds.stop_mm:g} mm)"
         )

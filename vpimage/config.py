@@ -6,6 +6,7 @@ keeps its default, and an unknown section or key is an error::
     [alerts]                 # AlertThresholds (CONTRACT.md "Alert levels")
     warn_mm = 5.0
     stop_mm = 2.0
+    hidden_stop_mm = 3.5
     warn_depth_fraction = 0.75
     hold_s = 0.5
     [alerts.leak_levels]     # the level each leak class raises: "ok", "warn" or "stop"
@@ -195,9 +196,10 @@ class ReliabilityConfig:
         many times the cement contrast are blind: thin cement there goes unseen (the
         steel needle's shadow), dimensionless.
     hidden_front_reach_mm : float
-        How far cement may run unseen into blind pixels beyond the cement seen, mm. A
-        frame that would not ``stop`` is unreliable (``front_hidden``) when such cement
-        could lie within ``alerts.stop_mm`` of the posterior wall.
+        How far cement may run unseen into blind pixels beyond the cement seen, mm. When
+        such cement could lie within ``alerts.stop_mm`` of the posterior wall, a frame
+        whose front seen is within ``alerts.hidden_stop_mm`` stops, and one that would not
+        ``stop`` otherwise is unreliable (``front_hidden``).
     collimator_min_step : float
         Rise of attenuation over the reference that marks a collimator blade closed in
         during the run (or anything else entering the beam from the field's edge), on the
