@@ -69,6 +69,18 @@ def test_without_a_reach_into_the_shadow_the_front_seen_warns(toy):
     assert last.alert is AlertLevel.WARN and last.reason.startswith("front 4.5 mm from the wall")
 
 
+def test_a_hidden_front_within_hidden_stop_mm_stops(toy):
+    # The same last frame: its front seen 4.5 mm from the wall, unseen cement that could lie
+    # 1.5 mm from it. Within alerts.hidden_stop_mm (here 5.0 mm) that is a stop, not unreliable.
+    config = RunConfig.defaults().with_overrides({"alerts.hidden_stop_mm": 5.0})
+    last = run(toy, config=config)[0][-1].result
+    assert last.alert is AlertLevel.STOP
+    assert last.reason == (
+        "front 4.5 mm from the wall, unseen cement beyond it could lie 1.5 mm from the wall "
+        "(stop <= 5 mm with the front hidden)"
+    )
+
+
 def test_results_do_not_depend_on_batch_size(toy):
     one, _ = run(toy, size=1)
     many, _ = run(toy, size=7)
