@@ -11,11 +11,12 @@ The data's way through the package::
   WALL.json is given, with a confidence.
 - :mod:`vpimage.engine` (``Engine``) consumes batches in time order: baseline, motion,
   each frame's level (a change of tube output moves a whole log-domain frame),
-  collimator blades closed in mid-run (not cement, not registered on), segmentation and accumulation through the array kernels of :mod:`vpimage.kernels`
-  (``kernels/`` in the tree: numpy or torch), then one ``FrameResult`` per frame.
+  collimator blades closed in mid-run (not cement, not registered on), segmentation
+  and accumulation through the array kernels of :mod:`vpimage.kernels` (``kernels/``
+  in the tree: numpy or torch), then one ``FrameResult`` per frame.
 - :mod:`vpimage.measures` (front_to_wall, depth, leaks, speed, the front hidden in the
-  needle's shadow) and :mod:`vpimage.alerts` (levels and their hold-time state machine)
-  are pure functions of masks and corners.
+  needle's shadow) works on masks and corners; :mod:`vpimage.alerts` turns the measures
+  into a level and holds it with its hold-time state machine.
 - :mod:`vpimage.outputs` writes frames.csv, events.json, summary.json, masks and overlays
   (atomically); :mod:`vpimage.evaluate` scores them against a phantom's truth.
 - :mod:`vpimage.config` (``RunConfig``) carries every threshold; :mod:`vpimage.cli` is the
