@@ -81,11 +81,6 @@ class BodyFrame:
         s, t = np.asarray(s, dtype=np.float64), np.asarray(t, dtype=np.float64)
         return self.origin_px + (s[..., None] * self.a + t[..., None] * self.c) / self.mm_per_px
 
-    def to_frame(self, points_px) -> np.ndarray:
-        """Frame ``(s, t)`` mm of image points ``(x, y)`` px; shape ``[..., 2]``."""
-        d = (np.asarray(points_px, dtype=np.float64) - self.origin_px) * self.mm_per_px
-        return np.stack([d @ self.a, d @ self.c], axis=-1)
-
     def sample(self, image: np.ndarray, s, t) -> np.ndarray:
         """``image`` at frame points ``(s, t)`` mm (bilinear; 0 outside the image)."""
         p = self.to_px(s, t)

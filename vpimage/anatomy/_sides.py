@@ -49,10 +49,6 @@ class Side:
     centre: float
     support: float
 
-    def at(self, along):
-        """The coordinate across the side at ``along`` mm."""
-        return self.offset + self.slope * (np.asarray(along, dtype=np.float64) - self.centre)
-
 
 def _points(axis: int, normal, along) -> tuple[np.ndarray, np.ndarray]:
     """``(s, t)`` from coordinates across (``normal``) and along a side."""

@@ -662,7 +662,6 @@ class Engine:
         problem = self._problem(shift, prepared.scores[j], prepared.clipped[j], noise)
         problem = problem or (BODY_COLLIMATED if j in prepared.collimated else "")
         aligned, registered, white = prepared.aligned[j], prepared.registered[j], prepared.unmeasured[j]
-        st.frames_seen += 1
         if problem in _UNUSABLE:
             # The image cannot be compared with the baseline: keep what was accumulated.
             shift = st.shift_px

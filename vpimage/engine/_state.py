@@ -94,7 +94,6 @@ class EngineState:
         Last measured ``(dy, dx)`` of the image against the reference, px.
     speed : FrontSpeedEstimator
     alerts : AlertStateMachine
-    frames_seen : int
     to_host : callable
         The backend's ``to_host`` kernel (backend array -> host numpy array).
     """
@@ -124,7 +123,6 @@ class EngineState:
     excluded: np.ndarray | None = None
     filtered: np.ndarray | None = None
     shift_px: np.ndarray = field(default_factory=lambda: np.zeros(2))
-    frames_seen: int = 0
     cement_area_px: int = 0
     shape_measures: tuple | None = None
     to_host: Callable = np.asarray
