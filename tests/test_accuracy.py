@@ -152,7 +152,7 @@ def test_cement_dice_is_high_on_most_frames_with_enough_cement(measured):
     strict=True,
     reason="target Dice >= 0.90 on every frame >= 20 mm2 not met: 89 % of frames are, 5th percentile 0.86; the "
     "misses are the frames of small blobs (2 % of frames under 50 mm2 reach 0.90, 99.5 % over 200 mm2 do), "
-    "where a one-pixel rim is a tenth of the area",
+    "where a one-pixel rim is a fifth of the area or more",
 )
 def test_cement_dice_is_at_least_0_90_on_every_frame_with_20_mm2(measured):
     dice = np.concatenate([case["dice"] for case in measured])
