@@ -175,6 +175,35 @@ def test_bad_input_exits_3_with_one_line_naming_the_file(kind, breach, tmp_path,
     assert len(err) == 1 and (Path(source).name in err[0] if kind != "bad_wall" else "WALL.json" in err[0])
 
 
+def test_a_study_that_fails_does_not_stop_the_others(breach, tmp_path, capsys):
+    garbage, truncated = tmp_path / "garbage.dcm", tmp_path / "truncated.dcm"
+    garbage.write_bytes(b"not a dicom file at all" * 10)
+    truncated.write_bytes(Path(breach["dcm"]).read_bytes()[:5000])  # the header, a little of the pixels
+    out = tmp_path / "out"
+    argv = ["analyze", str(garbage), str(breach["dcm"]), str(truncated), "--out", str(out), "--wall", str(breach["wall"])]
+    assert main(argv) == 3
+    captured = capsys.readouterr()
+    # The good study between the two bad ones was analysed in full, as alone.
+    rows = read_rows(out / "breach" / "frames.csv")
+    assert len(rows) == breach["sim"].run.frames.shape[0]
+    assert json.loads((out / "breach" / "summary.json").read_text())["max_alert"] == "stop"
+    assert "breach.dcm" in captured.out
+    # One line on stderr names both failures and their reasons; nothing was written for them.
+    (line,) = captured.err.strip().splitlines()
+    assert line.startswith("vpimage: error: 2 of 3 studies failed") and "garbage.dcm" in line and "truncated.dcm" in line
+    assert not any((out / name / "summary.json").exists() for name in ("garbage", "truncated"))
+
+
+def test_one_failure_among_several_is_reported_as_itself(breach, tmp_path, capsys):
+    garbage = tmp_path / "garbage.dcm"
+    garbage.write_bytes(b"not a dicom file at all" * 10)
+    argv = ["analyze", str(breach["dcm"]), str(garbage), "--out", str(tmp_path / "out"), "--wall", str(breach["wall"])]
+    assert main(argv) == 3
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("vpimage: error: ") and str(garbage) in line and "studies failed" not in line
+    assert (tmp_path / "out" / "breach" / "summary.json").exists()
+
+
 def test_wg04_angiogram_is_unreliable_never_ok_or_stop(tmp_path):
     # A real angiogram: contrast-filled vessels, no needle, no body, no calibration.
     wall = tmp_path / "WALL.json"

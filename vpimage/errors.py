@@ -13,6 +13,7 @@ __all__ = [
     "BackendUnavailableError",
     "ConfigError",
     "InvalidStudyError",
+    "StudiesFailedError",
     "UnsupportedError",
     "VpimageError",
 ]
@@ -42,6 +43,23 @@ class InvalidStudyError(VpimageError):
 
 class UnsupportedError(InvalidStudyError):
     """A well-formed input that vpimage cannot handle (object, encoding, view)."""
+
+
+class StudiesFailedError(VpimageError):
+    """Some studies of several could not be read; the others were analysed.
+
+    Parameters
+    ----------
+    failures : list of InvalidStudyError
+        One per study that failed, in the order given.
+    total : int
+        How many studies were given.
+    """
+
+    def __init__(self, failures: list[InvalidStudyError], total: int):
+        self.failures = list(failures)
+        reasons = "; ".join(str(error) for error in self.failures)
+        super().__init__(f"{len(self.failures)} of {total} studies failed, the others were analysed: {reasons}")
 
 
 class ConfigError(VpimageError):

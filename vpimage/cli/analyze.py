@@ -4,8 +4,10 @@
                     [--device auto|cpu|cuda] [--config FILE.toml] [--overlay] [--quiet]
 
 One INPUT writes into DIR; several write one subfolder of DIR each, named from the
-input's file (or folder) name, never from patient data. The heavy modules load only when
-the command runs, so ``vpimage --help`` stays light.
+input's file (or folder) name, never from patient data. A study that cannot be read
+costs only itself: the others are analysed, then the command exits 3 with one line naming
+each study that failed and why. The heavy modules load only when the command runs, so
+``vpimage --help`` stays light.
 """
 
 from __future__ import annotations
@@ -46,17 +48,27 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Analyse every INPUT; return the exit status (errors propagate as VpimageError)."""
+    """Analyse every INPUT; return the exit status (errors propagate as VpimageError).
+
+    A study that cannot be read does not stop the others: they are analysed, and then its
+    error is raised (several: :class:`~vpimage.errors.StudiesFailedError` naming each).
+    """
     from vpimage.config import RunConfig
+    from vpimage.errors import InvalidStudyError, StudiesFailedError
 
     config = RunConfig.from_toml(args.config) if args.config else RunConfig.defaults()
     wall = read_wall(args.wall) if args.wall else None
     out = Path(args.out)
     targets = _output_folders(args.inputs, out)
+    failures = []
     for source, target in targets:
-        summary = analyze_study(
-            source, target, config=config, wall=wall, backend=args.backend, device=args.device, overlay=args.overlay
-        )
+        try:
+            summary = analyze_study(
+                source, target, config=config, wall=wall, backend=args.backend, device=args.device, overlay=args.overlay
+            )
+        except InvalidStudyError as error:
+            failures.append(error)
+            continue
         if not args.quiet:
             first_stop = summary["first_stop_s"]
             stop = "never" if first_stop is None else f"{first_stop:.2f} s"
@@ -64,6 +76,10 @@ def run(args: argparse.Namespace) -> int:
                 f"{Path(source).name}: {summary['frames']} frames, max alert {summary['max_alert']}, "
                 f"first stop {stop} -> {target}"
             )
+    if len(failures) == 1:
+        raise failures[0]
+    if failures:
+        raise StudiesFailedError(failures, total=len(targets))
     return 0
 
 
