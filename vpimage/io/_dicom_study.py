@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import struct
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 from pydicom import dcmread
+from pydicom.datadict import dictionary_description, dictionary_has_tag
+from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.uid import UID
 
@@ -30,6 +34,8 @@ __all__ = ["DicomInstance", "open_instance", "open_series", "read_header"]
 logger = logging.getLogger(__name__)
 
 _DEFER_BYTES = 4096  # values longer than this stay on disk until needed
+_EOF_BEFORE_DELIMITER = "End of file reached before delimiter"  # pydicom's warning
+_TRAILING_PADDING = 0xFFFCFFFC  # (FFFC,FFFC) Data Set Trailing Padding
 
 
 def read_header(path: Path) -> Dataset:
@@ -38,15 +44,51 @@ def read_header(path: Path) -> Dataset:
     Raises
     ------
     InvalidStudyError
-        Not a DICOM file (no preamble), unreadable or truncated header, no transfer syntax.
+        Not a DICOM file (no preamble), unreadable or truncated file, no transfer syntax.
     """
     with reading(path, "is not a readable DICOM file"):
-        ds = dcmread(path, defer_size=_DEFER_BYTES)
+        with warnings.catch_warnings():
+            # pydicom keeps what it read of a file that ends before an element of undefined
+            # length (encapsulated Pixel Data, a sequence) is closed, and only warns.
+            warnings.filterwarnings("error", message=_EOF_BEFORE_DELIMITER)
+            try:
+                ds = dcmread(path, defer_size=_DEFER_BYTES)
+            except UserWarning as warning:
+                if _EOF_BEFORE_DELIMITER not in str(warning):
+                    raise
+                raise InvalidStudyError(
+                    path, "the file is truncated: it ends before the delimiter of encapsulated Pixel Data or a sequence"
+                ) from None
+            except struct.error:  # (pydicom ran out of bytes for an element's tag, VR or length)
+                raise InvalidStudyError(path, "the file is truncated inside an element's header") from None
+            except OSError as error:  # (the same inside a sequence item)
+                if not str(error).startswith("No tag to read"):
+                    raise
+                raise InvalidStudyError(path, "the file is truncated inside a sequence") from None
         if "TransferSyntaxUID" not in ds.file_meta:
             raise InvalidStudyError(path, "(0002,0010) Transfer Syntax UID is missing from the file meta")
         if UID(ds.file_meta.TransferSyntaxUID).is_deflated:
-            ds = dcmread(path)  # pydicom inflates deflated files whole
+            return dcmread(path)  # pydicom inflates deflated files whole (a cut stream fails there)
+        _check_complete(path, ds)
     return ds
+
+
+
+def _check_complete(path: Path, ds: Dataset) -> None:
+    """Refuse a file that ends inside its last element, or after it inside the next one's
+    header: pydicom stops there without a word, keeping the elements before."""
+    if not len(ds):
+        return
+    tag = list(ds.keys())[-1]
+    last = ds.get_item(tag, keep_deferred=True)  # (a deferred value stays on disk)
+    if not isinstance(last, RawDataElement) or last.length == 0xFFFFFFFF or tag == _TRAILING_PADDING:
+        return  # (undefined length: read up to its delimiter, or the warning above; padding means nothing)
+    end, size = last.value_tell + last.length, path.stat().st_size
+    name = f"{tag} {dictionary_description(tag)}" if dictionary_has_tag(tag) else str(tag)
+    if end > size:
+        raise InvalidStudyError(path, f"the file is truncated inside {name}")
+    if end < size:
+        raise InvalidStudyError(path, f"the file is truncated after {name}, inside the next element's header")
 
 
 class DicomInstance:
