@@ -1,10 +1,12 @@
 """The command line's shared behaviour: help, version, usage errors, exit statuses."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pydicom
 import pytest
@@ -46,6 +48,31 @@ def test_an_undecodable_file_costs_one_line_on_stderr():
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1, out.stderr
     assert "XA1_JPLY.dcm" in lines[0] and lines[0].startswith("vpimage: error: ")
+
+
+def test_a_broken_video_costs_one_line_on_stderr(tmp_path):
+    # An mp4 cut in half has no index (FFmpeg: "moov atom not found", on stderr of its own
+    # unless told to be quiet): the user sees only vpimage's one line naming the file.
+    video = tmp_path / "whole.mp4"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"mp4v"), 10.0, (64, 48), isColor=False)
+    for level in range(0, 200, 10):
+        writer.write(np.full((48, 64), level, np.uint8))
+    writer.release()
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(video.read_bytes()[: video.stat().st_size // 2])
+    # (The command's own setting only: main() run in this process may have set it here.)
+    env = {name: value for name, value in os.environ.items() if name != "OPENCV_FFMPEG_LOGLEVEL"}
+    for argv, lines in (([], 1), (["-v"], None)):
+        out = subprocess.run(
+            [sys.executable, "-m", "vpimage", *argv, "info", str(cut)], capture_output=True, text=True, env=env
+        )
+        assert out.returncode == 3
+        err = out.stderr.strip().splitlines()
+        assert err[-1] == f"vpimage: error: {cut}: OpenCV cannot open it as a video"
+        if lines is not None:
+            assert len(err) == lines, out.stderr
+        else:  # asked for more, FFmpeg's own words come too
+            assert any("moov atom not found" in line for line in err), out.stderr
 
 
 @pytest.mark.parametrize(

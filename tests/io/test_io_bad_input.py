@@ -43,7 +43,13 @@ def test_missing_file(tmp_path):
 def test_not_dicom(tmp_path):
     path = tmp_path / "notes.dcm"
     path.write_text("not an image")
-    assert "is not a readable DICOM file" in refused(path)
+    assert "is not a DICOM file: no 'DICM' prefix" in refused(path)
+
+
+def test_empty_file(tmp_path):
+    path = tmp_path / "empty.dcm"
+    path.write_bytes(b"")
+    assert refused(path) == "is empty (0 bytes)"
 
 
 @pytest.mark.parametrize("keep", [0.2, 0.6, 0.99])
@@ -113,6 +119,11 @@ def test_error_messages_carry_no_patient_identity(valid, tmp_path):
 def test_non_square_pixels_are_unsupported(valid, tmp_path):
     reason = refused(edited(valid, tmp_path / "x.dcm", ImagerPixelSpacing=["0.15", "0.30"]), UnsupportedError)
     assert "non-square" in reason
+
+
+def test_empty_folder(tmp_path):
+    (tmp_path / ".hidden").write_text("a hidden file does not count")
+    assert refused(tmp_path) == "holds no file"
 
 
 def test_folder_without_images(tmp_path):

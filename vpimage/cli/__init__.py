@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 import warnings
 
@@ -59,6 +60,11 @@ def main(argv: list[str] | None = None) -> int:
     """Run the command line with ``argv`` (default ``sys.argv[1:]``); return the exit status."""
     args = build_parser().parse_args(argv)
     _configure_logging(args.verbose)
+    if args.verbose == 0:
+        # FFmpeg, under OpenCV's video reader, prints its own complaints about a broken
+        # video; the error that follows names the file and the reason in one line. (Read
+        # when OpenCV first opens a video: set before any is.)
+        os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET
     with warnings.catch_warnings():
         warnings.showwarning = _show_warning
         if getattr(args, "quiet", False):

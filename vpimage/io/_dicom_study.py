@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 from pydicom import dcmread
+from pydicom.errors import InvalidDicomError
 from pydicom.datadict import dictionary_description, dictionary_has_tag
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
@@ -46,6 +47,8 @@ def read_header(path: Path) -> Dataset:
     InvalidStudyError
         Not a DICOM file (no preamble), unreadable or truncated file, no transfer syntax.
     """
+    if path.stat().st_size == 0:
+        raise InvalidStudyError(path, "is empty (0 bytes)")
     with reading(path, "is not a readable DICOM file"):
         with warnings.catch_warnings():
             # pydicom keeps what it read of a file that ends before an element of undefined
@@ -58,6 +61,12 @@ def read_header(path: Path) -> Dataset:
                     raise
                 raise InvalidStudyError(
                     path, "the file is truncated: it ends before the delimiter of encapsulated Pixel Data or a sequence"
+                ) from None
+            except InvalidDicomError as error:
+                if "'DICM'" not in str(error):
+                    raise
+                raise InvalidStudyError(
+                    path, "is not a DICOM file: no 'DICM' prefix after the 128-byte preamble (DICOM Part 10)"
                 ) from None
             except struct.error:  # (pydicom ran out of bytes for an element's tag, VR or length)
                 raise InvalidStudyError(path, "the file is truncated inside an element's header") from None

@@ -80,6 +80,8 @@ def dicomdir_files(path: Path) -> list[Path]:
 
 
 def _image_instances(origin: Path, paths: list[Path]) -> list[DicomInstance]:
+    if not paths:
+        raise InvalidStudyError(origin, "lists no file" if origin.is_file() else "holds no file")  # (a DICOMDIR, a folder)
     instances, unreadable = [], []
     for path in paths:
         try:
