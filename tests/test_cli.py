@@ -75,6 +75,23 @@ def test_a_broken_video_costs_one_line_on_stderr(tmp_path):
             assert any("moov atom not found" in line for line in err), out.stderr
 
 
+@pytest.mark.parametrize("command", ["analyze", "export", "synth"])
+def test_an_output_that_cannot_be_written_costs_one_line_on_stderr(command, tmp_path):
+    blocker = tmp_path / "a file"
+    blocker.write_text("")
+    target = blocker / ("out.npz" if command == "export" else "out.dcm" if command == "synth" else "out")
+    study = Path(__file__).resolve().parents[1] / "sample_dicom" / "no_leak" / "study.dcm"
+    argv = {
+        "analyze": ["analyze", str(study), "--out", str(target)],
+        "export": ["export", str(study), "--out", str(target)],
+        "synth": ["synth", "no_leak", "--out", str(target), "--size", "64", "--frames", "12"],
+    }[command]
+    out = subprocess.run([sys.executable, "-m", "vpimage", *argv], capture_output=True, text=True)
+    assert out.returncode == 3
+    (line,) = out.stderr.strip().splitlines()
+    assert line.startswith(f"vpimage: error: {target.parent if command != 'analyze' else target}: cannot be ")
+
+
 @pytest.mark.parametrize(
     ("flag", "option", "frame_of"),
     [

@@ -26,6 +26,7 @@ The data's way through the package::
   the analysis.
 - :mod:`vpimage.errors` holds the exception tree; the CLI turns a
   :class:`VpimageError` into one line on standard error and exit status 3.
+  ``vpimage._atomic`` writes every file atomically (results, exports, the phantom's).
 
 ``import vpimage`` stays light: torch, pynetdicom and Dask load only when used.
 """

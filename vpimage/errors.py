@@ -13,6 +13,7 @@ __all__ = [
     "BackendUnavailableError",
     "ConfigError",
     "InvalidStudyError",
+    "OutputError",
     "StudiesFailedError",
     "UnsupportedError",
     "VpimageError",
@@ -23,22 +24,29 @@ class VpimageError(Exception):
     """Base class of all errors raised on purpose by vpimage."""
 
 
-class InvalidStudyError(VpimageError):
-    """A file or folder cannot be read as a study: truncated, corrupted or inconsistent.
+class _PathError(VpimageError):
+    """An error about one file or folder; its message is ``"<path>: <reason>"``.
 
     Parameters
     ----------
     path : str or PathLike
         The file (or folder) at fault.
     reason : str
-        What is wrong with it, in DICOM terms where possible, e.g.
-        ``"(0028,0008) Number of Frames is 0; must be >= 1"``.
+        What is wrong with it.
     """
 
     def __init__(self, path: str | PathLike, reason: str):
         self.path = str(path)
         self.reason = reason
         super().__init__(f"{self.path}: {reason}")
+
+
+class InvalidStudyError(_PathError):
+    """A file or folder cannot be read as a study: truncated, corrupted or inconsistent.
+
+    The reason is in DICOM terms where possible, e.g. ``"(0028,0008) Number of Frames is
+    0; must be >= 1"``.
+    """
 
 
 class UnsupportedError(InvalidStudyError):
@@ -60,6 +68,10 @@ class StudiesFailedError(VpimageError):
         self.failures = list(failures)
         reasons = "; ".join(str(error) for error in self.failures)
         super().__init__(f"{len(self.failures)} of {total} studies failed, the others were analysed: {reasons}")
+
+
+class OutputError(_PathError):
+    """A result cannot be written where it was asked: no such folder, no permission, disk full."""
 
 
 class ConfigError(VpimageError):

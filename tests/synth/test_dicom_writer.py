@@ -16,7 +16,7 @@ import pytest
 from pydicom import dcmread
 from pydicom.tag import Tag
 
-from vpimage.errors import ConfigError
+from vpimage.errors import ConfigError, OutputError
 from vpimage.synth._dicom import CALIBRATIONS, OBJECTS, SYNTAXES, write_dicom
 from vpimage.synth._dicom_syntax import J2K_PSNR_DB, JLS_NEAR_ERROR
 from fluoro_runs import CIRCLE, RECTANGLE
@@ -314,12 +314,13 @@ def test_failed_write_leaves_the_old_file_and_no_temporary(tmp_path, monkeypatch
     target = tmp_path / "run.dcm"
     target.write_bytes(b"previous")
 
-    def half_write(self, stream, **kwargs):
-        stream.write(b"\0" * 64)
+    def half_write(self, path, **kwargs):
+        with open(path, "wb") as stream:
+            stream.write(b"\0" * 64)
         raise OSError("disk full")
 
     monkeypatch.setattr(Dataset, "save_as", half_write)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(OutputError, match="run.dcm: cannot be written: disk full"):
         write(make_run(), tmp_path, "xa")
     assert [p.name for p in tmp_path.iterdir()] == ["run.dcm"]
     assert target.read_bytes() == b"previous"

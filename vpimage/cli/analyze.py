@@ -53,12 +53,13 @@ def run(args: argparse.Namespace) -> int:
     A study that cannot be read does not stop the others: they are analysed, and then its
     error is raised (several: :class:`~vpimage.errors.StudiesFailedError` naming each).
     """
+    from vpimage._atomic import make_folder
     from vpimage.config import RunConfig
     from vpimage.errors import InvalidStudyError, StudiesFailedError
 
     config = RunConfig.from_toml(args.config) if args.config else RunConfig.defaults()
     wall = read_wall(args.wall) if args.wall else None
-    out = Path(args.out)
+    out = make_folder(args.out)  # (an output that cannot be written fails before any analysis)
     targets = _output_folders(args.inputs, out)
     failures = []
     for source, target in targets:
@@ -180,6 +181,7 @@ def analyze_study(
 
     import vpimage.io
     from vpimage import __version__, outputs
+    from vpimage._atomic import make_folder
     from vpimage.alerts import events
     from vpimage.anatomy import study_anatomy
     from vpimage.engine import Engine
@@ -218,8 +220,7 @@ def analyze_study(
     elapsed = time.perf_counter() - started
     logger.info("study %s: %d frames in %.2f s", study.key, len(results), elapsed)
 
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = make_folder(out)
     shape = (study.rows, study.columns)
     masks = np.stack([np.unpackbits(p, count=shape[0] * shape[1]).reshape(shape).astype(bool) for p in packed_masks])
     outputs.write_frames_csv(out / "frames.csv", results)

@@ -8,8 +8,6 @@ reader sees the old file or the whole new one.
 from __future__ import annotations
 
 import argparse
-import os
-import secrets
 import zipfile
 from pathlib import Path
 
@@ -42,23 +40,20 @@ def _write_member(archive: zipfile.ZipFile, name: str, shape: tuple, dtype, chun
 
 def export_npz(study, out: Path) -> None:
     """Write ``study``'s frames (float32 [N, rows, cols]) and ``time_s`` (float64 [N]) to ``out``."""
-    out = Path(out)
-    temporary = out.parent / f".{out.name}.{secrets.token_hex(6)}.tmp"
-    try:
+    from vpimage._atomic import atomic_path
+
+    with atomic_path(out) as temporary:
         with zipfile.ZipFile(temporary, "w", compression=zipfile.ZIP_STORED) as archive:
             _write_member(archive, "frames", (study.n_frames, study.rows, study.columns), np.float32,
                           study.iter_frames())
             _write_member(archive, "time_s", (study.n_frames,), np.float64, [study.timing.time_s])
-        os.replace(temporary, out)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
 
 
 def run(args: argparse.Namespace) -> int:
     import vpimage.io
+    from vpimage._atomic import make_folder
 
     study = vpimage.io.open(args.input)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
+    make_folder(args.out.parent)
     export_npz(study, args.out)
     return 0

@@ -16,7 +16,7 @@ import numpy as np
 from vpimage.alerts import AlertLevel, AlertThresholds
 from vpimage.engine._result import FrameResult
 from vpimage.measures import Corners
-from vpimage.outputs._atomic import atomic_path, write_bytes_atomic
+from vpimage._atomic import atomic_path, write_bytes_atomic
 
 __all__ = ["LEVEL_COLOURS", "write_overlay", "write_timeline_png"]
 

@@ -17,7 +17,7 @@ import numpy as np
 from vpimage.alerts import AlertLevel
 from vpimage.engine._result import FrameResult
 from vpimage.measures import LEAK_CLASSES
-from vpimage.outputs._atomic import write_text_atomic
+from vpimage._atomic import write_text_atomic
 
 __all__ = ["FRAME_COLUMNS", "summarize_alerts", "to_json", "write_events_json", "write_frames_csv", "write_summary_json"]
 

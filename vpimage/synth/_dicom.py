@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import tempfile
 from pathlib import Path
 from typing import NamedTuple
 
@@ -20,6 +19,7 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import UID, generate_uid
 
 from vpimage import __version__
+from vpimage._atomic import atomic_path, make_folder
 from vpimage.errors import ConfigError
 from vpimage.synth._dicom_enhanced import add_enhanced_modules
 from vpimage.synth._dicom_modules import (
@@ -149,7 +149,7 @@ def write_dicom(
     uids = _make_uids(run, options)
     if obj.endswith("-series"):
         folder = Path(out)
-        folder.mkdir(parents=True, exist_ok=True)
+        make_folder(folder)
         paths = []
         for index in range(frames.shape[0]):
             ds = _build(run, options, uids, index)
@@ -292,18 +292,8 @@ def _write_atomically(ds: Dataset, frames: np.ndarray, syntax: str, path: Path) 
     through a temporary file in the same folder (no half-written file is ever seen)."""
     encode_pixel_data(ds, frames, syntax)
     uid = ds.file_meta.TransferSyntaxUID
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            ds.save_as(
-                stream,
-                enforce_file_format=True,
-                implicit_vr=uid.is_implicit_VR,
-                little_endian=uid.is_little_endian,
-            )
-        os.chmod(temporary, 0o644)  # mkstemp makes it private; a written study is for others to read
-        os.replace(temporary, path)
-    except BaseException:
-        os.unlink(temporary)
-        raise
+    make_folder(path.parent)
+    with atomic_path(path) as temporary:
+        ds.save_as(
+            temporary, enforce_file_format=True, implicit_vr=uid.is_implicit_VR, little_endian=uid.is_little_endian
+        )

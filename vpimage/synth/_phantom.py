@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from vpimage._atomic import atomic_path, write_text_atomic
 from vpimage.errors import ConfigError
 from vpimage.synth._anatomy import make_spine
 from vpimage.synth._bone import bone_projection
@@ -188,15 +189,16 @@ class SynthResult:
         """
         path = Path(path)
         masks_path = path.with_name(f"{path.stem}_masks.npz")
-        np.savez_compressed(masks_path, masks=self.cement_masks)
+        with atomic_path(masks_path) as temporary:
+            np.savez_compressed(temporary, masks=self.cement_masks)
         truth = dict(self.truth, masks_file=masks_path.name)
-        path.write_text(json.dumps(truth, indent=1))
+        write_text_atomic(path, json.dumps(truth, indent=1))
         return path
 
     def save_wall(self, path) -> Path:
         """Write WALL.json: the treated body's corners at frame 0."""
         path = Path(path)
-        path.write_text(json.dumps({"frame": 0, "vertebral_body": self.truth["vertebral_body"]}, indent=1))
+        write_text_atomic(path, json.dumps({"frame": 0, "vertebral_body": self.truth["vertebral_body"]}, indent=1))
         return path
 
 

@@ -4,7 +4,8 @@ import os
 
 import pytest
 
-from vpimage.outputs._atomic import atomic_path, write_text_atomic
+from vpimage._atomic import atomic_path, make_folder, write_text_atomic
+from vpimage.errors import OutputError
 
 
 def test_failed_write_leaves_old_file_and_no_temp(tmp_path):
@@ -41,3 +42,19 @@ def test_mode_follows_umask(tmp_path):
     finally:
         os.umask(old)
     assert (tmp_path / "a.json").stat().st_mode & 0o777 == 0o644
+
+
+def test_a_file_that_cannot_be_written_is_named_in_an_output_error(tmp_path):
+    path = tmp_path / "no such folder" / "summary.json"
+    with pytest.raises(OutputError) as info:
+        write_text_atomic(path, "{}")
+    assert info.value.path == str(path) and "No such file or directory" in info.value.reason
+    assert os.listdir(tmp_path) == []
+
+
+def test_a_folder_that_cannot_be_made_is_named_in_an_output_error(tmp_path):
+    (tmp_path / "a file").write_text("")
+    with pytest.raises(OutputError) as info:
+        make_folder(tmp_path / "a file" / "out")
+    assert info.value.path == str(tmp_path / "a file" / "out") and "cannot be made a folder" in info.value.reason
+    assert make_folder(tmp_path / "new" / "out").is_dir()
