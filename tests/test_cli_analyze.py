@@ -158,6 +158,18 @@ def test_several_inputs_get_one_folder_each_named_from_the_file(breach, tmp_path
     assert summary["wall_source"] == "auto" and summary["wall"] is not None
 
 
+def test_wall_corners_off_the_image_are_refused(breach, tmp_path, capsys):
+    wall = json.loads(Path(breach["wall"]).read_text())
+    size = breach["sim"].run.frames.shape[2]
+    wall["vertebral_body"]["posterior_superior"] = [size + 20.0, 40.0]  # (columns: x)
+    path = tmp_path / "WALL.json"
+    path.write_text(json.dumps(wall))
+    assert main(["analyze", str(breach["dcm"]), "--out", str(tmp_path / "out"), "--wall", str(path)]) == 3
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert f"off the {size} x {size} px image" in line and f"posterior_superior ({size + 20}, 40)" in line
+    assert "anterior_superior" not in line  # (the corners inside are not listed)
+
+
 @pytest.mark.parametrize("kind", ["missing", "garbage", "bad_wall"])
 def test_bad_input_exits_3_with_one_line_naming_the_file(kind, breach, tmp_path, capsys):
     source, wall = str(breach["dcm"]), None

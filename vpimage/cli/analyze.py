@@ -135,6 +135,27 @@ def read_wall(path: str | Path) -> dict:
     return {"frame": frame, "corners": corners}
 
 
+def _check_wall(source, wall: dict, study) -> None:
+    """Refuse WALL.json for a frame the study lacks, or with a corner off its image (a wall
+    that is not in view cannot be measured against: another study's corners, x and y
+    swapped on a tall image)."""
+    from vpimage.errors import InvalidStudyError
+
+    if wall["frame"] >= study.n_frames:
+        raise InvalidStudyError(source, f"WALL.json frame {wall['frame']} is beyond the study's {study.n_frames} frames")
+    corners = wall["corners"].to_dict()
+    outside = [
+        f"{name} ({x:g}, {y:g})"
+        for name, (x, y) in corners.items()
+        if not (-0.5 <= x <= study.columns - 0.5 and -0.5 <= y <= study.rows - 0.5)
+    ]
+    if outside:
+        raise InvalidStudyError(
+            source,
+            f"WALL.json corners off the {study.columns} x {study.rows} px image (x, y): {', '.join(outside)}",
+        )
+
+
 def analyze_study(
     source: str | Path,
     out: str | Path,
@@ -191,8 +212,8 @@ def analyze_study(
     geometry, timing = study.geometry, study.timing
     if geometry.mm_per_px is None:
         warnings.warn(f"{Path(source).name}: no calibration: mm columns are empty, pixel columns are filled")
-    if wall and wall["frame"] >= study.n_frames:
-        raise InvalidStudyError(source, f"WALL.json frame {wall['frame']} is beyond the study's {study.n_frames} frames")
+    if wall:
+        _check_wall(source, wall, study)
     anatomy = None if wall else study_anatomy(study, display_log_range=config.segmentation.display_log_range)
     corners = wall["corners"] if wall else anatomy.corners
     if anatomy is not None:
