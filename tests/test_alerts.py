@@ -5,7 +5,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from vpimage.alerts import FRONT_HIDDEN, AlertLevel, AlertStateMachine, AlertThresholds, events, frame_level
+from vpimage.alerts import FRONT_HIDDEN, OBLIQUE_VIEW, AlertLevel, AlertStateMachine, AlertThresholds, events, frame_level
 from vpimage.measures import LEAK_CLASSES
 
 OK, WARN, STOP, UNREL = AlertLevel.OK, AlertLevel.WARN, AlertLevel.STOP, AlertLevel.UNRELIABLE
@@ -230,3 +230,19 @@ def test_events_one_per_change():
 
 def test_rank_orders_reports():
     assert sorted(AlertLevel, key=lambda level: level.rank) == [OK, UNREL, WARN, STOP]
+
+
+@pytest.mark.parametrize(
+    ("d", "depth", "leaks", "expected", "reason"),
+    [
+        (1.5, 0.9, (), STOP, "front 1.5 mm from the wall (stop <= 2 mm)"),  # a stop still stops
+        (6.0, 0.5, ("disc_inferior",), STOP, "leak: disc_inferior"),
+        (4.0, 0.9, (), UNREL, OBLIQUE_VIEW),  # would warn: cannot tell warn from stop
+        (12.0, 0.3, (), UNREL, OBLIQUE_VIEW),  # would be ok: never ok
+    ],
+)
+def test_an_oblique_view_stops_or_is_unreliable(d, depth, leaks, expected, reason):
+    assert frame_level(
+        front_to_wall_mm=d, depth_fraction=depth, leak_classes=leaks, reliable=True, unreliable_reason="",
+        thresholds=AlertThresholds(), caveat=OBLIQUE_VIEW,
+    ) == (expected, reason)

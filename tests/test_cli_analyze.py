@@ -8,6 +8,7 @@ import math
 from pathlib import Path
 
 import numpy as np
+import pydicom
 import pytest
 
 from vpimage.cli import main
@@ -156,6 +157,26 @@ def test_several_inputs_get_one_folder_each_named_from_the_file(breach, tmp_path
     assert first == second and len(first) == breach["sim"].run.frames.shape[0]
     summary = json.loads((tmp_path / "out" / "second" / "summary.json").read_text())
     assert summary["wall_source"] == "auto" and summary["wall"] is not None
+
+
+def test_an_oblique_view_stops_as_the_lateral_does_and_is_never_ok(breach, analysed, tmp_path):
+    # The same run, its positioner angles turned 45 degrees off the lateral view.
+    oblique = tmp_path / "oblique.dcm"
+    ds = pydicom.dcmread(breach["dcm"])
+    assert float(ds.PositionerPrimaryAngle) in (90.0, -90.0)  # the phantom's lateral view
+    ds.PositionerPrimaryAngle = "45"
+    ds.save_as(oblique)
+    out = tmp_path / "out"
+    assert main(["analyze", str(oblique), "--out", str(out), "--wall", str(breach["wall"]), "--quiet"]) == 0
+    lateral, turned = read_rows(analysed / "frames.csv"), read_rows(out / "frames.csv")
+    assert json.loads((out / "summary.json").read_text())["view"] == "oblique"
+    for was, now in zip(lateral, turned):
+        assert now["front_to_wall_mm"] == was["front_to_wall_mm"]  # measured alike
+        if was["alert"] == "stop":
+            assert (now["alert"], now["reason"]) == ("stop", was["reason"])
+        elif was["alert"] in ("ok", "warn"):
+            assert (now["alert"], now["reason"]) == ("unreliable", "oblique_view")
+    assert {row["alert"] for row in turned} == {"unreliable", "stop"}
 
 
 def test_wall_corners_off_the_image_are_refused(breach, tmp_path, capsys):

@@ -14,10 +14,13 @@ from typing import Iterable, Iterator, Mapping
 
 from vpimage.measures import LEAK_CLASSES
 
-__all__ = ["FRONT_HIDDEN", "AlertLevel", "AlertStateMachine", "AlertThresholds", "events", "frame_level"]
+__all__ = ["FRONT_HIDDEN", "OBLIQUE_VIEW", "AlertLevel", "AlertStateMachine", "AlertThresholds", "events", "frame_level"]
 
 #: Unreliable reason of a frame whose front may run on unseen to within the stop distance.
 FRONT_HIDDEN = "front_hidden"
+#: Unreliable reason of a frame of an oblique view that does not stop: the distance to the
+#: wall line is not the lateral view's.
+OBLIQUE_VIEW = "oblique_view"
 
 
 class AlertLevel(str, Enum):
@@ -167,6 +170,7 @@ def frame_level(
     unreliable_reason: str,
     thresholds: AlertThresholds,
     hidden_front_to_wall_mm: float = math.nan,
+    caveat: str = "",
 ) -> tuple[AlertLevel, str]:
     """The level one frame meets on its own, and why.
 
@@ -187,6 +191,10 @@ def frame_level(
     hidden_front_to_wall_mm : float, optional
         Signed distance to the posterior wall of cement that could lie unseen beyond the
         front (in the needle's shadow), mm; NaN when none could.
+    caveat : str, optional
+        Why the measures may understate the danger although they were taken (e.g.
+        :data:`OBLIQUE_VIEW`): a frame that meets ``stop`` still stops, any other is
+        ``unreliable`` with this reason, not ``warn`` or ``ok``.
 
     Returns
     -------
@@ -226,6 +234,8 @@ def frame_level(
             met[level].append(f"leak: {name}")
     if met[AlertLevel.STOP]:
         return AlertLevel.STOP, "; ".join(met[AlertLevel.STOP])
+    if caveat:
+        return AlertLevel.UNRELIABLE, caveat
     if hidden_near:
         return AlertLevel.UNRELIABLE, (
             f"{FRONT_HIDDEN}: unseen cement could lie {where} the wall (stop <= {thresholds.stop_mm:g} mm)"

@@ -227,7 +227,7 @@ def analyze_study(
         fov_mask=geometry.fov_mask,
         corners=corners,
         corners_frame=wall["frame"] if wall else 0,
-        view="ap" if geometry.view == "ap" else "lateral",
+        view=geometry.view if geometry.view in ("ap", "oblique") else "lateral",  # (unknown: as lateral)
         backend=backend,
         device=None if device == "auto" else device,
     )

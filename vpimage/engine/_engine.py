@@ -11,7 +11,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from vpimage import measures
-from vpimage.alerts import AlertLevel, AlertStateMachine, frame_level
+from vpimage.alerts import OBLIQUE_VIEW, AlertLevel, AlertStateMachine, frame_level
 from vpimage.engine._collimation import Collimation
 from vpimage.engine._denoise import Denoiser
 from vpimage.engine._result import FrameResult
@@ -147,7 +147,9 @@ class Engine:
     corners_frame : int, optional
         Frame the corners were drawn on. Until it is seen, they are used as drawn.
     view : str, optional
-        ``"lateral"``, or ``"ap"`` (no wall distance: front_to_wall and depth are NaN).
+        ``"lateral"``; ``"oblique"`` (measured as lateral, but the distance to the wall line
+        is not the lateral view's: a frame that does not stop is unreliable, reason
+        ``oblique_view``); or ``"ap"`` (no wall distance: front_to_wall and depth are NaN).
     white_level : float, optional
         Top of the stored pixel range (``2**BitsStored - 1``); by default the first
         frame's brightest exposed value rounded up to ``2**k - 1``.
@@ -211,6 +213,8 @@ class Engine:
         self.fov_mask = np.ones((rows, columns), bool) if fov_mask is None else np.asarray(fov_mask, bool)
         if self.fov_mask.shape != (rows, columns):
             raise ValueError(f"`fov_mask` must be shaped {(rows, columns)}; got {self.fov_mask.shape}")
+        if view not in ("lateral", "oblique", "ap"):
+            raise ValueError(f"`view` must be 'lateral', 'oblique' or 'ap'; got {view!r}")
         self.view = view
         self.white_level = white_level
         self._fill = 0.0  # attenuation outside the field: the first frame's median inside it
@@ -831,7 +835,7 @@ class Engine:
             (top, bottom), (left, right) = box
             cement = mask[top:bottom, left:right]
             corners = st.corners.translated(-left, -top)
-            if self.view == "lateral":
+            if self.view != "ap":
                 front_px = measures.front_to_wall_px(cement, corners)
                 depth = measures.depth_fraction(cement, corners)
                 hidden_px = self._hidden_front_px(mask, box, front_px)
@@ -877,6 +881,7 @@ class Engine:
             unreliable_reason=problem,
             thresholds=self.config.alerts,
             hidden_front_to_wall_mm=hidden_px * scale,
+            caveat=OBLIQUE_VIEW if self.view == "oblique" else "",
         )
         level, reason = st.alerts.update(time_s, level, reason)
         result = FrameResult(
