@@ -103,7 +103,8 @@ def get_backend(name: str = "auto", device: str | None = None) -> ModuleType:
     try:
         module = importlib.import_module(BACKENDS[name])
     except ImportError as error:
-        raise BackendUnavailableError(f"the {name} backend cannot be loaded here: {error}") from error
+        hint = f" (install vpimage's `{name}` extra: see the README's Install)" if name != "numpy" else ""
+        raise BackendUnavailableError(f"the {name} backend cannot be loaded here: {error}{hint}") from error
     if not module.is_available():
         requires = ", ".join(module.REQUIRES)
         raise BackendUnavailableError(f"the {name} backend needs {requires}")

@@ -72,5 +72,6 @@ def test_torch_backend_is_given_or_refused_with_a_reason(monkeypatch):
     # A torch that is present but fails to import counts as absent for auto.
     monkeypatch.setitem(registry.BACKENDS, "torch", "vpimage.kernels._no_such_module")
     assert resolve("auto") == ("numpy", "cpu")
-    with pytest.raises(BackendUnavailableError, match="cannot be loaded"):
+    with pytest.raises(BackendUnavailableError, match="cannot be loaded") as info:
         get_backend("torch", device="cpu")
+    assert "install vpimage's `torch` extra" in str(info.value)  # what brings it
