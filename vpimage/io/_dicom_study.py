@@ -82,7 +82,6 @@ def read_header(path: Path) -> Dataset:
     return ds
 
 
-
 def _check_complete(path: Path, ds: Dataset) -> None:
     """Refuse a file that ends inside its last element, or after it inside the next one's
     header: pydicom stops there without a word, keeping the elements before."""
