@@ -32,9 +32,6 @@ def atomic_path(path: str | PathLike) -> Iterator[Path]:
     try:
         # Created like any new file (mode 0o666 less the umask), unlike mkstemp's 0o600.
         os.close(os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
-    except OSError as error:
-        raise OutputError(path, f"cannot be written: {error.strerror or error}") from None
-    try:
         yield temp
         os.replace(temp, path)
     except BaseException as error:

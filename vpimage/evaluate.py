@@ -18,11 +18,11 @@ from typing import Any
 
 import numpy as np
 
+from vpimage._atomic import write_text_atomic
 from vpimage.alerts import AlertLevel
 from vpimage.errors import InvalidStudyError
 from vpimage.measures import LEAK_CLASSES
 from vpimage.outputs import MASKS_FILE, read_masks_npz, to_json
-from vpimage._atomic import write_text_atomic
 
 __all__ = ["DICE_MIN_AREA_MM2", "EVALUATION_FILE", "dice", "evaluate", "evaluation_json", "write_evaluation_json"]
 

@@ -206,7 +206,6 @@ def analyze_study(
     from vpimage.alerts import events
     from vpimage.anatomy import study_anatomy
     from vpimage.engine import Engine
-    from vpimage.errors import InvalidStudyError
 
     study = vpimage.io.open(source)
     geometry, timing = study.geometry, study.timing

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import numpy as np
 from pydicom import dcmread
-from pydicom.errors import InvalidDicomError
 from pydicom.datadict import dictionary_description, dictionary_has_tag
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
+from pydicom.errors import InvalidDicomError
 from pydicom.uid import UID
 
 from vpimage.errors import InvalidStudyError

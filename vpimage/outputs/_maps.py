@@ -7,8 +7,8 @@ from os import PathLike
 
 import numpy as np
 
-from vpimage.errors import InvalidStudyError
 from vpimage._atomic import atomic_path
+from vpimage.errors import InvalidStudyError
 
 __all__ = ["MASKS_FILE", "read_masks_npz", "write_masks_npz"]
 

@@ -13,10 +13,10 @@ from typing import Iterable, Sequence
 import cv2
 import numpy as np
 
+from vpimage._atomic import atomic_path, write_bytes_atomic
 from vpimage.alerts import AlertLevel, AlertThresholds
 from vpimage.engine._result import FrameResult
 from vpimage.measures import Corners
-from vpimage._atomic import atomic_path, write_bytes_atomic
 
 __all__ = ["LEVEL_COLOURS", "write_overlay", "write_timeline_png"]
 
