@@ -1,5 +1,6 @@
 """The engine on a hand-made run with exact truth (tests/engine/conftest.py)."""
 
+import collections
 import dataclasses
 import gc
 import math
@@ -13,7 +14,7 @@ from vpimage.config import RunConfig
 from vpimage.engine import Engine
 from vpimage.measures import classify_leaks, depth_fraction, front_to_wall_px
 
-from engine_toy import batches, make_toy
+from engine_toy import Batch, batches, make_toy
 
 
 @pytest.fixture(scope="module")
@@ -135,6 +136,40 @@ def test_the_worker_thread_of_an_engine_ends_with_it(toy):
     assert workers_left() == before + 3  # (the engines are alive: so are their threads)
     del engines
     assert workers_left() == before
+
+
+def _footprint(value, seen: set) -> int:
+    """Bytes of the arrays and items of the containers reachable from ``value`` (each object once)."""
+    if id(value) in seen or isinstance(value, (str, bytes, int, float, bool, type(None), threading.Thread)):
+        return 0
+    seen.add(id(value))
+    if isinstance(value, np.ndarray):
+        return value.nbytes
+    if isinstance(value, dict):
+        return len(value) + sum(_footprint(v, seen) for v in value.values())
+    if isinstance(value, (list, tuple, set, frozenset, collections.deque)):
+        return len(value) + sum(_footprint(v, seen) for v in value)
+    if hasattr(value, "__dict__") and not callable(value):
+        return _footprint(vars(value), seen)
+    return 0
+
+
+def test_the_state_stays_the_same_size_however_many_frames_come(toy):
+    # The same code serves a live stream: per frame it keeps no history, so an hour of
+    # frames costs what a minute does. The toy's last frame comes again and again, later.
+    engine = Engine(RunConfig.defaults(), rows=toy.frames.shape[1], columns=toy.frames.shape[2],
+                    mm_per_px=toy.mm_per_px, corners=toy.corners)
+    n = len(toy.frames)
+    sizes = []
+    for round_ in range(6):
+        for start in range(0, n, 8):
+            index = np.arange(round_ * n + start, round_ * n + start + 8)
+            frames = toy.frames[start : start + 8] if round_ == 0 else np.repeat(toy.frames[-1:], 8, axis=0)
+            engine.process(Batch(frames, index / 5.0, index))
+        sizes.append(_footprint(engine, set()))
+    assert engine.state.baseline is not None and engine.state.cement_area_px > 0
+    assert sizes[1] > 1_000_000  # (the footprint sees the engine's images)
+    assert sizes[1:] == [sizes[1]] * 5, sizes
 
 
 def test_batch_shape_is_checked(toy):
