@@ -12,6 +12,7 @@ Not intended to be imported directly: use :func:`vpimage.kernels.get_backend`.
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import cv2
 import numpy as np
@@ -26,6 +27,9 @@ __all__ = [
     "block_mean",
     "cement_candidates",
     "clipped_fraction",
+    "component_hits",
+    "component_mask",
+    "components",
     "copy",
     "estimate_shift",
     "exposure_offset",
@@ -37,7 +41,6 @@ __all__ = [
     "mask_field",
     "mean_frames",
     "median",
-    "mostly_inside",
     "needle_mask",
     "noise_sigma",
     "recursive_filter",
@@ -887,10 +890,51 @@ def _label_box(mask: np.ndarray) -> tuple[tuple[slice, slice], np.ndarray, np.nd
     return box, labels, areas
 
 
-def _per_label(mask: np.ndarray, box, labels: np.ndarray, selected: np.ndarray) -> np.ndarray:
-    """A whole-frame mask of the components whose label is ``selected`` (bool per label)."""
-    out = np.zeros(mask.shape, bool)
-    out[box] = selected[labels]
+class Components(NamedTuple):
+    """The 8-connected components of a mask, labelled once for several questions (see
+    :func:`components`). ``areas`` is per component, px; the other fields are the backend's own."""
+
+    shape: tuple[int, int]
+    box: tuple[slice, slice]
+    labels: np.ndarray
+    areas: np.ndarray
+
+
+def components(mask: np.ndarray) -> Components:
+    """The 8-connected components of a mask, for :func:`component_hits` and :func:`component_mask`.
+
+    Parameters
+    ----------
+    mask : ndarray of bool, shape [rows, cols]
+
+    Returns
+    -------
+    Components
+        Its ``areas`` is an int64 vector with an entry per component, its area in px, and
+        entries that are no component (the background) at 0. The vector's length and order
+        are the backend's own: combine the vectors of one labelling element by element, and
+        turn them back into pixels with :func:`component_mask`.
+    """
+    box, labels, areas = _label_box(mask)
+    areas = areas.copy()
+    areas[0] = 0
+    return Components(mask.shape, box, labels, areas)
+
+
+def component_hits(parts: Components, where: np.ndarray) -> np.ndarray:
+    """Pixels of each component in ``where`` (bool ``[rows, cols]``): a vector like ``parts.areas``."""
+    hits = np.bincount(parts.labels[where[parts.box]], minlength=parts.areas.size)
+    hits[0] = 0
+    return hits
+
+
+def component_mask(parts: Components, keep: np.ndarray) -> np.ndarray:
+    """The components whose entry of ``keep`` (a bool vector like ``parts.areas``) is True, whole:
+    bool ``[rows, cols]``."""
+    keep = np.asarray(keep, dtype=bool).copy()
+    keep[0] = False
+    out = np.zeros(parts.shape, bool)
+    out[parts.box] = keep[parts.labels]
     return out
 
 
@@ -899,7 +943,6 @@ def keep_components(
     *,
     min_area_px: int = 0,
     touching: np.ndarray | None = None,
-    avoiding: np.ndarray | None = None,
 ) -> np.ndarray:
     """Keep the 8-connected components of ``mask`` that are large enough or touch ``touching``.
 
@@ -907,43 +950,19 @@ def keep_components(
     ----------
     mask : ndarray of bool, shape [rows, cols]
     min_area_px : int, optional
-        Components with at least this many pixels are kept...
+        Components with at least this many pixels are kept.
     touching : ndarray of bool, shape [rows, cols], optional
         Components overlapping it are kept whatever their size.
-    avoiding : ndarray of bool, shape [rows, cols], optional
-        ...unless they overlap ``avoiding`` (then only ``touching`` keeps them).
 
     Returns
     -------
     ndarray of bool, shape [rows, cols].
     """
-    box, labels, areas = _label_box(mask)
-    keep = areas >= min_area_px
-    if avoiding is not None:
-        keep[np.unique(labels[avoiding[box] & mask[box]])] = False
+    parts = components(mask)
+    keep = parts.areas >= min_area_px
     if touching is not None:
-        keep[np.unique(labels[touching[box] & mask[box]])] = True
-    keep[0] = False
-    return _per_label(mask, box, labels, keep)
-
-
-def mostly_inside(mask: np.ndarray, *, region: np.ndarray) -> np.ndarray:
-    """The 8-connected components of ``mask`` with more than half of their pixels in ``region``.
-
-    Parameters
-    ----------
-    mask : ndarray of bool, shape [rows, cols]
-    region : ndarray of bool, shape [rows, cols]
-
-    Returns
-    -------
-    ndarray of bool, shape [rows, cols]: those components, whole.
-    """
-    box, labels, areas = _label_box(mask)
-    inside = np.bincount(labels[region[box] & mask[box]], minlength=areas.size)
-    on = 2 * inside > areas
-    on[0] = False
-    return _per_label(mask, box, labels, on)
+        keep |= component_hits(parts, touching) > 0
+    return component_mask(parts, keep)
 
 
 def largest_component_px(masks: np.ndarray) -> np.ndarray:

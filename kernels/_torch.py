@@ -26,6 +26,7 @@ Not intended to be imported directly: use :func:`vpimage.kernels.get_backend`.
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -39,6 +40,9 @@ __all__ = [
     "block_mean",
     "cement_candidates",
     "clipped_fraction",
+    "component_hits",
+    "component_mask",
+    "components",
     "copy",
     "estimate_shift",
     "exposure_offset",
@@ -50,7 +54,6 @@ __all__ = [
     "mask_field",
     "mean_frames",
     "median",
-    "mostly_inside",
     "needle_mask",
     "noise_sigma",
     "recursive_filter",
@@ -880,24 +883,38 @@ def _counts(indices: torch.Tensor, length: int) -> torch.Tensor:
     return torch.zeros(length, dtype=torch.int64, device=flat.device).scatter_add_(0, flat, torch.ones_like(flat))
 
 
-def _components(mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """``mask`` as bool, each pixel's component root (``mask.numel()`` off it) and the area per root.
+class Components(NamedTuple):
+    """The 8-connected components of a mask, labelled once; see ``_numpy.Components``. Here the
+    vectors have an entry per pixel, a component's at its root (its smallest flat index), and
+    one more for the background."""
 
-    For the kernels that only ask which pixels belong to which component: no renumbering
-    as OpenCV numbers (no sort), unlike :func:`label_components`.
-    """
+    roots: torch.Tensor
+    areas: torch.Tensor
+
+
+def components(mask: torch.Tensor) -> Components:
+    """The 8-connected components of a mask; see ``_numpy.components``. No renumbering as
+    OpenCV numbers (no sort), unlike :func:`label_components`."""
     _check_ndim(mask, (2,), "mask")
-    mask = torch.as_tensor(mask).to(torch.bool)
-    roots = _component_roots(mask[None])[0]
-    areas = _counts(roots, mask.numel() + 1)
+    roots = _component_roots(torch.as_tensor(mask).to(torch.bool)[None])[0]
+    areas = _counts(roots, roots.numel() + 1)
     areas[-1] = 0  # the background's entry
-    return mask, roots, areas
+    return Components(roots, areas)
 
 
-def _touched(roots: torch.Tensor, where: torch.Tensor, n: int) -> torch.Tensor:
-    """Bool ``[n]``: which roots have a pixel in ``where``."""
-    hit = torch.zeros(n, dtype=torch.int32, device=roots.device)
-    return hit.scatter_reduce_(0, roots.reshape(-1), where.reshape(-1).to(torch.int32), "amax") > 0
+def component_hits(parts: Components, where: torch.Tensor) -> torch.Tensor:
+    """Pixels of each component in ``where``; see ``_numpy.component_hits``."""
+    hits = _on(where, parts.roots, torch.bool).reshape(-1).to(torch.int64)
+    out = torch.zeros_like(parts.areas).scatter_add_(0, parts.roots.reshape(-1), hits)
+    out[-1] = 0
+    return out
+
+
+def component_mask(parts: Components, keep: torch.Tensor) -> torch.Tensor:
+    """The components whose entry of ``keep`` is True, whole; see ``_numpy.component_mask``."""
+    keep = keep.clone()
+    keep[-1] = False
+    return keep[parts.roots]
 
 
 def keep_components(
@@ -905,27 +922,13 @@ def keep_components(
     *,
     min_area_px: int = 0,
     touching: torch.Tensor | None = None,
-    avoiding: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Keep the components large enough or touching ``touching``; see ``_numpy.keep_components``."""
-    mask, roots, areas = _components(mask)
-    keep = areas >= min_area_px
-    if avoiding is not None:
-        keep = keep & ~_touched(roots, _on(avoiding, roots, torch.bool) & mask, areas.numel())
+    parts = components(mask)
+    keep = parts.areas >= min_area_px
     if touching is not None:
-        keep = keep | _touched(roots, _on(touching, roots, torch.bool) & mask, areas.numel())
-    keep[-1] = False
-    return keep[roots]
-
-
-def mostly_inside(mask: torch.Tensor, *, region: torch.Tensor) -> torch.Tensor:
-    """The components of ``mask`` with more than half of their pixels in ``region``; see ``_numpy.mostly_inside``."""
-    mask, roots, areas = _components(mask)
-    hits = (_on(region, roots, torch.bool) & mask).reshape(-1).to(torch.int64)
-    inside = torch.zeros_like(areas).scatter_add_(0, roots.reshape(-1), hits)
-    on = 2 * inside > areas
-    on[-1] = False
-    return on[roots]
+        keep = keep | (component_hits(parts, touching) > 0)
+    return component_mask(parts, keep)
 
 
 def largest_component_px(masks: torch.Tensor) -> torch.Tensor:

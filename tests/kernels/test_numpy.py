@@ -173,9 +173,6 @@ def test_keep_components_by_size_or_contact():
     seed[8, 8] = True
     out = K.keep_components(mask, min_area_px=5, touching=seed)
     assert out[0:3, 0:3].all() and out[8, 8] and not out[5, 0]
-    avoid = np.zeros((10, 10), bool)
-    avoid[1, 1] = True  # the big component starts on the needle: only contact could keep it
-    assert not K.keep_components(mask, min_area_px=5, avoiding=avoid)[0:3, 0:3].any()
     labels, areas = K.label_components(mask)
     assert sorted(areas[1:].tolist()) == [1, 1, 9] and labels.max() == 3
 
@@ -315,19 +312,26 @@ def test_label_components_numbers_as_opencv_on_the_whole_frame(corner):
     assert not empty_labels.any() and empty_areas.tolist() == [20]
 
 
-def test_mostly_inside_keeps_whole_components_with_more_than_half_inside():
+def test_components_answer_per_component_and_give_whole_components_back():
     mask = np.zeros((8, 12), bool)
-    mask[1:3, 1:5] = True  # 8 px, 6 inside the region: kept whole
-    mask[5:7, 1:5] = True  # 8 px, exactly 4 inside: not more than half
+    mask[1:3, 1:5] = True  # 8 px, 6 inside the region
+    mask[5:7, 1:5] = True  # 8 px, exactly 4 inside
     mask[1:4, 8:11] = True  # 9 px, none inside
     region = np.zeros_like(mask)
     region[:, :4] = True
     region[:, 4] = False
     region[5:7, 3:] = False
-    out = K.mostly_inside(mask, region=region)
+    parts = K.components(mask)
+    assert sorted(parts.areas.tolist()) == [0, 8, 8, 9]  # (the background's entry is 0)
+    hits = K.component_hits(parts, region)
+    assert sorted(hits.tolist()) == [0, 0, 4, 6]
+    mostly_inside = K.component_mask(parts, 2 * hits > parts.areas)
     expected = np.zeros_like(mask)
-    expected[1:3, 1:5] = True
-    np.testing.assert_array_equal(out, expected)
+    expected[1:3, 1:5] = True  # more than half inside: kept whole, its outside pixels too
+    np.testing.assert_array_equal(mostly_inside, expected)
+    np.testing.assert_array_equal(K.component_mask(parts, parts.areas >= 0), mask)  # (never the background)
+    empty = K.components(np.zeros((5, 4), bool))
+    assert empty.areas.tolist() == [0] and not K.component_mask(empty, empty.areas >= 0).any()
 
 
 def test_registration_window_fades_in_from_the_edge_of_the_weight():

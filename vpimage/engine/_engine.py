@@ -776,19 +776,21 @@ class Engine:
         # blob at the needle tip: the largest counts at once. Later, a new blob mostly on
         # the needle is an edge artefact (real cement grows into the needle's neighbourhood).
         first = st.cement_area_px == 0  # (the host count of the last measured frame: no device wait)
+        # The blobs are labelled once; the rules below ask about them per blob (vectors like
+        # ``parts.areas``, element by element) and turn the answers back into pixels.
+        parts = k.components(candidates & ~growing)
+        areas = parts.areas
         # (Later blobs, confirmed over two frames, may be half as large: thin leaks start small.)
-        isolated = k.keep_components(
-            candidates & ~growing,
-            min_area_px=seg.min_area_px if first else seg.min_area_px // 2,
-        )
+        blob = areas >= (seg.min_area_px if first else seg.min_area_px // 2)
         if not first:
-            isolated &= ~k.mostly_inside(isolated, region=st.needle)
-        confirmed = k.keep_components(isolated, min_area_px=st.rows * st.columns + 1, touching=st.new_blobs)
+            blob &= ~(2 * k.component_hits(parts, st.needle) > areas)
+        confirmed = blob & (k.component_hits(parts, st.new_blobs) > 0)
         if not first and self._adjacent_px > 0:
-            sized = k.keep_components(isolated, min_area_px=seg.min_area_px)
+            sized = blob & (areas >= seg.min_area_px)
             if k is not self._host or sized.any():  # (on the host, none is seen at once: no dilation)
                 beside = k.binary_dilation(accumulated, iterations=self._adjacent_px)
-                confirmed |= k.keep_components(sized, min_area_px=st.rows * st.columns + 1, touching=beside)
+                confirmed |= sized & (k.component_hits(parts, beside) > 0)
+        isolated, confirmed = k.component_mask(parts, blob), k.component_mask(parts, confirmed)
         if first and bool(isolated.any()):
             labels, areas = k.label_components(isolated)
             confirmed |= labels == areas[1:].argmax() + 1  # (on the device: no wait)
