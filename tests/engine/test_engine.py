@@ -172,6 +172,28 @@ def test_the_state_stays_the_same_size_however_many_frames_come(toy):
     assert sizes[1:] == [sizes[1]] * 5, sizes
 
 
+def test_a_frame_with_cement_labels_its_components_twice(toy, monkeypatch):
+    # Labelling is the segmentation's costliest step on a GPU (label propagation: launches and
+    # host waits). Per frame: the candidates joined to the cement so far, and the new blobs,
+    # whose rules all ask the one labelling.
+    engine = Engine(RunConfig.defaults(), rows=toy.frames.shape[1], columns=toy.frames.shape[2],
+                    mm_per_px=toy.mm_per_px, corners=toy.corners)
+    calls = collections.Counter()
+    for name in ("components", "label_components", "largest_component_px"):  # (keep_components calls components)
+        def spy(*args, _name=name, _real=getattr(engine.kernels, name), **kwargs):
+            calls[_name] += 1
+            return _real(*args, **kwargs)
+        monkeypatch.setattr(engine.kernels, name, spy)
+    per_frame = []
+    for batch in batches(toy, 1):
+        calls.clear()
+        area = engine.process(batch)[0].result.cement_area_px
+        if area > 0 and engine.state.cement_area_px > 0:
+            per_frame.append(dict(calls))
+    assert len(per_frame) >= 10
+    assert all(c == {"components": 2} for c in per_frame[1:]), per_frame
+
+
 def test_batch_shape_is_checked(toy):
     engine = Engine(RunConfig.defaults(), rows=10, columns=10, mm_per_px=0.3)
     with pytest.raises(ValueError, match="batch frames"):
