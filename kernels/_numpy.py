@@ -30,12 +30,12 @@ __all__ = [
     "component_hits",
     "component_mask",
     "components",
+    "components_touching",
     "copy",
     "estimate_shift",
     "exposure_offset",
     "gradient_magnitude",
     "is_available",
-    "keep_components",
     "label_components",
     "largest_component_px",
     "mask_field",
@@ -938,31 +938,19 @@ def component_mask(parts: Components, keep: np.ndarray) -> np.ndarray:
     return out
 
 
-def keep_components(
-    mask: np.ndarray,
-    *,
-    min_area_px: int = 0,
-    touching: np.ndarray | None = None,
-) -> np.ndarray:
-    """Keep the 8-connected components of ``mask`` that are large enough or touch ``touching``.
+def components_touching(mask: np.ndarray, touching: np.ndarray) -> np.ndarray:
+    """The 8-connected components of ``mask`` that overlap ``touching``, whole.
 
     Parameters
     ----------
-    mask : ndarray of bool, shape [rows, cols]
-    min_area_px : int, optional
-        Components with at least this many pixels are kept.
-    touching : ndarray of bool, shape [rows, cols], optional
-        Components overlapping it are kept whatever their size.
+    mask, touching : ndarray of bool, shape [rows, cols]
 
     Returns
     -------
     ndarray of bool, shape [rows, cols].
     """
     parts = components(mask)
-    keep = parts.areas >= min_area_px
-    if touching is not None:
-        keep |= component_hits(parts, touching) > 0
-    return component_mask(parts, keep)
+    return component_mask(parts, component_hits(parts, touching) > 0)
 
 
 def largest_component_px(masks: np.ndarray) -> np.ndarray:

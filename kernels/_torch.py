@@ -43,12 +43,12 @@ __all__ = [
     "component_hits",
     "component_mask",
     "components",
+    "components_touching",
     "copy",
     "estimate_shift",
     "exposure_offset",
     "gradient_magnitude",
     "is_available",
-    "keep_components",
     "label_components",
     "largest_component_px",
     "mask_field",
@@ -917,18 +917,10 @@ def component_mask(parts: Components, keep: torch.Tensor) -> torch.Tensor:
     return keep[parts.roots]
 
 
-def keep_components(
-    mask: torch.Tensor,
-    *,
-    min_area_px: int = 0,
-    touching: torch.Tensor | None = None,
-) -> torch.Tensor:
-    """Keep the components large enough or touching ``touching``; see ``_numpy.keep_components``."""
+def components_touching(mask: torch.Tensor, touching: torch.Tensor) -> torch.Tensor:
+    """The components of ``mask`` that overlap ``touching``, whole; see ``_numpy.components_touching``."""
     parts = components(mask)
-    keep = parts.areas >= min_area_px
-    if touching is not None:
-        keep = keep | (component_hits(parts, touching) > 0)
-    return component_mask(parts, keep)
+    return component_mask(parts, component_hits(parts, touching) > 0)
 
 
 def largest_component_px(masks: torch.Tensor) -> torch.Tensor:

@@ -179,7 +179,7 @@ def test_a_frame_with_cement_labels_its_components_twice(toy, monkeypatch):
     engine = Engine(RunConfig.defaults(), rows=toy.frames.shape[1], columns=toy.frames.shape[2],
                     mm_per_px=toy.mm_per_px, corners=toy.corners)
     calls = collections.Counter()
-    for name in ("components", "label_components", "largest_component_px"):  # (keep_components calls components)
+    for name in ("components", "label_components", "largest_component_px"):  # (components_touching calls components)
         def spy(*args, _name=name, _real=getattr(engine.kernels, name), **kwargs):
             calls[_name] += 1
             return _real(*args, **kwargs)

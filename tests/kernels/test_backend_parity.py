@@ -446,13 +446,12 @@ def test_label_components_numbers_like_opencv(device):
         np.testing.assert_array_equal(host(out_areas), areas)
 
 
-def test_keep_components(device):
+def test_components_touching(device):
     masks = random_masks(seed=8)
-    mask, touching = masks[0], masks[1] & masks[2]
-    for kwargs in (dict(min_area_px=12), dict(min_area_px=12, touching=touching), dict(min_area_px=0, touching=touching)):
-        expected = _numpy.keep_components(mask, **kwargs)
-        out = _torch.keep_components(T(mask, device), **{k: v if k == "min_area_px" else T(v, device) for k, v in kwargs.items()})
-        np.testing.assert_array_equal(host(out), expected)
+    for mask, touching in ((masks[0], masks[1] & masks[2]), (masks[0], ~masks[0]), (masks[0], masks[0])):
+        expected = _numpy.components_touching(mask, touching)
+        np.testing.assert_array_equal(host(_torch.components_touching(T(mask, device), T(touching, device))), expected)
+    assert 0 < _numpy.components_touching(masks[0], masks[1] & masks[2]).sum() < masks[0].sum()  # (keeps some)
 
 
 def test_questions_about_components(device):
@@ -488,7 +487,7 @@ def test_the_off_host_schedule_gives_the_same_answers(monkeypatch):
 
     def answers():
         shifts, score = _torch.estimate_shift(T(att, "cpu"), T(att[0], "cpu"), weight=T(weight, "cpu"))
-        kept = _torch.keep_components(T(masks[0], "cpu"), min_area_px=12, touching=T(masks[1], "cpu"))
+        kept = _torch.components_touching(T(masks[0], "cpu"), T(masks[1], "cpu"))
         return shifts, score, kept, _torch.largest_component_px(T(masks, "cpu"))
 
     on_host = answers()

@@ -164,15 +164,15 @@ def test_accumulate_cement_needs_a_run_and_never_forgets():
     np.testing.assert_allclose(state["time_of_arrival_s"][0], [0.5, np.nan, 2.0])
 
 
-def test_keep_components_by_size_or_contact():
+def test_components_touching_are_kept_whole():
     mask = np.zeros((10, 10), bool)
-    mask[0:3, 0:3] = True  # 9 px
+    mask[0:3, 0:3] = True  # 9 px, touches the seed at one corner: kept whole
     mask[8, 8] = True  # 1 px, touches the seed
-    mask[5, 0] = True  # 1 px, dropped
+    mask[5, 0] = True  # 1 px, away from it: dropped
     seed = np.zeros((10, 10), bool)
-    seed[8, 8] = True
-    out = K.keep_components(mask, min_area_px=5, touching=seed)
-    assert out[0:3, 0:3].all() and out[8, 8] and not out[5, 0]
+    seed[8, 8] = seed[2, 2] = True
+    out = K.components_touching(mask, seed)
+    assert out[0:3, 0:3].all() and out[8, 8] and not out[5, 0] and out.sum() == 10
     labels, areas = K.label_components(mask)
     assert sorted(areas[1:].tolist()) == [1, 1, 9] and labels.max() == 3
 

@@ -758,7 +758,7 @@ class Engine:
                 gradient_gain=1.0,
                 exclude=exclude | st.needle,  # its edges flicker with every breath
             )
-        joined = k.keep_components(weak | candidates, min_area_px=st.rows * st.columns + 1, touching=grown_from)
+        joined = k.components_touching(weak | candidates, grown_from)
         # Next to the cement so far, a slightly weaker excess already counts: the front
         # advances as thin cement, fainter than the bulk.
         extending = k.cement_candidates(
