@@ -5,8 +5,8 @@ every tensor operation (on CUDA a kernel launch: microseconds of host time, howe
 the kernel), and every read of device data waits for the work queued before it. This script
 counts both on the cpu, for the throughput benchmark's scene (benchmarks/throughput.py: the
 same phantom, its cement growing), with the engine on CUDA's schedule: each batch prepared at
-once, by the thread that feeds it, and ECC and label propagation checked for convergence every
-few iterations. :class:`Placement` tags every tensor where a CUDA run would put it (one made
+once, by the thread that feeds it, ECC and label propagation checked for convergence every
+few iterations, and the median that of the unfolded windows. :class:`Placement` tags every tensor where a CUDA run would put it (one made
 without a device is a host tensor): the operations counted are those that make or change data
 on the device (views and shape queries aside), the reads those that bring device data to the
 host (a copy, a Python value, an output whose size depends on the data).
@@ -144,14 +144,17 @@ def _function() -> str:
 
 
 @contextlib.contextmanager
-def cuda_schedule():
-    """The torch kernels' convergence checks as on CUDA: every few iterations, all frames in lock step."""
-    saved = _torch._ECC_CHECK_EVERY, _torch._ROUNDS_PER_CHECK
+def cuda_schedule(*, unfolded_median: bool = True):
+    """The torch kernels as they run on CUDA: convergence checks every few iterations, all frames in
+    lock step, and (``unfolded_median``) the median of the unfolded windows, else the cpu's network."""
+    saved = _torch._ECC_CHECK_EVERY, _torch._ROUNDS_PER_CHECK, _torch._MEDIAN_BY_NETWORK
     _torch._ECC_CHECK_EVERY, _torch._ROUNDS_PER_CHECK = {}, {}
+    if unfolded_median:
+        _torch._MEDIAN_BY_NETWORK = {}
     try:
         yield
     finally:
-        _torch._ECC_CHECK_EVERY, _torch._ROUNDS_PER_CHECK = saved
+        _torch._ECC_CHECK_EVERY, _torch._ROUNDS_PER_CHECK, _torch._MEDIAN_BY_NETWORK = saved
 
 
 def as_on_cuda(engine):
@@ -173,21 +176,26 @@ def feed_a_cycle(pipeline: EnginePipeline, batch: int) -> None:
         pipeline(pipeline.scene.frames[START + first : START + min(first + batch, CYCLE)])
 
 
-def counted(size: int, batch: int) -> tuple[Placement, int]:
+def counted(size: int, batch: int, *, unfolded_median: bool = True) -> tuple[Placement, int]:
     """The throughput scene at ``size`` px, a cycle under a fresh :class:`Placement`, and its frames."""
     pipeline = restarted(EnginePipeline(make_scene(size), "torch", "cpu"))
     placement = Placement()
-    with cuda_schedule(), placement:
+    with cuda_schedule(unfolded_median=unfolded_median), placement:
         feed_a_cycle(pipeline, batch)
     return placement, CYCLE
 
 
 def host_us_per_operation(batch: int, rounds: int = 9) -> float:
-    """The host's time per device operation: the engine at :data:`DISPATCH_SIZE` px, one thread, µs."""
-    placement, _ = counted(DISPATCH_SIZE, batch)
+    """The host's time per device operation: the engine at :data:`DISPATCH_SIZE` px, one thread, µs.
+
+    Its median is the cpu's selection network, element-wise passes whose arithmetic is negligible
+    there: the unfolded windows' median, one operation, keeps a cpu thread busy far longer than
+    issuing it takes, and would count its arithmetic as the host's cost.
+    """
+    placement, _ = counted(DISPATCH_SIZE, batch, unfolded_median=False)
     pipeline = EnginePipeline(make_scene(DISPATCH_SIZE), "torch", "cpu")
     seconds = []
-    with cuda_schedule():
+    with cuda_schedule(unfolded_median=False):
         for _ in range(rounds):
             restarted(pipeline)
             start = time.perf_counter()

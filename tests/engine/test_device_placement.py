@@ -7,8 +7,8 @@ an operation given both fails ("Expected all tensors to be on the same device") 
 through the host. ``Placement`` (benchmarks/dispatch.py, which counts the operations a CUDA
 run issues per frame) follows that rule by tag on a cpu run, and the engine
 runs every parity case on the torch backend with CUDA's schedule: each batch prepared at
-once (no worker thread) and the convergence checks of ECC and label propagation every few
-iterations. A 0-d host tensor (a scalar) may meet a device tensor: CUDA kernels take it as
+once (no worker thread), the convergence checks of ECC and label propagation every few
+iterations, and the median of the unfolded windows. A 0-d host tensor (a scalar) may meet a device tensor: CUDA kernels take it as
 an argument.
 
 The same tags count what the host reads from the device (each read waits for the work

@@ -479,8 +479,9 @@ def test_largest_component_px(device):
 
 def test_the_off_host_schedule_gives_the_same_answers(monkeypatch):
     # Off the host (CUDA), ECC and label propagation check for convergence only every few
-    # iterations (each check waits on the device), and ECC iterates all frames in lock
-    # step. That schedule, run here on the cpu, must give the cpu schedule's answers.
+    # iterations (each check waits on the device), ECC iterates all frames in lock step,
+    # and the median is that of the unfolded windows, not the selection network. That
+    # schedule, run here on the cpu, must give the cpu schedule's answers to the bit.
     _, fov, att, _ = phantom()
     weight = ndi.binary_erosion(fov, iterations=12)
     masks = random_masks(seed=12)
@@ -488,12 +489,15 @@ def test_the_off_host_schedule_gives_the_same_answers(monkeypatch):
     def answers():
         shifts, score = _torch.estimate_shift(T(att, "cpu"), T(att[0], "cpu"), weight=T(weight, "cpu"))
         kept = _torch.components_touching(T(masks[0], "cpu"), T(masks[1], "cpu"))
-        return shifts, score, kept, _torch.largest_component_px(T(masks, "cpu"))
+        ties = T(np.round(att * 4) / 4, "cpu")  # (few levels: many ties in each window)
+        medians = [_torch.median(images, size_px=size) for images in (T(att, "cpu"), ties) for size in (3, 5)]
+        return shifts, score, kept, _torch.largest_component_px(T(masks, "cpu")), *medians
 
     on_host = answers()
     monkeypatch.setattr(_torch, "_ECC_CHECK_EVERY", {})
     monkeypatch.setattr(_torch, "_ROUNDS_PER_CHECK", {})
-    for a, b in zip(answers(), on_host):
+    monkeypatch.setattr(_torch, "_MEDIAN_BY_NETWORK", {})
+    for a, b in zip(answers(), on_host, strict=True):
         assert torch.equal(a, b)
 
 
