@@ -6,10 +6,11 @@ the kernel), and every read of device data waits for the work queued before it. 
 counts both on the cpu, for the throughput benchmark's scene (benchmarks/throughput.py: the
 same phantom, its cement growing), with the engine on CUDA's schedule: each batch prepared at
 once, by the thread that feeds it, ECC and label propagation checked for convergence every
-few iterations, and the median that of the unfolded windows. :class:`Placement` tags every tensor where a CUDA run would put it (one made
-without a device is a host tensor): the operations counted are those that make or change data
-on the device (views and shape queries aside), the reads those that bring device data to the
-host (a copy, a Python value, an output whose size depends on the data).
+few iterations, and the median that of the unfolded windows. :class:`Placement` tags every
+tensor where a CUDA run would put it (one made without a device is a host tensor): the
+operations counted are those that make or change data on the device (views and shape
+queries aside), the reads those that bring device data to the host (a copy, a Python value,
+an output whose size depends on the data).
 
 It also times the host's share: the same engine at :data:`DISPATCH_SIZE` px on one cpu
 thread, where the arithmetic is negligible, gives the host's time per operation (the engine's

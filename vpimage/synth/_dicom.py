@@ -148,8 +148,7 @@ def write_dicom(
         logger.warning("the %s IOD allows only MONOCHROME2; writing MONOCHROME1 as archives do", obj)
     uids = _make_uids(run, options)
     if obj.endswith("-series"):
-        folder = Path(out)
-        make_folder(folder)
+        folder = Path(out)  # (made by the first write)
         paths = []
         for index in range(frames.shape[0]):
             ds = _build(run, options, uids, index)
