@@ -70,6 +70,7 @@ def test_overrides_apply_after_file(tmp_path):
         ("[reliability]\ncollimator_min_step = 0\n", "collimator_min_step"),
         ("[leaks]\nmin_area_mm2 = -1.0\n", "min_area_mm2"),
         ("[segmentation]\nbridge_edge_share = 1.5\n", "bridge_edge_share"),
+        ("[segmentation]\nleak_median_px = 2\n", "leak_median_px"),
         ("alerts = 3\n", r"\[alerts\] must be a table"),
         ("[alerts\n", "not valid TOML"),
     ],

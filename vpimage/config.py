@@ -72,6 +72,12 @@ class SegmentationConfig:
     median_px : int
         Median filter (1, 3 or 5 px square) of the excess attenuation before
         thresholding: less noise, cement edges kept in place.
+    leak_median_px : {0, 1, 3, 5}
+        Beyond the body's outline, the excess through a median this wide (px), without the
+        recursive filter, may extend the cement too, above its own noise: a leak's first
+        cement is a channel a pixel or two wide that a wider median or the recursive filter
+        (chosen for the cement cloud inside) erases in its first frames. 0: not used;
+        unused too when the study's own filter is no wider.
     max_smooth_px : float
         Widest Gaussian added after the median when the study's noise needs it (the
         engine picks the narrowest that leaves the cement contrast ``min_snr`` times the
@@ -140,6 +146,7 @@ class SegmentationConfig:
     baseline_frames_min: int = 3
     display_log_range: float = 11.0
     median_px: int = 3
+    leak_median_px: int = 3
     max_smooth_px: float = 4.0
     smooth_px: float = 1.0
     min_temporal_alpha: float = 0.25
@@ -172,6 +179,8 @@ class SegmentationConfig:
             raise ValueError(f"`min_temporal_alpha` must be in (0, 1]; got {self.min_temporal_alpha!r}")
         if self.median_px not in (1, 3, 5):
             raise ValueError(f"`median_px` must be 1, 3 or 5; got {self.median_px!r}")
+        if self.leak_median_px not in (0, 1, 3, 5):
+            raise ValueError(f"`leak_median_px` must be 0, 1, 3 or 5; got {self.leak_median_px!r}")
         if self.min_run < 1:
             raise ValueError(f"`min_run` must be >= 1; got {self.min_run!r}")
 

@@ -66,6 +66,12 @@ def test_noise_map_follows_the_attenuation_level():
     np.testing.assert_allclose(np.median(noise[44:52]), 0.5 * white * scale, rtol=0.25)
     np.testing.assert_allclose(np.median(noise[:30]), 0.05 * white * scale, rtol=0.25)
     assert d.noise_map(stack[:1], level, np.ones(level.shape, bool)).max() == 0.0
+    # Asked for another filter's noise (here none: a 1 px median), the map gives that one's:
+    # the pixels' own noise, about twice the chosen filter's.
+    assert white < 0.5
+    unfiltered = d.noise_map(stack, level, np.ones(level.shape, bool), step=(1, 0.0, 1.0))
+    np.testing.assert_allclose(np.median(unfiltered[44:52]), 0.5 * scale, rtol=0.25)
+    np.testing.assert_allclose(np.median(unfiltered[:30]), 0.05 * scale, rtol=0.25)
 
 
 

@@ -10,6 +10,15 @@ Measured before it, on the anatomy benchmark's disc leaks seeds 3422 and 3430: a
 47 px blob 1.4-1.6 mm from the cement in the frame after the truth's leak, confirmed in the
 next, so both stopped two frames after the truth. The accuracy benchmark's 90 cases kept
 their on-time stops (four disc leaks a frame sooner), no early stop, no false alert.
+
+A vein leaves the body as a channel a pixel or two wide. Where the study's noise needs a
+5 x 5 median and the recursive filter (a noisy or collimated study), its first pixels
+beyond the outline are erased: on the accuracy benchmark's veins seeds 1321 and 1332 the
+channel's first frame beyond the outline (excess 0.2-0.6 over a pixel noise near 0.05)
+came out of the filters at 0.06-0.12, under the growth threshold, and both stopped two
+frames after the truth. ``segmentation.leak_median_px`` (3 px, at once, at its own noise)
+lets the channel extend the cement beyond the outline: both stop in the frame after the
+truth; the 90 cases kept every other stop, no early stop, no false alert.
 """
 
 import pytest
@@ -22,9 +31,17 @@ LOW_DOSE_SHIFT = {"dose": "low", "sudden_shift": True, "photometric": "MONOCHROM
 COLLIMATED_SHIFT = {"photometric": "MONOCHROME1", "field": "rectangle", "sudden_shift": True, "tilt_deg": 10.0}
 
 
-@pytest.mark.parametrize(("seed", "variant"), [(3430, LOW_DOSE_SHIFT), (3422, COLLIMATED_SHIFT)])
-def test_a_disc_leak_stops_in_the_frame_after_it_shows(seed, variant):
-    case = test_accuracy.analysed_phantom("disc_leak", seed, **variant)
+@pytest.mark.parametrize(
+    ("scenario", "seed", "variant"),
+    [
+        ("disc_leak", 3430, LOW_DOSE_SHIFT),
+        ("disc_leak", 3422, COLLIMATED_SHIFT),
+        ("venous_leak", 1321, COLLIMATED_SHIFT),
+        ("venous_leak", 1332, LOW_DOSE_SHIFT),
+    ],
+)
+def test_a_leak_stops_in_the_frame_after_it_shows(scenario, seed, variant):
+    case = test_accuracy.analysed_phantom(scenario, seed, **variant)
     truth_stop, ours = test_accuracy.stop_times(case)
     assert ours is not None and test_accuracy.early_limit(case) - 1e-3 <= ours
     assert ours <= test_accuracy.next_frame_time(case["truth"]["frames"], truth_stop) + 1e-3

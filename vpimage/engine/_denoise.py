@@ -74,7 +74,7 @@ class Denoiser:
         ``kernels`` computes it (default: the engine's backend; ``image`` is its array).
         """
         kernels = kernels or self.kernels
-        median_px, sigma, _ = step or (self.median_px, self.sigma_px, self.alpha)
+        median_px, sigma, _ = step or self.step
         out = kernels.median(image, size_px=median_px)
         return kernels.smooth(out, sigma_px=sigma) if sigma > 0 else out
 
@@ -140,7 +140,9 @@ class Denoiser:
         white = rng.normal(0.0, pixel_noise, size=(64, 64)).astype(np.float32)
         return float(np.std(self.apply(white, step, _HOST)[8:-8, 8:-8]))
 
-    def noise_map(self, frames: list, levels: np.ndarray, region: np.ndarray, *, bins: int = 48) -> np.ndarray:
+    def noise_map(
+        self, frames: list, levels: np.ndarray, region: np.ndarray, *, bins: int = 48, step: tuple | None = None
+    ) -> np.ndarray:
         """Noise of the spatially filtered excess at every pixel, from its attenuation level.
 
         Quantum noise grows with the attenuation a pixel sees (the steel needle's shadow
@@ -159,6 +161,9 @@ class Denoiser:
             Pixels the noise is measured on (the exposed field).
         bins : int
             Attenuation bins (quantiles of ``levels`` over ``region``).
+        step : tuple, optional
+            The spatial filter ``(median px, Gaussian width px, _)`` whose noise is
+            measured; the chosen one by default.
 
         Returns
         -------
@@ -167,7 +172,7 @@ class Denoiser:
         """
         if len(frames) < 2 or not region.any():
             return np.zeros(levels.shape, np.float32)
-        differences = [self.apply(b - a, kernels=_HOST) for a, b in zip(frames[:-1], frames[1:])]
+        differences = [self.apply(b - a, step, _HOST) for a, b in zip(frames[:-1], frames[1:])]
         squares = np.mean([d**2 for d in differences], axis=0) / 2.0
         smoothed = self.apply(levels, kernels=_HOST)
         edges = np.unique(np.quantile(smoothed[region], np.linspace(0.0, 1.0, bins + 1)[1:-1]))
@@ -176,6 +181,11 @@ class Denoiser:
         sums = np.bincount(which[region], weights=squares[region], minlength=edges.size + 1)
         per_level = np.sqrt(sums / np.maximum(counts, 1))
         return (per_level[which] * math.sqrt(1.0 + 1.0 / len(frames))).astype(np.float32)
+
+    @property
+    def step(self) -> tuple:
+        """The chosen ``(median px, Gaussian width px, recursive-filter weight)``."""
+        return self.median_px, self.sigma_px, self.alpha
 
     @property
     def temporal_gain(self) -> float:

@@ -124,7 +124,8 @@ class Engine:
     sub-pixel move really changes there, sharp bone included) and where the noise, measured
     per attenuation level before the injection, is too high for the cement contrast, as
     in the needle's shadow; growth from the cement so far, also from the excess before
-    the recursive filter where it is strong enough; new blobs confirmed over two frames
+    the recursive filter where it is strong enough, and beyond the body's outline (a leak's
+    thin channel) from the excess through a narrow median; new blobs confirmed over two frames
     unless cement-sized right beside the cement so far, never mostly on the needle) -> monotone
     accumulation -> measures against the corners (on the cement's bounding box) -> alert.
 
@@ -527,6 +528,8 @@ class Engine:
         self._sharp_edge_region = (
             self._crop(away > seg.sharp_edge_margin_mm) if self.state.corners is not None else None
         )
+        # Where a leak's thin channel is looked for (see _freeze_baseline): beyond the body's outline.
+        self._outside_body = self._crop(away > 0) if self.state.corners is not None else None
         factor = max(int(seg.registration_grid_mm * self._px_per_mm), 1)
         grid = self._host.block_mean(weight.astype(np.float32), factor=factor) > 1.0 - 0.5 / factor**2
         if not grid.any():  # a field too small for whole blocks: the frame's own pixels
@@ -632,6 +635,17 @@ class Engine:
         self._crop(st.blind)[...] = k.to_host(st.threshold_raise) >= blind_raise
         instant = self.denoiser.alpha < 1
         st.instant_threshold_raise = edges + self._on_device(np.maximum(floor, 0.0)) if instant else None
+        # Beyond the body's outline a leak leaves as a channel a pixel or two wide, which a
+        # filter chosen for the cement cloud inside erases in its first frames (a wide median,
+        # the recursive filter's lag): there the excess through a narrow median, at once, may
+        # extend the cement too, its threshold raised by that filter's own, larger, noise.
+        channel_step = (seg.leak_median_px, 0.0, 1.0)
+        st.channel_threshold_raise = None
+        if seg.leak_median_px and self._outside_body is not None and channel_step != self.denoiser.step:
+            channel_noise = self.denoiser.noise_map(pre_injection, baseline, ~k.to_host(st.excluded), step=channel_step)
+            channel_floor = np.maximum(seg.min_local_snr * channel_noise - seg.cement_contrast, 0.0)
+            st.channel_threshold_raise = edges + self._on_device(channel_floor)
+            st.channel_excluded = st.needle | self._on_device(~self._outside_body)
         st.pre_injection = []
         st.pre_injection_coarse = []
         st.pre_injection_noise = []
@@ -727,7 +741,8 @@ class Engine:
         k, seg, st = self.kernels, self.config.segmentation, self.state
         exclude = st.excluded | ~inside
         # Zero off the field before filtering, so that its edge cannot bleed inward.
-        excess = self.denoiser.apply(k.mask_field(aligned - st.baseline, ~exclude, fill=0.0))
+        raw_excess = k.mask_field(aligned - st.baseline, ~exclude, fill=0.0)
+        excess = self.denoiser.apply(raw_excess)
         filtered = k.recursive_filter(excess[None], alpha=self.denoiser.alpha, state=st.filtered)
         st.filtered = filtered[0]
         candidates = k.cement_candidates(
@@ -758,6 +773,17 @@ class Engine:
                 gradient_gain=1.0,
                 exclude=exclude | st.needle,  # its edges flicker with every breath
             )
+        # Beyond the body, a leak's first thin channel (see _freeze_baseline) joins and extends it.
+        channel = None
+        if st.channel_threshold_raise is not None:
+            channel = k.cement_candidates(
+                k.median(raw_excess, size_px=seg.leak_median_px),
+                threshold=seg.cement_contrast,
+                reference_gradient=st.channel_threshold_raise,
+                gradient_gain=1.0,
+                exclude=off_edges | st.channel_excluded,
+            )
+            weak = weak | channel
         joined = k.components_touching(weak | candidates, grown_from)
         # Next to the cement so far, a slightly weaker excess already counts: the front
         # advances as thin cement, fainter than the bulk.
@@ -768,6 +794,8 @@ class Engine:
             gradient_gain=1.0,
             exclude=off_edges,
         )
+        if channel is not None:
+            extending = extending | channel
         growing = (candidates | extending) & joined
         # A new blob, away from the cement so far, must be large enough and seen in two
         # frames in a row (noise is not; cement does not vanish), unless it is cement-sized

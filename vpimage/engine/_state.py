@@ -60,6 +60,12 @@ class EngineState:
     bridge_threshold_raise : ndarray, float32, [roi_rows, roi_cols] or None
         The same for the pixels that bridge new cement to the cement so far (less on
         steep edges away from the needle).
+    channel_threshold_raise : ndarray, float32, [roi_rows, roi_cols] or None
+        The same for the excess through ``segmentation.leak_median_px``'s narrow median,
+        at once, beyond the body's outline, where a leak's thin channel may extend the
+        cement (its own noise; None when the study's filter is no wider, or no body).
+    channel_excluded : ndarray of bool, [roi_rows, roi_cols] or None
+        Where that channel is not looked for: the body and the needle.
     new_blobs : ndarray of bool, [roi_rows, roi_cols]
         Cement candidates of the last frame that were away from the cement so far (a
         new blob counts once it is seen again).
@@ -117,6 +123,8 @@ class EngineState:
     threshold_raise: np.ndarray | None = None
     instant_threshold_raise: np.ndarray | None = None
     bridge_threshold_raise: np.ndarray | None = None
+    channel_threshold_raise: np.ndarray | None = None
+    channel_excluded: np.ndarray | None = None
     blind: np.ndarray | None = None
     needle: np.ndarray | None = None
     needle_rim: np.ndarray | None = None
