@@ -611,8 +611,13 @@ class Engine:
         # and where the image is too noisy for the cement contrast (the needle's shadow).
         # The unfiltered-in-time excess answers at once where cement arrives thick (a
         # leak's first frames): its threshold rises with its own, larger, noise.
-        baseline = k.to_host(st.baseline)
-        noise = self.denoiser.noise_map(pre_injection, baseline, ~k.to_host(st.excluded))
+        baseline, measured = k.to_host(st.baseline), ~k.to_host(st.excluded)
+
+        def noise_raise(noise: np.ndarray, gain: float = 1.0):
+            """How far ``noise`` (host, per pixel) raises the cement threshold, on the device."""
+            return self._on_device(np.maximum(gain * (seg.min_local_snr * noise - seg.cement_contrast), 0.0))
+
+        noise = self.denoiser.noise_map(pre_injection, baseline, measured)
         edges = seg.registration_error_px * self._edge_strength(st.baseline)
         if self._sharp_edge_region is not None:
             # Away from the body, what a residual misregistration really leaves after the
@@ -621,8 +626,7 @@ class Engine:
             residual = self.denoiser.shift_residual(baseline, step_px=seg.registration_error_px)
             host_edges = k.to_host(edges)
             edges = self._on_device(np.where(self._sharp_edge_region, np.maximum(host_edges, residual), host_edges))
-        floor = seg.min_local_snr * noise - seg.cement_contrast
-        noisy = self._on_device(np.maximum(self.denoiser.temporal_gain * floor, 0.0))
+        noisy = noise_raise(noise, self.denoiser.temporal_gain)
         st.threshold_raise = edges + noisy
         # Bridges (which only join, see _segment) cross steep edges more easily, but not
         # near the needle, whose edges would carry them along its track.
@@ -634,7 +638,7 @@ class Engine:
         blind_raise = self.config.reliability.blind_threshold_ratio * seg.cement_contrast
         self._crop(st.blind)[...] = k.to_host(st.threshold_raise) >= blind_raise
         instant = self.denoiser.alpha < 1
-        st.instant_threshold_raise = edges + self._on_device(np.maximum(floor, 0.0)) if instant else None
+        st.instant_threshold_raise = edges + noise_raise(noise) if instant else None
         # Beyond the body's outline a leak leaves as a channel a pixel or two wide, which a
         # filter chosen for the cement cloud inside erases in its first frames (a wide median,
         # the recursive filter's lag): there the excess through a narrow median, at once, may
@@ -642,9 +646,8 @@ class Engine:
         channel_step = (seg.leak_median_px, 0.0, 1.0)
         st.channel_threshold_raise = None
         if seg.leak_median_px and self._outside_body is not None and channel_step != self.denoiser.step:
-            channel_noise = self.denoiser.noise_map(pre_injection, baseline, ~k.to_host(st.excluded), step=channel_step)
-            channel_floor = np.maximum(seg.min_local_snr * channel_noise - seg.cement_contrast, 0.0)
-            st.channel_threshold_raise = edges + self._on_device(channel_floor)
+            channel_noise = self.denoiser.noise_map(pre_injection, baseline, measured, step=channel_step)
+            st.channel_threshold_raise = edges + noise_raise(channel_noise)
             st.channel_excluded = st.needle | self._on_device(~self._outside_body)
         st.pre_injection = []
         st.pre_injection_coarse = []
