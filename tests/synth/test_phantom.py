@@ -375,13 +375,21 @@ def test_jittered_frame_times(phantom):
         ("needle_withdrawal", None),
         ("bits_stored", 8),
         ("pre_injection_frames", 0),
-        ("pre_injection_frames", 60),
         ("blur_px", -1.0),
     ],
 )
 def test_bad_option_raises_config_error_naming_it(name, value):
     with pytest.raises(ConfigError, match=f"`{name}`"):
         SynthOptions(**{name: value})
+
+
+def test_too_few_frames_for_the_pre_injection_ones_names_frames():
+    # `vpimage synth --frames 3` has no flag for the pre-injection frames: the message names `frames`.
+    with pytest.raises(ConfigError, match="`frames` = 3: must be at least 6: 5 pre-injection frames"):
+        SynthOptions(frames=3)
+    with pytest.raises(ConfigError, match="`frames` = 60: must be at least 61"):
+        SynthOptions(pre_injection_frames=60)
+    assert SynthOptions(frames=6).frames == 6
 
 
 def test_sudden_shift_needs_room_in_the_injection():

@@ -136,10 +136,11 @@ class SynthOptions:
         for name in flags:
             check(isinstance(getattr(self, name), bool), name, "must be True or False")
         check(_is_int(self.bits_stored) and 10 <= self.bits_stored <= 12, "bits_stored", "must be in 10..12")
+        check(_is_int(self.pre_injection_frames) and self.pre_injection_frames >= 1, "pre_injection_frames", "must be an integer >= 1")
         check(
-            _is_int(self.pre_injection_frames) and 1 <= self.pre_injection_frames < self.frames,
-            "pre_injection_frames",
-            "must be an integer in 1..frames-1",
+            self.frames > self.pre_injection_frames,
+            "frames",
+            f"must be at least {self.pre_injection_frames + 1}: {self.pre_injection_frames} pre-injection frames, then cement",
         )
         check(_is_number(self.blur_px) and 0.0 <= self.blur_px <= 3.0, "blur_px", "must be in 0..3")
         check(
