@@ -116,14 +116,6 @@ class Corners:
         """The corners moved by ``(dx, dy)`` px."""
         return Corners(*((x + dx, y + dy) for x, y in self.as_array()))
 
-    def transformed(self, matrix) -> "Corners":
-        """The corners under the affine ``matrix`` ``[2, 3]``: ``(x', y') = M @ (x, y, 1)``."""
-        m = np.asarray(matrix, dtype=np.float64)
-        if m.shape != (2, 3):
-            raise ValueError(f"affine `matrix` must have shape (2, 3); got {m.shape}")
-        pts = self.as_array() @ m[:, :2].T + m[:, 2]
-        return Corners(*map(tuple, pts))
-
 
 def _line(p0, p1, inside) -> tuple[np.ndarray, float]:
     """Unit normal ``n`` and offset ``c`` so that ``n @ (x, y) + c`` is the signed
