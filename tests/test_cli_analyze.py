@@ -118,6 +118,24 @@ def test_without_wall_the_corners_are_found_and_the_breach_still_stops(breach, t
     assert summary["first_stop_s"] <= truth_stop + 1.0 / sim.truth["fps"] + 1e-3
 
 
+def test_config_toml_records_the_thresholds_and_reruns_alike(breach, analysed, tmp_path):
+    from vpimage.config import RunConfig
+
+    assert RunConfig.from_toml(analysed / "config.toml") == RunConfig.defaults()
+    # A site's thresholds, with corners found automatically (whose leak margin the run widens
+    # on top of the configured one: config.toml holds the configured one, so a rerun widens it alike).
+    site = tmp_path / "site.toml"
+    site.write_text("[alerts]\nwarn_mm = 6.5\nhold_s = 1.0\n[leaks]\nmargin_mm = 0.75\n")
+    first, again = tmp_path / "first", tmp_path / "again"
+    assert main(["analyze", str(breach["dcm"]), "--out", str(first), "--config", str(site), "--quiet"]) == 0
+    recorded = RunConfig.from_toml(first / "config.toml")
+    assert recorded == RunConfig.from_toml(site)
+    assert recorded.alerts.warn_mm == 6.5 and recorded.leaks.margin_mm == 0.75
+    assert main(["analyze", str(breach["dcm"]), "--out", str(again), "--config", str(first / "config.toml"), "--quiet"]) == 0
+    assert (again / "frames.csv").read_text() == (first / "frames.csv").read_text()
+    assert "(warn <= 6.5 mm)" in (first / "frames.csv").read_text()  # the site's threshold was the one used
+
+
 def test_masks_and_time_of_arrival_follow_the_cement(breach, analysed):
     with np.load(analysed / "masks.npz") as data:
         cement, arrival = data["cement"], data["time_of_arrival_s"]

@@ -1,4 +1,4 @@
-"""``vpimage analyze``: studies in, frames.csv / events.json / summary.json / masks.npz out.
+"""``vpimage analyze``: studies in, frames.csv / events.json / summary.json / masks.npz / config.toml out.
 
     vpimage analyze INPUT [INPUT ...] --out DIR [--wall WALL.json] [--backend auto|numpy|torch]
                     [--device auto|cpu|cuda] [--config FILE.toml] [--overlay] [--quiet]
@@ -34,7 +34,7 @@ def add_parser(subparsers) -> None:
         "analyze",
         help="measure the cement front against the posterior wall and raise alerts",
         description="Analyse one or more studies: per-frame cement measures and alerts, "
-        "written as frames.csv, events.json, summary.json and masks.npz.",
+        "written as frames.csv, events.json, summary.json, masks.npz and config.toml (the thresholds used).",
     )
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="DICOM file, study folder, DICOMDIR or video")
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder (one subfolder per INPUT if several)")
@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
     A study that cannot be read does not stop the others: they are analysed, and then its
     error is raised (several: :class:`~vpimage.errors.StudiesFailedError` naming each).
     """
-    from vpimage._atomic import make_folder
+    from vpimage._atomic import make_folder, write_text_atomic
     from vpimage.config import RunConfig
     from vpimage.errors import InvalidStudyError, StudiesFailedError
 
@@ -173,8 +173,9 @@ def analyze_study(
     source : str or Path
         DICOM file, study folder, DICOMDIR or video (see :func:`vpimage.io.open`).
     out : str or Path
-        Folder for frames.csv, events.json, summary.json, masks.npz (and with
-        ``overlay`` overlay.mp4, timeline.png); created if missing.
+        Folder for frames.csv, events.json, summary.json, masks.npz, config.toml (the
+        thresholds of ``config``, every one, as ``--config`` reads them) and with
+        ``overlay`` overlay.mp4, timeline.png; created if missing.
     config : RunConfig
     wall : dict, optional
         ``{"frame", "corners"}`` from :func:`read_wall`; it always wins. Without it the
@@ -202,7 +203,7 @@ def analyze_study(
 
     import vpimage.io
     from vpimage import __version__, outputs
-    from vpimage._atomic import make_folder
+    from vpimage._atomic import make_folder, write_text_atomic
     from vpimage.alerts import events
     from vpimage.anatomy import study_anatomy
     from vpimage.engine import Engine
@@ -215,6 +216,7 @@ def analyze_study(
         _check_wall(source, wall, study)
     anatomy = None if wall else study_anatomy(study, display_log_range=config.segmentation.display_log_range)
     corners = wall["corners"] if wall else anatomy.corners
+    given_config = config  # what config.toml records: `--config` reads it back to rerun alike
     if anatomy is not None:
         logger.info("study %s: anatomy confidence %.2f %s", study.key, anatomy.confidence, anatomy.reason)
         config = dataclasses.replace(config, leaks=config.leaks.for_automatic_corners())
@@ -267,6 +269,7 @@ def analyze_study(
         "unreliable_frames": sum(r.alert == "unreliable" for r in results),
     }
     outputs.write_summary_json(out / "summary.json", summary)
+    write_text_atomic(out / "config.toml", given_config.to_toml())
     if overlay:
         outputs.write_overlay(
             out / "overlay.mp4", study.iter_frames(), results, list(masks), frame_corners, fps=float(timing.fps) or 5.0
