@@ -47,6 +47,20 @@ def test_overlay_frames_banner_and_contour(tmp_path, results):
     assert abs(inside[0] - inside[2]) < 30  # grey inside: no contour drawn there
 
 
+def test_overlay_of_an_odd_sized_study_keeps_every_pixel(tmp_path, results):
+    # MPEG-4 codes 2 x 2 blocks: a 95 x 127 px study is padded with a black row and column, not cropped.
+    frames = [np.zeros((95, 127), np.uint16) for _ in results]
+    for frame in frames:
+        frame[:, -3:] = frame[-3:, :] = 1000  # a white band along the last rows and columns
+    path = tmp_path / "overlay.mp4"
+    write_overlay(path, frames, results, [None] * len(results), [None] * len(results), fps=10.0, display_range=(0, 1000))
+    video, _ = _read_video(path)
+    assert len(video) == len(results) and video[0].shape == (96, 128, 3)
+    grey = video[-1].astype(int).mean(axis=2)
+    assert grey[30:60, 124:126].min() > 200 and grey[92:94, 30:60].min() > 200  # the study's last pixels are there
+    assert grey[30:60, 127].max() < 60 and grey[95, 30:60].max() < 60  # the padding is black
+
+
 def test_timeline_png(tmp_path, results):
     path = tmp_path / "timeline.png"
     write_timeline_png(path, results, AlertThresholds(), size=(600, 300))

@@ -102,13 +102,16 @@ def write_overlay(
                 if writer is None:
                     if display_range is None:
                         display_range = tuple(float(v) for v in np.percentile(frame, (1, 99.5)))
-                    size = (frame.shape[1], frame.shape[0])
+                    # MPEG-4 codes whole 2 x 2 chroma blocks: an odd size would lose its last row or
+                    # column, so a black one is added instead (the image keeps its pixel coordinates).
+                    pad_rows, pad_cols = frame.shape[0] % 2, frame.shape[1] % 2
+                    size = (frame.shape[1] + pad_cols, frame.shape[0] + pad_rows)
                     writer = cv2.VideoWriter(str(temp), cv2.VideoWriter_fourcc(*"mp4v"), float(fps), size)
                     if not writer.isOpened():
                         raise RuntimeError(f"{path}: OpenCV cannot write an mp4v video here")
                 image = cv2.cvtColor(_to_grey(frame, *display_range), cv2.COLOR_GRAY2BGR)
                 _draw_frame(image, result, mask, body)
-                writer.write(image)
+                writer.write(cv2.copyMakeBorder(image, 0, pad_rows, 0, pad_cols, cv2.BORDER_CONSTANT, value=0))
         finally:
             if writer is not None:
                 writer.release()
