@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from functools import cached_property
 from dataclasses import dataclass, replace
 from typing import Mapping
 
@@ -116,6 +117,20 @@ class Corners:
         """The corners moved by ``(dx, dy)`` px."""
         return Corners(*((x + dx, y + dy) for x, y in self.as_array()))
 
+    @cached_property
+    def bounding_lines(self) -> dict[str, tuple[np.ndarray, float]]:
+        """The four bounding lines of the body (``posterior``, ``anterior``, ``superior``,
+        ``inferior``), each a unit normal and an offset whose ``n @ (x, y) + c`` is the
+        signed distance to it, px, positive toward the body. Worked out once per
+        Corners (they are immutable): a frame's measures all ask for them."""
+        a_s, p_s, p_i, a_i = self.as_array()
+        return {
+            "posterior": _line(p_s, p_i, (a_s + a_i) / 2),
+            "anterior": _line(a_s, a_i, (p_s + p_i) / 2),
+            "superior": _line(a_s, p_s, (a_i + p_i) / 2),
+            "inferior": _line(a_i, p_i, (a_s + p_s) / 2),
+        }
+
 
 def _line(p0, p1, inside) -> tuple[np.ndarray, float]:
     """Unit normal ``n`` and offset ``c`` so that ``n @ (x, y) + c`` is the signed
@@ -126,17 +141,6 @@ def _line(p0, p1, inside) -> tuple[np.ndarray, float]:
     if normal @ (inside - p0) < 0:
         normal = -normal
     return normal, float(-normal @ p0)
-
-
-def _lines(corners: Corners) -> dict[str, tuple[np.ndarray, float]]:
-    """The four bounding lines of the body, signed positive toward the body."""
-    a_s, p_s, p_i, a_i = corners.as_array()
-    return {
-        "posterior": _line(p_s, p_i, (a_s + a_i) / 2),
-        "anterior": _line(a_s, a_i, (p_s + p_i) / 2),
-        "superior": _line(a_s, p_s, (a_i + p_i) / 2),
-        "inferior": _line(a_i, p_i, (a_s + p_s) / 2),
-    }
 
 
 def _distance(line, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
@@ -173,7 +177,7 @@ def body_mask(corners: Corners, shape: tuple[int, int]) -> np.ndarray:
     """
     xs, ys = _grid(shape)
     inside = np.ones(shape, dtype=bool)
-    for line in _lines(corners).values():
+    for line in corners.bounding_lines.values():
         inside &= _distance(line, xs, ys) >= -_ON_LINE_PX
     return inside
 
@@ -189,7 +193,7 @@ def band_mask(corners: Corners, shape: tuple[int, int]) -> np.ndarray:
     ndarray, bool, shape [rows, cols]
     """
     xs, ys = _grid(shape)
-    lines = _lines(corners)
+    lines = corners.bounding_lines
     return (_distance(lines["superior"], xs, ys) >= -_ON_LINE_PX) & (
         _distance(lines["inferior"], xs, ys) >= -_ON_LINE_PX
     )
@@ -205,14 +209,14 @@ def signed_distance_to_wall_px(corners: Corners, shape: tuple[int, int]) -> np.n
     ndarray, float32, shape [rows, cols]
     """
     xs, ys = _grid(shape)
-    return _distance(_lines(corners)["posterior"], xs, ys).astype(np.float32)
+    return _distance(corners.bounding_lines["posterior"], xs, ys).astype(np.float32)
 
 
 def _band_cement(mask: np.ndarray, corners: Corners) -> tuple[np.ndarray, np.ndarray, dict]:
     """Centres ``(xs, ys)`` of the cement pixels in the band, and the body's lines."""
     ys, xs = np.nonzero(_check_mask(mask))
     xs, ys = xs.astype(np.float64), ys.astype(np.float64)
-    lines = _lines(corners)
+    lines = corners.bounding_lines
     keep = (_distance(lines["superior"], xs, ys) >= -_ON_LINE_PX) & (
         _distance(lines["inferior"], xs, ys) >= -_ON_LINE_PX
     )
@@ -435,13 +439,15 @@ def classify_leaks(mask, corners: Corners, *, mm_per_px: float, rules: LeakRules
     xs, ys = _grid(crop.shape)
     xs += c0
     ys += r0
-    lines = _lines(corners)
+    lines = corners.bounding_lines
     sides = list(_SIDE_CLASS)
     dist = np.stack([_distance(lines[s], xs, ys) for s in sides])  # [4, r, c], px
     outside = crop & (dist.min(axis=0) < -rules.margin_mm / mm_per_px)
+    min_area_px = rules.min_area_mm2 / mm_per_px**2
+    if np.count_nonzero(outside) < min_area_px:
+        return {}  # too little for any leak (most frames)
     labels, count = ndimage.label(outside, structure=np.ones((3, 3), dtype=bool))
     beyond = np.argmin(dist, axis=0)  # index into `sides` of the most violated line
-    min_area_px = rules.min_area_mm2 / mm_per_px**2
     # Between the anterior and the posterior wall lines: where the disc spaces project.
     between_walls = (dist[sides.index("anterior")] >= 0) & (dist[sides.index("posterior")] >= 0)
     between_endplates = (dist[sides.index("superior")] >= 0) & (dist[sides.index("inferior")] >= 0)
