@@ -27,7 +27,7 @@ from scipy import ndimage as ndi
 from vpimage.alerts import AlertLevel
 from vpimage.config import RunConfig
 from vpimage.engine import Engine
-from vpimage.measures import Corners
+from vpimage.measures import Corners, FrontSpeedEstimator
 from vpimage.synth._phantom import SynthOptions, simulate
 
 VARIANTS = (
@@ -157,6 +157,27 @@ def test_cement_dice_is_high_on_most_frames_with_enough_cement(measured):
 def test_cement_dice_is_at_least_0_90_on_every_frame_with_20_mm2(measured):
     dice = np.concatenate([case["dice"] for case in measured])
     assert dice.min() >= 0.90
+
+
+def test_front_speed_follows_the_truths(measured):
+    # The truth's speed is the same estimator (Theil-Sen over the same window) run on the
+    # truth's fronts: what a perfect front would give. Measured at 1,620 frames: median
+    # error 0.22 mm/s, p95 1.34 (true speeds: median 0.42 mm/s, p95 4.4); where the truth
+    # approaches at 1 mm/s or more, 96 % of frames say it approaches.
+    errors, fast = [], []
+    for case in measured:
+        truth_speed = FrontSpeedEstimator(window_s=RunConfig.defaults().speed.window_s)
+        for truth, ours in zip(case["truth"]["frames"], case["results"]):
+            front = truth["front_to_wall_mm"]
+            expected = truth_speed.update(truth["time_s"], math.nan if front is None else front)
+            if math.isfinite(expected):
+                assert math.isfinite(ours.front_speed_mm_s), (case["name"], truth["frame"])
+                errors.append(abs(ours.front_speed_mm_s - expected))
+                if expected >= 1.0:
+                    fast.append(ours.front_speed_mm_s > 0)
+    assert len(errors) > 1000 and len(fast) > 300
+    assert np.median(errors) <= 0.3 and np.percentile(errors, 95) <= 1.5
+    assert np.mean(fast) >= 0.9
 
 
 def test_noise_in_the_needle_shadow_does_not_grow_cement_along_it(measured):
