@@ -22,6 +22,9 @@ N = 5
 # front_to_wall_mm per frame; None/NaN where there is no value.
 TRUTH_FTW = [None, 8.0, 6.0, 4.0, 1.5]
 ANALYSIS_FTW = [math.nan, 7.0, math.nan, 4.5, 3.5]
+# depth_fraction per frame, likewise.
+TRUTH_DEPTH = [None, 0.5, 0.6, 0.8, 0.9]
+ANALYSIS_DEPTH = [math.nan, 0.4, 0.62, math.nan, 0.95]
 # Truth held levels by frame: ok ok ok warn stop (events at 0.6 s and 0.8 s).
 TRUTH_EVENTS = [{"level": "ok", "time_s": 0.0}, {"level": "warn", "time_s": 0.6}, {"level": "stop", "time_s": 0.8}]
 ANALYSIS_ALERTS = ["ok", "ok", "warn", "warn", "unreliable"]
@@ -49,7 +52,7 @@ def _frame_result(f):
         cement_area_mm2=0.0,
         front_to_wall_px=ANALYSIS_FTW[f] / 0.25,
         front_to_wall_mm=ANALYSIS_FTW[f],
-        depth_fraction=math.nan,
+        depth_fraction=ANALYSIS_DEPTH[f],
         front_speed_mm_s=math.nan,
         time_to_wall_s=math.nan,
         leak_area_mm2=0.0,
@@ -80,7 +83,7 @@ def pair(tmp_path):
                 "time_s": f / FPS,
                 "cement_area_mm2": 0.0,
                 "front_to_wall_mm": TRUTH_FTW[f],
-                "depth_fraction": None,
+                "depth_fraction": TRUTH_DEPTH[f],
                 "leak_classes": TRUTH_LEAKS[f],
             }
             for f in range(N)
@@ -120,6 +123,10 @@ def test_evaluate_hand_made_pair(pair):
     assert report["front_to_wall_abs_error_mm_median"] == pytest.approx(1.0)
     # Sorted 0.5, 1.0, 2.0: position 0.95 * 2 = 1.9 -> 1.0 + 0.9 * 1.0.
     assert report["front_to_wall_abs_error_mm_p95"] == pytest.approx(1.9)
+    # Depth on frames 1, 2, 4 (the analysis misses 3): errors 0.1, 0.02, 0.05; sorted 0.02, 0.05,
+    # 0.1: median 0.05, p95 at position 1.9 -> 0.05 + 0.9 * 0.05.
+    assert report["depth_fraction_abs_error_median"] == pytest.approx(0.05)
+    assert report["depth_fraction_abs_error_p95"] == pytest.approx(0.095)
     # Warn: analysis at 0.4 s, truth at 0.6 s; stop: truth 0.8 s, the analysis never.
     assert report["first_warn_s"]["analysis"] == pytest.approx(0.4)
     assert report["first_warn_s"]["truth"] == pytest.approx(0.6)
@@ -148,6 +155,8 @@ def test_per_frame_records(pair):
     assert [r["dice"] for r in per_frame] == [None, pytest.approx(2 / 3), 1.0, 0.0, 0.0]
     # Signed, analysis minus truth: 7 - 8, unmeasured, 4.5 - 4, 3.5 - 1.5.
     assert [r["front_to_wall_error_mm"] for r in per_frame] == [None, -1.0, None, 0.5, 2.0]
+    assert [r["depth_fraction_error"] for r in per_frame] == [None, pytest.approx(-0.1), pytest.approx(0.02), None,
+                                                              pytest.approx(0.05)]
 
 
 def test_dice_on_frames_with_enough_cement(pair):
@@ -195,12 +204,13 @@ def test_no_truth_distances_gives_null_errors(pair):
     result_dir, truth_path = pair
     truth = json.loads(truth_path.read_text())
     for record in truth["frames"]:
-        record["front_to_wall_mm"] = None
+        record["front_to_wall_mm"] = record["depth_fraction"] = None
     truth_path.write_text(json.dumps(truth))
     report = evaluate(result_dir, truth_path)
     assert report["front_to_wall_frames"] == 0
     assert report["front_to_wall_abs_error_mm_median"] is None
     assert report["front_to_wall_abs_error_mm_p95"] is None
+    assert report["depth_fraction_abs_error_median"] is None and report["depth_fraction_abs_error_p95"] is None
 
 
 def test_frame_count_mismatch_names_frames_csv(pair):
@@ -237,6 +247,8 @@ def test_truth_masks_of_another_frame_count_is_an_error(pair):
         (lambda t: t.write_text("[]"), '"frames" and "events"'),
         (lambda t: _edit_truth(t, events=[{"level": "panic", "time_s": 0.0}]), "events[0]"),
         (lambda t: _edit_truth(t, masks_file="absent.npz"), "cannot read the truth masks"),
+        (lambda t: _edit_truth(t, frames=[{"frame": 0, "time_s": 0.0, "front_to_wall_mm": None,
+                                           "depth_fraction": "deep", "leak_classes": []}] * N), '"depth_fraction"'),
     ],
 )
 def test_bad_truth_is_invalid_and_named(pair, edit, expected):

@@ -17,6 +17,8 @@ REPORT_KEYS = {
     "front_to_wall_unmeasured_frames",
     "front_to_wall_abs_error_mm_median",
     "front_to_wall_abs_error_mm_p95",
+    "depth_fraction_abs_error_median",
+    "depth_fraction_abs_error_p95",
     "first_warn_s",
     "first_stop_s",
     "leak_classes_found",
@@ -57,6 +59,7 @@ def test_evaluate_end_to_end(evaluated, capsys):
     assert report["front_to_wall_frames"] == in_body > 0
     assert 0 <= report["front_to_wall_unmeasured_frames"] < in_body
     assert 0.0 <= report["front_to_wall_abs_error_mm_median"] <= report["front_to_wall_abs_error_mm_p95"]
+    assert 0.0 <= report["depth_fraction_abs_error_median"] <= report["depth_fraction_abs_error_p95"] < 0.1
     assert 0.0 <= report["dice"] <= 1.0 and 0.0 <= report["dice_frame_mean"] <= 1.0
     # Loose sanity bounds, far from the measured 0.92 and 1.4 mm (seed 3): masks or frames
     # paired wrongly anywhere in the chain (transposed, shifted by a frame) fall far below.

@@ -30,7 +30,8 @@ __all__ = ["DICE_MIN_AREA_MM2", "EVALUATION_FILE", "dice", "evaluate", "evaluati
 EVALUATION_FILE = "evaluation.json"
 
 # The frames.csv columns the scoring reads.
-_CSV_COLUMNS = ("frame", "time_s", "front_to_wall_mm", "leak_classes", "alert")
+_CSV_COLUMNS = ("frame", "time_s", "front_to_wall_mm", "depth_fraction", "leak_classes", "alert")
+_CSV_NUMBERS = ("front_to_wall_mm", "depth_fraction")  # empty cells read as NaN
 
 # The levels a truth file's events may hold.
 _TRUTH_LEVELS = (AlertLevel.OK, AlertLevel.WARN, AlertLevel.STOP)
@@ -95,6 +96,8 @@ def evaluate(result_dir: str | PathLike, truth_path: str | PathLike) -> dict[str
         - ``front_to_wall_abs_error_mm_median``, ``front_to_wall_abs_error_mm_p95``:
           median and 95th percentile (linear interpolation) of
           ``|analysis - truth| front_to_wall_mm`` over the frames measured by both, mm.
+        - ``depth_fraction_abs_error_median``, ``depth_fraction_abs_error_p95``: the same
+          for ``depth_fraction`` (a fraction of the body's depth).
         - ``first_warn_s``, ``first_stop_s``: ``{"analysis", "truth", "difference",
           "difference_frames"}``, s from the first frame; a warn is first reached at
           ``warn`` or ``stop``; ``difference`` is analysis minus truth, s, and
@@ -110,9 +113,9 @@ def evaluate(result_dir: str | PathLike, truth_path: str | PathLike) -> dict[str
         - ``alert_agreement``: the share of frames whose analysis alert equals the truth
           level held at that frame (an ``unreliable`` frame never agrees).
         - ``per_frame``: one ``{"frame", "time_s", "alert", "truth_alert", "alert_agrees",
-          "dice", "front_to_wall_error_mm"}`` per frame (error signed, analysis minus
-          truth, mm; None where either side has no value; ``dice`` None without masks or
-          with both masks empty).
+          "dice", "front_to_wall_error_mm", "depth_fraction_error"}`` per frame (errors
+          signed, analysis minus truth; None where either side has no value; ``dice``
+          None without masks or with both masks empty).
 
     Raises
     ------
@@ -131,10 +134,12 @@ def evaluate(result_dir: str | PathLike, truth_path: str | PathLike) -> dict[str
     if len(analysis["frame"]) != n:
         raise InvalidStudyError(csv_path, f"{len(analysis['frame'])} frames, but the truth file {truth_path} has {n}")
 
-    truth_ftw = np.array([_number(f["front_to_wall_mm"]) for f in truth["frames"]])
-    in_body = np.isfinite(truth_ftw)
-    measured = in_body & np.isfinite(analysis["front_to_wall_mm"])
-    errors_mm = np.abs(analysis["front_to_wall_mm"][measured] - truth_ftw[measured])
+    signed = {
+        name: analysis[name] - np.array([_number(f.get(name)) for f in truth["frames"]], dtype=float)
+        for name in _CSV_NUMBERS
+    }
+    in_body = np.array([_is_number(f["front_to_wall_mm"]) for f in truth["frames"]], dtype=bool)
+    measured = np.isfinite(signed["front_to_wall_mm"])
 
     truth_levels = _truth_levels(truth)
     truth_classes = [set(f["leak_classes"]) for f in truth["frames"]]
@@ -150,8 +155,8 @@ def evaluate(result_dir: str | PathLike, truth_path: str | PathLike) -> dict[str
         {
             "front_to_wall_frames": int(in_body.sum()),
             "front_to_wall_unmeasured_frames": int((in_body & ~measured).sum()),
-            "front_to_wall_abs_error_mm_median": float(np.median(errors_mm)) if errors_mm.size else None,
-            "front_to_wall_abs_error_mm_p95": float(np.percentile(errors_mm, 95)) if errors_mm.size else None,
+            **_abs_errors("front_to_wall_abs_error_mm", signed["front_to_wall_mm"]),
+            **_abs_errors("depth_fraction_abs_error", signed["depth_fraction"]),
             "first_warn_s": _timing(analysis, truth_levels, truth, {AlertLevel.WARN, AlertLevel.STOP}),
             "first_stop_s": _timing(analysis, truth_levels, truth, {AlertLevel.STOP}),
             "leak_classes_found": [c for c in LEAK_CLASSES if c in truth_leaks & analysis_leaks],
@@ -162,7 +167,6 @@ def evaluate(result_dir: str | PathLike, truth_path: str | PathLike) -> dict[str
             "alert_agreement": float(np.mean([a == t for a, t in zip(analysis["alert"], truth_levels)])) if n else None,
         }
     )
-    signed_mm = analysis["front_to_wall_mm"] - truth_ftw
     report["per_frame"] = [
         {
             "frame": f,
@@ -171,11 +175,24 @@ def evaluate(result_dir: str | PathLike, truth_path: str | PathLike) -> dict[str
             "truth_alert": AlertLevel(truth_levels[f]).value,
             "alert_agrees": analysis["alert"][f] == truth_levels[f],
             "dice": _dice_from_counts(*counts[f]) if counts is not None else None,
-            "front_to_wall_error_mm": float(signed_mm[f]) if measured[f] else None,
+            "front_to_wall_error_mm": _value(signed["front_to_wall_mm"][f]),
+            "depth_fraction_error": _value(signed["depth_fraction"][f]),
         }
         for f in range(n)
     ]
     return report
+
+
+def _abs_errors(prefix: str, signed: np.ndarray) -> dict[str, float | None]:
+    """``{prefix}_median`` and ``{prefix}_p95`` of ``|signed|`` over its finite values (None if none)."""
+    errors = np.abs(signed[np.isfinite(signed)])
+    if not errors.size:
+        return {f"{prefix}_median": None, f"{prefix}_p95": None}
+    return {f"{prefix}_median": float(np.median(errors)), f"{prefix}_p95": float(np.percentile(errors, 95))}
+
+
+def _value(number: float) -> float | None:
+    return float(number) if math.isfinite(number) else None
 
 
 def evaluation_json(report: dict) -> str:
@@ -296,9 +313,10 @@ def _read_truth(path: Path) -> dict:
             raise InvalidStudyError(path, f"frames[{i}] is not an object")
         if not _is_number(record.get("time_s")):
             raise InvalidStudyError(path, f'frames[{i}]: "time_s" must be a number; got {record.get("time_s")!r}')
-        ftw = record.get("front_to_wall_mm")
-        if ftw is not None and not _is_number(ftw):
-            raise InvalidStudyError(path, f'frames[{i}]: "front_to_wall_mm" must be a number or null; got {ftw!r}')
+        for name in _CSV_NUMBERS:
+            value = record.get(name)
+            if value is not None and not _is_number(value):
+                raise InvalidStudyError(path, f'frames[{i}]: "{name}" must be a number or null; got {value!r}')
         leaks = record.get("leak_classes")
         if not isinstance(leaks, list) or any(name not in LEAK_CLASSES for name in leaks):
             raise InvalidStudyError(
@@ -328,12 +346,13 @@ def _read_frames_csv(path: Path) -> dict:
         raise InvalidStudyError(path, f"cannot read: {error.strerror or error}") from None
     except (csv.Error, UnicodeDecodeError) as error:
         raise InvalidStudyError(path, f"not a readable CSV: {error}") from None
-    columns: dict[str, Any] = {"frame": [], "time_s": [], "front_to_wall_mm": [], "leak_classes": [], "alert": []}
+    columns: dict[str, Any] = {name: [] for name in _CSV_COLUMNS}
     for line, row in enumerate(rows, start=2):
         try:
             columns["frame"].append(int(row["frame"]))
             columns["time_s"].append(float(row["time_s"]))
-            columns["front_to_wall_mm"].append(float(row["front_to_wall_mm"]) if row["front_to_wall_mm"] else math.nan)
+            for name in _CSV_NUMBERS:
+                columns[name].append(float(row[name]) if row[name] else math.nan)
             columns["alert"].append(AlertLevel(row["alert"]))
         except (TypeError, ValueError) as error:
             raise InvalidStudyError(path, f"line {line}: {error}") from None
@@ -344,5 +363,6 @@ def _read_frames_csv(path: Path) -> dict:
         columns["leak_classes"].append(leaks)
     if columns["frame"] != list(range(len(rows))):
         raise InvalidStudyError(path, 'the "frame" column must count 0, 1, 2, ... in order')
-    columns["front_to_wall_mm"] = np.array(columns["front_to_wall_mm"], dtype=float)
+    for name in _CSV_NUMBERS:
+        columns[name] = np.array(columns[name], dtype=float)
     return columns
