@@ -5,7 +5,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from vpimage.alerts import FRONT_HIDDEN, OBLIQUE_VIEW, AlertLevel, AlertStateMachine, AlertThresholds, events, frame_level
+from vpimage.alerts import FRONT_HIDDEN, LEAK_UNCERTAIN, OBLIQUE_VIEW, AlertLevel, AlertStateMachine, AlertThresholds, events, frame_level
 from vpimage.measures import LEAK_CLASSES
 
 OK, WARN, STOP, UNREL = AlertLevel.OK, AlertLevel.WARN, AlertLevel.STOP, AlertLevel.UNRELIABLE
@@ -144,6 +144,29 @@ def test_a_stop_on_a_hidden_front_joins_the_leaks_stop():
         "front 2.5 mm from the wall, unseen cement beyond it could lie 1.0 mm from the wall "
         "(stop <= 3.5 mm with the front hidden); leak: venous"
     )
+
+
+@pytest.mark.parametrize(
+    "d, leaks, leak_levels, expected",
+    [
+        (10.0, (), {}, UNREL),  # ok but for the stray cement: a leak's first pixels could stop
+        (4.0, (), {}, UNREL),  # warn: likewise
+        (1.5, (), {}, STOP),  # a stop is a stop
+        (10.0, ("anterior",), {}, STOP),  # and a leak counted is a leak
+        (4.0, (), {name: "warn" for name in LEAK_CLASSES}, WARN),  # no leak could raise a warn higher
+        (10.0, (), {name: "warn" for name in LEAK_CLASSES}, UNREL),  # but it could raise an ok
+        (10.0, (), {name: "ok" for name in LEAK_CLASSES}, OK),  # a site that never alerts on leaks
+    ],
+)
+def test_stray_cement_beyond_the_outline_is_never_ok(d, leaks, leak_levels, expected):
+    level, reason = frame_level(
+        front_to_wall_mm=d, depth_fraction=0.5, leak_classes=leaks, reliable=True, unreliable_reason="",
+        thresholds=AlertThresholds(leak_levels=leak_levels), stray_cement_mm2=0.15,
+    )
+    assert level is expected
+    if expected is UNREL:
+        assert reason == f"{LEAK_UNCERTAIN}: 0.15 mm2 of cement beyond the body's outline, too little to call a leak"
+    assert _level(10.0) == (OK, "")  # without stray cement
 
 
 def test_frame_level_unreliable_wins_over_measures():

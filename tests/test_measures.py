@@ -14,6 +14,7 @@ from vpimage.measures import (
     LeakRules,
     band_mask,
     body_mask,
+    cement_outside_body_px,
     classify_leaks,
     depth_fraction,
     front_to_wall_px,
@@ -208,6 +209,20 @@ def _leak_body():
 
 def test_classify_leaks_no_leak():
     assert classify_leaks(_leak_body(), RECT, mm_per_px=0.3) == {}
+    assert cement_outside_body_px(_leak_body(), RECT, mm_per_px=0.3) == 0
+
+
+def test_cement_outside_body_counts_pixels_beyond_the_margin():
+    mask = _leak_body()
+    mask[50, 100:104] = True  # on the posterior wall (x = 100), then 1, 2 and 3 px behind it
+    mask[10, 10] = True  # far off the body
+    # Margin 0.1 mm = 0.33 px at 0.3 mm/px: the pixels 1, 2, 3 px behind and the far one.
+    assert cement_outside_body_px(mask, RECT, mm_per_px=0.3) == 4
+    # Margin 0.45 mm = 1.5 px: those 2 and 3 px behind, and the far one.
+    assert cement_outside_body_px(mask, RECT, mm_per_px=0.3, rules=LeakRules(margin_mm=0.45)) == 3
+    # Each blob under the least area (0.25 mm2 = 2.8 px) but the 3 px behind the wall:
+    # classify_leaks calls that one a leak, the far pixel is left out.
+    assert classify_leaks(mask, RECT, mm_per_px=0.3) == {"posterior": 3.0}
 
 
 @pytest.mark.parametrize(

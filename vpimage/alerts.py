@@ -14,10 +14,12 @@ from typing import Iterable, Iterator, Mapping
 
 from vpimage.measures import LEAK_CLASSES
 
-__all__ = ["FRONT_HIDDEN", "OBLIQUE_VIEW", "AlertLevel", "AlertStateMachine", "AlertThresholds", "events", "frame_level"]
+__all__ = ["FRONT_HIDDEN", "LEAK_UNCERTAIN", "OBLIQUE_VIEW", "AlertLevel", "AlertStateMachine", "AlertThresholds", "events", "frame_level"]
 
 #: Unreliable reason of a frame whose front may run on unseen to within the stop distance.
 FRONT_HIDDEN = "front_hidden"
+#: Unreliable reason of a frame with cement beyond the body's outline too small to call a leak.
+LEAK_UNCERTAIN = "leak_uncertain"
 #: Unreliable reason of a frame of an oblique view that does not stop: the distance to the
 #: wall line is not the lateral view's.
 OBLIQUE_VIEW = "oblique_view"
@@ -170,6 +172,7 @@ def frame_level(
     unreliable_reason: str,
     thresholds: AlertThresholds,
     hidden_front_to_wall_mm: float = math.nan,
+    stray_cement_mm2: float = 0.0,
     caveat: str = "",
 ) -> tuple[AlertLevel, str]:
     """The level one frame meets on its own, and why.
@@ -191,6 +194,10 @@ def frame_level(
     hidden_front_to_wall_mm : float, optional
         Signed distance to the posterior wall of cement that could lie unseen beyond the
         front (in the needle's shadow), mm; NaN when none could.
+    stray_cement_mm2 : float, optional
+        Cement beyond the body's outline that no leak class counts (too little), mm2. A
+        leak's first pixels are such: a frame with some that meets no higher level than a
+        leak there could raise is ``unreliable`` (reason :data:`LEAK_UNCERTAIN`).
     caveat : str, optional
         Why the measures may understate the danger although they were taken (e.g.
         :data:`OBLIQUE_VIEW`): a frame that meets ``stop`` still stops, any other is
@@ -239,6 +246,11 @@ def frame_level(
     if hidden_near:
         return AlertLevel.UNRELIABLE, (
             f"{FRONT_HIDDEN}: unseen cement could lie {where} the wall (stop <= {thresholds.stop_mm:g} mm)"
+        )
+    leak_could_raise = set(thresholds.leak_levels.values()) & ({AlertLevel.STOP} if met[AlertLevel.WARN] else set(met))
+    if stray_cement_mm2 > 0 and leak_could_raise:
+        return AlertLevel.UNRELIABLE, (
+            f"{LEAK_UNCERTAIN}: {stray_cement_mm2:.2f} mm2 of cement beyond the body's outline, too little to call a leak"
         )
     if met[AlertLevel.WARN]:
         return AlertLevel.WARN, "; ".join(met[AlertLevel.WARN])

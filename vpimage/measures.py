@@ -31,6 +31,7 @@ __all__ = [
     "LeakRules",
     "band_mask",
     "body_mask",
+    "cement_outside_body_px",
     "classify_leaks",
     "depth_fraction",
     "front_to_wall_px",
@@ -386,6 +387,54 @@ def _width_and_elongation(component: np.ndarray) -> tuple[float, float]:
     return width, float(component.sum()) / width**2
 
 
+def _beyond_body(mask, corners: Corners, *, mm_per_px: float, margin_mm: float):
+    """The cement farther than ``margin_mm`` outside the body, in the cement's bounding box
+    (the per-frame cost follows the cement, not the image): the signed distances to the
+    body's lines there (float64 ``[4, r, c]`` px, in the order of :data:`_SIDE_CLASS`) and
+    where that cement is (bool ``[r, c]``); None when there is no cement."""
+    mask = _check_mask(mask)
+    if not (isinstance(mm_per_px, (int, float)) and math.isfinite(mm_per_px) and mm_per_px > 0):
+        raise ValueError(f"`mm_per_px` must be a finite number > 0; got {mm_per_px!r}")
+    if not mask.any():
+        return None
+    rows, cols = np.nonzero(mask)
+    r0, c0 = rows.min(), cols.min()
+    crop = mask[r0 : rows.max() + 1, c0 : cols.max() + 1]
+    xs, ys = _grid(crop.shape)
+    xs += c0
+    ys += r0
+    lines = corners.bounding_lines
+    dist = np.stack([_distance(lines[side], xs, ys) for side in _SIDE_CLASS])
+    return dist, crop & (dist.min(axis=0) < -margin_mm / mm_per_px)
+
+
+def cement_outside_body_px(mask, corners: Corners, *, mm_per_px: float, rules: LeakRules = LeakRules()) -> int:
+    """Cement pixels farther than ``rules.margin_mm`` outside the vertebral body.
+
+    Where :func:`classify_leaks` finds no leak, these are blobs under
+    ``rules.min_area_mm2``: too little to call a leak, yet cement beyond the outline, as
+    the first pixels of a leak are.
+
+    Parameters
+    ----------
+    mask : ndarray, bool, shape [rows, cols]
+        Cement pixels.
+    corners : Corners
+        The treated vertebral body, px.
+    mm_per_px : float
+        Pixel size at the isocentre, mm.
+    rules : LeakRules
+        Its ``margin_mm``.
+
+    Raises
+    ------
+    ValueError
+        As :func:`classify_leaks`.
+    """
+    beyond = _beyond_body(mask, corners, mm_per_px=mm_per_px, margin_mm=rules.margin_mm)
+    return 0 if beyond is None else int(np.count_nonzero(beyond[1]))
+
+
 def classify_leaks(mask, corners: Corners, *, mm_per_px: float, rules: LeakRules = LeakRules()) -> dict[str, float]:
     """Area of cement outside the vertebral body, per leak class.
 
@@ -426,26 +475,13 @@ def classify_leaks(mask, corners: Corners, *, mm_per_px: float, rules: LeakRules
     ValueError
         ``mm_per_px`` is not a finite number > 0, or ``mask`` is not 2-D bool.
     """
-    mask = _check_mask(mask)
-    if not (isinstance(mm_per_px, (int, float)) and math.isfinite(mm_per_px) and mm_per_px > 0):
-        raise ValueError(f"`mm_per_px` must be a finite number > 0; got {mm_per_px!r}")
-    found = np.zeros(len(LEAK_CLASSES))
-    if not mask.any():
-        return {}
-    # Work in the cement's bounding box only: per-frame cost follows the cement, not the image.
-    rows, cols = np.nonzero(mask)
-    r0, c0 = rows.min(), cols.min()
-    crop = mask[r0 : rows.max() + 1, c0 : cols.max() + 1]
-    xs, ys = _grid(crop.shape)
-    xs += c0
-    ys += r0
-    lines = corners.bounding_lines
-    sides = list(_SIDE_CLASS)
-    dist = np.stack([_distance(lines[s], xs, ys) for s in sides])  # [4, r, c], px
-    outside = crop & (dist.min(axis=0) < -rules.margin_mm / mm_per_px)
+    cement_beyond = _beyond_body(mask, corners, mm_per_px=mm_per_px, margin_mm=rules.margin_mm)
     min_area_px = rules.min_area_mm2 / mm_per_px**2
-    if np.count_nonzero(outside) < min_area_px:
+    if cement_beyond is None or np.count_nonzero(cement_beyond[1]) < min_area_px:
         return {}  # too little for any leak (most frames)
+    dist, outside = cement_beyond
+    sides = list(_SIDE_CLASS)
+    found = np.zeros(len(LEAK_CLASSES))
     labels, count = ndimage.label(outside, structure=np.ones((3, 3), dtype=bool))
     beyond = np.argmin(dist, axis=0)  # index into `sides` of the most violated line
     # Between the anterior and the posterior wall lines: where the disc spaces project.

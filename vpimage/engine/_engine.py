@@ -849,10 +849,11 @@ class Engine:
 
     def _shape_measures(
         self, mask: np.ndarray, box: tuple[tuple[int, int], tuple[int, int]], area_px: int
-    ) -> tuple[float, float, dict[str, float], float]:
-        """Front to wall (px), depth fraction, leak areas (px per class) and hidden front to
-        wall (px, see :meth:`_hidden_front_px`) of the whole-frame host ``mask``, whose
-        cement (``area_px`` pixels) lies in the bounding box ``box`` (see :meth:`_cement_box`).
+    ) -> tuple[float, float, dict[str, float], int, float]:
+        """Front to wall (px), depth fraction, leak areas (px per class), stray cement (px
+        beyond the body's outline that no leak counts) and hidden front to wall (px, see
+        :meth:`_hidden_front_px`) of the whole-frame host ``mask``, whose cement
+        (``area_px`` pixels) lies in the bounding box ``box`` (see :meth:`_cement_box`).
 
         The accumulation is monotone: while the cement's area and the corners stay, the
         mask stays, and so do its measures (taken again only when either changed).
@@ -862,6 +863,7 @@ class Engine:
             return st.shape_measures[2:]
         front_px = depth = hidden_px = math.nan
         leaks: dict[str, float] = {}
+        stray_px = 0
         if st.corners is not None:
             # The measures see the cement's bounding box and the corners moved with it:
             # the same distances, for work that follows the cement, not the frame.
@@ -872,11 +874,12 @@ class Engine:
                 front_px = measures.front_to_wall_px(cement, corners)
                 depth = measures.depth_fraction(cement, corners)
                 hidden_px = self._hidden_front_px(mask, box, front_px)
-            leaks = measures.classify_leaks(
-                cement, corners, mm_per_px=self.mm_per_px or _NOMINAL_MM_PER_PX, rules=self.config.leaks
-            )
-        st.shape_measures = (area_px, st.corners, front_px, depth, leaks, hidden_px)
-        return front_px, depth, leaks, hidden_px
+            leak_args = {"mm_per_px": self.mm_per_px or _NOMINAL_MM_PER_PX, "rules": self.config.leaks}
+            outside_px = measures.cement_outside_body_px(cement, corners, **leak_args)
+            leaks = measures.classify_leaks(cement, corners, **leak_args) if outside_px else {}
+            stray_px = 0 if leaks else outside_px
+        st.shape_measures = (area_px, st.corners, front_px, depth, leaks, stray_px, hidden_px)
+        return front_px, depth, leaks, stray_px, hidden_px
 
     def _hidden_front_px(
         self, mask: np.ndarray, box: tuple[tuple[int, int], tuple[int, int]], front_px: float
@@ -903,7 +906,7 @@ class Engine:
         where = self._cement_box(mask)
         (top, bottom), (left, right) = where
         area_px = st.cement_area_px = int(mask[top:bottom, left:right].sum())
-        front_px, depth, leaks, hidden_px = self._shape_measures(mask, where, area_px)
+        front_px, depth, leaks, stray_px, hidden_px = self._shape_measures(mask, where, area_px)
         front_mm = front_px * scale
         speed = st.speed.update(time_s, front_mm)
         level, reason = frame_level(
@@ -914,6 +917,7 @@ class Engine:
             unreliable_reason=problem,
             thresholds=self.config.alerts,
             hidden_front_to_wall_mm=hidden_px * scale,
+            stray_cement_mm2=stray_px * scale**2,
             caveat=OBLIQUE_VIEW if self.view == "oblique" else "",
         )
         level, reason = st.alerts.update(time_s, level, reason)

@@ -88,7 +88,7 @@ class EngineState:
     cement_area_px : int
         Pixels of ``accumulated`` at the last measured frame (a host count).
     shape_measures : tuple or None
-        ``(area_px, corners, front_to_wall_px, depth_fraction, leaks, hidden_front_to_wall_px)`` of the last frame
+        ``(area_px, corners, front_to_wall_px, depth_fraction, leaks, stray_px, hidden_front_to_wall_px)`` of the last frame
         measured: the accumulation is monotone, so an unchanged area is an unchanged mask,
         and with the same corners its measures are these again.
     corners : Corners or None
