@@ -411,25 +411,10 @@ def _beyond_body(mask, corners: Corners, *, mm_per_px: float, margin_mm: float):
 def cement_outside_body_px(mask, corners: Corners, *, mm_per_px: float, rules: LeakRules = LeakRules()) -> int:
     """Cement pixels farther than ``rules.margin_mm`` outside the vertebral body.
 
-    Where :func:`classify_leaks` finds no leak, these are blobs under
+    The parameters are :func:`classify_leaks`'s (of ``rules``, only ``margin_mm`` counts
+    here), and so are its errors. Where it finds no leak, these pixels are blobs under
     ``rules.min_area_mm2``: too little to call a leak, yet cement beyond the outline, as
     the first pixels of a leak are.
-
-    Parameters
-    ----------
-    mask : ndarray, bool, shape [rows, cols]
-        Cement pixels.
-    corners : Corners
-        The treated vertebral body, px.
-    mm_per_px : float
-        Pixel size at the isocentre, mm.
-    rules : LeakRules
-        Its ``margin_mm``.
-
-    Raises
-    ------
-    ValueError
-        As :func:`classify_leaks`.
     """
     beyond = _beyond_body(mask, corners, mm_per_px=mm_per_px, margin_mm=rules.margin_mm)
     return 0 if beyond is None else int(np.count_nonzero(beyond[1]))
