@@ -247,8 +247,8 @@ def frame_level(
         return AlertLevel.UNRELIABLE, (
             f"{FRONT_HIDDEN}: unseen cement could lie {where} the wall (stop <= {thresholds.stop_mm:g} mm)"
         )
-    leak_could_raise = set(thresholds.leak_levels.values()) & ({AlertLevel.STOP} if met[AlertLevel.WARN] else set(met))
-    if stray_cement_mm2 > 0 and leak_could_raise:
+    higher = {AlertLevel.STOP} if met[AlertLevel.WARN] else {AlertLevel.WARN, AlertLevel.STOP}
+    if stray_cement_mm2 > 0 and higher & set(thresholds.leak_levels.values()):  # a leak there could raise it
         return AlertLevel.UNRELIABLE, (
             f"{LEAK_UNCERTAIN}: {stray_cement_mm2:.2f} mm2 of cement beyond the body's outline, too little to call a leak"
         )
