@@ -255,8 +255,20 @@ def test_one_failure_among_several_is_reported_as_itself(breach, tmp_path, capsy
     assert (tmp_path / "out" / "breach" / "summary.json").exists()
 
 
-def test_wg04_angiogram_is_unreliable_never_ok_or_stop(tmp_path):
-    # A real angiogram: contrast-filled vessels, no needle, no body, no calibration.
+def test_wg04_angiogram_is_unreliable_never_ok_or_stop(tmp_path, monkeypatch):
+    # A real angiogram: contrast-filled vessels, no needle, no body, no calibration. It
+    # stores 10 bits with its brightest pixel at 502: the engine reads it at the header's
+    # white level (1023), not at a guess from the pixels (511).
+    import vpimage.engine
+
+    white_levels = []
+
+    class RecordingEngine(vpimage.engine.Engine):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            white_levels.append(self.white_level)
+
+    monkeypatch.setattr(vpimage.engine, "Engine", RecordingEngine)
     wall = tmp_path / "WALL.json"
     wall.write_text(json.dumps({"frame": 0, "vertebral_body": {
         "anterior_superior": [300, 400], "posterior_superior": [700, 400],
@@ -269,3 +281,4 @@ def test_wg04_angiogram_is_unreliable_never_ok_or_stop(tmp_path):
         summary = json.loads((out / "summary.json").read_text())
         assert summary["max_alert"] == "unreliable" and summary["first_stop_s"] is None
         assert summary["mm_per_px"] is None or not math.isfinite(summary["mm_per_px"])
+    assert white_levels == [1023.0, 1023.0]

@@ -200,6 +200,15 @@ def test_batch_shape_is_checked(toy):
         engine.process(next(batches(toy, 2)))
 
 
+@pytest.mark.parametrize("name, value", [("mm_per_px", 0.0), ("mm_per_px", -0.3), ("mm_per_px", math.nan),
+                                         ("white_level", 0.0), ("white_level", math.inf)])
+def test_a_pixel_size_or_white_level_that_is_no_positive_number_is_refused(name, value):
+    # (0 is not "uncalibrated": that is None.)
+    kwargs = {"mm_per_px": 0.3, name: value}
+    with pytest.raises(ValueError, match=f"`{name}` must be None or a finite number > 0"):
+        Engine(RunConfig.defaults(), rows=10, columns=10, **kwargs)
+
+
 def test_corners_drawn_on_a_later_frame_are_followed_back_to_the_reference(toy):
     later = 9
     dy, dx = toy.shifts[later]

@@ -137,7 +137,9 @@ def test_monochrome1_with_rescale_inverts_within_the_rescaled_range(valid, tmp_p
                   RescaleIntercept="-100")
     stored = dcmread(path).pixel_array[0].astype(np.float32)
     lo, hi = -100.0, 2 * (2**12 - 1) - 100.0  # rescaled range of 12 stored bits
-    np.testing.assert_array_equal(vpimage.io.open(path).frame(0), lo + hi - (2 * stored - 100))
+    study = vpimage.io.open(path)
+    np.testing.assert_array_equal(study.frame(0), lo + hi - (2 * stored - 100))
+    assert study.white_level == hi
 
 
 def _cut_points(data: bytes) -> list[int]:

@@ -104,3 +104,28 @@ def test_series_is_ordered_by_acquisition_time_not_file_name(tmp_path):
     study = vpimage.io.open(folder)
     np.testing.assert_array_equal(np.stack(list(study.iter_frames())), expected_frames(run))
     np.testing.assert_allclose(study.timing.time_s, run.time_s, atol=1e-6)
+
+
+@pytest.mark.filterwarnings("ignore:.*no pixel spacing")
+def test_white_level_is_the_headers_stored_range_not_the_brightest_pixel(tmp_path, wg04):
+    # wg04 stores 10 bits; its brightest pixel is 502, which a guess from the pixels
+    # would take for a 9-bit range (white 511, every log-encoded attenuation doubled).
+    study = vpimage.io.open(wg04 / "XA1_UNC.dcm")
+    assert study.frame(0).max() < 512
+    assert study.white_level == 2**10 - 1
+    run = build_run(n=2)
+    assert vpimage.io.open(write(run, tmp_path, "xa")).white_level == 2**run.bits_stored - 1
+
+
+def test_a_series_whose_instances_store_different_ranges_is_refused(tmp_path):
+    from pydicom import dcmread
+
+    from vpimage.errors import InvalidStudyError
+
+    folder = write(build_run(n=3), tmp_path, "xa-series")
+    last = sorted(folder.iterdir())[-1]
+    ds = dcmread(last)
+    ds.BitsStored, ds.HighBit = 16, 15
+    ds.save_as(last)
+    with pytest.raises(InvalidStudyError, match="value range differs"):
+        vpimage.io.open(folder)

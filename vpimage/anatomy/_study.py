@@ -48,12 +48,14 @@ def study_anatomy(study, *, display_log_range: float, min_confidence: float = MI
         frames.append(frame)
         if len(frames) == count:
             break
-    image = pre_injection_image(np.stack(frames), fov_mask=geometry.fov_mask, display_log_range=display_log_range)
+    image = pre_injection_image(np.stack(frames), fov_mask=geometry.fov_mask, display_log_range=display_log_range,
+                                white_level=study.white_level)
     return find_anatomy(image, mm_per_px=geometry.mm_per_px, fov_mask=geometry.fov_mask, view=view,
                         min_confidence=min_confidence)
 
 
-def pre_injection_image(frames: np.ndarray, *, fov_mask: np.ndarray, display_log_range: float) -> np.ndarray:
+def pre_injection_image(frames: np.ndarray, *, fov_mask: np.ndarray, display_log_range: float,
+                        white_level: float | None = None) -> np.ndarray:
     """The mean attenuation of ``frames``, each aligned on the first.
 
     Parameters
@@ -63,6 +65,9 @@ def pre_injection_image(frames: np.ndarray, *, fov_mask: np.ndarray, display_log
     fov_mask : ndarray of bool, shape [rows, cols]
     display_log_range : float
         See :func:`vpimage.kernels.attenuation` (``log_range``).
+    white_level : float, optional
+        Top of the stored pixel range (:attr:`vpimage.io.Study.white_level`); by default the
+        first frame's brightest exposed value rounded up to ``2**k - 1``.
 
     Returns
     -------
@@ -70,7 +75,8 @@ def pre_injection_image(frames: np.ndarray, *, fov_mask: np.ndarray, display_log
         Attenuation in frame-0 coordinates; outside the field the field's median.
     """
     k = get_backend("numpy")
-    white_level = k.stored_range_top(frames[0], fov_mask)
+    if white_level is None:
+        white_level = k.stored_range_top(frames[0], fov_mask)
     attenuation = k.attenuation(frames, white_level=white_level, log_range=display_log_range)
     fill = float(np.median(attenuation[0][fov_mask])) if fov_mask.any() else 0.0
     attenuation = k.mask_field(attenuation, fov_mask, fill=fill)

@@ -229,6 +229,7 @@ def analyze_study(
         corners=corners,
         corners_frame=wall["frame"] if wall else 0,
         view=geometry.view if geometry.view in ("ap", "oblique") else "lateral",  # (unknown: as lateral)
+        white_level=study.white_level,
         backend=backend,
         device=None if device == "auto" else device,
     )

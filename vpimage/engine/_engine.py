@@ -152,8 +152,8 @@ class Engine:
         is not the lateral view's: a frame that does not stop is unreliable, reason
         ``oblique_view``); or ``"ap"`` (no wall distance: front_to_wall and depth are NaN).
     white_level : float, optional
-        Top of the stored pixel range (``2**BitsStored - 1``); by default the first
-        frame's brightest exposed value rounded up to ``2**k - 1``.
+        Top of the stored pixel range (:attr:`vpimage.io.Study.white_level`, ``2**BitsStored
+        - 1``); by default the first frame's brightest exposed value rounded up to ``2**k - 1``.
     backend, device : str, optional
         Kernel backend and device (see :func:`vpimage.kernels.resolve`); :attr:`backend`
         and :attr:`device` say which were taken.
@@ -210,7 +210,10 @@ class Engine:
         self.backend, self.device = resolve(backend, device)
         self.kernels = get_backend(self.backend, device=self.device)
         self._host = get_backend("numpy")  # host-side set-up and the measured mask
-        self.mm_per_px = float(mm_per_px) if mm_per_px else None
+        for name, value in (("mm_per_px", mm_per_px), ("white_level", white_level)):
+            if value is not None and not (math.isfinite(value) and value > 0):
+                raise ValueError(f"`{name}` must be None or a finite number > 0; got {value!r}")
+        self.mm_per_px = None if mm_per_px is None else float(mm_per_px)
         self.fov_mask = np.ones((rows, columns), bool) if fov_mask is None else np.asarray(fov_mask, bool)
         if self.fov_mask.shape != (rows, columns):
             raise ValueError(f"`fov_mask` must be shaped {(rows, columns)}; got {self.fov_mask.shape}")

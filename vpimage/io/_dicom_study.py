@@ -165,18 +165,19 @@ def open_instance(path: Path, header: Dataset | None = None) -> Study:
         geo = geometry(header, first, path)
         timing = instance_timing(header, instance.fmt.n_frames, path)
     syntax, sop = _names(header)
-    logger.debug("opened %s: %d frames, %s", path.name, instance.fmt.n_frames, syntax)
+    key = _key([header], path)
+    logger.debug("study %s: one instance, %d frames, %s", key, instance.fmt.n_frames, syntax)
     return Study(path, source=instance, n_frames=instance.fmt.n_frames, rows=instance.fmt.rows,
                  columns=instance.fmt.columns, geometry=geo, timing=timing, photometric=instance.fmt.photometric,
-                 transfer_syntax=syntax, sop_class=sop, key=_key([header], path))
+                 transfer_syntax=syntax, sop_class=sop, white_level=instance.fmt.value_range()[1], key=key)
 
 
 def _check_alike(instances: list[DicomInstance]) -> None:
     first = instances[0]
     for instance in instances[1:]:
-        if (instance.fmt.rows, instance.fmt.columns, instance.fmt.photometric) != (
-                first.fmt.rows, first.fmt.columns, first.fmt.photometric):
-            raise InvalidStudyError(instance.path, f"frame size or photometry differs from {first.path.name}")
+        if (instance.fmt.rows, instance.fmt.columns, instance.fmt.photometric, instance.fmt.value_range()) != (
+                first.fmt.rows, first.fmt.columns, first.fmt.photometric, first.fmt.value_range()):
+            raise InvalidStudyError(instance.path, f"frame size, photometry or value range differs from {first.path.name}")
 
 
 def open_series(origin: Path, instances: list[DicomInstance]) -> Study:
@@ -187,7 +188,7 @@ def open_series(origin: Path, instances: list[DicomInstance]) -> Study:
     Raises
     ------
     InvalidStudyError
-        Frames of different sizes or photometry.
+        Frames of different sizes, photometry or value ranges.
     """
     _check_alike(instances)
     order = series_order([i.header for i in instances])
@@ -200,7 +201,8 @@ def open_series(origin: Path, instances: list[DicomInstance]) -> Study:
         timings = [instance_timing(i.header, i.fmt.n_frames, i.path) for i in instances]
         timing = runs_timing([i.header for i in instances], timings, origin)
     syntax, sop = _names(first.header)
-    logger.info("%s: %d instance(s) of one series, %d frames", origin.name, len(instances), len(timing.time_s))
+    key = _key([i.header for i in instances], origin)
+    logger.info("study %s: %d instance(s) of one series, %d frames", key, len(instances), len(timing.time_s))
     return Study(origin, source=_RunsFrames(instances), n_frames=len(timing.time_s), rows=first.fmt.rows,
                  columns=first.fmt.columns, geometry=geo, timing=timing, photometric=first.fmt.photometric,
-                 transfer_syntax=syntax, sop_class=sop, key=_key([i.header for i in instances], origin))
+                 transfer_syntax=syntax, sop_class=sop, white_level=first.fmt.value_range()[1], key=key)

@@ -102,19 +102,24 @@ class Study:
     transfer_syntax, sop_class : str
         Names (``"JPEG-LS Lossless Image Compression"``, ``"X-Ray Angiographic Image
         Storage"``; ``"video"`` and the container for videos).
+    white_level : float
+        Top of the frames' value range, the white of a log-encoded display: ``2**BitsStored
+        - 1`` through any Modality rescale or LUT; 255 for a video.
     key : str
-        12 hex digits hashed from the instance UIDs (or the file's bytes): names the
-        study in logs without any patient data.
+        12 hex digits that name the study in logs and summary.json without any patient
+        data: hashed from its instances' SOP Instance UIDs (from the resolved path when
+        one lacks them), or from a video's first MiB and size.
     """
 
     def __init__(self, path, *, source: FrameSource, n_frames: int, rows: int, columns: int,
                  geometry: Geometry, timing: Timing, photometric: str, transfer_syntax: str,
-                 sop_class: str, key: str):
+                 sop_class: str, white_level: float, key: str):
         self.path = Path(path)
         self._source = source
         self.n_frames, self.rows, self.columns = int(n_frames), int(rows), int(columns)
         self.geometry, self.timing = geometry, timing
         self.photometric, self.transfer_syntax, self.sop_class = photometric, transfer_syntax, sop_class
+        self.white_level = float(white_level)
         self.key = key
 
     def __repr__(self) -> str:

@@ -129,4 +129,5 @@ def open_video(path: Path) -> Study:
     digest.update(str(path.stat().st_size).encode())
     return Study(path, source=source, n_frames=len(times_ms), rows=first.shape[0], columns=first.shape[1],
                  geometry=geometry, timing=timing, photometric="RGB" if source.colour else "MONOCHROME2",
-                 transfer_syntax=f"video ({fourcc})", sop_class="video", key=digest.hexdigest()[:12])
+                 transfer_syntax=f"video ({fourcc})", sop_class="video", white_level=255.0,
+                 key=digest.hexdigest()[:12])
