@@ -17,7 +17,6 @@ import dataclasses
 import json
 import logging
 import time
-import warnings
 from pathlib import Path
 
 __all__ = ["add_parser", "analyze_study", "read_wall"]
@@ -53,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     A study that cannot be read does not stop the others: they are analysed, and then its
     error is raised (several: :class:`~vpimage.errors.StudiesFailedError` naming each).
     """
-    from vpimage._atomic import make_folder, write_text_atomic
+    from vpimage._atomic import make_folder
     from vpimage.config import RunConfig
     from vpimage.errors import InvalidStudyError, StudiesFailedError
 
@@ -210,8 +209,6 @@ def analyze_study(
 
     study = vpimage.io.open(source)
     geometry, timing = study.geometry, study.timing
-    if geometry.mm_per_px is None:
-        warnings.warn(f"{Path(source).name}: no calibration: mm columns are empty, pixel columns are filled")
     if wall:
         _check_wall(source, wall, study)
     anatomy = None if wall else study_anatomy(study, display_log_range=config.segmentation.display_log_range)
