@@ -248,7 +248,12 @@ def test_truth_masks_of_another_frame_count_is_an_error(pair):
         (lambda t: _edit_truth(t, events=[{"level": "panic", "time_s": 0.0}]), "events[0]"),
         (lambda t: _edit_truth(t, masks_file="absent.npz"), "cannot read the truth masks"),
         (lambda t: _edit_truth(t, frames=[{"frame": 0, "time_s": 0.0, "front_to_wall_mm": None,
-                                           "depth_fraction": "deep", "leak_classes": []}] * N), '"depth_fraction"'),
+                                           "depth_fraction": "deep", "cement_area_mm2": 0.0, "leak_classes": []}] * N),
+         '"depth_fraction"'),
+        (lambda t: _edit_truth(t, frames=[{"frame": 0, "time_s": 0.0, "depth_fraction": None,
+                                           "cement_area_mm2": 0.0, "leak_classes": []}] * N), "has no front_to_wall_mm"),
+        (lambda t: _edit_truth(t, frames=[{"frame": 0, "time_s": 0.0, "front_to_wall_mm": None, "depth_fraction": None,
+                                           "cement_area_mm2": "abc", "leak_classes": []}] * N), '"cement_area_mm2"'),
     ],
 )
 def test_bad_truth_is_invalid_and_named(pair, edit, expected):

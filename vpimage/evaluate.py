@@ -313,10 +313,16 @@ def _read_truth(path: Path) -> dict:
             raise InvalidStudyError(path, f"frames[{i}] is not an object")
         if not _is_number(record.get("time_s")):
             raise InvalidStudyError(path, f'frames[{i}]: "time_s" must be a number; got {record.get("time_s")!r}')
+        missing = [name for name in (*_CSV_NUMBERS, "cement_area_mm2") if name not in record]
+        if missing:
+            raise InvalidStudyError(path, f"frames[{i}] has no {', '.join(missing)}")
         for name in _CSV_NUMBERS:
-            value = record.get(name)
+            value = record[name]
             if value is not None and not _is_number(value):
                 raise InvalidStudyError(path, f'frames[{i}]: "{name}" must be a number or null; got {value!r}')
+        area = record["cement_area_mm2"]
+        if not _is_number(area) or area < 0:
+            raise InvalidStudyError(path, f'frames[{i}]: "cement_area_mm2" must be a number >= 0; got {area!r}')
         leaks = record.get("leak_classes")
         if not isinstance(leaks, list) or any(name not in LEAK_CLASSES for name in leaks):
             raise InvalidStudyError(
