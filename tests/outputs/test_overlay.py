@@ -4,8 +4,10 @@ import math
 
 import cv2
 import numpy as np
+import pytest
 
 from vpimage.alerts import AlertLevel, AlertThresholds
+from vpimage.errors import OutputError
 from vpimage.measures import Corners
 from vpimage.outputs import write_overlay, write_timeline_png
 from vpimage.outputs._overlay import LEVEL_COLOURS
@@ -59,6 +61,27 @@ def test_overlay_of_an_odd_sized_study_keeps_every_pixel(tmp_path, results):
     grey = video[-1].astype(int).mean(axis=2)
     assert grey[30:60, 124:126].min() > 200 and grey[92:94, 30:60].min() > 200  # the study's last pixels are there
     assert grey[30:60, 127].max() < 60 and grey[95, 30:60].max() < 60  # the padding is black
+
+
+def test_an_overlay_opencv_cannot_encode_is_an_output_error_leaving_nothing(tmp_path, results, monkeypatch):
+    # As on an OpenCV build without the mp4v encoder: the writer does not open.
+    class NoEncoder:
+        def __init__(self, *args):
+            pass
+
+        def isOpened(self):  # noqa: N802 (OpenCV's name)
+            return False
+
+        def release(self):
+            pass
+
+    monkeypatch.setattr(cv2, "VideoWriter", NoEncoder)
+    path = tmp_path / "overlay.mp4"
+    frames = [np.zeros((96, 128), np.uint16) for _ in results]
+    with pytest.raises(OutputError) as error:
+        write_overlay(path, frames, results, [None] * len(results), [None] * len(results), fps=10.0)
+    assert error.value.path == str(path) and "mp4v" in error.value.reason
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_timeline_png(tmp_path, results):

@@ -16,6 +16,7 @@ import numpy as np
 from vpimage._atomic import atomic_path, write_bytes_atomic
 from vpimage.alerts import AlertLevel, AlertThresholds
 from vpimage.engine._result import FrameResult
+from vpimage.errors import OutputError
 from vpimage.measures import Corners
 
 __all__ = ["LEVEL_COLOURS", "write_overlay", "write_timeline_png"]
@@ -91,8 +92,8 @@ def write_overlay(
 
     Raises
     ------
-    RuntimeError
-        OpenCV cannot write the video here.
+    OutputError
+        OpenCV cannot write the video here (naming ``path``).
     """
     with atomic_path(path) as temp:
         writer = None
@@ -108,7 +109,7 @@ def write_overlay(
                     size = (frame.shape[1] + pad_cols, frame.shape[0] + pad_rows)
                     writer = cv2.VideoWriter(str(temp), cv2.VideoWriter_fourcc(*"mp4v"), float(fps), size)
                     if not writer.isOpened():
-                        raise RuntimeError(f"{path}: OpenCV cannot write an mp4v video here")
+                        raise OutputError(path, "OpenCV cannot write an mp4v video here")
                 image = cv2.cvtColor(_to_grey(frame, *display_range), cv2.COLOR_GRAY2BGR)
                 _draw_frame(image, result, mask, body)
                 writer.write(cv2.copyMakeBorder(image, 0, pad_rows, 0, pad_cols, cv2.BORDER_CONSTANT, value=0))
@@ -194,5 +195,5 @@ def write_timeline_png(
     cv2.putText(image, "time (s)", (width // 2, height - 12), _FONT, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
     ok, encoded = cv2.imencode(".png", image)
     if not ok:
-        raise RuntimeError(f"{path}: OpenCV cannot encode PNG")
+        raise OutputError(path, "OpenCV cannot encode the PNG")
     write_bytes_atomic(path, encoded.tobytes())
