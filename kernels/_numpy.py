@@ -221,13 +221,14 @@ def stored_range_top(image: np.ndarray, fov_mask: np.ndarray) -> float:
     return float(2 ** max(math.ceil(math.log2(max(top, 1.0) + 1.0)), 1) - 1)
 
 
-def attenuation(frames: np.ndarray, *, white_level: float, log_range: float = 0.0, floor: float = 1.0) -> np.ndarray:
+def attenuation(frames: np.ndarray, *, white_level: float, log_range: float = 0.0) -> np.ndarray:
     """Pixel values (higher = brighter) to attenuation, the line integral ``-ln(I / I0)``.
 
     Two display encodings are understood: linear in the detected intensity
-    (``log_range`` 0: ``-ln(max(v, floor) / white_level)``), and logarithmic, as most
-    fluoroscopy systems store frames, where the stored range ``[0, white_level]`` spans
-    ``log_range`` units of attenuation (``(white_level - v) / white_level * log_range``).
+    (``log_range`` 0: ``-ln(max(v, 1) / white_level)``, a value of 0 read as 1 so that no
+    ``log(0)`` is taken), and logarithmic, as most fluoroscopy systems store frames, where
+    the stored range ``[0, white_level]`` spans ``log_range`` units of attenuation
+    (``(white_level - v) / white_level * log_range``).
 
     Parameters
     ----------
@@ -237,22 +238,18 @@ def attenuation(frames: np.ndarray, *, white_level: float, log_range: float = 0.
         The value of an unattenuated pixel (linear) or the top of the stored range (log).
     log_range : float, optional
         Attenuation across the stored range of a log-encoded display; 0 for linear.
-    floor : float, optional
-        Linear encoding: values below it are clipped to it (no ``log(0)``).
 
     Returns
     -------
     ndarray, float32, same shape
         0 for no attenuation (white), larger for denser paths.
     """
-    if white_level <= 0 or floor <= 0 or log_range < 0:
-        raise ValueError(
-            f"`white_level` and `floor` must be > 0 and `log_range` >= 0; got {white_level!r}, {floor!r}, {log_range!r}."
-        )
+    if white_level <= 0 or log_range < 0:
+        raise ValueError(f"`white_level` must be > 0 and `log_range` >= 0; got {white_level!r}, {log_range!r}.")
     values = np.asarray(frames, dtype=np.float32)
     if log_range > 0:
         return ((np.float32(white_level) - values) * np.float32(log_range / white_level)).astype(np.float32, copy=False)
-    values = np.maximum(values, np.float32(floor))
+    values = np.maximum(values, np.float32(1.0))
     return (np.float32(np.log(white_level)) - np.log(values)).astype(np.float32, copy=False)
 
 
@@ -759,8 +756,8 @@ def cement_candidates(
     excess: np.ndarray,
     *,
     threshold: float,
-    reference_gradient: np.ndarray | None = None,
-    gradient_gain: float = 0.0,
+    threshold_raise: np.ndarray | None = None,
+    raise_gain: float = 1.0,
     exclude: np.ndarray | None = None,
 ) -> np.ndarray:
     """Pixels whose attenuation above the baseline is that of cement.
@@ -772,12 +769,14 @@ def cement_candidates(
     threshold : float
         Excess attenuation above which a pixel holds cement (bone and soft tissue are in
         the baseline, so they add nothing; cement adds ``mu_cement * thickness``).
-    reference_gradient : ndarray, shape [rows, cols], optional
-        Gradient magnitude of the baseline, 1/px. Where the baseline has steep edges
-        (needle, cortex), a residual sub-pixel misregistration leaves an excess of about
-        ``gradient * error``; the threshold there is raised by ``gradient_gain`` times it.
-    gradient_gain : float, optional
-        Residual registration error assumed, px.
+    threshold_raise : ndarray, shape [rows, cols], optional
+        Added to ``threshold`` per pixel, times ``raise_gain``: where noise or steep edges
+        of the baseline (needle, cortex) would pass for cement. For edges it is the
+        baseline's gradient magnitude (attenuation/px) with ``raise_gain`` the residual
+        registration error (px), since a sub-pixel misregistration leaves an excess of
+        about ``gradient * error``; a raise already in attenuation takes the gain 1.
+    raise_gain : float, optional
+        Factor on ``threshold_raise``; 0 ignores it.
     exclude : ndarray of bool, shape [rows, cols], optional
         Pixels that never count as cement (e.g. the rim of the field).
 
@@ -787,9 +786,9 @@ def cement_candidates(
     """
     _check_ndim(excess, (2, 3), "excess")
     local = np.float32(threshold)
-    if reference_gradient is not None and gradient_gain > 0:
-        gradient = np.asarray(reference_gradient, dtype=np.float32)
-        local = local + (gradient if gradient_gain == 1 else np.float32(gradient_gain) * gradient)  # (x 1 is exact)
+    if threshold_raise is not None and raise_gain > 0:
+        gradient = np.asarray(threshold_raise, dtype=np.float32)
+        local = local + (gradient if raise_gain == 1 else np.float32(raise_gain) * gradient)  # (x 1 is exact)
     mask = excess > local
     if exclude is not None:
         mask &= ~exclude

@@ -135,20 +135,18 @@ def stored_range_top(image: torch.Tensor, fov_mask: torch.Tensor) -> float:
     return float(2 ** max(math.ceil(math.log2(max(top, 1.0) + 1.0)), 1) - 1)
 
 
-def attenuation(frames: torch.Tensor, *, white_level: float, log_range: float = 0.0, floor: float = 1.0) -> torch.Tensor:
+def attenuation(frames: torch.Tensor, *, white_level: float, log_range: float = 0.0) -> torch.Tensor:
     """Pixel values to attenuation ``-ln(I / I0)``; see ``_numpy.attenuation``.
 
     Returns a float32 tensor of the shape of ``frames``.
     """
-    if white_level <= 0 or floor <= 0 or log_range < 0:
-        raise ValueError(
-            f"`white_level` and `floor` must be > 0 and `log_range` >= 0; got {white_level!r}, {floor!r}, {log_range!r}."
-        )
+    if white_level <= 0 or log_range < 0:
+        raise ValueError(f"`white_level` must be > 0 and `log_range` >= 0; got {white_level!r}, {log_range!r}.")
     values = _f32(frames)
     if log_range > 0:
         return (white_level - values) * torch.tensor(log_range / white_level, dtype=torch.float32)
     return torch.tensor(math.log(white_level), dtype=torch.float32) - torch.log(
-        torch.clamp(values, min=floor)
+        torch.clamp(values, min=1.0)
     )
 
 
@@ -163,15 +161,15 @@ def cement_candidates(
     excess: torch.Tensor,
     *,
     threshold: float,
-    reference_gradient: torch.Tensor | None = None,
-    gradient_gain: float = 0.0,
+    threshold_raise: torch.Tensor | None = None,
+    raise_gain: float = 1.0,
     exclude: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Pixels whose excess attenuation is that of cement; see ``_numpy.cement_candidates``."""
     _check_ndim(excess, (2, 3), "excess")
     local = torch.tensor(threshold, dtype=torch.float32)
-    if reference_gradient is not None and gradient_gain > 0:
-        local = local + torch.tensor(gradient_gain, dtype=torch.float32) * _on(reference_gradient, excess, torch.float32)
+    if threshold_raise is not None and raise_gain > 0:
+        local = local + torch.tensor(raise_gain, dtype=torch.float32) * _on(threshold_raise, excess, torch.float32)
     mask = excess > local
     if exclude is not None:
         mask = mask & ~_on(exclude, excess, torch.bool)

@@ -142,10 +142,10 @@ def test_cement_candidates(device):
     excess = att - att[0]
     gradient = np.hypot(*np.gradient(att[0]))
     exclude = ~fov
-    kwargs = dict(threshold=0.05, gradient_gain=0.3)
-    expected = _numpy.cement_candidates(excess, reference_gradient=gradient, exclude=exclude, **kwargs)
+    kwargs = dict(threshold=0.05, raise_gain=0.3)
+    expected = _numpy.cement_candidates(excess, threshold_raise=gradient, exclude=exclude, **kwargs)
     out = _torch.cement_candidates(
-        T(excess, device), reference_gradient=T(gradient, device), exclude=T(exclude, device), **kwargs
+        T(excess, device), threshold_raise=T(gradient, device), exclude=T(exclude, device), **kwargs
     )
     assert expected.any()
     np.testing.assert_array_equal(host(out), expected)

@@ -139,7 +139,7 @@ def test_cement_candidates_raise_the_threshold_on_steep_baseline_edges():
     gradient[:, 5:] = 2.0  # steep edge: 0.25 px error would leave 0.5
     exclude = np.zeros((10, 10), bool)
     exclude[0] = True
-    mask = K.cement_candidates(excess, threshold=0.2, reference_gradient=gradient, gradient_gain=0.25, exclude=exclude)
+    mask = K.cement_candidates(excess, threshold=0.2, threshold_raise=gradient, raise_gain=0.25, exclude=exclude)
     assert mask[1:, :5].all() and not mask[:, 5:].any() and not mask[0].any()
 
 

@@ -732,8 +732,8 @@ class Engine:
         candidates = k.cement_candidates(
             excess,
             threshold=seg.cement_contrast,
-            reference_gradient=self._edge_strength(mean),
-            gradient_gain=seg.registration_error_px,
+            threshold_raise=self._edge_strength(mean),
+            raise_gain=seg.registration_error_px,
             exclude=exclude,
         )
         return bool(k.largest_component_px(candidates[None])[0] >= seg.min_area_px)
@@ -754,8 +754,7 @@ class Engine:
         candidates = k.cement_candidates(
             st.filtered,
             threshold=seg.cement_contrast,
-            reference_gradient=st.threshold_raise,
-            gradient_gain=1.0,
+            threshold_raise=st.threshold_raise,
             exclude=exclude,
         )
         accumulated, run_length = self._crop(st.accumulated), self._crop(st.run_length)
@@ -767,16 +766,14 @@ class Engine:
         weak = k.cement_candidates(
             st.filtered,
             threshold=seg.bridge_contrast_ratio * seg.cement_contrast,
-            reference_gradient=st.bridge_threshold_raise,
-            gradient_gain=1.0,
+            threshold_raise=st.bridge_threshold_raise,
             exclude=off_edges,
         )
         if st.instant_threshold_raise is not None:
             candidates = candidates | k.cement_candidates(
                 excess,
                 threshold=seg.cement_contrast,
-                reference_gradient=st.instant_threshold_raise,
-                gradient_gain=1.0,
+                threshold_raise=st.instant_threshold_raise,
                 exclude=exclude | st.needle,  # its edges flicker with every breath
             )
         # Beyond the body, a leak's first thin channel (see _freeze_baseline) joins and extends it.
@@ -785,8 +782,7 @@ class Engine:
             channel = k.cement_candidates(
                 k.median(raw_excess, size_px=seg.leak_median_px),
                 threshold=seg.cement_contrast,
-                reference_gradient=st.channel_threshold_raise,
-                gradient_gain=1.0,
+                threshold_raise=st.channel_threshold_raise,
                 exclude=off_edges | st.channel_excluded,
             )
             weak = weak | channel
@@ -796,8 +792,7 @@ class Engine:
         extending = k.cement_candidates(
             st.filtered,
             threshold=seg.growth_contrast_ratio * seg.cement_contrast,
-            reference_gradient=st.threshold_raise,
-            gradient_gain=1.0,
+            threshold_raise=st.threshold_raise,
             exclude=off_edges,
         )
         if channel is not None:
