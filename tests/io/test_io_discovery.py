@@ -116,8 +116,8 @@ def test_discover_lists_each_series_and_video_of_a_tree(tmp_path):
         sources = vpimage.io.discover(tmp_path)
     assert [len(s.files) for s in sources] == [1, 4, 1]
     assert sources[1].origin == tmp_path / "b" / "frames"
-    assert len({s.key for s in sources}) == 3
     studies = [s.open() for s in sources]
+    assert len({s.key for s in studies}) == 3
     assert [s.n_frames for s in studies] == [3, 4, 2]
     np.testing.assert_array_equal(np.stack(list(studies[1].iter_frames())), expected_frames(series))
     np.testing.assert_allclose(studies[1].timing.time_s, series.time_s, atol=1e-6)

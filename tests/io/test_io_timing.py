@@ -74,6 +74,12 @@ def test_series_times_from_acquisition_datetimes_and_their_order():
     np.testing.assert_allclose(timing.time_s, [0, 0.5, 1.25])
 
 
-def test_series_falls_back_to_acquisition_date_and_time():
+def test_series_falls_back_to_acquisition_date_and_time_then_content_and_names_which():
     datasets = [header(AcquisitionDate="20260101", AcquisitionTime=t) for t in ("120000", "120000.2")]
-    np.testing.assert_allclose(series_timing(datasets, "folder").time_s, [0, 0.2])
+    timing = series_timing(datasets, "folder")
+    np.testing.assert_allclose(timing.time_s, [0, 0.2])
+    assert timing.source == "AcquisitionDate/Time"
+    datasets = [header(ContentDate="20260101", ContentTime=t) for t in ("120000", "120000.25")]
+    timing = series_timing(datasets, "folder")
+    np.testing.assert_allclose(timing.time_s, [0, 0.25])
+    assert timing.source == "ContentDate/Time"

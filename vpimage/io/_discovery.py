@@ -12,7 +12,6 @@ frames, or several runs), which are put in acquisition order.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import warnings
@@ -153,13 +152,12 @@ class StudySource:
         The folder holding all its files (the file itself for a single file or video).
     files : tuple of Path
         Its DICOM files (any order: :meth:`open` sorts them in time), or the video.
-    key : str
-        12 hex digits hashed from the Series Instance UID (or the path): no patient data.
+
+    The study's key for logs is the opened :attr:`Study.key`.
     """
 
     origin: Path
     files: tuple[Path, ...]
-    key: str
 
     def open(self) -> Study:
         """The :class:`Study` (frames in acquisition order)."""
@@ -202,10 +200,6 @@ def discover(root) -> list[StudySource]:
         series[str(header.get("SeriesInstanceUID", "")) or str(path)].append(path)
     if unreadable:
         warnings.warn(f"{origin}: {len(unreadable)} file(s) skipped: {'; '.join(unreadable)[:500]}", stacklevel=2)
-    found = [StudySource(Path(os.path.commonpath(files)) if len(files) > 1 else files[0], tuple(files), _hash(uid))
-             for uid, files in sorted(series.items(), key=lambda item: str(item[1][0]))]
-    return found + [StudySource(v, (v,), _hash(str(v))) for v in videos]
-
-
-def _hash(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()[:12]
+    found = [StudySource(Path(os.path.commonpath(files)) if len(files) > 1 else files[0], tuple(files))
+             for _, files in sorted(series.items(), key=lambda item: str(item[1][0]))]
+    return found + [StudySource(v, (v,)) for v in videos]

@@ -101,15 +101,26 @@ def _relative(stamps: list[datetime | None]) -> list[float | None]:
     return [None if first is None or s is None else (s - first).total_seconds() for s in stamps]
 
 
-def _stamp(ds: Dataset) -> datetime | None:
-    """Acquisition (else content) date-time of one instance."""
-    value = ds.get("AcquisitionDateTime")
-    if value:
-        return _datetime(value)
-    for date, time in (("AcquisitionDate", "AcquisitionTime"), ("ContentDate", "ContentTime")):
-        if ds.get(date) and ds.get(time):
-            return _datetime(f"{str(ds.get(date)).strip()}{str(ds.get(time)).strip()}")
+def _stamp_source(ds: Dataset) -> str | None:
+    """Which attributes date-time one instance: ``"AcquisitionDateTime"``, else
+    ``"AcquisitionDate/Time"``, else ``"ContentDate/Time"``; None when it has none."""
+    if ds.get("AcquisitionDateTime"):
+        return "AcquisitionDateTime"
+    for prefix in ("Acquisition", "Content"):
+        if ds.get(f"{prefix}Date") and ds.get(f"{prefix}Time"):
+            return f"{prefix}Date/Time"
     return None
+
+
+def _stamp(ds: Dataset) -> datetime | None:
+    """Acquisition (else content) date-time of one instance (:func:`_stamp_source`)."""
+    source = _stamp_source(ds)
+    if source is None:
+        return None
+    if source == "AcquisitionDateTime":
+        return _datetime(ds.get(source))
+    prefix = source.removesuffix("Date/Time")
+    return _datetime(f"{str(ds.get(f'{prefix}Date')).strip()}{str(ds.get(f'{prefix}Time')).strip()}")
 
 
 def _regular(n_frames: int, fps: float, source: str) -> Timing:
@@ -160,7 +171,8 @@ def series_timing(datasets: list[Dataset], path: str | PathLike) -> Timing:
     """Timing of a series of single-frame instances, in the order given (module docstring)."""
     nominal = _nominal(datasets[0])
     stamps = _relative([_stamp(ds) for ds in datasets])
-    source = "AcquisitionDateTime" if datasets[0].get("AcquisitionDateTime") else "AcquisitionDate/Time"
+    sources = sorted({_stamp_source(ds) for ds in datasets} - {None})
+    source = " and ".join(sources) or "acquisition or content date-time"
     return _checked(stamps, source, nominal, len(datasets), path)
 
 
