@@ -138,6 +138,13 @@ class SegmentationConfig:
         sharp (a neighbouring vertebra's endplate), and a sub-pixel breathing offset then
         leaves false cement there. Nearer the body the smoothed gradient's raise alone:
         a leak's first cement crosses the body's own cortex, mm.
+    needle_min_excess : float
+        In the baseline, what rises this much over its local background is the steel
+        needle (bone edges rise far less): new cement may not start on it nor bridge along
+        it, attenuation units.
+    needle_margin_px : int
+        The needle found so is widened by this much: its edges flicker with every breath
+        and are not taken for cement, px.
     """
 
     cement_contrast: float = 0.15

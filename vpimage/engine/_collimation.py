@@ -82,9 +82,10 @@ class Collimation:
         return ((coarse > seen + self.min_step) & edge).sum((1, 2))
 
     def blades(self, coarse: np.ndarray, seen: np.ndarray) -> np.ndarray:
-        """Blocks ``[grid_rows, grid_cols]`` darkened from the field's edge in one frame
-        ``coarse`` (detector coordinates) against ``seen``, the reference as the frame sees it
-        (moved by the patient's last motion), penumbra included; each host float32."""
+        """Blocks darkened from the field's edge in one frame ``coarse`` (detector
+        coordinates) against ``seen``, the reference as the frame sees it (moved by the
+        patient's last motion), penumbra included: bool ``[grid_rows, grid_cols]``, from
+        host float32 ``[grid_rows, grid_cols]`` inputs."""
         return self._with_penumbra(coarse - seen, self.field, self.edge)
 
     def covered(self, change: np.ndarray, shift_blocks: np.ndarray) -> np.ndarray | None:
