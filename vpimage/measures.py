@@ -193,11 +193,13 @@ def band_mask(corners: Corners, shape: tuple[int, int]) -> np.ndarray:
     -------
     ndarray, bool, shape [rows, cols]
     """
-    xs, ys = _grid(shape)
-    lines = corners.bounding_lines
-    return (_distance(lines["superior"], xs, ys) >= -_ON_LINE_PX) & (
-        _distance(lines["inferior"], xs, ys) >= -_ON_LINE_PX
-    )
+    return _in_band(corners.bounding_lines, *_grid(shape))
+
+
+def _in_band(lines: dict, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
+    """Whether the points ``(xs, ys)`` (px) lie between the endplate lines (lines included)."""
+    superior, inferior = (_distance(lines[name], xs, ys) for name in ("superior", "inferior"))
+    return (superior >= -_ON_LINE_PX) & (inferior >= -_ON_LINE_PX)
 
 
 def signed_distance_to_wall_px(corners: Corners, shape: tuple[int, int]) -> np.ndarray:
@@ -218,9 +220,7 @@ def _band_cement(mask: np.ndarray, corners: Corners) -> tuple[np.ndarray, np.nda
     ys, xs = np.nonzero(_check_mask(mask))
     xs, ys = xs.astype(np.float64), ys.astype(np.float64)
     lines = corners.bounding_lines
-    keep = (_distance(lines["superior"], xs, ys) >= -_ON_LINE_PX) & (
-        _distance(lines["inferior"], xs, ys) >= -_ON_LINE_PX
-    )
+    keep = _in_band(lines, xs, ys)
     return xs[keep], ys[keep], lines
 
 
