@@ -34,7 +34,8 @@ import sys
 import tempfile
 from pathlib import Path
 import numpy as np
-from accuracy import STOPPING, VARIANTS, add_nuisance_flags, case_scores, markdown, metadata, nuisances, run_case, table
+from accuracy import (STOPPING, VARIANTS, add_nuisance_flags, case_scores, markdown, metadata, nuisances, run_case,
+                      seed_count, table)
 
 from vpimage.anatomy import MIN_CONFIDENCE, corner_errors_px, wall_angle_error_deg
 from vpimage.measures import Corners
@@ -180,7 +181,7 @@ def anatomy_markdown(rows: list[dict], summary: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, default=3, help="seeds per scenario and lateral variant")
+    parser.add_argument("--seeds", type=seed_count, default=3, help="seeds per scenario and lateral variant (1-10)")
     parser.add_argument("--quick", action="store_true", help="one plain lateral breach, one plain AP case")
     parser.add_argument("--json", required=True, type=Path, help="where the results go")
     parser.add_argument("--markdown", type=Path, help="where the markdown tables go")

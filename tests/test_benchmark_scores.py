@@ -1,4 +1,5 @@
-"""The benchmarks' scoring of late stops, on hand-made frames (benchmarks/accuracy.py, benchmarks/anatomy.py)."""
+"""The benchmarks' scoring of late stops, on hand-made frames, and their seed numbering
+(benchmarks/accuracy.py, benchmarks/anatomy.py)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+import accuracy  # noqa: E402
+import anatomy  # noqa: E402
 from accuracy import silent_frames_after_due_stop  # noqa: E402
 from anatomy import unreliable_instead  # noqa: E402
 
@@ -72,3 +75,13 @@ def case(*, stop_s, silent, max_alert="stop", scenario="posterior_approach", war
 )
 def test_unreliable_instead_only_where_the_one_miss_is_a_late_stop_that_was_never_silent(kwargs, expected):
     assert unreliable_instead(case(**kwargs)) is expected
+
+
+@pytest.mark.parametrize("benchmark", [accuracy, anatomy])
+@pytest.mark.parametrize("seeds", ["0", "11"])
+def test_a_seed_count_whose_seeds_would_collide_is_refused_before_any_case(benchmark, seeds, tmp_path, capsys):
+    # A case's seed keeps its own seed in its last digit: an 11th would be the next variant's first.
+    with pytest.raises(SystemExit) as exit_:
+        benchmark.main(["--json", str(tmp_path / "out.json"), "--seeds", seeds])
+    assert exit_.value.code == 2 and "--seeds: must be 1 to 10" in capsys.readouterr().err
+    assert not (tmp_path / "out.json").exists()
