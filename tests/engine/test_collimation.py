@@ -59,12 +59,15 @@ def test_a_sudden_jump_of_the_patient_under_closed_blades_is_followed():
     case = analysed("no_leak", 6, collimation_change=True, field="rectangle", sudden_shift=True)
     k, jump = case["truth"]["collimation"]["frame"], case["truth"]["motion"]["sudden_shift_frame"]
     assert (k, jump) == (7, 49)
-    offsets = np.array(case["truth"]["motion"]["offsets_mm"]) / case["truth"]["mm_per_px"]
+    offsets_mm = np.array(case["truth"]["motion"]["offsets_mm"])
+    # This jump (4.9 mm) is under reliability.max_motion_mm (5 mm): followed, not unreliable
+    # (tests/engine/test_engine.py has jumps beyond it).
+    assert 3.0 < np.hypot(*(offsets_mm[jump] - offsets_mm[jump - 1])) < RunConfig.defaults().reliability.max_motion_mm
+    offsets = offsets_mm / case["truth"]["mm_per_px"]
     error = np.abs(np.array([f.shift_px for f in case["out"]]) - (offsets - offsets[0])[:, ::-1]).max(axis=1)
     assert error[jump:].max() < 0.5, error[jump:].round(2)
     assert not any(r.leak_classes for r in case["results"])
-    assert {r.alert for r in case["results"]} <= {AlertLevel.OK, AlertLevel.UNRELIABLE}
-    assert all(r.reason == "sudden_motion" for r in case["results"] if r.alert is AlertLevel.UNRELIABLE)
+    assert {r.alert for r in case["results"]} == {AlertLevel.OK}, [(r.frame, r.reason) for r in case["results"]]
 
 
 def test_frames_fed_one_at_a_time_give_what_batches_give_with_blades_and_a_jump():

@@ -8,6 +8,7 @@ import threading
 
 import numpy as np
 import pytest
+from scipy import ndimage as ndi
 
 from vpimage.alerts import AlertLevel
 from vpimage.config import RunConfig
@@ -110,6 +111,46 @@ def test_blank_and_noisy_frames_are_unreliable_not_ok():
     assert frames[9].result.alert is AlertLevel.UNRELIABLE and frames[9].result.reason == "saturated_or_empty_frame"
     assert frames[11].result.alert is AlertLevel.UNRELIABLE
     assert frames[10].result.cement_area_px >= frames[8].result.cement_area_px
+
+
+def _jumped(toy, frame, rows_px):
+    moved = dataclasses.replace(toy, frames=toy.frames.copy())
+    moved.frames[frame] = ndi.shift(toy.frames[frame], (rows_px, 0), order=1, mode="nearest")
+    return moved
+
+
+# The toy's pixels are 0.375 mm: 16 px is 6 mm (beyond reliability.max_motion_mm, 5 mm, within
+# segmentation.registration_margin_mm, 15 mm), 44 px is 16.5 mm (beyond that margin).
+@pytest.mark.parametrize("rows_px, reason, followed", [(16, "sudden_motion", True), (44, "motion_too_large", False)])
+def test_a_frame_the_patient_jumped_in_is_unreliable_and_the_cement_is_kept(toy, rows_px, reason, followed):
+    j = 9  # mid-injection, before any warn
+    clean, _ = run(toy)
+    frames, _ = run(_jumped(toy, j, rows_px))
+    assert [f.result.alert for f in frames[:j]] == [f.result.alert for f in clean[:j]]
+    assert frames[j].result.alert is AlertLevel.UNRELIABLE and frames[j].result.reason == reason
+    # Held for the hold time (0.5 s: two frames at 5 fps), then measured as before the jump.
+    assert all(f.result.alert is AlertLevel.UNRELIABLE for f in frames[j : j + 3])
+    if followed:  # measured on the jumped frame, its cement found where the jump put it
+        assert np.abs(frames[j].shift_px - (toy.shifts[j] - toy.shifts[0] + (rows_px, 0))).max() < 0.5
+        assert dice(frames[j].cement_mask, np.roll(toy.masks[j], rows_px, axis=0)) > 0.9
+        assert frames[j].result.reason == frames[j + 1].result.reason  # and the jump back
+    else:  # not compared with the baseline: the cement so far and the last motion are kept
+        assert frames[j].result.cement_area_px == frames[j - 1].result.cement_area_px
+        np.testing.assert_array_equal(frames[j].shift_px, frames[j - 1].shift_px)
+    after = j + 3 + followed  # (the jump back is one more)
+    for ours, theirs, truth in zip(frames[after:], clean[after:], toy.masks[after:]):
+        assert dice(ours.cement_mask, truth) > 0.95 and dice(ours.cement_mask, theirs.cement_mask) > 0.97
+    assert [f.result.alert for f in frames[after:]] == [f.result.alert for f in clean[after:]]
+
+
+def test_a_frame_of_another_scene_is_unreliable_motion_not_tracked_and_the_cement_is_kept(toy):
+    j = 9
+    other = dataclasses.replace(toy, frames=toy.frames.copy())
+    other.frames[j] = make_toy(seed=5).frames[j]  # other bone: nothing to register on
+    frames, _ = run(other)
+    assert frames[j].result.alert is AlertLevel.UNRELIABLE and frames[j].result.reason == "motion_not_tracked"
+    assert frames[j].result.cement_area_px == frames[j - 1].result.cement_area_px
+    assert frames[j + 3].result.alert is AlertLevel.OK and dice(frames[j + 3].cement_mask, toy.masks[j + 3]) > 0.95
 
 
 def test_a_strict_threshold_never_grows_the_cement(toy):
