@@ -100,7 +100,8 @@ def find_anatomy(image: np.ndarray, *, mm_per_px: float, fov_mask: np.ndarray | 
     score = confidence(corners, sides, needle, mm_per_px=mm_per_px, view=view)
     logger.debug("anatomy: confidence %.2f, sides %s", score, support)
     if corners is None or score < min_confidence:
-        return Anatomy(None, score, view, needle=needle, reason="low_confidence", side_support=support)
+        reason = "body_not_found" if corners is None else "low_confidence"  # (no four sides / too unsure)
+        return Anatomy(None, score, view, needle=needle, reason=reason, side_support=support)
     pedicles = find_pedicles(image, corners, mm_per_px=mm_per_px, usable=weight > 0) if view == "ap" else ()
     return Anatomy(corners, score, view, needle=needle, pedicles_px=pedicles, side_support=support)
 
