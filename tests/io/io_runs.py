@@ -25,6 +25,5 @@ def expected_frames(run: FluoroRun) -> np.ndarray:
 def write(run: FluoroRun, folder: Path, obj="xa", syntax="explicit-le", calibration=None, name="run") -> Path:
     """Write ``run`` with the phantom's writer; the path to open (file, or series folder)."""
     out = folder / (name if obj.endswith("-series") else f"{name}.dcm")
-    calibration = calibration or ("pixel-spacing" if obj == "sc" else "distances")
     write_dicom(run, out, obj=obj, syntax=syntax, calibration=calibration)
     return out

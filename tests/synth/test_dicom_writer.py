@@ -32,13 +32,8 @@ ALLOWED = {obj: CALIBRATIONS for obj in ("xa", "xrf", *SERIES)} | {
     "sc": ("pixel-spacing", "none"),
 }
 
-def default_calibration(obj: str) -> str:
-    return "pixel-spacing" if obj == "sc" else "distances"
-
-
 def write(run, tmp_path, obj, syntax="explicit-le", calibration=None, seed=0, name="run"):
     out = tmp_path / (name if obj in SERIES else f"{name}.dcm")
-    calibration = calibration or default_calibration(obj)
     return write_dicom(run, out, obj=obj, syntax=syntax, calibration=calibration, seed=seed)
 
 

@@ -29,8 +29,8 @@ def add_parser(subparsers) -> None:
     p.add_argument("--syntax", choices=sorted(SYNTAXES), default="explicit-le", metavar="NAME",
                    help=f"transfer syntax (default explicit-le): {', '.join(sorted(SYNTAXES))}")
     p.add_argument("--object", dest="obj", choices=OBJECTS, default="xa", help="DICOM object (default xa)")
-    p.add_argument("--calibration", choices=CALIBRATIONS, default="distances",
-                   help="how mm/px is written (default distances)")
+    p.add_argument("--calibration", choices=CALIBRATIONS,
+                   help="how mm/px is written (default distances; pixel-spacing for sc)")
     p.add_argument("--tilt", type=float, default=0.0, metavar="DEG", help="spine tilt in the image, degrees (0-25)")
     p.add_argument("--dose", choices=("high", "normal", "low"), default="normal")
     p.add_argument("--photometric", choices=("MONOCHROME2", "MONOCHROME1"), default="MONOCHROME2")
@@ -50,7 +50,9 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from vpimage.synth import SynthOptions, simulate, write_dicom
+    from vpimage.synth import SynthOptions, checked_calibration, simulate, write_dicom
+
+    calibration = checked_calibration(args.obj, args.syntax, args.calibration)  # (before the simulation)
 
     options = SynthOptions(
         size_px=args.size, frames=args.frames, fps=args.fps, view=args.view, tilt_deg=args.tilt,
@@ -59,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
         collimation_change=args.collimation_change, needle_withdrawal=args.needle_withdrawal, bits_stored=args.bits,
     )
     result = simulate(args.scenario, seed=args.seed, options=options)
-    write_dicom(result.run, args.out, obj=args.obj, syntax=args.syntax, calibration=args.calibration, seed=args.seed)
+    write_dicom(result.run, args.out, obj=args.obj, syntax=args.syntax, calibration=calibration, seed=args.seed)
     if args.truth is not None:
         result.save_truth(args.truth)
     if args.wall is not None:

@@ -36,7 +36,7 @@ from vpimage.synth._dicom_modules import (
 from vpimage.synth._dicom_syntax import SYNTAXES, encode_pixel_data
 from vpimage.synth._run import FluoroRun
 
-__all__ = ["CALIBRATIONS", "OBJECTS", "SYNTAXES", "write_dicom"]
+__all__ = ["CALIBRATIONS", "OBJECTS", "SYNTAXES", "checked_calibration", "write_dicom"]
 
 logger = logging.getLogger(__name__)
 
@@ -89,7 +89,7 @@ def write_dicom(
     *,
     obj: str = "xa",
     syntax: str = "explicit-le",
-    calibration: str = "distances",
+    calibration: str | None = None,
     seed: int = 0,
 ) -> list[Path]:
     """Write ``run`` as DICOM.
@@ -108,10 +108,12 @@ def write_dicom(
         XA / RF instances.
     syntax : str
         A transfer syntax name of :data:`SYNTAXES` (default ``"explicit-le"``).
-    calibration : {'distances', 'magnification', 'pixel-spacing', 'none'}
-        ``"distances"``: Imager Pixel Spacing (mm at the detector) with Distance Source
-        to Detector and to Patient (mm; in enhanced objects the X-Ray Geometry
-        functional group's Distance Source to Isocenter and to Detector);
+    calibration : {'distances', 'magnification', 'pixel-spacing', 'none'}, optional
+        By default the object's first: ``"distances"`` for the X-ray objects,
+        ``"pixel-spacing"`` for the secondary capture. ``"distances"``: Imager Pixel
+        Spacing (mm at the detector) with Distance Source to Detector and to Patient (mm;
+        in enhanced objects the X-Ray Geometry functional group's Distance Source to
+        Isocenter and to Detector);
         ``"magnification"``: Imager Pixel Spacing with Estimated Radiographic
         Magnification Factor; ``"pixel-spacing"``: Pixel Spacing (mm at the isocentre)
         with Pixel Spacing Calibration Type GEOMETRY; ``"none"``: no pixel size at all.
@@ -141,8 +143,7 @@ def write_dicom(
     run is still written as is (real archives hold such files) and a warning is
     logged. The enhanced objects allow both, with the matching Presentation LUT Shape.
     """
-    options = _Options(obj, syntax, calibration, int(seed))
-    _check_options(options)
+    options = _Options(obj, syntax, checked_calibration(obj, syntax, calibration), int(seed))
     frames = _checked_frames(run)
     if run.photometric == "MONOCHROME1" and not obj.startswith("enhanced-"):
         logger.warning("the %s IOD allows only MONOCHROME2; writing MONOCHROME1 as archives do", obj)
@@ -163,20 +164,27 @@ def write_dicom(
     return paths
 
 
-def _check_options(options: _Options) -> None:
-    for name, value, allowed in (
-        ("obj", options.obj, OBJECTS),
-        ("syntax", options.syntax, SYNTAXES),
-        ("calibration", options.calibration, CALIBRATIONS),
+def checked_calibration(obj: str, syntax: str, calibration: str | None) -> str:
+    """The calibration :func:`write_dicom` writes ``obj`` with (None: the object's default),
+    checked with the object and the syntax before anything is simulated or written.
+
+    Raises
+    ------
+    ConfigError
+        An unknown ``obj``, ``syntax`` or ``calibration``, or a calibration ``obj`` cannot carry.
+    """
+    allowed = _ALLOWED_CALIBRATIONS.get(obj, CALIBRATIONS)
+    calibration = allowed[0] if calibration is None else calibration
+    for name, value, known in (
+        ("obj", obj, OBJECTS), ("syntax", syntax, SYNTAXES), ("calibration", calibration, CALIBRATIONS)
     ):
-        if value not in allowed:
-            raise ConfigError(f"unknown {name} {value!r}; choose one of: {', '.join(allowed)}")
-    allowed = _ALLOWED_CALIBRATIONS[options.obj]
-    if options.calibration not in allowed:
+        if value not in known:
+            raise ConfigError(f"unknown {name} {value!r}; choose one of: {', '.join(known)}")
+    if calibration not in allowed:
         raise ConfigError(
-            f"calibration {options.calibration!r} is not allowed in {options.obj!r} objects; "
-            f"choose one of: {', '.join(allowed)}"
+            f"calibration {calibration!r} is not allowed in {obj!r} objects; choose one of: {', '.join(allowed)}"
         )
+    return calibration
 
 
 def _checked_frames(run: FluoroRun) -> np.ndarray:
