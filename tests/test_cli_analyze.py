@@ -282,3 +282,106 @@ def test_wg04_angiogram_is_unreliable_never_ok_or_stop(tmp_path, monkeypatch):
         assert summary["max_alert"] == "unreliable" and summary["first_stop_s"] is None
         assert summary["mm_per_px"] is None or not math.isfinite(summary["mm_per_px"])
     assert white_levels == [1023.0, 1023.0]
+
+
+@pytest.mark.parametrize("frame", [-1, True, 1.5, "3", None, [0]])
+def test_a_wall_frame_that_is_not_a_frame_index_exits_3_naming_the_wall_file(frame, breach, tmp_path, capsys):
+    wall = json.loads(Path(breach["wall"]).read_text())
+    wall["frame"] = frame
+    path = tmp_path / "corners.json"  # (not called WALL.json: the line must name this very file)
+    path.write_text(json.dumps(wall))
+    out = tmp_path / "out"
+    assert main(["analyze", str(breach["dcm"]), "--out", str(out), "--wall", str(path)]) == 3
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line == f'vpimage: error: {path}: "frame" must be a frame index >= 0; got {frame!r}'
+    assert not out.exists()  # refused before any output was made
+
+
+def test_read_wall_takes_a_frame_index_and_frame_0_when_there_is_none(breach, tmp_path):
+    from vpimage.cli.analyze import read_wall
+
+    wall = json.loads(Path(breach["wall"]).read_text())
+    path = tmp_path / "WALL.json"
+    path.write_text(json.dumps(dict(wall, frame=7)))
+    assert read_wall(path)["frame"] == 7
+    del wall["frame"]
+    path.write_text(json.dumps(wall))
+    read = read_wall(path)
+    assert read["frame"] == 0
+    for name, point in wall["vertebral_body"].items():
+        assert read["corners"].to_dict()[name] == pytest.approx(point)
+
+
+def test_a_wall_frame_beyond_the_study_exits_3_and_its_last_frame_is_taken(breach, tmp_path, capsys):
+    n = breach["sim"].run.frames.shape[0]
+    wall = json.loads(Path(breach["wall"]).read_text())
+    path = tmp_path / "WALL.json"
+    path.write_text(json.dumps(dict(wall, frame=n)))
+    out = tmp_path / "out"
+    assert main(["analyze", str(breach["dcm"]), "--out", str(out), "--wall", str(path)]) == 3
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line == f"vpimage: error: {breach['dcm']}: WALL.json frame {n} is beyond the study's {n} frames"
+    assert not (out / "frames.csv").exists() and not (out / "summary.json").exists()
+    # Its last frame (n - 1) is a frame of the study.
+    path.write_text(json.dumps(dict(wall, frame=n - 1)))
+    assert main(["analyze", str(breach["dcm"]), "--out", str(out), "--wall", str(path), "--quiet"]) == 0
+    assert json.loads((out / "summary.json").read_text())["wall_frame"] == n - 1
+
+
+def test_a_wall_drawn_on_a_later_frame_is_carried_to_that_frame(breach, analysed, tmp_path):
+    """The corners as they lie on a later frame (the truth's corners moved by the phantom's
+    motion at that frame) measure that frame and the ones after it as the frame-0 corners do."""
+    sim = breach["sim"]
+    mm_per_px = sim.run.mm_per_px
+    offsets_px = np.array(sim.truth["motion"]["offsets_mm"]) / mm_per_px  # [frames, (x, y)], frame 0 at 0
+    # The frame of the most sideways motion before the breach: the wall line is near vertical,
+    # so a sideways misplacement is what moves front_to_wall.
+    frame = int(np.argmax(np.abs(offsets_px[:20, 0])))
+    shift = offsets_px[frame]
+    assert frame > 0 and abs(shift[0]) >= 0.5  # drawn there, the corners lie half a pixel aside or more
+    corners = {name: (np.asarray(point) + shift).tolist() for name, point in sim.truth["vertebral_body"].items()}
+    path = tmp_path / "WALL.json"
+    path.write_text(json.dumps({"frame": frame, "vertebral_body": corners}))
+    out = tmp_path / "out"
+    assert main(["analyze", str(breach["dcm"]), "--out", str(out), "--wall", str(path), "--quiet"]) == 0
+
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["wall_frame"] == frame and summary["wall_source"] == "annotation"
+    for name, point in corners.items():
+        assert summary["wall"][name] == pytest.approx(point)  # the corners as given
+    assert summary["max_alert"] == "stop"
+    later, first = read_rows(out / "frames.csv"), read_rows(analysed / "frames.csv")
+    assert len(later) == len(first) == sim.run.frames.shape[0]
+    # From the frame they were drawn on, the corners are moved by the registration's estimate of
+    # that frame's motion (sub-pixel): the front agrees with the frame-0 run's within 0.2 px.
+    # Corners left where they were drawn (the frame ignored) would be |shift x| >= 0.5 px off.
+    compared = 0
+    for was, now in zip(first[frame:], later[frame:]):
+        assert (was["front_to_wall_mm"] == "") == (now["front_to_wall_mm"] == "")
+        if was["front_to_wall_mm"]:
+            assert float(now["front_to_wall_mm"]) == pytest.approx(float(was["front_to_wall_mm"]), abs=0.2 * mm_per_px)
+            compared += 1
+    assert compared >= len(first) - frame - 2
+
+
+def test_inputs_of_the_same_name_get_distinct_folders(breach, tmp_path, capsys):
+    # Two studies called breach.dcm in different folders (the second turned oblique, to tell
+    # them apart), and a third whose own name is what the second's unique name would be.
+    first, second, third = tmp_path / "a" / "breach.dcm", tmp_path / "b" / "breach.dcm", tmp_path / "c" / "breach_2.dcm"
+    for path in (first, second, third):
+        path.parent.mkdir()
+    first.write_bytes(Path(breach["dcm"]).read_bytes())
+    third.write_bytes(Path(breach["dcm"]).read_bytes())
+    ds = pydicom.dcmread(breach["dcm"])
+    ds.PositionerPrimaryAngle = "45"
+    ds.save_as(second)
+    out = tmp_path / "out"
+    argv = ["analyze", str(first), str(second), str(third), "--out", str(out), "--wall", str(breach["wall"])]
+    assert main(argv) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["breach", "breach_2", "breach_2_2"]
+    views = {name: json.loads((out / name / "summary.json").read_text())["view"] for name in ("breach", "breach_2", "breach_2_2")}
+    assert views == {"breach": "lateral", "breach_2": "oblique", "breach_2_2": "lateral"}
+    n = breach["sim"].run.frames.shape[0]
+    assert all(len(read_rows(out / name / "frames.csv")) == n for name in views)
+    printed = capsys.readouterr().out.strip().splitlines()
+    assert [line.rsplit(" -> ", 1)[1] for line in printed] == [str(out / name) for name in ("breach", "breach_2", "breach_2_2")]

@@ -3,6 +3,7 @@
 The pair below is small enough that every score is computed by hand in the comments.
 """
 
+import csv
 import json
 import math
 
@@ -240,38 +241,110 @@ def test_truth_masks_of_another_frame_count_is_an_error(pair):
     assert error.value.path == str(truth_path.parent / "truth_masks.npz")
 
 
+def _edit_frame(truth_path, index, **changes):
+    """Change frame ``index`` of the truth file (``changes`` a value of None deletes the key)."""
+    truth = json.loads(truth_path.read_text())
+    truth["frames"][index].update(changes)
+    truth_path.write_text(json.dumps(truth))
+
+
 @pytest.mark.parametrize(
-    "edit, expected",
+    "edit, expected, named",
     [
-        (lambda t: t.write_text("{not json"), "not valid JSON"),
-        (lambda t: t.write_text("[]"), '"frames" and "events"'),
-        (lambda t: _edit_truth(t, events=[{"level": "panic", "time_s": 0.0}]), "events[0]"),
-        (lambda t: _edit_truth(t, masks_file="absent.npz"), "cannot read the truth masks"),
+        (lambda t: t.write_text("{not json"), "not valid JSON", "truth"),
+        (lambda t: t.write_text("[]"), '"frames" and "events"', "truth"),
+        (lambda t: _edit_truth(t, frames={"0": {}}), '"frames" and "events"', "truth"),
+        (lambda t: _edit_truth(t, events=[{"level": "panic", "time_s": 0.0}]), "events[0]", "truth"),
+        (lambda t: _edit_truth(t, masks_file="absent.npz"), "cannot read the truth masks", "masks"),
         (lambda t: _edit_truth(t, frames=[{"frame": 0, "time_s": 0.0, "front_to_wall_mm": None,
                                            "depth_fraction": "deep", "cement_area_mm2": 0.0, "leak_classes": []}] * N),
-         '"depth_fraction"'),
+         '"depth_fraction"', "truth"),
         (lambda t: _edit_truth(t, frames=[{"frame": 0, "time_s": 0.0, "depth_fraction": None,
-                                           "cement_area_mm2": 0.0, "leak_classes": []}] * N), "has no front_to_wall_mm"),
+                                           "cement_area_mm2": 0.0, "leak_classes": []}] * N), "has no front_to_wall_mm",
+         "truth"),
         (lambda t: _edit_truth(t, frames=[{"frame": 0, "time_s": 0.0, "front_to_wall_mm": None, "depth_fraction": None,
-                                           "cement_area_mm2": "abc", "leak_classes": []}] * N), '"cement_area_mm2"'),
+                                           "cement_area_mm2": "abc", "leak_classes": []}] * N), '"cement_area_mm2"',
+         "truth"),
+        # frames[i] not an object: the first such frame is named by its index.
+        (lambda t: _edit_truth(t, frames=[*json.loads(t.read_text())["frames"][:2], [0, 0.4], 7, None]),
+         "frames[2] is not an object", "truth"),
+        # "time_s" not a number (a string, a bool, missing, not finite).
+        (lambda t: _edit_frame(t, 3, time_s="0.6"), "frames[3]: \"time_s\" must be a number; got '0.6'", "truth"),
+        (lambda t: _edit_frame(t, 1, time_s=True), "frames[1]: \"time_s\" must be a number; got True", "truth"),
+        (lambda t: _edit_frame(t, 0, time_s=None), "frames[0]: \"time_s\" must be a number; got None", "truth"),
+        (lambda t: t.write_text(t.read_text().replace('"time_s": 0.4,', '"time_s": NaN,', 1)),
+         "frames[2]: \"time_s\" must be a number; got nan", "truth"),
+        # "leak_classes" not a list, or holding a class that is not one of CONTRACT.md's.
+        (lambda t: _edit_frame(t, 4, leak_classes="venous"),
+         "frames[4]: \"leak_classes\" must be a list of posterior, venous, disc_superior, disc_inferior, anterior; "
+         "got 'venous'", "truth"),
+        (lambda t: _edit_frame(t, 3, leak_classes=["venous", "spinal"]),
+         "frames[3]: \"leak_classes\" must be a list of", "truth"),
+        (lambda t: _edit_frame(t, 2, leak_classes=None), "frames[2]: \"leak_classes\" must be a list", "truth"),
+        # "masks_file" a name or null, nothing else.
+        (lambda t: _edit_truth(t, masks_file=5), "\"masks_file\" must be a file name or null; got 5", "truth"),
+        (lambda t: _edit_truth(t, masks_file=["truth_masks.npz"]), "\"masks_file\" must be a file name or null",
+         "truth"),
     ],
 )
-def test_bad_truth_is_invalid_and_named(pair, edit, expected):
+def test_bad_truth_is_invalid_and_named(pair, edit, expected, named):
     result_dir, truth_path = pair
     edit(truth_path)
     with pytest.raises(InvalidStudyError) as error:
         evaluate(result_dir, truth_path)
     assert expected in error.value.reason
+    where = {"truth": truth_path, "masks": truth_path.parent / "absent.npz"}[named]
+    assert error.value.path == str(where)
 
 
-def test_bad_frames_csv_is_invalid_and_named(pair):
+def _edit_rows(csv_path, edit):
+    """Rewrite frames.csv with ``edit(rows)`` applied to its rows (a list of dicts, header kept)."""
+    with open(csv_path, newline="") as stream:
+        reader = csv.DictReader(stream)
+        header, rows = reader.fieldnames, list(reader)
+    edit(rows)
+    with open(csv_path, "w", newline="") as stream:
+        writer = csv.DictWriter(stream, fieldnames=header)
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def _set(index, **changes):
+    return lambda rows: rows[index].update(changes)
+
+
+def _frames(*numbers):
+    def edit(rows):
+        for row, number in zip(rows, numbers):
+            row["frame"] = str(number)
+    return edit
+
+
+@pytest.mark.parametrize(
+    "edit, expected",
+    [
+        (lambda path: path.write_text("frame,time_s\n0,0.0\n"),
+         "missing column(s) front_to_wall_mm, depth_fraction, leak_classes, alert"),
+        # The "frame" column counts 0, 1, 2, ...: not from 1, not out of order, no gap, no repeat.
+        (lambda path: _edit_rows(path, _frames(1, 2, 3, 4, 5)), 'the "frame" column must count 0, 1, 2, ... in order'),
+        (lambda path: _edit_rows(path, _frames(0, 1, 3, 2, 4)), 'the "frame" column must count 0, 1, 2, ... in order'),
+        (lambda path: _edit_rows(path, _frames(0, 1, 2, 3, 5)), 'the "frame" column must count 0, 1, 2, ... in order'),
+        (lambda path: _edit_rows(path, _frames(0, 1, 1, 3, 4)), 'the "frame" column must count 0, 1, 2, ... in order'),
+        # Leak classes are CONTRACT.md's; the line is the file's (the header is line 1).
+        (lambda path: _edit_rows(path, _set(3, leak_classes="venous;spinal")), "line 5: unknown leak class(es) spinal"),
+        (lambda path: _edit_rows(path, _set(0, leak_classes="Venous")), "line 2: unknown leak class(es) Venous"),
+        (lambda path: _edit_rows(path, _set(2, frame="two")), "line 4: invalid literal for int()"),
+        (lambda path: _edit_rows(path, _set(4, alert="panic")), "line 6: 'panic' is not a valid AlertLevel"),
+    ],
+)
+def test_bad_frames_csv_is_invalid_and_named(pair, edit, expected):
     result_dir, truth_path = pair
     csv_path = result_dir / "frames.csv"
-    csv_path.write_text("frame,time_s\n0,0.0\n")
+    edit(csv_path)
     with pytest.raises(InvalidStudyError) as error:
         evaluate(result_dir, truth_path)
     assert error.value.path == str(csv_path)
-    assert "front_to_wall_mm" in error.value.reason
+    assert expected in error.value.reason
 
 
 def test_cli_prints_and_writes_the_report(pair, capsys):

@@ -49,7 +49,9 @@ def test_evaluate_end_to_end(evaluated, capsys):
     assert main(["evaluate", str(out), str(truth_path)]) == 0
     printed = json.loads(capsys.readouterr().out)
     report = json.loads((out / EVALUATION_FILE).read_text())
-    assert len(report.pop("per_frame")) == FRAMES
+    per_frame = report.pop("per_frame")
+    assert len(per_frame) == FRAMES
+    assert [r["frame"] for r in per_frame] == list(range(FRAMES))
     assert printed == report
     assert set(report) == REPORT_KEYS
 
@@ -57,30 +59,44 @@ def test_evaluate_end_to_end(evaluated, capsys):
     assert report["frames"] == FRAMES == len(truth["frames"])
     in_body = sum(f["front_to_wall_mm"] is not None for f in truth["frames"])
     assert report["front_to_wall_frames"] == in_body > 0
-    assert 0 <= report["front_to_wall_unmeasured_frames"] < in_body
-    assert 0.0 <= report["front_to_wall_abs_error_mm_median"] <= report["front_to_wall_abs_error_mm_p95"]
-    assert 0.0 <= report["depth_fraction_abs_error_median"] <= report["depth_fraction_abs_error_p95"] < 0.1
-    assert 0.0 <= report["dice"] <= 1.0 and 0.0 <= report["dice_frame_mean"] <= 1.0
-    # Loose sanity bounds, far from the measured 0.92 and 1.4 mm (seed 3): masks or frames
-    # paired wrongly anywhere in the chain (transposed, shifted by a frame) fall far below.
-    assert report["dice"] > 0.5
-    assert report["front_to_wall_abs_error_mm_median"] < 5.0
-    assert 0.0 <= report["alert_agreement"] <= 1.0
+    # With the wall given and no nuisance but breathing, every frame with cement in the body is measured.
+    assert report["front_to_wall_unmeasured_frames"] == 0
+    # Bars (measured on seed 3: median 0.68 mm, p95 2.32 mm, depth median 0.017 and p95 0.06, Dice 0.919):
+    # - the front within 2 px (median), as test_cli_analyze.py holds a small run; p95 within the
+    #   worst case of the accuracy benchmark's 15 posterior_approach cases (2.82 mm, README);
+    # - Dice at the issue's per-case bar of 0.90 (every accuracy case meets it pooled, README).
+    # Masks or frames paired wrongly anywhere in the chain (transposed, a frame off) fall far below.
+    mm_per_px = truth["mm_per_px"]
+    assert report["front_to_wall_abs_error_mm_median"] <= 2 * mm_per_px
+    assert report["front_to_wall_abs_error_mm_p95"] <= 3.0
+    assert report["depth_fraction_abs_error_median"] < 0.05 and report["depth_fraction_abs_error_p95"] < 0.1
+    assert report["dice"] >= 0.90
 
     # The truth side of the timings is the truth file's own events.
     first = {level: next(e["time_s"] for e in truth["events"] if e["level"] in wanted)
              for level, wanted in (("warn", {"warn", "stop"}), ("stop", {"stop"}))}
+    index = {round(f["time_s"], 6): f["frame"] for f in truth["frames"]}
     for level in ("warn", "stop"):
         timing = report[f"first_{level}_s"]
         assert timing["truth"] == pytest.approx(first[level])
-        if timing["analysis"] is None:
-            assert timing["difference"] is None and timing["difference_frames"] is None
-        else:
-            assert timing["difference"] == pytest.approx(timing["analysis"] - timing["truth"])
-            # In frames: the analysis' frame at its time less the truth's at its time.
-            index = {round(f["time_s"], 6): f["frame"] for f in truth["frames"]}
-            frames = index[round(timing["analysis"], 6)] - index[round(timing["truth"], 6)]
-            assert timing["difference_frames"] == frames
+        # The analysis warns and stops, each within one frame of the truth.
+        assert timing["analysis"] is not None, level
+        assert abs(timing["difference_frames"]) <= 1, (level, timing)
+        assert timing["difference"] == pytest.approx(timing["analysis"] - timing["truth"])
+        # In frames: the analysis' frame at its time less the truth's at its time.
+        assert timing["difference_frames"] == index[round(timing["analysis"], 6)] - index[round(timing["truth"], 6)]
+    # A stop is justified once the true front is within 4 mm of the wall (the issue's allowance):
+    # not before.
+    fronts = [(f["time_s"], f["front_to_wall_mm"]) for f in truth["frames"] if f["front_to_wall_mm"] is not None]
+    near = next(t for t, mm in fronts if mm <= 4.0)
+    assert report["first_stop_s"]["analysis"] >= near - 1e-6
+    # Alerts: every frame's level is the truth's but for the frame at each change (each within
+    # one frame, above) and the truth's dip from stop back to warn, where the analysis' stop holds.
+    levels = [r["alert"] for r in per_frame]
+    assert "unreliable" not in levels
+    truth_stops = [e["time_s"] for e in truth["events"] if e["level"] == "stop"]
+    dipped = sum(r["truth_alert"] == "warn" and any(t < r["time_s"] for t in truth_stops) for r in per_frame)
+    assert report["alert_agreement"] >= (FRAMES - 2 - dipped) / FRAMES
     # No leak in this scenario: nothing to find or miss.
     assert report["leak_classes_found"] == report["leak_classes_missed"] == []
     assert report["leak_class_frames"] == 0 and report["leak_class_frame_agreement"] is None
