@@ -155,6 +155,33 @@ def _check_wall(source, wall: dict, study) -> None:
         )
 
 
+def _on_first_frame(study, corners, frame: int, make_engine) -> tuple:
+    """Corners drawn on a later ``frame`` of a finished study, moved onto its first frame by
+    the engine's own registration of that frame against the first.
+
+    Everything the engine places by the body at its start (the bone motion is measured on,
+    the search region, the leak channel's outline) is then where the body is in the first
+    frame, not where it was in ``frame``: the engine itself, fed frames in order as a live
+    stream feeds them, can only move the corners when ``frame`` comes.
+
+    Returns
+    -------
+    (Corners, int)
+        The corners on frame 0 and 0; or as drawn and ``frame`` when that frame cannot be
+        registered (the engine then moves them itself when it comes).
+    """
+    import numpy as np
+
+    from vpimage.io import FrameBatch
+
+    probe = make_engine(corners, frame)
+    index = np.array([0, frame])
+    probe.process(FrameBatch(np.stack([study.frame(0), study.frame(frame)]), study.timing.time_s[index], index))
+    if probe.state.corners_anchor_frame is not None:  # (not registered)
+        return corners, frame
+    return probe.state.corners, 0
+
+
 def analyze_study(
     source: str | Path,
     out: str | Path,
@@ -217,19 +244,25 @@ def analyze_study(
     if anatomy is not None:
         logger.info("study %s: anatomy confidence %.2f %s", study.key, anatomy.confidence, anatomy.reason)
         config = dataclasses.replace(config, leaks=config.leaks.for_automatic_corners())
-    engine = Engine(
-        config,
-        rows=study.rows,
-        columns=study.columns,
-        mm_per_px=geometry.mm_per_px,
-        fov_mask=geometry.fov_mask,
-        corners=corners,
-        corners_frame=wall["frame"] if wall else 0,
-        view=geometry.view if geometry.view in ("ap", "oblique") else "lateral",  # (unknown: as lateral)
-        white_level=study.white_level,
-        backend=backend,
-        device=None if device == "auto" else device,
-    )
+    def make_engine(corners, corners_frame: int) -> Engine:
+        return Engine(
+            config,
+            rows=study.rows,
+            columns=study.columns,
+            mm_per_px=geometry.mm_per_px,
+            fov_mask=geometry.fov_mask,
+            corners=corners,
+            corners_frame=corners_frame,
+            view=geometry.view if geometry.view in ("ap", "oblique") else "lateral",  # (unknown: as lateral)
+            white_level=study.white_level,
+            backend=backend,
+            device=None if device == "auto" else device,
+        )
+
+    # (summary.json reports the corners as given, with the frame they were drawn on)
+    corners_frame = wall["frame"] if wall else 0
+    on_first = _on_first_frame(study, corners, corners_frame, make_engine) if corners_frame else (corners, 0)
+    engine = make_engine(*on_first)
     results, packed_masks, frame_corners = [], [], []
     started = time.perf_counter()
     for batch in study.iter_batches(_BATCH):
