@@ -50,6 +50,8 @@ def test_sample_is_regenerated_by_its_script(scenario):
     assert difference.max() <= 1 and np.mean(difference > 0) < 1e-4
     truth = json.loads((ROOT / scenario / "truth.json").read_text())
     assert truth["scenario"] == scenario
+    assert truth.keys() == result.truth.keys()  # the truth format synth writes today
+    assert truth["events"] == result.truth["events"]
     assert len(truth["frames"]) == stored.shape[0]
     np.testing.assert_allclose(
         [f["cement_area_mm2"] for f in truth["frames"]],

@@ -8,6 +8,7 @@ vpimage.synth._truth).
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 import pytest
@@ -89,6 +90,17 @@ def test_alert_events_hold_time():
         ("stop", 1.75),
         ("ok", 2.25),
     ]
+
+
+@pytest.mark.parametrize("fps", [10, 15, 30])
+def test_alert_events_leave_a_level_when_the_hold_is_up_at_float_frame_times(fps):
+    """Frame times as the phantom sums them (0.1 is not exact in binary): a stop met on
+    frame 1 only is left on the first frame 0.5 s or more after it (frame 6 at 10 fps: 0.6 s -
+    0.1 s = 0.5 s; frame 9 at 15 fps)."""
+    t = np.cumsum(np.full(3 * fps, 1 / fps)) - 1 / fps
+    raw = ["ok", "stop"] + ["ok"] * (3 * fps - 2)
+    events = alert_events(t, raw)
+    assert [(e["frame"], e["level"]) for e in events] == [(0, "ok"), (1, "stop"), (1 + math.ceil(fps / 2), "ok")]
 
 
 # --- the phantom's truth against an independent re-implementation -----------------------

@@ -23,6 +23,7 @@ VISIBILITY_FLOOR_MM = 0.5
 CORNER_NAMES = ("anterior_superior", "posterior_superior", "posterior_inferior", "anterior_inferior")
 _LEVELS = ("ok", "warn", "stop")
 _WARN_WALL_MM, _STOP_WALL_MM, _WARN_DEPTH, _HOLD_S = 5.0, 2.0, 0.75, 0.5
+_TIME_EPS_S = 1e-9
 
 
 def _signed_distance(points: np.ndarray, a: np.ndarray, b: np.ndarray, inside: np.ndarray) -> np.ndarray:
@@ -85,13 +86,14 @@ def alert_events(time_s: np.ndarray, levels: list[str]) -> list[dict]:
 
     A level is entered on the first frame that meets it and left only once it has not
     been met for the hold time (0.5 s): the held level at ``t`` is the highest raw level
-    of the frames in ``(t - 0.5 s, t]``.
+    of the frames in ``(t - 0.5 s, t]``, with 1 ns of tolerance on frame times (sums of
+    float intervals: at 10 fps a level last met at 0.1 s is left at 0.6 s).
     """
     rank = np.array([_LEVELS.index(level) for level in levels])
     events = [{"frame": 0, "time_s": 0.0, "level": "ok"}]
     current = 0
     for f, t in enumerate(time_s):
-        recent = (time_s > t - _HOLD_S) & (time_s <= t)
+        recent = (t - time_s < _HOLD_S - _TIME_EPS_S) & (time_s <= t)
         held = int(rank[recent].max())
         if held != current:
             current = held
