@@ -1,6 +1,7 @@
 """frames.csv, events.json, summary.json: columns, empty NaN, JSON nulls, alert summary."""
 
 import csv
+import dataclasses
 import json
 import math
 import os
@@ -46,6 +47,15 @@ def test_frames_csv_values_nan_empty_and_quoting(tmp_path, results):
     assert rows[2]["time_to_wall_s"] == "7.6" and rows[2]["front_speed_mm_s"] == "1.5"
     assert rows[3]["reason"] == 'front 4.0 mm from the wall, "near"' and rows[3]["alert"] == "warn"
     assert rows[4]["leak_classes"] == "posterior;venous" and rows[4]["leak_area_mm2"] == "2.5"
+
+
+def test_frames_csv_writes_a_front_at_rest_as_0_not_minus_0(tmp_path, results):
+    # The Theil-Sen slope of a front that does not move is -0.0 (the speed is minus the slope).
+    path = tmp_path / "frames.csv"
+    write_frames_csv(path, [dataclasses.replace(results[2], front_speed_mm_s=-0.0, time_to_wall_s=math.nan)])
+    with open(path, newline="") as stream:
+        (row,) = csv.DictReader(stream)
+    assert row["front_speed_mm_s"] == "0"
 
 
 def test_frames_csv_failure_leaves_no_file(tmp_path, results):

@@ -46,7 +46,8 @@ def _columns() -> tuple[str, ...]:
 
 
 def _cell(value: Any) -> str:
-    """One CSV field: NaN empty, floats to 6 significant digits, lists ``;``-joined."""
+    """One CSV field: NaN empty, floats to 6 significant digits (no ``-0``: a front at rest
+    reads 0), lists ``;``-joined."""
     if isinstance(value, Enum):
         return str(value.value)
     if isinstance(value, (bool, np.bool_)):
@@ -54,7 +55,7 @@ def _cell(value: Any) -> str:
     if isinstance(value, (int, np.integer)):
         return str(int(value))
     if isinstance(value, (float, np.floating)):
-        return "" if not math.isfinite(value) else f"{float(value):.6g}"
+        return "" if not math.isfinite(value) else f"{float(value) + 0.0:.6g}"
     if isinstance(value, (tuple, list)):
         return ";".join(_cell(v) for v in value)
     return "" if value is None else str(value)
