@@ -351,11 +351,25 @@ def test_speed_estimator_recovers_slope_under_noise():
     assert np.nanmedian(speeds[30:]) == pytest.approx(2.5, abs=0.15)
 
 
+def _speed_after_a_change(est, *, before_mm_s, after_mm_s, frames_after):
+    """The estimate at 10 fps after 100 frames at one speed and ``frames_after`` more at another."""
+    d, speed = 40.0, math.nan
+    for k in range(100 + frames_after):
+        d -= 0.1 * (before_mm_s if k < 100 else after_mm_s)
+        speed = est.update(k * 0.1, d)
+    return speed
+
+
 def test_speed_estimator_window_bounded_and_nan_skipped():
-    est = FrontSpeedEstimator(window_s=0.5, max_samples=8)
-    for k in range(100):
-        est.update(k * 0.1, 10.0 - 0.1 * k)  # 1 mm/s toward the wall
-    assert len(est._samples) <= 6  # 0.5 s at 10 fps, inclusive
+    # 0.5 s at 10 fps holds 6 frames (both ends): 5 frames at the new speed give it exactly
+    # (the sample before the change is on the same line), 4 do not.
+    window = dict(before_mm_s=1.0, after_mm_s=5.0)
+    assert _speed_after_a_change(FrontSpeedEstimator(window_s=0.5), **window, frames_after=5) == pytest.approx(5.0)
+    assert _speed_after_a_change(FrontSpeedEstimator(window_s=0.5), **window, frames_after=4) < 5.0
+    # The sample cap bounds a long window: the last 4 samples only, 3 frames at the new speed.
+    capped = FrontSpeedEstimator(window_s=10.0, max_samples=4)
+    assert _speed_after_a_change(capped, **window, frames_after=3) == pytest.approx(5.0)
+    assert _speed_after_a_change(FrontSpeedEstimator(window_s=10.0), **window, frames_after=3) == pytest.approx(1.0)
     # Moving away: negative speed; NaN frames add nothing.
     est = FrontSpeedEstimator(window_s=1.0)
     est.update(0.0, 5.0)

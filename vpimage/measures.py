@@ -493,7 +493,8 @@ class FrontSpeedEstimator:
     """Speed of the cement front toward the posterior wall, robust to noise.
 
     The Theil-Sen slope (median of the pairwise slopes) of the front-to-wall distance over
-    the samples of the last ``window_s`` seconds; memory is bounded by ``max_samples``.
+    the samples of the last ``window_s`` seconds, at most the last ``max_samples`` of them
+    (memory and work per update stay bounded: 64 samples cover 1 s up to 64 fps).
 
     Parameters
     ----------
