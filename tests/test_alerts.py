@@ -101,7 +101,8 @@ def test_frame_level_leak_levels_per_class():
     [
         (3.0, 1.5, (), STOP),  # front seen within hidden_stop_mm (3.5), unseen cement 1.5 mm from the wall
         (3.5, -0.2, (), STOP),  # boundary: the front seen at hidden_stop_mm, unseen cement behind the wall
-        (3.6, 1.5, (), UNREL),  # front seen farther: warn seen, but unseen cement could be a stop
+        (3.6, 1.5, (), WARN),  # front seen farther: the warn seen stands, unseen cement could be a stop
+        (6.0, 1.5, (), UNREL),  # nothing met but unseen cement could be a stop: not ok
         (8.0, 2.0, (), UNREL),  # boundary: <= stop_mm could be a stop
         (3.0, 2.01, (), WARN),  # unseen cement no nearer than the stop distance: the warn stands
         (1.8, 0.5, (), STOP),  # a stop seen is a stop
@@ -116,6 +117,8 @@ def test_frame_level_front_hidden_in_the_needle_shadow(d, hidden, leaks, expecte
     )
     assert level is expected
     assert reason.startswith(FRONT_HIDDEN) == (expected is UNREL)
+    # the doubt follows the reasons of a warn that unseen cement could make a stop
+    assert (f"; {FRONT_HIDDEN}: " in reason) == (expected is WARN and hidden <= 2.0)
 
 
 def test_front_hidden_reason_names_where_the_unseen_cement_could_be():
@@ -125,13 +128,18 @@ def test_front_hidden_reason_names_where_the_unseen_cement_could_be():
             thresholds=AlertThresholds(**thresholds), hidden_front_to_wall_mm=hidden,
         )[1]
 
-    assert reason(4.0, 1.24) == "front_hidden: unseen cement could lie 1.2 mm from the wall (stop <= 2 mm)"
-    assert reason(4.0, -0.6) == "front_hidden: unseen cement could lie 0.6 mm behind the wall (stop <= 2 mm)"
+    assert reason(6.0, 1.24) == "front_hidden: unseen cement could lie 1.2 mm from the wall (stop <= 2 mm)"
+    assert reason(6.0, -0.6) == "front_hidden: unseen cement could lie 0.6 mm behind the wall (stop <= 2 mm)"
+    assert reason(4.0, 1.24) == (
+        "front 4.0 mm from the wall (warn <= 5 mm); front_hidden: unseen cement could lie 1.2 mm from the wall (stop <= 2 mm)"
+    )
     assert reason(3.0, 0.14) == (
         "front 3.0 mm from the wall, unseen cement beyond it could lie 0.1 mm from the wall "
         "(stop <= 3.5 mm with the front hidden)"
     )
-    assert reason(3.0, 0.14, hidden_stop_mm=2.0).startswith(FRONT_HIDDEN)  # the front seen alone decides
+    assert reason(3.0, 0.14, hidden_stop_mm=2.0) == (  # the front seen alone decides
+        "front 3.0 mm from the wall (warn <= 5 mm); front_hidden: unseen cement could lie 0.1 mm from the wall (stop <= 2 mm)"
+    )
 
 
 def test_a_stop_on_a_hidden_front_joins_the_leaks_stop():
@@ -150,7 +158,7 @@ def test_a_stop_on_a_hidden_front_joins_the_leaks_stop():
     "d, leaks, leak_levels, expected",
     [
         (10.0, (), {}, UNREL),  # ok but for the stray cement: a leak's first pixels could stop
-        (4.0, (), {}, UNREL),  # warn: likewise
+        (4.0, (), {}, WARN),  # warn stands, the doubt after it: a leak's first pixels could stop
         (1.5, (), {}, STOP),  # a stop is a stop
         (10.0, ("anterior",), {}, STOP),  # and a leak counted is a leak
         (4.0, (), {name: "warn" for name in LEAK_CLASSES}, WARN),  # no leak could raise a warn higher
@@ -164,8 +172,11 @@ def test_stray_cement_beyond_the_outline_is_never_ok(d, leaks, leak_levels, expe
         thresholds=AlertThresholds(leak_levels=leak_levels), stray_cement_mm2=0.15,
     )
     assert level is expected
+    doubt = f"{LEAK_UNCERTAIN}: 0.15 mm2 of cement beyond the body's outline, too little to call a leak"
     if expected is UNREL:
-        assert reason == f"{LEAK_UNCERTAIN}: 0.15 mm2 of cement beyond the body's outline, too little to call a leak"
+        assert reason == doubt
+    if (d, leaks, leak_levels) == (4.0, (), {}):
+        assert reason == f"front 4.0 mm from the wall (warn <= 5 mm); {doubt}"
     assert _level(10.0) == (OK, "")  # without stray cement
 
 
@@ -222,6 +233,29 @@ def test_every_unreliable_frame_reported_not_ok():
         assert level.rank >= frame.rank  # never below what the frame itself meets
 
 
+@pytest.mark.parametrize(
+    ("doubt", "name"),
+    [({"hidden_front_to_wall_mm": 1.5}, FRONT_HIDDEN), ({"stray_cement_mm2": 0.2}, LEAK_UNCERTAIN),
+     ({"caveat": OBLIQUE_VIEW}, OBLIQUE_VIEW)],
+)
+def test_a_warn_met_under_a_doubt_is_not_left_while_it_is_met(doubt, name):
+    """The front 4 mm from the wall on every frame (warn), the doubt from the third frame on:
+    the warn is reported on every frame (a doubt that turned it into unreliable would let the
+    hold rule drop a warn still met after 0.5 s); the doubt is in the reasons."""
+    machine, th = AlertStateMachine(AlertThresholds()), AlertThresholds()
+    reported = []
+    for k in range(15):
+        level, reason = frame_level(
+            front_to_wall_mm=4.0, depth_fraction=0.8, leak_classes=(), reliable=True, unreliable_reason="",
+            thresholds=th, **(doubt if k >= 2 else {}),
+        )
+        reported.append(machine.update(k / 10, level, reason))
+    assert [level for level, _ in reported] == [WARN] * 15
+    assert all(reason.startswith("front 4.0 mm from the wall (warn <= 5 mm); depth fraction 0.80") for _, reason in reported)
+    assert [reason.split("; ")[2:] != [] for _, reason in reported] == [False] * 2 + [True] * 13
+    assert all(reason.split("; ")[2].startswith(name) for _, reason in reported[2:])
+
+
 def test_exact_hold_boundary_with_float_times():
     # 30 fps: 15 frames = 0.5 s. Met at t0, not after: still held at t0 + 14/30, left at t0 + 15/30.
     machine = AlertStateMachine(AlertThresholds(hold_s=0.5))
@@ -260,11 +294,11 @@ def test_rank_orders_reports():
     [
         (1.5, 0.9, (), STOP, "front 1.5 mm from the wall (stop <= 2 mm)"),  # a stop still stops
         (6.0, 0.5, ("disc_inferior",), STOP, "leak: disc_inferior"),
-        (4.0, 0.9, (), UNREL, OBLIQUE_VIEW),  # would warn: cannot tell warn from stop
+        (4.0, 0.9, (), WARN, "front 4.0 mm from the wall (warn <= 5 mm); depth fraction 0.90 (warn >= 0.75); oblique_view"),
         (12.0, 0.3, (), UNREL, OBLIQUE_VIEW),  # would be ok: never ok
     ],
 )
-def test_an_oblique_view_stops_or_is_unreliable(d, depth, leaks, expected, reason):
+def test_an_oblique_view_stops_warns_or_is_unreliable(d, depth, leaks, expected, reason):
     assert frame_level(
         front_to_wall_mm=d, depth_fraction=depth, leak_classes=leaks, reliable=True, unreliable_reason="",
         thresholds=AlertThresholds(), caveat=OBLIQUE_VIEW,

@@ -183,7 +183,7 @@ def test_several_inputs_get_one_folder_each_named_from_the_file(breach, tmp_path
     assert summary["wall_source"] == "auto" and summary["wall"] is not None
 
 
-def test_an_oblique_view_stops_as_the_lateral_does_and_is_never_ok(breach, analysed, tmp_path):
+def test_an_oblique_view_stops_and_warns_as_the_lateral_does_and_is_never_ok(breach, analysed, tmp_path):
     # The same run, its positioner angles turned 45 degrees off the lateral view.
     oblique = tmp_path / "oblique.dcm"
     ds = pydicom.dcmread(breach["dcm"])
@@ -198,9 +198,45 @@ def test_an_oblique_view_stops_as_the_lateral_does_and_is_never_ok(breach, analy
         assert now["front_to_wall_mm"] == was["front_to_wall_mm"]  # measured alike
         if was["alert"] == "stop":
             assert (now["alert"], now["reason"]) == ("stop", was["reason"])
-        elif was["alert"] in ("ok", "warn"):
+        elif was["alert"] == "warn" or was["reason"].startswith(("front_hidden", "leak_uncertain")):
+            # the least it is, with the caveat after the frame's own reasons and doubts
+            assert (now["alert"], now["reason"]) == (was["alert"], was["reason"] + "; oblique_view")
+        else:
             assert (now["alert"], now["reason"]) == ("unreliable", "oblique_view")
-    assert {row["alert"] for row in turned} == {"unreliable", "stop"}
+    assert [row["alert"] for row in lateral].count("warn") >= 3
+    assert {row["alert"] for row in turned} == {"unreliable", "warn", "stop"}
+
+
+def test_millimetres_at_the_detector_plane_are_never_ok_and_stop_on_what_they_show(breach, analysed, tmp_path):
+    """ImagerPixelSpacing without a magnification: distances read too large by it (the front
+    nearer the wall than it reads), so a frame stops or warns on what it shows and is
+    otherwise unreliable (magnification_unknown), never ok."""
+    plane = tmp_path / "detector_plane.dcm"
+    ds = pydicom.dcmread(breach["dcm"])
+    assert "PixelSpacing" not in ds and "ImagerPixelSpacing" in ds
+    for keyword in ("EstimatedRadiographicMagnificationFactor", "DistanceSourceToDetector", "DistanceSourceToPatient"):
+        if keyword in ds:
+            delattr(ds, keyword)
+    ds.save_as(plane)
+    out = tmp_path / "out"
+    assert main(["analyze", str(plane), "--out", str(out), "--wall", str(breach["wall"]), "--quiet"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    detector_mm = float(ds.ImagerPixelSpacing[0])
+    assert summary["mm_per_px"] == pytest.approx(detector_mm) and "detector plane" in summary["calibration"]
+    assert detector_mm > breach["sim"].run.mm_per_px * 1.05  # the phantom's magnification
+    rows = read_rows(out / "frames.csv")
+    assert {r["alert"] for r in rows} == {"unreliable", "warn", "stop"}  # never ok
+    for r in rows:
+        if r["front_to_wall_mm"]:
+            assert float(r["front_to_wall_mm"]) == pytest.approx(float(r["front_to_wall_px"]) * detector_mm, rel=1e-4)
+        if r["alert"] != "stop":  # the doubt in every frame's reasons
+            assert r["reason"].endswith("magnification_unknown") and "ok" != r["alert"]
+    # The stop is still on time: the breach's front reaches the stop distance on the truth's
+    # first stop frame, read at 1.4 mm (the true 1.07 mm times the magnification).
+    truth_stop = next(e["frame"] for e in breach["sim"].truth["events"] if e["level"] == "stop")
+    first_stop = next(int(r["frame"]) for r in rows if r["alert"] == "stop")
+    assert truth_stop - 4 <= first_stop <= truth_stop + 1
+    assert all(r["alert"] == "stop" for r in rows[first_stop:])
 
 
 def test_wall_corners_off_the_image_are_refused(breach, tmp_path, capsys):

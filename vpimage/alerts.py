@@ -14,15 +14,19 @@ from typing import Iterable, Iterator, Mapping
 
 from vpimage.measures import LEAK_CLASSES
 
-__all__ = ["FRONT_HIDDEN", "LEAK_UNCERTAIN", "OBLIQUE_VIEW", "AlertLevel", "AlertStateMachine", "AlertThresholds", "events", "frame_level"]
+__all__ = ["FRONT_HIDDEN", "LEAK_UNCERTAIN", "MAGNIFICATION_UNKNOWN", "OBLIQUE_VIEW", "AlertLevel", "AlertStateMachine", "AlertThresholds", "events", "frame_level"]
 
-#: Unreliable reason of a frame whose front may run on unseen to within the stop distance.
+# Doubts: why a frame that does not stop could be worse than it measures. The reason of such
+# a frame when it is unreliable; after a warn's own reasons when it meets warn.
+#: The front may run on unseen (in the needle's shadow) to within the stop distance.
 FRONT_HIDDEN = "front_hidden"
-#: Unreliable reason of a frame with cement beyond the body's outline too small to call a leak.
+#: Cement beyond the body's outline, too small to call a leak.
 LEAK_UNCERTAIN = "leak_uncertain"
-#: Unreliable reason of a frame of an oblique view that does not stop: the distance to the
-#: wall line is not the lateral view's.
+#: An oblique view: the distance to the wall line is not the lateral view's.
 OBLIQUE_VIEW = "oblique_view"
+#: Millimetres at the detector plane (no magnification in the header): distances read too
+#: large by the unknown magnification, so a front nearer the wall than it reads.
+MAGNIFICATION_UNKNOWN = "magnification_unknown"
 
 
 class AlertLevel(str, Enum):
@@ -200,8 +204,9 @@ def frame_level(
         leak there could raise is ``unreliable`` (reason :data:`LEAK_UNCERTAIN`).
     caveat : str, optional
         Why the measures may understate the danger although they were taken (e.g.
-        :data:`OBLIQUE_VIEW`): a frame that meets ``stop`` still stops, any other is
-        ``unreliable`` with this reason, not ``warn`` or ``ok``.
+        :data:`OBLIQUE_VIEW`): a frame that meets ``stop`` still stops, one that meets
+        ``warn`` warns with the caveat after its reasons, any other is ``unreliable`` with
+        this reason, never ``ok``.
 
     Returns
     -------
@@ -210,8 +215,11 @@ def frame_level(
         highest of ``stop``, ``warn``, ``ok`` whose condition holds, with every condition
         of that level joined by ``"; "`` (empty for ``ok``). Unseen cement that could be
         within ``stop_mm`` of the wall stops a frame whose front seen is within
-        ``hidden_stop_mm``; a frame farther that does not meet ``stop`` otherwise is
-        ``unreliable`` (reason :data:`FRONT_HIDDEN`): it cannot tell ``stop`` from less.
+        ``hidden_stop_mm``; a frame farther that does not meet ``stop`` otherwise cannot tell
+        ``stop`` from less: it is ``warn`` when it meets that (the least it is, with the
+        doubt, :data:`FRONT_HIDDEN`, after its reasons), else ``unreliable``. Stray cement
+        and a ``caveat`` are doubts of the same kind. A level is never lowered by a doubt, so
+        the hold rule sees every ``warn`` a frame meets.
     """
     if not reliable:
         return AlertLevel.UNRELIABLE, unreliable_reason or "unreliable"
@@ -241,19 +249,22 @@ def frame_level(
             met[level].append(f"leak: {name}")
     if met[AlertLevel.STOP]:
         return AlertLevel.STOP, "; ".join(met[AlertLevel.STOP])
-    if caveat:
-        return AlertLevel.UNRELIABLE, caveat
-    if hidden_near:
-        return AlertLevel.UNRELIABLE, (
-            f"{FRONT_HIDDEN}: unseen cement could lie {where} the wall (stop <= {thresholds.stop_mm:g} mm)"
-        )
+    # Doubts, why the frame could be worse than it measures: a warn it meets stands (it is the
+    # least the frame is) with them after its reasons; a frame that meets none is unreliable.
     higher = {AlertLevel.STOP} if met[AlertLevel.WARN] else {AlertLevel.WARN, AlertLevel.STOP}
+    doubts = []
+    if hidden_near:
+        doubts.append(f"{FRONT_HIDDEN}: unseen cement could lie {where} the wall (stop <= {thresholds.stop_mm:g} mm)")
     if stray_cement_mm2 > 0 and higher & set(thresholds.leak_levels.values()):  # a leak there could raise it
-        return AlertLevel.UNRELIABLE, (
+        doubts.append(
             f"{LEAK_UNCERTAIN}: {stray_cement_mm2:.2f} mm2 of cement beyond the body's outline, too little to call a leak"
         )
+    if caveat:
+        doubts.append(caveat)
     if met[AlertLevel.WARN]:
-        return AlertLevel.WARN, "; ".join(met[AlertLevel.WARN])
+        return AlertLevel.WARN, "; ".join(met[AlertLevel.WARN] + doubts)
+    if doubts:
+        return AlertLevel.UNRELIABLE, "; ".join(doubts)
     return AlertLevel.OK, ""
 
 

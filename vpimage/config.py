@@ -215,7 +215,8 @@ class ReliabilityConfig:
         How far cement may run unseen into blind pixels beyond the cement seen, mm. When
         such cement could lie within ``alerts.stop_mm`` of the posterior wall, a frame
         whose front seen is within ``alerts.hidden_stop_mm`` stops, and one that would not
-        ``stop`` otherwise is unreliable (``front_hidden``).
+        ``stop`` otherwise warns if it meets ``warn`` (with ``front_hidden`` after the
+        reasons), else is unreliable (``front_hidden``).
     collimator_min_step : float
         Rise of attenuation over the reference that marks a collimator blade closed in
         during the run (or anything else entering the beam from the field's edge), on the
@@ -258,7 +259,8 @@ class SpeedConfig:
     Attributes
     ----------
     window_s : float
-        Sliding window of the robust (Theil-Sen) slope of front_to_wall_mm, s.
+        Sliding window of the robust (Theil-Sen) slope of front_to_wall_mm, s; at most
+        the last 64 frames of it (:class:`vpimage.measures.FrontSpeedEstimator`).
     """
 
     window_s: float = 1.0

@@ -8,7 +8,7 @@ from pydicom.dataset import Dataset
 
 from vpimage.errors import InvalidStudyError
 from vpimage.io._fov import field_of_view
-from vpimage.io._geometry import calibration, view
+from vpimage.io._geometry import calibration, geometry, view
 
 
 def header(**values) -> Dataset:
@@ -34,6 +34,19 @@ def test_detector_spacing_alone_is_used_with_a_warning():
     with pytest.warns(UserWarning, match="detector plane"):
         mm, source = calibration(header(ImagerPixelSpacing=["0.3", "0.3"]), "f.dcm")
     assert mm == pytest.approx(0.3) and source == "ImagerPixelSpacing (no magnification: detector plane)"
+
+
+@pytest.mark.filterwarnings("ignore:.*(detector plane|no pixel spacing)")
+@pytest.mark.parametrize(
+    ("values", "unknown"),
+    [({"ImagerPixelSpacing": ["0.3", "0.3"]}, True),
+     ({"ImagerPixelSpacing": ["0.3", "0.3"], "EstimatedRadiographicMagnificationFactor": "1.5"}, False),
+     ({"PixelSpacing": ["0.2", "0.2"]}, False),
+     ({}, False)],  # uncalibrated: no millimetres at all (no_calibration), not detector ones
+)
+def test_the_geometry_says_when_the_magnification_is_unknown(values, unknown):
+    ds = header(**values)
+    assert geometry(ds, np.zeros((8, 8), np.float32), "f.dcm").magnification_unknown is unknown
 
 
 @pytest.mark.filterwarnings("ignore:Invalid value for VR DS")  # pydicom on the NaN we set

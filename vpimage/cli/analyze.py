@@ -254,6 +254,7 @@ def analyze_study(
             corners=corners,
             corners_frame=corners_frame,
             view=geometry.view if geometry.view in ("ap", "oblique") else "lateral",  # (unknown: as lateral)
+            magnification_unknown=geometry.magnification_unknown,
             white_level=study.white_level,
             backend=backend,
             device=None if device == "auto" else device,

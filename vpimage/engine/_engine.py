@@ -11,7 +11,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from vpimage import measures
-from vpimage.alerts import OBLIQUE_VIEW, AlertLevel, AlertStateMachine, frame_level
+from vpimage.alerts import MAGNIFICATION_UNKNOWN, OBLIQUE_VIEW, AlertLevel, AlertStateMachine, frame_level
 from vpimage.engine._collimation import Collimation
 from vpimage.engine._denoise import Denoiser
 from vpimage.engine._result import FrameResult
@@ -149,8 +149,13 @@ class Engine:
         Frame the corners were drawn on. Until it is seen, they are used as drawn.
     view : str, optional
         ``"lateral"``; ``"oblique"`` (measured as lateral, but the distance to the wall line
-        is not the lateral view's: a frame that does not stop is unreliable, reason
+        is not the lateral view's: a frame that does not stop warns with ``oblique_view``
+        after the reasons if it meets ``warn``, else is unreliable, reason
         ``oblique_view``); or ``"ap"`` (no wall distance: front_to_wall and depth are NaN).
+    magnification_unknown : bool, optional
+        ``mm_per_px`` is the detector's spacing (:attr:`vpimage.io.Geometry.magnification_unknown`):
+        distances read too large, so frames are treated as the oblique view's, reason
+        ``magnification_unknown``.
     white_level : float, optional
         Top of the stored pixel range (:attr:`vpimage.io.Study.white_level`, ``2**BitsStored
         - 1``); by default the first frame's brightest exposed value rounded up to ``2**k - 1``.
@@ -202,6 +207,7 @@ class Engine:
         corners: Corners | None = None,
         corners_frame: int = 0,
         view: str = "lateral",
+        magnification_unknown: bool = False,
         white_level: float | None = None,
         backend: str = "numpy",
         device: str | None = None,
@@ -220,6 +226,11 @@ class Engine:
         if view not in ("lateral", "oblique", "ap"):
             raise ValueError(f"`view` must be 'lateral', 'oblique' or 'ap'; got {view!r}")
         self.view = view
+        # Why every frame's measures may understate the danger (see frame_level's caveat).
+        self._caveat = "; ".join(
+            name for name, applies in ((OBLIQUE_VIEW, view == "oblique"), (MAGNIFICATION_UNKNOWN, magnification_unknown))
+            if applies
+        )
         self.white_level = white_level
         self._fill = 0.0  # attenuation outside the field: the first frame's median inside it
         self._black = math.inf  # attenuation of a black pixel (the bottom of the stored range)
@@ -916,7 +927,7 @@ class Engine:
             thresholds=self.config.alerts,
             hidden_front_to_wall_mm=hidden_px * scale,
             stray_cement_mm2=stray_px * scale**2,
-            caveat=OBLIQUE_VIEW if self.view == "oblique" else "",
+            caveat=self._caveat,
         )
         level, reason = st.alerts.update(time_s, level, reason)
         result = FrameResult(

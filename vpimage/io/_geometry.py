@@ -28,7 +28,10 @@ from vpimage.errors import InvalidStudyError, UnsupportedError
 from vpimage.io._fov import field_of_view
 from vpimage.io._headers import find, number, numbers
 
-__all__ = ["Geometry", "calibration", "geometry", "view"]
+__all__ = ["DETECTOR_PLANE", "Geometry", "calibration", "geometry", "view"]
+
+#: :attr:`Geometry.calibration` of millimetres at the detector plane (rule 4).
+DETECTOR_PLANE = "ImagerPixelSpacing (no magnification: detector plane)"
 
 _LATERAL_TOLERANCE_DEG = 15.0  # primary angle within 90 +/- this: lateral
 _AP_TOLERANCE_DEG = 15.0  # primary angle within 0 (or 180) +/- this: AP/PA
@@ -60,6 +63,12 @@ class Geometry:
     fov_mask: np.ndarray = field(repr=False)
     fov_source: str
     view: str
+
+    @property
+    def magnification_unknown(self) -> bool:
+        """Whether ``mm_per_px`` is the detector's spacing, not the isocentre's: distances in
+        mm read too large by the unknown magnification (about 1.1-1.5 on a C-arm)."""
+        return self.calibration == DETECTOR_PLANE
 
 
 def _spacing(ds: Dataset, keyword: str, path) -> float | None:
@@ -113,7 +122,7 @@ def calibration(ds: Dataset, path: str | PathLike) -> tuple[float | None, str]:
             return imager * sod / sid, f"ImagerPixelSpacing/DistanceSourceToDetector/{keyword}"
     warnings.warn(f"{path}: ImagerPixelSpacing without magnification: millimetres are at the detector "
                   "plane, too large by the unknown magnification", stacklevel=2)
-    return imager, "ImagerPixelSpacing (no magnification: detector plane)"
+    return imager, DETECTOR_PLANE
 
 
 def view(ds: Dataset, path: str | PathLike) -> str:
