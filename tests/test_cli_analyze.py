@@ -251,21 +251,27 @@ def test_wall_corners_off_the_image_are_refused(breach, tmp_path, capsys):
     assert "anterior_superior" not in line  # (the corners inside are not listed)
 
 
-@pytest.mark.parametrize("kind", ["missing", "garbage", "bad_wall"])
+@pytest.mark.parametrize("kind", ["missing", "garbage", "bad_wall", "latin1_wall", "latin1_config"])
 def test_bad_input_exits_3_with_one_line_naming_the_file(kind, breach, tmp_path, capsys):
-    source, wall = str(breach["dcm"]), None
+    source, extra, named = str(breach["dcm"]), [], None
     if kind == "missing":
         source = str(tmp_path / "nothing.dcm")
     elif kind == "garbage":
         source = str(tmp_path / "garbage.dcm")
         Path(source).write_bytes(b"not a dicom file at all" * 10)
+    elif kind.endswith("wall"):
+        named = tmp_path / "WALL.json"
+        named.write_bytes(b'{"frame": 0, "vertebral_body": {"anterior_superior": [1, 2]}}' if kind == "bad_wall"
+                          else b'{"frame": 0, "vertebral_body": {"\xe9": 1}}')  # Latin-1, not UTF-8
+        extra = ["--wall", str(named)]
     else:
-        wall = tmp_path / "WALL.json"
-        wall.write_text('{"frame": 0, "vertebral_body": {"anterior_superior": [1, 2]}}')
-    argv = ["analyze", source, "--out", str(tmp_path / "out")] + (["--wall", str(wall)] if wall else [])
+        named = tmp_path / "config.toml"
+        named.write_bytes(b"# r\xe9glages\n[alerts]\nwarn_mm = 6.0\n")
+        extra = ["--config", str(named)]
+    argv = ["analyze", source, "--out", str(tmp_path / "out")] + extra
     assert main(argv) == 3
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and (Path(source).name in err[0] if kind != "bad_wall" else "WALL.json" in err[0])
+    assert len(err) == 1 and str(named or source) in err[0]
 
 
 def test_a_study_that_fails_does_not_stop_the_others(breach, tmp_path, capsys):

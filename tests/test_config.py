@@ -83,6 +83,14 @@ def test_bad_file_raises_config_error_naming_file_and_key(tmp_path, text, messag
     assert str(path) in str(info.value)
 
 
+def test_a_file_not_in_utf8_raises_config_error_naming_the_file(tmp_path):
+    path = tmp_path / "latin1.toml"
+    path.write_bytes(b"# r\xe9glages\n[alerts]\nwarn_mm = 6.0\n")  # TOML is UTF-8
+    with pytest.raises(ConfigError, match="not valid TOML") as info:
+        RunConfig.from_toml(path)
+    assert str(path) in str(info.value)
+
+
 def test_config_pickles_for_worker_processes():
     import pickle
 

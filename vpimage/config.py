@@ -346,7 +346,7 @@ class RunConfig:
                 data = tomllib.load(stream)
         except OSError as error:
             raise ConfigError(f"{path}: cannot read configuration: {error.strerror or error}") from None
-        except tomllib.TOMLDecodeError as error:
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
             raise ConfigError(f"{path}: not valid TOML: {error}") from None
         config = cls.from_mapping(data, source=str(path))
         return config.with_overrides(overrides) if overrides else config

@@ -120,7 +120,7 @@ def read_wall(path: str | Path) -> dict:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
     except OSError as error:
         raise InvalidStudyError(path, f"cannot read WALL.json: {error.strerror or error}") from None
-    except json.JSONDecodeError as error:
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise InvalidStudyError(path, f"not valid JSON: {error}") from None
     if not isinstance(data, dict) or "vertebral_body" not in data:
         raise InvalidStudyError(path, 'WALL.json must be an object with "vertebral_body" (and "frame")')
