@@ -70,9 +70,41 @@ def test_short_pixel_data(valid, tmp_path):
     assert "Pixel Data has" in refused(edited(valid, tmp_path / "x.dcm", PixelData=short))
 
 
-@pytest.mark.parametrize(("frames", "words"), [(0, "must be in"), (9, "Pixel Data has"), (-2, "must be in")])
+# 2 of the 4 frames would analyse half the run and drop the rest unseen.
+@pytest.mark.parametrize(
+    ("frames", "words"), [(0, "must be in"), (9, "Pixel Data has"), (2, "Pixel Data has"), (-2, "must be in")]
+)
 def test_wrong_number_of_frames(valid, tmp_path, frames, words):
     assert words in refused(edited(valid, tmp_path / "x.dcm", NumberOfFrames=frames))
+
+
+def test_pixel_data_longer_than_bits_allocated_says(valid, tmp_path):
+    reason = refused(edited(valid, tmp_path / "x.dcm", BitsAllocated=8, BitsStored=8, HighBit=7))
+    assert "Pixel Data has" in reason and "at 8 bits need" in reason
+
+
+@pytest.mark.parametrize(
+    ("frames", "offset_table", "words"),
+    [
+        (2, True, "the Basic Offset Table lists 4 frames; (0028,0008) Number of Frames is 2"),
+        (6, True, "the Basic Offset Table lists 4 frames; (0028,0008) Number of Frames is 6"),
+        (6, False, "(7FE0,0010) Pixel Data holds 4 fragments, too few for 6 frames"),
+    ],
+)
+def test_compressed_frames_other_than_number_of_frames(tmp_path, frames, offset_table, words):
+    path = write(build_run(n=4), tmp_path, "xa", "jpeg-ls")
+    ds = dcmread(path)
+    ds.PixelData = encapsulate(list(generate_frames(ds.PixelData, number_of_frames=4)), has_bot=offset_table)
+    ds.NumberOfFrames = frames
+    ds.save_as(path, enforce_file_format=True)
+    assert refused(path) == words
+
+
+def test_compressed_samples_deeper_than_bits_allocated_are_refused_not_cut(tmp_path):
+    path = write(build_run(n=2), tmp_path, "xa", "jpeg-ls")
+    precision = dcmread(path).BitsStored  # the JPEG-LS data's own sample precision
+    reason = refused(edited(path, tmp_path / "x.dcm", BitsAllocated=8, BitsStored=8, HighBit=7))
+    assert reason == f"the JPEG-LS Lossless Image Compression data has {precision} bits a sample; (0028,0100) Bits Allocated is 8: values would be cut"
 
 
 @pytest.mark.parametrize("spacing", [["0", "0"], ["-0.15", "-0.15"]])

@@ -18,14 +18,17 @@ the fuzz test found. A frame that no plugin decodes is refused with
 
 from __future__ import annotations
 
+import io
 import logging
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 from pydicom.dataset import Dataset
+from pydicom.encaps import generate_fragments, parse_basic_offsets, parse_fragments
 from pydicom.pixels import get_decoder, iter_pixels, pixel_array
-from pydicom.uid import UID
+from pydicom.pixels.utils import _get_jpg_parameters, get_j2k_parameters
+from pydicom.uid import UID, JPEG2000TransferSyntaxes, JPEGLSTransferSyntaxes, JPEGTransferSyntaxes
 
 from vpimage.errors import InvalidStudyError, UnsupportedError
 from vpimage.io._pixels import PixelFormat
@@ -92,17 +95,53 @@ class FrameDecoder:
         if self.uid.is_encapsulated:
             if length != _UNDEFINED_LENGTH:
                 raise InvalidStudyError(self.path, f"Pixel Data of {self.uid.name} is not encapsulated")
+            self._check_fragments(header, element, in_memory)
             return
         expected = self.fmt.frame_bytes * self.fmt.n_frames
-        if length < expected:
+        if not expected <= length <= expected + expected % 2:  # (an odd length is padded to even)
             raise InvalidStudyError(
                 self.path,
                 f"(7FE0,0010) Pixel Data has {length} bytes; {self.fmt.n_frames} frames of "
-                f"{self.fmt.rows} x {self.fmt.columns} need {expected}",
+                f"{self.fmt.rows} x {self.fmt.columns} at {self.fmt.bits_allocated} bits need {expected}",
             )
         offset = getattr(element, "value_tell", None)
         if not in_memory and offset is not None and offset + expected > self.path.stat().st_size:
             raise InvalidStudyError(self.path, "the file is truncated inside (7FE0,0010) Pixel Data")
+
+    def _check_fragments(self, header: Dataset, element, in_memory: bool) -> None:
+        """The encapsulated frames against the header, from the items' headers and the first
+        fragment only: as many frames as (0028,0008) Number of Frames says (a header that
+        says fewer would drop the rest of the run unseen), and JPEG data no deeper than
+        (0028,0100) Bits Allocated (deeper values would be cut to fit)."""
+        n_frames = self.fmt.n_frames
+        with io.BytesIO(header.PixelData) if in_memory else open(self.path, "rb") as stream:
+            if not in_memory:
+                stream.seek(element.value_tell)
+            try:
+                offsets = parse_basic_offsets(stream)
+                n_fragments, _ = parse_fragments(stream)  # (puts the stream back)
+                first = next(generate_fragments(stream), b"")
+            except (ValueError, EOFError, OSError) as error:
+                raise InvalidStudyError(self.path, f"(7FE0,0010) Pixel Data items are malformed: {_short(error)}") from None
+        tables = [("Basic Offset Table", len(offsets))]
+        if "ExtendedOffsetTable" in header:
+            tables.append(("(7FE0,0001) Extended Offset Table", len(header.ExtendedOffsetTable) // 8))
+        for name, count in tables:
+            if count and count != n_frames:
+                raise InvalidStudyError(self.path, f"the {name} lists {count} frames; (0028,0008) Number of Frames is {n_frames}")
+        if n_fragments < n_frames:
+            raise InvalidStudyError(self.path, f"(7FE0,0010) Pixel Data holds {n_fragments} fragments, too few for {n_frames} frames")
+        if self.uid in JPEG2000TransferSyntaxes:
+            precision = get_j2k_parameters(first).get("precision")
+        elif self.uid in JPEGTransferSyntaxes or self.uid in JPEGLSTransferSyntaxes:
+            precision = _get_jpg_parameters(first).get("precision")  # (pydicom's own JPEG header parser)
+        else:
+            return
+        if precision and precision > self.fmt.bits_allocated:
+            raise InvalidStudyError(
+                self.path, f"the {self.uid.name} data has {precision} bits a sample; "
+                f"(0028,0100) Bits Allocated is {self.fmt.bits_allocated}: values would be cut"
+            )
 
     def _decode(self, index: int, plugin: str) -> np.ndarray:
         return pixel_array(self._source, index=index, decoding_plugin=plugin)
