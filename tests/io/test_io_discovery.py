@@ -41,10 +41,48 @@ def test_dicomdir_never_follows_a_path_outside_its_folder(tmp_path):
     images = [r for r in dicomdir.DirectoryRecordSequence if r.DirectoryRecordType == "IMAGE"]
     images[0].ReferencedFileID = ["..", outsider.name]
     dicomdir.save_as(root / "DICOMDIR", enforce_file_format=True)
-    with pytest.warns(UserWarning, match="points outside the DICOMDIR's folder"):
+    with pytest.warns(UserWarning, match=f"1 outside the DICOMDIR's folder \\(not followed\\): '../{outsider.name}'"):
         study = vpimage.io.open(root / "DICOMDIR")
     assert study.n_frames == 2  # the two images still referenced inside
     np.testing.assert_array_equal(study.frame(0), expected_frames(run)[1])
+
+
+def _image_files(root):
+    records = dcmread(root / "DICOMDIR").DirectoryRecordSequence
+    return [root.joinpath(*r.ReferencedFileID) for r in records if r.DirectoryRecordType == "IMAGE"]
+
+
+def test_a_dicomdir_whose_files_are_all_missing_is_refused_in_one_line(tmp_path):
+    root = media(tmp_path, build_run(n=3))
+    for path in _image_files(root):
+        path.unlink()
+    for target in (root, root / "DICOMDIR"):
+        with pytest.raises(InvalidStudyError, match="none of its 3 referenced files can be read: 3 missing") as info:
+            vpimage.io.open(target)
+        assert info.value.path == str(root / "DICOMDIR")
+
+
+def test_a_dicomdir_with_some_files_missing_names_them_in_one_warning(tmp_path, recwarn):
+    run = build_run(n=3)
+    root = media(tmp_path, run)
+    gone = _image_files(root)[1]
+    gone.unlink()
+    study = vpimage.io.open(root)
+    (warning,) = [w for w in recwarn if "referenced files" in str(w.message)]
+    assert f"1 missing: '{gone.relative_to(root)}'" in str(warning.message)
+    np.testing.assert_array_equal(np.stack(list(study.iter_frames())), expected_frames(run)[[0, 2]])
+
+
+def test_a_truncated_dicomdir_in_a_folder_is_refused_as_when_named(tmp_path):
+    root = media(tmp_path, build_run(n=3))
+    data = (root / "DICOMDIR").read_bytes()
+    (root / "DICOMDIR").write_bytes(data[: len(data) // 2])
+    reasons = []
+    for target in (root, root / "DICOMDIR"):
+        with pytest.raises(InvalidStudyError) as info:
+            vpimage.io.open(target)
+        reasons.append(info.value.reason)
+    assert reasons[0] == reasons[1] and "truncated" in reasons[0]
 
 
 def test_folder_skips_unreadable_and_non_image_files_with_a_report(tmp_path):

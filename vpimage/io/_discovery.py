@@ -53,15 +53,19 @@ def _inside(root: Path, components: list[str]) -> Path | None:
 def dicomdir_files(path: Path) -> list[Path]:
     """The files a DICOMDIR references, resolved safely inside its folder (module docstring).
 
+    Referenced files that are missing or outside its folder are named in one warning.
+
     Raises
     ------
     InvalidStudyError
-        When the DICOMDIR itself cannot be read.
+        When the DICOMDIR itself cannot be read (truncated, malformed), or none of the
+        files it references can be (a file set copied without its files).
     """
+    read_header(path)  # the checks of any DICOM file named directly (truncation and all)
     with reading(path, "is not a readable DICOMDIR"):
         ds = dcmread(path)
         records = list(ds.get("DirectoryRecordSequence") or [])
-    files = []
+    files, outside, missing = [], [], []
     for record in records:
         file_id = record.get("ReferencedFileID")
         if not file_id:
@@ -69,12 +73,19 @@ def dicomdir_files(path: Path) -> list[Path]:
         components = [str(c).strip() for c in (file_id if type(file_id).__name__ == "MultiValue" else [file_id])]
         target = _inside(path.parent, components)
         if target is None:
-            warnings.warn(f"{path}: Referenced File ID {'/'.join(components)!r} points outside the DICOMDIR's "
-                          "folder; not followed", stacklevel=2)
+            outside.append("/".join(components))
         elif not target.is_file():
-            warnings.warn(f"{path}: referenced file {'/'.join(components)!r} is missing", stacklevel=2)
+            missing.append("/".join(components))
         else:
             files.append(target)
+    problems = [f"{len(names)} {what}: {', '.join(repr(n) for n in names[:5])}{', ...' if len(names) > 5 else ''}"
+                for what, names in (("outside the DICOMDIR's folder (not followed)", outside),
+                                    ("missing", missing)) if names]
+    if problems and not files:
+        raise InvalidStudyError(path, f"none of its {len(outside) + len(missing)} referenced files can be read: "
+                                      f"{'; '.join(problems)}")
+    if problems:
+        warnings.warn(f"{path}: of its referenced files, {'; '.join(problems)}", stacklevel=2)
     return files
 
 
@@ -174,7 +185,8 @@ def discover(root) -> list[StudySource]:
     Raises
     ------
     InvalidStudyError
-        When ``root`` does not exist or its DICOMDIR cannot be read.
+        When ``root`` does not exist, or its DICOMDIR cannot be read or references no
+        file that can be.
     """
     root = Path(root)
     if not root.exists():
