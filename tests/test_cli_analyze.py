@@ -290,7 +290,19 @@ def test_a_study_that_fails_does_not_stop_the_others(breach, tmp_path, capsys):
     # One line on stderr names both failures and their reasons; nothing was written for them.
     (line,) = captured.err.strip().splitlines()
     assert line.startswith("vpimage: error: 2 of 3 studies failed") and "garbage.dcm" in line and "truncated.dcm" in line
-    assert not any((out / name / "summary.json").exists() for name in ("garbage", "truncated"))
+    assert sorted(p.name for p in out.iterdir()) == ["breach"]  # and no folder is left for them
+
+
+@pytest.mark.parametrize("existing", [False, True])
+def test_a_study_that_fails_leaves_no_folder_the_run_made(breach, tmp_path, capsys, existing):
+    truncated = tmp_path / "truncated.dcm"
+    truncated.write_bytes(Path(breach["dcm"]).read_bytes()[:5000])
+    out = tmp_path / "out"
+    if existing:
+        out.mkdir()  # the user's own (empty) folder is kept
+    assert main(["analyze", str(truncated), "--out", str(out), "--wall", str(breach["wall"])]) == 3
+    assert "truncated.dcm" in capsys.readouterr().err
+    assert out.exists() == existing and (not existing or not any(out.iterdir()))
 
 
 def test_one_failure_among_several_is_reported_as_itself(breach, tmp_path, capsys):

@@ -58,8 +58,10 @@ def run(args: argparse.Namespace) -> int:
 
     config = RunConfig.from_toml(args.config) if args.config else RunConfig.defaults()
     wall = read_wall(args.wall) if args.wall else None
+    made = not Path(args.out).exists()
     out = make_folder(args.out)  # (an output that cannot be written fails before any analysis)
     targets = _output_folders(args.inputs, out)
+    existed = {target for _, target in targets if target.exists() and (target != out or not made)}
     failures = []
     for source, target in targets:
         try:
@@ -68,6 +70,7 @@ def run(args: argparse.Namespace) -> int:
             )
         except InvalidStudyError as error:
             failures.append(error)
+            _remove_if_new_and_empty(target, existed)
             continue
         if not args.quiet:
             first_stop = summary["first_stop_s"]
@@ -76,11 +79,19 @@ def run(args: argparse.Namespace) -> int:
                 f"{Path(source).name}: {summary['frames']} frames, max alert {summary['max_alert']}, "
                 f"first stop {stop} -> {target}"
             )
+    if made:
+        _remove_if_new_and_empty(out, existed)
     if len(failures) == 1:
         raise failures[0]
     if failures:
         raise StudiesFailedError(failures, total=len(targets))
     return 0
+
+
+def _remove_if_new_and_empty(folder: Path, existed: set[Path]) -> None:
+    """A failed study leaves no empty folder behind that this run made."""
+    if folder not in existed and folder.is_dir() and not any(folder.iterdir()):
+        folder.rmdir()
 
 
 def _output_folders(inputs: list[str], out: Path) -> list[tuple[str, Path]]:
