@@ -293,6 +293,17 @@ def test_a_study_that_fails_does_not_stop_the_others(breach, tmp_path, capsys):
     assert sorted(p.name for p in out.iterdir()) == ["breach"]  # and no folder is left for them
 
 
+def test_a_rerun_that_fails_writing_leaves_no_summary_over_a_mixed_result_set(breach, tmp_path, capsys):
+    out = tmp_path / "out"
+    argv = ["analyze", str(breach["dcm"]), "--out", str(out), "--wall", str(breach["wall"]), "--quiet"]
+    assert main(argv) == 0 and (out / "summary.json").exists()
+    (out / "config.toml").unlink()
+    (out / "config.toml").mkdir()  # the rerun cannot write its config.toml
+    assert main(argv) == 3
+    assert "config.toml" in capsys.readouterr().err
+    assert not (out / "summary.json").exists()  # frames.csv is the rerun's, no summary claims the set
+
+
 @pytest.mark.parametrize("existing", [False, True])
 def test_a_study_that_fails_leaves_no_folder_the_run_made(breach, tmp_path, capsys, existing):
     truncated = tmp_path / "truncated.dcm"

@@ -286,6 +286,9 @@ def analyze_study(
     logger.info("study %s: %d frames in %.2f s", study.key, len(results), elapsed)
 
     out = make_folder(out)
+    # summary.json, written last, marks a complete result set: a stale one goes first, so a
+    # rerun that fails midway leaves no summary over files of two runs.
+    (out / "summary.json").unlink(missing_ok=True)
     shape = (study.rows, study.columns)
     masks = np.stack([np.unpackbits(p, count=shape[0] * shape[1]).reshape(shape).astype(bool) for p in packed_masks])
     outputs.write_frames_csv(out / "frames.csv", results)
@@ -311,11 +314,11 @@ def analyze_study(
         "view": geometry.view,
         "unreliable_frames": sum(r.alert == "unreliable" for r in results),
     }
-    outputs.write_summary_json(out / "summary.json", summary)
     write_text_atomic(out / "config.toml", given_config.to_toml())
     if overlay:
         outputs.write_overlay(
             out / "overlay.mp4", study.iter_frames(), results, list(masks), frame_corners, fps=float(timing.fps) or 5.0
         )
         outputs.write_timeline_png(out / "timeline.png", results, config.alerts)
+    outputs.write_summary_json(out / "summary.json", summary)
     return summary
