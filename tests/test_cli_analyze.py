@@ -99,6 +99,7 @@ def test_summary_records_the_run(breach, analysed):
     assert summary["wall_source"] == "annotation" and summary["backend"] == "numpy" and summary["device"] == "cpu"
     assert summary["max_alert"] == "stop" and summary["first_stop_s"] is not None
     assert summary["processing_fps"] > 0
+    assert summary["skipped_files"] == []  # one file opened: nothing left out
     given = json.loads(Path(breach["wall"]).read_text())["vertebral_body"]
     assert set(summary["wall"]) == set(given)
     for name, point in given.items():
@@ -490,3 +491,24 @@ def test_inputs_of_the_same_name_get_distinct_folders(breach, tmp_path, capsys):
     assert all(len(read_rows(out / name / "frames.csv")) == n for name in views)
     printed = capsys.readouterr().out.strip().splitlines()
     assert [line.rsplit(" -> ", 1)[1] for line in printed] == [str(out / name) for name in ("breach", "breach_2", "breach_2_2")]
+
+
+@pytest.mark.parametrize("quiet", [True, False])
+def test_a_series_member_that_cannot_be_read_is_kept_in_the_summary(breach, tmp_path, capsys, quiet):
+    folder = tmp_path / "series"
+    write_dicom(breach["sim"].run, folder, obj="xa-series")
+    cut = folder / "0005.dcm"
+    cut.write_bytes(cut.read_bytes()[:-1000])  # truncated in its pixel data
+    out = tmp_path / "out"
+    capsys.readouterr()  # what writing the series logged is not the run's
+    argv = ["analyze", str(folder), "--out", str(out), "--wall", str(breach["wall"])] + (["--quiet"] if quiet else [])
+    assert main(argv) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    (skipped,) = summary["skipped_files"]
+    assert skipped.startswith("0005.dcm (") and "truncated" in skipped
+    assert summary["frames"] == breach["sim"].run.frames.shape[0] - 1
+    captured = capsys.readouterr()
+    if quiet:  # nothing but errors on the terminal: summary.json is where it is kept
+        assert (captured.out, captured.err) == ("", "")
+    else:
+        assert "1 file(s) skipped" in captured.out and "0005.dcm" in captured.err

@@ -71,6 +71,7 @@ def test_a_dicomdir_with_some_files_missing_names_them_in_one_warning(tmp_path, 
     (warning,) = [w for w in recwarn if "referenced files" in str(w.message)]
     assert f"1 missing: '{gone.relative_to(root)}'" in str(warning.message)
     np.testing.assert_array_equal(np.stack(list(study.iter_frames())), expected_frames(run)[[0, 2]])
+    assert study.skipped_files == (f"{gone.relative_to(root)} (missing)",)
 
 
 def test_a_truncated_dicomdir_in_a_folder_is_refused_as_when_named(tmp_path):
@@ -96,6 +97,8 @@ def test_folder_skips_unreadable_and_non_image_files_with_a_report(tmp_path):
     with pytest.warns(UserWarning, match="1 file\\(s\\) skipped: notes.txt"):
         study = vpimage.io.open(folder)
     np.testing.assert_array_equal(np.stack(list(study.iter_frames())), expected_frames(run))
+    (skipped,) = study.skipped_files  # (the report is no image: not a skipped frame)
+    assert skipped.startswith("notes.txt (is not a DICOM file: no 'DICM' prefix")
 
 
 def test_folder_with_two_series_is_not_one_study(tmp_path):

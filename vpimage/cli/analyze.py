@@ -75,9 +75,10 @@ def run(args: argparse.Namespace) -> int:
         if not args.quiet:
             first_stop = summary["first_stop_s"]
             stop = "never" if first_stop is None else f"{first_stop:.2f} s"
+            skipped = len(summary["skipped_files"])
             print(
                 f"{Path(source).name}: {summary['frames']} frames, max alert {summary['max_alert']}, "
-                f"first stop {stop} -> {target}"
+                f"first stop {stop}{f', {skipped} file(s) skipped' if skipped else ''} -> {target}"
             )
     if made:
         _remove_if_new_and_empty(out, existed)
@@ -313,6 +314,7 @@ def analyze_study(
         "study_key": study.key,
         "view": geometry.view,
         "unreliable_frames": sum(r.alert == "unreliable" for r in results),
+        "skipped_files": list(study.skipped_files),
     }
     write_text_atomic(out / "config.toml", given_config.to_toml())
     if overlay:

@@ -155,8 +155,9 @@ def _names(header: Dataset) -> tuple[str, str]:
     return syntax.name, UID(str(sop)).name if sop else "unknown"
 
 
-def open_instance(path: Path, header: Dataset | None = None) -> Study:
-    """Study of one DICOM instance (single- or multi-frame)."""
+def open_instance(path: Path, header: Dataset | None = None, *, skipped_files: tuple[str, ...] = ()) -> Study:
+    """Study of one DICOM instance (single- or multi-frame); ``skipped_files`` as
+    :attr:`Study.skipped_files` (the other files of its folder)."""
     header = read_header(path) if header is None else header
     instance = DicomInstance(path, header)
     with reading(path, "frame 0 cannot be decoded"):
@@ -169,7 +170,8 @@ def open_instance(path: Path, header: Dataset | None = None) -> Study:
     logger.debug("study %s: one instance, %d frames, %s", key, instance.fmt.n_frames, syntax)
     return Study(path, source=instance, n_frames=instance.fmt.n_frames, rows=instance.fmt.rows,
                  columns=instance.fmt.columns, geometry=geo, timing=timing, photometric=instance.fmt.photometric,
-                 transfer_syntax=syntax, sop_class=sop, white_level=instance.fmt.value_range()[1], key=key)
+                 transfer_syntax=syntax, sop_class=sop, white_level=instance.fmt.value_range()[1], key=key,
+                 skipped_files=skipped_files)
 
 
 def _check_alike(instances: list[DicomInstance]) -> None:
@@ -180,10 +182,10 @@ def _check_alike(instances: list[DicomInstance]) -> None:
             raise InvalidStudyError(instance.path, f"frame size, photometry or value range differs from {first.path.name}")
 
 
-def open_series(origin: Path, instances: list[DicomInstance]) -> Study:
+def open_series(origin: Path, instances: list[DicomInstance], *, skipped_files: tuple[str, ...] = ()) -> Study:
     """Study of the instances of one series: single frames, or runs (multi-frame
     instances), ordered by acquisition time; each run keeps its own frame times
-    (:func:`~vpimage.io._timing.runs_timing`).
+    (:func:`~vpimage.io._timing.runs_timing`). ``skipped_files`` as :attr:`Study.skipped_files`.
 
     Raises
     ------
@@ -205,4 +207,5 @@ def open_series(origin: Path, instances: list[DicomInstance]) -> Study:
     logger.info("study %s: %d instance(s) of one series, %d frames", key, len(instances), len(timing.time_s))
     return Study(origin, source=_RunsFrames(instances), n_frames=len(timing.time_s), rows=first.fmt.rows,
                  columns=first.fmt.columns, geometry=geo, timing=timing, photometric=first.fmt.photometric,
-                 transfer_syntax=syntax, sop_class=sop, white_level=first.fmt.value_range()[1], key=key)
+                 transfer_syntax=syntax, sop_class=sop, white_level=first.fmt.value_range()[1], key=key,
+                 skipped_files=skipped_files)

@@ -53,7 +53,8 @@ def _inside(root: Path, components: list[str]) -> Path | None:
 def dicomdir_files(path: Path) -> list[Path]:
     """The files a DICOMDIR references, resolved safely inside its folder (module docstring).
 
-    Referenced files that are missing or outside its folder are named in one warning.
+    Referenced files that are missing or outside its folder are named in one warning
+    (:func:`_dicomdir_listing` gives them).
 
     Raises
     ------
@@ -61,6 +62,11 @@ def dicomdir_files(path: Path) -> list[Path]:
         When the DICOMDIR itself cannot be read (truncated, malformed), or none of the
         files it references can be (a file set copied without its files).
     """
+    return _dicomdir_listing(path)[0]
+
+
+def _dicomdir_listing(path: Path) -> tuple[list[Path], list[str]]:
+    """:func:`dicomdir_files`, and each referenced file not followed as ``"id (why)"``."""
     read_header(path)  # the checks of any DICOM file named directly (truncation and all)
     with reading(path, "is not a readable DICOMDIR"):
         ds = dcmread(path)
@@ -85,11 +91,12 @@ def dicomdir_files(path: Path) -> list[Path]:
         raise InvalidStudyError(path, f"none of its {len(outside) + len(missing)} referenced files can be read: "
                                       f"{'; '.join(problems)}")
     if problems:
-        warnings.warn(f"{path}: of its referenced files, {'; '.join(problems)}", stacklevel=2)
-    return files
+        warnings.warn(f"{path}: of its referenced files, {'; '.join(problems)}", stacklevel=3)
+    return files, [f"{n} (outside the DICOMDIR's folder)" for n in outside] + [f"{n} (missing)" for n in missing]
 
 
-def _image_instances(origin: Path, paths: list[Path]) -> list[DicomInstance]:
+def _image_instances(origin: Path, paths: list[Path]) -> tuple[list[DicomInstance], list[str]]:
+    """The DICOM images among ``paths``, and each unreadable file as ``"name (reason)"``."""
     if not paths:
         raise InvalidStudyError(origin, "lists no file" if origin.is_file() else "holds no file")  # (a DICOMDIR, a folder)
     instances, unreadable = [], []
@@ -106,19 +113,20 @@ def _image_instances(origin: Path, paths: list[Path]) -> list[DicomInstance]:
         warnings.warn(f"{origin}: {len(unreadable)} file(s) skipped: {'; '.join(unreadable)[:500]}", stacklevel=3)
     if not instances:
         raise InvalidStudyError(origin, f"holds no readable DICOM image ({len(unreadable)} file(s) unreadable)")
-    return instances
+    return instances, unreadable
 
 
-def _open_instances(origin: Path, paths: list[Path]) -> Study:
-    instances = _image_instances(origin, paths)
+def _open_instances(origin: Path, paths: list[Path], not_followed: list[str] = ()) -> Study:
+    instances, unreadable = _image_instances(origin, paths)
+    skipped = tuple(not_followed) + tuple(unreadable)
     if len(instances) == 1:
-        return open_instance(instances[0].path, instances[0].header)
+        return open_instance(instances[0].path, instances[0].header, skipped_files=skipped)
     series = defaultdict(list)
     for instance in instances:
         series[str(instance.header.get("SeriesInstanceUID", ""))].append(instance)
     if len(series) > 1:
         raise InvalidStudyError(origin, f"holds {len(series)} series, not one study; open one series' folder or file")
-    return open_series(origin, instances)
+    return open_series(origin, instances, skipped_files=skipped)
 
 
 def _folder_files(folder: Path) -> list[Path]:
@@ -139,7 +147,7 @@ def open_path(path) -> Study:
     if path.is_dir():
         dicomdir = next((p for p in path.iterdir() if p.name.upper() == "DICOMDIR" and p.is_file()), None)
         if dicomdir is not None:
-            return _open_instances(dicomdir, dicomdir_files(dicomdir))
+            return _open_instances(dicomdir, *_dicomdir_listing(dicomdir))
         return _open_instances(path, _folder_files(path))
     if path.suffix.lower() in VIDEO_SUFFIXES:
         from vpimage.io._video import open_video  # OpenCV loads only for videos
@@ -147,7 +155,7 @@ def open_path(path) -> Study:
         return open_video(path)
     header = read_header(path)
     if _is_dicomdir(path, header):
-        return _open_instances(path, dicomdir_files(path))
+        return _open_instances(path, *_dicomdir_listing(path))
     if "PixelData" not in header:
         raise UnsupportedError(path, "is a DICOM object without (7FE0,0010) Pixel Data, not an image")
     return open_instance(path, header)

@@ -109,11 +109,15 @@ class Study:
         12 hex digits that name the study in logs and summary.json without any patient
         data: hashed from its instances' SOP Instance UIDs (from the resolved path when
         one lacks them), or from a video's first MiB and size.
+    skipped_files : tuple of str
+        Files of the folder or DICOMDIR opened that were left out, each ``"name (reason)"``:
+        unreadable, or referenced by the DICOMDIR and missing (their frames are not in the
+        study). Empty for a file or video opened alone.
     """
 
     def __init__(self, path, *, source: FrameSource, n_frames: int, rows: int, columns: int,
                  geometry: Geometry, timing: Timing, photometric: str, transfer_syntax: str,
-                 sop_class: str, white_level: float, key: str):
+                 sop_class: str, white_level: float, key: str, skipped_files: tuple[str, ...] = ()):
         self.path = Path(path)
         self._source = source
         self.n_frames, self.rows, self.columns = int(n_frames), int(rows), int(columns)
@@ -121,6 +125,7 @@ class Study:
         self.photometric, self.transfer_syntax, self.sop_class = photometric, transfer_syntax, sop_class
         self.white_level = float(white_level)
         self.key = key
+        self.skipped_files = tuple(skipped_files)
 
     def __repr__(self) -> str:
         return (f"Study(key={self.key!r}, n_frames={self.n_frames}, rows={self.rows}, columns={self.columns}, "
