@@ -1,6 +1,9 @@
 """The command line's shared behaviour: help, version, usage errors, exit statuses."""
 
+import contextlib
+import io
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -124,3 +127,14 @@ def test_synth_exposure_changes_reach_the_phantom(tmp_path):
     changed = outputs[True]["exposure"]
     assert outputs[True]["options"]["exposure_changes"] and changed["step_frame"] is not None
     assert len(set(changed["tube_output"])) == 12  # every pulse its own output
+
+
+def test_log_lines_go_to_the_stderr_of_the_moment_not_that_of_an_earlier_run():
+    earlier = io.StringIO()
+    with contextlib.redirect_stderr(earlier):
+        assert main(["info", "/no/such/study"]) == 3
+    earlier.close()  # the stderr of a finished run, as a notebook cell or a test leaves it
+    now = io.StringIO()
+    with contextlib.redirect_stderr(now):
+        logging.getLogger("vpimage.io").warning("a later warning")
+    assert now.getvalue() == "vpimage: WARNING: vpimage.io: a later warning\n"

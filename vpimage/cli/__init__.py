@@ -37,6 +37,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _StderrHandler(logging.StreamHandler):
+    """A stream handler that writes to whatever ``sys.stderr`` is at the time of the record.
+
+    ``main`` may run many times in one process (tests, notebooks) under a redirected
+    stderr; a handler holding the stderr of an earlier call would write to a closed file.
+    """
+
+    def __init__(self) -> None:
+        logging.Handler.__init__(self)
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:
+        pass
+
+
 def _configure_logging(verbosity: int) -> None:
     """Log vpimage's own messages to stderr; other libraries' loggers stay silent.
 
@@ -44,7 +63,7 @@ def _configure_logging(verbosity: int) -> None:
     cost the user one line on stderr (the VpimageError that follows says it all).
     """
     level = logging.WARNING if verbosity == 0 else logging.INFO if verbosity == 1 else logging.DEBUG
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _StderrHandler()
     handler.setFormatter(logging.Formatter("vpimage: %(levelname)s: %(name)s: %(message)s"))
     logger = logging.getLogger("vpimage")
     logger.handlers = [h for h in logger.handlers if isinstance(h, logging.NullHandler)] + [handler]
