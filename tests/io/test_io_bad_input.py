@@ -7,6 +7,7 @@ import pytest
 from io_runs import build_run, write
 from pydicom import dcmread
 from pydicom.encaps import encapsulate, generate_frames
+from pydicom.uid import GrayscaleSoftcopyPresentationStateStorage
 
 import vpimage.io
 from vpimage.errors import InvalidStudyError, UnsupportedError
@@ -60,9 +61,16 @@ def test_truncated_file(valid, tmp_path, keep):
     assert "truncated" in refused(path)
 
 
-def test_missing_pixel_data_is_not_an_image(valid, tmp_path):
-    reason = refused(edited(valid, tmp_path / "x.dcm", PixelData=None), UnsupportedError)
-    assert "Pixel Data" in reason
+def test_an_object_without_pixel_data_is_not_an_image(valid, tmp_path):
+    presentation_state = edited(valid, tmp_path / "x.dcm", PixelData=None,
+                                SOPClassUID=GrayscaleSoftcopyPresentationStateStorage)
+    assert "without (7FE0,0010) Pixel Data, not an image" in refused(presentation_state, UnsupportedError)
+
+
+def test_an_image_without_pixel_data_is_damaged(valid, tmp_path):
+    reason = refused(edited(valid, tmp_path / "x.dcm", PixelData=None))
+    assert reason == ("is a X-Ray Angiographic Image Storage object without (7FE0,0010) Pixel Data: "
+                      "the file is cut short or damaged")
 
 
 def test_short_pixel_data(valid, tmp_path):

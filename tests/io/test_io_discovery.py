@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 from io_runs import build_run, expected_frames, write
 from pydicom import dcmread
 from pydicom.fileset import FileSet
+from pydicom.uid import GrayscaleSoftcopyPresentationStateStorage
 
 import vpimage.io
 from vpimage.errors import InvalidStudyError
@@ -93,12 +96,32 @@ def test_folder_skips_unreadable_and_non_image_files_with_a_report(tmp_path):
     (folder / ".hidden").write_bytes(b"\0")
     report = dcmread(folder / "0001.dcm")
     del report.PixelData
+    report.SOPClassUID = report.file_meta.MediaStorageSOPClassUID = GrayscaleSoftcopyPresentationStateStorage
     report.save_as(folder / "report.dcm", enforce_file_format=True)
     with pytest.warns(UserWarning, match="1 file\\(s\\) skipped: notes.txt"):
         study = vpimage.io.open(folder)
     np.testing.assert_array_equal(np.stack(list(study.iter_frames())), expected_frames(run))
-    (skipped,) = study.skipped_files  # (the report is no image: not a skipped frame)
+    (skipped,) = study.skipped_files  # (the presentation state is no image: not a skipped frame)
     assert skipped.startswith("notes.txt (is not a DICOM file: no 'DICM' prefix")
+
+
+def test_an_image_cut_short_before_its_pixel_data_is_a_skipped_file_not_a_report(tmp_path):
+    run = build_run(n=3)
+    folder = write(run, tmp_path, "xrf-series")
+    data = (folder / "0002.dcm").read_bytes()
+    pixel_data_tag = bytes.fromhex("e07f1000")  # (7FE0,0010), little endian
+    (folder / "0002.dcm").write_bytes(data[: data.rindex(pixel_data_tag)])
+    expected = "0002.dcm (is a X-Ray Radiofluoroscopic Image Storage object without (7FE0,0010) Pixel Data"
+    with pytest.warns(UserWarning, match=re.escape(expected)):
+        study = vpimage.io.open(folder)
+    (skipped,) = study.skipped_files
+    assert skipped.startswith(expected)
+    np.testing.assert_array_equal(np.stack(list(study.iter_frames())), expected_frames(run)[[0, 2]])
+    with pytest.warns(UserWarning, match=re.escape(expected)):
+        (source,) = vpimage.io.discover(folder)
+    assert len(source.files) == 2
+    with pytest.raises(InvalidStudyError, match="cut short"):
+        vpimage.io.open(folder / "0002.dcm")
 
 
 def test_folder_with_two_series_is_not_one_study(tmp_path):

@@ -4,8 +4,10 @@ A folder holding a ``DICOMDIR`` is read through it; any other folder is searched
 recursively (hidden files skipped). A DICOMDIR's referenced files are resolved inside
 its own folder: a Referenced File ID that is absolute, climbs out with ``..`` or
 otherwise points outside that folder is refused with a warning, never followed.
-Unreadable files are reported (a warning naming each) and skipped; DICOM objects
-without pixel data (reports, presentation states) are skipped with a note in the log.
+Unreadable files are reported (a warning naming each) and skipped, among them an object
+of an image SOP Class without Pixel Data (a file cut short at an element boundary);
+other DICOM objects without pixel data (reports, presentation states) are skipped with
+a note in the log.
 What remains must be one study: one instance, or the instances of one series (single
 frames, or several runs), which are put in acquisition order.
 """
@@ -20,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pydicom import dcmread
+from pydicom.uid import UID
 
 from vpimage.errors import InvalidStudyError, UnsupportedError
 from vpimage.io._dicom_study import DicomInstance, open_instance, open_series, read_header
@@ -104,6 +107,7 @@ def _image_instances(origin: Path, paths: list[Path]) -> tuple[list[DicomInstanc
         try:
             header = read_header(path)
             if "PixelData" not in header:
+                _check_not_an_image(path, header)
                 logger.info("skipping %s: a DICOM object without pixel data", path.name)
                 continue
             instances.append(DicomInstance(path, header))
@@ -134,6 +138,15 @@ def _folder_files(folder: Path) -> list[Path]:
             if p.is_file() and not any(part.startswith(".") for part in p.relative_to(folder).parts)]
 
 
+def _check_not_an_image(path: Path, header) -> None:
+    """Refuse an object of an image SOP Class that has no Pixel Data: a file cut short
+    at an element boundary, or stripped, is damaged, not a report to pass over."""
+    sop_class = UID(str(header.get("SOPClassUID", "") or header.file_meta.get("MediaStorageSOPClassUID", "")))
+    if "Image Storage" in sop_class.name:
+        raise InvalidStudyError(
+            path, f"is a {sop_class.name} object without (7FE0,0010) Pixel Data: the file is cut short or damaged")
+
+
 def _is_dicomdir(path: Path, header) -> bool:
     sop = str(header.file_meta.get("MediaStorageSOPClassUID", ""))
     return path.name.upper() == "DICOMDIR" or sop == _MEDIA_STORAGE_DIRECTORY
@@ -157,6 +170,7 @@ def open_path(path) -> Study:
     if _is_dicomdir(path, header):
         return _open_instances(path, *_dicomdir_listing(path))
     if "PixelData" not in header:
+        _check_not_an_image(path, header)
         raise UnsupportedError(path, "is a DICOM object without (7FE0,0010) Pixel Data, not an image")
     return open_instance(path, header)
 
@@ -211,6 +225,8 @@ def discover(root) -> list[StudySource]:
             continue
         try:
             header = read_header(path)
+            if "PixelData" not in header and not _is_dicomdir(path, header):
+                _check_not_an_image(path, header)
         except InvalidStudyError as error:
             unreadable.append(f"{path.name} ({error.reason})")
             continue
