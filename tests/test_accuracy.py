@@ -19,12 +19,14 @@ import math
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 from scipy import ndimage as ndi
 
 from vpimage.alerts import AlertLevel
+from vpimage.anatomy import needle_entry_side, study_needle
 from vpimage.config import RunConfig
 from vpimage.engine import Engine
 from vpimage.measures import Corners, FrontSpeedEstimator
@@ -87,18 +89,33 @@ def analysed_phantom(scenario: str, seed: int, **options) -> dict:
     return {"sim": sim, "truth": sim.truth, "out": out, "results": [f.result for f in out], "dice": np.array(dice)}
 
 
+def needle_enters(run, corners: Corners) -> str | None:
+    """The side of the body the needle enters through, as ``vpimage analyze`` checks WALL.json."""
+    frames = as_ingested(run)
+    study = SimpleNamespace(
+        geometry=SimpleNamespace(mm_per_px=run.mm_per_px, fov_mask=run.field.mask(*frames.shape[1:])),
+        timing=SimpleNamespace(time_s=run.time_s),
+        iter_frames=lambda: iter(frames),
+        white_level=2**run.bits_stored - 1,
+    )
+    needle = study_needle(study, display_log_range=RunConfig.defaults().segmentation.display_log_range)
+    return needle and needle_entry_side(corners, needle)
+
+
 def first_time(items, predicate):
     return next((t for t, item in items if predicate(item)), None)
 
 
 @pytest.fixture(scope="module")
 def measured():
-    """Per case: scenario, truth events and frames, our results, the Dice per frame and the
-    pixels we call cement on the needle's shadow more than 3 px from true cement, per frame."""
+    """Per case: scenario, truth events and frames, our results, the Dice per frame, the
+    pixels we call cement on the needle's shadow more than 3 px from true cement, per frame,
+    and the side of the truth's body the needle enters through."""
     cases = []
     for scenario, seed, variant in CASES:
         sim = simulate(scenario, seed=seed, options=SynthOptions(**variant))
-        out = analyse(sim.run, Corners.from_dict(sim.truth["vertebral_body"]))
+        corners = Corners.from_dict(sim.truth["vertebral_body"])
+        out = analyse(sim.run, corners)
         dice, on_steel = [], []
         for frame, truth, mask, steel in zip(out, sim.truth["frames"], sim.cement_masks, sim.needle_masks):
             ours = frame.cement_mask
@@ -114,6 +131,7 @@ def measured():
                 "results": [f.result for f in out],
                 "dice": dice,
                 "false_cement_on_steel_px": on_steel,
+                "needle_enters": needle_enters(sim.run, corners),
             }
         )
     return cases
@@ -200,6 +218,12 @@ def test_noise_in_the_needle_shadow_does_not_grow_cement_along_it(measured):
     # must not pass for cement and creep along the shaft, away from the true cement.
     worst = {case["name"]: max(case["false_cement_on_steel_px"]) for case in measured}
     assert max(worst.values()) <= 2, sorted(worst.items(), key=lambda item: -item[1])[:3]
+
+
+def test_the_needle_enters_through_the_posterior_wall_the_truth_draws(measured):
+    """The check on WALL.json (needle_enters_anterior) holds its peace on every case: the
+    phantom's needle is transpedicular, and the truth's corners are drawn right."""
+    assert [case["needle_enters"] for case in measured] == ["posterior"] * len(CASES)
 
 
 def test_no_warn_or_stop_without_a_leak_or_an_approach(measured):

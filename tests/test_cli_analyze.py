@@ -240,6 +240,35 @@ def test_millimetres_at_the_detector_plane_are_never_ok_and_stop_on_what_they_sh
     assert all(r["alert"] == "stop" for r in rows[first_stop:])
 
 
+def test_a_wall_drawn_with_anterior_and_posterior_swapped_is_never_ok_and_says_so(breach, analysed, tmp_path, capsys):
+    """A mirrored WALL.json (anterior corners where the posterior ones are) measures the wrong
+    wall: the needle, which enters through the posterior wall, says so. Every frame that does
+    not stop carries needle_enters_anterior (warns on what it meets, else is unreliable), one
+    line on stderr names the study and the reason, and cement leaving the body still stops."""
+    assert json.loads((analysed / "summary.json").read_text())["needle_enters"] == "posterior"
+    corners = json.loads(breach["wall"].read_text())["vertebral_body"]
+    swap = {"anterior_superior": "posterior_superior", "posterior_superior": "anterior_superior",
+            "posterior_inferior": "anterior_inferior", "anterior_inferior": "posterior_inferior"}
+    mirrored = tmp_path / "WALL.json"
+    mirrored.write_text(json.dumps({"frame": 0, "vertebral_body": {name: corners[swap[name]] for name in swap}}))
+    out = tmp_path / "out"
+    capsys.readouterr()
+    assert main(["analyze", str(breach["dcm"]), "--out", str(out), "--wall", str(mirrored), "--quiet"]) == 0
+    (line,) = capsys.readouterr().err.splitlines()
+    assert "WALL.json calls anterior" in line and "needle_enters_anterior" in line
+    assert json.loads((out / "summary.json").read_text())["needle_enters"] == "anterior"
+    rows = read_rows(out / "frames.csv")
+    assert {r["alert"] for r in rows} == {"unreliable", "warn", "stop"}  # never ok
+    for r in rows:
+        if r["alert"] != "stop":
+            assert r["reason"].endswith("needle_enters_anterior")
+    # The breach leaves the drawn outline on the frame the true wall's run first sees it leak.
+    true_wall, swapped = (
+        next(int(r["frame"]) for r in read_rows(folder / "frames.csv") if r["leak_classes"]) for folder in (analysed, out)
+    )
+    assert swapped == true_wall and all(r["alert"] == "stop" for r in rows[swapped:])
+
+
 def test_wall_corners_off_the_image_are_refused(breach, tmp_path, capsys):
     wall = json.loads(Path(breach["wall"]).read_text())
     size = breach["sim"].run.frames.shape[2]

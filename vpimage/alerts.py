@@ -14,7 +14,7 @@ from typing import Iterable, Iterator, Mapping
 
 from vpimage.measures import LEAK_CLASSES
 
-__all__ = ["FRONT_HIDDEN", "LEAK_UNCERTAIN", "MAGNIFICATION_UNKNOWN", "OBLIQUE_VIEW", "AlertLevel", "AlertStateMachine", "AlertThresholds", "events", "frame_level"]
+__all__ = ["FRONT_HIDDEN", "LEAK_UNCERTAIN", "MAGNIFICATION_UNKNOWN", "NEEDLE_ENTERS_ANTERIOR", "OBLIQUE_VIEW", "AlertLevel", "AlertStateMachine", "AlertThresholds", "events", "frame_level"]
 
 # Doubts: why a frame that does not stop could be worse than it measures. The reason of such
 # a frame when it is unreliable; after a warn's own reasons when it meets warn.
@@ -27,6 +27,9 @@ OBLIQUE_VIEW = "oblique_view"
 #: Millimetres at the detector plane (no magnification in the header): distances read too
 #: large by the unknown magnification, so a front nearer the wall than it reads.
 MAGNIFICATION_UNKNOWN = "magnification_unknown"
+#: The needle enters the body through the side the drawn corners call anterior: anterior and
+#: posterior are probably swapped, and the wall measured against is then the anterior one.
+NEEDLE_ENTERS_ANTERIOR = "needle_enters_anterior"
 
 
 class AlertLevel(str, Enum):

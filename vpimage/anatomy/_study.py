@@ -7,10 +7,11 @@ from scipy import ndimage as ndi
 
 from vpimage.anatomy._confidence import MIN_CONFIDENCE
 from vpimage.anatomy._find import find_anatomy
-from vpimage.anatomy._types import Anatomy
+from vpimage.anatomy._needle import find_needle
+from vpimage.anatomy._types import Anatomy, NeedleTrack
 from vpimage.kernels import get_backend
 
-__all__ = ["PRE_INJECTION_S", "pre_injection_image", "study_anatomy"]
+__all__ = ["PRE_INJECTION_S", "pre_injection_image", "study_anatomy", "study_needle"]
 
 #: The frames within this time of the first are taken as free of cement, s.
 PRE_INJECTION_S = 0.5
@@ -42,16 +43,38 @@ def study_anatomy(study, *, display_log_range: float, min_confidence: float = MI
     view = "ap" if geometry.view == "ap" else "lateral"
     if geometry.mm_per_px is None:
         return Anatomy(None, 0.0, view, reason="no_calibration")
+    image = _first_frames_image(study, display_log_range, window_s)
+    return find_anatomy(image, mm_per_px=geometry.mm_per_px, fov_mask=geometry.fov_mask, view=view,
+                        min_confidence=min_confidence)
+
+
+def study_needle(study, *, display_log_range: float, window_s: float = PRE_INJECTION_S) -> NeedleTrack | None:
+    """The longest needle shaft in a study's first frames (frame-0 coordinates).
+
+    Parameters are those of :func:`study_anatomy`.
+
+    Returns
+    -------
+    NeedleTrack or None
+        None when the study has no mm/px or no shaft is seen.
+    """
+    geometry = study.geometry
+    if geometry.mm_per_px is None:
+        return None
+    image = _first_frames_image(study, display_log_range, window_s)
+    return find_needle(image, mm_per_px=geometry.mm_per_px, fov_mask=geometry.fov_mask)
+
+
+def _first_frames_image(study, display_log_range: float, window_s: float) -> np.ndarray:
+    """:func:`pre_injection_image` of the frames within ``window_s`` of the first (1 to 10)."""
     count = int(np.clip(np.searchsorted(study.timing.time_s, window_s, side="right"), 1, _MAX_FRAMES))
     frames = []
     for frame in study.iter_frames():
         frames.append(frame)
         if len(frames) == count:
             break
-    image = pre_injection_image(np.stack(frames), fov_mask=geometry.fov_mask, display_log_range=display_log_range,
-                                white_level=study.white_level)
-    return find_anatomy(image, mm_per_px=geometry.mm_per_px, fov_mask=geometry.fov_mask, view=view,
-                        min_confidence=min_confidence)
+    return pre_injection_image(np.stack(frames), fov_mask=study.geometry.fov_mask,
+                               display_log_range=display_log_range, white_level=study.white_level)
 
 
 def pre_injection_image(frames: np.ndarray, *, fov_mask: np.ndarray, display_log_range: float,

@@ -242,8 +242,8 @@ def analyze_study(
     import vpimage.io
     from vpimage import __version__, outputs
     from vpimage._atomic import make_folder, write_text_atomic
-    from vpimage.alerts import events
-    from vpimage.anatomy import study_anatomy
+    from vpimage.alerts import NEEDLE_ENTERS_ANTERIOR, events
+    from vpimage.anatomy import needle_entry_side, study_anatomy, study_needle
     from vpimage.engine import Engine
 
     study = vpimage.io.open(source)
@@ -256,7 +256,7 @@ def analyze_study(
     if anatomy is not None:
         logger.info("study %s: anatomy confidence %.2f %s", study.key, anatomy.confidence, anatomy.reason)
         config = dataclasses.replace(config, leaks=config.leaks.for_automatic_corners())
-    def make_engine(corners, corners_frame: int) -> Engine:
+    def make_engine(corners, corners_frame: int, needle_enters: str | None = None) -> Engine:
         return Engine(
             config,
             rows=study.rows,
@@ -267,6 +267,7 @@ def analyze_study(
             corners_frame=corners_frame,
             view=geometry.view if geometry.view in ("ap", "oblique") else "lateral",  # (unknown: as lateral)
             magnification_unknown=geometry.magnification_unknown,
+            needle_enters_anterior=needle_enters == "anterior",
             white_level=study.white_level,
             backend=backend,
             device=None if device == "auto" else device,
@@ -275,7 +276,17 @@ def analyze_study(
     # (summary.json reports the corners as given, with the frame they were drawn on)
     corners_frame = wall["frame"] if wall else 0
     on_first = _on_first_frame(study, corners, corners_frame, make_engine) if corners_frame else (corners, 0)
-    engine = make_engine(*on_first)
+    needle_enters = None
+    if wall and geometry.view != "ap":  # (automatic corners put the posterior wall on the needle's side)
+        needle = study_needle(study, display_log_range=config.segmentation.display_log_range)
+        needle_enters = needle_entry_side(on_first[0], needle) if needle else None
+        if needle_enters == "anterior":
+            logger.warning(
+                "study %s: the needle enters the body through the side WALL.json calls anterior: are its anterior "
+                "and posterior corners swapped? Frames that meet neither warn nor stop are unreliable (%s)",
+                study.key, NEEDLE_ENTERS_ANTERIOR,
+            )
+    engine = make_engine(*on_first, needle_enters)
     results, packed_masks, frame_corners = [], [], []
     started = time.perf_counter()
     for batch in study.iter_batches(_BATCH):
@@ -306,6 +317,7 @@ def analyze_study(
         "wall_frame": wall["frame"] if wall else (0 if corners else None),
         "wall_confidence": None if wall else round(float(anatomy.confidence), 4),
         "anatomy": None if wall else anatomy.to_dict(),
+        "needle_enters": needle_enters,
         "backend": engine.backend,
         "device": engine.device,
         "processing_fps": len(results) / elapsed if elapsed > 0 else None,

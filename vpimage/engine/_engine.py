@@ -11,7 +11,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from vpimage import measures
-from vpimage.alerts import MAGNIFICATION_UNKNOWN, OBLIQUE_VIEW, AlertLevel, AlertStateMachine, frame_level
+from vpimage.alerts import MAGNIFICATION_UNKNOWN, NEEDLE_ENTERS_ANTERIOR, OBLIQUE_VIEW, AlertLevel, AlertStateMachine, frame_level
 from vpimage.engine._collimation import Collimation
 from vpimage.engine._denoise import Denoiser
 from vpimage.engine._result import FrameResult
@@ -156,6 +156,10 @@ class Engine:
         ``mm_per_px`` is the detector's spacing (:attr:`vpimage.io.Geometry.magnification_unknown`):
         distances read too large, so frames are treated as the oblique view's, reason
         ``magnification_unknown``.
+    needle_enters_anterior : bool, optional
+        The needle enters the body through the side ``corners`` call anterior
+        (:func:`vpimage.anatomy.needle_entry_side`): the posterior wall may be the anterior
+        one, so frames are treated as the oblique view's, reason ``needle_enters_anterior``.
     white_level : float, optional
         Top of the stored pixel range (:attr:`vpimage.io.Study.white_level`, ``2**BitsStored
         - 1``); by default the first frame's brightest exposed value rounded up to ``2**k - 1``.
@@ -208,6 +212,7 @@ class Engine:
         corners_frame: int = 0,
         view: str = "lateral",
         magnification_unknown: bool = False,
+        needle_enters_anterior: bool = False,
         white_level: float | None = None,
         backend: str = "numpy",
         device: str | None = None,
@@ -228,7 +233,12 @@ class Engine:
         self.view = view
         # Why every frame's measures may understate the danger (see frame_level's caveat).
         self._caveat = "; ".join(
-            name for name, applies in ((OBLIQUE_VIEW, view == "oblique"), (MAGNIFICATION_UNKNOWN, magnification_unknown))
+            name
+            for name, applies in (
+                (OBLIQUE_VIEW, view == "oblique"),
+                (MAGNIFICATION_UNKNOWN, magnification_unknown),
+                (NEEDLE_ENTERS_ANTERIOR, needle_enters_anterior),
+            )
             if applies
         )
         self.white_level = white_level
