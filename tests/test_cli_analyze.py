@@ -281,11 +281,16 @@ def test_wall_corners_off_the_image_are_refused(breach, tmp_path, capsys):
     assert "anterior_superior" not in line  # (the corners inside are not listed)
 
 
-@pytest.mark.parametrize("kind", ["missing", "garbage", "bad_wall", "latin1_wall", "latin1_config"])
+@pytest.mark.parametrize("kind", ["missing", "garbage", "no_light", "bad_wall", "latin1_wall", "latin1_config"])
 def test_bad_input_exits_3_with_one_line_naming_the_file(kind, breach, tmp_path, capsys):
     source, extra, named = str(breach["dcm"]), [], None
     if kind == "missing":
         source = str(tmp_path / "nothing.dcm")
+    elif kind == "no_light":  # a rescale under which every value is below 0
+        ds = pydicom.dcmread(source)
+        ds.RescaleIntercept, ds.RescaleSlope = "-70000", "1"
+        source = str(tmp_path / "no_light.dcm")
+        ds.save_as(source)
     elif kind == "garbage":
         source = str(tmp_path / "garbage.dcm")
         Path(source).write_bytes(b"not a dicom file at all" * 10)
@@ -332,6 +337,15 @@ def test_a_rerun_that_fails_writing_leaves_no_summary_over_a_mixed_result_set(br
     assert main(argv) == 3
     assert "config.toml" in capsys.readouterr().err
     assert not (out / "summary.json").exists()  # frames.csv is the rerun's, no summary claims the set
+
+
+def test_a_stale_summary_that_cannot_be_removed_exits_3_naming_it(breach, tmp_path, capsys):
+    out = tmp_path / "out"
+    (out / "summary.json").mkdir(parents=True)  # not a file: it cannot be unlinked
+    assert main(["analyze", str(breach["dcm"]), "--out", str(out), "--wall", str(breach["wall"])]) == 3
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert str(out / "summary.json") in line and "cannot be removed" in line
+    assert sorted(p.name for p in out.iterdir()) == ["summary.json"]  # nothing written beside it
 
 
 @pytest.mark.parametrize("existing", [False, True])

@@ -255,6 +255,8 @@ def _edit_frame(truth_path, index, **changes):
         (lambda t: t.write_text("[]"), '"frames" and "events"', "truth"),
         (lambda t: _edit_truth(t, frames={"0": {}}), '"frames" and "events"', "truth"),
         (lambda t: _edit_truth(t, events=[{"level": "panic", "time_s": 0.0}]), "events[0]", "truth"),
+        (lambda t: _edit_truth(t, events=[{"level": ["stop"], "time_s": 0.0}]), "events[0]", "truth"),
+        (lambda t: _edit_truth(t, events=[{"level": {"stop": 1}, "time_s": 0.0}]), "events[0]", "truth"),
         (lambda t: _edit_truth(t, masks_file="absent.npz"), "cannot read the truth masks", "masks"),
         (lambda t: _edit_truth(t, frames=[{"frame": 0, "time_s": 0.0, "front_to_wall_mm": None,
                                            "depth_fraction": "deep", "cement_area_mm2": 0.0, "leak_classes": []}] * N),

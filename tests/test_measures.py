@@ -56,6 +56,7 @@ def test_corners_dict_round_trip_and_order():
         ({**RECT.to_dict(), "pedicle": [1, 2]}, "unknown"),
         ({**RECT.to_dict(), "anterior_superior": [1, "x"]}, "anterior_superior"),
         ({**RECT.to_dict(), "anterior_superior": [float("nan"), 1]}, "finite"),
+        ({**RECT.to_dict(), "anterior_superior": [10**400, 1]}, "anterior_superior"),  # (JSON allows it)
         # posterior corners swapped: a bow tie, not a convex quadrilateral
         ({**RECT.to_dict(), "posterior_superior": [100, 80], "posterior_inferior": [100, 30]}, "convex"),
     ],

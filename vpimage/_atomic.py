@@ -16,7 +16,7 @@ from typing import Iterator
 
 from vpimage.errors import OutputError
 
-__all__ = ["atomic_path", "make_folder", "write_bytes_atomic", "write_text_atomic"]
+__all__ = ["atomic_path", "make_folder", "remove_file", "write_bytes_atomic", "write_text_atomic"]
 
 
 @contextlib.contextmanager
@@ -63,3 +63,13 @@ def make_folder(path: str | PathLike) -> Path:
     except OSError as error:
         raise OutputError(path, f"cannot be made a folder: {error.strerror or error}") from None
     return path
+
+
+def remove_file(path: str | PathLike) -> None:
+    """Remove the file ``path`` if there is one; one that cannot be removed (a folder of
+    that name, no permission) raises :class:`~vpimage.errors.OutputError` naming it."""
+    path = Path(path)
+    try:
+        path.unlink(missing_ok=True)
+    except OSError as error:
+        raise OutputError(path, f"cannot be removed: {error.strerror or error}") from None

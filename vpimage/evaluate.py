@@ -329,8 +329,8 @@ def _read_truth(path: Path) -> dict:
                 path, f'frames[{i}]: "leak_classes" must be a list of {", ".join(LEAK_CLASSES)}; got {leaks!r}'
             )
     for i, event in enumerate(data["events"]):
-        level = event.get("level") if isinstance(event, dict) else None
-        if level not in {lv.value for lv in _TRUTH_LEVELS} or not _is_number(event.get("time_s")):
+        level = event.get("level") if isinstance(event, dict) else None  # (any JSON value: a list, unhashable)
+        if level not in [lv.value for lv in _TRUTH_LEVELS] or not _is_number(event.get("time_s")):
             raise InvalidStudyError(path, f'events[{i}] must be {{"level": ok|warn|stop, "time_s": number}}; got {event!r}')
     masks_file = data.get("masks_file")
     if masks_file is not None and not isinstance(masks_file, str):

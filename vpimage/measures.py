@@ -52,7 +52,7 @@ _ON_LINE_PX = 1e-6
 def _point(value, name: str) -> tuple[float, float]:
     try:
         x, y = (float(v) for v in value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # (an integer too large for a float overflows)
         raise ValueError(f"corner `{name}` must be a pair [x, y] of numbers; got {value!r}") from None
     if not (math.isfinite(x) and math.isfinite(y)):
         raise ValueError(f"corner `{name}` must be finite; got {value!r}")

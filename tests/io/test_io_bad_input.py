@@ -182,6 +182,14 @@ def test_monochrome1_with_rescale_inverts_within_the_rescaled_range(valid, tmp_p
     assert study.white_level == hi
 
 
+def test_a_rescale_that_leaves_no_light_is_refused_when_opened(valid, tmp_path):
+    # 12 stored bits less 5000: every analysis value is negative (a CT-style intercept on an
+    # XA image); the study is refused on opening, not failed in the analysis.
+    path = edited(valid, tmp_path / "x.dcm", RescaleIntercept="-5000")
+    assert refused(path) == ("the RescaleSlope 1 / RescaleIntercept -5000 maps every stored value to -905 or less: "
+                             "no pixel can be read as light reaching the detector")
+
+
 def _cut_points(data: bytes) -> list[int]:
     """Byte counts to keep: inside the header's elements, inside the Pixel Data element's
     own header and just past it, and half-way through the pixels."""

@@ -80,6 +80,33 @@ def test_inconsistent_pixel_attributes_are_refused(changes, error, words):
         pixel_format(header(**changes), "f.dcm")
 
 
+def _zero_lut() -> Dataset:
+    lut = Dataset()
+    lut.LUTDescriptor = [2, 0, 16]
+    lut.LUTData = [0, 0]
+    return lut
+
+
+@pytest.mark.parametrize(
+    ("changes", "top"),
+    [({"RescaleIntercept": "-4095"}, "0"),  # 12 stored bits: 4095 - 4095
+     ({"RescaleIntercept": "-5000"}, "-905"),
+     ({"RescaleSlope": "-1"}, "0"),
+     ({"PixelRepresentation": 1, "RescaleIntercept": "-2047"}, "0"),  # signed: the top stored value is 2047
+     ({"ModalityLUTSequence": [_zero_lut()]}, "0")],
+)
+def test_a_modality_mapping_under_which_no_value_is_above_zero_is_refused(changes, top):
+    # Every pixel would be black or below: no value is light reaching the detector, and the
+    # attenuation (-ln(I / white)) has no white to start from.
+    with pytest.raises(InvalidStudyError, match=f"maps every stored value to {top} or less"):
+        pixel_format(header(**changes), "f.dcm")
+
+
+def test_a_rescale_that_leaves_one_value_above_zero_is_read():
+    fmt = pixel_format(header(RescaleIntercept="-4094"), "f.dcm")
+    assert fmt.value_range() == (-4094.0, 1.0)
+
+
 def test_decoded_shape_must_match_the_header():
     with pytest.raises(InvalidStudyError, match="decoded frame has shape"):
         to_analysis(np.zeros((3, 3), np.uint16), pixel_format(header(), "f.dcm"), "f.dcm")

@@ -241,7 +241,7 @@ def analyze_study(
 
     import vpimage.io
     from vpimage import __version__, outputs
-    from vpimage._atomic import make_folder, write_text_atomic
+    from vpimage._atomic import make_folder, remove_file, write_text_atomic
     from vpimage.alerts import NEEDLE_ENTERS_ANTERIOR, events
     from vpimage.anatomy import needle_entry_side, study_anatomy, study_needle
     from vpimage.engine import Engine
@@ -300,7 +300,7 @@ def analyze_study(
     out = make_folder(out)
     # summary.json, written last, marks a complete result set: a stale one goes first, so a
     # rerun that fails midway leaves no summary over files of two runs.
-    (out / "summary.json").unlink(missing_ok=True)
+    remove_file(out / "summary.json")
     shape = (study.rows, study.columns)
     masks = np.stack([np.unpackbits(p, count=shape[0] * shape[1]).reshape(shape).astype(bool) for p in packed_masks])
     outputs.write_frames_csv(out / "frames.csv", results)

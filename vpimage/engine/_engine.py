@@ -161,8 +161,8 @@ class Engine:
         (:func:`vpimage.anatomy.needle_entry_side`): the posterior wall may be the anterior
         one, so frames are treated as the oblique view's, reason ``needle_enters_anterior``.
     white_level : float, optional
-        Top of the stored pixel range (:attr:`vpimage.io.Study.white_level`, ``2**BitsStored
-        - 1``); by default the first frame's brightest exposed value rounded up to ``2**k - 1``.
+        Top of the stored pixel range, > 0 (:attr:`vpimage.io.Study.white_level`); by
+        default the first frame's brightest exposed value rounded up to ``2**k - 1``.
     backend, device : str, optional
         Kernel backend and device (see :func:`vpimage.kernels.resolve`); :attr:`backend`
         and :attr:`device` say which were taken.

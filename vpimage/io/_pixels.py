@@ -15,6 +15,7 @@ The analysis sees every frame as float32 ``[rows, cols]``:
 from __future__ import annotations
 
 import logging
+import math
 import warnings
 from dataclasses import dataclass
 from os import PathLike
@@ -114,7 +115,8 @@ def pixel_format(ds: Dataset, path: str | PathLike) -> PixelFormat:
     Raises
     ------
     InvalidStudyError
-        Missing, inconsistent or absurd values (sizes, bit depths, frame counts).
+        Missing, inconsistent or absurd values (sizes, bit depths, frame counts, a
+        Modality rescale or LUT under which no value is above 0).
     UnsupportedError
         Photometric interpretations that are not grey or colour video (PALETTE COLOR).
     """
@@ -146,8 +148,14 @@ def pixel_format(ds: Dataset, path: str | PathLike) -> PixelFormat:
     intercept = 0.0 if intercept_value is None else number(intercept_value, path, "RescaleIntercept")
     if slope == 0:
         raise InvalidStudyError(path, "RescaleSlope is 0")
-    return PixelFormat(rows, columns, n_frames, samples, bits_allocated, bits_stored, signed,
-                       photometric, slope, intercept, lut)
+    fmt = PixelFormat(rows, columns, n_frames, samples, bits_allocated, bits_stored, signed,
+                      photometric, slope, intercept, lut)
+    top = fmt.value_range()[1]
+    if not (math.isfinite(top) and top > 0):
+        mapping = "Modality LUT" if lut is not None else f"RescaleSlope {slope:g} / RescaleIntercept {intercept:g}"
+        raise InvalidStudyError(path, f"the {mapping} maps every stored value to {top:g} or less: "
+                                      "no pixel can be read as light reaching the detector")
+    return fmt
 
 
 def to_analysis(raw: np.ndarray, fmt: PixelFormat, path: str | PathLike) -> np.ndarray:

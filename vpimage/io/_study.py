@@ -103,8 +103,9 @@ class Study:
         Names (``"JPEG-LS Lossless Image Compression"``, ``"X-Ray Angiographic Image
         Storage"``; ``"video"`` and the container for videos).
     white_level : float
-        Top of the frames' value range, the white of a log-encoded display: ``2**BitsStored
-        - 1`` through any Modality rescale or LUT; 255 for a video.
+        Top of the frames' value range, the white of a log-encoded display, > 0: the
+        largest stored value (``2**BitsStored - 1``, or ``2**(BitsStored - 1) - 1`` when
+        signed) through any Modality rescale or LUT; 255 for a video.
     key : str
         12 hex digits that name the study in logs and summary.json without any patient
         data: hashed from its instances' SOP Instance UIDs (from the resolved path when
