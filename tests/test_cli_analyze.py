@@ -281,7 +281,8 @@ def test_wall_corners_off_the_image_are_refused(breach, tmp_path, capsys):
     assert "anterior_superior" not in line  # (the corners inside are not listed)
 
 
-@pytest.mark.parametrize("kind", ["missing", "garbage", "no_light", "bad_wall", "latin1_wall", "latin1_config"])
+@pytest.mark.parametrize("kind", ["missing", "garbage", "no_light", "bad_wall", "latin1_wall", "deep_wall",
+                                  "string_corners_wall", "latin1_config"])
 def test_bad_input_exits_3_with_one_line_naming_the_file(kind, breach, tmp_path, capsys):
     source, extra, named = str(breach["dcm"]), [], None
     if kind == "missing":
@@ -296,8 +297,13 @@ def test_bad_input_exits_3_with_one_line_naming_the_file(kind, breach, tmp_path,
         Path(source).write_bytes(b"not a dicom file at all" * 10)
     elif kind.endswith("wall"):
         named = tmp_path / "WALL.json"
-        named.write_bytes(b'{"frame": 0, "vertebral_body": {"anterior_superior": [1, 2]}}' if kind == "bad_wall"
-                          else b'{"frame": 0, "vertebral_body": {"\xe9": 1}}')  # Latin-1, not UTF-8
+        named.write_bytes({
+            "bad_wall": b'{"frame": 0, "vertebral_body": {"anterior_superior": [1, 2]}}',
+            "latin1_wall": b'{"frame": 0, "vertebral_body": {"\xe9": 1}}',  # Latin-1, not UTF-8
+            "deep_wall": b"[" * 100_000 + b"]" * 100_000,  # (json recurses)
+            "string_corners_wall": json.dumps({"frame": 0, "vertebral_body": dict.fromkeys(
+                ("anterior_superior", "posterior_superior", "posterior_inferior", "anterior_inferior"), "31")}).encode(),
+        }[kind])
         extra = ["--wall", str(named)]
     else:
         named = tmp_path / "config.toml"
@@ -346,6 +352,19 @@ def test_a_stale_summary_that_cannot_be_removed_exits_3_naming_it(breach, tmp_pa
     (line,) = capsys.readouterr().err.strip().splitlines()
     assert str(out / "summary.json") in line and "cannot be removed" in line
     assert sorted(p.name for p in out.iterdir()) == ["summary.json"]  # nothing written beside it
+
+
+@pytest.mark.parametrize("existing", [False, True])
+def test_a_run_stopped_by_a_bad_option_leaves_no_folder_it_made(breach, tmp_path, capsys, existing):
+    out = tmp_path / "out"
+    if existing:
+        out.mkdir()
+    argv = ["analyze", str(breach["dcm"]), "--out", str(out), "--wall", str(breach["wall"]), "--backend", "numpy",
+            "--device", "cuda"]
+    assert main(argv) == 3
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert "numpy backend runs on the cpu only" in line
+    assert out.exists() == existing and (not existing or not any(out.iterdir()))
 
 
 @pytest.mark.parametrize("existing", [False, True])

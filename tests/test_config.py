@@ -71,6 +71,16 @@ def test_overrides_apply_after_file(tmp_path):
         ("[leaks]\nmin_area_mm2 = -1.0\n", "min_area_mm2"),
         ("[segmentation]\nbridge_edge_share = 1.5\n", "bridge_edge_share"),
         ("[segmentation]\nleak_median_px = 2\n", "leak_median_px"),
+        # Past what any frame holds: each once crashed inside OpenCV or the block means.
+        ("[segmentation]\nsmooth_px = 1e9\n", r"`smooth_px` must be a finite number in \[0, 20\]"),
+        ("[segmentation]\nregistration_grid_mm = 1e9\n", r"`registration_grid_mm` must be .* in \[0, 5\]"),
+        ("[segmentation]\nregistration_error_px = 1e300\n", "registration_error_px"),
+        ("[segmentation]\nfield_margin_px = 9223372036854775807\n", r"field_margin_px` must be .* in \[0, 100\]"),
+        ("[segmentation]\nneedle_margin_px = 1000000000\n", "needle_margin_px"),
+        # The documented ranges of the ratios: (0, 1].
+        ("[segmentation]\ngrowth_contrast_ratio = 5\n", r"`growth_contrast_ratio` must be .* in \(0, 1\]"),
+        ("[segmentation]\nbridge_contrast_ratio = 0\n", r"`bridge_contrast_ratio` must be .* in \(0, 1\]"),
+        ("[reliability]\nmin_registration_score = 2\n", r"in \[-1, 1\]"),
         ("alerts = 3\n", r"\[alerts\] must be a table"),
         ("[alerts\n", "not valid TOML"),
     ],
@@ -81,6 +91,12 @@ def test_bad_file_raises_config_error_naming_file_and_key(tmp_path, text, messag
     with pytest.raises(ConfigError, match=message) as info:
         RunConfig.from_toml(path)
     assert str(path) in str(info.value)
+
+
+def test_a_negative_registration_score_is_in_its_documented_range():
+    # A correlation runs from -1 to 1: a site may accept any motion fit at all.
+    config = RunConfig.defaults().with_overrides({"reliability.min_registration_score": -0.5})
+    assert config.reliability.min_registration_score == -0.5
 
 
 def test_a_file_not_in_utf8_raises_config_error_naming_the_file(tmp_path):

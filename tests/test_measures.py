@@ -56,7 +56,11 @@ def test_corners_dict_round_trip_and_order():
         ({**RECT.to_dict(), "pedicle": [1, 2]}, "unknown"),
         ({**RECT.to_dict(), "anterior_superior": [1, "x"]}, "anterior_superior"),
         ({**RECT.to_dict(), "anterior_superior": [float("nan"), 1]}, "finite"),
-        ({**RECT.to_dict(), "anterior_superior": [10**400, 1]}, "anterior_superior"),  # (JSON allows it)
+        ({**RECT.to_dict(), "anterior_superior": [10**400, 1]}, "anterior_superior` must be finite"),  # (JSON allows it)
+        # Not read digit by digit, as 0 or 1, or by its keys: each was once a corner.
+        ({**RECT.to_dict(), "anterior_superior": "31"}, "must be a pair"),
+        ({**RECT.to_dict(), "anterior_superior": [True, 52]}, "must be a pair"),
+        ({**RECT.to_dict(), "anterior_superior": {"31": 1, "52": 2}}, "must be a pair"),
         # posterior corners swapped: a bow tie, not a convex quadrilateral
         ({**RECT.to_dict(), "posterior_superior": [100, 80], "posterior_inferior": [100, 30]}, "convex"),
     ],

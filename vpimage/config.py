@@ -38,13 +38,36 @@ else:  # pragma: no cover - Python 3.10
 __all__ = ["ReliabilityConfig", "RunConfig", "SegmentationConfig", "SpeedConfig"]
 
 
-def _check_non_negative(config) -> None:
-    """Every number field of a dataclass must be finite and >= 0."""
+def _check_numbers(config, ranges: Mapping[str, tuple[float, float]], positive: tuple[str, ...] = ()) -> None:
+    """Every number field of a dataclass must be finite and in its closed range from
+    ``ranges`` (``[0, inf)`` when not named there), and above 0 when named in ``positive``."""
     for f in dataclasses.fields(config):
         value = getattr(config, f.name)
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            if not (math.isfinite(value) and value >= 0):
-                raise ValueError(f"`{f.name}` must be a finite number >= 0; got {value!r}")
+            lo, hi = ranges.get(f.name, (0, math.inf))
+            if not (math.isfinite(value) and lo <= value <= hi) or (f.name in positive and value <= 0):
+                strict = f.name in positive
+                if hi == math.inf:
+                    where = f"{'>' if strict else '>='} {lo:g}"
+                else:
+                    where = f"in {'(' if strict else '['}{lo:g}, {hi:g}]"
+                raise ValueError(f"`{f.name}` must be a finite number {where}; got {value!r}")
+
+
+# Closed ranges of the fields that have more than ">= 0": fractions, and widths (px) and
+# lengths (mm) past which a filter or a grid would outgrow any fluoroscopy frame.
+_SEGMENTATION_RANGES = {
+    "min_temporal_alpha": (0, 1),
+    "growth_contrast_ratio": (0, 1),
+    "bridge_contrast_ratio": (0, 1),
+    "bridge_edge_share": (0, 1),
+    "max_smooth_px": (0, 20),
+    "smooth_px": (0, 20),
+    "field_margin_px": (0, 100),
+    "needle_margin_px": (0, 100),
+    "registration_error_px": (0, 5),
+    "registration_grid_mm": (0, 5),
+}
 
 
 @dataclass(frozen=True)
@@ -81,9 +104,9 @@ class SegmentationConfig:
     max_smooth_px : float
         Widest Gaussian added after the median when the study's noise needs it (the
         engine picks the narrowest that leaves the cement contrast ``min_snr`` times the
-        measured noise), px.
+        measured noise), px, at most 20.
     smooth_px : float
-        Gaussian smoothing of the baseline before its edge strength is taken, px.
+        Gaussian smoothing of the baseline before its edge strength is taken, px, at most 20.
     min_temporal_alpha : float
         Strongest recursive (EMA) filter of the excess the engine may choose when the
         study is noisy: the weight of the newest frame, (0, 1]; 1 forbids temporal
@@ -102,10 +125,10 @@ class SegmentationConfig:
     min_run : int
         Frames in a row a pixel must look like cement before it counts (then it stays).
     field_margin_px : int
-        Margin inside the edge of the exposed field that is never cement, px.
+        Margin inside the edge of the exposed field that is never cement, px, at most 100.
     registration_error_px : float
         Residual misregistration assumed on steep baseline edges; the cement threshold
-        rises by this times the baseline gradient there, px.
+        rises by this times the baseline gradient there, px, at most 5.
     min_local_snr : float
         Where the image is noisier than the cement contrast allows (the steel needle's
         shadow lets few quanta through), the threshold rises to this many times the
@@ -122,7 +145,7 @@ class SegmentationConfig:
     registration_grid_mm : float
         Motion is measured on means of pixel blocks about this wide (whole blocks of
         2, 3, ... px when the pixels are smaller): the bone edges it follows are
-        coarser, and the fit stays sub-pixel at the frame's own pixel size, mm.
+        coarser, and the fit stays sub-pixel at the frame's own pixel size, mm, at most 5.
     leak_search_margin_mm : float
         Cement is looked for in the vertebral body and this far around it (and the
         whole field when the body is unknown): cement farther out is not seen, mm.
@@ -144,7 +167,7 @@ class SegmentationConfig:
         it, attenuation units.
     needle_margin_px : int
         The needle found so is widened by this much: its edges flicker with every breath
-        and are not taken for cement, px.
+        and are not taken for cement, px, at most 100.
     """
 
     cement_contrast: float = 0.15
@@ -174,22 +197,26 @@ class SegmentationConfig:
     sharp_edge_margin_mm: float = 2.0
 
     def __post_init__(self):
-        _check_non_negative(self)
+        _check_numbers(self, _SEGMENTATION_RANGES, positive=("min_temporal_alpha", "growth_contrast_ratio",
+                                                             "bridge_contrast_ratio"))
         if not 1 <= self.baseline_frames_min <= self.baseline_frames_max:
             raise ValueError(
                 f"need 1 <= `baseline_frames_min` <= `baseline_frames_max`; got "
                 f"{self.baseline_frames_min!r}, {self.baseline_frames_max!r}"
             )
-        if self.bridge_edge_share > 1:
-            raise ValueError(f"`bridge_edge_share` must be in [0, 1]; got {self.bridge_edge_share!r}")
-        if not 0 < self.min_temporal_alpha <= 1:
-            raise ValueError(f"`min_temporal_alpha` must be in (0, 1]; got {self.min_temporal_alpha!r}")
         if self.median_px not in (1, 3, 5):
             raise ValueError(f"`median_px` must be 1, 3 or 5; got {self.median_px!r}")
         if self.leak_median_px not in (0, 1, 3, 5):
             raise ValueError(f"`leak_median_px` must be 0, 1, 3 or 5; got {self.leak_median_px!r}")
         if self.min_run < 1:
             raise ValueError(f"`min_run` must be >= 1; got {self.min_run!r}")
+
+
+_RELIABILITY_RANGES = {
+    "max_saturated_fraction": (0, 1),
+    "min_registration_score": (-1, 1),
+    "collimator_min_edge_share": (0, 1),
+}
 
 
 @dataclass(frozen=True)
@@ -244,12 +271,7 @@ class ReliabilityConfig:
     collimator_clearance_mm: float = 5.0
 
     def __post_init__(self):
-        _check_non_negative(self)
-        for name in ("max_saturated_fraction", "collimator_min_edge_share"):
-            if getattr(self, name) > 1:
-                raise ValueError(f"`{name}` must be <= 1; got {getattr(self, name)!r}")
-        if self.collimator_min_step <= 0:
-            raise ValueError(f"`collimator_min_step` must be > 0; got {self.collimator_min_step!r}")
+        _check_numbers(self, _RELIABILITY_RANGES, positive=("collimator_min_step",))
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ the body's side.
 from __future__ import annotations
 
 import math
+import numbers
 from collections import deque
 from functools import cached_property
 from dataclasses import dataclass, replace
@@ -50,10 +51,15 @@ _ON_LINE_PX = 1e-6
 
 
 def _point(value, name: str) -> tuple[float, float]:
+    # A pair of real numbers only: a string is not read digit by digit, a boolean as 0 or 1,
+    # nor a mapping by its keys.
+    pair = list(value) if isinstance(value, (list, tuple, np.ndarray)) else []
+    if len(pair) != 2 or not all(isinstance(v, numbers.Real) and not isinstance(v, (bool, np.bool_)) for v in pair):
+        raise ValueError(f"corner `{name}` must be a pair [x, y] of numbers; got {value!r}")
     try:
-        x, y = (float(v) for v in value)
-    except (TypeError, ValueError, OverflowError):  # (an integer too large for a float overflows)
-        raise ValueError(f"corner `{name}` must be a pair [x, y] of numbers; got {value!r}") from None
+        x, y = (float(v) for v in pair)
+    except OverflowError:  # (an integer too large for a float)
+        x = y = math.inf
     if not (math.isfinite(x) and math.isfinite(y)):
         raise ValueError(f"corner `{name}` must be finite; got {value!r}")
     return x, y

@@ -63,25 +63,27 @@ def run(args: argparse.Namespace) -> int:
     targets = _output_folders(args.inputs, out)
     existed = {target for _, target in targets if target.exists() and (target != out or not made)}
     failures = []
-    for source, target in targets:
-        try:
-            summary = analyze_study(
-                source, target, config=config, wall=wall, backend=args.backend, device=args.device, overlay=args.overlay
-            )
-        except InvalidStudyError as error:
-            failures.append(error)
+    try:
+        for source, target in targets:
+            try:
+                summary = analyze_study(source, target, config=config, wall=wall, backend=args.backend,
+                                        device=args.device, overlay=args.overlay)
+            except InvalidStudyError as error:
+                failures.append(error)
+                continue
+            if not args.quiet:
+                first_stop = summary["first_stop_s"]
+                stop = "never" if first_stop is None else f"{first_stop:.2f} s"
+                skipped = len(summary["skipped_files"])
+                print(
+                    f"{Path(source).name}: {summary['frames']} frames, max alert {summary['max_alert']}, "
+                    f"first stop {stop}{f', {skipped} file(s) skipped' if skipped else ''} -> {target}"
+                )
+    finally:  # (also when an error stops the run: a backend that is not there, an output not written)
+        for _, target in targets:
             _remove_if_new_and_empty(target, existed)
-            continue
-        if not args.quiet:
-            first_stop = summary["first_stop_s"]
-            stop = "never" if first_stop is None else f"{first_stop:.2f} s"
-            skipped = len(summary["skipped_files"])
-            print(
-                f"{Path(source).name}: {summary['frames']} frames, max alert {summary['max_alert']}, "
-                f"first stop {stop}{f', {skipped} file(s) skipped' if skipped else ''} -> {target}"
-            )
-    if made:
-        _remove_if_new_and_empty(out, existed)
+        if made:
+            _remove_if_new_and_empty(out, existed)
     if len(failures) == 1:
         raise failures[0]
     if failures:
@@ -90,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _remove_if_new_and_empty(folder: Path, existed: set[Path]) -> None:
-    """A failed study leaves no empty folder behind that this run made."""
+    """A failed study or run leaves no empty folder behind that this run made."""
     if folder not in existed and folder.is_dir() and not any(folder.iterdir()):
         folder.rmdir()
 
@@ -132,7 +134,7 @@ def read_wall(path: str | Path) -> dict:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
     except OSError as error:
         raise InvalidStudyError(path, f"cannot read WALL.json: {error.strerror or error}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+    except (ValueError, RecursionError) as error:  # (also bad UTF-8, too many digits, too deep a nesting)
         raise InvalidStudyError(path, f"not valid JSON: {error}") from None
     if not isinstance(data, dict) or "vertebral_body" not in data:
         raise InvalidStudyError(path, 'WALL.json must be an object with "vertebral_body" (and "frame")')
