@@ -15,7 +15,7 @@ from vpimage.cli import main
 from vpimage.engine._result import FrameResult
 from vpimage.errors import InvalidStudyError
 from vpimage.evaluate import EVALUATION_FILE, dice, evaluate
-from vpimage.outputs import MASKS_FILE, write_frames_csv, write_masks_npz
+from vpimage.outputs import MASKS_FILE, summarize_alerts, write_frames_csv, write_masks_npz, write_summary_json
 
 FPS = 5.0
 N = 5
@@ -65,12 +65,14 @@ def _frame_result(f):
 
 @pytest.fixture
 def pair(tmp_path):
-    """(result_dir, truth_path) of the hand-made analysis and truth."""
+    """(result_dir, truth_path) of the hand-made analysis (a complete result: summary.json last) and truth."""
     truth_masks, analysis_masks = _masks()
     result_dir = tmp_path / "result"
     result_dir.mkdir()
-    write_frames_csv(result_dir / "frames.csv", [_frame_result(f) for f in range(N)])
+    results = [_frame_result(f) for f in range(N)]
+    write_frames_csv(result_dir / "frames.csv", results)
     write_masks_npz(result_dir / MASKS_FILE, analysis_masks, np.full((4, 4), np.nan))
+    write_summary_json(result_dir / "summary.json", summarize_alerts(results))
     np.savez_compressed(tmp_path / "truth_masks.npz", masks=truth_masks)
     truth = {
         "scenario": "hand",
@@ -241,6 +243,64 @@ def test_truth_masks_of_another_frame_count_is_an_error(pair):
     assert error.value.path == str(truth_path.parent / "truth_masks.npz")
 
 
+def _save_npy(path):
+    """``path`` overwritten by a bare .npy (``np.save``), not an npz archive."""
+    with open(path, "wb") as stream:
+        np.save(stream, np.zeros((N, 4, 4), bool))
+
+
+@pytest.mark.parametrize("side", ["analysis", "truth"])
+@pytest.mark.parametrize(
+    "write, expected",
+    [
+        (lambda path: path.write_bytes(b""), "cannot read the {what}: not an npz archive"),
+        (_save_npy, "cannot read the {what}: not an npz archive"),
+        (lambda path: np.savez(path, other=np.zeros((N, 4, 4), bool)), "has no array '{key}'"),
+    ],
+)
+def test_masks_file_that_is_no_npz_or_lacks_its_array_is_named(pair, side, write, expected):
+    result_dir, truth_path = pair
+    path, what, key = {
+        "analysis": (result_dir / MASKS_FILE, "masks", "cement"),
+        "truth": (truth_path.parent / "truth_masks.npz", "truth masks", "masks"),
+    }[side]
+    write(path)
+    with pytest.raises(InvalidStudyError) as error:
+        evaluate(result_dir, truth_path)
+    assert error.value.path == str(path)
+    assert error.value.reason == expected.format(what=what, key=key)
+
+
+@pytest.mark.parametrize(
+    "edit, expected",
+    [
+        (lambda path: path.unlink(), "cannot read: No such file or directory"),
+        (lambda path: path.write_text('{"frames": 5, "max_al'), "not valid JSON"),
+        (lambda path: path.write_text("[]"), "not a JSON object"),
+    ],
+)
+def test_result_without_a_readable_summary_is_incomplete(pair, edit, expected):
+    """summary.json is written last: a folder without it (or with a broken one) holds no complete result."""
+    result_dir, truth_path = pair
+    edit(result_dir / "summary.json")
+    with pytest.raises(InvalidStudyError) as error:
+        evaluate(result_dir, truth_path)
+    assert error.value.path == str(result_dir / "summary.json")
+    assert error.value.reason.startswith("an incomplete result (analyze writes summary.json last): ")
+    assert expected in error.value.reason
+
+
+def _replace(truth_path, old, new):
+    """Replace the first ``old`` of the truth file's text by ``new`` (for what json.dumps cannot write)."""
+    text = truth_path.read_text()
+    assert old in text
+    truth_path.write_text(text.replace(old, new, 1))
+
+
+# A JSON integer too large for a float.
+HUGE = "1" + "0" * 400
+
+
 def _edit_frame(truth_path, index, **changes):
     """Change frame ``index`` of the truth file (``changes`` a value of None deletes the key)."""
     truth = json.loads(truth_path.read_text())
@@ -276,6 +336,17 @@ def _edit_frame(truth_path, index, **changes):
         (lambda t: _edit_frame(t, 0, time_s=None), "frames[0]: \"time_s\" must be a number; got None", "truth"),
         (lambda t: t.write_text(t.read_text().replace('"time_s": 0.4,', '"time_s": NaN,', 1)),
          "frames[2]: \"time_s\" must be a number; got nan", "truth"),
+        # Integers beyond float range are no numbers either; too many digits or too deep a nesting is no JSON.
+        (lambda t: _replace(t, '"time_s": 0.0,', f'"time_s": {HUGE},'), 'frames[0]: "time_s" must be a number;',
+         "truth"),
+        (lambda t: _replace(t, '"front_to_wall_mm": 8.0', f'"front_to_wall_mm": {HUGE}'),
+         'frames[1]: "front_to_wall_mm" must be a number or null;', "truth"),
+        (lambda t: _replace(t, '"cement_area_mm2": 0.0', f'"cement_area_mm2": {HUGE}'),
+         'frames[0]: "cement_area_mm2" must be a number >= 0;', "truth"),
+        (lambda t: _replace(t, '"level": "warn", "time_s": 0.6', f'"level": "warn", "time_s": {HUGE}'), "events[1]",
+         "truth"),
+        (lambda t: _replace(t, '"time_s": 0.0,', f'"time_s": {"1" * 5000},'), "not valid JSON", "truth"),
+        (lambda t: t.write_text("[" * 100000 + "]" * 100000), "not valid JSON", "truth"),
         # "leak_classes" not a list, or holding a class that is not one of CONTRACT.md's.
         (lambda t: _edit_frame(t, 4, leak_classes="venous"),
          "frames[4]: \"leak_classes\" must be a list of posterior, venous, disc_superior, disc_inferior, anterior; "
@@ -337,6 +408,20 @@ def _frames(*numbers):
         (lambda path: _edit_rows(path, _set(0, leak_classes="Venous")), "line 2: unknown leak class(es) Venous"),
         (lambda path: _edit_rows(path, _set(2, frame="two")), "line 4: invalid literal for int()"),
         (lambda path: _edit_rows(path, _set(4, alert="panic")), "line 6: 'panic' is not a valid AlertLevel"),
+        # Times finite and increasing; a distance or depth a finite number or empty (unmeasured).
+        (lambda path: _edit_rows(path, _set(2, time_s="nan")), "line 4: \"time_s\" must be a finite number; got 'nan'"),
+        (lambda path: _edit_rows(path, _set(0, time_s="inf")), "line 2: \"time_s\" must be a finite number; got 'inf'"),
+        (lambda path: _edit_rows(path, _set(1, time_s="")), "line 3: \"time_s\" must be a finite number; got ''"),
+        (lambda path: _edit_rows(path, _set(3, time_s="0.1")), 'line 5: "time_s" must increase; 0.1 follows 0.4'),
+        (lambda path: _edit_rows(path, _set(4, time_s="0.6")), 'line 6: "time_s" must increase; 0.6 follows 0.6'),
+        (lambda path: _edit_rows(path, _set(1, front_to_wall_mm="inf")),
+         "line 3: \"front_to_wall_mm\" must be a finite number; got 'inf'"),
+        (lambda path: _edit_rows(path, _set(3, front_to_wall_mm="1e400")),
+         "line 5: \"front_to_wall_mm\" must be a finite number; got '1e400'"),
+        (lambda path: _edit_rows(path, _set(2, front_to_wall_mm="near")),
+         "line 4: \"front_to_wall_mm\" must be a finite number; got 'near'"),
+        (lambda path: _edit_rows(path, _set(4, depth_fraction="nan")),
+         "line 6: \"depth_fraction\" must be a finite number; got 'nan'"),
     ],
 )
 def test_bad_frames_csv_is_invalid_and_named(pair, edit, expected):
@@ -360,7 +445,7 @@ def test_cli_prints_and_writes_the_report(pair, capsys):
     assert written["first_stop_s"]["difference"] is None
 
 
-@pytest.mark.parametrize("broken", ["missing_truth", "bad_json", "missing_result_dir"])
+@pytest.mark.parametrize("broken", ["missing_truth", "bad_json", "missing_result_dir", "missing_summary", "npy_masks"])
 def test_cli_bad_input_exits_3_with_one_line(pair, capsys, broken):
     result_dir, truth_path = pair
     if broken == "missing_truth":
@@ -369,9 +454,15 @@ def test_cli_bad_input_exits_3_with_one_line(pair, capsys, broken):
     elif broken == "bad_json":
         truth_path.write_text("{")
         named = truth_path
-    else:
+    elif broken == "missing_result_dir":
         result_dir = result_dir.parent / "nowhere"
         named = result_dir
+    elif broken == "missing_summary":
+        named = result_dir / "summary.json"
+        named.unlink()
+    else:
+        named = result_dir / MASKS_FILE
+        _save_npy(named)
     assert main(["evaluate", str(result_dir), str(truth_path)]) == 3
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and str(named) in err

@@ -1,9 +1,10 @@
 """Scoring of an analysis against a truth file (``vpimage evaluate RESULT_DIR TRUTH.json``).
 
 The analysis is what ``vpimage analyze --out RESULT_DIR`` wrote (``frames.csv`` and
-``masks.npz``); the truth is a file in CONTRACT.md's "Truth files" form, as ``vpimage
-synth --truth`` writes it, with its cement masks in the npz it names in ``masks_file``
-(key ``masks``, bool ``[frames, rows, cols]``). Frames are matched by index.
+``masks.npz``; ``summary.json``, written last, marks it complete); the truth is a file in
+CONTRACT.md's "Truth files" form, as ``vpimage synth --truth`` writes it, with its cement
+masks in the npz it names in ``masks_file`` (key ``masks``, bool ``[frames, rows, cols]``).
+Frames are matched by index.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from __future__ import annotations
 import csv
 import json
 import math
-import zipfile
 from os import PathLike
 from pathlib import Path
 from typing import Any
@@ -22,12 +22,16 @@ from vpimage._atomic import write_text_atomic
 from vpimage.alerts import AlertLevel
 from vpimage.errors import InvalidStudyError
 from vpimage.measures import LEAK_CLASSES
-from vpimage.outputs import MASKS_FILE, read_masks_npz, to_json
+from vpimage.outputs import MASKS_FILE, read_masks_npz, read_npz_arrays, to_json
 
 __all__ = ["DICE_MIN_AREA_MM2", "EVALUATION_FILE", "dice", "evaluate", "evaluation_json", "write_evaluation_json"]
 
 # File name of the report in the analysis' output folder.
 EVALUATION_FILE = "evaluation.json"
+
+# The file analyze writes last: a result folder without it holds no complete result.
+_SUMMARY_FILE = "summary.json"
+_INCOMPLETE = f"an incomplete result (analyze writes {_SUMMARY_FILE} last)"
 
 # The frames.csv columns the scoring reads.
 _CSV_COLUMNS = ("frame", "time_s", "front_to_wall_mm", "depth_fraction", "leak_classes", "alert")
@@ -73,8 +77,8 @@ def evaluate(result_dir: str | PathLike, truth_path: str | PathLike) -> dict[str
     Parameters
     ----------
     result_dir : str or PathLike
-        An output folder of ``vpimage analyze``: ``frames.csv`` is required,
-        ``masks.npz`` is used when present.
+        A complete output folder of ``vpimage analyze`` (with its ``summary.json``, a
+        JSON object): ``frames.csv`` is required, ``masks.npz`` is used when present.
     truth_path : str or PathLike
         Truth JSON (CONTRACT.md "Truth files"); its ``masks_file``, when not null, names
         the truth masks npz relative to the JSON's folder.
@@ -120,13 +124,15 @@ def evaluate(result_dir: str | PathLike, truth_path: str | PathLike) -> dict[str
     Raises
     ------
     InvalidStudyError
-        A missing or malformed file (named in the error), or frame counts or mask shapes
+        A missing or malformed file (named in the error), a result folder without a
+        readable ``summary.json`` (an incomplete result), or frame counts or mask shapes
         that do not match.
     """
     result_dir = Path(result_dir)
     truth_path = Path(truth_path)
     if not result_dir.is_dir():
         raise InvalidStudyError(result_dir, "no such result folder")
+    _check_complete(result_dir / _SUMMARY_FILE)
     csv_path = result_dir / "frames.csv"
     analysis = _read_frames_csv(csv_path)
     truth = _read_truth(truth_path)
@@ -276,13 +282,7 @@ def _mask_scores(counts: np.ndarray | None, truth: dict) -> dict:
 
 
 def _read_truth_masks(path: Path, n: int) -> np.ndarray:
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            masks = data["masks"]
-    except (OSError, ValueError, zipfile.BadZipFile) as error:
-        raise InvalidStudyError(path, f"cannot read the truth masks: {error}") from None
-    except KeyError:
-        raise InvalidStudyError(path, "no array 'masks' in the truth masks file") from None
+    (masks,) = read_npz_arrays(path, ("masks",), "truth masks")
     if masks.dtype != bool or masks.ndim != 3 or masks.shape[0] != n:
         raise InvalidStudyError(
             path, f"truth masks must be bool [{n}, rows, cols] (one per truth frame); got {masks.dtype} {masks.shape}"
@@ -295,12 +295,28 @@ def _read_json(path: Path) -> Any:
         return json.loads(path.read_text(encoding="utf-8"))
     except OSError as error:
         raise InvalidStudyError(path, f"cannot read: {error.strerror or error}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+    except (ValueError, RecursionError) as error:  # (also bad UTF-8, too many digits, too deep a nesting)
         raise InvalidStudyError(path, f"not valid JSON: {error}") from None
 
 
+def _check_complete(path: Path) -> None:
+    """Refuse a result whose ``summary.json`` (``path``) is missing or not a JSON object."""
+    try:
+        summary = _read_json(path)
+    except InvalidStudyError as error:
+        raise InvalidStudyError(path, f"{_INCOMPLETE}: {error.reason}") from None
+    if not isinstance(summary, dict):
+        raise InvalidStudyError(path, f"{_INCOMPLETE}: not a JSON object")
+
+
 def _is_number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    """A finite JSON number: not a bool, NaN, an infinity, nor an integer beyond float range."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
 
 
 def _read_truth(path: Path) -> dict:
@@ -356,9 +372,9 @@ def _read_frames_csv(path: Path) -> dict:
     for line, row in enumerate(rows, start=2):
         try:
             columns["frame"].append(int(row["frame"]))
-            columns["time_s"].append(float(row["time_s"]))
+            columns["time_s"].append(_finite_cell(row, "time_s"))
             for name in _CSV_NUMBERS:
-                columns[name].append(float(row[name]) if row[name] else math.nan)
+                columns[name].append(_finite_cell(row, name) if row[name] else math.nan)
             columns["alert"].append(AlertLevel(row["alert"]))
         except (TypeError, ValueError) as error:
             raise InvalidStudyError(path, f"line {line}: {error}") from None
@@ -369,6 +385,23 @@ def _read_frames_csv(path: Path) -> dict:
         columns["leak_classes"].append(leaks)
     if columns["frame"] != list(range(len(rows))):
         raise InvalidStudyError(path, 'the "frame" column must count 0, 1, 2, ... in order')
+    times = columns["time_s"]
+    back = next((f for f in range(1, len(times)) if times[f] <= times[f - 1]), None)
+    if back is not None:
+        raise InvalidStudyError(
+            path, f'line {back + 2}: "time_s" must increase; {times[back]:g} follows {times[back - 1]:g}'
+        )
     for name in _CSV_NUMBERS:
         columns[name] = np.array(columns[name], dtype=float)
     return columns
+
+
+def _finite_cell(row: dict, name: str) -> float:
+    """Cell ``name`` of a frames.csv row as a finite number; ValueError naming the column otherwise."""
+    try:
+        value = float(row[name])
+    except (TypeError, ValueError):  # (None: a row short of cells)
+        value = math.nan
+    if not math.isfinite(value):
+        raise ValueError(f'"{name}" must be a finite number; got {row[name]!r}')
+    return value

@@ -1,5 +1,8 @@
 """masks.npz: what is written is read back; bad files name themselves."""
 
+import pickle
+import zipfile
+
 import numpy as np
 import pytest
 
@@ -44,3 +47,58 @@ def test_read_bad_files(tmp_path):
     np.savez(other, masks=np.zeros((1, 2, 2), bool))
     with pytest.raises(InvalidStudyError, match="cement"):
         read_masks_npz(other)
+
+
+def _npy(path, array, **options):
+    with open(path, "wb") as stream:
+        np.save(stream, array, **options)
+
+
+def _raw_member(path):
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("cement", b"not an array")
+        archive.writestr("time_of_arrival_s", b"")
+
+
+def _patched(path, patch):
+    """A valid masks.npz with ``patch(data)`` applied to its bytes (a bytearray)."""
+    write_masks_npz(path, np.zeros((1, 2, 2), bool), np.zeros((2, 2)))
+    data = bytearray(path.read_bytes())
+    patch(data)
+    path.write_bytes(bytes(data))
+
+
+def _encrypted(data):
+    """Flag the first member encrypted (bit 0 of the flags, 8 bytes into its central directory entry)."""
+    data[data.index(b"PK\x01\x02") + 8] |= 1
+
+
+def _bad_deflate(data):
+    """Make the first member's deflate stream start with a block of the reserved type 3."""
+    name_length, extra_length = (int.from_bytes(data[at: at + 2], "little") for at in (26, 28))
+    data[30 + name_length + extra_length] = 0xFF
+
+
+@pytest.mark.parametrize(
+    "write, reason",
+    [
+        (lambda path: path.write_bytes(b""), "cannot read the masks: not an npz archive"),
+        (lambda path: _npy(path, np.zeros((1, 2, 2), bool)), "cannot read the masks: not an npz archive"),
+        (lambda path: _npy(path, np.array([{}], dtype=object), allow_pickle=True),
+         "cannot read the masks: not an npz archive"),
+        (lambda path: path.write_bytes(pickle.dumps({"cement": 1})), "cannot read the masks: not an npz archive"),
+        (lambda path: path.write_bytes(np.random.default_rng(0).bytes(1000)),
+         "cannot read the masks: not an npz archive"),
+        (lambda path: np.savez(path, time_of_arrival_s=np.zeros((2, 2))), "has no array 'cement'"),
+        (_raw_member, "`masks` must be a bool array [frames, rows, cols]; got |S12 ()"),
+        (lambda path: _patched(path, _encrypted), "cannot read the masks: File 'cement.npy' is encrypted"),
+        (lambda path: _patched(path, _bad_deflate), "cannot read the masks: Error -3 while decompressing data"),
+    ],
+)
+def test_read_what_is_no_masks_npz_names_the_file(tmp_path, write, reason):
+    path = tmp_path / "masks.npz"
+    write(path)
+    with pytest.raises(InvalidStudyError) as error:
+        read_masks_npz(path)
+    assert error.value.path == str(path)
+    assert error.value.reason.startswith(reason)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import zipfile
+import zlib
 from os import PathLike
 
 import numpy as np
@@ -10,10 +11,13 @@ import numpy as np
 from vpimage._atomic import atomic_path
 from vpimage.errors import InvalidStudyError
 
-__all__ = ["MASKS_FILE", "read_masks_npz", "write_masks_npz"]
+__all__ = ["MASKS_FILE", "read_masks_npz", "read_npz_arrays", "write_masks_npz"]
 
 # File name of the masks in an analysis' output folder.
 MASKS_FILE = "masks.npz"
+
+# The first bytes of a zip archive (an npz is one), empty or not; np.load tests the same.
+_ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
 
 
 def _check(masks: np.ndarray, time_of_arrival_s: np.ndarray) -> None:
@@ -66,15 +70,47 @@ def read_masks_npz(path: str | PathLike) -> tuple[np.ndarray, np.ndarray]:
     InvalidStudyError
         The file is missing, not an npz, lacks a key or has the wrong shapes.
     """
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            masks, toa = data["cement"], data["time_of_arrival_s"]
-    except (OSError, ValueError, zipfile.BadZipFile) as error:
-        raise InvalidStudyError(path, f"cannot read the masks: {error}") from None
-    except KeyError as error:
-        raise InvalidStudyError(path, f"no array {error} in the masks file") from None
+    masks, toa = read_npz_arrays(path, ("cement", "time_of_arrival_s"), "masks")
     try:
         _check(masks, toa)
     except ValueError as error:
         raise InvalidStudyError(path, str(error)) from None
     return masks, toa
+
+
+def read_npz_arrays(path: str | PathLike, keys: tuple[str, ...], what: str) -> list[np.ndarray]:
+    """The arrays ``keys`` of the npz archive ``path``, read without pickles.
+
+    Parameters
+    ----------
+    path : str or PathLike
+        The npz file.
+    keys : tuple of str
+        The names of the arrays to read, all required.
+    what : str
+        What the file holds, for the error messages, e.g. ``"masks"``.
+
+    Returns
+    -------
+    list of ndarray
+        One per key, in the order of ``keys``.
+
+    Raises
+    ------
+    InvalidStudyError
+        The file is missing or unreadable, not an npz archive (empty, a bare .npy, a
+        pickle, other bytes), corrupted, or has no array of one of the keys.
+    """
+    # (zipfile raises RuntimeError for an encrypted member or an unknown compression.)
+    try:
+        with open(path, "rb") as stream:
+            if stream.read(len(_ZIP_MAGIC[0])) not in _ZIP_MAGIC:
+                raise InvalidStudyError(path, f"cannot read the {what}: not an npz archive")
+            stream.seek(0)
+            with np.load(stream, allow_pickle=False) as data:
+                missing = [key for key in keys if key not in data.files]
+                if missing:
+                    raise InvalidStudyError(path, f"has no array {missing[0]!r}")
+                return [np.asarray(data[key]) for key in keys]  # (a member that is no .npy reads as bytes)
+    except (OSError, EOFError, ValueError, RuntimeError, zipfile.BadZipFile, zlib.error) as error:
+        raise InvalidStudyError(path, f"cannot read the {what}: {error}") from None
