@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 from pydicom.dataset import Dataset
@@ -57,6 +59,24 @@ def test_the_geometry_says_when_the_magnification_is_unknown(values, unknown):
 def test_zero_negative_or_non_finite_calibration_is_invalid(values):
     with pytest.raises(InvalidStudyError):
         calibration(header(**values), "f.dcm")
+
+
+@pytest.mark.parametrize(
+    ("values", "words"),
+    [({"PixelSpacing": ["1e300", "1e300"]}, "PixelSpacing gives 1e+300 mm per px"),
+     ({"PixelSpacing": ["0.0001", "0.0001"]}, "PixelSpacing gives 0.0001 mm per px"),
+     ({"ImagerPixelSpacing": ["0.3", "0.3"], "EstimatedRadiographicMagnificationFactor": "1e-9"},
+      "EstimatedRadiographicMagnificationFactor gives 3e+08 mm per px")],
+)
+def test_a_pixel_size_absurd_for_fluoroscopy_is_invalid(values, words):
+    # (1e300 mm per px overflowed in the analysis' areas.)
+    with pytest.raises(InvalidStudyError, match=re.escape(words + ", absurd for fluoroscopy (not in [0.001, 10])")):
+        calibration(header(**values), "f.dcm")
+
+
+def test_the_ends_of_the_plausible_pixel_sizes_are_read():
+    for size in ("0.001", "10"):
+        assert calibration(header(PixelSpacing=[size, size]), "f.dcm") == (float(size), "PixelSpacing")
 
 
 @pytest.mark.parametrize(("position", "expected"), [("LL", "lateral"), ("RL", "lateral"), ("AP", "ap"),

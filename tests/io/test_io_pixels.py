@@ -102,6 +102,13 @@ def test_a_modality_mapping_under_which_no_value_is_above_zero_is_refused(change
         pixel_format(header(**changes), "f.dcm")
 
 
+@pytest.mark.parametrize("slope", ["1e300", "-1e300"])
+def test_a_rescale_beyond_float32_is_refused(slope):
+    # Frames are float32: the values would be infinite.
+    with pytest.raises(InvalidStudyError, match="out of float32 range"):
+        pixel_format(header(RescaleSlope=slope), "f.dcm")
+
+
 def test_a_rescale_that_leaves_one_value_above_zero_is_read():
     fmt = pixel_format(header(RescaleIntercept="-4094"), "f.dcm")
     assert fmt.value_range() == (-4094.0, 1.0)

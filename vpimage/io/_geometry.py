@@ -37,6 +37,7 @@ _LATERAL_TOLERANCE_DEG = 15.0  # primary angle within 90 +/- this: lateral
 _AP_TOLERANCE_DEG = 15.0  # primary angle within 0 (or 180) +/- this: AP/PA
 _TILT_TOLERANCE_DEG = 20.0  # a larger cranial/caudal tilt makes the view oblique
 _ANISOTROPY = 0.01  # row and column spacing may differ by 1 % before pixels count as non-square
+_MM_PER_PX_RANGE = (0.001, 10.0)  # pixel sizes (mm at the isocentre) that a fluoroscopy header may give
 
 
 @dataclass(frozen=True, eq=False)
@@ -101,14 +102,23 @@ def calibration(ds: Dataset, path: str | PathLike) -> tuple[float | None, str]:
     Raises
     ------
     InvalidStudyError
-        Zero, negative or non-numeric spacings, magnifications or distances.
+        Zero, negative or non-numeric spacings, magnifications or distances, or a pixel
+        size outside ``[0.001, 10]`` mm, absurd for fluoroscopy.
     """
+    mm_per_px, source = _calibration(ds, path)
+    if mm_per_px is not None and not _MM_PER_PX_RANGE[0] <= mm_per_px <= _MM_PER_PX_RANGE[1]:
+        raise InvalidStudyError(path, f"{source} gives {mm_per_px:g} mm per px, absurd for fluoroscopy "
+                                      f"(not in [{_MM_PER_PX_RANGE[0]:g}, {_MM_PER_PX_RANGE[1]:g}])")
+    return mm_per_px, source
+
+
+def _calibration(ds: Dataset, path: str | PathLike) -> tuple[float | None, str]:
     pixel = _spacing(ds, "PixelSpacing", path)
     if pixel is not None:
         return pixel, "PixelSpacing"
     imager = _spacing(ds, "ImagerPixelSpacing", path)
     if imager is None:
-        warnings.warn(f"{path}: no pixel spacing: millimetres are unknown (mm columns will be NaN)", stacklevel=2)
+        warnings.warn(f"{path}: no pixel spacing: millimetres are unknown (mm columns will be NaN)", stacklevel=3)
         return None, "none"
     magnification = _positive(ds, "EstimatedRadiographicMagnificationFactor", path)
     if magnification is not None:
@@ -121,7 +131,7 @@ def calibration(ds: Dataset, path: str | PathLike) -> tuple[float | None, str]:
                 raise InvalidStudyError(path, f"{keyword} {sod} exceeds DistanceSourceToDetector {sid}")
             return imager * sod / sid, f"ImagerPixelSpacing/DistanceSourceToDetector/{keyword}"
     warnings.warn(f"{path}: ImagerPixelSpacing without magnification: millimetres are at the detector "
-                  "plane, too large by the unknown magnification", stacklevel=2)
+                  "plane, too large by the unknown magnification", stacklevel=3)
     return imager, DETECTOR_PLANE
 
 

@@ -15,7 +15,6 @@ The analysis sees every frame as float32 ``[rows, cols]``:
 from __future__ import annotations
 
 import logging
-import math
 import warnings
 from dataclasses import dataclass
 from os import PathLike
@@ -34,6 +33,7 @@ _MAX_PIXELS_PER_FRAME = 8192 * 8192  # larger frames are not fluoroscopy: refuse
 _MAX_FRAMES = 100_000
 _COLOUR = ("RGB", "YBR_FULL", "YBR_FULL_422", "YBR_ICT", "YBR_RCT", "YBR_PARTIAL_420")
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 @dataclass(frozen=True)
@@ -116,7 +116,7 @@ def pixel_format(ds: Dataset, path: str | PathLike) -> PixelFormat:
     ------
     InvalidStudyError
         Missing, inconsistent or absurd values (sizes, bit depths, frame counts, a
-        Modality rescale or LUT under which no value is above 0).
+        Modality rescale or LUT under which no value is above 0, or one beyond float32).
     UnsupportedError
         Photometric interpretations that are not grey or colour video (PALETTE COLOR).
     """
@@ -150,9 +150,11 @@ def pixel_format(ds: Dataset, path: str | PathLike) -> PixelFormat:
         raise InvalidStudyError(path, "RescaleSlope is 0")
     fmt = PixelFormat(rows, columns, n_frames, samples, bits_allocated, bits_stored, signed,
                       photometric, slope, intercept, lut)
-    top = fmt.value_range()[1]
-    if not (math.isfinite(top) and top > 0):
-        mapping = "Modality LUT" if lut is not None else f"RescaleSlope {slope:g} / RescaleIntercept {intercept:g}"
+    bottom, top = fmt.value_range()
+    mapping = "Modality LUT" if lut is not None else f"RescaleSlope {slope:g} / RescaleIntercept {intercept:g}"
+    if not max(abs(bottom), abs(top)) <= _FLOAT32_MAX:  # (frames are float32)
+        raise InvalidStudyError(path, f"the {mapping} maps stored values out of float32 range ({bottom:g} to {top:g})")
+    if top <= 0:
         raise InvalidStudyError(path, f"the {mapping} maps every stored value to {top:g} or less: "
                                       "no pixel can be read as light reaching the detector")
     return fmt

@@ -3,7 +3,9 @@
 Opening scans the file once (``grab`` without conversion, memory flat) to count the
 frames and read each frame's presentation time from the container
 (``CAP_PROP_POS_MSEC``); times that are missing or not increasing fall back to the
-container's nominal rate with a warning. Frames are 8-bit: colour frames become
+container's nominal rate with a warning. A video that yields fewer frames than its
+container declares (by more than one: a count estimated from the duration may be one
+over) is refused as damaged or cut short. Frames are 8-bit: colour frames become
 luminance (ITU-R BT.601, OpenCV's ``BGR2GRAY``) with a warning, grey ones are read as
 they are. A video has no calibration (``mm_per_px`` None, with a warning), no view, and
 its field of view is found from the pixels.
@@ -86,6 +88,7 @@ def _scan(path: Path) -> tuple[list[float], float, str]:
         if not capture.isOpened():
             raise InvalidStudyError(path, "OpenCV cannot open it as a video")
         fps = float(capture.get(cv2.CAP_PROP_FPS) or 0.0)
+        declared = int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
         code = int(capture.get(cv2.CAP_PROP_FOURCC) or 0)
         fourcc = "".join(chr((code >> 8 * i) & 0xFF) for i in range(4)).strip("\0 ") or "unknown"
         times_ms = []
@@ -97,6 +100,9 @@ def _scan(path: Path) -> tuple[list[float], float, str]:
         capture.release()
     if not times_ms:
         raise InvalidStudyError(path, "the video holds no decodable frame")
+    if len(times_ms) < declared - 1:  # (a count estimated from the duration may be one over)
+        raise InvalidStudyError(path, f"the container declares {declared} frames; only {len(times_ms)} can be "
+                                      "decoded (damaged or cut short)")
     return times_ms, fps, fourcc
 
 
