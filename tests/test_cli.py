@@ -78,6 +78,31 @@ def test_a_broken_video_costs_one_line_on_stderr(tmp_path):
             assert any("moov atom not found" in line for line in err), out.stderr
 
 
+@pytest.mark.parametrize("command", ["info", "export", "analyze"])
+def test_a_study_that_fails_costs_one_line_even_where_reading_it_warned(command, tmp_path, capsys):
+    # A folder whose only file is not DICOM: reading it warns that the file was skipped, and
+    # then fails, saying so. The error alone is shown.
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("not an image")
+    argv = {"info": ["info", "--json", str(folder)], "export": ["export", str(folder), "--out", str(tmp_path / "x.npz")],
+            "analyze": ["analyze", str(folder), "--out", str(tmp_path / "out")]}[command]
+    assert main(argv) == 3
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line == f"vpimage: error: {folder}: holds no readable DICOM image (1 file(s) unreadable)"
+
+
+def test_the_warnings_of_a_study_read_are_shown(tmp_path, capsys):
+    video = tmp_path / "run.avi"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 10.0, (64, 48), isColor=False)
+    for level in range(0, 200, 10):
+        writer.write(np.full((48, 64), level, np.uint8))
+    writer.release()
+    assert main(["info", str(video)]) == 0
+    assert capsys.readouterr().err == (f"vpimage: warning: {video}: a video has no calibration: millimetres are "
+                                       "unknown (mm columns will be NaN)\n")
+
+
 @pytest.mark.parametrize("command", ["analyze", "export", "synth"])
 def test_an_output_that_cannot_be_written_costs_one_line_on_stderr(command, tmp_path):
     blocker = tmp_path / "a file"

@@ -16,6 +16,7 @@ import sys
 import warnings
 
 from vpimage import __version__
+from vpimage.cli._warnings import held_warnings
 from vpimage.errors import VpimageError
 
 __all__ = ["main"]
@@ -71,10 +72,6 @@ def _configure_logging(verbosity: int) -> None:
     logger.propagate = False
 
 
-def _show_warning(message, category, filename, lineno, file=None, line=None):
-    print(f"vpimage: warning: {message}", file=sys.stderr)
-
-
 def main(argv: list[str] | None = None) -> int:
     """Run the command line with ``argv`` (default ``sys.argv[1:]``); return the exit status."""
     args = build_parser().parse_args(argv)
@@ -85,11 +82,11 @@ def main(argv: list[str] | None = None) -> int:
         # when OpenCV first opens a video: set before any is.)
         os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET
     with warnings.catch_warnings():
-        warnings.showwarning = _show_warning
         if getattr(args, "quiet", False):
             warnings.simplefilter("ignore")
         try:
-            return args.run(args)
+            with held_warnings():  # (analyze shows each study's when it is done)
+                return args.run(args)
         except VpimageError as error:
             print(f"vpimage: error: {error}", file=sys.stderr)
             return 3

@@ -53,6 +53,7 @@ def run(args: argparse.Namespace) -> int:
     error is raised (several: :class:`~vpimage.errors.StudiesFailedError` naming each).
     """
     from vpimage._atomic import make_folder
+    from vpimage.cli._warnings import held_warnings
     from vpimage.config import RunConfig
     from vpimage.errors import InvalidStudyError, StudiesFailedError
 
@@ -66,8 +67,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         for source, target in targets:
             try:
-                summary = analyze_study(source, target, config=config, wall=wall, backend=args.backend,
-                                        device=args.device, overlay=args.overlay)
+                with held_warnings():  # (shown as each study is done; a study that fails has its error alone)
+                    summary = analyze_study(source, target, config=config, wall=wall, backend=args.backend,
+                                            device=args.device, overlay=args.overlay)
             except InvalidStudyError as error:
                 failures.append(error)
                 continue
