@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from vpimage._atomic import atomic_path, make_folder, write_text_atomic
+from vpimage._atomic import all_or_none, atomic_path, make_folder, write_text_atomic
 from vpimage.errors import OutputError
 
 
@@ -50,6 +50,58 @@ def test_a_file_that_cannot_be_written_is_named_in_an_output_error(tmp_path):
         write_text_atomic(path, "{}")
     assert info.value.path == str(path) and "No such file or directory" in info.value.reason
     assert os.listdir(tmp_path) == []
+
+
+def test_a_file_under_a_file_is_named_in_an_output_error_not_hidden_by_the_cleanup(tmp_path):
+    # The temporary file cannot be made (its folder is a file), nor then removed: the
+    # failure to make it is the one reported, as an OutputError naming the destination.
+    (tmp_path / "a file").write_text("")
+    path = tmp_path / "a file" / "truth.json"
+    with pytest.raises(OutputError) as info:
+        write_text_atomic(path, "{}")
+    assert info.value.path == str(path) and info.value.reason == "cannot be written: Not a directory"
+    assert os.listdir(tmp_path) == ["a file"]
+
+
+def test_a_folder_at_the_path_is_refused_before_anything_is_written(tmp_path):
+    (tmp_path / "truth.json").mkdir()
+    with pytest.raises(OutputError) as info:
+        with atomic_path(tmp_path / "truth.json"):
+            raise AssertionError("written before the folder was refused")
+    assert info.value.path == str(tmp_path / "truth.json") and info.value.reason == "cannot be written: it is a folder"
+    assert os.listdir(tmp_path) == ["truth.json"] and os.listdir(tmp_path / "truth.json") == []
+
+
+def test_all_or_none_moves_every_file_into_place_when_the_body_ends(tmp_path):
+    (tmp_path / "run.dcm").write_text("old")
+    with all_or_none():
+        write_text_atomic(tmp_path / "run.dcm", "new")
+        write_text_atomic(tmp_path / "truth.json", "{}")
+        assert (tmp_path / "run.dcm").read_text() == "old" and not (tmp_path / "truth.json").exists()
+    assert (tmp_path / "run.dcm").read_text() == "new" and (tmp_path / "truth.json").read_text() == "{}"
+    assert sorted(os.listdir(tmp_path)) == ["run.dcm", "truth.json"]
+
+
+def test_all_or_none_changes_no_file_when_a_later_one_cannot_be_written(tmp_path):
+    (tmp_path / "run.dcm").write_text("old")
+    with pytest.raises(OutputError) as info:
+        with all_or_none():
+            write_text_atomic(tmp_path / "run.dcm", "new")
+            write_text_atomic(tmp_path / "no such folder" / "truth.json", "{}")
+    assert info.value.path == str(tmp_path / "no such folder" / "truth.json")
+    assert (tmp_path / "run.dcm").read_text() == "old" and os.listdir(tmp_path) == ["run.dcm"]
+
+
+def test_all_or_none_names_a_file_that_cannot_be_moved_into_place_and_leaves_no_temporary(tmp_path):
+    # A folder made at a destination after its file was written: the moves before it are
+    # made, it fails, naming its destination, and the temporary files after it are removed.
+    with pytest.raises(OutputError) as info:
+        with all_or_none():
+            for name in ("a.json", "b.json", "c.json"):
+                write_text_atomic(tmp_path / name, name)
+            (tmp_path / "b.json").mkdir()
+    assert info.value.path == str(tmp_path / "b.json")
+    assert sorted(os.listdir(tmp_path)) == ["a.json", "b.json"] and (tmp_path / "b.json").is_dir()
 
 
 def test_a_folder_that_cannot_be_made_is_named_in_an_output_error(tmp_path):

@@ -3,6 +3,7 @@
 Shared by the writers of results (:mod:`vpimage.outputs`, ``evaluate``, ``export``) and
 the phantom's (:mod:`vpimage.synth`), which imports nothing of the analysis. A file or
 folder that cannot be written raises :class:`~vpimage.errors.OutputError` naming it.
+:func:`all_or_none` makes the files written in its body a set: all take their place, or none.
 """
 
 from __future__ import annotations
@@ -10,13 +11,17 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+from contextvars import ContextVar
 from os import PathLike
 from pathlib import Path
 from typing import Iterator
 
 from vpimage.errors import OutputError
 
-__all__ = ["atomic_path", "make_folder", "remove_file", "write_bytes_atomic", "write_text_atomic"]
+__all__ = ["all_or_none", "atomic_path", "make_folder", "remove_file", "write_bytes_atomic", "write_text_atomic"]
+
+#: The moves (temporary file, destination) that the innermost :func:`all_or_none` holds back.
+_held: ContextVar[list[tuple[Path, Path]] | None] = ContextVar("vpimage_atomic_held", default=None)
 
 
 @contextlib.contextmanager
@@ -26,19 +31,76 @@ def atomic_path(path: str | PathLike) -> Iterator[Path]:
     The temporary file keeps ``path``'s suffix (writers such as OpenCV's pick the format
     from it). If the body raises, the temporary file is removed and ``path`` is untouched;
     an ``OSError`` (no such folder, no permission, disk full) becomes an ``OutputError``.
+    Inside :func:`all_or_none` the replacement waits for the end of its body. A folder at
+    ``path`` is refused before the body runs (not when the file would replace it).
     """
     path = Path(path)
+    if path.is_dir():
+        raise OutputError(path, "cannot be written: it is a folder")
     temp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp{path.suffix}"
     try:
         # Created like any new file (mode 0o666 less the umask), unlike mkstemp's 0o600.
         os.close(os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
         yield temp
-        os.replace(temp, path)
     except BaseException as error:
-        temp.unlink(missing_ok=True)
+        _discard(temp)
         if isinstance(error, OSError):
-            raise OutputError(path, f"cannot be written: {error.strerror or error}") from error
+            raise _cannot_write(path, error) from error
         raise
+    held = _held.get()
+    if held is None:
+        _replace(temp, path)
+    else:
+        held.append((temp, path))
+
+
+@contextlib.contextmanager
+def all_or_none() -> Iterator[None]:
+    """Make the files that :func:`atomic_path` writes in the body a set: all or none.
+
+    Each file is written whole to its temporary file as usual, but none replaces its
+    destination before the body has ended: if the body raises, every temporary file is
+    removed and no destination is touched; otherwise they replace theirs one after the
+    other (a rename each, so a reader may see part of the set only for that instant).
+    """
+    held: list[tuple[Path, Path]] = []
+    token = _held.set(held)
+    try:
+        yield
+    except BaseException:
+        for temp, _ in held:
+            _discard(temp)
+        raise
+    finally:
+        _held.reset(token)
+    for index, (temp, path) in enumerate(held):
+        try:
+            _replace(temp, path)
+        except OutputError:
+            for rest, _ in held[index + 1 :]:
+                _discard(rest)
+            raise
+
+
+def _replace(temp: Path, path: Path) -> None:
+    """Move the temporary file ``temp`` onto ``path``; if it cannot be, remove it and raise
+    an ``OutputError`` naming ``path``."""
+    try:
+        os.replace(temp, path)
+    except OSError as error:
+        _discard(temp)
+        raise _cannot_write(path, error) from error
+
+
+def _discard(temp: Path) -> None:
+    """Remove the temporary file ``temp`` if there is one. A failure to (its folder is a
+    file, no permission) is ignored: the error that stopped the write is the one to report."""
+    with contextlib.suppress(OSError):
+        temp.unlink(missing_ok=True)
+
+
+def _cannot_write(path: Path, error: OSError) -> OutputError:
+    return OutputError(path, f"cannot be written: {error.strerror or error}")
 
 
 def write_bytes_atomic(path: str | PathLike, data: bytes) -> None:

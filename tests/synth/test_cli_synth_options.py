@@ -3,11 +3,14 @@
 Every case runs the command line with one option (and the same seed, size and clip) and
 checks it against what that option must do: a header value written out by hand, the
 pixels of the same run without the option, or the phantom's own truth (motion, geometry).
+Options that cannot be met are refused before the simulation, and the files are written as
+a set: all of them, or none (any old file at those paths left as it was).
 """
 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -262,19 +265,96 @@ def test_synth_option_reaches_the_output(tmp_path, base, flags, check):
     check(out, truth, base)
 
 
-def test_a_calibration_the_object_cannot_carry_is_refused_before_the_simulation(tmp_path, capsys, monkeypatch):
-    # The secondary capture has no X-ray geometry: "distances" is an error (exit status 3,
-    # one line naming what it allows), found before any frame is simulated; nothing is written.
+@pytest.fixture
+def no_simulation(monkeypatch):
+    """Make any simulation fail the test: what it runs must be refused before one."""
     import vpimage.synth
 
-    def no_simulation(*args, **kwargs):
+    def simulate(*args, **kwargs):
         raise AssertionError("simulated before the options were checked")
 
-    monkeypatch.setattr(vpimage.synth, "simulate", no_simulation)
+    monkeypatch.setattr(vpimage.synth, "simulate", simulate)
+
+
+def _refusal(capsys) -> str:
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    return line
+
+
+def test_a_calibration_the_object_cannot_carry_is_refused_before_the_simulation(tmp_path, capsys, no_simulation):
+    # The secondary capture has no X-ray geometry: "distances" is an error (exit status 3,
+    # one line naming what it allows), found before any frame is simulated; nothing is written.
     out = tmp_path / "run.dcm"
     assert main(["synth", SCENARIO, "--out", str(out), *CLIP, "--object", "sc", "--calibration", "distances"]) == 3
-    (line,) = capsys.readouterr().err.strip().splitlines()
-    assert line == (
+    assert _refusal(capsys) == (
         "vpimage: error: calibration 'distances' is not allowed in 'sc' objects; choose one of: pixel-spacing, none"
     )
     assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("paths", "named", "first", "second"),
+    [
+        pytest.param({"--out": "q.dcm", "--truth": "q.dcm"}, "q.dcm", "--out", "--truth", id="out-truth"),
+        pytest.param(
+            {"--out": "q.dcm", "--wall": "sub/../q.dcm"}, "sub/../q.dcm", "--out", "--wall", id="out-wall-resolved"
+        ),
+        pytest.param(
+            {"--out": "q.dcm", "--truth": "t.json", "--wall": "t.json"}, "t.json", "--truth", "--wall", id="truth-wall"
+        ),
+        pytest.param(
+            {"--out": "t_masks.npz", "--truth": "t.json"},
+            "t_masks.npz",
+            "--out",
+            "the masks of --truth",
+            id="out-masks",
+        ),
+    ],
+)
+def test_two_outputs_at_one_path_are_refused_before_the_simulation(
+    tmp_path, capsys, no_simulation, paths, named, first, second
+):
+    # The later would overwrite the earlier (a truth JSON in place of the DICOM): exit 3,
+    # one line naming the path as the second option gives it, and both options; nothing written.
+    (tmp_path / "sub").mkdir()
+    flags = [item for option, path in paths.items() for item in (option, str(tmp_path / path))]
+    assert main(["synth", SCENARIO, *flags, *CLIP]) == 3
+    assert _refusal(capsys) == (
+        f"vpimage: error: {tmp_path / named}: given as both {first} and {second}; each output needs a path of its own"
+    )
+    assert os.listdir(tmp_path) == ["sub"]
+
+
+def test_more_frames_than_the_memory_bound_are_refused_before_the_simulation(tmp_path, capsys, no_simulation):
+    # 4 GiB over 16 B a pixel of 64 x 64 and 512 KiB of cement grid a frame: 7281 frames.
+    out = tmp_path / "run.dcm"
+    assert main(["synth", SCENARIO, "--out", str(out), "--size", "64", "--frames", "7282"]) == 3
+    assert _refusal(capsys) == (
+        "vpimage: error: synth option `frames` = 7282: must be at most 7281 at size_px 64: "
+        "a run must fit in 4 GiB of memory"
+    )
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("truth", "wall", "named", "reason"),
+    [
+        pytest.param("a file/t.json", "WALL.json", "a file/t_masks.npz", "Not a directory", id="truth-under-a-file"),
+        pytest.param("a folder", "WALL.json", "a folder", "it is a folder", id="truth-a-folder"),
+        pytest.param("t.json", "a folder", "a folder", "it is a folder", id="wall-a-folder"),
+    ],
+)
+def test_an_output_that_cannot_be_written_leaves_every_old_file_as_it_was(tmp_path, capsys, truth, wall, named, reason):
+    # The DICOM, the truth, its masks and WALL.json are a set: one that cannot be written
+    # costs one line naming it (exit 3), and no file is written, nor any old one replaced.
+    (tmp_path / "a file").write_text("")
+    (tmp_path / "a folder").mkdir()
+    old = {name: f"old {name}" for name in ("run.dcm", "t.json", "t_masks.npz", "WALL.json")}
+    for name, text in old.items():
+        (tmp_path / name).write_text(text)
+    flags = ["--out", str(tmp_path / "run.dcm"), "--truth", str(tmp_path / truth), "--wall", str(tmp_path / wall)]
+    assert main(["synth", SCENARIO, *flags, *CLIP]) == 3
+    assert _refusal(capsys) == f"vpimage: error: {tmp_path / named}: cannot be written: {reason}"
+    assert sorted(os.listdir(tmp_path)) == sorted([*old, "a file", "a folder"])
+    assert {name: (tmp_path / name).read_text() for name in old} == old
+    assert os.listdir(tmp_path / "a folder") == []

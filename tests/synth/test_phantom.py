@@ -392,6 +392,15 @@ def test_too_few_frames_for_the_pre_injection_ones_names_frames():
     assert SynthOptions(frames=6).frames == 6
 
 
+def test_frames_are_bounded_by_the_memory_a_run_may_take():
+    # 4 GiB over 16 B a pixel and 512 KiB a frame: 63 frames of 2048 x 2048 px (the
+    # default 60 fit), 7281 of 64 x 64.
+    assert SynthOptions(size_px=2048).frames == 60 and SynthOptions(size_px=2048, frames=63).frames == 63
+    with pytest.raises(ConfigError, match="`frames` = 64: must be at most 63 at size_px 2048: a run must fit in 4 GiB"):
+        SynthOptions(size_px=2048, frames=64)
+    assert SynthOptions(size_px=64, frames=7281).frames == 7281  # (7282 refused: test_cli_synth_options)
+
+
 def test_sudden_shift_needs_room_in_the_injection():
     with pytest.raises(ConfigError, match="`sudden_shift`"):
         SynthOptions(frames=8, pre_injection_frames=5, sudden_shift=True)

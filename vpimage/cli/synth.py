@@ -1,8 +1,13 @@
-"""``vpimage synth``: render a phantom run with ground truth and write it as DICOM."""
+"""``vpimage synth``: render a phantom run with ground truth and write it as DICOM.
+
+The files it writes are a set: all of them take their place, or (on an error) none does
+and any old file at those paths is left as it was. Two outputs at one path are refused.
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 
@@ -50,9 +55,11 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from vpimage._atomic import all_or_none
     from vpimage.synth import SynthOptions, checked_calibration, simulate, write_dicom
 
     calibration = checked_calibration(args.obj, args.syntax, args.calibration)  # (before the simulation)
+    _check_distinct(_outputs(args))
 
     options = SynthOptions(
         size_px=args.size, frames=args.frames, fps=args.fps, view=args.view, tilt_deg=args.tilt,
@@ -61,9 +68,40 @@ def run(args: argparse.Namespace) -> int:
         collimation_change=args.collimation_change, needle_withdrawal=args.needle_withdrawal, bits_stored=args.bits,
     )
     result = simulate(args.scenario, seed=args.seed, options=options)
-    write_dicom(result.run, args.out, obj=args.obj, syntax=args.syntax, calibration=calibration, seed=args.seed)
-    if args.truth is not None:
-        result.save_truth(args.truth)
-    if args.wall is not None:
-        result.save_wall(args.wall)
+    with all_or_none():
+        write_dicom(result.run, args.out, obj=args.obj, syntax=args.syntax, calibration=calibration, seed=args.seed)
+        if args.truth is not None:
+            result.save_truth(args.truth)
+        if args.wall is not None:
+            result.save_wall(args.wall)
     return 0
+
+
+def _outputs(args: argparse.Namespace) -> dict[str, Path]:
+    """The paths ``synth`` writes to, by the option that names them (the masks beside the truth)."""
+    from vpimage.synth import SynthResult
+
+    outputs = {"--out": args.out}
+    if args.truth is not None:
+        outputs["--truth"] = args.truth
+        outputs["the masks of --truth"] = SynthResult.masks_path(args.truth)
+    if args.wall is not None:
+        outputs["--wall"] = args.wall
+    return outputs
+
+
+def _check_distinct(outputs: dict[str, Path]) -> None:
+    """Refuse two outputs at one path (compared resolved): the later would overwrite the earlier.
+
+    Raises
+    ------
+    OutputError
+        Naming the path and the two options that give it.
+    """
+    from vpimage.errors import OutputError
+
+    first_by_path: dict[str, str] = {}
+    for option, path in outputs.items():
+        first = first_by_path.setdefault(os.path.realpath(path), option)  # (Path.resolve raises on a loop)
+        if first != option:
+            raise OutputError(path, f"given as both {first} and {option}; each output needs a path of its own")

@@ -48,6 +48,14 @@ _FILL_SHARE = 0.85  # share of the clip after the pre-injection frames used to r
 _WITHDRAWAL_MM = (3.0, 8.0)  # how far ``needle_withdrawal`` pulls the tip back along the shaft, mm
 #: What a narrowed collimator leaves in view around the body and the cement, mm.
 COLLIMATION_KEEP_MM = 10.0
+#: The most memory a run may take, bytes: it bounds ``frames`` for a given ``size_px``.
+MEMORY_LIMIT_BYTES = 4 * 2**30
+# The memory a run takes per frame: the arrays of the image (stored frames, cement thickness,
+# needle, leak and truth masks, the pixel data as encoded: 11-14 bytes a pixel measured, the
+# most with the deflated syntax) and those of the projected cement (counts, their sum and its
+# thickness on the 0.5 mm grid: about 280 KiB measured).
+_BYTES_PER_PIXEL = 16
+_CEMENT_BYTES_PER_FRAME = 2**19
 
 
 @dataclass(frozen=True)
@@ -60,7 +68,8 @@ class SynthOptions:
         Rows and columns of the square image, 64-2048 (the field at the isocentre is
         112-128 mm across whatever the size).
     frames : int
-        Number of frames, >= 2.
+        Number of frames, >= 2, and at most :func:`max_frames` for ``size_px`` (a run
+        must fit in :data:`MEMORY_LIMIT_BYTES`: 7281 at 64 px, 1985 at 320, 63 at 2048).
     fps : float
         Nominal frame rate, 1-60 frames per second.
     view : {"lateral", "ap"}
@@ -126,6 +135,9 @@ class SynthOptions:
 
         check(_is_int(self.size_px) and 64 <= self.size_px <= 2048, "size_px", "must be an integer in 64..2048")
         check(_is_int(self.frames) and self.frames >= 2, "frames", "must be an integer >= 2")
+        most = max_frames(self.size_px)
+        memory = f"a run must fit in {MEMORY_LIMIT_BYTES / 2**30:g} GiB of memory"
+        check(self.frames <= most, "frames", f"must be at most {most} at size_px {self.size_px}: {memory}")
         check(_is_number(self.fps) and 1.0 <= self.fps <= 60.0, "fps", "must be in 1..60")
         check(self.view in ("lateral", "ap"), "view", "must be 'lateral' or 'ap'")
         check(_is_number(self.tilt_deg) and 0.0 <= self.tilt_deg <= 25.0, "tilt_deg", "must be in 0..25")
@@ -148,6 +160,12 @@ class SynthOptions:
             "sudden_shift",
             "needs at least 4 frames after the pre-injection frames (the jump falls inside the injection)",
         )
+
+
+def max_frames(size_px: int) -> int:
+    """The most frames a run of ``size_px`` rows and columns may have: as many as fit in
+    :data:`MEMORY_LIMIT_BYTES`."""
+    return MEMORY_LIMIT_BYTES // (_BYTES_PER_PIXEL * size_px**2 + _CEMENT_BYTES_PER_FRAME)
 
 
 def _is_int(x) -> bool:
@@ -189,12 +207,18 @@ class SynthResult:
         it in ``masks_file`` (relative to the JSON's folder). Returns the JSON's path.
         """
         path = Path(path)
-        masks_path = path.with_name(f"{path.stem}_masks.npz")
+        masks_path = self.masks_path(path)
         with atomic_path(masks_path) as temporary:
             np.savez_compressed(temporary, masks=self.cement_masks)
         truth = dict(self.truth, masks_file=masks_path.name)
         write_text_atomic(path, json.dumps(truth, indent=1))
         return path
+
+    @staticmethod
+    def masks_path(truth_path) -> Path:
+        """Where :meth:`save_truth` writes the masks of the truth JSON ``truth_path``."""
+        truth_path = Path(truth_path)
+        return truth_path.with_name(f"{truth_path.stem}_masks.npz")
 
     def save_wall(self, path) -> Path:
         """Write WALL.json: the treated body's corners at frame 0."""
