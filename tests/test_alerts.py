@@ -271,6 +271,15 @@ def test_time_must_not_decrease():
         machine.update(0.5, OK, "")
 
 
+@pytest.mark.parametrize("time_s", [math.nan, math.inf])
+def test_time_must_be_finite(time_s):
+    # A NaN time compares false with everything: a stop fed at NaN was held for no time at all.
+    machine = AlertStateMachine(AlertThresholds())
+    with pytest.raises(ValueError, match="finite"):
+        machine.update(time_s, STOP, "")
+    assert machine.last_time_s == -math.inf
+
+
 def test_events_one_per_change():
     levels = [OK, OK, WARN, WARN, STOP, UNREL, UNREL, OK]
     results = [SimpleNamespace(frame=k, time_s=k / 5, alert=level, reason=f"r{k}") for k, level in enumerate(levels)]

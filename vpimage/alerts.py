@@ -296,13 +296,18 @@ class AlertStateMachine:
         self._last_met: dict[AlertLevel, tuple[float, str]] = {}
         self._time_s = -math.inf
 
+    @property
+    def last_time_s(self) -> float:
+        """Time of the last frame fed, s; -inf before the first."""
+        return self._time_s
+
     def update(self, time_s: float, level: AlertLevel | str, reason: str) -> tuple[AlertLevel, str]:
         """Feed one frame's own level (from :func:`frame_level`); return the reported level.
 
         Parameters
         ----------
         time_s : float
-            Time of the frame, s; non-decreasing.
+            Time of the frame, s; finite and non-decreasing.
         level : AlertLevel or str
             The level the frame meets.
         reason : str
@@ -316,8 +321,8 @@ class AlertStateMachine:
             that met it.
         """
         level = AlertLevel(level)
-        if time_s < self._time_s:
-            raise ValueError(f"frame times must not decrease: {time_s!r} after {self._time_s!r}")
+        if not (math.isfinite(time_s) and time_s >= self._time_s):  # (NaN would hold nothing)
+            raise ValueError(f"frame times must be finite and not decrease: {time_s!r} after {self._time_s!r}")
         self._time_s = time_s
         if level is AlertLevel.UNRELIABLE:
             self._last_met[level] = (time_s, reason)

@@ -292,6 +292,9 @@ class SpeedConfig:
             raise ValueError(f"`window_s` must be a finite number > 0; got {self.window_s!r}")
 
 
+# Larger integers do not become floats (an OverflowError, deep in a check); no threshold needs them.
+_LARGEST_INTEGER = 2**53
+
 # TOML section -> its dataclass, in the order of RunConfig's fields.
 _SECTIONS = {
     "alerts": AlertThresholds,
@@ -457,5 +460,7 @@ def _check_type(key: str, default: Any, value: Any, source: str) -> None:
         ok, expected = isinstance(value, Mapping), "a table"
     else:
         ok, expected = isinstance(value, type(default)), f"a {type(default).__name__}"
+    if ok and isinstance(value, int) and not isinstance(value, bool) and abs(value) > _LARGEST_INTEGER:
+        ok, expected = False, f"{expected} of at most {_LARGEST_INTEGER:.3g} in size"  # (TOML integers have no bound)
     if not ok:
         raise ConfigError(f"{source}: {key} must be {expected}; got {value!r}")

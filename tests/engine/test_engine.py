@@ -256,6 +256,53 @@ def test_batch_shape_is_checked(toy):
         engine.process(next(batches(toy, 2)))
 
 
+@pytest.mark.parametrize("change", ["nan_times", "backwards", "short_times"])
+def test_a_batch_with_bad_times_is_refused_and_leaves_the_engine_as_it_was(toy, change):
+    # NaN times once made every frame ok (the hold rule compares times); a frame out of
+    # order had its cement accumulated before the alerts refused it.
+    whole, _ = run(toy, size=24)
+    engine = Engine(RunConfig.defaults(), rows=toy.frames.shape[1], columns=toy.frames.shape[2],
+                    mm_per_px=toy.mm_per_px, corners=toy.corners)
+    first = engine.process(Batch(toy.frames[:16], toy.time_s[:16], np.arange(16)))
+    bad = Batch(toy.frames[16:20], toy.time_s[16:20].copy(), np.arange(16, 20))
+    if change == "nan_times":
+        bad.time_s[2] = math.nan
+    elif change == "backwards":
+        bad.time_s[:] = toy.time_s[10]
+    else:
+        bad = Batch(bad.frames, bad.time_s[:3], bad.index)
+    with pytest.raises(ValueError, match="batch time_s"):
+        engine.process(bad)
+    rest = engine.process(Batch(toy.frames[16:], toy.time_s[16:], np.arange(16, len(toy.frames))))
+    as_rows = lambda frames: [[repr(v) for v in dataclasses.astuple(f.result)] for f in frames]  # NaN == NaN
+    assert as_rows(first + rest) == as_rows(whole)
+
+
+def test_corners_off_the_image_are_refused(toy):
+    # Translated off the image, a body once made every frame ok: no cement in it, no wall.
+    with pytest.raises(ValueError, match=r"off the 256 x 256 px image"):
+        Engine(RunConfig.defaults(), rows=256, columns=256, mm_per_px=0.3, corners=toy.corners.translated(500, 500))
+
+
+@pytest.mark.parametrize("override", [{"segmentation.registration_margin_mm": 1e9}, "pixels_of_1_um"])
+def test_margins_and_grids_wider_than_the_frame_still_give_every_frame(toy, override):
+    # A margin of 1e9 mm once eroded the field once per pixel of it (hours); 1 um pixels made
+    # the registration grid's blocks wider than the frame (an error inside block_mean).
+    config = RunConfig.defaults()
+    mm_per_px = toy.mm_per_px
+    if override == "pixels_of_1_um":
+        mm_per_px = 0.001
+    else:
+        config = config.with_overrides(override)
+    frames, _ = run(toy, size=24, config=config, mm_per_px=mm_per_px)
+    assert len(frames) == len(toy.frames)
+
+
+def test_an_empty_batch_is_no_frame(toy):
+    engine = Engine(RunConfig.defaults(), rows=toy.frames.shape[1], columns=toy.frames.shape[2], mm_per_px=0.3)
+    assert engine.process(Batch(toy.frames[:0], toy.time_s[:0], np.arange(0))) == []
+
+
 @pytest.mark.parametrize("name, value", [("mm_per_px", 0.0), ("mm_per_px", -0.3), ("mm_per_px", math.nan),
                                          ("white_level", 0.0), ("white_level", math.inf)])
 def test_a_pixel_size_or_white_level_that_is_no_positive_number_is_refused(name, value):

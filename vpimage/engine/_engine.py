@@ -145,6 +145,7 @@ class Engine:
     corners : Corners, optional
         The treated vertebral body (WALL.json) in the image coordinates of
         ``corners_frame``; without them every frame is unreliable (``wall_not_found``).
+        Their centre must lie on the image.
     corners_frame : int, optional
         Frame the corners were drawn on. Until it is seen, they are used as drawn.
     view : str, optional
@@ -224,6 +225,11 @@ class Engine:
         for name, value in (("mm_per_px", mm_per_px), ("white_level", white_level)):
             if value is not None and not (math.isfinite(value) and value > 0):
                 raise ValueError(f"`{name}` must be None or a finite number > 0; got {value!r}")
+        if corners is not None:
+            x, y = corners.as_array().mean(axis=0)
+            if not (0 <= x <= columns and 0 <= y <= rows):
+                raise ValueError(f"the body's corners centre on ({x:g}, {y:g}) px, off the {columns} x {rows} px "
+                                 "image (columns x rows): no wall in view to measure against")
         self.mm_per_px = None if mm_per_px is None else float(mm_per_px)
         self.fov_mask = np.ones((rows, columns), bool) if fov_mask is None else np.asarray(fov_mask, bool)
         if self.fov_mask.shape != (rows, columns):
@@ -284,10 +290,9 @@ class Engine:
         list of EngineFrame, one per frame of the batch, in order.
         """
         host_frames = np.asarray(batch.frames, dtype=np.float32)
-        if host_frames.ndim != 3 or host_frames.shape[1:] != (self.state.rows, self.state.columns):
-            raise ValueError(
-                f"batch frames must be shaped [B, {self.state.rows}, {self.state.columns}]; got {host_frames.shape}"
-            )
+        self._check_batch(host_frames, np.asarray(batch.time_s, dtype=np.float64), np.asarray(batch.index))
+        if not len(host_frames):
+            return []
         k = self.kernels
         log_range = self.config.segmentation.display_log_range
         if self.white_level is None:
@@ -328,6 +333,23 @@ class Engine:
                 if self.state.reference is not reference:
                     break
         return out
+
+    def _check_batch(self, frames: np.ndarray, time_s: np.ndarray, index: np.ndarray) -> None:
+        """Refuse a batch before any of it changes the state: frames not ``[B, rows, cols]``,
+        times or indices not one per frame, times not finite or earlier than the frame before
+        (a frame out of order would add its cement to the accumulation first)."""
+        rows, columns = self.state.rows, self.state.columns
+        if frames.ndim != 3 or frames.shape[1:] != (rows, columns):
+            raise ValueError(f"batch frames must be shaped [B, {rows}, {columns}]; got {frames.shape}")
+        if time_s.shape != (len(frames),) or index.shape != (len(frames),):
+            raise ValueError(f"batch time_s and index must be one per frame ({len(frames)}); got shapes "
+                             f"{time_s.shape} and {index.shape}")
+        times = np.concatenate([[self.state.alerts.last_time_s], time_s])
+        bad = ~np.isfinite(time_s) | (np.diff(times) < 0)
+        if bad.any():
+            i = int(np.argmax(bad))
+            raise ValueError(f"batch time_s must be finite and not decrease: frame {i} of the batch at "
+                             f"{time_s[i]!r} s, after {times[i]!r} s")
 
     def _prepare(self, frames, seen, start: int, end: int, reference, previous_shift: np.ndarray, corners) -> _Prepared:
         """Frames ``start:end`` of a batch on the device (pixel values ``[B, rows, cols]``) in
@@ -533,7 +555,8 @@ class Engine:
         seg = self.config.segmentation
         shape = (self.state.rows, self.state.columns)
         exposed = self.fov_mask.sum()
-        margin_px = int(math.ceil(seg.registration_margin_mm * self._px_per_mm)) + 4
+        # (Eroded farther than the frame is wide, nothing is left: no more passes than that.)
+        margin_px = min(int(math.ceil(seg.registration_margin_mm * self._px_per_mm)) + 4, max(shape))
         inner = self._eroded(self.fov_mask, margin_px)
         if inner.sum() < _MIN_REGISTRATION_SHARE * exposed:  # a small field: keep what it has
             inner = self._eroded(self.fov_mask, 4)
@@ -554,7 +577,7 @@ class Engine:
         )
         # Where a leak's thin channel is looked for (see _freeze_baseline): beyond the body's outline.
         self._outside_body = self._crop(away > 0) if self.state.corners is not None else None
-        factor = max(int(seg.registration_grid_mm * self._px_per_mm), 1)
+        factor = min(max(int(seg.registration_grid_mm * self._px_per_mm), 1), min(shape))
         grid = self._host.block_mean(weight.astype(np.float32), factor=factor) > 1.0 - 0.5 / factor**2
         if not grid.any():  # a field too small for whole blocks: the frame's own pixels
             factor, grid = 1, weight
