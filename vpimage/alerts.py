@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Iterable, Iterator, Mapping
 
+from vpimage.errors import ArgumentError
 from vpimage.measures import LEAK_CLASSES
 
 __all__ = ["FRONT_HIDDEN", "LEAK_UNCERTAIN", "MAGNIFICATION_UNKNOWN", "NEEDLE_ENTERS_ANTERIOR", "OBLIQUE_VIEW", "AlertLevel", "AlertStateMachine", "AlertThresholds", "events", "frame_level"]
@@ -144,28 +145,28 @@ class AlertThresholds:
         for name in ("warn_mm", "stop_mm", "hidden_stop_mm", "warn_depth_fraction", "hold_s"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-                raise ValueError(f"`{name}` must be a finite number; got {value!r}")
+                raise ArgumentError(f"`{name}` must be a finite number; got {value!r}")
             object.__setattr__(self, name, float(value))
         if self.stop_mm < 0:
-            raise ValueError(f"`stop_mm` must be >= 0; got {self.stop_mm!r}")
+            raise ArgumentError(f"`stop_mm` must be >= 0; got {self.stop_mm!r}")
         if self.warn_mm < self.stop_mm:
-            raise ValueError(f"`warn_mm` ({self.warn_mm}) must be >= `stop_mm` ({self.stop_mm})")
+            raise ArgumentError(f"`warn_mm` ({self.warn_mm}) must be >= `stop_mm` ({self.stop_mm})")
         if self.hidden_stop_mm < 0:
-            raise ValueError(f"`hidden_stop_mm` must be >= 0; got {self.hidden_stop_mm!r}")
+            raise ArgumentError(f"`hidden_stop_mm` must be >= 0; got {self.hidden_stop_mm!r}")
         if not 0 < self.warn_depth_fraction <= 1:
-            raise ValueError(f"`warn_depth_fraction` must be in (0, 1]; got {self.warn_depth_fraction!r}")
+            raise ArgumentError(f"`warn_depth_fraction` must be in (0, 1]; got {self.warn_depth_fraction!r}")
         if self.hold_s < 0:
-            raise ValueError(f"`hold_s` must be >= 0; got {self.hold_s!r}")
+            raise ArgumentError(f"`hold_s` must be >= 0; got {self.hold_s!r}")
         levels = dict(_default_leak_levels())
         for name, level in dict(self.leak_levels).items():
             if name not in LEAK_CLASSES:
-                raise ValueError(f"unknown leak class {name!r} in `leak_levels`; known: {', '.join(LEAK_CLASSES)}")
+                raise ArgumentError(f"unknown leak class {name!r} in `leak_levels`; known: {', '.join(LEAK_CLASSES)}")
             try:
                 level = AlertLevel(level)
             except ValueError:
                 level = None
             if level not in _LEAK_LEVELS:
-                raise ValueError(f"leak class {name!r} must raise one of ok, warn, stop; got {self.leak_levels[name]!r}")
+                raise ArgumentError(f"leak class {name!r} must raise one of ok, warn, stop; got {self.leak_levels[name]!r}")
             levels[name] = level
         object.__setattr__(self, "leak_levels", _LeakLevels(levels))
 
@@ -322,7 +323,7 @@ class AlertStateMachine:
         """
         level = AlertLevel(level)
         if not (math.isfinite(time_s) and time_s >= self._time_s):  # (NaN would hold nothing)
-            raise ValueError(f"frame times must be finite and not decrease: {time_s!r} after {self._time_s!r}")
+            raise ArgumentError(f"frame times must be finite and not decrease: {time_s!r} after {self._time_s!r}")
         self._time_s = time_s
         if level is AlertLevel.UNRELIABLE:
             self._last_met[level] = (time_s, reason)

@@ -27,7 +27,7 @@ from os import PathLike
 from typing import Any, Mapping
 
 from vpimage.alerts import AlertLevel, AlertThresholds
-from vpimage.errors import ConfigError
+from vpimage.errors import ArgumentError, ConfigError
 from vpimage.measures import LeakRules
 
 if sys.version_info >= (3, 11):
@@ -51,7 +51,7 @@ def _check_numbers(config, ranges: Mapping[str, tuple[float, float]], positive: 
                     where = f"{'>' if strict else '>='} {lo:g}"
                 else:
                     where = f"in {'(' if strict else '['}{lo:g}, {hi:g}]"
-                raise ValueError(f"`{f.name}` must be a finite number {where}; got {value!r}")
+                raise ArgumentError(f"`{f.name}` must be a finite number {where}; got {value!r}")
 
 
 # Closed ranges of the fields that have more than ">= 0": fractions, and widths (px) and
@@ -200,16 +200,16 @@ class SegmentationConfig:
         _check_numbers(self, _SEGMENTATION_RANGES, positive=("min_temporal_alpha", "growth_contrast_ratio",
                                                              "bridge_contrast_ratio"))
         if not 1 <= self.baseline_frames_min <= self.baseline_frames_max:
-            raise ValueError(
+            raise ArgumentError(
                 f"need 1 <= `baseline_frames_min` <= `baseline_frames_max`; got "
                 f"{self.baseline_frames_min!r}, {self.baseline_frames_max!r}"
             )
         if self.median_px not in (1, 3, 5):
-            raise ValueError(f"`median_px` must be 1, 3 or 5; got {self.median_px!r}")
+            raise ArgumentError(f"`median_px` must be 1, 3 or 5; got {self.median_px!r}")
         if self.leak_median_px not in (0, 1, 3, 5):
-            raise ValueError(f"`leak_median_px` must be 0, 1, 3 or 5; got {self.leak_median_px!r}")
+            raise ArgumentError(f"`leak_median_px` must be 0, 1, 3 or 5; got {self.leak_median_px!r}")
         if self.min_run < 1:
-            raise ValueError(f"`min_run` must be >= 1; got {self.min_run!r}")
+            raise ArgumentError(f"`min_run` must be >= 1; got {self.min_run!r}")
 
 
 _RELIABILITY_RANGES = {
@@ -289,7 +289,7 @@ class SpeedConfig:
 
     def __post_init__(self):
         if not (math.isfinite(self.window_s) and self.window_s > 0):
-            raise ValueError(f"`window_s` must be a finite number > 0; got {self.window_s!r}")
+            raise ArgumentError(f"`window_s` must be a finite number > 0; got {self.window_s!r}")
 
 
 # Larger integers do not become floats (an OverflowError, deep in a check); no threshold needs them.

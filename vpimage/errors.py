@@ -10,6 +10,7 @@ from __future__ import annotations
 from os import PathLike
 
 __all__ = [
+    "ArgumentError",
     "BackendUnavailableError",
     "ConfigError",
     "InvalidStudyError",
@@ -72,6 +73,11 @@ class StudiesFailedError(VpimageError):
 
 class OutputError(_PathError):
     """A result cannot be written where it was asked: no such folder, no permission, disk full."""
+
+
+class ArgumentError(VpimageError, ValueError):
+    """A bad argument to a library function: a value out of its range, arrays of the wrong
+    shape, frames out of time order. Also a ``ValueError``, as Python's own are."""
 
 
 class ConfigError(VpimageError):

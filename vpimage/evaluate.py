@@ -20,7 +20,7 @@ import numpy as np
 
 from vpimage._atomic import write_text_atomic
 from vpimage.alerts import AlertLevel
-from vpimage.errors import InvalidStudyError
+from vpimage.errors import ArgumentError, InvalidStudyError
 from vpimage.measures import LEAK_CLASSES
 from vpimage.outputs import MASKS_FILE, read_masks_npz, read_npz_arrays, to_json
 
@@ -403,5 +403,5 @@ def _finite_cell(row: dict, name: str) -> float:
     except (TypeError, ValueError):  # (None: a row short of cells)
         value = math.nan
     if not math.isfinite(value):
-        raise ValueError(f'"{name}" must be a finite number; got {row[name]!r}')
+        raise ArgumentError(f'"{name}" must be a finite number; got {row[name]!r}')
     return value

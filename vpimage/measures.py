@@ -25,6 +25,8 @@ import numpy as np
 from scipy import ndimage
 from skimage.morphology import skeletonize
 
+from vpimage.errors import ArgumentError
+
 __all__ = [
     "LEAK_CLASSES",
     "Corners",
@@ -55,13 +57,13 @@ def _point(value, name: str) -> tuple[float, float]:
     # nor a mapping by its keys.
     pair = list(value) if isinstance(value, (list, tuple, np.ndarray)) else []
     if len(pair) != 2 or not all(isinstance(v, numbers.Real) and not isinstance(v, (bool, np.bool_)) for v in pair):
-        raise ValueError(f"corner `{name}` must be a pair [x, y] of numbers; got {value!r}")
+        raise ArgumentError(f"corner `{name}` must be a pair [x, y] of numbers; got {value!r}")
     try:
         x, y = (float(v) for v in pair)
     except OverflowError:  # (an integer too large for a float)
         x = y = math.inf
     if not (math.isfinite(x) and math.isfinite(y)):
-        raise ValueError(f"corner `{name}` must be finite; got {value!r}")
+        raise ArgumentError(f"corner `{name}` must be finite; got {value!r}")
     return x, y
 
 
@@ -90,7 +92,7 @@ class Corners:
         edges = np.roll(pts, -1, axis=0) - pts
         turns = edges[:, 0] * np.roll(edges, -1, axis=0)[:, 1] - edges[:, 1] * np.roll(edges, -1, axis=0)[:, 0]
         if not (np.all(turns > 0) or np.all(turns < 0)):
-            raise ValueError(
+            raise ArgumentError(
                 "vertebral body corners must form a convex quadrilateral in the order "
                 f"{', '.join(_CORNER_NAMES)}; got {self.to_dict()}"
             )
@@ -105,11 +107,11 @@ class Corners:
             A corner is missing, unknown or malformed.
         """
         if not isinstance(d, Mapping):
-            raise ValueError(f"vertebral_body must be an object of four corners; got {type(d).__name__}")
+            raise ArgumentError(f"vertebral_body must be an object of four corners; got {type(d).__name__}")
         missing = [n for n in _CORNER_NAMES if n not in d]
         unknown = sorted(set(d) - set(_CORNER_NAMES))
         if missing or unknown:
-            raise ValueError(f"vertebral_body corners: missing {missing}, unknown {unknown}")
+            raise ArgumentError(f"vertebral_body corners: missing {missing}, unknown {unknown}")
         return cls(*(d[n] for n in _CORNER_NAMES))
 
     def to_dict(self) -> dict[str, list[float]]:
@@ -164,7 +166,7 @@ def _grid(shape) -> tuple[np.ndarray, np.ndarray]:
 def _check_mask(mask) -> np.ndarray:
     mask = np.asarray(mask)
     if mask.ndim != 2 or mask.dtype != bool:
-        raise ValueError(f"`mask` must be a 2-dimensional bool array; got {mask.dtype} {mask.shape}")
+        raise ArgumentError(f"`mask` must be a 2-dimensional bool array; got {mask.dtype} {mask.shape}")
     return mask
 
 
@@ -283,9 +285,9 @@ def hidden_front_to_wall_px(mask, blind, corners: Corners, *, reach_px: float) -
     """
     cement, blind = _check_mask(mask), _check_mask(blind)
     if blind.shape != cement.shape:
-        raise ValueError(f"`blind` must be shaped like `mask` {cement.shape}; got {blind.shape}")
+        raise ArgumentError(f"`blind` must be shaped like `mask` {cement.shape}; got {blind.shape}")
     if not (math.isfinite(reach_px) and reach_px >= 0):
-        raise ValueError(f"`reach_px` must be a finite number >= 0; got {reach_px!r}")
+        raise ArgumentError(f"`reach_px` must be a finite number >= 0; got {reach_px!r}")
     if not (cement.any() and blind.any()):
         return math.nan
     labels, _ = ndimage.label(blind | cement, structure=np.ones((3, 3), bool))
@@ -357,11 +359,11 @@ class LeakRules:
         for name in ("margin_mm", "min_area_mm2", "automatic_corner_margin_mm"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0):
-                raise ValueError(f"`{name}` must be a finite number >= 0; got {value!r}")
+                raise ArgumentError(f"`{name}` must be a finite number >= 0; got {value!r}")
         for name in ("venous_max_width_mm", "venous_min_elongation"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value > 0):
-                raise ValueError(f"`{name}` must be a finite number > 0; got {value!r}")
+                raise ArgumentError(f"`{name}` must be a finite number > 0; got {value!r}")
 
 
     def for_automatic_corners(self) -> LeakRules:
@@ -400,7 +402,7 @@ def _beyond_body(mask, corners: Corners, *, mm_per_px: float, margin_mm: float):
     where that cement is (bool ``[r, c]``); None when there is no cement."""
     mask = _check_mask(mask)
     if not (isinstance(mm_per_px, (int, float)) and math.isfinite(mm_per_px) and mm_per_px > 0):
-        raise ValueError(f"`mm_per_px` must be a finite number > 0; got {mm_per_px!r}")
+        raise ArgumentError(f"`mm_per_px` must be a finite number > 0; got {mm_per_px!r}")
     if not mask.any():
         return None
     rows, cols = np.nonzero(mask)
@@ -520,9 +522,9 @@ class FrontSpeedEstimator:
 
     def __init__(self, window_s: float = 1.0, *, max_samples: int = 64):
         if not (math.isfinite(window_s) and window_s > 0):
-            raise ValueError(f"`window_s` must be a finite number > 0; got {window_s!r}")
+            raise ArgumentError(f"`window_s` must be a finite number > 0; got {window_s!r}")
         if max_samples < 2:
-            raise ValueError(f"`max_samples` must be >= 2; got {max_samples!r}")
+            raise ArgumentError(f"`max_samples` must be >= 2; got {max_samples!r}")
         self.window_s = float(window_s)
         self._samples: deque[tuple[float, float]] = deque(maxlen=int(max_samples))
 

@@ -14,6 +14,7 @@ from vpimage.anatomy._pedicles import find_pedicles
 from vpimage.anatomy._priors import PRIORS
 from vpimage.anatomy._sides import fit_side, place_side
 from vpimage.anatomy._types import Anatomy, NeedleTrack
+from vpimage.errors import ArgumentError
 from vpimage.measures import Corners
 
 __all__ = ["find_anatomy"]
@@ -67,15 +68,15 @@ def find_anatomy(image: np.ndarray, *, mm_per_px: float, fov_mask: np.ndarray | 
     """
     image = np.asarray(image, dtype=np.float32)
     if image.ndim != 2:
-        raise ValueError(f"`image` must be shaped [rows, cols]; got shape {image.shape}.")
+        raise ArgumentError(f"`image` must be shaped [rows, cols]; got shape {image.shape}.")
     fov_mask = np.ones(image.shape, bool) if fov_mask is None else np.asarray(fov_mask, dtype=bool)
     if fov_mask.shape != image.shape:
-        raise ValueError(f"`fov_mask` must be shaped {image.shape}; got {fov_mask.shape}.")
+        raise ArgumentError(f"`fov_mask` must be shaped {image.shape}; got {fov_mask.shape}.")
     if isinstance(mm_per_px, bool) or not (np.isscalar(mm_per_px) and np.isfinite(mm_per_px) and mm_per_px > 0):
-        raise ValueError(f"`mm_per_px` must be a positive number; got {mm_per_px!r}.")
+        raise ArgumentError(f"`mm_per_px` must be a positive number; got {mm_per_px!r}.")
     mm_per_px = float(mm_per_px)
     if view not in PRIORS:
-        raise ValueError(f"`view` must be 'lateral' or 'ap'; got {view!r}.")
+        raise ArgumentError(f"`view` must be 'lateral' or 'ap'; got {view!r}.")
     if not fov_mask.any():
         return Anatomy(None, 0.0, view, reason="body_not_found")
     image = np.where(fov_mask, image, np.float32(np.median(image[fov_mask])))

@@ -16,6 +16,7 @@ from vpimage.engine._collimation import Collimation
 from vpimage.engine._denoise import Denoiser
 from vpimage.engine._result import FrameResult
 from vpimage.engine._state import EngineState
+from vpimage.errors import ArgumentError
 from vpimage.kernels import get_backend, resolve
 from vpimage.measures import Corners
 
@@ -224,18 +225,18 @@ class Engine:
         self._host = get_backend("numpy")  # host-side set-up and the measured mask
         for name, value in (("mm_per_px", mm_per_px), ("white_level", white_level)):
             if value is not None and not (math.isfinite(value) and value > 0):
-                raise ValueError(f"`{name}` must be None or a finite number > 0; got {value!r}")
+                raise ArgumentError(f"`{name}` must be None or a finite number > 0; got {value!r}")
         if corners is not None:
             x, y = corners.as_array().mean(axis=0)
             if not (0 <= x <= columns and 0 <= y <= rows):
-                raise ValueError(f"the body's corners centre on ({x:g}, {y:g}) px, off the {columns} x {rows} px "
+                raise ArgumentError(f"the body's corners centre on ({x:g}, {y:g}) px, off the {columns} x {rows} px "
                                  "image (columns x rows): no wall in view to measure against")
         self.mm_per_px = None if mm_per_px is None else float(mm_per_px)
         self.fov_mask = np.ones((rows, columns), bool) if fov_mask is None else np.asarray(fov_mask, bool)
         if self.fov_mask.shape != (rows, columns):
-            raise ValueError(f"`fov_mask` must be shaped {(rows, columns)}; got {self.fov_mask.shape}")
+            raise ArgumentError(f"`fov_mask` must be shaped {(rows, columns)}; got {self.fov_mask.shape}")
         if view not in ("lateral", "oblique", "ap"):
-            raise ValueError(f"`view` must be 'lateral', 'oblique' or 'ap'; got {view!r}")
+            raise ArgumentError(f"`view` must be 'lateral', 'oblique' or 'ap'; got {view!r}")
         self.view = view
         # Why every frame's measures may understate the danger (see frame_level's caveat).
         self._caveat = "; ".join(
@@ -340,15 +341,15 @@ class Engine:
         (a frame out of order would add its cement to the accumulation first)."""
         rows, columns = self.state.rows, self.state.columns
         if frames.ndim != 3 or frames.shape[1:] != (rows, columns):
-            raise ValueError(f"batch frames must be shaped [B, {rows}, {columns}]; got {frames.shape}")
+            raise ArgumentError(f"batch frames must be shaped [B, {rows}, {columns}]; got {frames.shape}")
         if time_s.shape != (len(frames),) or index.shape != (len(frames),):
-            raise ValueError(f"batch time_s and index must be one per frame ({len(frames)}); got shapes "
+            raise ArgumentError(f"batch time_s and index must be one per frame ({len(frames)}); got shapes "
                              f"{time_s.shape} and {index.shape}")
         times = np.concatenate([[self.state.alerts.last_time_s], time_s])
         bad = ~np.isfinite(time_s) | (np.diff(times) < 0)
         if bad.any():
             i = int(np.argmax(bad))
-            raise ValueError(f"batch time_s must be finite and not decrease: frame {i} of the batch at "
+            raise ArgumentError(f"batch time_s must be finite and not decrease: frame {i} of the batch at "
                              f"{time_s[i]!r} s, after {times[i]!r} s")
 
     def _prepare(self, frames, seen, start: int, end: int, reference, previous_shift: np.ndarray, corners) -> _Prepared:

@@ -18,7 +18,7 @@ from typing import Protocol
 
 import numpy as np
 
-from vpimage.errors import InvalidStudyError, VpimageError
+from vpimage.errors import ArgumentError, InvalidStudyError, VpimageError
 from vpimage.io._geometry import Geometry
 from vpimage.io._timing import Timing
 
@@ -166,7 +166,7 @@ class Study:
         shorter), in time order; memory holds one batch."""
         batch_size = int(batch_size)
         if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1; got {batch_size}")
+            raise ArgumentError(f"batch_size must be >= 1; got {batch_size}")
         frames = self.iter_frames()
         for start in range(0, self.n_frames, batch_size):
             index = np.arange(start, min(start + batch_size, self.n_frames), dtype=np.int64)

@@ -9,7 +9,7 @@ from os import PathLike
 import numpy as np
 
 from vpimage._atomic import atomic_path
-from vpimage.errors import InvalidStudyError
+from vpimage.errors import ArgumentError, InvalidStudyError
 
 __all__ = ["MASKS_FILE", "read_masks_npz", "read_npz_arrays", "write_masks_npz"]
 
@@ -22,9 +22,9 @@ _ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
 
 def _check(masks: np.ndarray, time_of_arrival_s: np.ndarray) -> None:
     if masks.ndim != 3 or masks.dtype != bool:
-        raise ValueError(f"`masks` must be a bool array [frames, rows, cols]; got {masks.dtype} {masks.shape}")
+        raise ArgumentError(f"`masks` must be a bool array [frames, rows, cols]; got {masks.dtype} {masks.shape}")
     if time_of_arrival_s.shape != masks.shape[1:] or time_of_arrival_s.dtype.kind != "f":
-        raise ValueError(
+        raise ArgumentError(
             f"`time_of_arrival_s` must be a float array [rows, cols] = {masks.shape[1:]}; "
             f"got {time_of_arrival_s.dtype} {time_of_arrival_s.shape}"
         )
