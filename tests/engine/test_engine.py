@@ -298,6 +298,18 @@ def test_margins_and_grids_wider_than_the_frame_still_give_every_frame(toy, over
     assert len(frames) == len(toy.frames)
 
 
+@pytest.mark.parametrize("kwargs, words", [({"config": None}, "`config` must be a RunConfig"),
+                                            ({"rows": 0}, "`rows` must be a whole number >= 1"),
+                                            ({"columns": 2.5}, "`columns` must be a whole number >= 1"),
+                                            ({"corners": "WALL.json"}, "`corners` must be Corners or None")])
+def test_an_engine_is_refused_arguments_it_cannot_run_on(toy, kwargs, words):
+    # (Each failed later, inside numpy or on the first frame, with an AttributeError.)
+    arguments = {"config": RunConfig.defaults(), "rows": 256, "columns": 256, "mm_per_px": 0.3, **kwargs}
+    config = arguments.pop("config")
+    with pytest.raises(ValueError, match=words):
+        Engine(config, **arguments)
+
+
 def test_an_empty_batch_is_no_frame(toy):
     engine = Engine(RunConfig.defaults(), rows=toy.frames.shape[1], columns=toy.frames.shape[2], mm_per_px=0.3)
     assert engine.process(Batch(toy.frames[:0], toy.time_s[:0], np.arange(0))) == []

@@ -12,7 +12,7 @@ from pydicom.fileset import FileSet
 from pydicom.uid import GrayscaleSoftcopyPresentationStateStorage
 
 import vpimage.io
-from vpimage.errors import InvalidStudyError
+from vpimage.errors import ArgumentError, InvalidStudyError
 
 
 def media(tmp_path, run):
@@ -192,3 +192,16 @@ def test_discover_through_a_dicomdir(tmp_path):
     sources = vpimage.io.discover(media(tmp_path, run) / "DICOMDIR")
     assert len(sources) == 1 and len(sources[0].files) == 3
     np.testing.assert_array_equal(np.stack(list(sources[0].open().iter_frames())), expected_frames(run))
+
+
+def test_a_study_file_given_to_discover_is_that_study(tmp_path):
+    # It was taken for a DICOMDIR and gave no study at all.
+    path = write(build_run(n=3), tmp_path, "xa", name="one")
+    (found,) = vpimage.io.discover(path)
+    assert found.files == (path,)
+
+
+def test_an_empty_path_is_refused_not_read_as_the_working_folder():
+    for call in (vpimage.io.open, vpimage.io.discover):
+        with pytest.raises(ArgumentError, match="an empty path names no file or folder"):
+            call("")

@@ -7,6 +7,7 @@ import pytest
 from io_runs import build_run, expected_frames, write
 
 import vpimage.io
+from vpimage.errors import ArgumentError
 from vpimage.io import FrameBatch
 
 
@@ -37,11 +38,16 @@ def test_random_access_matches_iteration_and_counts_from_the_end(run_and_study):
         np.testing.assert_array_equal(study.frame(index), expected[index])
     with pytest.raises(IndexError):
         study.frame(7)
+    with pytest.raises(TypeError, match="whole number; got 1.5"):  # (it read frame 1)
+        study.frame(1.5)
 
 
-def test_batch_size_below_one_is_refused(run_and_study):
-    with pytest.raises(ValueError, match="batch_size"):
-        next(run_and_study[1].iter_batches(0))
+@pytest.mark.parametrize("size", [0, -3, 2.5, float("nan"), float("inf"), True])
+def test_a_batch_size_that_is_no_whole_number_from_one_is_refused_at_once(run_and_study, size):
+    # At once: not at the first batch taken (0 did not fail until then; NaN and inf ended
+    # in int()'s own errors).
+    with pytest.raises(ArgumentError, match="batch_size must be a whole number >= 1"):
+        run_and_study[1].iter_batches(size)
 
 
 def test_frame_i_decodes_only_frame_i(run_and_study, monkeypatch):

@@ -12,6 +12,7 @@ from scipy import ndimage as ndi
 
 from vpimage import measures
 from vpimage.alerts import MAGNIFICATION_UNKNOWN, NEEDLE_ENTERS_ANTERIOR, OBLIQUE_VIEW, AlertLevel, AlertStateMachine, frame_level
+from vpimage.config import RunConfig
 from vpimage.engine._collimation import Collimation
 from vpimage.engine._denoise import Denoiser
 from vpimage.engine._result import FrameResult
@@ -219,6 +220,14 @@ class Engine:
         backend: str = "numpy",
         device: str | None = None,
     ):
+        if not isinstance(config, RunConfig):
+            raise ArgumentError(f"`config` must be a RunConfig; got {type(config).__name__}")
+        for name, value in (("rows", rows), ("columns", columns)):
+            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
+                raise ArgumentError(f"`{name}` must be a whole number >= 1; got {value!r}")
+        if corners is not None and not isinstance(corners, Corners):
+            raise ArgumentError(f"`corners` must be Corners or None (Corners.from_dict reads WALL.json's); "
+                                f"got {type(corners).__name__}")
         self.config = config
         self.backend, self.device = resolve(backend, device)
         self.kernels = get_backend(self.backend, device=self.device)

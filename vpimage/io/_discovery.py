@@ -24,7 +24,7 @@ from pathlib import Path
 from pydicom import dcmread
 from pydicom.uid import UID
 
-from vpimage.errors import InvalidStudyError, UnsupportedError
+from vpimage.errors import ArgumentError, InvalidStudyError, UnsupportedError
 from vpimage.io._dicom_study import DicomInstance, open_instance, open_series, read_header
 from vpimage.io._study import Study, reading
 
@@ -152,9 +152,16 @@ def _is_dicomdir(path: Path, header) -> bool:
     return path.name.upper() == "DICOMDIR" or sop == _MEDIA_STORAGE_DIRECTORY
 
 
+def _named(path) -> Path:
+    """``path`` as a Path; an empty one (which Path reads as the working folder) is refused."""
+    if not str(path):
+        raise ArgumentError("an empty path names no file or folder")
+    return Path(path)
+
+
 def open_path(path) -> Study:
     """The study held by ``path`` (see :func:`vpimage.io.open`)."""
-    path = Path(path)
+    path = _named(path)
     if not path.exists():
         raise InvalidStudyError(path, "does not exist")
     if path.is_dir():
@@ -200,7 +207,8 @@ class StudySource:
 
 
 def discover(root) -> list[StudySource]:
-    """Every study under ``root`` (a folder tree, a DICOMDIR or a folder holding one):
+    """Every study under ``root`` (a folder tree, a DICOMDIR or a folder holding one; a
+    study's own file is that study):
     DICOM files grouped by series, and videos; non-image objects skipped with a note in
     the log, unreadable files reported in one warning, never fatal.
 
@@ -210,12 +218,14 @@ def discover(root) -> list[StudySource]:
         When ``root`` does not exist, or its DICOMDIR cannot be read or references no
         file that can be.
     """
-    root = Path(root)
+    root = _named(root)
     if not root.exists():
         raise InvalidStudyError(root, "does not exist")
-    dicomdir = root if root.is_file() else next(
-        (p for p in root.iterdir() if p.name.upper() == "DICOMDIR" and p.is_file()), None)
-    paths = dicomdir_files(dicomdir) if dicomdir is not None else _folder_files(root)
+    if root.is_file():  # a DICOMDIR, or one study's file (a video's, an image's)
+        dicomdir = root if root.suffix.lower() not in VIDEO_SUFFIXES and _is_dicomdir(root, read_header(root)) else None
+    else:
+        dicomdir = next((p for p in root.iterdir() if p.name.upper() == "DICOMDIR" and p.is_file()), None)
+    paths = dicomdir_files(dicomdir) if dicomdir is not None else [root] if root.is_file() else _folder_files(root)
     origin = dicomdir or root
     series: dict[str, list[Path]] = defaultdict(list)
     videos, unreadable = [], []

@@ -141,8 +141,11 @@ class Study:
     def frame(self, index: int) -> np.ndarray:
         """Frame ``index`` (0-based; negative counts from the end), float32 [rows, cols].
 
-        Only that frame is decoded. Raises IndexError outside ``[-n_frames, n_frames)``.
+        Only that frame is decoded. Raises IndexError outside ``[-n_frames, n_frames)``,
+        TypeError for an index that is not a whole number (1.5 is not frame 1).
         """
+        if not isinstance(index, (int, np.integer)) or isinstance(index, bool):
+            raise TypeError(f"a frame index must be a whole number; got {index!r}")
         index = int(index)
         if not -self.n_frames <= index < self.n_frames:
             raise IndexError(f"frame {index} is outside the study's {self.n_frames} frames")
@@ -163,10 +166,13 @@ class Study:
 
     def iter_batches(self, batch_size: int) -> Iterator[FrameBatch]:
         """Consecutive :class:`FrameBatch` es of ``batch_size`` frames (the last may be
-        shorter), in time order; memory holds one batch."""
-        batch_size = int(batch_size)
-        if batch_size < 1:
-            raise ArgumentError(f"batch_size must be >= 1; got {batch_size}")
+        shorter), in time order; memory holds one batch. A ``batch_size`` that is not a
+        whole number >= 1 is refused at once (:class:`~vpimage.errors.ArgumentError`)."""
+        if not (isinstance(batch_size, (int, np.integer)) and not isinstance(batch_size, bool) and batch_size >= 1):
+            raise ArgumentError(f"batch_size must be a whole number >= 1; got {batch_size!r}")
+        return self._batches(int(batch_size))
+
+    def _batches(self, batch_size: int) -> Iterator[FrameBatch]:
         frames = self.iter_frames()
         for start in range(0, self.n_frames, batch_size):
             index = np.arange(start, min(start + batch_size, self.n_frames), dtype=np.int64)
