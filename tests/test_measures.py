@@ -265,6 +265,13 @@ def test_automatic_corners_widen_the_leak_margin():
     assert classify_leaks(mask, RECT, mm_per_px=0.15, rules=rules.for_automatic_corners()) == {}
 
 
+def test_a_numpy_pixel_size_is_a_pixel_size():
+    # np.float32(0.15) was refused as "must be a finite number > 0; got 0.15".
+    mask = _leak_body()
+    mask[29, 60:80] = True
+    assert classify_leaks(mask, RECT, mm_per_px=np.float32(0.15), rules=LeakRules()) == {"disc_superior": 20.0}
+
+
 def _half_ring(centre_x, towards):
     """A curved channel about 3 px wide (radius 18.5..21.5 px) about (centre_x, 55)."""
     yy, xx = np.mgrid[0 : SHAPE[0], 0 : SHAPE[1]]

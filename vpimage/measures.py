@@ -401,7 +401,7 @@ def _beyond_body(mask, corners: Corners, *, mm_per_px: float, margin_mm: float):
     body's lines there (float64 ``[4, r, c]`` px, in the order of :data:`_SIDE_CLASS`) and
     where that cement is (bool ``[r, c]``); None when there is no cement."""
     mask = _check_mask(mask)
-    if not (isinstance(mm_per_px, (int, float)) and math.isfinite(mm_per_px) and mm_per_px > 0):
+    if not (isinstance(mm_per_px, numbers.Real) and math.isfinite(mm_per_px) and mm_per_px > 0):  # (numpy's too)
         raise ArgumentError(f"`mm_per_px` must be a finite number > 0; got {mm_per_px!r}")
     if not mask.any():
         return None
