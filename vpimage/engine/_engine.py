@@ -239,7 +239,7 @@ class Engine:
             x, y = corners.as_array().mean(axis=0)
             if not (0 <= x <= columns and 0 <= y <= rows):
                 raise ArgumentError(f"the body's corners centre on ({x:g}, {y:g}) px, off the {columns} x {rows} px "
-                                 "image (columns x rows): no wall in view to measure against")
+                                    "image (columns x rows): no wall in view to measure against")
         self.mm_per_px = None if mm_per_px is None else float(mm_per_px)
         self.fov_mask = np.ones((rows, columns), bool) if fov_mask is None else np.asarray(fov_mask, bool)
         if self.fov_mask.shape != (rows, columns):
@@ -353,13 +353,13 @@ class Engine:
             raise ArgumentError(f"batch frames must be shaped [B, {rows}, {columns}]; got {frames.shape}")
         if time_s.shape != (len(frames),) or index.shape != (len(frames),):
             raise ArgumentError(f"batch time_s and index must be one per frame ({len(frames)}); got shapes "
-                             f"{time_s.shape} and {index.shape}")
+                                f"{time_s.shape} and {index.shape}")
         times = np.concatenate([[self.state.alerts.last_time_s], time_s])
         bad = ~np.isfinite(time_s) | (np.diff(times) < 0)
         if bad.any():
             i = int(np.argmax(bad))
             raise ArgumentError(f"batch time_s must be finite and not decrease: frame {i} of the batch at "
-                             f"{time_s[i]!r} s, after {times[i]!r} s")
+                                f"{time_s[i]!r} s, after {times[i]!r} s")
 
     def _prepare(self, frames, seen, start: int, end: int, reference, previous_shift: np.ndarray, corners) -> _Prepared:
         """Frames ``start:end`` of a batch on the device (pixel values ``[B, rows, cols]``) in

@@ -221,11 +221,13 @@ def discover(root) -> list[StudySource]:
     root = _named(root)
     if not root.exists():
         raise InvalidStudyError(root, "does not exist")
-    if root.is_file():  # a DICOMDIR, or one study's file (a video's, an image's)
-        dicomdir = root if root.suffix.lower() not in VIDEO_SUFFIXES and _is_dicomdir(root, read_header(root)) else None
-    else:
+    if root.is_dir():
         dicomdir = next((p for p in root.iterdir() if p.name.upper() == "DICOMDIR" and p.is_file()), None)
-    paths = dicomdir_files(dicomdir) if dicomdir is not None else [root] if root.is_file() else _folder_files(root)
+        paths = dicomdir_files(dicomdir) if dicomdir is not None else _folder_files(root)
+    elif root.suffix.lower() not in VIDEO_SUFFIXES and _is_dicomdir(root, read_header(root)):
+        dicomdir, paths = root, dicomdir_files(root)
+    else:  # one study's own file (an image's, a video's)
+        dicomdir, paths = None, [root]
     origin = dicomdir or root
     series: dict[str, list[Path]] = defaultdict(list)
     videos, unreadable = [], []
