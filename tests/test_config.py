@@ -52,6 +52,12 @@ def test_overrides_apply_after_file(tmp_path):
         config.with_overrides({"alerts.hold": 1})
 
 
+@pytest.mark.parametrize("overrides", [None, [("alerts.hold_s", 1.0)], {5: 1.0}])
+def test_overrides_that_are_no_mapping_of_dotted_names_are_refused(overrides):
+    with pytest.raises(ConfigError, match="overrides: "):
+        RunConfig.defaults().with_overrides(overrides)
+
+
 @pytest.mark.parametrize(
     "text, message",
     [

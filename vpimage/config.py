@@ -383,10 +383,14 @@ class RunConfig:
         Raises
         ------
         ConfigError
-            An unknown key or a bad value.
+            ``overrides`` is no mapping of dotted names, or an unknown key or a bad value.
         """
+        if not isinstance(overrides, Mapping):
+            raise ConfigError(f"overrides: must be a mapping of dotted keys to values; got {type(overrides).__name__}")
         data = self.to_dict()
         for dotted, value in overrides.items():
+            if not isinstance(dotted, str):
+                raise ConfigError(f"overrides: a key must be a dotted name like 'alerts.hold_s'; got {dotted!r}")
             *parents, key = dotted.split(".")
             table = data
             for part in parents:
