@@ -336,6 +336,9 @@ def _edit_frame(truth_path, index, **changes):
         (lambda t: _edit_frame(t, 0, time_s=None), "frames[0]: \"time_s\" must be a number; got None", "truth"),
         (lambda t: t.write_text(t.read_text().replace('"time_s": 0.4,', '"time_s": NaN,', 1)),
          "frames[2]: \"time_s\" must be a number; got nan", "truth"),
+        # Frame times that go back or stand still (the truth's frames are in time order).
+        (lambda t: _edit_frame(t, 3, time_s=0.1), 'frames[3]: "time_s" must increase; 0.1 follows 0.4', "truth"),
+        (lambda t: _edit_frame(t, 1, time_s=0.0), 'frames[1]: "time_s" must increase; 0 follows 0', "truth"),
         # Integers beyond float range are no numbers either; too many digits or too deep a nesting is no JSON.
         (lambda t: _replace(t, '"time_s": 0.0,', f'"time_s": {HUGE},'), 'frames[0]: "time_s" must be a number;',
          "truth"),

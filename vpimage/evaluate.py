@@ -344,6 +344,10 @@ def _read_truth(path: Path) -> dict:
             raise InvalidStudyError(
                 path, f'frames[{i}]: "leak_classes" must be a list of {", ".join(LEAK_CLASSES)}; got {leaks!r}'
             )
+    back = _first_step_back([record["time_s"] for record in data["frames"]])
+    if back is not None:
+        times = (data["frames"][back - 1]["time_s"], data["frames"][back]["time_s"])
+        raise InvalidStudyError(path, f'frames[{back}]: "time_s" must increase; {times[1]:g} follows {times[0]:g}')
     for i, event in enumerate(data["events"]):
         level = event.get("level") if isinstance(event, dict) else None  # (any JSON value: a list, unhashable)
         if level not in [lv.value for lv in _TRUTH_LEVELS] or not _is_number(event.get("time_s")):
@@ -386,7 +390,7 @@ def _read_frames_csv(path: Path) -> dict:
     if columns["frame"] != list(range(len(rows))):
         raise InvalidStudyError(path, 'the "frame" column must count 0, 1, 2, ... in order')
     times = columns["time_s"]
-    back = next((f for f in range(1, len(times)) if times[f] <= times[f - 1]), None)
+    back = _first_step_back(times)
     if back is not None:
         raise InvalidStudyError(
             path, f'line {back + 2}: "time_s" must increase; {times[back]:g} follows {times[back - 1]:g}'
@@ -394,6 +398,11 @@ def _read_frames_csv(path: Path) -> dict:
     for name in _CSV_NUMBERS:
         columns[name] = np.array(columns[name], dtype=float)
     return columns
+
+
+def _first_step_back(times: list[float]) -> int | None:
+    """The first index whose time does not increase on the one before; None when all do."""
+    return next((f for f in range(1, len(times)) if times[f] <= times[f - 1]), None)
 
 
 def _finite_cell(row: dict, name: str) -> float:
