@@ -269,6 +269,26 @@ def test_a_wall_drawn_with_anterior_and_posterior_swapped_is_never_ok_and_says_s
     assert swapped == true_wall and all(r["alert"] == "stop" for r in rows[swapped:])
 
 
+def test_a_wall_of_no_vertebral_body_s_size_is_never_ok_and_says_so(breach, tmp_path, capsys):
+    """WALL.json drawn for another scale (here the true corners shrunk to a fifth about their
+    centre: a body 9 mm deep) measures against walls no body has: one line on stderr says
+    so, and every frame that does not stop carries body_size_implausible."""
+    corners = json.loads(breach["wall"].read_text())["vertebral_body"]
+    centre = np.mean(list(corners.values()), axis=0)
+    small = {name: list(centre + (np.array(xy) - centre) / 5) for name, xy in corners.items()}
+    wall = tmp_path / "WALL.json"
+    wall.write_text(json.dumps({"frame": 0, "vertebral_body": small}))
+    out = tmp_path / "out"
+    capsys.readouterr()
+    assert main(["analyze", str(breach["dcm"]), "--out", str(out), "--wall", str(wall), "--quiet"]) == 0
+    (line,) = capsys.readouterr().err.splitlines()
+    assert "no vertebral body's size" in line and "body_size_implausible" in line
+    rows = read_rows(out / "frames.csv")
+    assert "ok" not in {r["alert"] for r in rows}
+    assert all(r["reason"].endswith("body_size_implausible") for r in rows if r["alert"] != "stop")
+    assert any(r["alert"] != "stop" for r in rows)
+
+
 def test_wall_corners_off_the_image_are_refused(breach, tmp_path, capsys):
     wall = json.loads(Path(breach["wall"]).read_text())
     size = breach["sim"].run.frames.shape[2]

@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from vpimage.errors import ArgumentError
 from vpimage.measures import (
     LEAK_CLASSES,
     Corners,
@@ -19,6 +20,7 @@ from vpimage.measures import (
     depth_fraction,
     front_to_wall_px,
     hidden_front_to_wall_px,
+    plausible_body,
     signed_distance_to_wall_px,
     time_to_wall_s,
 )
@@ -349,6 +351,47 @@ def test_leak_rules_validated():
 def test_mask_must_be_2d_bool():
     with pytest.raises(ValueError, match="mask"):
         front_to_wall_px(np.zeros(SHAPE, np.uint8), RECT)
+
+
+def test_a_body_s_depth_and_height_are_between_the_midpoints_of_its_sides():
+    assert RECT.depth_and_height_px() == (60.0, 50.0)
+    tilted = Corners((0, 0), (30, 40), (-10, 70), (-40, 30))  # 50 deep, 50 high, rotated
+    assert tilted.depth_and_height_px() == pytest.approx((50.0, 50.0))
+
+
+@pytest.mark.parametrize(
+    "depth_px, height_px, plausible",
+    # A vertebral body is 10-80 mm deep and 3-60 mm high (here at 1 mm/px).
+    [(10, 20, True), (9.9, 20, False), (80, 20, True), (80.1, 20, False),
+     (40, 3, True), (40, 2.9, False), (40, 60, True), (40, 60.1, False)],
+)
+def test_a_plausible_body_is_10_to_80_mm_deep_and_3_to_60_mm_high(depth_px, height_px, plausible):
+    body = Corners((40, 30), (40 + depth_px, 30), (40 + depth_px, 30 + height_px), (40, 30 + height_px))
+    assert plausible_body(body, 1.0) is plausible
+
+
+def test_a_body_s_size_is_read_in_mm():
+    assert plausible_body(RECT, 0.2) and not plausible_body(RECT, 0.1)  # 12 and 6 mm deep
+
+
+@pytest.mark.parametrize(
+    "measure",
+    [
+        lambda corners: body_mask(corners, SHAPE),
+        lambda corners: band_mask(corners, SHAPE),
+        lambda corners: signed_distance_to_wall_px(corners, SHAPE),
+        lambda corners: front_to_wall_px(np.zeros(SHAPE, bool), corners),
+        lambda corners: depth_fraction(np.zeros(SHAPE, bool), corners),
+        lambda corners: hidden_front_to_wall_px(np.zeros(SHAPE, bool), np.zeros(SHAPE, bool), corners, reach_px=1),
+        lambda corners: classify_leaks(np.zeros(SHAPE, bool), corners, mm_per_px=0.2),
+        lambda corners: cement_outside_body_px(np.zeros(SHAPE, bool), corners, mm_per_px=0.2),
+        lambda corners: plausible_body(corners, 0.2),
+    ],
+)
+def test_corners_must_be_corners_even_with_no_cement(measure):
+    # A WALL.json's mapping must go through Corners.from_dict, which checks it.
+    with pytest.raises(ArgumentError, match="Corners"):
+        measure(RECT.to_dict())
 
 
 def test_speed_estimator_recovers_slope_under_noise():

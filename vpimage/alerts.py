@@ -15,7 +15,7 @@ from typing import Iterable, Iterator, Mapping
 from vpimage.errors import ArgumentError
 from vpimage.measures import LEAK_CLASSES
 
-__all__ = ["FRONT_HIDDEN", "LEAK_UNCERTAIN", "MAGNIFICATION_UNKNOWN", "NEEDLE_ENTERS_ANTERIOR", "OBLIQUE_VIEW", "AlertLevel", "AlertStateMachine", "AlertThresholds", "events", "frame_level"]
+__all__ = ["BODY_SIZE_IMPLAUSIBLE", "FRONT_HIDDEN", "LEAK_UNCERTAIN", "MAGNIFICATION_UNKNOWN", "NEEDLE_ENTERS_ANTERIOR", "OBLIQUE_VIEW", "AlertLevel", "AlertStateMachine", "AlertThresholds", "events", "frame_level"]
 
 # Doubts: why a frame that does not stop could be worse than it measures. The reason of such
 # a frame when it is unreliable; after a warn's own reasons when it meets warn.
@@ -31,6 +31,9 @@ MAGNIFICATION_UNKNOWN = "magnification_unknown"
 #: The needle enters the body through the side the drawn corners call anterior: anterior and
 #: posterior are probably swapped, and the wall measured against is then the anterior one.
 NEEDLE_ENTERS_ANTERIOR = "needle_enters_anterior"
+#: The corners span a depth or height no vertebral body has at the study's pixel size: they
+#: were drawn for another image or scale, or the pixel size is wrong, and so are the distances.
+BODY_SIZE_IMPLAUSIBLE = "body_size_implausible"
 
 
 class AlertLevel(str, Enum):

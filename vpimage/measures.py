@@ -39,12 +39,20 @@ __all__ = [
     "depth_fraction",
     "front_to_wall_px",
     "hidden_front_to_wall_px",
+    "plausible_body",
     "signed_distance_to_wall_px",
     "time_to_wall_s",
 ]
 
 # Leak classes of the lateral view, in the order outputs list them.
 LEAK_CLASSES = ("posterior", "venous", "disc_superior", "disc_inferior", "anterior")
+
+# The depth (anterior to posterior wall) and height (endplate to endplate) a treated vertebral
+# body spans, mm at the isocentre: cervical to lumbar, with room for a collapsed body's height
+# and for millimetres at the detector plane (up to 1.5x). Corners outside them were drawn for
+# another image or scale, or the pixel size is wrong.
+_BODY_DEPTH_MM = (10.0, 80.0)
+_BODY_HEIGHT_MM = (3.0, 60.0)
 
 _CORNER_NAMES = ("anterior_superior", "posterior_superior", "posterior_inferior", "anterior_inferior")
 
@@ -126,6 +134,14 @@ class Corners:
         """The corners moved by ``(dx, dy)`` px."""
         return Corners(*((x + dx, y + dy) for x, y in self.as_array()))
 
+    def depth_and_height_px(self) -> tuple[float, float]:
+        """The body's depth (between the midpoints of its anterior and posterior walls) and
+        height (between the midpoints of its endplates), px."""
+        a_s, p_s, p_i, a_i = self.as_array()
+        depth = np.hypot(*((p_s + p_i) - (a_s + a_i)) / 2)
+        height = np.hypot(*((a_i + p_i) - (a_s + p_s)) / 2)
+        return float(depth), float(height)
+
     @cached_property
     def bounding_lines(self) -> dict[str, tuple[np.ndarray, float]]:
         """The four bounding lines of the body (``posterior``, ``anterior``, ``superior``,
@@ -170,6 +186,21 @@ def _check_mask(mask) -> np.ndarray:
     return mask
 
 
+def _lines(corners) -> dict:
+    """The bounding lines of ``corners``, which must be :class:`Corners`."""
+    if not isinstance(corners, Corners):
+        raise ArgumentError(f"`corners` must be Corners (Corners.from_dict reads a mapping); got {type(corners).__name__}")
+    return corners.bounding_lines
+
+
+def plausible_body(corners: Corners, mm_per_px: float) -> bool:
+    """Whether ``corners`` span a vertebral body's depth (10-80 mm) and height (3-60 mm) at
+    ``mm_per_px`` (mm at the isocentre per px)."""
+    _lines(corners)  # (Corners only)
+    depth, height = (size_px * mm_per_px for size_px in corners.depth_and_height_px())
+    return _BODY_DEPTH_MM[0] <= depth <= _BODY_DEPTH_MM[1] and _BODY_HEIGHT_MM[0] <= height <= _BODY_HEIGHT_MM[1]
+
+
 def body_mask(corners: Corners, shape: tuple[int, int]) -> np.ndarray:
     """Pixels whose centre lies inside the vertebral body (edges included).
 
@@ -186,7 +217,7 @@ def body_mask(corners: Corners, shape: tuple[int, int]) -> np.ndarray:
     """
     xs, ys = _grid(shape)
     inside = np.ones(shape, dtype=bool)
-    for line in corners.bounding_lines.values():
+    for line in _lines(corners).values():
         inside &= _distance(line, xs, ys) >= -_ON_LINE_PX
     return inside
 
@@ -201,7 +232,7 @@ def band_mask(corners: Corners, shape: tuple[int, int]) -> np.ndarray:
     -------
     ndarray, bool, shape [rows, cols]
     """
-    return _in_band(corners.bounding_lines, *_grid(shape))
+    return _in_band(_lines(corners), *_grid(shape))
 
 
 def _in_band(lines: dict, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
@@ -220,14 +251,14 @@ def signed_distance_to_wall_px(corners: Corners, shape: tuple[int, int]) -> np.n
     ndarray, float32, shape [rows, cols]
     """
     xs, ys = _grid(shape)
-    return _distance(corners.bounding_lines["posterior"], xs, ys).astype(np.float32)
+    return _distance(_lines(corners)["posterior"], xs, ys).astype(np.float32)
 
 
 def _band_cement(mask: np.ndarray, corners: Corners) -> tuple[np.ndarray, np.ndarray, dict]:
     """Centres ``(xs, ys)`` of the cement pixels in the band, and the body's lines."""
+    lines = _lines(corners)
     ys, xs = np.nonzero(_check_mask(mask))
     xs, ys = xs.astype(np.float64), ys.astype(np.float64)
-    lines = corners.bounding_lines
     keep = _in_band(lines, xs, ys)
     return xs[keep], ys[keep], lines
 
@@ -283,6 +314,7 @@ def hidden_front_to_wall_px(mask, blind, corners: Corners, *, reach_px: float) -
     float
         px; NaN when no blind pixel qualifies.
     """
+    _lines(corners)  # refused at once, not only when there is cement
     cement, blind = _check_mask(mask), _check_mask(blind)
     if blind.shape != cement.shape:
         raise ArgumentError(f"`blind` must be shaped like `mask` {cement.shape}; got {blind.shape}")
@@ -400,7 +432,7 @@ def _beyond_body(mask, corners: Corners, *, mm_per_px: float, margin_mm: float):
     (the per-frame cost follows the cement, not the image): the signed distances to the
     body's lines there (float64 ``[4, r, c]`` px, in the order of :data:`_SIDE_CLASS`) and
     where that cement is (bool ``[r, c]``); None when there is no cement."""
-    mask = _check_mask(mask)
+    mask, lines = _check_mask(mask), _lines(corners)
     if not (isinstance(mm_per_px, numbers.Real) and math.isfinite(mm_per_px) and mm_per_px > 0):  # (numpy's too)
         raise ArgumentError(f"`mm_per_px` must be a finite number > 0; got {mm_per_px!r}")
     if not mask.any():
@@ -411,7 +443,6 @@ def _beyond_body(mask, corners: Corners, *, mm_per_px: float, margin_mm: float):
     xs, ys = _grid(crop.shape)
     xs += c0
     ys += r0
-    lines = corners.bounding_lines
     dist = np.stack([_distance(lines[side], xs, ys) for side in _SIDE_CLASS])
     return dist, crop & (dist.min(axis=0) < -margin_mm / mm_per_px)
 

@@ -246,9 +246,10 @@ def analyze_study(
     import vpimage.io
     from vpimage import __version__, outputs
     from vpimage._atomic import make_folder, remove_file, write_text_atomic
-    from vpimage.alerts import NEEDLE_ENTERS_ANTERIOR, events
+    from vpimage.alerts import BODY_SIZE_IMPLAUSIBLE, NEEDLE_ENTERS_ANTERIOR, events
     from vpimage.anatomy import needle_entry_side, study_anatomy, study_needle
     from vpimage.engine import Engine
+    from vpimage.measures import plausible_body
 
     study = vpimage.io.open(source)
     geometry, timing = study.geometry, study.timing
@@ -290,6 +291,13 @@ def analyze_study(
                 "and posterior corners swapped? Frames that meet neither warn nor stop are unreliable (%s)",
                 study.key, NEEDLE_ENTERS_ANTERIOR,
             )
+    if wall and geometry.mm_per_px is not None and not plausible_body(corners, geometry.mm_per_px):
+        depth, height = (size_px * geometry.mm_per_px for size_px in corners.depth_and_height_px())
+        logger.warning(
+            "study %s: WALL.json's corners span %.1f mm deep and %.1f mm high, no vertebral body's size at %.3g mm/px: "
+            "drawn for another image or scale? Frames that meet neither warn nor stop are unreliable (%s)",
+            study.key, depth, height, geometry.mm_per_px, BODY_SIZE_IMPLAUSIBLE,
+        )
     engine = make_engine(*on_first, needle_enters)
     results, packed_masks, frame_corners = [], [], []
     started = time.perf_counter()

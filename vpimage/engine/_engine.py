@@ -11,7 +11,15 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from vpimage import measures
-from vpimage.alerts import MAGNIFICATION_UNKNOWN, NEEDLE_ENTERS_ANTERIOR, OBLIQUE_VIEW, AlertLevel, AlertStateMachine, frame_level
+from vpimage.alerts import (
+    BODY_SIZE_IMPLAUSIBLE,
+    MAGNIFICATION_UNKNOWN,
+    NEEDLE_ENTERS_ANTERIOR,
+    OBLIQUE_VIEW,
+    AlertLevel,
+    AlertStateMachine,
+    frame_level,
+)
 from vpimage.config import RunConfig
 from vpimage.engine._collimation import Collimation
 from vpimage.engine._denoise import Denoiser
@@ -147,7 +155,9 @@ class Engine:
     corners : Corners, optional
         The treated vertebral body (WALL.json) in the image coordinates of
         ``corners_frame``; without them every frame is unreliable (``wall_not_found``).
-        Their centre must lie on the image.
+        Their centre must lie on the image. Corners spanning no vertebral body's depth
+        (10-80 mm) or height (3-60 mm) at ``mm_per_px`` put a doubt on every frame, as
+        ``view`` "oblique" does, reason ``body_size_implausible``.
     corners_frame : int, optional
         Frame the corners were drawn on. Until it is seen, they are used as drawn.
     view : str, optional
@@ -254,6 +264,8 @@ class Engine:
                 (OBLIQUE_VIEW, view == "oblique"),
                 (MAGNIFICATION_UNKNOWN, magnification_unknown),
                 (NEEDLE_ENTERS_ANTERIOR, needle_enters_anterior),
+                (BODY_SIZE_IMPLAUSIBLE, corners is not None and mm_per_px is not None
+                 and not measures.plausible_body(corners, mm_per_px)),
             )
             if applies
         )
