@@ -5,6 +5,7 @@ import dataclasses
 import gc
 import math
 import threading
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -13,7 +14,8 @@ from scipy import ndimage as ndi
 from vpimage.alerts import AlertLevel
 from vpimage.config import RunConfig
 from vpimage.engine import Engine
-from vpimage.measures import classify_leaks, depth_fraction, front_to_wall_px
+from vpimage.measures import Corners, classify_leaks, depth_fraction, front_to_wall_px
+from vpimage.synth import SynthOptions, simulate
 
 from engine_toy import Batch, batches, make_toy
 
@@ -369,3 +371,21 @@ def test_measures_of_every_frame_are_those_of_its_accumulated_cement_and_corners
         assert frame.result.leak_classes == tuple(leaks)
         areas.append(frame.result.cement_area_px)
     assert areas[-1] == areas[-2] > 0  # the corners moved under cement that stayed
+
+
+def test_a_white_level_far_above_the_frames_is_unreliable_not_a_runaway_registration():
+    """A 12-bit run read under a 32-bit header's white level (2**32 - 1): the log-domain
+    frames keep no contrast, ECC's refinement ran off to shifts of millions of px, and moving
+    the frames back asked OpenCV for tens of GB. Such frames are unreliable, never ok."""
+    sim = simulate("posterior_breach", seed=0, options=SynthOptions(size_px=96, frames=16))
+    engine = Engine(
+        RunConfig.defaults(),
+        rows=96,
+        columns=96,
+        mm_per_px=sim.run.mm_per_px,
+        corners=Corners.from_dict(sim.truth["vertebral_body"]),
+        white_level=2.0**32 - 1,
+    )
+    index = np.arange(16)
+    out = engine.process(SimpleNamespace(frames=sim.run.frames.astype(np.float32), time_s=index / 5.0, index=index))
+    assert len(out) == 16 and {f.result.alert for f in out} == {AlertLevel.UNRELIABLE}

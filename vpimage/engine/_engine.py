@@ -443,6 +443,14 @@ class Engine:
             )
             (shifts[j],), (scores[j],) = self._estimate_shift(coarse[j : j + 1], reference, weight, window)
             blades[j] = found
+        # A refinement that ran off (a frame with no contrast left gives ECC nothing to hold
+        # on to) measured no motion: it scores 0 (motion_not_tracked), and its shift is kept
+        # within a frame's size (motion_too_large), so that moving the frame back stays a
+        # frame's work.
+        lost = ~(np.isfinite(shifts).all(axis=1) & np.isfinite(scores))
+        shifts[lost], scores[lost] = 0.0, 0.0
+        bound = np.array(self.fov_mask.shape, dtype=float)
+        np.clip(shifts, -bound, bound, out=shifts)
         return shifts, scores, blades
 
     def _reference_seen(self, reference, shift: np.ndarray, kernels):
