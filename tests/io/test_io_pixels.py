@@ -47,10 +47,10 @@ def test_signed_pixels_keep_their_sign_and_monochrome1_flips_around_the_signed_r
 def test_modality_lut_maps_values():
     lut = Dataset()
     lut.LUTDescriptor = [4, 100, 16]  # 4 entries, first stored value mapped is 100
-    lut.LUTData = [10, 20, 30, 40]
+    lut.LUTData = [0, 20, 30, 40]
     fmt = pixel_format(header(ModalityLUTSequence=[lut]), "f.dcm")
     raw = np.array([[99, 100, 101], [102, 103, 500]], dtype=np.uint16)  # below and above clamp
-    np.testing.assert_array_equal(to_analysis(raw, fmt, "f.dcm"), [[10, 10, 20], [30, 40, 40]])
+    np.testing.assert_array_equal(to_analysis(raw, fmt, "f.dcm"), [[0, 0, 20], [30, 40, 40]])
 
 
 def test_rgb_becomes_luminance_with_a_warning():
@@ -80,10 +80,11 @@ def test_inconsistent_pixel_attributes_are_refused(changes, error, words):
         pixel_format(header(**changes), "f.dcm")
 
 
-def _zero_lut() -> Dataset:
+def _two_entry_lut(first: int, second: int) -> Dataset:
+    """A Modality LUT that maps stored 0 to ``first`` and every value above to ``second``."""
     lut = Dataset()
     lut.LUTDescriptor = [2, 0, 16]
-    lut.LUTData = [0, 0]
+    lut.LUTData = [first, second]
     return lut
 
 
@@ -93,7 +94,7 @@ def _zero_lut() -> Dataset:
      ({"RescaleIntercept": "-5000"}, "-905"),
      ({"RescaleSlope": "-1"}, "0"),
      ({"PixelRepresentation": 1, "RescaleIntercept": "-2047"}, "0"),  # signed: the top stored value is 2047
-     ({"ModalityLUTSequence": [_zero_lut()]}, "0")],
+     ({"ModalityLUTSequence": [_two_entry_lut(0, 0)]}, "0")],
 )
 def test_a_modality_mapping_under_which_no_value_is_above_zero_is_refused(changes, top):
     # Every pixel would be black or below: no value is light reaching the detector, and the
@@ -107,6 +108,26 @@ def test_a_rescale_beyond_float32_is_refused(slope):
     # Frames are float32: the values would be infinite.
     with pytest.raises(InvalidStudyError, match="out of float32 range"):
         pixel_format(header(RescaleSlope=slope), "f.dcm")
+
+
+@pytest.mark.parametrize(
+    ("changes", "bottom"),
+    [({"RescaleIntercept": "4095"}, "4095"),  # 12 stored bits read as 4095 ... 8190
+     ({"RescaleIntercept": "100000"}, "100000"),
+     ({"RescaleSlope": "-1", "RescaleIntercept": "5000"}, "905"),
+     ({"ModalityLUTSequence": [_two_entry_lut(10, 4095)]}, "10")],
+)
+def test_a_modality_mapping_that_lifts_black_above_zero_is_refused(changes, bottom):
+    # The attenuation reads a value's ratio to the top of the range: under an offset of the
+    # whole range the cement's ratio flattens (an intercept of 100000 hid all of it, every
+    # frame ok).
+    with pytest.raises(InvalidStudyError, match=f"maps the darkest stored value to {bottom}, above 0"):
+        pixel_format(header(**changes), "f.dcm")
+
+
+def test_a_rescale_that_moves_signed_values_to_start_at_zero_is_read():
+    fmt = pixel_format(header(PixelRepresentation=1, RescaleIntercept="2048"), "f.dcm")
+    assert fmt.value_range() == (0.0, 4095.0)
 
 
 def test_a_rescale_that_leaves_one_value_above_zero_is_read():

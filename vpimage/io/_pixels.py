@@ -116,7 +116,8 @@ def pixel_format(ds: Dataset, path: str | PathLike) -> PixelFormat:
     ------
     InvalidStudyError
         Missing, inconsistent or absurd values (sizes, bit depths, frame counts, a
-        Modality rescale or LUT under which no value is above 0, or one beyond float32).
+        Modality rescale or LUT under which no value is above 0, one that lifts the darkest
+        stored value above 0, or one beyond float32).
     UnsupportedError
         Photometric interpretations that are not grey or colour video (PALETTE COLOR).
     """
@@ -157,6 +158,9 @@ def pixel_format(ds: Dataset, path: str | PathLike) -> PixelFormat:
     if top <= 0:
         raise InvalidStudyError(path, f"the {mapping} maps every stored value to {top:g} or less: "
                                       "no pixel can be read as light reaching the detector")
+    if bottom > 0:  # (attenuation reads a value's ratio to the top: an offset would flatten the cement)
+        raise InvalidStudyError(path, f"the {mapping} maps the darkest stored value to {bottom:g}, above 0: "
+                                      "not an intensity scale that starts at no light")
     return fmt
 
 
