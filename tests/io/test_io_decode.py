@@ -1,5 +1,7 @@
 """Decoding against the wg04 gold set: lossless syntaxes equal XA1_UNC exactly, lossy
-ones stay within their stated tolerance, and the undecodable JPLY file is refused."""
+ones stay within their stated tolerance, and the undecodable JPLY file is refused. Broken
+frames (truncated JPEG, corrupt RLE) are refused naming the frame, never taken from a more
+lenient decoder."""
 
 from __future__ import annotations
 
@@ -7,7 +9,8 @@ import numpy as np
 import pytest
 
 import vpimage.io
-from vpimage.errors import UnsupportedError
+from io_runs import build_run, write
+from vpimage.errors import InvalidStudyError, UnsupportedError
 
 # File -> largest allowed absolute difference from XA1_UNC, grey levels (wg04 README).
 TOLERANCE = {"RLE": 0, "JPLL": 0, "JLSL": 0, "J2KR": 0, "JLSN": 4, "J2KI": 8}
@@ -117,3 +120,115 @@ def test_jpeg_ls_is_decoded_by_charls_first_and_both_decoders_agree(wg04, name):
     # The speed choice must not change a pixel: CharLS and pylibjpeg's libjpeg agree.
     for plugin in ("pyjpegls", "pylibjpeg"):
         np.testing.assert_array_equal(pixel_array(str(path), decoding_plugin=plugin), study.frame(0))
+
+
+# --- Broken frames: a decoder's "malformed" is final, never bypassed by a lenient plugin ---
+
+
+def _rewrite_frame(path, index, edit):
+    """Re-encapsulate ``path`` with frame ``index`` replaced by ``edit(frame_bytes)``."""
+    from pydicom import dcmread
+    from pydicom.encaps import encapsulate, generate_frames
+
+    ds = dcmread(path)
+    frames = [bytes(f) for f in generate_frames(ds.PixelData, number_of_frames=int(ds.NumberOfFrames))]
+    frames[index] = edit(frames[index])
+    ds.PixelData = encapsulate(frames)
+    ds["PixelData"].is_undefined_length = True
+    ds.save_as(path, enforce_file_format=True)
+    return path
+
+
+def _refused_at_frame(path, index, error=InvalidStudyError) -> list[str]:
+    """Both ways of reading frame ``index`` refuse it, naming the file and the frame."""
+    study = vpimage.io.open(path)  # frame 0 is fine
+    reasons = []
+    for read in (lambda: list(study.iter_frames()), lambda: study.frame(index)):
+        with pytest.raises(error) as info:
+            read()
+        assert info.value.path == str(path)
+        assert f"frame {index}" in info.value.reason
+        reasons.append(info.value.reason)
+    return reasons
+
+
+@pytest.mark.parametrize("syntax", ["jpeg-ls", "jpeg-lossless"])
+def test_truncated_jpeg_frame_is_refused_not_decoded_by_a_lenient_plugin(tmp_path, syntax):
+    # CharLS rejects the cut JPEG-LS frame and pylibjpeg returned half a picture for it;
+    # pylibjpeg decodes a cut JPEG Lossless frame without a word.
+    path = _rewrite_frame(write(build_run(n=4), tmp_path, "xa", syntax), 2, lambda f: f[: len(f) // 2])
+    for reason in _refused_at_frame(path, 2):
+        assert "truncated" in reason and "EOI" in reason
+
+
+def test_jpeg_ls_frame_charls_rejects_is_not_taken_from_pylibjpeg(tmp_path):
+    # Cut, but ending with EOI again: only CharLS's verdict tells that it is broken.
+    path = _rewrite_frame(write(build_run(n=4), tmp_path, "xa", "jpeg-ls"), 2,
+                          lambda f: f[: len(f) // 2] + b"\xff\xd9")
+    for reason in _refused_at_frame(path, 2):
+        assert "pyjpegls" in reason and "Invalid JPEG-LS stream" in reason
+        assert "is not used" in reason
+
+
+def test_corrupt_rle_frame_padded_by_pydicom_is_refused(tmp_path):
+    import struct
+
+    def lengthen(frame):  # a replicate run of 128 zeros before the last segment's data
+        n_segments = struct.unpack("<L", frame[:4])[0]
+        last = struct.unpack("<L", frame[4 * n_segments : 4 * n_segments + 4])[0]
+        return frame[:last] + b"\x81\x00" + frame[last:]
+
+    # pylibjpeg-rle panics on it (its message may reach stderr); pydicom's decoder only
+    # warned of "non-conformant padding" and returned the frame shifted by 128 pixels.
+    path = _rewrite_frame(write(build_run(n=4), tmp_path, "xa", "rle"), 2, lengthen)
+    for reason in _refused_at_frame(path, 2):
+        assert "RLE Lossless data is broken" in reason and "padding" in reason
+
+
+def test_rle_file_with_rows_larger_than_its_data_is_refused_as_broken(wg04, tmp_path):
+    from pydicom import dcmread
+
+    ds = dcmread(wg04 / "XA1_RLE.dcm")
+    ds.Rows += 16
+    path = tmp_path / "rows.dcm"
+    ds.save_as(path, enforce_file_format=True)
+    with pytest.raises(InvalidStudyError) as info:
+        vpimage.io.open(path)
+    assert info.value.path == str(path)
+    assert "frame 0" in info.value.reason and "data is broken" in info.value.reason
+    assert not isinstance(info.value, UnsupportedError)  # broken, not beyond the decoders
+
+
+@pytest.mark.filterwarnings("ignore:.*no pixel spacing")
+def test_plugin_that_cannot_handle_the_data_still_hands_over(wg04, reference, monkeypatch):
+    import vpimage.io._decode as decode
+
+    real_pixel_array = decode.pixel_array
+
+    def charls_lacks_it(src, **kwargs):
+        if kwargs["decoding_plugin"] == "pyjpegls":
+            raise RuntimeError("Unable to decode as exceptions were raised by all available plugins:\n  "
+                               "pyjpegls: Decoding error: The JPEG-LS stream is encoded with a bit depth "
+                               "that is not supported by the CharLS decoder")
+        return real_pixel_array(src, **kwargs)
+
+    monkeypatch.setattr(decode, "pixel_array", charls_lacks_it)
+    np.testing.assert_array_equal(vpimage.io.open(wg04 / "XA1_JLSL.dcm").frame(0), reference)
+
+
+@pytest.mark.parametrize(("error", "cannot_handle"), [
+    (NotImplementedError("Pillow does not support 'JPEG Extended' for samples with 12-bit precision"), True),
+    (RuntimeError("pillow: Pillow cannot decode 12-bit multi-sample data correctly"), True),
+    (RuntimeError("pydicom: Unable to decode RLE encoded pixel data with 12 bits allocated"), True),
+    (RuntimeError("libjpeg error code '-1040': not supported by the selected profile"), True),
+    (ImportError("No module named 'jpeg_ls'"), True),
+    (RuntimeError("pyjpegls: Decoding error: Invalid JPEG-LS stream, the encoded bit stream contains "
+                  "a general structural problem"), False),
+    (RuntimeError("pylibjpeg: libjpeg error code '-1025' returned from Decode(): Stream run out of data"), False),
+    (RuntimeError("pydicom: The amount of decoded RLE segment data doesn't match the expected amount"), False),
+    (RuntimeError("index out of bounds: the len is 18432 but the index is 18432"), False),
+])
+def test_failures_are_told_apart_cannot_handle_from_broken(error, cannot_handle):
+    from vpimage.io._decode import _cannot_handle
+
+    assert _cannot_handle(error) is cannot_handle

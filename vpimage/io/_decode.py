@@ -8,7 +8,16 @@ For compressed transfer syntaxes the preferred plugins are tried first: pyjpegls
 for JPEG-LS, about 2.5-5x faster than pylibjpeg there with identical pixels, then
 pylibjpeg for everything else; then the other pure decoders pydicom has (Pillow, its own
 RLE decoder). The first plugin that decodes a frame is kept for the next ones, and a
-frame it fails on is retried with the others.
+frame it fails on is retried with the others, but only where the failure says the plugin
+cannot handle the data (not installed, a bit depth or coding process it lacks): a frame
+that a plugin rejects as malformed (truncated, corrupt) is refused with
+:class:`~vpimage.errors.InvalidStudyError` naming the frame, even where a more lenient
+plugin would return an image for it, because that image is garbage (a truncated JPEG-LS
+frame that CharLS rejects comes back from pylibjpeg as a partial picture). Two checks of
+their own back this up where a decoder does not complain: a JPEG or JPEG-LS frame must end
+with its EOI marker (pylibjpeg decodes a truncated JPEG Lossless frame without a word), and
+pydicom's RLE decoder's warning that a segment decoded to more bytes than the frame holds
+("non-conformant padding") is taken as corrupt data.
 GDCM is the fallback for syntaxes that none of those can decode (pylibjpeg not
 installed): it is never handed data that the other decoders rejected, because GDCM 3.x
 aborts the whole interpreter (an uncaught C++ exception) on some malformed streams, as
@@ -20,15 +29,19 @@ from __future__ import annotations
 
 import io
 import logging
+import re
+import warnings
 from collections.abc import Iterator
+from contextlib import contextmanager
+from itertools import islice
 from pathlib import Path
 
 import numpy as np
 from pydicom.dataset import Dataset
-from pydicom.encaps import generate_fragments, parse_basic_offsets, parse_fragments
+from pydicom.encaps import generate_fragments, generate_frames, get_frame, parse_basic_offsets, parse_fragments
 from pydicom.pixels import get_decoder, iter_pixels, pixel_array
 from pydicom.pixels.utils import _get_jpg_parameters, get_j2k_parameters
-from pydicom.uid import UID, JPEG2000TransferSyntaxes, JPEGLSTransferSyntaxes, JPEGTransferSyntaxes
+from pydicom.uid import UID, JPEG2000TransferSyntaxes, JPEGLSTransferSyntaxes, JPEGTransferSyntaxes, RLELossless
 
 from vpimage.errors import InvalidStudyError, UnsupportedError
 from vpimage.io._pixels import PixelFormat
@@ -41,6 +54,25 @@ logger = logging.getLogger(__name__)
 _PREFERRED = ("pyjpegls", "pylibjpeg")  # pyjpegls decodes JPEG-LS only
 _LAST_RESORT = "gdcm"  # only where no other plugin can decode the syntax (module docstring)
 _UNDEFINED_LENGTH = 0xFFFFFFFF
+# A plugin failure that says the plugin cannot handle the data (rather than that the data is
+# broken): only after one of these is the frame retried with another plugin. Messages of
+# pydicom's plugins (Pillow: "does not support", "cannot decode N-bit", "only ... are
+# supported"; its RLE decoder: "... with N bits allocated"), CharLS ("not supported"),
+# libjpeg (-1040 "not supported by the selected profile", -1034 "not available") and
+# missing modules. Anything else (CharLS "Invalid JPEG-LS stream", libjpeg "Stream run out
+# of data", RLE length mismatches, a Rust panic) is taken as broken data.
+_CANNOT_HANDLE = re.compile(
+    r"not supported|unsupported|does not support|not implemented|not available|are supported|"
+    r"cannot decode|bits allocated|no module named|not installed|is required",
+    re.IGNORECASE,
+)
+_WRAPPED = re.compile(r"^Unable to decode as exceptions were raised by all available plugins:\s*[\w.-]+:\s*")
+_PADDING = "non-conformant padding"  # pydicom's RLE decoder: a segment decoded too long
+_JPEG_EOI = b"\xff\xd9"
+
+
+class _BrokenFrame(ValueError):
+    """Broken data that a plugin returned an image for anyway (found by vpimage's checks)."""
 
 
 def _plugins(uid: UID, path: Path) -> list[str]:
@@ -81,8 +113,16 @@ class FrameDecoder:
         self.fmt = fmt
         self.uid = UID(header.file_meta.TransferSyntaxUID)
         self._source = header if in_memory else str(path)
+        self._in_memory = in_memory
         self._plugins = _plugins(self.uid, path)
         self._check_pixel_data(header, in_memory)
+        # Where the encoded frames are, for the EOI check of JPEG and JPEG-LS frames (read
+        # as pydicom's decoders read them: same offsets, same extended offset table).
+        self._eoi_check = self.uid in JPEGTransferSyntaxes or self.uid in JPEGLSTransferSyntaxes
+        self._pixel_offset = getattr(header.get_item("PixelData", keep_deferred=True), "value_tell", None)
+        self._extended_offsets = None
+        if "ExtendedOffsetTable" in header and "ExtendedOffsetTableLengths" in header:
+            self._extended_offsets = (header.ExtendedOffsetTable, header.ExtendedOffsetTableLengths)
 
     def _check_pixel_data(self, header: Dataset, in_memory: bool) -> None:
         if "PixelData" not in header:
@@ -143,30 +183,121 @@ class FrameDecoder:
                 f"(0028,0100) Bits Allocated is {self.fmt.bits_allocated}: values would be cut"
             )
 
+    @contextmanager
+    def _pixel_stream(self):
+        """The encapsulated Pixel Data, positioned at its Basic Offset Table item."""
+        if self._in_memory:
+            with io.BytesIO(self._source.PixelData) as stream:
+                yield stream
+            return
+        with open(self.path, "rb") as stream:
+            stream.seek(self._pixel_offset)
+            yield stream
+
+    def _encoded_frames(self, start: int) -> Iterator[bytes]:
+        """The encoded frames from ``start`` on (only where the EOI check applies)."""
+        with self._pixel_stream() as stream:
+            frames = generate_frames(stream, number_of_frames=self.fmt.n_frames,
+                                     extended_offsets=self._extended_offsets)
+            yield from islice(frames, start, self.fmt.n_frames)
+
+    def _check_encoded(self, index: int, data: bytes) -> None:
+        """A JPEG or JPEG-LS frame must end with EOI (past any 0x00/0xFF padding): one that
+        does not is truncated, and some decoders return a partial image for it unasked."""
+        if not data.rstrip(b"\x00\xff").endswith(_JPEG_EOI):
+            raise InvalidStudyError(
+                self.path, f"frame {index}: the {self.uid.name} data is truncated "
+                f"(its {len(data)} bytes do not end with the JPEG EOI marker)"
+            )
+
+    @contextmanager
+    def _watching_padding(self):
+        """Turns pydicom's RLE "non-conformant padding" warning (a segment that decoded to more
+        bytes than the frame holds: corrupt data, cut to fit) into :class:`_BrokenFrame`;
+        other warnings are passed on."""
+        if self.uid != RLELossless:
+            yield
+            return
+        caught: list[warnings.WarningMessage] = []
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                yield
+        finally:
+            for w in caught:
+                if _PADDING not in str(w.message):
+                    warnings.warn_explicit(w.message, w.category, w.filename, w.lineno, source=w.source)
+        padding = [w for w in caught if _PADDING in str(w.message)]
+        if padding:
+            raise _BrokenFrame(f"the data is corrupt: {_short(padding[0].message)}")
+
     def _decode(self, index: int, plugin: str) -> np.ndarray:
-        return pixel_array(self._source, index=index, decoding_plugin=plugin)
+        with self._watching_padding():
+            return pixel_array(self._source, index=index, decoding_plugin=plugin)
 
     def frame(self, index: int) -> np.ndarray:
-        """Raw frame ``index`` (0-based), trying every plugin; the first that works is kept."""
-        reasons = []
+        """Raw frame ``index`` (0-based), trying every plugin; the first that works is kept.
+
+        A plugin that fails because it cannot handle the data hands over to the next; one
+        that fails because the data is broken ends the search: no other plugin's image of
+        that frame is used, and the frame is refused with InvalidStudyError."""
+        if self._eoi_check:
+            with self._pixel_stream() as stream:
+                data = get_frame(stream, index, number_of_frames=self.fmt.n_frames,
+                                 extended_offsets=self._extended_offsets)
+            self._check_encoded(index, data)
+        reasons, broken = [], []
         for plugin in list(self._plugins):
             try:
                 out = self._decode(index, plugin)
             except BaseException as error:  # noqa: BLE001 - every plugin failure is collected
                 if is_stop(error):
                     raise
-                reasons.append(f"{plugin or 'native'}: {_short(error)}")
+                reasons.append(f"{plugin or 'native'}: {_reason(error)}")
+                if not _cannot_handle(error):
+                    broken.append(reasons[-1])
                 continue
+            if broken:
+                raise InvalidStudyError(
+                    self.path, f"frame {index}: the {self.uid.name} data is broken ({'; '.join(broken)}); "
+                    f"the image {plugin} makes of it is not used"
+                )
             if plugin != self._plugins[0]:
                 self._plugins.remove(plugin)
                 self._plugins.insert(0, plugin)
             return out
         if not self.uid.is_compressed:
             raise InvalidStudyError(self.path, f"frame {index} cannot be read: {'; '.join(reasons)}")
+        if len(broken) == len(reasons):
+            raise InvalidStudyError(
+                self.path, f"frame {index}: the {self.uid.name} data is broken ({'; '.join(reasons)})"
+            )
         raise UnsupportedError(
             self.path, f"frame {index}: no pixel decoder could decode this {self.uid.name} data "
             f"({'; '.join(reasons)})"
         )
+
+    def _stream(self, start: int, plugin: str) -> Iterator[np.ndarray]:
+        """Frames from ``start`` on decoded by ``plugin`` alone, each checked as in
+        :meth:`frame`; a failed check raises (and :meth:`frame` then decides)."""
+        pixels = iter_pixels(self._source, indices=range(start, self.fmt.n_frames), decoding_plugin=plugin)
+        encoded = self._encoded_frames(start) if self._eoi_check else None
+        try:
+            index = start
+            while True:
+                with self._watching_padding():
+                    try:
+                        raw = next(pixels)
+                    except StopIteration:
+                        return
+                if encoded is not None:
+                    self._check_encoded(index, next(encoded, b""))
+                yield raw
+                index += 1
+        finally:
+            pixels.close()
+            if encoded is not None:
+                encoded.close()
 
     def iter_frames(self, start: int = 0) -> Iterator[np.ndarray]:
         """Raw frames from ``start`` on, in order, one decoded at a time."""
@@ -174,8 +305,7 @@ class FrameDecoder:
         while index < self.fmt.n_frames:
             plugin = self._plugins[0]
             try:
-                for raw in iter_pixels(self._source, indices=range(index, self.fmt.n_frames),
-                                       decoding_plugin=plugin):
+                for raw in self._stream(index, plugin):
                     yield raw
                     index += 1
             except BaseException as error:  # noqa: BLE001 - retried frame by frame below
@@ -189,6 +319,18 @@ class FrameDecoder:
                 if index < self.fmt.n_frames:
                     raise InvalidStudyError(self.path, f"Pixel Data holds {index} frames; "
                                             f"Number of Frames is {self.fmt.n_frames}")
+
+
+def _cannot_handle(error: BaseException) -> bool:
+    """Whether a plugin's failure says it cannot handle the data (not that the data is broken)."""
+    if isinstance(error, _BrokenFrame):
+        return False
+    return isinstance(error, (NotImplementedError, ImportError)) or bool(_CANNOT_HANDLE.search(str(error)))
+
+
+def _reason(error: BaseException) -> str:
+    """A plugin's failure, without pydicom's "Unable to decode ... plugins: name:" wrapper."""
+    return _WRAPPED.sub("", _short(error)) or type(error).__name__
 
 
 def _short(error: Exception) -> str:
