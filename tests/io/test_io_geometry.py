@@ -65,13 +65,42 @@ def test_zero_negative_or_non_finite_calibration_is_invalid(values):
     ("values", "words"),
     [({"PixelSpacing": ["1e300", "1e300"]}, "PixelSpacing gives 1e+300 mm per px"),
      ({"PixelSpacing": ["0.0001", "0.0001"]}, "PixelSpacing gives 0.0001 mm per px"),
-     ({"ImagerPixelSpacing": ["0.3", "0.3"], "EstimatedRadiographicMagnificationFactor": "1e-9"},
-      "EstimatedRadiographicMagnificationFactor gives 3e+08 mm per px")],
+     ({"ImagerPixelSpacing": ["30", "30"], "EstimatedRadiographicMagnificationFactor": "1.5"},
+      "EstimatedRadiographicMagnificationFactor gives 20 mm per px")],
 )
 def test_a_pixel_size_absurd_for_fluoroscopy_is_invalid(values, words):
     # (1e300 mm per px overflowed in the analysis' areas.)
     with pytest.raises(InvalidStudyError, match=re.escape(words + ", absurd for fluoroscopy (not in [0.001, 10])")):
         calibration(header(**values), "f.dcm")
+
+
+@pytest.mark.parametrize(
+    ("values", "words"),
+    [({"EstimatedRadiographicMagnificationFactor": "0.2"}, "EstimatedRadiographicMagnificationFactor gives a "
+                                                           "magnification of 0.2"),
+     ({"EstimatedRadiographicMagnificationFactor": "250"}, "EstimatedRadiographicMagnificationFactor gives a "
+                                                           "magnification of 250"),
+     ({"EstimatedRadiographicMagnificationFactor": "1e-9"}, "magnification of 1e-09"),
+     ({"DistanceSourceToDetector": "1016", "DistanceSourceToPatient": "1"},
+      "DistanceSourceToDetector 1016 / DistanceSourceToPatient 1 gives a magnification of 1016"),
+     ({"DistanceSourceToDetector": "1000", "DistanceSourceToIsocenter": 300.0}, "magnification of 3.33333"),
+     ({"DistanceSourceToDetector": "1016", "DistanceSourceToPatient": "1e-300"}, "magnification of 1.016e+303")],
+)
+def test_a_magnification_impossible_on_a_c_arm_is_invalid(values, words):
+    # Below 1 the patient would be beyond the detector; above 3 no C-arm magnifies
+    # (DistanceSourceToPatient 1 made 1.74 mm detector pixels 0.0017 mm and a false stop).
+    ds = header(ImagerPixelSpacing=["1.74", "1.74"], **values)
+    with pytest.raises(InvalidStudyError, match=re.escape(words) + ".*impossible on a C-arm \\(not in \\[1, 3\\]\\)"):
+        calibration(ds, "f.dcm")
+
+
+@pytest.mark.parametrize(("values", "mm"), [
+    ({"EstimatedRadiographicMagnificationFactor": "1"}, 0.3),
+    ({"EstimatedRadiographicMagnificationFactor": "3"}, 0.1),
+    ({"DistanceSourceToDetector": "900", "DistanceSourceToPatient": "900"}, 0.3),
+    ({"DistanceSourceToDetector": "900", "DistanceSourceToPatient": "300"}, 0.1)])
+def test_the_ends_of_the_possible_magnifications_are_read(values, mm):
+    assert calibration(header(ImagerPixelSpacing=["0.3", "0.3"], **values), "f.dcm")[0] == pytest.approx(mm)
 
 
 def test_the_ends_of_the_plausible_pixel_sizes_are_read():

@@ -6,6 +6,9 @@ Calibration follows CONTRACT.md, first match wins:
 2. ``ImagerPixelSpacing / EstimatedRadiographicMagnificationFactor``;
 3. ``ImagerPixelSpacing * DistanceSourceToPatient / DistanceSourceToDetector``
    (``DistanceSourceToIsocenter`` stands in for the patient distance in enhanced objects);
+   a magnification (the factor, or ``DistanceSourceToDetector / DistanceSourceToPatient``)
+   outside ``[1, 3]`` is impossible on a C-arm and raises :class:`InvalidStudyError`, like
+   a source-to-patient distance beyond the detector or a non-positive value;
 4. ``ImagerPixelSpacing`` alone, at the detector plane, with a warning (millimetres are
    then too large by the unknown magnification);
 5. none: ``mm_per_px`` is ``None``, with a warning.
@@ -38,6 +41,11 @@ _AP_TOLERANCE_DEG = 15.0  # primary angle within 0 (or 180) +/- this: AP/PA
 _TILT_TOLERANCE_DEG = 20.0  # a larger cranial/caudal tilt makes the view oblique
 _ANISOTROPY = 0.01  # row and column spacing may differ by 1 % before pixels count as non-square
 _MM_PER_PX_RANGE = (0.001, 10.0)  # pixel sizes (mm at the isocentre) that a fluoroscopy header may give
+# Geometric magnification (detector over isocentre size) that a C-arm can have: never below 1,
+# since the patient lies between source and detector (1 exactly: the patient on the detector),
+# and about 1.1-1.5 in practice (at most ~2-2.5 with the detector fully raised, or in
+# deliberate magnification radiography); 3 is a generous ceiling.
+_MAGNIFICATION_RANGE = (1.0, 3.0)
 
 
 @dataclass(frozen=True, eq=False)
@@ -102,8 +110,9 @@ def calibration(ds: Dataset, path: str | PathLike) -> tuple[float | None, str]:
     Raises
     ------
     InvalidStudyError
-        Zero, negative or non-numeric spacings, magnifications or distances, or a pixel
-        size outside ``[0.001, 10]`` mm, absurd for fluoroscopy.
+        Zero, negative or non-numeric spacings, magnifications or distances, a
+        magnification outside ``[1, 3]`` (impossible on a C-arm), or a pixel size outside
+        ``[0.001, 10]`` mm, absurd for fluoroscopy.
     """
     mm_per_px, source = _calibration(ds, path)
     if mm_per_px is not None and not _MM_PER_PX_RANGE[0] <= mm_per_px <= _MM_PER_PX_RANGE[1]:
@@ -122,6 +131,7 @@ def _calibration(ds: Dataset, path: str | PathLike) -> tuple[float | None, str]:
         return None, "none"
     magnification = _positive(ds, "EstimatedRadiographicMagnificationFactor", path)
     if magnification is not None:
+        _check_magnification(magnification, "EstimatedRadiographicMagnificationFactor", path)
         return imager / magnification, "ImagerPixelSpacing/EstimatedRadiographicMagnificationFactor"
     sid = _positive(ds, "DistanceSourceToDetector", path)
     for keyword in ("DistanceSourceToPatient", "DistanceSourceToIsocenter"):
@@ -129,10 +139,18 @@ def _calibration(ds: Dataset, path: str | PathLike) -> tuple[float | None, str]:
         if sid is not None and sod is not None:
             if sod > sid:
                 raise InvalidStudyError(path, f"{keyword} {sod} exceeds DistanceSourceToDetector {sid}")
+            _check_magnification(sid / sod, f"DistanceSourceToDetector {sid:g} / {keyword} {sod:g}", path)
             return imager * sod / sid, f"ImagerPixelSpacing/DistanceSourceToDetector/{keyword}"
     warnings.warn(f"{path}: ImagerPixelSpacing without magnification: millimetres are at the detector "
                   "plane, too large by the unknown magnification", stacklevel=3)
     return imager, DETECTOR_PLANE
+
+
+def _check_magnification(magnification: float, what: str, path) -> None:
+    low, high = _MAGNIFICATION_RANGE
+    if not low <= magnification <= high:
+        raise InvalidStudyError(path, f"{what} gives a magnification of {magnification:g}, impossible on a C-arm "
+                                      f"(not in [{low:g}, {high:g}])")
 
 
 def view(ds: Dataset, path: str | PathLike) -> str:

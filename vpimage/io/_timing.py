@@ -13,8 +13,14 @@ and, for a series of single-frame instances, each instance's ``AcquisitionDateTi
 (else ``AcquisitionDate`` + ``AcquisitionTime``, else ``ContentDate`` + ``ContentTime``);
 several multi-frame runs of one series keep their own times, shifted by their start.
 
-Fallback: times that are missing, unreadable, or not strictly increasing are replaced by
-regular frames at the nominal rate (Frame Time or Cine Rate), else at
+Plausibility: a frame interval (Frame Time, a Frame Time Vector increment, or the
+inverse of a frame rate) must lie in :data:`INTERVAL_RANGE_S` (1 ms to 60 s); a nominal
+attribute outside it, or not a positive number, is ignored with a warning naming the file,
+and measured per-frame times with an interval outside it (below 1 ms for a series of
+single-frame instances, which may be minutes apart) count as unusable.
+
+Fallback: times that are missing, unreadable, not strictly increasing or implausible are
+replaced by regular frames at the nominal rate (Frame Time or Cine Rate), else at
 :data:`FALLBACK_FPS`, with a warning; never an error. One frame has ``time_s == [0]``
 and the nominal rate (0 when there is none).
 """
@@ -34,13 +40,23 @@ from pydicom.valuerep import DT
 
 from vpimage.io._headers import find, per_frame
 
-__all__ = ["FALLBACK_FPS", "Timing", "instance_timing", "runs_timing", "series_order", "series_timing"]
+__all__ = ["FALLBACK_FPS", "INTERVAL_RANGE_S", "Timing", "instance_timing", "runs_timing", "series_order",
+           "series_timing"]
 
 logger = logging.getLogger(__name__)
 
 #: Frame rate assumed (frames per second) when a multi-frame input says nothing usable
 #: about its timing: a common pulsed-fluoroscopy rate.
 FALLBACK_FPS = 15.0
+
+#: Plausible time between two frames, seconds (inclusive). X-ray fluoroscopy and cine run
+#: at about 0.5-60 frames/s (high-speed cardiac cine at most ~60, low-dose pulsed
+#: fluoroscopy down to ~0.5); 1 ms (1000 frames/s) and 60 s (one frame a minute) leave a wide
+#: margin on both sides, while the absurd values a broken header gives (1e-320 ms, 1e300 ms,
+#: 2147483647 frames/s, 1e-38 frames/s) fall outside and, unchecked, give an infinite or
+#: vanishing rate, all-zero times, or a numpy overflow.
+INTERVAL_RANGE_S = (0.001, 60.0)
+_ROUNDING = 1e-9  # relative slack at the ends of INTERVAL_RANGE_S, for times summed or subtracted
 
 
 @dataclass(frozen=True, eq=False)
@@ -70,20 +86,39 @@ def _positive_float(value) -> float | None:
     return out if math.isfinite(out) and out > 0 else None
 
 
-def _nominal(ds: Dataset) -> tuple[float, str] | None:
-    """``(fps, attribute)`` from Frame Time or a frame rate attribute, if any is usable."""
+def _plausible_interval(seconds: float) -> bool:
+    return INTERVAL_RANGE_S[0] * (1 - _ROUNDING) <= seconds <= INTERVAL_RANGE_S[1] * (1 + _ROUNDING)
+
+
+def _nominal(ds: Dataset, path) -> tuple[float, str] | None:
+    """``(fps, attribute)`` from Frame Time or a frame rate attribute, if any is usable;
+    one that is present but not usable (not a positive number, or an interval outside
+    :data:`INTERVAL_RANGE_S`) is skipped with a warning."""
     frame_time = find(ds, "FrameTime")
-    ms = _positive_float(frame_time) if frame_time is not None else None
-    if ms is not None:
-        return 1000.0 / ms, "FrameTime"
+    if frame_time is not None:
+        ms = _positive_float(frame_time)
+        if ms is not None and _plausible_interval(ms / 1000.0):
+            return 1000.0 / ms, "FrameTime"
+        _ignored(path, "FrameTime", frame_time, "ms")
     display = ds.get("FrameDisplaySequence")
     places = [ds] + ([display[0]] if display else [])
     for keyword in ("CineRate", "RecommendedDisplayFrameRate", "RecommendedDisplayFrameRateInFloat"):
         for place in places:
-            fps = _positive_float(place.get(keyword))
-            if fps is not None:
+            value = place.get(keyword)
+            if value is None or value == "":
+                continue
+            fps = _positive_float(value)
+            if fps is not None and _plausible_interval(1.0 / fps):
                 return fps, keyword
+            _ignored(path, keyword, value, "frames/s")
     return None
+
+
+def _ignored(path, keyword: str, value, unit: str) -> None:
+    low, high = INTERVAL_RANGE_S
+    plausible = f"{low * 1000:g}-{high * 1000:g} ms" if unit == "ms" else f"{1 / high:g}-{1 / low:g} frames/s"
+    warnings.warn(f"{path}: {keyword} {str(value).strip()!r} ignored: not a plausible {unit} value "
+                  f"(a number in {plausible})", stacklevel=4)
 
 
 def _datetime(value: str) -> datetime | None:
@@ -127,8 +162,12 @@ def _regular(n_frames: int, fps: float, source: str) -> Timing:
     return Timing(np.arange(n_frames, dtype=np.float64) / fps, float(fps), source)
 
 
-def _checked(times: list[float | None] | None, source: str, nominal, n_frames: int, path) -> Timing:
-    """Timing from absolute or relative ``times`` (s), else the documented fallback."""
+def _checked(times: list[float | None] | None, source: str, nominal, n_frames: int, path,
+             bounded_above: bool = True) -> Timing:
+    """Timing from absolute or relative ``times`` (s), else the documented fallback.
+
+    Intervals must lie in :data:`INTERVAL_RANGE_S`; with ``bounded_above`` False (separate
+    instances of a series, which may be minutes apart) only its lower end applies."""
     if n_frames == 1:
         return Timing(np.zeros(1), nominal[0] if nominal else 0.0, nominal[1] if nominal else "single frame")
     problem = None
@@ -137,9 +176,17 @@ def _checked(times: list[float | None] | None, source: str, nominal, n_frames: i
     elif len(times) != n_frames or any(t is None for t in times):
         problem = f"{source} does not give one readable time per frame"
     else:
-        time_s = np.asarray(times, dtype=np.float64) - float(times[0])
-        if not np.all(np.isfinite(time_s)) or np.any(np.diff(time_s) <= 0):
+        with np.errstate(all="ignore"):  # inf - inf and the like: caught just below
+            time_s = np.asarray(times, dtype=np.float64) - float(times[0])
+            steps = np.diff(time_s)
+        low, high = INTERVAL_RANGE_S
+        if not np.all(np.isfinite(time_s)) or np.any(steps <= 0):
             problem = f"{source} is not strictly increasing"
+        elif steps.min() < low * (1 - _ROUNDING) or (bounded_above and steps.max() > high * (1 + _ROUNDING)):
+            bad = steps.min() if steps.min() < low * (1 - _ROUNDING) else steps.max()
+            problem = (f"{source} has a frame interval of {bad:g} s, not plausible "
+                       f"(must be in [{low:g}, {high:g}] s)" if bounded_above else
+                       f"{source} has a frame interval of {bad:g} s, not plausible (must be at least {low:g} s)")
         else:
             return Timing(time_s, float((n_frames - 1) / time_s[-1]), source)
     if nominal is not None:
@@ -153,7 +200,7 @@ def _checked(times: list[float | None] | None, source: str, nominal, n_frames: i
 
 def instance_timing(ds: Dataset, n_frames: int, path: str | PathLike) -> Timing:
     """Timing of the ``n_frames`` frames of one DICOM instance ``ds`` (module docstring)."""
-    nominal = _nominal(ds)
+    nominal = _nominal(ds, path)
     stamps = per_frame(ds, "FrameAcquisitionDateTime")
     if stamps is not None:
         return _checked(_relative([_datetime(v) for v in stamps]), "FrameAcquisitionDateTime", nominal, n_frames, path)
@@ -163,17 +210,19 @@ def instance_timing(ds: Dataset, n_frames: int, path: str | PathLike) -> Timing:
             increments_ms = [float(v) for v in (vector if type(vector).__name__ == "MultiValue" else [vector])]
         except (TypeError, ValueError):
             return _checked([None] * n_frames, "FrameTimeVector", nominal, n_frames, path)
-        return _checked(list(np.cumsum(increments_ms) / 1000.0), "FrameTimeVector", nominal, n_frames, path)
+        with np.errstate(all="ignore"):  # an overflow to inf is caught by _checked
+            times = list(np.cumsum(increments_ms) / 1000.0)
+        return _checked(times, "FrameTimeVector", nominal, n_frames, path)
     return _checked(None, "", nominal, n_frames, path)
 
 
 def series_timing(datasets: list[Dataset], path: str | PathLike) -> Timing:
     """Timing of a series of single-frame instances, in the order given (module docstring)."""
-    nominal = _nominal(datasets[0])
+    nominal = _nominal(datasets[0], path)
     stamps = _relative([_stamp(ds) for ds in datasets])
     sources = sorted({_stamp_source(ds) for ds in datasets} - {None})
     source = " and ".join(sources) or "acquisition or content date-time"
-    return _checked(stamps, source, nominal, len(datasets), path)
+    return _checked(stamps, source, nominal, len(datasets), path, bounded_above=False)
 
 
 def series_order(datasets: list[Dataset]) -> list[int]:
