@@ -73,11 +73,18 @@ def test_export_writes_frames_as_the_analysis_sees_them_and_times(study_file, tm
 def test_bad_input_exits_3_with_one_line_naming_the_file(tmp_path, capsys):
     bad = tmp_path / "broken.dcm"
     bad.write_bytes(b"\0" * 128 + b"DICM" + b"\x02\x00")
-    for argv in (["info", str(bad)], ["export", str(bad), "--out", str(tmp_path / "x.npz")]):
+    nested = tmp_path / "new" / "sub" / "x.npz"
+    for argv in (
+        ["info", str(bad)],
+        ["export", str(bad), "--out", str(tmp_path / "x.npz")],
+        ["export", str(bad), "--out", str(nested)],
+        ["analyze", str(bad), "--out", str(tmp_path / "new" / "deep")],
+    ):
         assert main(argv) == 3
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and "broken.dcm" in err[0] and err[0].startswith("vpimage: error:")
-    assert not (tmp_path / "x.npz").exists()
+    # Nothing is left behind, not even the empty folders the outputs would have gone in.
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["broken.dcm"]
 
 
 def test_failed_export_keeps_the_old_file(tmp_path, capsys):

@@ -18,7 +18,7 @@ from typing import Iterator
 
 from vpimage.errors import OutputError
 
-__all__ = ["all_or_none", "atomic_path", "make_folder", "remove_file", "write_bytes_atomic", "write_text_atomic"]
+__all__ = ["all_or_none", "atomic_path", "folder_for_outputs", "make_folder", "remove_file", "write_bytes_atomic", "write_text_atomic"]
 
 #: The moves (temporary file, destination) that the innermost :func:`all_or_none` holds back.
 _held: ContextVar[list[tuple[Path, Path]] | None] = ContextVar("vpimage_atomic_held", default=None)
@@ -125,6 +125,28 @@ def make_folder(path: str | PathLike) -> Path:
     except OSError as error:
         raise OutputError(path, f"cannot be made a folder: {error.strerror or error}") from None
     return path
+
+
+@contextlib.contextmanager
+def folder_for_outputs(path: str | PathLike) -> Iterator[Path]:
+    """Make the folder ``path`` and its missing parents for what the block writes; on the way
+    out, those it made that are still empty are removed again (deepest first), so that a run
+    that fails leaves no empty folder behind."""
+    path = Path(path)
+    made = []
+    for folder in (path, *path.parents):
+        if folder.exists():
+            break
+        made.append(folder)
+    make_folder(path)
+    try:
+        yield path
+    finally:
+        for folder in made:  # (one already removed, an output folder the block emptied, is passed)
+            if folder.is_dir():
+                if any(folder.iterdir()):
+                    break
+                folder.rmdir()
 
 
 def remove_file(path: str | PathLike) -> None:

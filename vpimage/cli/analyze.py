@@ -52,15 +52,28 @@ def run(args: argparse.Namespace) -> int:
     A study that cannot be read does not stop the others: they are analysed, and then its
     error is raised (several: :class:`~vpimage.errors.StudiesFailedError` naming each).
     """
-    from vpimage._atomic import make_folder
-    from vpimage.cli._warnings import held_warnings
+    from vpimage._atomic import folder_for_outputs
     from vpimage.config import RunConfig
-    from vpimage.errors import InvalidStudyError, StudiesFailedError
+    from vpimage.errors import StudiesFailedError
 
     config = RunConfig.from_toml(args.config) if args.config else RunConfig.defaults()
     wall = read_wall(args.wall) if args.wall else None
     made = not Path(args.out).exists()
-    out = make_folder(args.out)  # (an output that cannot be written fails before any analysis)
+    with folder_for_outputs(args.out) as out:  # (an output that cannot be written fails before any analysis)
+        failures = _analyze_each(args, out, made, config, wall)
+    if len(failures) == 1:
+        raise failures[0]
+    if failures:
+        raise StudiesFailedError(failures, total=len(args.inputs))
+    return 0
+
+
+def _analyze_each(args: argparse.Namespace, out: Path, made: bool, config, wall) -> list:
+    """Analyse each input into its folder under ``out`` (made by this run when ``made``); the
+    errors of the studies that failed."""
+    from vpimage.cli._warnings import held_warnings
+    from vpimage.errors import InvalidStudyError
+
     targets = _output_folders(args.inputs, out)
     existed = {target for _, target in targets if target.exists() and (target != out or not made)}
     failures = []
@@ -84,13 +97,7 @@ def run(args: argparse.Namespace) -> int:
     finally:  # (also when an error stops the run: a backend that is not there, an output not written)
         for _, target in targets:
             _remove_if_new_and_empty(target, existed)
-        if made:
-            _remove_if_new_and_empty(out, existed)
-    if len(failures) == 1:
-        raise failures[0]
-    if failures:
-        raise StudiesFailedError(failures, total=len(targets))
-    return 0
+    return failures
 
 
 def _remove_if_new_and_empty(folder: Path, existed: set[Path]) -> None:

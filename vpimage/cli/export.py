@@ -51,9 +51,9 @@ def export_npz(study, out: Path) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import vpimage.io
-    from vpimage._atomic import make_folder
+    from vpimage._atomic import folder_for_outputs
 
     study = vpimage.io.open(args.input)
-    make_folder(args.out.parent)
-    export_npz(study, args.out)
+    with folder_for_outputs(args.out.parent):
+        export_npz(study, args.out)
     return 0
