@@ -3,6 +3,8 @@ the same pixels (MONOCHROME1 inverted), times (s) and mm/px at the isocentre."""
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 from io_runs import CIRCLE, RECTANGLE, build_run, expected_frames, write
@@ -129,3 +131,41 @@ def test_a_series_whose_instances_store_different_ranges_is_refused(tmp_path):
     ds.save_as(last)
     with pytest.raises(InvalidStudyError, match="value range differs"):
         vpimage.io.open(folder)
+
+
+def test_one_instance_in_two_files_is_refused_naming_both(tmp_path):
+    import shutil
+
+    from vpimage.errors import InvalidStudyError
+
+    folder = write(build_run(n=8), tmp_path, "xa-series")
+    shutil.copy(folder / "0004.dcm", folder / "0004 (copy).dcm")
+    with pytest.raises(InvalidStudyError, match="SOP Instance UID is the same as in 0004"):
+        vpimage.io.open(folder)
+    (source,) = vpimage.io.discover(folder)
+    with pytest.raises(InvalidStudyError, match="one instance in two files") as info:
+        source.open()
+    assert "0004.dcm" in str(info.value) and "0004 (copy).dcm" in str(info.value)
+
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    shutil.copy(write(build_run(n=3), tmp_path, "xa", name="run"), runs / "a.dcm")
+    shutil.copy(runs / "a.dcm", runs / "b.dcm")  # the same multi-frame file twice: not played twice
+    with pytest.raises(InvalidStudyError, match="b.dcm: .0008,0018. SOP Instance UID is the same as in a.dcm"):
+        vpimage.io.open(runs)
+
+
+def test_an_instance_without_a_time_keeps_its_instance_number_place(tmp_path):
+    from pydicom import dcmread
+
+    run = build_run(n=4, jittered=True)
+    folder = write(run, tmp_path, "xa-series")
+    untimed = sorted(folder.iterdir())[1]  # the second frame by Instance Number
+    ds = dcmread(untimed)
+    for keyword in ("AcquisitionDateTime", "AcquisitionDate", "AcquisitionTime", "ContentDate", "ContentTime"):
+        ds.pop(keyword, None)
+    ds.save_as(untimed, enforce_file_format=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # (the timing falls back, with its own warning)
+        study = vpimage.io.open(folder)
+    np.testing.assert_array_equal(np.stack(list(study.iter_frames())), expected_frames(run))

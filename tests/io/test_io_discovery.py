@@ -136,7 +136,7 @@ def test_runs_of_one_series_are_joined_in_time_order(tmp_path):
     paths = [write(late, tmp_path, "xa", name="a_late"), write(early, tmp_path, "xa", name="b_early")]
     for path, start in zip(paths, ("20260101120010.000000", "20260101120000.000000")):
         ds = dcmread(path)
-        ds.SeriesInstanceUID = "1.2.3.4"
+        ds.StudyInstanceUID, ds.SeriesInstanceUID = "1.2.3", "1.2.3.4"  # runs of one series, one study
         ds.AcquisitionDateTime = start
         ds.save_as(path, enforce_file_format=True)
     study = vpimage.io.open(tmp_path)
@@ -151,7 +151,7 @@ def test_runs_without_start_times_follow_each_other_with_a_warning(tmp_path):
     for index, run in enumerate(runs):
         path = write(run, tmp_path, "xa", name=f"r{index}")
         ds = dcmread(path)
-        ds.SeriesInstanceUID = "1.2.3.4"
+        ds.StudyInstanceUID, ds.SeriesInstanceUID = "1.2.3", "1.2.3.4"  # runs of one series, one study
         ds.InstanceNumber = index + 1
         for keyword in ("AcquisitionDateTime", "AcquisitionDate", "AcquisitionTime", "ContentDate", "ContentTime"):
             ds.pop(keyword, None)
@@ -205,3 +205,66 @@ def test_an_empty_path_is_refused_not_read_as_the_working_folder():
     for call in (vpimage.io.open, vpimage.io.discover):
         with pytest.raises(ArgumentError, match="an empty path names no file or folder"):
             call("")
+
+
+@pytest.mark.filterwarnings("ignore:Invalid value for VR CS", "ignore:The value length")  # writing the hostile IDs
+@pytest.mark.parametrize("bad_id", ["A" * 300, "IMG\0X"], ids=["too-long", "nul-byte"])
+def test_a_file_id_no_file_can_have_is_not_followed(tmp_path, bad_id, capsys):
+    from vpimage.cli import main
+
+    run = build_run(n=3)
+    root = media(tmp_path, run)
+    dicomdir = dcmread(root / "DICOMDIR")
+    images = [r for r in dicomdir.DirectoryRecordSequence if r.DirectoryRecordType == "IMAGE"]
+    images[0].ReferencedFileID = [bad_id]
+    dicomdir.save_as(root / "DICOMDIR", enforce_file_format=True)
+    for target in (root, root / "DICOMDIR"):
+        with pytest.warns(UserWarning, match="1 not a usable file name \\(not followed\\)"):
+            study = vpimage.io.open(target)
+        assert study.n_frames == 2  # the two images still referenced
+        np.testing.assert_array_equal(study.frame(0), expected_frames(run)[1])
+        assert len(study.skipped_files) == 1 and study.skipped_files[0].endswith("(not a usable file name)")
+    for image in images:  # none usable: refused in one line, by the library and the command line
+        image.ReferencedFileID = [bad_id]
+    dicomdir.save_as(root / "DICOMDIR", enforce_file_format=True)
+    with pytest.raises(InvalidStudyError, match="none of its 3 referenced files can be read: 3 not a usable"):
+        vpimage.io.open(root)
+    with pytest.raises(InvalidStudyError, match="not a usable file name"):
+        vpimage.io.discover(root)
+    assert main(["info", str(root)]) == 3
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "not a usable file name" in err
+
+
+def _strip_series(path, study_uid, patient):
+    ds = dcmread(path)
+    del ds.SeriesInstanceUID
+    ds.StudyInstanceUID, ds.PatientName, ds.PatientID = study_uid, patient, patient
+    ds.save_as(path, enforce_file_format=True)
+
+
+@pytest.mark.filterwarnings("ignore:.*no calibration")
+def test_instances_without_series_uid_are_grouped_as_discover_groups_them(tmp_path):
+    folder = write(build_run(n=2), tmp_path, "xa-series")
+    files = sorted(folder.iterdir())
+    _strip_series(files[0], "1.2.3.1", "ALPHA")
+    _strip_series(files[1], "1.2.3.2", "BETA")
+    sources = vpimage.io.discover(folder)
+    assert len(sources) == 2  # each instance without a series is its own study
+    with pytest.raises(InvalidStudyError, match="holds 2 series, not one study .2 instance.s. without .0020,000E.") \
+            as info:
+        vpimage.io.open(folder)
+    assert "ALPHA" not in str(info.value) and "BETA" not in str(info.value)
+    assert [source.open().n_frames for source in sources] == [1, 1]
+
+
+def test_instances_of_one_series_from_two_studies_are_refused_naming_both(tmp_path):
+    folder = write(build_run(n=3), tmp_path, "xa-series")
+    files = sorted(folder.iterdir())
+    ds = dcmread(files[-1])
+    ds.StudyInstanceUID = "1.2.3.999"
+    ds.save_as(files[-1], enforce_file_format=True)
+    for open_ in (lambda: vpimage.io.open(folder), lambda: vpimage.io.discover(folder)[0].open()):
+        with pytest.raises(InvalidStudyError, match=f"Study Instance UID differs from {files[0].name}") as info:
+            open_()
+        assert info.value.path == str(files[-1])

@@ -175,7 +175,26 @@ def open_instance(path: Path, header: Dataset | None = None, *, skipped_files: t
 
 
 def _check_alike(instances: list[DicomInstance]) -> None:
+    """Refuse instances that cannot be frames of one study: of different studies
+    ((0020,000D) Study Instance UID), one instance in two files (the same (0008,0018)
+    SOP Instance UID: a copy would be played twice), or frames of different sizes,
+    photometry or value ranges. The error names the file and the one it conflicts with."""
     first = instances[0]
+    study_uid = str(first.header.get("StudyInstanceUID", "") or "")
+    seen: dict[str, Path] = {}
+    for instance in instances:
+        uid = str(instance.header.get("SOPInstanceUID", "") or "")
+        if uid and uid in seen:
+            raise InvalidStudyError(
+                instance.path, f"(0008,0018) SOP Instance UID is the same as in {seen[uid].name}: one instance in "
+                               f"two files (a copy?); remove one")
+        if uid:
+            seen[uid] = instance.path
+        other = str(instance.header.get("StudyInstanceUID", "") or "")
+        if other != study_uid:
+            raise InvalidStudyError(
+                instance.path, f"(0020,000D) Study Instance UID differs from {first.path.name}'s: instances of "
+                               f"different studies are not one study")
     for instance in instances[1:]:
         if (instance.fmt.rows, instance.fmt.columns, instance.fmt.photometric, instance.fmt.value_range()) != (
                 first.fmt.rows, first.fmt.columns, first.fmt.photometric, first.fmt.value_range()):
@@ -190,7 +209,8 @@ def open_series(origin: Path, instances: list[DicomInstance], *, skipped_files: 
     Raises
     ------
     InvalidStudyError
-        Frames of different sizes, photometry or value ranges.
+        Instances of different studies, one instance in two files (the same SOP
+        Instance UID), frames of different sizes, photometry or value ranges.
     """
     _check_alike(instances)
     order = series_order([i.header for i in instances])

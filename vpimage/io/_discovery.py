@@ -3,7 +3,8 @@
 A folder holding a ``DICOMDIR`` is read through it; any other folder is searched
 recursively (hidden files skipped). A DICOMDIR's referenced files are resolved inside
 its own folder: a Referenced File ID that is absolute, climbs out with ``..`` or
-otherwise points outside that folder is refused with a warning, never followed.
+otherwise points outside that folder, or that no file can have as name (a NUL byte, too
+long), is refused with a warning, never followed.
 Unreadable files are reported (a warning naming each) and skipped, among them an object
 of an image SOP Class without Pixel Data (a file cut short at an element boundary);
 other DICOM objects without pixel data (reports, presentation states) are skipped with
@@ -56,7 +57,8 @@ def _inside(root: Path, components: list[str]) -> Path | None:
 def dicomdir_files(path: Path) -> list[Path]:
     """The files a DICOMDIR references, resolved safely inside its folder (module docstring).
 
-    Referenced files that are missing or outside its folder are named in one warning
+    Referenced files that are missing, outside its folder or not usable file names are
+    named in one warning
     (:func:`_dicomdir_listing` gives them).
 
     Raises
@@ -74,28 +76,41 @@ def _dicomdir_listing(path: Path) -> tuple[list[Path], list[str]]:
     with reading(path, "is not a readable DICOMDIR"):
         ds = dcmread(path)
         records = list(ds.get("DirectoryRecordSequence") or [])
-    files, outside, missing = [], [], []
+    files, outside, unusable, missing = [], [], [], []
     for record in records:
         file_id = record.get("ReferencedFileID")
         if not file_id:
             continue
         components = [str(c).strip() for c in (file_id if type(file_id).__name__ == "MultiValue" else [file_id])]
-        target = _inside(path.parent, components)
+        name = _shown("/".join(components))
+        try:
+            target = _inside(path.parent, components)
+            is_file = target is not None and target.is_file()
+        except (OSError, ValueError):  # (a name too long for the file system, a NUL byte)
+            unusable.append(name)
+            continue
         if target is None:
-            outside.append("/".join(components))
-        elif not target.is_file():
-            missing.append("/".join(components))
+            outside.append(name)
+        elif not is_file:
+            missing.append(name)
         else:
             files.append(target)
     problems = [f"{len(names)} {what}: {', '.join(repr(n) for n in names[:5])}{', ...' if len(names) > 5 else ''}"
                 for what, names in (("outside the DICOMDIR's folder (not followed)", outside),
+                                    ("not a usable file name (not followed)", unusable),
                                     ("missing", missing)) if names]
     if problems and not files:
-        raise InvalidStudyError(path, f"none of its {len(outside) + len(missing)} referenced files can be read: "
-                                      f"{'; '.join(problems)}")
+        raise InvalidStudyError(path, f"none of its {len(outside) + len(unusable) + len(missing)} referenced files "
+                                      f"can be read: {'; '.join(problems)}")
     if problems:
         warnings.warn(f"{path}: of its referenced files, {'; '.join(problems)}", stacklevel=3)
-    return files, [f"{n} (outside the DICOMDIR's folder)" for n in outside] + [f"{n} (missing)" for n in missing]
+    return files, ([f"{n} (outside the DICOMDIR's folder)" for n in outside]
+                   + [f"{n} (not a usable file name)" for n in unusable] + [f"{n} (missing)" for n in missing])
+
+
+def _shown(name: str, limit: int = 60) -> str:
+    """``name`` for a message, cut to ``limit`` characters."""
+    return name if len(name) <= limit else f"{name[:limit]}...({len(name)} characters)"
 
 
 def _image_instances(origin: Path, paths: list[Path]) -> tuple[list[DicomInstance], list[str]]:
@@ -127,10 +142,20 @@ def _open_instances(origin: Path, paths: list[Path], not_followed: list[str] = (
         return open_instance(instances[0].path, instances[0].header, skipped_files=skipped)
     series = defaultdict(list)
     for instance in instances:
-        series[str(instance.header.get("SeriesInstanceUID", ""))].append(instance)
+        series[_series_key(instance.path, instance.header)].append(instance)
     if len(series) > 1:
-        raise InvalidStudyError(origin, f"holds {len(series)} series, not one study; open one series' folder or file")
+        without = sum(1 for instance in instances if not str(instance.header.get("SeriesInstanceUID", "") or ""))
+        note = (f" ({without} instance(s) without (0020,000E) Series Instance UID, each its own study)"
+                if without else "")
+        raise InvalidStudyError(origin, f"holds {len(series)} series, not one study{note}; "
+                                        f"open one series' folder or file")
     return open_series(origin, instances, skipped_files=skipped)
+
+
+def _series_key(path: Path, header) -> str:
+    """The series an instance belongs to: its (0020,000E) Series Instance UID; an
+    instance without one is a study of its own (as in :func:`discover`)."""
+    return str(header.get("SeriesInstanceUID", "") or "") or str(path)
 
 
 def _folder_files(folder: Path) -> list[Path]:
@@ -245,7 +270,7 @@ def discover(root) -> list[StudySource]:
         if "PixelData" not in header or _is_dicomdir(path, header):
             logger.info("skipping %s: a DICOM object without pixel data", path.name)
             continue
-        series[str(header.get("SeriesInstanceUID", "")) or str(path)].append(path)
+        series[_series_key(path, header)].append(path)
     if unreadable:
         warnings.warn(f"{origin}: {len(unreadable)} file(s) skipped: {'; '.join(unreadable)[:500]}", stacklevel=2)
     found = [StudySource(Path(os.path.commonpath(files)) if len(files) > 1 else files[0], tuple(files))

@@ -226,18 +226,24 @@ def series_timing(datasets: list[Dataset], path: str | PathLike) -> Timing:
 
 
 def series_order(datasets: list[Dataset]) -> list[int]:
-    """Indices of ``datasets`` in acquisition order: by acquisition (else content)
-    date-time, then Instance Number; instances without a readable time come last."""
+    """Indices of ``datasets`` in acquisition order: by acquisition (else content) date-time,
+    then Instance Number, while every instance has a readable time; else, the times being
+    unusable, by Instance Number where every instance has one (an instance without a time is
+    not sent to the end); else the timed instances first."""
+    stamps = [_stamp(ds) for ds in datasets]
+    numbers = [_instance_number(ds) for ds in datasets]
+    if any(stamp is None for stamp in stamps) and all(number is not None for number in numbers):
+        return sorted(range(len(datasets)), key=lambda i: (numbers[i], i))
+    return sorted(range(len(datasets)), key=lambda i: (stamps[i] is None, stamps[i] or datetime.min, numbers[i] or 0, i))
 
-    def key(i: int):
-        stamp = _stamp(datasets[i])
-        try:
-            number = int(datasets[i].get("InstanceNumber") or 0)
-        except (TypeError, ValueError):
-            number = 0
-        return (stamp is None, stamp or datetime.min, number, i)
 
-    return sorted(range(len(datasets)), key=key)
+def _instance_number(ds: Dataset) -> int | None:
+    """(0020,0013) Instance Number; None when missing or not a whole number."""
+    value = ds.get("InstanceNumber")
+    try:
+        return None if value is None or str(value).strip() == "" else int(value)
+    except (TypeError, ValueError):
+        return None
 
 
 def runs_timing(headers: list[Dataset], timings: list[Timing], path: str | PathLike) -> Timing:
