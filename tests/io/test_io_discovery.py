@@ -50,6 +50,18 @@ def test_dicomdir_never_follows_a_path_outside_its_folder(tmp_path):
     np.testing.assert_array_equal(study.frame(0), expected_frames(run)[1])
 
 
+def test_a_dicomdir_that_lists_a_file_twice_gives_it_once(tmp_path):
+    run = build_run(n=3)
+    root = media(tmp_path, run)
+    dicomdir = dcmread(root / "DICOMDIR")
+    images = [r for r in dicomdir.DirectoryRecordSequence if r.DirectoryRecordType == "IMAGE"]
+    images[2].ReferencedFileID = images[1].ReferencedFileID
+    dicomdir.save_as(root / "DICOMDIR", enforce_file_format=True)
+    study = vpimage.io.open(root / "DICOMDIR")
+    assert study.n_frames == 2  # (not refused as one instance in two files)
+    np.testing.assert_array_equal(np.stack(list(study.iter_frames())), expected_frames(run)[:2])
+
+
 def _image_files(root):
     records = dcmread(root / "DICOMDIR").DirectoryRecordSequence
     return [root.joinpath(*r.ReferencedFileID) for r in records if r.DirectoryRecordType == "IMAGE"]

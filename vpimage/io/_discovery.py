@@ -95,6 +95,7 @@ def _dicomdir_listing(path: Path) -> tuple[list[Path], list[str]]:
             missing.append(name)
         else:
             files.append(target)
+    files = list(dict.fromkeys(files))  # (a file listed twice is one instance, not a copy of it)
     problems = [f"{len(names)} {what}: {', '.join(repr(n) for n in names[:5])}{', ...' if len(names) > 5 else ''}"
                 for what, names in (("outside the DICOMDIR's folder (not followed)", outside),
                                     ("not a usable file name (not followed)", unusable),
