@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pydicom
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "io"))
@@ -101,3 +102,17 @@ def test_failed_export_keeps_the_old_file(tmp_path, capsys):
     assert main(["export", str(path), "--out", str(out)]) == 3
     assert out.read_bytes() == b"previous"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["old.npz", "run.dcm"]
+
+
+def test_a_warning_every_frame_raises_is_one_line(tmp_path, capsys):
+    path = write(build_run(n=4), tmp_path, "xa", name="grey")
+    ds = pydicom.dcmread(path)
+    grey = (ds.pixel_array >> 4).astype(np.uint8)
+    ds.SamplesPerPixel, ds.PhotometricInterpretation, ds.PlanarConfiguration = 3, "RGB", 0
+    ds.BitsAllocated = ds.BitsStored = 8
+    ds.HighBit = 7
+    ds.PixelData = np.repeat(grey[..., None], 3, axis=-1).tobytes()
+    ds.save_as(tmp_path / "rgb.dcm")
+    assert main(["export", str(tmp_path / "rgb.dcm"), "--out", str(tmp_path / "rgb.npz")]) == 0
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith("vpimage: warning:") and line.endswith("RGB frames converted to luminance")

@@ -23,9 +23,10 @@ def show_warning(message, category=None, filename=None, lineno=None, file=None, 
 
 @contextlib.contextmanager
 def held_warnings() -> Iterator[None]:
-    """Hold the warnings raised inside; show them when the block ends, drop them when it
-    raises. The filters in force (``--quiet`` ignores every warning) still apply."""
+    """Hold the warnings raised inside; show each once when the block ends (a warning of
+    every frame read, colour reduced to luminance, is one line), drop them when it raises.
+    The filters in force (``--quiet`` ignores every warning) still apply."""
     with warnings.catch_warnings(record=True) as caught:
         yield
-    for warning in caught:
-        show_warning(warning.message)
+    for message in dict.fromkeys(str(warning.message) for warning in caught):
+        show_warning(message)
