@@ -58,9 +58,8 @@ def run(args: argparse.Namespace) -> int:
 
     config = RunConfig.from_toml(args.config) if args.config else RunConfig.defaults()
     wall = read_wall(args.wall) if args.wall else None
-    made = not Path(args.out).exists()
     with folder_for_outputs(args.out) as out:  # (an output that cannot be written fails before any analysis)
-        failures = _analyze_each(args, out, made, config, wall)
+        failures = _analyze_each(args, out, config, wall)
     if len(failures) == 1:
         raise failures[0]
     if failures:
@@ -68,42 +67,31 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _analyze_each(args: argparse.Namespace, out: Path, made: bool, config, wall) -> list:
-    """Analyse each input into its folder under ``out`` (made by this run when ``made``); the
-    errors of the studies that failed."""
+def _analyze_each(args: argparse.Namespace, out: Path, config, wall) -> list:
+    """Analyse each input into its folder under ``out``; the errors of the studies that
+    failed. A study that fails leaves no empty folder behind that this run made."""
+    from vpimage._atomic import folder_for_outputs
     from vpimage.cli._warnings import held_warnings
     from vpimage.errors import InvalidStudyError
 
-    targets = _output_folders(args.inputs, out)
-    existed = {target for _, target in targets if target.exists() and (target != out or not made)}
     failures = []
-    try:
-        for source, target in targets:
-            try:
-                with held_warnings():  # (shown as each study is done; a study that fails has its error alone)
-                    summary = analyze_study(source, target, config=config, wall=wall, backend=args.backend,
-                                            device=args.device, overlay=args.overlay)
-            except InvalidStudyError as error:
-                failures.append(error)
-                continue
-            if not args.quiet:
-                first_stop = summary["first_stop_s"]
-                stop = "never" if first_stop is None else f"{first_stop:.2f} s"
-                skipped = len(summary["skipped_files"])
-                print(
-                    f"{Path(source).name}: {summary['frames']} frames, max alert {summary['max_alert']}, "
-                    f"first stop {stop}{f', {skipped} file(s) skipped' if skipped else ''} -> {target}"
-                )
-    finally:  # (also when an error stops the run: a backend that is not there, an output not written)
-        for _, target in targets:
-            _remove_if_new_and_empty(target, existed)
+    for source, target in _output_folders(args.inputs, out):
+        try:
+            with held_warnings(), folder_for_outputs(target):  # (warnings shown as each study is done)
+                summary = analyze_study(source, target, config=config, wall=wall, backend=args.backend,
+                                        device=args.device, overlay=args.overlay)
+        except InvalidStudyError as error:  # (a study that fails has its error alone)
+            failures.append(error)
+            continue
+        if not args.quiet:
+            first_stop = summary["first_stop_s"]
+            stop = "never" if first_stop is None else f"{first_stop:.2f} s"
+            skipped = len(summary["skipped_files"])
+            print(
+                f"{Path(source).name}: {summary['frames']} frames, max alert {summary['max_alert']}, "
+                f"first stop {stop}{f', {skipped} file(s) skipped' if skipped else ''} -> {target}"
+            )
     return failures
-
-
-def _remove_if_new_and_empty(folder: Path, existed: set[Path]) -> None:
-    """A failed study or run leaves no empty folder behind that this run made."""
-    if folder not in existed and folder.is_dir() and not any(folder.iterdir()):
-        folder.rmdir()
 
 
 def _output_folders(inputs: list[str], out: Path) -> list[tuple[str, Path]]:
