@@ -18,7 +18,15 @@ from typing import Iterator
 
 from vpimage.errors import OutputError
 
-__all__ = ["all_or_none", "atomic_path", "folder_for_outputs", "make_folder", "remove_file", "write_bytes_atomic", "write_text_atomic"]
+__all__ = [
+    "all_or_none",
+    "atomic_path",
+    "folder_for_outputs",
+    "make_folder",
+    "remove_file",
+    "write_bytes_atomic",
+    "write_text_atomic",
+]
 
 #: The moves (temporary file, destination) that the innermost :func:`all_or_none` holds back.
 _held: ContextVar[list[tuple[Path, Path]] | None] = ContextVar("vpimage_atomic_held", default=None)
