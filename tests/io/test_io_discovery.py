@@ -280,3 +280,41 @@ def test_instances_of_one_series_from_two_studies_are_refused_naming_both(tmp_pa
         with pytest.raises(InvalidStudyError, match=f"Study Instance UID differs from {files[0].name}") as info:
             open_()
         assert info.value.path == str(files[-1])
+
+
+@pytest.mark.parametrize(("keyword", "value", "reason"), [
+    ("ImagerPixelSpacing", ["0.16", "0.16"], "pixel size 0.1076 mm differs from 0001.dcm's 0.1036 mm .by more than 1 %"),
+    ("DistanceSourceToPatient", "600", "pixel size 0.084 mm differs from 0001.dcm's 0.1036 mm"),
+    ("PositionerPrimaryAngle", "0", "view 'ap' differs from 0001.dcm's 'lateral'"),
+    ("RadiusOfCircularShutter", "18", "display shutter differs from 0001.dcm's"),
+    ("ShutterShape", None, "display shutter differs from 0001.dcm's"),
+])
+def test_instances_of_one_series_seen_another_way_are_refused_naming_both(tmp_path, keyword, value, reason):
+    # Their frames would be measured in the first instance's millimetres, against corners
+    # drawn on its view, inside its shutter.
+    folder = write(build_run(n=3), tmp_path, "xa-series")
+    files = sorted(folder.iterdir())
+    assert files[0].name == "0001.dcm"
+    ds = dcmread(files[-1])
+    if value is None:
+        del ds[keyword]
+    else:
+        setattr(ds, keyword, value)
+    ds.save_as(files[-1], enforce_file_format=True)
+    with pytest.raises(InvalidStudyError, match=reason) as info:
+        vpimage.io.open(folder)
+    assert info.value.path == str(files[-1]) and "cannot be measured as one series" in str(info.value)
+
+
+@pytest.mark.parametrize(("keyword", "value"), [
+    ("ImagerPixelSpacing", ["0.1545", "0.1545"]),  # 0.3 % apart: the same pixel size
+    ("PositionerPrimaryAngle", "-80"),  # still lateral
+])
+def test_instances_of_one_series_a_little_apart_are_one_study(tmp_path, keyword, value):
+    folder = write(build_run(n=3), tmp_path, "xa-series")
+    last = sorted(folder.iterdir())[-1]
+    ds = dcmread(last)
+    setattr(ds, keyword, value)
+    ds.save_as(last, enforce_file_format=True)
+    study = vpimage.io.open(folder)
+    assert study.n_frames == 3 and study.geometry.mm_per_px == pytest.approx(0.154 * 740 / 1100)

@@ -149,3 +149,11 @@ def test_field_found_from_a_black_border_and_none_without_one():
 def test_shutter_without_its_values_is_invalid():
     with pytest.raises(InvalidStudyError, match="CIRCULAR shutter without"):
         field_of_view(header(ShutterShape="CIRCULAR"), np.zeros((5, 5), np.float32), "f.dcm")
+
+
+@pytest.mark.parametrize("radius", [-8, 0])
+def test_a_circular_shutter_radius_not_above_0_is_invalid(radius):
+    # A radius of -8 used to be read as 8 (it is squared).
+    ds = header(ShutterShape="CIRCULAR", CenterOfCircularShutter=[11, 11], RadiusOfCircularShutter=radius)
+    with pytest.raises(InvalidStudyError, match=f"RadiusOfCircularShutter is {radius}; must be > 0 px"):
+        field_of_view(ds, np.zeros((20, 20), np.float32), "f.dcm")

@@ -25,7 +25,7 @@ from pydicom.uid import UID
 
 from vpimage.errors import InvalidStudyError
 from vpimage.io._decode import FrameDecoder
-from vpimage.io._geometry import geometry
+from vpimage.io._geometry import check_same_geometry, geometry
 from vpimage.io._pixels import pixel_format, to_analysis
 from vpimage.io._study import Study, reading
 from vpimage.io._timing import instance_timing, runs_timing, series_order
@@ -210,7 +210,8 @@ def open_series(origin: Path, instances: list[DicomInstance], *, skipped_files: 
     ------
     InvalidStudyError
         Instances of different studies, one instance in two files (the same SOP
-        Instance UID), frames of different sizes, photometry or value ranges.
+        Instance UID), frames of different sizes, photometry or value ranges, or of a
+        different pixel size, view or display shutter (:func:`check_same_geometry`).
     """
     _check_alike(instances)
     order = series_order([i.header for i in instances])
@@ -220,6 +221,8 @@ def open_series(origin: Path, instances: list[DicomInstance], *, skipped_files: 
         frame0 = first.frame(0)
     with reading(origin, "has unusable geometry or timing attributes"):
         geo = geometry(first.header, frame0, first.path)
+        for instance in instances[1:]:
+            check_same_geometry(instance.header, instance.path, geo, first.path)
         timings = [instance_timing(i.header, i.fmt.n_frames, i.path) for i in instances]
         timing = runs_timing([i.header for i in instances], timings, origin)
     syntax, sop = _names(first.header)

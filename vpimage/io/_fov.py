@@ -27,7 +27,7 @@ from skimage.draw import polygon2mask
 from vpimage.errors import InvalidStudyError
 from vpimage.io._headers import find, number, numbers
 
-__all__ = ["field_of_view"]
+__all__ = ["field_of_view", "shutter_mask"]
 
 _DARK_FRACTION = 0.05  # exposed: above the darkest level by this fraction of the range
 _MIN_FIELD = 0.15  # a found field covers at least this fraction of the frame ...
@@ -36,7 +36,16 @@ _MIN_BORDER_PIECE = 0.005  # dark border pieces smaller than this fraction of th
 _OPENING_PX = 3  # removes burnt-in text and thin bright lines joined to the field
 
 
-def _shutter_mask(ds: Dataset, shape: tuple[int, int], path) -> np.ndarray | None:
+def shutter_mask(ds: Dataset, shape: tuple[int, int], path) -> np.ndarray | None:
+    """Bool ``[rows, cols]``, True inside the display shutters of ``ds``; ``None`` without
+    shutter attributes.
+
+    Raises
+    ------
+    InvalidStudyError
+        A shape without its attributes, a radius not above 0, an unknown shape, or
+        shutters that leave no pixel exposed.
+    """
     value = find(ds, "ShutterShape")
     if value is None:
         return None
@@ -63,6 +72,8 @@ def _shutter_mask(ds: Dataset, shape: tuple[int, int], path) -> np.ndarray | Non
                 raise InvalidStudyError(path, f"CenterOfCircularShutter has {len(centre)} values; must be row\\column")
             row, col = centre
             radius = number(radius, path, "RadiusOfCircularShutter")
+            if not radius > 0:
+                raise InvalidStudyError(path, f"RadiusOfCircularShutter is {radius:g}; must be > 0 px")
             mask &= (r - (row - 1)) ** 2 + (c - (col - 1)) ** 2 <= radius**2
         elif kind == "POLYGONAL":
             vertices = find(ds, "VerticesOfThePolygonalShutter")
@@ -114,7 +125,7 @@ def field_of_view(ds: Dataset, first_frame: np.ndarray, path: str | PathLike) ->
         The file, for messages.
     """
     shape = first_frame.shape
-    mask = _shutter_mask(ds, shape, path)
+    mask = shutter_mask(ds, shape, path)
     if mask is not None:
         return mask, "shutter"
     mask = _pixel_mask(first_frame)

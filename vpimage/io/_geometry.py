@@ -23,15 +23,16 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass, field
 from os import PathLike
+from pathlib import Path
 
 import numpy as np
 from pydicom.dataset import Dataset
 
 from vpimage.errors import InvalidStudyError, UnsupportedError
-from vpimage.io._fov import field_of_view
+from vpimage.io._fov import field_of_view, shutter_mask
 from vpimage.io._headers import find, number, numbers
 
-__all__ = ["DETECTOR_PLANE", "Geometry", "calibration", "geometry", "view"]
+__all__ = ["DETECTOR_PLANE", "Geometry", "calibration", "check_same_geometry", "geometry", "view"]
 
 #: :attr:`Geometry.calibration` of millimetres at the detector plane (rule 4).
 DETECTOR_PLANE = "ImagerPixelSpacing (no magnification: detector plane)"
@@ -46,6 +47,7 @@ _MM_PER_PX_RANGE = (0.001, 10.0)  # pixel sizes (mm at the isocentre) that a flu
 # and about 1.1-1.5 in practice (at most ~2-2.5 with the detector fully raised, or in
 # deliberate magnification radiography); 3 is a generous ceiling.
 _MAGNIFICATION_RANGE = (1.0, 3.0)
+_SAME_PIXEL_SIZE = 0.01  # a series' later instances may differ from its first by this fraction of pixel size
 
 
 @dataclass(frozen=True, eq=False)
@@ -179,3 +181,37 @@ def geometry(ds: Dataset, first_frame: np.ndarray, path: str | PathLike) -> Geom
     mm_per_px, source = calibration(ds, path)
     mask, fov_source = field_of_view(ds, first_frame, path)
     return Geometry(mm_per_px, source, mask, fov_source, view(ds, path))
+
+
+def _mm(mm_per_px: float | None) -> str:
+    return "none" if mm_per_px is None else f"{mm_per_px:.4g} mm"
+
+
+def check_same_geometry(ds: Dataset, path: Path, reference: Geometry, reference_path: Path) -> None:
+    """Refuse the header ``ds`` (file ``path``) of a later instance of a series whose pixel
+    size (by more than 1 %), view or display shutter differs from ``reference``, the
+    geometry of the series' first instance (file ``reference_path``): its frames would be
+    measured in the wrong millimetres, against corners drawn on another view, or with the
+    wrong field of view.
+
+    Raises
+    ------
+    InvalidStudyError
+        Naming ``path`` and, in the message, ``reference_path``; or the header's own errors
+        (as :func:`calibration`, :func:`view` and the shutter give them).
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # (the first instance's warnings were given)
+        mm_per_px, _ = calibration(ds, path)
+    first, ref = reference_path.name, reference.mm_per_px
+    apart = "the instances cannot be measured as one series"
+    if (mm_per_px is None) != (ref is None) or (
+            mm_per_px is not None and abs(mm_per_px - ref) > _SAME_PIXEL_SIZE * ref):
+        raise InvalidStudyError(path, f"pixel size {_mm(mm_per_px)} differs from {first}'s {_mm(ref)} "
+                                      f"(by more than {_SAME_PIXEL_SIZE * 100:g} %): {apart}")
+    if (seen := view(ds, path)) != reference.view:
+        raise InvalidStudyError(path, f"view {seen!r} differs from {first}'s {reference.view!r}: {apart}")
+    shutter = shutter_mask(ds, reference.fov_mask.shape, path)
+    if (shutter is not None) != (reference.fov_source == "shutter") or (
+            shutter is not None and not np.array_equal(shutter, reference.fov_mask)):
+        raise InvalidStudyError(path, f"display shutter differs from {first}'s: {apart}")
