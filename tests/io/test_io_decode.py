@@ -185,6 +185,32 @@ def test_corrupt_rle_frame_padded_by_pydicom_is_refused(tmp_path):
         assert "RLE Lossless data is broken" in reason and "padding" in reason
 
 
+def _deeper_than_stored(tmp_path, syntax, frames):
+    """A 16-bit codestream of ``frames`` under a header that says 12 bits stored."""
+    from pydicom import dcmread
+
+    path = write(build_run(n=len(frames), bits=16), tmp_path, "xa", name=str(syntax)[-6:])
+    ds = dcmread(path)
+    ds.compress(syntax, frames)
+    ds.BitsStored, ds.HighBit = 12, 11
+    ds.save_as(path, enforce_file_format=True)
+    return path
+
+
+@pytest.mark.parametrize("syntax", ["JPEGLSLossless", "JPEG2000Lossless"])
+def test_codestream_deeper_than_bits_stored_is_read_while_its_values_fit(tmp_path, syntax):
+    import pydicom.uid
+
+    frames = build_run(n=3, bits=12).frames  # values below 4096
+    frames[2, 0, 0], frames[2, 3, 4] = 0, 5000  # beyond 12 bits: the decoders returned it, brighter than white
+    path = _deeper_than_stored(tmp_path, getattr(pydicom.uid, syntax), frames)
+    study = vpimage.io.open(path)
+    assert study.white_level == 4095
+    np.testing.assert_array_equal(study.frame(1), frames[1])
+    for reason in _refused_at_frame(path, 2):
+        assert "values from 0 to 5000, outside the 0..4095 of (0028,0101) Bits Stored 12" in reason
+
+
 def test_rle_file_with_rows_larger_than_its_data_is_refused_as_broken(wg04, tmp_path):
     from pydicom import dcmread
 

@@ -17,7 +17,10 @@ frame that CharLS rejects comes back from pylibjpeg as a partial picture). Two c
 their own back this up where a decoder does not complain: a JPEG or JPEG-LS frame must end
 with its EOI marker (pylibjpeg decodes a truncated JPEG Lossless frame without a word), and
 pydicom's RLE decoder's warning that a segment decoded to more bytes than the frame holds
-("non-conformant padding") is taken as corrupt data.
+("non-conformant padding") is taken as corrupt data. Where a JPEG, JPEG-LS or JPEG 2000
+codestream is deeper than (0028,0101) Bits Stored, each frame's values are checked to lie
+in the stored range (the decoders return the codestream's values, which would read as
+brighter than white).
 GDCM is the fallback for syntaxes that none of those can decode (pylibjpeg not
 installed): it is never handed data that the other decoders rejected, because GDCM 3.x
 aborts the whole interpreter (an uncaught C++ exception) on some malformed streams, as
@@ -115,6 +118,7 @@ class FrameDecoder:
         self._source = header if in_memory else str(path)
         self._in_memory = in_memory
         self._plugins = _plugins(self.uid, path)
+        self._deeper_than_stored = False  # (set by _check_fragments: values must then be checked)
         self._check_pixel_data(header, in_memory)
         # Where the encoded frames are, for the EOI check of JPEG and JPEG-LS frames (read
         # as pydicom's decoders read them: same offsets, same extended offset table).
@@ -152,7 +156,8 @@ class FrameDecoder:
         """The encapsulated frames against the header, from the items' headers and the first
         fragment only: as many frames as (0028,0008) Number of Frames says (a header that
         says fewer would drop the rest of the run unseen), and JPEG data no deeper than
-        (0028,0100) Bits Allocated (deeper values would be cut to fit)."""
+        (0028,0100) Bits Allocated (deeper values would be cut to fit); data deeper than
+        (0028,0101) Bits Stored has its values checked frame by frame."""
         n_frames = self.fmt.n_frames
         with io.BytesIO(header.PixelData) if in_memory else open(self.path, "rb") as stream:
             if not in_memory:
@@ -182,6 +187,7 @@ class FrameDecoder:
                 self.path, f"the {self.uid.name} data has {precision} bits a sample; "
                 f"(0028,0100) Bits Allocated is {self.fmt.bits_allocated}: values would be cut"
             )
+        self._deeper_than_stored = bool(precision and precision > self.fmt.bits_stored)
 
     @contextmanager
     def _pixel_stream(self):
@@ -208,6 +214,18 @@ class FrameDecoder:
             raise InvalidStudyError(
                 self.path, f"frame {index}: the {self.uid.name} data is truncated "
                 f"(its {len(data)} bytes do not end with the JPEG EOI marker)"
+            )
+
+    def _check_values(self, index: int, raw: np.ndarray) -> None:
+        """Values of a frame decoded from a codestream deeper than Bits Stored must lie in
+        the stored range: the header does not describe data beyond it."""
+        if not self._deeper_than_stored:
+            return
+        lo, hi = self.fmt.value_range()
+        if raw.min() < lo or raw.max() > hi:
+            raise InvalidStudyError(
+                self.path, f"frame {index}: the {self.uid.name} data holds values from {raw.min()} to {raw.max()}, "
+                f"outside the {lo:g}..{hi:g} of (0028,0101) Bits Stored {self.fmt.bits_stored}"
             )
 
     @contextmanager
@@ -262,6 +280,7 @@ class FrameDecoder:
                     self.path, f"frame {index}: the {self.uid.name} data is broken ({'; '.join(broken)}); "
                     f"the image {plugin} makes of it is not used"
                 )
+            self._check_values(index, out)
             if plugin != self._plugins[0]:
                 self._plugins.remove(plugin)
                 self._plugins.insert(0, plugin)
@@ -292,6 +311,7 @@ class FrameDecoder:
                         return
                 if encoded is not None:
                     self._check_encoded(index, next(encoded, b""))
+                self._check_values(index, raw)
                 yield raw
                 index += 1
         finally:
