@@ -525,7 +525,7 @@ def test_a_wall_drawn_on_a_later_frame_measures_as_the_same_body_drawn_on_frame_
 def test_corners_go_to_the_first_frame_only_when_their_frame_registers(breach, frame_k):
     """A WALL frame that registers gives corners on frame 0 within 0.05 px of the truth's;
     one that cannot (a blank frame) gives the corners back as drawn, still tied to their
-    frame, so that the engine moves them only if that frame ever registers."""
+    frame, so that the engine moves them by the first usable frame from there on."""
     sim, frame = breach["sim"], 13
     run = sim.run
     frames = (2**run.bits_stored - 1) - run.frames.astype(np.float32)  # as ingested: MONOCHROME1 inverted

@@ -303,9 +303,11 @@ def test_margins_and_grids_wider_than_the_frame_still_give_every_frame(toy, over
 @pytest.mark.parametrize("kwargs, words", [({"config": None}, "`config` must be a RunConfig"),
                                             ({"rows": 0}, "`rows` must be a whole number >= 1"),
                                             ({"columns": 2.5}, "`columns` must be a whole number >= 1"),
-                                            ({"corners": "WALL.json"}, "`corners` must be Corners or None")])
+                                            ({"corners": "WALL.json"}, "`corners` must be Corners or None"),
+                                            ({"fov_mask": np.zeros((256, 256), bool)}, "`fov_mask` exposes no pixel")])
 def test_an_engine_is_refused_arguments_it_cannot_run_on(toy, kwargs, words):
-    # (Each failed later, inside numpy or on the first frame, with an AttributeError.)
+    # (Each failed later, inside numpy or on the first frame, with an AttributeError or a
+    # ValueError of the registration.)
     arguments = {"config": RunConfig.defaults(), "rows": 256, "columns": 256, "mm_per_px": 0.3, **kwargs}
     config = arguments.pop("config")
     with pytest.raises(ValueError, match=words):
@@ -340,6 +342,25 @@ def test_corners_drawn_on_a_later_frame_are_followed_back_to_the_reference(toy):
     frames = [f for batch in batches(toy, 8) for f in engine.process(batch)]
     np.testing.assert_allclose(engine.state.corners.as_array(), toy.corners.as_array(), atol=0.3)
     np.testing.assert_allclose(frames[-1].corners.as_array(), toy.corners.translated(*toy.shifts[-1][::-1]).as_array(), atol=0.3)
+
+
+def test_corners_drawn_on_an_unusable_frame_are_moved_by_the_next_usable_one(toy):
+    # Frame 9 is blank (no registration); the corners drawn on it used to stay in its
+    # coordinates for the rest of the study. Frame 10's shift moves them instead: off the
+    # truth by the motion between frames 9 and 10 only.
+    later = 9
+    dy, dx = toy.shifts[later]
+    frames = toy.frames.copy()
+    frames[later] = 0
+    engine = Engine(RunConfig.defaults(), rows=frames.shape[1], columns=frames.shape[2], mm_per_px=toy.mm_per_px,
+                    corners=toy.corners.translated(dx, dy), corners_frame=later)
+    results = [f for batch in batches(dataclasses.replace(toy, frames=frames), 8) for f in engine.process(batch)]
+    assert results[later].result.reason == "saturated_or_empty_frame"
+    assert engine.state.corners_anchor_frame is None
+    moved = toy.shifts[later] - toy.shifts[later + 1]  # (dy, dx) px
+    assert np.abs(moved).max() > 0.5  # the two frames are apart: the test tells which shift was used
+    np.testing.assert_allclose(engine.state.corners.as_array(), toy.corners.translated(moved[1], moved[0]).as_array(),
+                               atol=0.3)
 
 
 def test_measures_of_every_frame_are_those_of_its_accumulated_cement_and_corners(toy):

@@ -179,7 +179,8 @@ def _on_first_frame(study, corners, frame: int, make_engine) -> tuple:
     -------
     (Corners, int)
         The corners on frame 0 and 0; or as drawn and ``frame`` when that frame cannot be
-        registered (the engine then moves them itself when it comes).
+        registered (the engine then moves them itself, by the first usable frame from
+        ``frame`` on).
     """
     import numpy as np
 

@@ -159,7 +159,9 @@ class Engine:
         (10-80 mm) or height (3-60 mm) at ``mm_per_px`` put a doubt on every frame, as
         ``view`` "oblique" does, reason ``body_size_implausible``.
     corners_frame : int, optional
-        Frame the corners were drawn on. Until it is seen, they are used as drawn.
+        Frame the corners were drawn on. Until it is seen, they are used as drawn; they are
+        moved onto the reference by that frame's registration, or, when that frame is
+        unusable (clipped, lost, too noisy), by the first usable frame after it.
     view : str, optional
         ``"lateral"``; ``"oblique"`` (measured as lateral, but the distance to the wall line
         is not the lateral view's: a frame that does not stop warns with ``oblique_view``
@@ -254,6 +256,8 @@ class Engine:
         self.fov_mask = np.ones((rows, columns), bool) if fov_mask is None else np.asarray(fov_mask, bool)
         if self.fov_mask.shape != (rows, columns):
             raise ArgumentError(f"`fov_mask` must be shaped {(rows, columns)}; got {self.fov_mask.shape}")
+        if not self.fov_mask.any():
+            raise ArgumentError("`fov_mask` exposes no pixel: nothing to measure")
         if view not in ("lateral", "oblique", "ap"):
             raise ArgumentError(f"`view` must be 'lateral', 'oblique' or 'ap'; got {view!r}")
         self.view = view
@@ -778,9 +782,10 @@ class Engine:
         return self._measure(time_s, index, shift, problem)
 
     def _anchor_corners(self, index: int, shift: np.ndarray) -> None:
-        """Move corners drawn on a later frame onto the reference when that frame arrives."""
+        """Move corners drawn on a later frame onto the reference when that frame arrives, or
+        the first usable frame after it (this one) when it could not be registered."""
         st = self.state
-        if st.corners_anchor_frame is not None and index == st.corners_anchor_frame:
+        if st.corners_anchor_frame is not None and index >= st.corners_anchor_frame:
             st.corners = st.corners.translated(-shift[1], -shift[0])
             st.corners_anchor_frame = None
 

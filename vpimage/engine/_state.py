@@ -94,8 +94,9 @@ class EngineState:
     corners : Corners or None
         Vertebral body in reference coordinates; None when the wall is unknown.
     corners_anchor_frame : int or None
-        Frame the given corners belong to, until it is seen and they are moved onto the
-        reference; None once anchored.
+        Frame the given corners belong to, until it (or, when it is unusable, the first
+        usable frame after it) is seen and they are moved onto the reference; None once
+        anchored.
     shift_px : ndarray, float64, [2]
         Last measured ``(dy, dx)`` of the image against the reference, px.
     speed : FrontSpeedEstimator
