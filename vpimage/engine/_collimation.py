@@ -146,8 +146,6 @@ class Collimation:
 
     def _components(self, mask: np.ndarray, edge: np.ndarray, keep) -> np.ndarray:
         """The 8-connected components of ``mask`` for which ``keep(blocks in edge, areas)`` holds."""
-        labels, areas = self.kernels.label_components(mask)
-        along_edge = np.bincount(labels[edge & mask], minlength=areas.size)
-        chosen = keep(along_edge, areas)
-        chosen[0] = False
-        return chosen[labels]
+        k = self.kernels
+        parts = k.components(mask)
+        return k.component_mask(parts, keep(k.component_hits(parts, edge), parts.areas))

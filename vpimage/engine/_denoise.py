@@ -33,6 +33,11 @@ LADDER = (
 )
 
 
+def _temporal_gain(alpha: float) -> float:
+    """Share of frame-to-frame independent noise a recursive filter of weight ``alpha`` keeps."""
+    return math.sqrt(alpha / (2.0 - alpha))
+
+
 class Denoiser:
     """The spatial filter of one study.
 
@@ -125,8 +130,7 @@ class Denoiser:
         # The excess is a frame minus the mean of the n baseline frames: (1 + 1/n) variance.
         scale = math.sqrt(1.0 + 1.0 / len(frames))
         for step in self.ladder:
-            temporal = math.sqrt(step[2] / (2.0 - step[2]))
-            noise = self._filtered_noise(stack, region, step, region_noise) * scale * temporal
+            noise = self._filtered_noise(stack, region, step, region_noise) * scale * _temporal_gain(step[2])
             if contrast >= min_snr * noise:
                 break
         (self.median_px, self.sigma_px, self.alpha), self.filtered_noise = step, noise
@@ -190,12 +194,12 @@ class Denoiser:
     @property
     def temporal_gain(self) -> float:
         """Share of frame-to-frame independent noise the recursive filter keeps."""
-        return math.sqrt(self.alpha / (2.0 - self.alpha))
+        return _temporal_gain(self.alpha)
 
     def noise_now(self, pixel_noise: float) -> float:
         """Filtered noise expected for a frame of this raw pixel noise (attenuation units)."""
         if self.filtered_noise is None or not self.pixel_noise:
             # Not fitted yet: the strongest filter on white noise (a lenient estimate).
             spatial = math.sqrt(math.pi / 2) / self.median_px / (2 * math.sqrt(math.pi) * max(self.sigma_px, 0.5))
-            return pixel_noise * spatial * math.sqrt(self.alpha / (2.0 - self.alpha))
+            return pixel_noise * spatial * self.temporal_gain
         return self.filtered_noise * pixel_noise / self.pixel_noise

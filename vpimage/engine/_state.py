@@ -66,9 +66,9 @@ class EngineState:
         cement (its own noise; None when the study's filter is no wider, or no body).
     channel_excluded : ndarray of bool, [roi_rows, roi_cols] or None
         Where that channel is not looked for: the body and the needle.
-    new_blobs : ndarray of bool, [roi_rows, roi_cols]
+    new_blobs : ndarray of bool, [roi_rows, roi_cols] or None
         Cement candidates of the last frame that were away from the cement so far (a
-        new blob counts once it is seen again).
+        new blob counts once it is seen again); None until the first frame.
     blind : ndarray of bool, [rows, cols] or None
         Host map of the pixels where thin cement goes unseen (the cement threshold raised
         by at least ``reliability.blind_threshold_ratio`` times the cement contrast: the
@@ -139,7 +139,7 @@ class EngineState:
     run_start_s: np.ndarray = field(init=False)
     accumulated: np.ndarray = field(init=False)
     arrival_s: np.ndarray = field(init=False)
-    new_blobs: np.ndarray = field(init=False)
+    new_blobs: np.ndarray | None = field(default=None, init=False)
 
     def __post_init__(self):
         shape = (self.rows, self.columns)
@@ -147,11 +147,10 @@ class EngineState:
         self.run_start_s = np.zeros(shape, np.float32)
         self.accumulated = np.zeros(shape, bool)
         self.arrival_s = np.full(shape, np.nan, np.float32)
-        self.new_blobs = np.zeros(shape, bool)
 
     def on_device(self, to_device: Callable) -> None:
         """Move the per-pixel accumulation state with ``to_device`` (host array -> backend array)."""
-        for name in ("run_length", "run_start_s", "accumulated", "arrival_s", "new_blobs"):
+        for name in ("run_length", "run_start_s", "accumulated", "arrival_s"):
             setattr(self, name, to_device(getattr(self, name)))
 
     @property

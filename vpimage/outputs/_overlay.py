@@ -15,7 +15,7 @@ import numpy as np
 
 from vpimage._atomic import atomic_path, write_bytes_atomic
 from vpimage.alerts import AlertLevel, AlertThresholds
-from vpimage.engine._result import FrameResult
+from vpimage.engine import FrameResult
 from vpimage.errors import OutputError
 from vpimage.measures import Corners
 

@@ -16,7 +16,7 @@ import numpy as np
 
 from vpimage._atomic import write_text_atomic
 from vpimage.alerts import AlertLevel
-from vpimage.engine._result import FrameResult
+from vpimage.engine import FrameResult
 from vpimage.measures import LEAK_CLASSES
 
 __all__ = ["FRAME_COLUMNS", "summarize_alerts", "to_json", "write_events_json", "write_frames_csv", "write_summary_json"]
