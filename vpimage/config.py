@@ -131,9 +131,11 @@ class SegmentationConfig:
         rises by this times the baseline gradient there, px, at most 5.
     min_local_snr : float
         Where the image is noisier than the cement contrast allows (the steel needle's
-        shadow lets few quanta through), the threshold rises to this many times the
-        local noise of the filtered excess, measured per attenuation level on the
-        pre-injection frames (dimensionless).
+        shadow lets few quanta through), the threshold rises toward this many times the
+        local noise of one spatially filtered frame, measured per attenuation level on
+        the pre-injection frames: by the amount that exceeds the cement contrast, times
+        the share of that noise the recursive (temporal) filter keeps; without that
+        filter, to exactly this many times the noise (dimensionless).
     registration_body_margin_mm : float
         Motion is measured on bone at least this far from the vertebral body (where
         cement and leaks appear), mm. Farther bone is mostly the insides of the
