@@ -138,3 +138,35 @@ def test_a_rescale_that_leaves_one_value_above_zero_is_read():
 def test_decoded_shape_must_match_the_header():
     with pytest.raises(InvalidStudyError, match="decoded frame has shape"):
         to_analysis(np.zeros((3, 3), np.uint16), pixel_format(header(), "f.dcm"), "f.dcm")
+
+
+def test_native_ybr_full_422_is_read_as_its_luma(tmp_path):
+    # Two pixels share one Cb and one Cr: 2 bytes a pixel, not 3. It was refused as Pixel
+    # Data too short. Its luminance is its Y (Y = 0.299 R + 0.587 G + 0.114 B).
+    from pydicom.dataset import FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
+
+    import vpimage.io
+
+    rng = np.random.default_rng(0)
+    n, rows, columns = 2, 16, 20
+    luma = rng.integers(30, 220, (n, rows, columns), dtype=np.uint8)
+    chroma = rng.integers(118, 138, (n, rows, columns // 2, 2), dtype=np.uint8)  # near grey: no RGB clipping
+    packed = np.concatenate([luma.reshape(n, rows, columns // 2, 2), chroma], axis=-1)  # Y0 Y1 Cb Cr
+    ds = Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
+    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+    ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.Modality = generate_uid(), generate_uid(), "OT"
+    ds.Rows, ds.Columns, ds.NumberOfFrames, ds.SamplesPerPixel = rows, columns, n, 3
+    ds.PhotometricInterpretation, ds.PlanarConfiguration = "YBR_FULL_422", 0
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
+    ds.PixelData = packed.tobytes()
+    path = tmp_path / "ybr422.dcm"
+    ds.save_as(path, enforce_file_format=True)
+    with pytest.warns(UserWarning, match="YBR_FULL_422 frames converted to luminance"):
+        study = vpimage.io.open(path)
+        frames = np.stack(list(study.iter_frames()))
+    assert frames.shape == (n, rows, columns)
+    assert np.abs(frames - luma).max() <= 2  # YBR -> RGB -> luminance rounds (as JPEG baseline's)

@@ -58,8 +58,9 @@ class PixelFormat:
 
     @property
     def frame_bytes(self) -> int:
-        """Bytes of one uncompressed frame."""
-        return (self.rows * self.columns * self.samples * self.bits_allocated + 7) // 8
+        """Bytes of one frame of native (uncompressed) Pixel Data."""
+        samples = 2 if self.photometric == "YBR_FULL_422" else self.samples  # (two pixels share Cb and Cr)
+        return (self.rows * self.columns * samples * self.bits_allocated + 7) // 8
 
     def value_range(self) -> tuple[float, float]:
         """Smallest and largest analysis value before any MONOCHROME1 inversion."""
