@@ -130,3 +130,37 @@ def test_missing_file(tmp_path):
 def test_section_type_checked():
     with pytest.raises(ConfigError, match=r"\[alerts\]"):
         RunConfig(alerts={"warn_mm": 5.0})
+
+
+@pytest.mark.parametrize(("key", "value", "where"), [
+    # Each value in [0, inf) was accepted, and on posterior_approach every frame then read ok
+    # where the truth stops: no cement could ever count.
+    ("cement_contrast", 5.0, r"\(0, 1\]"),
+    ("cement_contrast", 0.0, r"\(0, 1\]"),
+    ("min_local_snr", 1e9, r"\(0, 20\]"),
+    ("display_log_range", 1e9, r"\[0, 20\]"),
+    ("min_area_px", 100000, r"\[0, 500\]"),
+    ("min_run", 100, r"\[1, 10\]"),
+    ("baseline_frames_min", 64, r"\[1, 30\]"),
+    ("baseline_frames_max", 640, r"\[1, 100\]"),
+])
+def test_a_segmentation_value_past_which_no_cement_counts_is_refused(tmp_path, key, value, where):
+    path = tmp_path / "blind.toml"
+    path.write_text(f"[segmentation]\n{key} = {value}\n")
+    with pytest.raises(ConfigError, match=f"`{key}` must be a finite number in {where}; got {value}") as info:
+        RunConfig.from_toml(path)
+    assert str(path) in str(info.value)
+
+
+def test_the_ceilings_themselves_are_read():
+    ceilings = {"cement_contrast": 1.0, "min_local_snr": 20.0, "display_log_range": 20.0, "min_area_px": 500,
+                "min_run": 10, "baseline_frames_min": 30, "baseline_frames_max": 100}
+    config = RunConfig.defaults().with_overrides({f"segmentation.{k}": v for k, v in ceilings.items()})
+    assert {k: getattr(config.segmentation, k) for k in ceilings} == ceilings
+
+
+def test_a_file_with_a_utf8_byte_order_mark_is_read(tmp_path):
+    # As Windows editors save it; it was refused as "Invalid statement (at line 1, column 1)".
+    path = tmp_path / "bom.toml"
+    path.write_bytes(b"\xef\xbb\xbf[alerts]\nwarn_mm = 6.0\n")
+    assert RunConfig.from_toml(path).alerts.warn_mm == 6.0

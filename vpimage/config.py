@@ -19,6 +19,7 @@ keeps its default, and an unknown section or key is an error::
 
 from __future__ import annotations
 
+import codecs
 import dataclasses
 import math
 import sys
@@ -67,6 +68,15 @@ _SEGMENTATION_RANGES = {
     "needle_margin_px": (0, 100),
     "registration_error_px": (0, 5),
     "registration_grid_mm": (0, 5),
+    # Past these no cement would ever count on any study, and every frame would read ok
+    # (the defaults, and ceilings well above them that still see the phantom's cement):
+    "cement_contrast": (0, 1),  # 0.15; 1 is ~2 mm of cement on the phantom
+    "min_local_snr": (0, 20),  # 4
+    "display_log_range": (0, 20),  # 11; e**20 is far beyond any detector's range
+    "min_area_px": (0, 500),  # 20
+    "min_run": (1, 10),  # 1 frame; 10 delay a stop by as many frames
+    "baseline_frames_min": (1, 30),  # 3
+    "baseline_frames_max": (1, 100),  # 10
 }
 
 
@@ -200,7 +210,8 @@ class SegmentationConfig:
 
     def __post_init__(self):
         _check_numbers(self, _SEGMENTATION_RANGES, positive=("min_temporal_alpha", "growth_contrast_ratio",
-                                                             "bridge_contrast_ratio"))
+                                                             "bridge_contrast_ratio", "cement_contrast",
+                                                             "min_local_snr"))
         if not 1 <= self.baseline_frames_min <= self.baseline_frames_max:
             raise ArgumentError(
                 f"need 1 <= `baseline_frames_min` <= `baseline_frames_max`; got "
@@ -210,8 +221,6 @@ class SegmentationConfig:
             raise ArgumentError(f"`median_px` must be 1, 3 or 5; got {self.median_px!r}")
         if self.leak_median_px not in (0, 1, 3, 5):
             raise ArgumentError(f"`leak_median_px` must be 0, 1, 3 or 5; got {self.leak_median_px!r}")
-        if self.min_run < 1:
-            raise ArgumentError(f"`min_run` must be >= 1; got {self.min_run!r}")
 
 
 _RELIABILITY_RANGES = {
@@ -370,7 +379,9 @@ class RunConfig:
         """
         try:
             with open(path, "rb") as stream:
-                data = tomllib.load(stream)
+                text = stream.read()
+            # (A UTF-8 byte-order mark, as Windows editors write, is no TOML: it is dropped.)
+            data = tomllib.loads(text.removeprefix(codecs.BOM_UTF8).decode("utf-8"))
         except OSError as error:
             raise ConfigError(f"{path}: cannot read configuration: {error.strerror or error}") from None
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
