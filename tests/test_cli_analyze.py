@@ -399,14 +399,45 @@ def test_a_study_that_fails_leaves_no_folder_the_run_made(breach, tmp_path, caps
     assert out.exists() == existing and (not existing or not any(out.iterdir()))
 
 
-def test_one_failure_among_several_is_reported_as_itself(breach, tmp_path, capsys):
+def test_one_failure_among_several_says_the_others_were_analysed(breach, tmp_path, capsys):
+    # (It was reported as itself alone, as if the run had stopped there.)
     garbage = tmp_path / "garbage.dcm"
     garbage.write_bytes(b"not a dicom file at all" * 10)
     argv = ["analyze", str(breach["dcm"]), str(garbage), "--out", str(tmp_path / "out"), "--wall", str(breach["wall"])]
     assert main(argv) == 3
     (line,) = capsys.readouterr().err.strip().splitlines()
-    assert line.startswith("vpimage: error: ") and str(garbage) in line and "studies failed" not in line
+    assert line.startswith("vpimage: error: 1 of 2 studies failed, the others were analysed: ")
+    assert str(garbage) in line
     assert (tmp_path / "out" / "breach" / "summary.json").exists()
+
+
+def test_a_rerun_leaves_no_output_of_the_earlier_run_it_does_not_write_again(breach, tmp_path, capsys):
+    # An earlier run's overlay and timeline, and its evaluation, stayed beside the rerun's
+    # results (another study's, here): they described another analysis.
+    out = tmp_path / "out"
+    wall = ["--wall", str(breach["wall"]), "--quiet"]
+    assert main(["analyze", str(breach["dcm"]), "--out", str(out), "--overlay", *wall]) == 0
+    assert main(["evaluate", str(out), str(breach["truth"])]) == 0
+    capsys.readouterr()
+    written = {"frames.csv", "events.json", "summary.json", "masks.npz", "config.toml"}
+    assert {p.name for p in out.iterdir()} == written | {"overlay.mp4", "timeline.png", "evaluation.json"}
+    assert main(["analyze", str(breach["dcm"]), "--out", str(out), *wall]) == 0
+    assert {p.name for p in out.iterdir()} == written
+    (out / "notes.txt").write_text("mine")  # what is not vpimage's stays
+    assert main(["analyze", str(breach["dcm"]), "--out", str(out), "--overlay", *wall]) == 0
+    assert {p.name for p in out.iterdir()} == written | {"overlay.mp4", "timeline.png", "notes.txt"}
+
+
+def test_ctrl_c_is_one_line_and_exit_1_not_a_traceback(breach, tmp_path, capsys, monkeypatch):
+    import vpimage.cli.analyze
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(vpimage.cli.analyze, "analyze_study", interrupted)
+    assert main(["analyze", str(breach["dcm"]), "--out", str(tmp_path / "out")]) == 1
+    assert capsys.readouterr().err == "vpimage: interrupted\n"
+    assert not (tmp_path / "out").exists()  # the folder the run made is gone
 
 
 def test_wg04_angiogram_is_unreliable_never_ok_or_stop(tmp_path, monkeypatch):

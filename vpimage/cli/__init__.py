@@ -90,3 +90,6 @@ def main(argv: list[str] | None = None) -> int:
         except VpimageError as error:
             print(f"vpimage: error: {error}", file=sys.stderr)
             return 3
+        except KeyboardInterrupt:  # (outputs are written atomically: nothing half-written is left)
+            print("vpimage: interrupted", file=sys.stderr)
+            return 1  # (CONTRACT.md: 1 for anything but done, bad usage and bad input)

@@ -25,6 +25,7 @@ logger = logging.getLogger(__name__)
 
 # Frames decoded and analysed per engine call.
 _BATCH = 16
+OVERLAY_FILE, TIMELINE_FILE = "overlay.mp4", "timeline.png"  # (--overlay)
 
 
 def add_parser(subparsers) -> None:
@@ -60,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
     wall = read_wall(args.wall) if args.wall else None
     with folder_for_outputs(args.out) as out:  # (an output that cannot be written fails before any analysis)
         failures = _analyze_each(args, out, config, wall)
-    if len(failures) == 1:
+    if len(args.inputs) == 1 and failures:
         raise failures[0]
     if failures:
         raise StudiesFailedError(failures, total=len(args.inputs))
@@ -245,6 +246,7 @@ def analyze_study(
     from vpimage.alerts import BODY_SIZE_IMPLAUSIBLE, NEEDLE_ENTERS_ANTERIOR, events
     from vpimage.anatomy import needle_entry_side, study_anatomy, study_needle
     from vpimage.engine import Engine
+    from vpimage.evaluate import EVALUATION_FILE
     from vpimage.measures import plausible_body
 
     study = vpimage.io.open(source)
@@ -307,8 +309,12 @@ def analyze_study(
 
     out = make_folder(out)
     # summary.json, written last, marks a complete result set: a stale one goes first, so a
-    # rerun that fails midway leaves no summary over files of two runs.
-    remove_file(out / "summary.json")
+    # rerun that fails midway leaves no summary over files of two runs. What an earlier run
+    # wrote that this one does not write again (its overlay, its evaluation) would describe
+    # another analysis beside this one's results: it goes too.
+    stale = ["summary.json", EVALUATION_FILE] + ([] if overlay else [OVERLAY_FILE, TIMELINE_FILE])
+    for name in stale:
+        remove_file(out / name)
     shape = (study.rows, study.columns)
     masks = np.stack([np.unpackbits(p, count=shape[0] * shape[1]).reshape(shape).astype(bool) for p in packed_masks])
     outputs.write_frames_csv(out / "frames.csv", results)
@@ -339,8 +345,8 @@ def analyze_study(
     write_text_atomic(out / "config.toml", given_config.to_toml())
     if overlay:
         outputs.write_overlay(
-            out / "overlay.mp4", study.iter_frames(), results, list(masks), frame_corners, fps=float(timing.fps) or 5.0
+            out / OVERLAY_FILE, study.iter_frames(), results, list(masks), frame_corners, fps=float(timing.fps) or 5.0
         )
-        outputs.write_timeline_png(out / "timeline.png", results, config.alerts)
+        outputs.write_timeline_png(out / TIMELINE_FILE, results, config.alerts)
     outputs.write_summary_json(out / "summary.json", summary)
     return summary
