@@ -373,6 +373,74 @@ def test_bad_truth_is_invalid_and_named(pair, edit, expected, named):
     assert error.value.path == str(where)
 
 
+def _retime_truth(truth_path, retime):
+    """Set every truth frame's "time_s" to ``retime(frame, time_s)`` (the events are left as they are)."""
+    truth = json.loads(truth_path.read_text())
+    for record in truth["frames"]:
+        record["time_s"] = retime(record["frame"], record["time_s"])
+    truth_path.write_text(json.dumps(truth))
+
+
+# Truth frame times that are not frames.csv's (0, 0.2, 0.4, 0.6, 0.8 s; frames are matched by
+# index): stretched, offset, or one frame moved by a full interval (still increasing). Each is
+# named by its first differing frame, both times and the tolerance (a tenth of the 0.2 s interval).
+WRONG_TRUTH_TIMES = [
+    pytest.param(lambda f, t: 2 * t, 'frames[1]: "time_s" 0.4 does not match 0.2, the time of frame 1', id="times_x2"),
+    pytest.param(lambda f, t: t + 100, 'frames[0]: "time_s" 100 does not match 0, the time of frame 0',
+                 id="plus_100_s"),
+    pytest.param(lambda f, t: t + 0.2 if f == N - 1 else t,
+                 'frames[4]: "time_s" 1 does not match 0.8, the time of frame 4', id="last_frame_one_interval_late"),
+    # Just over the tolerance (0.02 s + 5e-6 of the time, frames.csv's rounding).
+    pytest.param(lambda f, t: t + 0.0205 if f == 2 else t,
+                 'frames[2]: "time_s" 0.4205 does not match 0.4, the time of frame 2', id="just_over_tolerance"),
+]
+
+
+@pytest.mark.parametrize("retime, expected", WRONG_TRUTH_TIMES)
+def test_truth_times_that_are_not_frames_csv_times_are_named(pair, retime, expected):
+    result_dir, truth_path = pair
+    _retime_truth(truth_path, retime)
+    with pytest.raises(InvalidStudyError) as error:
+        evaluate(result_dir, truth_path)
+    assert error.value.path == str(truth_path)
+    assert error.value.reason.startswith(expected)
+    csv_path = result_dir / "frames.csv"
+    assert f" in {csv_path} (line " in error.value.reason
+    assert error.value.reason.endswith("within 0.02 s (frames are matched by index)")
+
+
+@pytest.mark.parametrize("retime, expected", WRONG_TRUTH_TIMES)
+def test_cli_truth_times_that_are_not_frames_csv_times_exit_3_with_one_line(pair, capsys, retime, expected):
+    result_dir, truth_path = pair
+    _retime_truth(truth_path, retime)
+    assert main(["evaluate", str(result_dir), str(truth_path)]) == 3
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.count("\n") == 1 and f"{truth_path}: {expected}" in captured.err
+    assert "within 0.02 s" in captured.err
+    assert not (result_dir / EVALUATION_FILE).exists()
+
+
+def test_truth_times_rounded_to_1_ms_still_score(pair):
+    """Jittered frame times, written to frames.csv at 6 significant digits and to the truth
+    rounded to 1 ms (0.5 ms apart at most): the same frames, the hand-made scores."""
+    result_dir, truth_path = pair
+    jittered = ["0", "0.213457", "0.386541", "0.612345", "0.807891"]
+    _edit_rows(result_dir / "frames.csv", lambda rows: [row.update(time_s=t) for row, t in zip(rows, jittered)])
+    _retime_truth(truth_path, lambda f, t: round(float(jittered[f]), 3))
+    # The truth's events at its (rounded) frame times: ok at 0, warn at frame 3, stop at frame 4.
+    _edit_truth(truth_path, events=[{"level": "ok", "time_s": 0.0}, {"level": "warn", "time_s": 0.612},
+                                    {"level": "stop", "time_s": 0.808}])
+    report = evaluate(result_dir, truth_path)
+    assert report["frames"] == N
+    assert report["dice"] == pytest.approx(0.625)
+    assert report["front_to_wall_abs_error_mm_median"] == pytest.approx(1.0)
+    assert report["alert_agreement"] == pytest.approx(3 / 5)
+    assert report["first_warn_s"] == {"analysis": pytest.approx(0.386541), "truth": pytest.approx(0.612),
+                                      "difference": pytest.approx(0.386541 - 0.612), "difference_frames": -1}
+    assert [r["time_s"] for r in report["per_frame"]] == pytest.approx([float(t) for t in jittered])
+
+
 def _edit_rows(csv_path, edit):
     """Rewrite frames.csv with ``edit(rows)`` applied to its rows (a list of dicts, header kept)."""
     with open(csv_path, newline="") as stream:

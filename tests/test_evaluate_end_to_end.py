@@ -1,11 +1,12 @@
 """``vpimage synth`` -> ``vpimage analyze`` -> ``vpimage evaluate`` on a short posterior approach."""
 
 import json
+import shutil
 
 import pytest
 
 from vpimage.cli import main
-from vpimage.evaluate import EVALUATION_FILE
+from vpimage.evaluate import EVALUATION_FILE, evaluate
 
 REPORT_KEYS = {
     "frames",
@@ -100,3 +101,69 @@ def test_evaluate_end_to_end(evaluated, capsys):
     # No leak in this scenario: nothing to find or miss.
     assert report["leak_classes_found"] == report["leak_classes_missed"] == []
     assert report["leak_class_frames"] == 0 and report["leak_class_frame_agreement"] is None
+
+
+def _truth_copy(truth_path, folder, retime):
+    """A copy of the truth in ``folder`` with every frame's and event's "time_s" retimed (its masks
+    named by their absolute path)."""
+    truth = json.loads(truth_path.read_text())
+    truth["masks_file"] = str(truth_path.parent / truth["masks_file"])
+    for record in truth["frames"] + truth["events"]:
+        record["time_s"] = retime(record["time_s"])
+    copy = folder / "truth.json"
+    copy.write_text(json.dumps(truth))
+    return copy
+
+
+@pytest.mark.parametrize(
+    "retime, frame, times",
+    [
+        (lambda t: 2 * t, 1, "0.5 does not match 0.25"),
+        (lambda t: t + 100, 0, "100 does not match 0"),
+        # The last frame one interval (0.25 s at 4 fps) late.
+        (lambda t: t + 0.25 if t > (FRAMES - 1.5) / FPS else t, FRAMES - 1, "12 does not match 11.75"),
+    ],
+    ids=["times_x2", "plus_100_s", "last_frame_one_interval_late"],
+)
+def test_evaluate_refuses_a_truth_at_other_times(evaluated, tmp_path, capsys, retime, frame, times):
+    """Times stretched, offset or moved: exit 3, one line naming the truth, the frame, both times
+    and the tolerance (a tenth of the 0.25 s interval), and no evaluation.json."""
+    out, truth_path = evaluated
+    result = tmp_path / "result"
+    shutil.copytree(out, result, ignore=shutil.ignore_patterns(EVALUATION_FILE))
+    truth = _truth_copy(truth_path, tmp_path, retime)
+    capsys.readouterr()
+    assert main(["evaluate", str(result), str(truth)]) == 3
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.count("\n") == 1
+    named = f'{truth}: frames[{frame}]: "time_s" {times}, the time of frame {frame} in {result / "frames.csv"}'
+    assert named in captured.err
+    assert "within 0.025" in captured.err  # (+ 5e-6 of the time for frames.csv's rounding: 0.0251 at 11.75 s)
+    assert not (result / EVALUATION_FILE).exists()
+
+
+@pytest.fixture(scope="module")
+def jittered(tmp_path_factory):
+    """(result folder, truth path) of a jittered synth run (7 fps: times of many digits) analysed
+    with its WALL.json."""
+    folder = tmp_path_factory.mktemp("e2e_jitter")
+    run, truth, wall, out = folder / "run.dcm", folder / "truth.json", folder / "WALL.json", folder / "result"
+    synth = ["synth", "posterior_approach", "--out", str(run), "--truth", str(truth), "--wall", str(wall), "--jitter"]
+    assert main(synth + ["--frames", str(FRAMES), "--fps", "7", "--size", str(SIZE), "--seed", "3"]) == 0
+    assert main(["analyze", str(run), "--out", str(out), "--wall", str(wall), "--backend", "numpy", "--quiet"]) == 0
+    return out, truth
+
+
+def test_evaluate_truth_rounded_to_1_ms_scores_the_same(jittered, tmp_path):
+    """The phantom's jittered times (in the header as a Frame Time Vector, in frames.csv at 6
+    significant digits) against the truth's rounded to 1 ms: the same frames, the same scores."""
+    out, truth_path = jittered
+    exact = evaluate(out, truth_path)
+    rounded = evaluate(out, _truth_copy(truth_path, tmp_path, lambda t: round(t, 3)))
+    truth_times = [f["time_s"] for f in json.loads(truth_path.read_text())["frames"]]
+    assert any(t != round(t, 3) for t in truth_times)  # (the rounding does change them)
+    for level in ("first_warn_s", "first_stop_s"):
+        exact_timing, rounded_timing = exact.pop(level), rounded.pop(level)
+        assert rounded_timing["difference_frames"] == exact_timing["difference_frames"]
+        assert rounded_timing["truth"] == pytest.approx(exact_timing["truth"], abs=5e-4)
+    assert rounded == exact

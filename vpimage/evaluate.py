@@ -4,7 +4,8 @@ The analysis is what ``vpimage analyze --out RESULT_DIR`` wrote (``frames.csv`` 
 ``masks.npz``; ``summary.json``, written last, marks it complete); the truth is a file in
 CONTRACT.md's "Truth files" form, as ``vpimage synth --truth`` writes it, with its cement
 masks in the npz it names in ``masks_file`` (key ``masks``, bool ``[frames, rows, cols]``).
-Frames are matched by index.
+Frames are matched by index, and frame ``i`` of both must have the same ``time_s`` (within
+a tolerance for rounding, see :func:`_check_times`).
 """
 
 from __future__ import annotations
@@ -45,6 +46,22 @@ DICE_MIN_AREA_MM2 = 20.0
 
 # Tolerance when placing a frame time after an event time, s (times are float sums).
 _TIME_EPS_S = 1e-6
+
+# How far a truth frame's time_s may lie from frames.csv's for the same frame (index), s:
+# _TIME_MATCH_SHARE of the analysis' median frame interval, at least _TIME_MATCH_FLOOR_S, plus
+# _CSV_TIME_ROUNDING times the frame's time. Honest pairs differ only by rounding: frames.csv
+# writes 6 significant digits (vpimage.outputs), off by at most 5e-6 of the time (0.5 ms at
+# 100 s); the header's times are decimal strings (Frame Time, the Frame Time Vector to the ns,
+# date-times to the us); a truth may be rounded to 1 ms (0.5 ms off). Jitter is no difference:
+# the header carries the jittered times the phantom wrote. Measured, analyze on the six
+# sample_dicom studies and on synth runs (300 frames at 3-30 fps, legacy and enhanced XA, XRF
+# and XA series, SC, jittered): at most 5.0e-5 s, all of it frames.csv's rounding. The floor
+# is 40 times that and half a millisecond of truth rounding four times over; a tenth of an
+# interval (20 ms at 5 fps, 3.3 ms at 30) stays far below the half interval at which frame i
+# would sit nearer frame i +- 1, so a truth shifted by one frame, stretched or offset fails.
+_TIME_MATCH_SHARE = 0.1
+_TIME_MATCH_FLOOR_S = 0.002
+_CSV_TIME_ROUNDING = 5e-6
 
 
 def dice(truth, analysis) -> float | None:
@@ -125,8 +142,9 @@ def evaluate(result_dir: str | PathLike, truth_path: str | PathLike) -> dict[str
     ------
     InvalidStudyError
         A missing or malformed file (named in the error), a result folder without a
-        readable ``summary.json`` (an incomplete result), or frame counts or mask shapes
-        that do not match.
+        readable ``summary.json`` (an incomplete result), or frame counts, frame times
+        (``time_s`` of frame ``i`` in frames.csv and the truth, see :func:`_check_times`)
+        or mask shapes that do not match.
     """
     result_dir = Path(result_dir)
     truth_path = Path(truth_path)
@@ -139,6 +157,7 @@ def evaluate(result_dir: str | PathLike, truth_path: str | PathLike) -> dict[str
     n = len(truth["frames"])
     if len(analysis["frame"]) != n:
         raise InvalidStudyError(csv_path, f"{len(analysis['frame'])} frames, but the truth file {truth_path} has {n}")
+    _check_times(truth_path, truth, csv_path, analysis["time_s"])
 
     signed = {
         name: analysis[name] - np.array([_number(f.get(name)) for f in truth["frames"]], dtype=float)
@@ -398,6 +417,26 @@ def _read_frames_csv(path: Path) -> dict:
     for name in _CSV_NUMBERS:
         columns[name] = np.array(columns[name], dtype=float)
     return columns
+
+
+def _check_times(truth_path: Path, truth: dict, csv_path: Path, times: list[float]) -> None:
+    """Refuse a truth whose frame ``i`` is not at frames.csv's ``time_s`` of frame ``i``.
+
+    Frames are matched by index (the counts are equal); the tolerance is that of
+    :data:`_TIME_MATCH_SHARE` and the constants beside it. The first frame that differs is
+    named, with both times and the tolerance.
+    """
+    intervals = np.diff(times)
+    base = max(_TIME_MATCH_FLOOR_S, _TIME_MATCH_SHARE * float(np.median(intervals)) if intervals.size else 0.0)
+    for i, (record, analysis_s) in enumerate(zip(truth["frames"], times)):
+        truth_s = float(record["time_s"])
+        tolerance = base + _CSV_TIME_ROUNDING * abs(analysis_s)
+        if not abs(truth_s - analysis_s) <= tolerance:
+            raise InvalidStudyError(
+                truth_path,
+                f'frames[{i}]: "time_s" {truth_s:g} does not match {analysis_s:g}, the time of frame {i} in '
+                f"{csv_path} (line {i + 2}), within {tolerance:.3g} s (frames are matched by index)",
+            )
 
 
 def _first_step_back(times: list[float]) -> int | None:
