@@ -40,8 +40,8 @@ from pydicom.valuerep import DT
 
 from vpimage.io._headers import find, per_frame
 
-__all__ = ["FALLBACK_FPS", "INTERVAL_RANGE_S", "Timing", "instance_timing", "runs_timing", "series_order",
-           "series_timing"]
+__all__ = ["FALLBACK_FPS", "INTERVAL_RANGE_S", "Timing", "instance_timing", "plausible_interval", "runs_timing",
+           "series_order", "series_timing"]
 
 logger = logging.getLogger(__name__)
 
@@ -86,7 +86,8 @@ def _positive_float(value) -> float | None:
     return out if math.isfinite(out) and out > 0 else None
 
 
-def _plausible_interval(seconds: float) -> bool:
+def plausible_interval(seconds: float) -> bool:
+    """Whether a frame interval (s) lies in :data:`INTERVAL_RANGE_S` (with rounding's slack)."""
     return INTERVAL_RANGE_S[0] * (1 - _ROUNDING) <= seconds <= INTERVAL_RANGE_S[1] * (1 + _ROUNDING)
 
 
@@ -97,7 +98,7 @@ def _nominal(ds: Dataset, path) -> tuple[float, str] | None:
     frame_time = find(ds, "FrameTime")
     if frame_time is not None:
         ms = _positive_float(frame_time)
-        if ms is not None and _plausible_interval(ms / 1000.0):
+        if ms is not None and plausible_interval(ms / 1000.0):
             return 1000.0 / ms, "FrameTime"
         _ignored(path, "FrameTime", frame_time, "ms")
     display = ds.get("FrameDisplaySequence")
@@ -108,7 +109,7 @@ def _nominal(ds: Dataset, path) -> tuple[float, str] | None:
             if value is None or value == "":
                 continue
             fps = _positive_float(value)
-            if fps is not None and _plausible_interval(1.0 / fps):
+            if fps is not None and plausible_interval(1.0 / fps):
                 return fps, keyword
             _ignored(path, keyword, value, "frames/s")
     return None

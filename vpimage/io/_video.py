@@ -2,13 +2,18 @@
 
 Opening scans the file once (``grab`` without conversion, memory flat) to count the
 frames and read each frame's presentation time from the container
-(``CAP_PROP_POS_MSEC``); times that are missing or not increasing fall back to the
-container's nominal rate with a warning. A video that yields fewer frames than its
-container declares (by more than one: a count estimated from the duration may be one
-over) is refused as damaged or cut short. Frames are 8-bit: colour frames become
-luminance (ITU-R BT.601, OpenCV's ``BGR2GRAY``) with a warning, grey ones are read as
-they are. A video has no calibration (``mm_per_px`` None, with a warning), no view, and
-its field of view is found from the pixels.
+(``CAP_PROP_POS_MSEC``). The file is first opened in Python, so that an unreadable one
+fails with the system's reason before OpenCV sees it. Frame intervals must lie in
+:data:`~vpimage.io._timing.INTERVAL_RANGE_S` (1 ms to 60 s, as for DICOM): times that are
+missing, not increasing or implausible fall back, with a warning naming the file, to
+regular frames at the container's declared rate, else (that rate implausible too, which
+also warns) at :data:`~vpimage.io._timing.FALLBACK_FPS`. A video that yields fewer frames
+than its container declares (by more than one: a count estimated from the duration may be
+one over) is refused as damaged or cut short. Frames are 8-bit luminance (ITU-R BT.601,
+OpenCV's ``BGR2GRAY``); a frame whose channels differ by more than
+:data:`_GREY_TOLERANCE` is colour, which warns once and makes the study's photometric
+interpretation "RGB" when the first frame is. A video has no calibration (``mm_per_px``
+None, with a warning), no view, and its field of view is found from the pixels.
 """
 
 from __future__ import annotations
@@ -27,13 +32,20 @@ from vpimage.errors import InvalidStudyError
 from vpimage.io._fov import field_of_view
 from vpimage.io._geometry import Geometry
 from vpimage.io._study import Study, reading
-from vpimage.io._timing import FALLBACK_FPS, Timing
+from vpimage.io._timing import FALLBACK_FPS, INTERVAL_RANGE_S, Timing, plausible_interval
 
 __all__ = ["open_video"]
 
 logger = logging.getLogger(__name__)
 
 _MAX_FRAMES = 100_000
+
+#: Most grey levels by which a grey frame's B, G and R may differ. Grey frames written
+#: through OpenCV's colour path come back with channels up to 3 levels apart (mp4v) or 2
+#: (MJPG), chroma subsampling's error, measured on ramps plus Gaussian noise (sigma 0-40
+#: levels, 64x48 to 640x480 px); 8 leaves more than twice that, while a red square
+#: differs by 255.
+_GREY_TOLERANCE = 8
 
 
 class _VideoFrames:
@@ -53,14 +65,14 @@ class _VideoFrames:
         self._next = 0
 
     def _grey(self, image: np.ndarray) -> np.ndarray:
+        """Luminance, float32 [rows, cols], of a decoded frame: grey [rows, cols] or BGR [rows, cols, 3+]."""
         if image.ndim == 3 and image.shape[2] >= 3:
-            b, g, r = image[..., 0], image[..., 1], image[..., 2]
-            if not (np.array_equal(b, g) and np.array_equal(g, r)):
-                if not self.colour:
+            if not self.colour:  # once one frame is colour, the others need no check
+                b, g, r = cv2.split(image)[:3]
+                if max(cv2.absdiff(b, g).max(), cv2.absdiff(g, r).max(), cv2.absdiff(b, r).max()) > _GREY_TOLERANCE:
                     warnings.warn(f"{self.path}: colour video frames converted to luminance", stacklevel=4)
-                self.colour = True
-                return cv2.cvtColor(image[..., :3], cv2.COLOR_BGR2GRAY).astype(np.float32)
-            return b.astype(np.float32)
+                    self.colour = True
+            return cv2.cvtColor(image[..., :3], cv2.COLOR_BGR2GRAY).astype(np.float32)
         return image.astype(np.float32)
 
     def frame(self, index: int) -> np.ndarray:
@@ -107,20 +119,43 @@ def _scan(path: Path) -> tuple[list[float], float, str]:
 
 
 def _timing(times_ms: list[float], fps: float, path: Path) -> Timing:
+    """Timing from the frames' presentation times (ms) and the container's declared rate
+    (fps; 0 when it declares none), as the module docstring says."""
+    low, high = INTERVAL_RANGE_S
+    nominal = fps if np.isfinite(fps) and fps > 0 and plausible_interval(1.0 / fps) else None
+    if nominal is None and fps != 0:
+        warnings.warn(f"{path}: container frame rate {fps:g} fps ignored: not plausible "
+                      f"(must be in {1 / high:g}-{1 / low:g} fps)", stacklevel=3)
     time_s = (np.asarray(times_ms, dtype=np.float64) - times_ms[0]) / 1000.0
     if time_s.size == 1:
-        return Timing(time_s, fps, "container")
-    if np.all(np.isfinite(time_s)) and np.all(np.diff(time_s) > 0):
+        return Timing(time_s, nominal or 0.0, "container" if nominal else "single frame")
+    steps = np.diff(time_s)
+    if not (np.all(np.isfinite(time_s)) and np.all(steps > 0)):
+        problem = "container timestamps are not increasing"
+    elif not (plausible_interval(steps.min()) and plausible_interval(steps.max())):
+        bad = steps.min() if not plausible_interval(steps.min()) else steps.max()
+        problem = (f"container timestamps have a frame interval of {bad:g} s, not plausible "
+                   f"(must be in [{low:g}, {high:g}] s)")
+    else:
         return Timing(time_s, float((time_s.size - 1) / time_s[-1]), "container timestamps")
-    rate = fps if np.isfinite(fps) and fps > 0 else FALLBACK_FPS
-    warnings.warn(f"{path}: container timestamps are not increasing; frames taken as regular at {rate:g} fps",
-                  stacklevel=3)
-    return Timing(np.arange(time_s.size) / rate, rate, f"container frame rate {rate:g} fps (timestamps unusable)")
+    rate, source = (nominal, "container frame rate") if nominal else (FALLBACK_FPS, "assumed")
+    warnings.warn(f"{path}: {problem}; frames taken as regular at {source} {rate:g} fps", stacklevel=3)
+    return Timing(np.arange(time_s.size) / rate, rate, f"{source} {rate:g} fps ({problem})")
+
+
+def _key(path: Path) -> str:
+    """Study key: a hash of the file's first MiB and its size in bytes."""
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        digest.update(stream.read(1 << 20))
+    digest.update(str(path.stat().st_size).encode())
+    return digest.hexdigest()[:12]
 
 
 def open_video(path: Path) -> Study:
     """Study of a video file (module docstring)."""
     with reading(path, "cannot be read as a video"):
+        key = _key(path)  # opens the file first: an unreadable one fails with the system's reason, not OpenCV's
         times_ms, fps, fourcc = _scan(path)
         source = _VideoFrames(path, len(times_ms))
         first = source.frame(0)
@@ -129,11 +164,7 @@ def open_video(path: Path) -> Study:
                   stacklevel=3)
     mask, fov_source = field_of_view(Dataset(), first, path)  # no shutter: from the pixels
     geometry = Geometry(None, "none", mask, fov_source, "unknown")
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        digest.update(stream.read(1 << 20))
-    digest.update(str(path.stat().st_size).encode())
     return Study(path, source=source, n_frames=len(times_ms), rows=first.shape[0], columns=first.shape[1],
                  geometry=geometry, timing=timing, photometric="RGB" if source.colour else "MONOCHROME2",
                  transfer_syntax=f"video ({fourcc})", sop_class="video", white_level=255.0,
-                 key=digest.hexdigest()[:12])
+                 key=key)
