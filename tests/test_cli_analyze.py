@@ -289,6 +289,30 @@ def test_a_wall_of_no_vertebral_body_s_size_is_never_ok_and_says_so(breach, tmp_
     assert any(r["alert"] != "stop" for r in rows)
 
 
+def test_a_run_that_begins_after_the_injection_says_its_cement_may_be_unseen(breach, analysed, tmp_path, capsys):
+    """The breach's last 4 frames alone: its cement, already behind the wall, is in the run's
+    first frames, which make the baseline; no pixel can tell it from bone. One warning line
+    says so (the frames cannot be called unreliable: a run before any injection looks the
+    same), and summary.json's first_cement_s says when cement was first seen."""
+    import dataclasses
+
+    run = breach["sim"].run
+    late = dataclasses.replace(run, frames=run.frames[-4:], time_s=run.time_s[-4:] - run.time_s[-4])
+    (dcm,) = write_dicom(late, tmp_path / "late.dcm", obj="xa")
+    capsys.readouterr()
+    assert main(["analyze", str(dcm), "--out", str(tmp_path / "out"), "--wall", str(breach["wall"]), "--quiet"]) == 0
+    (line,) = capsys.readouterr().err.splitlines()
+    assert "If the run began after the injection, the cement already in the body at its first frames" in line
+    assert ("no cement was seen" in line) == (json.loads((tmp_path / "out" / "summary.json").read_text())
+                                              ["first_cement_s"] is None)
+    # The whole run shows its injection begin: no such warning, and first_cement_s is the
+    # time of the first frame with cement.
+    rows = read_rows(analysed / "frames.csv")
+    first = next(r for r in rows if int(r["cement_area_px"]) > 0)
+    assert int(first["frame"]) > RunConfig.defaults().segmentation.baseline_frames_min
+    assert json.loads((analysed / "summary.json").read_text())["first_cement_s"] == pytest.approx(float(first["time_s"]))
+
+
 def test_wall_corners_off_the_image_are_refused(breach, tmp_path, capsys):
     wall = json.loads(Path(breach["wall"]).read_text())
     size = breach["sim"].run.frames.shape[2]

@@ -97,6 +97,7 @@ def test_summarize_alerts(results):
         "leak_classes": ["posterior", "venous"],
         "leak_classes_seen": ["posterior", "venous"],
         "final_cement_area_mm2": 36.0,
+        "first_cement_s": 0.1,  # frame 1: frame 0 has none
     }
 
 

@@ -195,6 +195,22 @@ def _on_first_frame(study, corners, frame: int, make_engine) -> tuple:
     return probe.state.corners, 0
 
 
+def _warn_if_injection_start_unseen(key: str, results: list, earliest: int) -> None:
+    """Warn when the run may have begun after the injection: no cement seen, or seen from
+    ``earliest`` (the first frame the baseline lets cement be looked for). Cement in the
+    body at a run's first frames is taken for the pre-injection baseline and never seen,
+    however near the wall it lies; the pixels cannot tell it from bone."""
+    first = next((r.frame for r in results if r.cement_area_px > 0), None)
+    if first is not None and first > earliest:
+        return
+    seen = "no cement was seen" if first is None else f"cement was seen from frame {first}, as early as the baseline allows"
+    logger.warning(
+        "study %s: %s. If the run began after the injection, the cement already in the body at its first frames "
+        "is taken for the pre-injection baseline and not seen, however near the wall: analyse a run that starts "
+        "before the injection", key, seen,
+    )
+
+
 def analyze_study(
     source: str | Path,
     out: str | Path,
@@ -306,6 +322,7 @@ def analyze_study(
             frame_corners.append(frame.corners)
     elapsed = time.perf_counter() - started
     logger.info("study %s: %d frames in %.2f s", study.key, len(results), elapsed)
+    _warn_if_injection_start_unseen(study.key, results, config.segmentation.baseline_frames_min)
 
     out = make_folder(out)
     # summary.json, written last, marks a complete result set: a stale one goes first, so a

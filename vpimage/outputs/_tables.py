@@ -130,7 +130,8 @@ def summarize_alerts(results: Sequence[FrameResult]) -> dict[str, Any]:
         frames, a short stub leaving the body, may look like another class than the
         channel or sheet it grows into), ``leak_classes_seen`` (every class any frame
         reported), both in :data:`~vpimage.measures.LEAK_CLASSES` order, and
-        ``final_cement_area_mm2``; times are None when never reached.
+        ``final_cement_area_mm2``, ``first_cement_s`` (first frame with cement); times are
+        None when never reached.
     """
     levels = [AlertLevel(r.alert) for r in results]
 
@@ -147,4 +148,5 @@ def summarize_alerts(results: Sequence[FrameResult]) -> dict[str, Any]:
         "leak_classes": [name for name in LEAK_CLASSES if name in final],
         "leak_classes_seen": [name for name in LEAK_CLASSES if name in seen],
         "final_cement_area_mm2": float(results[-1].cement_area_mm2) if results else math.nan,
+        "first_cement_s": next((float(r.time_s) for r in results if r.cement_area_px > 0), None),
     }
