@@ -185,7 +185,7 @@ def test_corrupt_rle_frame_padded_by_pydicom_is_refused(tmp_path):
         assert "RLE Lossless data is broken" in reason and "padding" in reason
 
 
-def _deeper_than_stored(tmp_path, syntax, frames):
+def _deeper_than_stored(tmp_path, syntax, frames, **rescale):
     """A 16-bit codestream of ``frames`` under a header that says 12 bits stored."""
     from pydicom import dcmread
 
@@ -193,20 +193,26 @@ def _deeper_than_stored(tmp_path, syntax, frames):
     ds = dcmread(path)
     ds.compress(syntax, frames)
     ds.BitsStored, ds.HighBit = 12, 11
+    for keyword, value in rescale.items():
+        setattr(ds, keyword, value)
     ds.save_as(path, enforce_file_format=True)
     return path
 
 
+@pytest.mark.parametrize("rescale", [{}, {"RescaleSlope": "0.5", "RescaleIntercept": "0"}],
+                         ids=["stored values", "rescaled"])
 @pytest.mark.parametrize("syntax", ["JPEGLSLossless", "JPEG2000Lossless"])
-def test_codestream_deeper_than_bits_stored_is_read_while_its_values_fit(tmp_path, syntax):
+def test_codestream_deeper_than_bits_stored_is_read_while_its_values_fit(tmp_path, syntax, rescale):
+    # (The stored values are checked, not what a rescale makes of them: 4093 * 0.5 is in range.)
     import pydicom.uid
 
     frames = build_run(n=3, bits=12).frames  # values below 4096
     frames[2, 0, 0], frames[2, 3, 4] = 0, 5000  # beyond 12 bits: the decoders returned it, brighter than white
-    path = _deeper_than_stored(tmp_path, getattr(pydicom.uid, syntax), frames)
+    path = _deeper_than_stored(tmp_path, getattr(pydicom.uid, syntax), frames, **rescale)
     study = vpimage.io.open(path)
-    assert study.white_level == 4095
-    np.testing.assert_array_equal(study.frame(1), frames[1])
+    slope = float(rescale.get("RescaleSlope", 1))
+    assert study.white_level == 4095 * slope
+    np.testing.assert_array_equal(study.frame(1), frames[1] * np.float32(slope))
     for reason in _refused_at_frame(path, 2):
         assert "values from 0 to 5000, outside the 0..4095 of (0028,0101) Bits Stored 12" in reason
 

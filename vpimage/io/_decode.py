@@ -221,11 +221,11 @@ class FrameDecoder:
         the stored range: the header does not describe data beyond it."""
         if not self._deeper_than_stored:
             return
-        lo, hi = self.fmt.value_range()
+        lo, hi = self.fmt.stored_range()
         if raw.min() < lo or raw.max() > hi:
             raise InvalidStudyError(
                 self.path, f"frame {index}: the {self.uid.name} data holds values from {raw.min()} to {raw.max()}, "
-                f"outside the {lo:g}..{hi:g} of (0028,0101) Bits Stored {self.fmt.bits_stored}"
+                f"outside the {lo}..{hi} of (0028,0101) Bits Stored {self.fmt.bits_stored}"
             )
 
     @contextmanager

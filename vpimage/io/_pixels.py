@@ -62,12 +62,15 @@ class PixelFormat:
         samples = 2 if self.photometric == "YBR_FULL_422" else self.samples  # (two pixels share Cb and Cr)
         return (self.rows * self.columns * samples * self.bits_allocated + 7) // 8
 
+    def stored_range(self) -> tuple[int, int]:
+        """Smallest and largest stored value that (0028,0101) Bits Stored allows."""
+        if self.signed:
+            return -(2 ** (self.bits_stored - 1)), 2 ** (self.bits_stored - 1) - 1
+        return 0, 2**self.bits_stored - 1
+
     def value_range(self) -> tuple[float, float]:
         """Smallest and largest analysis value before any MONOCHROME1 inversion."""
-        if self.signed:
-            lo, hi = -(2 ** (self.bits_stored - 1)), 2 ** (self.bits_stored - 1) - 1
-        else:
-            lo, hi = 0, 2**self.bits_stored - 1
+        lo, hi = self.stored_range()
         if self.lut is not None:
             data = self.lut[1]
             return float(data.min()), float(data.max())
