@@ -3,9 +3,10 @@
 Opening scans the file once (``grab`` without conversion, memory flat) to count the
 frames and read each frame's presentation time from the container
 (``CAP_PROP_POS_MSEC``). The file is first opened in Python, so that an unreadable one
-fails with the system's reason before OpenCV sees it. Frame intervals must lie in
-:data:`~vpimage.io._timing.INTERVAL_RANGE_S` (1 ms to 60 s, as for DICOM): times that are
-missing, not increasing or implausible fall back, with a warning naming the file, to
+fails with the system's reason before OpenCV sees it. Every frame interval must be at
+least 1 ms and the median one at most 60 s (:data:`~vpimage.io._timing.INTERVAL_RANGE_S`,
+as for DICOM; a long pause is kept): times that are missing, not increasing or implausible
+fall back, with a warning naming the file, to
 regular frames at the container's declared rate, else (that rate implausible too, which
 also warns) at :data:`~vpimage.io._timing.FALLBACK_FPS`. A video that yields fewer frames
 than its container declares (by more than one: a count estimated from the duration may be
@@ -120,25 +121,29 @@ def _scan(path: Path) -> tuple[list[float], float, str]:
 
 def _timing(times_ms: list[float], fps: float, path: Path) -> Timing:
     """Timing from the frames' presentation times (ms) and the container's declared rate
-    (fps; 0 when it declares none), as the module docstring says."""
+    (fps; 0 when it declares none), as the module docstring says. Every interval must be at
+    least 1 ms and the median interval at most 60 s: a long pause (a hold between runs) is
+    kept, as between DICOM instances."""
     low, high = INTERVAL_RANGE_S
-    nominal = fps if np.isfinite(fps) and fps > 0 and plausible_interval(1.0 / fps) else None
-    if nominal is None and fps != 0:
-        warnings.warn(f"{path}: container frame rate {fps:g} fps ignored: not plausible "
-                      f"(must be in {1 / high:g}-{1 / low:g} fps)", stacklevel=3)
+    declared = fps if np.isfinite(fps) and fps > 0 and plausible_interval(1.0 / fps) else None
     time_s = (np.asarray(times_ms, dtype=np.float64) - times_ms[0]) / 1000.0
     if time_s.size == 1:
-        return Timing(time_s, nominal or 0.0, "container" if nominal else "single frame")
+        return Timing(time_s, declared or 0.0, "container" if declared else "single frame")
     steps = np.diff(time_s)
     if not (np.all(np.isfinite(time_s)) and np.all(steps > 0)):
         problem = "container timestamps are not increasing"
-    elif not (plausible_interval(steps.min()) and plausible_interval(steps.max())):
-        bad = steps.min() if not plausible_interval(steps.min()) else steps.max()
-        problem = (f"container timestamps have a frame interval of {bad:g} s, not plausible "
-                   f"(must be in [{low:g}, {high:g}] s)")
     else:
-        return Timing(time_s, float((time_s.size - 1) / time_s[-1]), "container timestamps")
-    rate, source = (nominal, "container frame rate") if nominal else (FALLBACK_FPS, "assumed")
+        shortest, typical = float(steps.min()), float(np.median(steps))
+        if plausible_interval(shortest) and plausible_interval(typical):
+            return Timing(time_s, float((time_s.size - 1) / time_s[-1]), "container timestamps")
+        what, bad = ("a frame interval", shortest) if not plausible_interval(shortest) else ("a median interval", typical)
+        problem = f"container timestamps have {what} of {bad:g} s, not plausible (must be in [{low:g}, {high:g}] s)"
+    if declared:
+        rate, source = declared, "container frame rate"
+    else:
+        rate, source = FALLBACK_FPS, "assumed"
+        if fps != 0:
+            problem += f"; the container's frame rate {fps:g} fps is not plausible either"
     warnings.warn(f"{path}: {problem}; frames taken as regular at {source} {rate:g} fps", stacklevel=3)
     return Timing(np.arange(time_s.size) / rate, rate, f"{source} {rate:g} fps ({problem})")
 
