@@ -285,9 +285,10 @@ def test_instances_of_one_series_from_two_studies_are_refused_naming_both(tmp_pa
 @pytest.mark.parametrize(("keyword", "value", "reason"), [
     ("ImagerPixelSpacing", ["0.16", "0.16"], "pixel size 0.1076 mm differs from 0001.dcm's 0.1036 mm .by more than 1 %"),
     ("DistanceSourceToPatient", "600", "pixel size 0.084 mm differs from 0001.dcm's 0.1036 mm"),
-    ("PositionerPrimaryAngle", "0", "view 'ap' differs from 0001.dcm's 'lateral'"),
-    ("RadiusOfCircularShutter", "18", "display shutter differs from 0001.dcm's"),
-    ("ShutterShape", None, "display shutter differs from 0001.dcm's"),
+    ("PositionerPrimaryAngle", "0", "positioner angles 0, 3.25 deg differ from 0001.dcm's -88.5, 3.25 by 88.5 deg"),
+    ("PositionerSecondaryAngle", "10", "differ from 0001.dcm's -88.5, 3.25 by 6.75 deg .more than 5."),
+    ("RadiusOfCircularShutter", "18", "display shutter overlaps 0001.dcm's by 73 % only .less than 90 %."),
+    ("ShutterShape", None, "has no display shutter, unlike 0001.dcm"),
 ])
 def test_instances_of_one_series_seen_another_way_are_refused_naming_both(tmp_path, keyword, value, reason):
     # Their frames would be measured in the first instance's millimetres, against corners
@@ -308,7 +309,8 @@ def test_instances_of_one_series_seen_another_way_are_refused_naming_both(tmp_pa
 
 @pytest.mark.parametrize(("keyword", "value"), [
     ("ImagerPixelSpacing", ["0.1545", "0.1545"]),  # 0.3 % apart: the same pixel size
-    ("PositionerPrimaryAngle", "-80"),  # still lateral
+    ("PositionerPrimaryAngle", "-85"),  # 3.5 deg apart
+    ("RadiusOfCircularShutter", "20.5"),  # the shutter opened a little: 95 % overlap
 ])
 def test_instances_of_one_series_a_little_apart_are_one_study(tmp_path, keyword, value):
     folder = write(build_run(n=3), tmp_path, "xa-series")
@@ -318,3 +320,15 @@ def test_instances_of_one_series_a_little_apart_are_one_study(tmp_path, keyword,
     ds.save_as(last, enforce_file_format=True)
     study = vpimage.io.open(folder)
     assert study.n_frames == 3 and study.geometry.mm_per_px == pytest.approx(0.154 * 740 / 1100)
+
+
+def test_instances_a_degree_or_two_apart_across_a_view_boundary_are_one_study(tmp_path):
+    # 76 and 74 degrees: lateral and oblique by name, two degrees apart in fact. The names
+    # were compared, and the series refused.
+    folder = write(build_run(n=3, primary_deg=76.0, secondary_deg=0.0), tmp_path, "xa-series")
+    last = sorted(folder.iterdir())[-1]
+    ds = dcmread(last)
+    ds.PositionerPrimaryAngle = "74"
+    ds.save_as(last, enforce_file_format=True)
+    study = vpimage.io.open(folder)
+    assert study.n_frames == 3 and study.geometry.view == "lateral"  # the first instance's

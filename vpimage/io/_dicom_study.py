@@ -222,7 +222,7 @@ def open_series(origin: Path, instances: list[DicomInstance], *, skipped_files: 
     with reading(origin, "has unusable geometry or timing attributes"):
         geo = geometry(first.header, frame0, first.path)
         for instance in instances[1:]:
-            check_same_geometry(instance.header, instance.path, geo, first.path)
+            check_same_geometry(instance.header, instance.path, first.header, geo, first.path)
         timings = [instance_timing(i.header, i.fmt.n_frames, i.path) for i in instances]
         timing = runs_timing([i.header for i in instances], timings, origin)
     syntax, sop = _names(first.header)

@@ -47,7 +47,11 @@ _MM_PER_PX_RANGE = (0.001, 10.0)  # pixel sizes (mm at the isocentre) that a flu
 # and about 1.1-1.5 in practice (at most ~2-2.5 with the detector fully raised, or in
 # deliberate magnification radiography); 3 is a generous ceiling.
 _MAGNIFICATION_RANGE = (1.0, 3.0)
-_SAME_PIXEL_SIZE = 0.01  # a series' later instances may differ from its first by this fraction of pixel size
+# How far a series' later instances may differ from its first: pixel size (fraction),
+# positioner angles (degrees), display shutter (least intersection over union).
+_SAME_PIXEL_SIZE = 0.01
+_SAME_ANGLE_DEG = 5.0
+_SAME_SHUTTER_OVERLAP = 0.9
 
 
 @dataclass(frozen=True, eq=False)
@@ -155,16 +159,26 @@ def _check_magnification(magnification: float, what: str, path) -> None:
                                       f"(not in [{low:g}, {high:g}])")
 
 
-def view(ds: Dataset, path: str | PathLike) -> str:
-    """``"lateral"``, ``"ap"``, ``"oblique"`` or ``"unknown"`` from the positioner angles."""
+def _angles(ds: Dataset, path) -> tuple[float, float] | None:
+    """``(primary, secondary)`` positioner angles, degrees (secondary 0 when absent); None
+    without a primary angle."""
     primary = find(ds, "PositionerPrimaryAngle")
     if primary is None:
+        return None
+    secondary = find(ds, "PositionerSecondaryAngle")
+    return (number(primary, path, "PositionerPrimaryAngle"),
+            0.0 if secondary is None else number(secondary, path, "PositionerSecondaryAngle"))
+
+
+def view(ds: Dataset, path: str | PathLike) -> str:
+    """``"lateral"``, ``"ap"``, ``"oblique"`` or ``"unknown"`` from the positioner angles."""
+    angles = _angles(ds, path)
+    if angles is None:
         position = str(ds.get("ViewPosition", "")).strip().upper()
         return {"LL": "lateral", "RL": "lateral", "LLD": "lateral", "RLD": "lateral",
                 "AP": "ap", "PA": "ap"}.get(position, "unknown")
-    secondary = find(ds, "PositionerSecondaryAngle")
-    tilt = 0.0 if secondary is None else abs(number(secondary, path, "PositionerSecondaryAngle"))
-    angle = abs(number(primary, path, "PositionerPrimaryAngle")) % 360.0
+    tilt = abs(angles[1])
+    angle = abs(angles[0]) % 360.0
     angle = min(angle, 360.0 - angle)  # 0..180: 0 frontal, 90 lateral, 180 frontal again
     if tilt > _TILT_TOLERANCE_DEG:
         return "oblique"
@@ -187,31 +201,51 @@ def _mm(mm_per_px: float | None) -> str:
     return "none" if mm_per_px is None else f"{mm_per_px:.4g} mm"
 
 
-def check_same_geometry(ds: Dataset, path: Path, reference: Geometry, reference_path: Path) -> None:
-    """Refuse the header ``ds`` (file ``path``) of a later instance of a series whose pixel
-    size (by more than 1 %), view or display shutter differs from ``reference``, the
-    geometry of the series' first instance (file ``reference_path``): its frames would be
-    measured in the wrong millimetres, against corners drawn on another view, or with the
-    wrong field of view.
+def _angle_apart(a: float, b: float) -> float:
+    """Degrees between two angles, 0..180."""
+    apart = abs(a - b) % 360.0
+    return min(apart, 360.0 - apart)
+
+
+def check_same_geometry(ds: Dataset, path: Path, first: Dataset, reference: Geometry, first_path: Path) -> None:
+    """Refuse the header ``ds`` (file ``path``) of a later instance of a series seen another
+    way than its first instance (header ``first``, geometry ``reference``, file
+    ``first_path``): a pixel size more than 1 % apart, positioner angles more than 5 degrees
+    apart (the view's name when either has none), or a display shutter that overlaps the
+    first's by less than 90 % (intersection over union; a slight narrowing is left to the
+    engine's collimator check). Its frames would be measured in the wrong millimetres,
+    against corners drawn on another view, or in the wrong field.
 
     Raises
     ------
     InvalidStudyError
-        Naming ``path`` and, in the message, ``reference_path``; or the header's own errors
+        Naming ``path`` and, in the message, ``first_path``; or the header's own errors
         (as :func:`calibration`, :func:`view` and the shutter give them).
     """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # (the first instance's warnings were given)
         mm_per_px, _ = calibration(ds, path)
-    first, ref = reference_path.name, reference.mm_per_px
+    name, ref = first_path.name, reference.mm_per_px
     apart = "the instances cannot be measured as one series"
     if (mm_per_px is None) != (ref is None) or (
             mm_per_px is not None and abs(mm_per_px - ref) > _SAME_PIXEL_SIZE * ref):
-        raise InvalidStudyError(path, f"pixel size {_mm(mm_per_px)} differs from {first}'s {_mm(ref)} "
+        raise InvalidStudyError(path, f"pixel size {_mm(mm_per_px)} differs from {name}'s {_mm(ref)} "
                                       f"(by more than {_SAME_PIXEL_SIZE * 100:g} %): {apart}")
-    if (seen := view(ds, path)) != reference.view:
-        raise InvalidStudyError(path, f"view {seen!r} differs from {first}'s {reference.view!r}: {apart}")
+    angles, first_angles = _angles(ds, path), _angles(first, first_path)
+    if angles is not None and first_angles is not None:
+        turned = max(_angle_apart(a, b) for a, b in zip(angles, first_angles))
+        if turned > _SAME_ANGLE_DEG:
+            raise InvalidStudyError(path, f"positioner angles {angles[0]:g}, {angles[1]:g} deg differ from {name}'s "
+                                          f"{first_angles[0]:g}, {first_angles[1]:g} by {turned:g} deg "
+                                          f"(more than {_SAME_ANGLE_DEG:g}): {apart}")
+    elif (seen := view(ds, path)) != reference.view:
+        raise InvalidStudyError(path, f"view {seen!r} differs from {name}'s {reference.view!r}: {apart}")
     shutter = shutter_mask(ds, reference.fov_mask.shape, path)
-    if (shutter is not None) != (reference.fov_source == "shutter") or (
-            shutter is not None and not np.array_equal(shutter, reference.fov_mask)):
-        raise InvalidStudyError(path, f"display shutter differs from {first}'s: {apart}")
+    if (shutter is not None) != (reference.fov_source == "shutter"):
+        raise InvalidStudyError(path, f"has {'a' if shutter is not None else 'no'} display shutter, unlike {name}: "
+                                      f"{apart}")
+    if shutter is not None:
+        overlap = (shutter & reference.fov_mask).sum() / (shutter | reference.fov_mask).sum()
+        if overlap < _SAME_SHUTTER_OVERLAP:
+            raise InvalidStudyError(path, f"display shutter overlaps {name}'s by {overlap * 100:.0f} % only "
+                                          f"(less than {_SAME_SHUTTER_OVERLAP * 100:g} %): {apart}")
