@@ -376,6 +376,10 @@ def test_a_study_that_fails_does_not_stop_the_others(breach, tmp_path, capsys):
     (line,) = captured.err.strip().splitlines()
     assert line.startswith("vpimage: error: 2 of 3 studies failed") and "garbage.dcm" in line and "truncated.dcm" in line
     assert sorted(p.name for p in out.iterdir()) == ["breach"]  # and no folder is left for them
+    # All of them failing: none was analysed, and the line says so.
+    assert main(["analyze", str(garbage), str(truncated), "--out", str(tmp_path / "none")]) == 3
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("vpimage: error: 2 of 2 studies failed, none was analysed: ")
 
 
 def test_a_rerun_that_fails_writing_leaves_no_summary_over_a_mixed_result_set(breach, tmp_path, capsys):

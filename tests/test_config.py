@@ -139,10 +139,10 @@ def test_section_type_checked():
     ("cement_contrast", 0.0, r"\(0, 1\]"),
     ("min_local_snr", 1e9, r"\(0, 20\]"),
     ("display_log_range", 1e9, r"\[0, 20\]"),
-    ("min_area_px", 100000, r"\[0, 500\]"),
-    ("min_run", 100, r"\[1, 10\]"),
-    ("baseline_frames_min", 64, r"\[1, 30\]"),
-    ("baseline_frames_max", 640, r"\[1, 100\]"),
+    ("min_area_px", 100000, r"\[0, 2000\]"),
+    ("min_run", 100, r"\[1, 30\]"),
+    ("baseline_frames_min", 64, r"\[1, 60\]"),
+    ("baseline_frames_max", 640, r"\[1, 300\]"),
 ])
 def test_a_segmentation_value_past_which_no_cement_counts_is_refused(tmp_path, key, value, where):
     path = tmp_path / "blind.toml"
@@ -153,8 +153,8 @@ def test_a_segmentation_value_past_which_no_cement_counts_is_refused(tmp_path, k
 
 
 def test_the_ceilings_themselves_are_read():
-    ceilings = {"cement_contrast": 1.0, "min_local_snr": 20.0, "display_log_range": 20.0, "min_area_px": 500,
-                "min_run": 10, "baseline_frames_min": 30, "baseline_frames_max": 100}
+    ceilings = {"cement_contrast": 1.0, "min_local_snr": 20.0, "display_log_range": 20.0, "min_area_px": 2000,
+                "min_run": 30, "baseline_frames_min": 60, "baseline_frames_max": 300}
     config = RunConfig.defaults().with_overrides({f"segmentation.{k}": v for k, v in ceilings.items()})
     assert {k: getattr(config.segmentation, k) for k in ceilings} == ceilings
 

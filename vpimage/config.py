@@ -69,14 +69,15 @@ _SEGMENTATION_RANGES = {
     "registration_error_px": (0, 5),
     "registration_grid_mm": (0, 5),
     # Past these no cement would ever count on any study, and every frame would read ok
-    # (the defaults, and ceilings well above them that still see the phantom's cement):
+    # (the defaults, and ceilings far above them, still seeing the phantom's cement):
     "cement_contrast": (0, 1),  # 0.15; 1 is ~2 mm of cement on the phantom
     "min_local_snr": (0, 20),  # 4
     "display_log_range": (0, 20),  # 11; e**20 is far beyond any detector's range
-    "min_area_px": (0, 500),  # 20
-    "min_run": (1, 10),  # 1 frame; 10 delay a stop by as many frames
-    "baseline_frames_min": (1, 30),  # 3
-    "baseline_frames_max": (1, 100),  # 10
+    # Counts in px and frames, whose size and length vary with the detector and the rate:
+    "min_area_px": (0, 2000),  # 20; 2000 px: 20 mm2 at 0.1 mm/px, 180 at 0.3
+    "min_run": (1, 30),  # 1 frame; 30: 1 s at 30 fps, 10 s at 3 fps
+    "baseline_frames_min": (1, 60),  # 3; 60: 2 s at 30 fps
+    "baseline_frames_max": (1, 300),  # 10; 300: 10 s at 30 fps (each frame is kept until the baseline is made)
 }
 
 

@@ -55,7 +55,7 @@ class UnsupportedError(InvalidStudyError):
 
 
 class StudiesFailedError(VpimageError):
-    """Some studies of several could not be read; the others were analysed.
+    """Some (or all) studies of several could not be read; the others were analysed.
 
     Parameters
     ----------
@@ -68,7 +68,8 @@ class StudiesFailedError(VpimageError):
     def __init__(self, failures: list[InvalidStudyError], total: int):
         self.failures = list(failures)
         reasons = "; ".join(str(error) for error in self.failures)
-        super().__init__(f"{len(self.failures)} of {total} studies failed, the others were analysed: {reasons}")
+        others = "the others were analysed" if len(self.failures) < total else "none was analysed"
+        super().__init__(f"{len(self.failures)} of {total} studies failed, {others}: {reasons}")
 
 
 class OutputError(_PathError):

@@ -14,6 +14,7 @@ from scipy import ndimage as ndi
 from vpimage.alerts import AlertLevel
 from vpimage.config import RunConfig
 from vpimage.engine import Engine
+from vpimage.errors import ArgumentError
 from vpimage.measures import Corners, classify_leaks, depth_fraction, front_to_wall_px
 from vpimage.synth import SynthOptions, simulate
 
@@ -310,7 +311,7 @@ def test_an_engine_is_refused_arguments_it_cannot_run_on(toy, kwargs, words):
     # ValueError of the registration.)
     arguments = {"config": RunConfig.defaults(), "rows": 256, "columns": 256, "mm_per_px": 0.3, **kwargs}
     config = arguments.pop("config")
-    with pytest.raises(ValueError, match=words):
+    with pytest.raises(ArgumentError, match=words):  # (a vpimage error, and a ValueError)
         Engine(config, **arguments)
 
 

@@ -197,9 +197,11 @@ def _on_first_frame(study, corners, frame: int, make_engine) -> tuple:
 
 def _warn_if_injection_start_unseen(key: str, results: list, earliest: int) -> None:
     """Warn when the run may have begun after the injection: no cement seen, or seen from
-    ``earliest`` (the first frame the baseline lets cement be looked for). Cement in the
-    body at a run's first frames is taken for the pre-injection baseline and never seen,
-    however near the wall it lies; the pixels cannot tell it from bone."""
+    ``earliest`` (the first frame at which cement can count: the baseline's least frames,
+    then ``min_run`` frames in a row). Cement in the body at a run's first frames is taken
+    for the pre-injection baseline and never seen, however near the wall it lies; the
+    pixels cannot tell it from bone. A run that begins while cement grows slowly shows it
+    later, as a run that begins before the injection does: this does not catch that one."""
     first = next((r.frame for r in results if r.cement_area_px > 0), None)
     if first is not None and first > earliest:
         return
@@ -322,7 +324,8 @@ def analyze_study(
             frame_corners.append(frame.corners)
     elapsed = time.perf_counter() - started
     logger.info("study %s: %d frames in %.2f s", study.key, len(results), elapsed)
-    _warn_if_injection_start_unseen(study.key, results, config.segmentation.baseline_frames_min)
+    seg = config.segmentation
+    _warn_if_injection_start_unseen(study.key, results, seg.baseline_frames_min + seg.min_run - 1)
 
     out = make_folder(out)
     # summary.json, written last, marks a complete result set: a stale one goes first, so a
