@@ -411,3 +411,22 @@ def test_a_white_level_far_above_the_frames_is_unreliable_not_a_runaway_registra
     index = np.arange(16)
     out = engine.process(SimpleNamespace(frames=sim.run.frames.astype(np.float32), time_s=index / 5.0, index=index))
     assert len(out) == 16 and {f.result.alert for f in out} == {AlertLevel.UNRELIABLE}
+
+
+@pytest.mark.parametrize(("change", "words"), [
+    (lambda f: f + 2000, "frame 0 holds values up to [0-9]{4}, above `white_level` 4095: .* not on one scale"),
+    (lambda f: f * 4, "frame 0 holds values up to 1[0-9]{4}, above `white_level` 4095"),
+    (lambda f: -f, "frame 0 has no finite exposed value above 0"),
+])
+def test_frames_off_the_white_levels_scale_are_refused_not_read_as_all_ok(change, words):
+    """A posterior breach shifted above the white level (or scaled, or negated) read brighter
+    than white: no cement could show and every frame was ok, the breach's stop included."""
+    sim = simulate("posterior_breach", seed=0, options=SynthOptions(size_px=96, frames=16))
+    engine = Engine(RunConfig.defaults(), rows=96, columns=96, mm_per_px=sim.run.mm_per_px,
+                    corners=Corners.from_dict(sim.truth["vertebral_body"]), white_level=2.0**sim.run.bits_stored - 1)
+    assert sim.run.bits_stored == 12 and sim.run.photometric == "MONOCHROME2"  # (frames as ingested)
+    frames = change(sim.run.frames.astype(np.float32))
+    index = np.arange(16)
+    with pytest.raises(ArgumentError, match=words):
+        engine.process(SimpleNamespace(frames=frames, time_s=index / 5.0, index=index))
+    assert engine.state.reference is None  # nothing of it was taken

@@ -177,7 +177,9 @@ class Engine:
         one, so frames are treated as the oblique view's, reason ``needle_enters_anterior``.
     white_level : float, optional
         Top of the stored pixel range, > 0 (:attr:`vpimage.io.Study.white_level`); by
-        default the first frame's brightest exposed value rounded up to ``2**k - 1``.
+        default the first frame's brightest exposed value rounded up to ``2**k - 1``. A
+        first frame with exposed values above it, or none above 0, is refused
+        (ArgumentError): it is on another scale.
     backend, device : str, optional
         Kernel backend and device (see :func:`vpimage.kernels.resolve`); :attr:`backend`
         and :attr:`device` say which were taken.
@@ -324,6 +326,7 @@ class Engine:
         if self.white_level is None:
             self.white_level = self._host.stored_range_top(host_frames[0], self.fov_mask)
         if self.state.reference is None:
+            self._check_scale(host_frames[0], int(np.asarray(batch.index)[0]))
             black = self._host.attenuation(np.zeros(1, np.float32), white_level=self.white_level, log_range=log_range)
             self._black = float(black[0])
             first = self._host.attenuation(host_frames[0], white_level=self.white_level, log_range=log_range)
@@ -375,7 +378,21 @@ class Engine:
         if bad.any():
             i = int(np.argmax(bad))
             raise ArgumentError(f"batch time_s must be finite and not decrease: frame {i} of the batch at "
-                                f"{time_s[i]!r} s, after {times[i]!r} s")
+                                f"{float(time_s[i]):g} s, after {float(times[i]):g} s")
+
+    def _check_scale(self, first: np.ndarray, index: int) -> None:
+        """Refuse a first frame (float32 [rows, cols]) that is not on the white level's scale:
+        exposed values above ``white_level`` read brighter than white, where no cement can
+        show (every frame would be ``ok``), and a frame with no exposed value above 0 is no
+        intensity image. Checked once, on the reference: vpimage.io gives frames and white
+        level on one scale."""
+        top = float(np.nanmax(first[self.fov_mask])) if np.isfinite(first[self.fov_mask]).any() else math.nan
+        if top > self.white_level * (1 + 1e-6):
+            raise ArgumentError(f"frame {index} holds values up to {top:g}, above `white_level` {self.white_level:g}: "
+                                "the frames and the white level are not on one scale")
+        if not top > 0:
+            raise ArgumentError(f"frame {index} has no finite exposed value above 0: frames must be intensities, "
+                                "higher = brighter (as vpimage.io gives them)")
 
     def _prepare(self, frames, seen, start: int, end: int, reference, previous_shift: np.ndarray, corners) -> _Prepared:
         """Frames ``start:end`` of a batch on the device (pixel values ``[B, rows, cols]``) in
