@@ -152,6 +152,19 @@ def test_a_segmentation_value_past_which_no_cement_counts_is_refused(tmp_path, k
     assert str(path) in str(info.value)
 
 
+@pytest.mark.parametrize(("text", "words"), [
+    # On venous_leak each read every frame ok: the leak was never looked for, or never counted.
+    ("[segmentation]\nleak_search_margin_mm = 0.0\n", r"`leak_search_margin_mm` must be a finite number in \[5, 200\]"),
+    ("[leaks]\nmargin_mm = 1e6\n", r"`margin_mm` must be a finite number in \[0, 5\] mm"),
+    ("[leaks]\nautomatic_corner_margin_mm = 50\n", r"`automatic_corner_margin_mm` must be a finite number in \[0, 5\]"),
+])
+def test_a_leak_setting_past_which_no_leak_counts_is_refused(tmp_path, text, words):
+    path = tmp_path / "blind.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=words):
+        RunConfig.from_toml(path)
+
+
 def test_the_ceilings_themselves_are_read():
     ceilings = {"cement_contrast": 1.0, "min_local_snr": 20.0, "display_log_range": 20.0, "min_area_px": 2000,
                 "min_run": 30, "baseline_frames_min": 60, "baseline_frames_max": 300}

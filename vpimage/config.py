@@ -78,6 +78,9 @@ _SEGMENTATION_RANGES = {
     "min_run": (1, 30),  # 1 frame; 30: 1 s at 30 fps, 10 s at 3 fps
     "baseline_frames_min": (1, 60),  # 3; 60: 2 s at 30 fps
     "baseline_frames_max": (1, 300),  # 10; 300: 10 s at 30 fps (each frame is kept until the baseline is made)
+    # Nearer the body, a leak's start could go unseen: 30 mm; the floor leaves a leak's first
+    # millimetres in view (the first frame of any leak stops).
+    "leak_search_margin_mm": (5, 200),
 }
 
 
@@ -161,7 +164,7 @@ class SegmentationConfig:
         coarser, and the fit stays sub-pixel at the frame's own pixel size, mm, at most 5.
     leak_search_margin_mm : float
         Cement is looked for in the vertebral body and this far around it (and the
-        whole field when the body is unknown): cement farther out is not seen, mm.
+        whole field when the body is unknown): cement farther out is not seen, mm, 5-200.
     adjacent_blob_mm : float
         A new cement-sized blob (``min_area_px``) this close to the cement so far counts in
         its first frame; farther away a new blob must be seen in two frames in a row. Cement

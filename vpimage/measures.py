@@ -358,6 +358,10 @@ def depth_fraction(mask, corners: Corners) -> float:
     return a / (a + b) if a + b > 0 else math.nan
 
 
+# Cement this far beyond the body's outline is a leak whatever the outline's error, mm.
+_MAX_LEAK_MARGIN_MM = 5.0
+
+
 @dataclass(frozen=True)
 class LeakRules:
     """How cement outside the body is told apart and classified.
@@ -366,11 +370,11 @@ class LeakRules:
     ----------
     margin_mm : float
         Cement within this distance outside the body's edges is not a leak (edge blur of
-        the segmentation and of annotated corners), mm at the isocentre.
+        the segmentation and of annotated corners), mm at the isocentre, at most 5.
     min_area_mm2 : float
         Smaller outside components are ignored, mm^2.
     automatic_corner_margin_mm : float
-        Added to ``margin_mm`` when the corners were found automatically, mm (see
+        Added to ``margin_mm`` when the corners were found automatically, mm, at most 5 (see
         :meth:`for_automatic_corners`). Their error is 0.25 mm median, 0.4 mm 95th
         percentile on the phantom (``benchmarks/anatomy.py``); there 0.1 mm gives no
         leak on any no_leak case, and 0.3 mm delayed a vein's first frame.
@@ -388,10 +392,12 @@ class LeakRules:
     venous_min_elongation: float = 2.0
 
     def __post_init__(self):
-        for name in ("margin_mm", "min_area_mm2", "automatic_corner_margin_mm"):
+        for name in ("margin_mm", "automatic_corner_margin_mm"):  # (farther out, no leak would ever count)
             value = getattr(self, name)
-            if not (math.isfinite(value) and value >= 0):
-                raise ArgumentError(f"`{name}` must be a finite number >= 0; got {value!r}")
+            if not (math.isfinite(value) and 0 <= value <= _MAX_LEAK_MARGIN_MM):
+                raise ArgumentError(f"`{name}` must be a finite number in [0, {_MAX_LEAK_MARGIN_MM:g}] mm; got {value!r}")
+        if not (math.isfinite(self.min_area_mm2) and self.min_area_mm2 >= 0):
+            raise ArgumentError(f"`min_area_mm2` must be a finite number >= 0; got {self.min_area_mm2!r}")
         for name in ("venous_max_width_mm", "venous_min_elongation"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value > 0):

@@ -50,11 +50,11 @@ def test_cement_beyond_the_leak_search_margin_is_not_looked_for(venous_leak):
     away_mm = ndi.distance_transform_edt(~body_mask(corners, shape)) * sim.truth["mm_per_px"]
     assert away_mm[sim.cement_masks[-1]].max() > 10.0  # the truth's vein runs out that far
     wide, wide_engine = analysed(sim, 30.0)
-    near, near_engine = analysed(sim, 4.0)
+    near, near_engine = analysed(sim, 5.0)  # (the least margin the config allows)
     # (The state is on the reference frame, where the corners were drawn.)
     wide_cement, near_cement = wide_engine.state.accumulated, near_engine.state.accumulated
     assert away_mm[wide_cement].max() > 10.0
-    assert away_mm[near_cement].max() <= 4.0
+    assert away_mm[near_cement].max() <= 5.0
     in_body = away_mm == 0
     wide_in_body, near_in_body = int((wide_cement & in_body).sum()), int((near_cement & in_body).sum())
     assert abs(near_in_body - wide_in_body) <= 0.02 * wide_in_body
