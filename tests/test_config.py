@@ -4,7 +4,7 @@ import pytest
 
 from vpimage.alerts import AlertLevel, AlertThresholds
 from vpimage.config import ReliabilityConfig, RunConfig, SegmentationConfig, SpeedConfig
-from vpimage.errors import ConfigError
+from vpimage.errors import ArgumentError, ConfigError
 from vpimage.measures import LeakRules
 
 
@@ -177,3 +177,10 @@ def test_a_file_with_a_utf8_byte_order_mark_is_read(tmp_path):
     path = tmp_path / "bom.toml"
     path.write_bytes(b"\xef\xbb\xbf[alerts]\nwarn_mm = 6.0\n")
     assert RunConfig.from_toml(path).alerts.warn_mm == 6.0
+
+
+@pytest.mark.parametrize("value", [3, None])
+def test_a_config_path_that_is_no_path_is_refused(value):
+    # 3 was opened as file descriptor 3 (whatever that was), and then closed.
+    with pytest.raises(ArgumentError, match="`path` must be a str or PathLike"):
+        RunConfig.from_toml(value)

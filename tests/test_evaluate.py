@@ -15,7 +15,7 @@ import pytest
 from vpimage.alerts import AlertLevel
 from vpimage.cli import main
 from vpimage.engine._result import FrameResult
-from vpimage.errors import InvalidStudyError
+from vpimage.errors import ArgumentError, InvalidStudyError
 from vpimage.evaluate import EVALUATION_FILE, _check_times, dice, evaluate
 from vpimage.outputs import MASKS_FILE, summarize_alerts, write_frames_csv, write_masks_npz, write_summary_json
 
@@ -552,3 +552,10 @@ def test_cli_bad_input_exits_3_with_one_line(pair, capsys, broken):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and str(named) in err
     assert not (result_dir / EVALUATION_FILE).exists()
+
+
+def test_paths_that_are_no_paths_are_refused(pair):
+    result_dir, truth_path = pair
+    for args, name in (((None, truth_path), "result_dir"), ((result_dir, 3), "truth_path")):
+        with pytest.raises(ArgumentError, match=f"`{name}` must be a str or PathLike"):
+            evaluate(*args)

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from os import PathLike
 from typing import Any, Mapping
 
+from vpimage._paths import path_argument
 from vpimage.alerts import AlertLevel, AlertThresholds
 from vpimage.errors import ArgumentError, ConfigError
 from vpimage.measures import LeakRules
@@ -381,6 +382,7 @@ class RunConfig:
             The file cannot be read or parsed, or a key or value is bad (the message names
             the file and the key).
         """
+        path = path_argument(path)  # (an int would be read as an open file descriptor)
         try:
             with open(path, "rb") as stream:
                 text = stream.read()

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from vpimage._atomic import write_text_atomic
+from vpimage._paths import path_argument
 from vpimage.alerts import AlertLevel
 from vpimage.errors import ArgumentError, InvalidStudyError
 from vpimage.measures import LEAK_CLASSES
@@ -145,8 +146,8 @@ def evaluate(result_dir: str | PathLike, truth_path: str | PathLike) -> dict[str
         (``time_s`` of frame ``i`` in frames.csv and the truth, see :func:`_check_times`)
         or mask shapes that do not match.
     """
-    result_dir = Path(result_dir)
-    truth_path = Path(truth_path)
+    result_dir = path_argument(result_dir, "result_dir")
+    truth_path = path_argument(truth_path, "truth_path")
     if not result_dir.is_dir():
         raise InvalidStudyError(result_dir, "no such result folder")
     _check_complete(result_dir / _SUMMARY_FILE)

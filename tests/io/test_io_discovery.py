@@ -214,9 +214,12 @@ def test_a_study_file_given_to_discover_is_that_study(tmp_path):
 
 
 def test_an_empty_path_is_refused_not_read_as_the_working_folder():
-    for call in (vpimage.io.open, vpimage.io.discover):
-        with pytest.raises(ArgumentError, match="an empty path names no file or folder"):
+    for call, name in ((vpimage.io.open, "path"), (vpimage.io.discover, "root")):
+        with pytest.raises(ArgumentError, match=f"`{name}` is empty: it names no file or folder"):
             call("")
+        for value, kind in ((None, "NoneType"), (3, "int"), (b"run.dcm", "bytes")):  # (a pathlib TypeError)
+            with pytest.raises(ArgumentError, match=f"`{name}` must be a str or PathLike .*; got {kind}"):
+                call(value)
 
 
 @pytest.mark.filterwarnings("ignore:Invalid value for VR CS", "ignore:The value length")  # writing the hostile IDs

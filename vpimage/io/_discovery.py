@@ -25,7 +25,8 @@ from pathlib import Path
 from pydicom import dcmread
 from pydicom.uid import UID
 
-from vpimage.errors import ArgumentError, InvalidStudyError, UnsupportedError
+from vpimage._paths import path_argument
+from vpimage.errors import InvalidStudyError, UnsupportedError
 from vpimage.io._dicom_study import DicomInstance, open_instance, open_series, read_header
 from vpimage.io._study import Study, reading
 
@@ -178,16 +179,9 @@ def _is_dicomdir(path: Path, header) -> bool:
     return path.name.upper() == "DICOMDIR" or sop == _MEDIA_STORAGE_DIRECTORY
 
 
-def _named(path) -> Path:
-    """``path`` as a Path; an empty one (which Path reads as the working folder) is refused."""
-    if not str(path):
-        raise ArgumentError("an empty path names no file or folder")
-    return Path(path)
-
-
 def open_path(path) -> Study:
     """The study held by ``path`` (see :func:`vpimage.io.open`)."""
-    path = _named(path)
+    path = path_argument(path, "path")
     if not path.exists():
         raise InvalidStudyError(path, "does not exist")
     if path.is_dir():
@@ -244,7 +238,7 @@ def discover(root) -> list[StudySource]:
         When ``root`` does not exist, or its DICOMDIR cannot be read or references no
         file that can be.
     """
-    root = _named(root)
+    root = path_argument(root, "root")
     if not root.exists():
         raise InvalidStudyError(root, "does not exist")
     if root.is_dir():
