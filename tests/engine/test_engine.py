@@ -315,6 +315,18 @@ def test_an_engine_is_refused_arguments_it_cannot_run_on(toy, kwargs, words):
         Engine(config, **arguments)
 
 
+@pytest.mark.parametrize(("batch", "words"), [
+    ((np.zeros((1, 256, 256)), [0.0], [0]), "`batch` must have frames, time_s and index, as .*; got tuple"),
+    (SimpleNamespace(frames=[[["a"] * 256] * 256], time_s=[0.0], index=[0]), "batch frames, time_s and index must be numbers"),
+    (SimpleNamespace(frames=np.zeros((1, 256, 256)), time_s=["soon"], index=[0]), "must be numbers"),
+])
+def test_a_batch_that_is_no_batch_is_refused(toy, batch, words):
+    # (An AttributeError, or numpy's own ValueError, escaped.)
+    engine = Engine(RunConfig.defaults(), rows=256, columns=256, mm_per_px=0.3)
+    with pytest.raises(ArgumentError, match=words):
+        engine.process(batch)
+
+
 def test_an_empty_batch_is_no_frame(toy):
     engine = Engine(RunConfig.defaults(), rows=toy.frames.shape[1], columns=toy.frames.shape[2], mm_per_px=0.3)
     assert engine.process(Batch(toy.frames[:0], toy.time_s[:0], np.arange(0))) == []

@@ -317,8 +317,15 @@ class Engine:
         -------
         list of EngineFrame, one per frame of the batch, in order.
         """
-        host_frames = np.asarray(batch.frames, dtype=np.float32)
-        self._check_batch(host_frames, np.asarray(batch.time_s, dtype=np.float64), np.asarray(batch.index))
+        if not all(hasattr(batch, name) for name in ("frames", "time_s", "index")):
+            raise ArgumentError(f"`batch` must have frames, time_s and index, as a vpimage.io.FrameBatch has; "
+                                f"got {type(batch).__name__}")
+        try:
+            host_frames = np.asarray(batch.frames, dtype=np.float32)
+            time_s, index = np.asarray(batch.time_s, dtype=np.float64), np.asarray(batch.index, dtype=np.int64)
+        except (TypeError, ValueError) as error:
+            raise ArgumentError(f"batch frames, time_s and index must be numbers: {error}") from None
+        self._check_batch(host_frames, time_s, index)
         if not len(host_frames):
             return []
         k = self.kernels
@@ -326,7 +333,7 @@ class Engine:
         if self.white_level is None:
             self.white_level = self._host.stored_range_top(host_frames[0], self.fov_mask)
         if self.state.reference is None:
-            self._check_scale(host_frames[0], int(np.asarray(batch.index)[0]))
+            self._check_scale(host_frames[0], int(index[0]))
             black = self._host.attenuation(np.zeros(1, np.float32), white_level=self.white_level, log_range=log_range)
             self._black = float(black[0])
             first = self._host.attenuation(host_frames[0], white_level=self.white_level, log_range=log_range)
@@ -354,7 +361,7 @@ class Engine:
                         self._prepare, frames, seen, prepared.end, end, reference, prepared.shifts[-1], corners
                     )
                 for j, i in enumerate(range(prepared.start, prepared.end)):
-                    out.append(self._step(prepared, j, float(batch.time_s[i]), int(batch.index[i])))
+                    out.append(self._step(prepared, j, float(time_s[i]), int(index[i])))
                     if self.state.reference is not reference:
                         break
                 if ahead is not None:
