@@ -25,8 +25,8 @@ def _check(masks: np.ndarray, time_of_arrival_s: np.ndarray) -> None:
         raise ArgumentError(f"`masks` must be a bool array [frames, rows, cols]; got {masks.dtype} {masks.shape}")
     if time_of_arrival_s.shape != masks.shape[1:] or time_of_arrival_s.dtype.kind != "f":
         raise ArgumentError(
-            f"`time_of_arrival_s` must be a float array [rows, cols] = {masks.shape[1:]}; "
-            f"got {time_of_arrival_s.dtype} {time_of_arrival_s.shape}"
+            f"`time_of_arrival_s` must be a float array [rows, cols] the size of the masks' frames "
+            f"{masks.shape[1:]}; got {time_of_arrival_s.dtype} {time_of_arrival_s.shape} (one of the two is wrong)"
         )
 
 
