@@ -171,6 +171,29 @@ def test_no_patient_identity_in_any_output(breach, analysed):
         assert not any(value.encode() in data for value in identity), path.name
 
 
+def test_a_study_named_after_its_patient_is_shown_by_its_key(breach, tmp_path, capsys):
+    # A folder exported as DOE_JOHN_ID12345 (the header's name and id): summary.json's input
+    # and the progress line gave the patient's name and id.
+    ds = pydicom.dcmread(breach["dcm"])
+    ds.PatientName, ds.PatientID, ds.PatientBirthDate = "Doe^John", "ID12345", "19400101"
+    folder = tmp_path / "DOE_JOHN_ID12345"
+    folder.mkdir()
+    ds.save_as(folder / "IM0001.dcm", enforce_file_format=True)
+    out = tmp_path / "out"
+    capsys.readouterr()
+    assert main(["analyze", str(folder), "--out", str(out), "--wall", str(breach["wall"])]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["input"] == f"study_{summary['study_key']}"
+    printed = capsys.readouterr().out
+    assert printed.startswith(f"study_{summary['study_key']}: ")
+    for path in out.iterdir():
+        assert not any(word in path.read_bytes().upper() for word in (b"DOE", b"JOHN", b"ID12345")), path.name
+    # A name that holds no identity is shown as it is.
+    plain = tmp_path / "plain"
+    assert main(["analyze", str(breach["dcm"]), "--out", str(plain), "--wall", str(breach["wall"]), "--quiet"]) == 0
+    assert json.loads((plain / "summary.json").read_text())["input"] == "breach.dcm"
+
+
 def test_several_inputs_get_one_folder_each_named_from_the_file(breach, tmp_path):
     other = tmp_path / "second.dcm"
     other.write_bytes(Path(breach["dcm"]).read_bytes())

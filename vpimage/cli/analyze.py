@@ -89,7 +89,7 @@ def _analyze_each(args: argparse.Namespace, out: Path, config, wall) -> list:
             stop = "never" if first_stop is None else f"{first_stop:.2f} s"
             skipped = len(summary["skipped_files"])
             print(
-                f"{Path(source).name}: {summary['frames']} frames, max alert {summary['max_alert']}, "
+                f"{summary['input']}: {summary['frames']} frames, max alert {summary['max_alert']}, "
                 f"first stop {stop}{f', {skipped} file(s) skipped' if skipped else ''} -> {target}"
             )
     return failures
@@ -356,7 +356,7 @@ def analyze_study(
         "device": engine.device,
         "processing_fps": len(results) / elapsed if elapsed > 0 else None,
         "version": __version__,
-        "input": Path(source).name,
+        "input": study.shown_name(Path(source).name),  # (study_<key> where it holds the patient's identity)
         "study_key": study.key,
         "view": geometry.view,
         "unreliable_frames": sum(r.alert == "unreliable" for r in results),

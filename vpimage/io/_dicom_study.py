@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 import struct
 import warnings
 from collections.abc import Iterator
@@ -149,6 +150,16 @@ def _key(datasets: list[Dataset], path: Path) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
+def _identity(headers: list[Dataset]) -> frozenset[str]:
+    """The words of the headers' Patient's Name, and their Patient ID and Birth Date (for
+    :meth:`Study.shown_name`, never shown)."""
+    words = set()
+    for ds in headers:
+        words.update(re.split(r"[\^=\s,.]+", str(ds.get("PatientName", "") or "")))
+        words.update(str(ds.get(keyword, "") or "").strip() for keyword in ("PatientID", "PatientBirthDate"))
+    return frozenset(words)
+
+
 def _names(header: Dataset) -> tuple[str, str]:
     syntax = UID(header.file_meta.TransferSyntaxUID)
     sop = header.get("SOPClassUID") or header.file_meta.get("MediaStorageSOPClassUID", "")
@@ -171,7 +182,7 @@ def open_instance(path: Path, header: Dataset | None = None, *, skipped_files: t
     return Study(path, source=instance, n_frames=instance.fmt.n_frames, rows=instance.fmt.rows,
                  columns=instance.fmt.columns, geometry=geo, timing=timing, photometric=instance.fmt.photometric,
                  transfer_syntax=syntax, sop_class=sop, white_level=instance.fmt.value_range()[1], key=key,
-                 skipped_files=skipped_files)
+                 skipped_files=skipped_files, identity=_identity([header]))
 
 
 def _check_alike(instances: list[DicomInstance]) -> None:
@@ -231,4 +242,4 @@ def open_series(origin: Path, instances: list[DicomInstance], *, skipped_files: 
     return Study(origin, source=_RunsFrames(instances), n_frames=len(timing.time_s), rows=first.fmt.rows,
                  columns=first.fmt.columns, geometry=geo, timing=timing, photometric=first.fmt.photometric,
                  transfer_syntax=syntax, sop_class=sop, white_level=first.fmt.value_range()[1], key=key,
-                 skipped_files=skipped_files)
+                 skipped_files=skipped_files, identity=_identity([i.header for i in instances]))

@@ -114,12 +114,17 @@ class Study:
         Files of the folder or DICOMDIR opened that were left out, each ``"name (reason)"``:
         unreadable, or referenced by the DICOMDIR and missing (their frames are not in the
         study). Empty for a file or video opened alone.
+
+    ``identity``, given by the DICOM readers, is the words of the patient's name, id and
+    birth date (3 characters or more), kept only for :meth:`shown_name`.
     """
 
     def __init__(self, path, *, source: FrameSource, n_frames: int, rows: int, columns: int,
                  geometry: Geometry, timing: Timing, photometric: str, transfer_syntax: str,
-                 sop_class: str, white_level: float, key: str, skipped_files: tuple[str, ...] = ()):
+                 sop_class: str, white_level: float, key: str, skipped_files: tuple[str, ...] = (),
+                 identity: frozenset[str] = frozenset()):
         self.path = Path(path)
+        self._identity = frozenset(word.lower() for word in identity if len(word) >= 3)  # (never shown)
         self._source = source
         self.n_frames, self.rows, self.columns = int(n_frames), int(rows), int(columns)
         self.geometry, self.timing = geometry, timing
@@ -127,6 +132,14 @@ class Study:
         self.white_level = float(white_level)
         self.key = key
         self.skipped_files = tuple(skipped_files)
+
+    def shown_name(self, name: str) -> str:
+        """``name`` (of a file or folder) as outputs may show it: ``study_<key>`` with its
+        suffix where it holds a word of the patient's name, the patient id or birth date
+        (a folder exported as ``DOE_JOHN``), else ``name`` itself."""
+        if any(word in name.lower() for word in self._identity):
+            return f"study_{self.key}{Path(name).suffix}"
+        return name
 
     def __repr__(self) -> str:
         return (f"Study(key={self.key!r}, n_frames={self.n_frames}, rows={self.rows}, columns={self.columns}, "
