@@ -84,6 +84,37 @@ def test_an_overlay_opencv_cannot_encode_is_an_output_error_leaving_nothing(tmp_
     assert list(tmp_path.iterdir()) == []
 
 
+def test_an_overlay_cut_short_by_the_disk_is_an_output_error_leaving_the_old_one(tmp_path, results, monkeypatch):
+    # OpenCV's writer says nothing when the disk fills: the cut-off video (no index, 0
+    # frames to a reader) replaced the old overlay. Here the writer loses every frame after
+    # the second, as a full disk makes it.
+    real = cv2.VideoWriter
+
+    class FillingDisk:
+        def __init__(self, *args):
+            self.writer, self.count = real(*args), 0
+
+        def isOpened(self):  # noqa: N802 (OpenCV's name)
+            return self.writer.isOpened()
+
+        def write(self, image):
+            self.count += 1
+            if self.count <= 2:
+                self.writer.write(image)
+
+        def release(self):
+            self.writer.release()
+
+    path = tmp_path / "overlay.mp4"
+    path.write_bytes(b"the old overlay")
+    monkeypatch.setattr(cv2, "VideoWriter", FillingDisk)
+    frames = [np.zeros((96, 128), np.uint16) for _ in results]
+    with pytest.raises(OutputError, match=f"the video holds 2 of its {len(results)} frames") as error:
+        write_overlay(path, frames, results, [None] * len(results), [None] * len(results), fps=10.0)
+    assert error.value.path == str(path)
+    assert [p.name for p in tmp_path.iterdir()] == ["overlay.mp4"] and path.read_bytes() == b"the old overlay"
+
+
 def test_timeline_png(tmp_path, results):
     path = tmp_path / "timeline.png"
     write_timeline_png(path, results, AlertThresholds(), size=(600, 300))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from os import PathLike
+from pathlib import Path
 from typing import Iterable, Sequence
 
 import cv2
@@ -96,7 +97,7 @@ def write_overlay(
         OpenCV cannot write the video here (naming ``path``).
     """
     with atomic_path(path) as temp:
-        writer = None
+        writer, written = None, 0
         try:
             for frame, result, mask, body in zip(frames, results, masks, corners):
                 frame = np.asarray(frame)
@@ -113,9 +114,23 @@ def write_overlay(
                 image = cv2.cvtColor(_to_grey(frame, *display_range), cv2.COLOR_GRAY2BGR)
                 _draw_frame(image, result, mask, body)
                 writer.write(cv2.copyMakeBorder(image, 0, pad_rows, 0, pad_cols, cv2.BORDER_CONSTANT, value=0))
+                written += 1
         finally:
             if writer is not None:
                 writer.release()
+        _check_written(temp, written, path)
+
+
+def _check_written(temp: Path, frames: int, path) -> None:
+    """OpenCV's writer reports no write error (a full disk leaves a video cut short, without
+    its index): the file is opened again and must hold all ``frames``."""
+    capture = cv2.VideoCapture(str(temp))
+    try:
+        found = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) if capture.isOpened() else 0
+    finally:
+        capture.release()
+    if found != frames:
+        raise OutputError(path, f"cannot be written: the video holds {found} of its {frames} frames (disk full?)")
 
 
 def _ticks(low: float, high: float, count: int = 6) -> np.ndarray:
