@@ -110,3 +110,16 @@ def test_a_folder_that_cannot_be_made_is_named_in_an_output_error(tmp_path):
         make_folder(tmp_path / "a file" / "out")
     assert info.value.path == str(tmp_path / "a file" / "out") and "cannot be made a folder" in info.value.reason
     assert make_folder(tmp_path / "new" / "out").is_dir()
+
+
+def test_a_write_error_with_a_traceback_in_its_message_is_one_line(tmp_path):
+    # pydicom re-raises a full disk as OSError("With tag (7FE0,0010) got exception: [Errno 28]
+    # No space left on device\nTraceback ..."): the CLI printed ten lines.
+    message = ("With tag (7FE0,0010) got exception: [Errno 28] No space left on device\n"
+               "Traceback (most recent call last):\n  File \"filewriter.py\", line 1\nOSError: ...")
+    with pytest.raises(OutputError) as error:
+        with atomic_path(tmp_path / "a.dcm"):
+            raise OSError(message)
+    assert error.value.reason == ("cannot be written: With tag (7FE0,0010) got exception: [Errno 28] "
+                                  "No space left on device")
+    assert "\n" not in str(error.value)

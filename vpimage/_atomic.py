@@ -108,7 +108,10 @@ def _discard(temp: Path) -> None:
 
 
 def _cannot_write(path: Path, error: OSError) -> OutputError:
-    return OutputError(path, f"cannot be written: {error.strerror or error}")
+    """The system's reason, in one line: pydicom re-raises a write error with its own words
+    and a whole traceback in the message, the system's reason at the end of its first line."""
+    reason = error.strerror or (str(error).splitlines() or [type(error).__name__])[0]
+    return OutputError(path, f"cannot be written: {reason}")
 
 
 def write_bytes_atomic(path: str | PathLike, data: bytes) -> None:
