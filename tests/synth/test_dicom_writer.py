@@ -235,6 +235,19 @@ def test_series_files_share_study_and_series(tmp_path, obj):
     assert sorted(p.name for p in (tmp_path / "run").iterdir()) == [p.name for p in paths]  # no temp files left
 
 
+def test_a_series_is_not_written_among_files_it_would_not_replace(tmp_path):
+    # A shorter series over a longer one left the longer one's last files: read as one
+    # study, two runs mixed (and neither matched its truth). Rewriting the same series, or
+    # into an empty folder, is fine.
+    write(make_run(n=5), tmp_path, "xa-series")
+    write(make_run(n=5, seed=1), tmp_path, "xa-series")  # the same files, replaced
+    with pytest.raises(OutputError, match="holds 0004.dcm and 1 more, which the series would not replace") as error:
+        write(make_run(n=3), tmp_path, "xa-series")
+    assert error.value.path == str(tmp_path / "run")
+    (tmp_path / "empty").mkdir()
+    assert len(write(make_run(n=3), tmp_path, "xa-series", name="empty")) == 3
+
+
 @pytest.mark.parametrize("obj", ["xa", "enhanced-xa", "xrf-series"])
 @pytest.mark.parametrize("syntax", ["j2k", "jpeg-ls-near"])
 def test_lossy_syntaxes_say_so(tmp_path, syntax, obj):

@@ -23,7 +23,7 @@ def add_parser(subparsers) -> None:
         ),
     )
     p.add_argument("scenario", choices=SCENARIOS, metavar="SCENARIO", help=f"one of: {', '.join(SCENARIOS)}")
-    p.add_argument("--out", required=True, type=Path, help="DICOM file to write (a folder for *-series objects)")
+    p.add_argument("--out", required=True, type=Path, help="DICOM file to write (a new or empty folder for *-series objects)")
     p.add_argument("--truth", type=Path, help="truth JSON to write; masks go beside it as <stem>_masks.npz")
     p.add_argument("--wall", type=Path, help="WALL.json to write (the treated body's corners at frame 0)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0): same seed, same run")

@@ -20,7 +20,7 @@ from pydicom.uid import UID, generate_uid
 
 from vpimage import __version__
 from vpimage._atomic import atomic_path, make_folder
-from vpimage.errors import ConfigError
+from vpimage.errors import ConfigError, OutputError
 from vpimage.synth._dicom_enhanced import add_enhanced_modules
 from vpimage.synth._dicom_modules import (
     StudyUids,
@@ -150,18 +150,28 @@ def write_dicom(
     uids = _make_uids(run, options)
     if obj.endswith("-series"):
         folder = Path(out)  # (made by the first write)
-        paths = []
-        for index in range(frames.shape[0]):
-            ds = _build(run, options, uids, index)
-            path = folder / f"{index + 1:04d}.dcm"
-            _write_atomically(ds, frames[index : index + 1], options.syntax, path)
-            paths.append(path)
+        paths = [folder / f"{index + 1:04d}.dcm" for index in range(frames.shape[0])]
+        _check_series_folder(folder, paths)
+        for index, path in enumerate(paths):
+            _write_atomically(_build(run, options, uids, index), frames[index : index + 1], options.syntax, path)
     else:
         path = Path(out)
         _write_atomically(_build(run, options, uids, 0), frames, options.syntax, path)
         paths = [path]
     logger.info("wrote %d %s file(s) in %s to %s", len(paths), obj, syntax, out)
     return paths
+
+
+def _check_series_folder(folder: Path, paths: list[Path]) -> None:
+    """Refuse a folder holding anything the series' files ``paths`` will not replace: read as
+    one study, its files would mix with the series (an earlier, longer series; another study)."""
+    if not folder.is_dir():
+        return
+    others = sorted(p.name for p in folder.iterdir() if p not in set(paths))
+    if others:
+        raise OutputError(folder, f"holds {others[0]}{f' and {len(others) - 1} more' if len(others) > 1 else ''}, "
+                                  "which the series would not replace (read as one study, they would mix): "
+                                  "write a series into a new or empty folder")
 
 
 def checked_calibration(obj: str, syntax: str, calibration: str | None) -> str:
