@@ -38,7 +38,9 @@ def add_parser(subparsers) -> None:
                    help="how mm/px is written (default distances; pixel-spacing for sc)")
     p.add_argument("--tilt", type=float, default=0.0, metavar="DEG", help="spine tilt in the image, degrees (0-25)")
     p.add_argument("--dose", choices=("high", "normal", "low"), default="normal")
-    p.add_argument("--photometric", choices=("MONOCHROME2", "MONOCHROME1"), default="MONOCHROME2")
+    p.add_argument("--photometric", choices=("MONOCHROME2", "MONOCHROME1"), default="MONOCHROME2",
+                   help="MONOCHROME1 is valid for the enhanced objects only; the legacy xa, xrf and sc objects get it "
+                        "as some archives hold them, which dciodvfy reports as an error (a test input for readers)")
     p.add_argument("--field", choices=("circle", "rectangle"), default="circle",
                    help="image-intensifier circle or rectangular collimation")
     p.add_argument("--bits", type=int, default=12, choices=(10, 11, 12), help="bits stored (default 12)")
