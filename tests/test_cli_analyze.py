@@ -188,6 +188,17 @@ def test_a_study_named_after_its_patient_is_shown_by_its_key(breach, tmp_path, c
     assert printed.startswith(f"study_{summary['study_key']}: ")
     for path in out.iterdir():
         assert not any(word in path.read_bytes().upper() for word in (b"DOE", b"JOHN", b"ID12345")), path.name
+    # Among several inputs, its subfolder is named after the study's key too (twice given:
+    # twice, apart), and a name like DOE.JOHN keeps no suffix that holds the identity.
+    dotted = tmp_path / "Doe.John"
+    folder.rename(dotted)
+    several = tmp_path / "several"
+    capsys.readouterr()
+    assert main(["analyze", str(dotted), str(dotted), str(breach["dcm"]), "--out", str(several),
+                 "--wall", str(breach["wall"])]) == 0
+    key = summary["study_key"]
+    assert sorted(p.name for p in several.iterdir()) == sorted([f"study_{key}", f"study_{key}_2", "breach"])
+    assert "DOE" not in capsys.readouterr().out.upper()
     # A name that holds no identity is shown as it is.
     plain = tmp_path / "plain"
     assert main(["analyze", str(breach["dcm"]), "--out", str(plain), "--wall", str(breach["wall"]), "--quiet"]) == 0

@@ -13,6 +13,7 @@ each study that failed and why. The heavy modules load only when the command run
 from __future__ import annotations
 
 import argparse
+import collections
 import dataclasses
 import json
 import logging
@@ -71,16 +72,23 @@ def run(args: argparse.Namespace) -> int:
 def _analyze_each(args: argparse.Namespace, out: Path, config, wall) -> list:
     """Analyse each input into its folder under ``out``; the errors of the studies that
     failed. A study that fails leaves no empty folder behind that this run made."""
+    import vpimage.io
     from vpimage._atomic import folder_for_outputs
     from vpimage.cli._warnings import held_warnings
     from vpimage.errors import InvalidStudyError
 
-    failures = []
+    failures, redacted = [], collections.Counter()
     for source, target in _output_folders(args.inputs, out):
         try:
-            with held_warnings(), folder_for_outputs(target):  # (warnings shown as each study is done)
-                summary = analyze_study(source, target, config=config, wall=wall, backend=args.backend,
-                                        device=args.device, overlay=args.overlay)
+            with held_warnings():  # (warnings shown as each study is done)
+                study = vpimage.io.open(source)
+                if target != out and (name := study.shown_name(target.name)) != target.name:
+                    # (a subfolder named after the patient: after the study's key instead)
+                    redacted[name] += 1
+                    target = target.with_name(name if redacted[name] == 1 else f"{name}_{redacted[name]}")
+                with folder_for_outputs(target):
+                    summary = analyze_study(study, source, target, config=config, wall=wall, backend=args.backend,
+                                            device=args.device, overlay=args.overlay)
         except InvalidStudyError as error:  # (a study that fails has its error alone)
             failures.append(error)
             continue
@@ -214,6 +222,7 @@ def _warn_if_injection_start_unseen(key: str, results: list, earliest: int) -> N
 
 
 def analyze_study(
+    study,
     source: str | Path,
     out: str | Path,
     *,
@@ -227,8 +236,10 @@ def analyze_study(
 
     Parameters
     ----------
+    study : vpimage.io.Study
+        The study, opened from ``source``.
     source : str or Path
-        DICOM file, study folder, DICOMDIR or video (see :func:`vpimage.io.open`).
+        DICOM file, study folder, DICOMDIR or video it was opened from (named in errors).
     out : str or Path
         Folder for frames.csv, events.json, summary.json, masks.npz, config.toml (the
         thresholds of ``config``, every one, as ``--config`` reads them) and with
@@ -258,7 +269,6 @@ def analyze_study(
     """
     import numpy as np
 
-    import vpimage.io
     from vpimage import __version__, outputs
     from vpimage._atomic import make_folder, remove_file, write_text_atomic
     from vpimage.alerts import BODY_SIZE_IMPLAUSIBLE, NEEDLE_ENTERS_ANTERIOR, events
@@ -267,7 +277,6 @@ def analyze_study(
     from vpimage.evaluate import EVALUATION_FILE
     from vpimage.measures import plausible_body
 
-    study = vpimage.io.open(source)
     geometry, timing = study.geometry, study.timing
     if wall:
         _check_wall(source, wall, study)

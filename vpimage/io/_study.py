@@ -138,7 +138,8 @@ class Study:
         suffix where it holds a word of the patient's name, the patient id or birth date
         (a folder exported as ``DOE_JOHN``), else ``name`` itself."""
         if any(word in name.lower() for word in self._identity):
-            return f"study_{self.key}{Path(name).suffix}"
+            suffix = Path(name).suffix  # (".dcm"; dropped where it holds identity too, "DOE.JOHN")
+            return f"study_{self.key}{'' if any(word in suffix.lower() for word in self._identity) else suffix}"
         return name
 
     def __repr__(self) -> str:
