@@ -325,6 +325,17 @@ def test_two_outputs_at_one_path_are_refused_before_the_simulation(
     assert os.listdir(tmp_path) == ["sub"]
 
 
+@pytest.mark.parametrize("obj, out", [("xa-series", "new/series"), ("xa", "new/deeper/run.dcm")])
+def test_a_set_that_cannot_be_written_leaves_no_folder_the_run_made(tmp_path, capsys, obj, out):
+    # The truth cannot be written (a folder is in its way): the series' folder, or the DICOM
+    # file's new folders, were left behind empty.
+    (tmp_path / "t.json").mkdir()
+    flags = ["--out", str(tmp_path / out), "--object", obj, "--truth", str(tmp_path / "t.json")]
+    assert main(["synth", SCENARIO, *flags, *CLIP]) == 3
+    assert "t.json: cannot be written: it is a folder" in _refusal(capsys)
+    assert sorted(os.listdir(tmp_path)) == ["t.json"]
+
+
 def test_more_frames_than_the_memory_bound_are_refused_before_the_simulation(tmp_path, capsys, no_simulation):
     # 4 GiB over 16 B a pixel of 64 x 64 and 512 KiB of cement grid a frame: 7281 frames.
     out = tmp_path / "run.dcm"

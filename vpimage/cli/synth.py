@@ -57,7 +57,7 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from vpimage._atomic import all_or_none
+    from vpimage._atomic import all_or_none, folder_for_outputs
     from vpimage.synth import SynthOptions, checked_calibration, simulate, write_dicom
 
     calibration = checked_calibration(args.obj, args.syntax, args.calibration)  # (before the simulation)
@@ -70,7 +70,9 @@ def run(args: argparse.Namespace) -> int:
         collimation_change=args.collimation_change, needle_withdrawal=args.needle_withdrawal, bits_stored=args.bits,
     )
     result = simulate(args.scenario, seed=args.seed, options=options)
-    with all_or_none():
+    # (A series' folder, or a file's, that the run made goes again if the set cannot be written.)
+    folder = args.out if args.obj.endswith("-series") else args.out.parent
+    with folder_for_outputs(folder), all_or_none():
         write_dicom(result.run, args.out, obj=args.obj, syntax=args.syntax, calibration=calibration, seed=args.seed)
         if args.truth is not None:
             result.save_truth(args.truth)
