@@ -108,6 +108,29 @@ def test_without_calibration_frames_are_unreliable_with_pixels_filled(toy):
     assert np.isfinite(frames[-1].result.front_to_wall_px) and math.isnan(frames[-1].result.front_to_wall_mm)
 
 
+def test_without_calibration_the_pixel_measures_are_the_calibrated_ones():
+    """The rules sized in mm (registration margins, leak widths) take the pixel size that makes
+    the body 35 mm deep. At a fixed 0.3 mm/px, a vein at 0.76 mm/px (a 160 px frame) ended with
+    783 px of cement instead of 530: the pixel columns said something the pixels did not."""
+    sim = simulate("venous_leak", seed=5, options=SynthOptions(size_px=160, frames=40))
+    assert 0.7 < sim.run.mm_per_px < 0.8  # (far from 0.3 mm/px)
+    index = np.arange(40)
+
+    def analysed(mm_per_px):
+        engine = Engine(RunConfig.defaults(), rows=160, columns=160, mm_per_px=mm_per_px,
+                        fov_mask=sim.run.field.mask(160, 160), corners=Corners.from_dict(sim.truth["vertebral_body"]),
+                        white_level=2.0**sim.run.bits_stored - 1)
+        return engine.process(SimpleNamespace(frames=sim.run.frames.astype(np.float32), time_s=sim.run.time_s,
+                                              index=index))
+
+    calibrated, uncalibrated = analysed(sim.run.mm_per_px), analysed(None)
+    assert {f.result.reason for f in uncalibrated} == {"no_calibration"}
+    assert calibrated[-1].result.leak_classes == uncalibrated[-1].result.leak_classes == ("venous",)
+    assert dice(calibrated[-1].cement_mask, uncalibrated[-1].cement_mask) > 0.97
+    for ours, theirs in zip(uncalibrated, calibrated):
+        assert abs(ours.result.cement_area_px - theirs.result.cement_area_px) <= 0.05 * theirs.result.cement_area_px + 20
+
+
 # Each damage alone, so that the frame's own measure is seen and not a level held from another.
 @pytest.mark.parametrize(
     "damage, reason",

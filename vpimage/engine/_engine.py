@@ -33,8 +33,20 @@ __all__ = ["Engine", "EngineFrame"]
 
 logger = logging.getLogger(__name__)
 
-# Pixel size assumed for shape rules (leak widths) when a study has no calibration, mm.
+# Without a calibration the rules sized in mm (registration margins, leak widths, adjacent
+# blobs) need a pixel size all the same: the one that makes the body as deep as an adult
+# lumbar body (about 35 mm antero-posterior), else a common fluoroscopy pixel, mm.
+_NOMINAL_BODY_DEPTH_MM = 35.0
 _NOMINAL_MM_PER_PX = 0.3
+
+
+def _working_mm_per_px(mm_per_px: float | None, corners: Corners | None) -> float:
+    """The pixel size the rules sized in mm are applied at, mm: the calibration's, else the
+    nominal body depth over the corners' depth, else :data:`_NOMINAL_MM_PER_PX`."""
+    if mm_per_px is not None:
+        return mm_per_px
+    depth_px = corners.depth_and_height_px()[0] if corners is not None else 0.0
+    return _NOMINAL_BODY_DEPTH_MM / depth_px if depth_px >= 1.0 else _NOMINAL_MM_PER_PX
 
 # The denoising aims at this many times the reliability limit of cement contrast to noise.
 _SNR_HEADROOM = 1.25
@@ -149,7 +161,8 @@ class Engine:
         Frame size, px.
     mm_per_px : float or None
         Pixel size at the isocentre, mm; None when uncalibrated (every frame is then
-        unreliable, reason ``no_calibration``; pixel measures are still given).
+        unreliable, reason ``no_calibration``; pixel measures are still given, with the
+        rules sized in mm taken at the pixel size that makes the body 35 mm deep).
     fov_mask : ndarray of bool, shape [rows, cols], optional
         Exposed field; everything when not given.
     corners : Corners, optional
@@ -289,7 +302,7 @@ class Engine:
         self.denoiser = Denoiser(
             self.kernels, median_px=seg.median_px, max_sigma_px=seg.max_smooth_px, min_alpha=seg.min_temporal_alpha
         )
-        self._px_per_mm = 1.0 / (self.mm_per_px or _NOMINAL_MM_PER_PX)
+        self._px_per_mm = 1.0 / _working_mm_per_px(self.mm_per_px, corners)
         self._adjacent_px = int(round(config.segmentation.adjacent_blob_mm * self._px_per_mm))
         self.state = EngineState(
             rows=rows,
@@ -980,7 +993,7 @@ class Engine:
                 front_px = measures.front_to_wall_px(cement, corners)
                 depth = measures.depth_fraction(cement, corners)
                 hidden_px = self._hidden_front_px(mask, box, front_px)
-            leak_args = {"mm_per_px": self.mm_per_px or _NOMINAL_MM_PER_PX, "rules": self.config.leaks}
+            leak_args = {"mm_per_px": 1.0 / self._px_per_mm, "rules": self.config.leaks}
             outside_px = measures.cement_outside_body_px(cement, corners, **leak_args)
             leaks = measures.classify_leaks(cement, corners, **leak_args) if outside_px else {}
             stray_px = 0 if leaks else outside_px
