@@ -95,7 +95,8 @@ class SegmentationConfig:
         Least rise of attenuation over the pre-injection baseline that is cement
         (log-intensity units, dimensionless).
     min_area_px : int
-        Smaller cement components are dropped, px.
+        A new blob away from the cement so far must be this large, px: the first cement
+        counts at once, later blobs from half this size when seen in two frames in a row.
     baseline_frames_max : int
         Most frames the automatic pre-injection baseline may use.
     baseline_frames_min : int

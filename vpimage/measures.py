@@ -372,7 +372,8 @@ class LeakRules:
         Cement within this distance outside the body's edges is not a leak (edge blur of
         the segmentation and of annotated corners), mm at the isocentre, at most 5.
     min_area_mm2 : float
-        Smaller outside components are ignored, mm^2.
+        Smaller outside components are no leak, mm^2; a frame holding only such cement
+        beyond ``margin_mm`` is unreliable (``leak_uncertain``) unless it warns or stops.
     automatic_corner_margin_mm : float
         Added to ``margin_mm`` when the corners were found automatically, mm, at most 5 (see
         :meth:`for_automatic_corners`). Their error is 0.25 mm median, 0.4 mm 95th
