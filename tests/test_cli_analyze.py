@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import math
 from pathlib import Path
@@ -636,13 +637,53 @@ def test_corners_go_to_the_first_frame_only_when_their_frame_registers(breach, f
             white_level=2**run.bits_stored - 1,
         )
 
-    study = SimpleNamespace(frame=lambda i: frames[i], timing=SimpleNamespace(time_s=run.time_s))
-    corners, corners_frame = _on_first_frame(study, drawn, frame, make_engine)
+    study = SimpleNamespace(frame=lambda i: frames[i], timing=SimpleNamespace(time_s=run.time_s), key="k")
+    corners, corners_frame = _on_first_frame(study, "study.dcm", drawn, frame, make_engine)
     if frame_k == "blank":
         assert (corners, corners_frame) == (drawn, frame)
     else:
         assert corners_frame == 0
         np.testing.assert_allclose(corners.as_array(), on_first.as_array(), atol=0.05)
+
+
+def with_a_black_frame(breach, frame: int, path: Path) -> Path:
+    """The breach's DICOM with ``frame`` black (no exposure: MONOCHROME1's top stored value)."""
+    run = breach["sim"].run
+    frames = run.frames.copy()
+    frames[frame] = 2**run.bits_stored - 1
+    (written,) = write_dicom(dataclasses.replace(run, frames=frames), path, obj="xa")
+    return written
+
+
+def test_a_wall_drawn_on_a_frame_that_cannot_be_registered_is_never_measured_ok(breach, tmp_path, capsys):
+    """The last frame black and WALL.json drawn on it: no frame from there on could place the
+    corners, and every frame was measured against them as drawn, ok or warn, without a word."""
+    sim, last = breach["sim"], breach["sim"].run.frames.shape[0] - 1
+    dcm = with_a_black_frame(breach, last, tmp_path / "black_end.dcm")
+    offset_px = np.array(sim.truth["motion"]["offsets_mm"][last]) / sim.run.mm_per_px
+    corners = {name: (np.asarray(point) + offset_px).tolist() for name, point in sim.truth["vertebral_body"].items()}
+    wall = tmp_path / "WALL.json"
+    wall.write_text(json.dumps({"frame": last, "vertebral_body": corners}))
+    assert main(["analyze", str(dcm), "--out", str(tmp_path / "out"), "--wall", str(wall)]) == 0
+    err = capsys.readouterr().err
+    assert f"WALL.json's frame {last} cannot be registered (saturated_or_empty_frame)" in err
+    rows = read_rows(tmp_path / "out" / "frames.csv")
+    assert {r["alert"] for r in rows} == {"unreliable"}
+    assert {r["reason"] for r in rows[:last]} == {"wall_not_placed"}
+
+
+def test_a_black_first_frame_fails_its_study_alone_naming_its_file(breach, tmp_path, capsys):
+    # (The engine's refusal came out without the file's name, and the other studies were not analysed.)
+    dcm = with_a_black_frame(breach, 0, tmp_path / "black_start.dcm")
+    capsys.readouterr()  # (what writing it logged)
+    out = tmp_path / "out"
+    argv = ["analyze", str(dcm), str(breach["dcm"]), "--out", str(out), "--wall", str(breach["wall"]), "--quiet"]
+    assert main(argv) == 3
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("vpimage: error: 1 of 2 studies failed, the others were analysed: ")
+    assert f"{dcm}: frame 0 has no finite exposed value above 0" in line
+    assert sorted(p.name for p in out.iterdir()) == ["breach"]
+    assert json.loads((out / "breach" / "summary.json").read_text())["max_alert"] == "stop"
 
 
 def test_inputs_of_the_same_name_get_distinct_folders(breach, tmp_path, capsys):

@@ -393,6 +393,10 @@ def test_corners_drawn_on_an_unusable_frame_are_moved_by_the_next_usable_one(toy
     results = [f for batch in batches(dataclasses.replace(toy, frames=frames), 8) for f in engine.process(batch)]
     assert results[later].result.reason == "saturated_or_empty_frame"
     assert engine.state.corners_anchor_frame is None
+    # Until then the frames were measured against corners as drawn, where the body was not: unreliable.
+    assert {f.result.reason for f in results[:later]} == {"wall_not_placed"}
+    assert {f.result.alert for f in results[:later]} == {AlertLevel.UNRELIABLE}
+    assert "wall_not_placed" not in {f.result.reason for f in results[later + 1 :]}
     moved = toy.shifts[later] - toy.shifts[later + 1]  # (dy, dx) px
     assert np.abs(moved).max() > 0.5  # the two frames are apart: the test tells which shift was used
     np.testing.assert_allclose(engine.state.corners.as_array(), toy.corners.translated(moved[1], moved[0]).as_array(),

@@ -175,7 +175,7 @@ def _check_wall(source, wall: dict, study) -> None:
         )
 
 
-def _on_first_frame(study, corners, frame: int, make_engine) -> tuple:
+def _on_first_frame(study, source, corners, frame: int, make_engine) -> tuple:
     """Corners drawn on a later ``frame`` of a finished study, moved onto its first frame by
     the engine's own registration of that frame against the first.
 
@@ -197,10 +197,27 @@ def _on_first_frame(study, corners, frame: int, make_engine) -> tuple:
 
     probe = make_engine(corners, frame)
     index = np.array([0, frame])
-    probe.process(FrameBatch(np.stack([study.frame(0), study.frame(frame)]), study.timing.time_s[index], index))
+    (_, drawn_on) = _process(probe, FrameBatch(np.stack([study.frame(0), study.frame(frame)]),
+                                               study.timing.time_s[index], index), source)
     if probe.state.corners_anchor_frame is not None:  # (not registered)
+        logger.warning(
+            "study %s: WALL.json's frame %d cannot be registered (%s): its corners are placed by the first frame "
+            "after it that can be, and the frames before are unreliable",
+            study.key, frame, drawn_on.result.reason,
+        )
         return corners, frame
     return probe.state.corners, 0
+
+
+def _process(engine, batch, source) -> list:
+    """``engine.process(batch)``; frames the engine refuses (a first frame off the white level's
+    scale or blank) are this study's fault: :class:`InvalidStudyError` naming ``source``."""
+    from vpimage.errors import ArgumentError, InvalidStudyError
+
+    try:
+        return engine.process(batch)
+    except ArgumentError as error:
+        raise InvalidStudyError(source, str(error)) from None
 
 
 def _warn_if_injection_start_unseen(key: str, results: list, earliest: int) -> None:
@@ -305,7 +322,7 @@ def analyze_study(
 
     # (summary.json reports the corners as given, with the frame they were drawn on)
     corners_frame = wall["frame"] if wall else 0
-    on_first = _on_first_frame(study, corners, corners_frame, make_engine) if corners_frame else (corners, 0)
+    on_first = _on_first_frame(study, source, corners, corners_frame, make_engine) if corners_frame else (corners, 0)
     needle_enters = None
     if wall and geometry.view != "ap":  # (automatic corners put the posterior wall on the needle's side)
         needle = study_needle(study, display_log_range=config.segmentation.display_log_range)
@@ -327,7 +344,7 @@ def analyze_study(
     results, packed_masks, frame_corners = [], [], []
     started = time.perf_counter()
     for batch in study.iter_batches(_BATCH):
-        for frame in engine.process(batch):
+        for frame in _process(engine, batch, source):
             results.append(frame.result)
             packed_masks.append(np.packbits(frame.cement_mask))
             frame_corners.append(frame.corners)

@@ -68,6 +68,7 @@ _CPU_CHUNK_FRAMES = 2
 
 # Unreliable reasons, as frames.csv writes them.
 WALL_NOT_FOUND = "wall_not_found"
+WALL_NOT_PLACED = "wall_not_placed"
 NO_CALIBRATION = "no_calibration"
 CLIPPED = "saturated_or_empty_frame"
 MOTION_LOST = "motion_not_tracked"
@@ -172,9 +173,10 @@ class Engine:
         (10-80 mm) or height (3-60 mm) at ``mm_per_px`` put a doubt on every frame, as
         ``view`` "oblique" does, reason ``body_size_implausible``.
     corners_frame : int, optional
-        Frame the corners were drawn on. Until it is seen, they are used as drawn; they are
-        moved onto the reference by that frame's registration, or, when that frame is
-        unusable (clipped, lost, too noisy), by the first usable frame after it.
+        Frame the corners were drawn on. They are moved onto the reference by that frame's
+        registration, or, when that frame is unusable (clipped, lost, too noisy), by the
+        first usable frame after it; until then the frames are measured against them as
+        drawn, but unreliable (``wall_not_placed``): the body may have moved since.
     view : str, optional
         ``"lateral"``; ``"oblique"`` (measured as lateral, but the distance to the wall line
         is not the lateral view's: a frame that does not stop warns with ``oblique_view``
@@ -821,6 +823,8 @@ class Engine:
                 self._segment(aligned, inside, time_s)
             elif problem not in _IMAGE_PROBLEMS:
                 self._add_pre_injection(aligned, registered, inside, noise)
+        if st.corners_anchor_frame is not None:  # (measured against corners not yet on these images)
+            problem = problem or WALL_NOT_PLACED
         return self._measure(time_s, index, shift, problem)
 
     def _anchor_corners(self, index: int, shift: np.ndarray) -> None:
