@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from io_runs import build_run, expected_frames, write
+from pydicom import dcmread
 from pydicom.dataset import Dataset
 
+import vpimage.io
 from vpimage.errors import InvalidStudyError, UnsupportedError
 from vpimage.io._pixels import pixel_format, to_analysis
 
@@ -170,3 +173,85 @@ def test_native_ybr_full_422_is_read_as_its_luma(tmp_path):
         frames = np.stack(list(study.iter_frames()))
     assert frames.shape == (n, rows, columns)
     assert np.abs(frames - luma).max() <= 2  # YBR -> RGB -> luminance rounds (as JPEG baseline's)
+
+
+# The value range under a Modality LUT: only the entries the stored values can reach. A 12-bit
+# study with an identity LUT of 65536 entries was read with white 65535 (the LUT's largest
+# entry, which no stored value reaches) instead of 4095: the cement contrast shrank 16 times
+# and the stop came 7 s late.
+
+
+def every_value_header(**values) -> Dataset:
+    """:func:`header` of one 12-bit row of 4096 pixels (every stored value once)."""
+    return header(Rows=1, Columns=4096, **values)
+
+
+def lut(first: int, data: np.ndarray) -> Dataset:
+    """A Modality LUT item: ``data`` (16-bit entries) from stored value ``first`` on."""
+    item = Dataset()
+    item.add_new("LUTDescriptor", "US", [data.size % 65536, first, 16])  # (0 entries means 65536)
+    item.add_new("LUTData", "OW", data.astype("<u2").tobytes())
+    return item
+
+
+IDENTITY = np.arange(65536)
+HUGE_BEYOND_12_BITS = np.where(np.arange(8192) <= 4095, np.arange(8192), 65000)
+SHIFTED = np.where(np.arange(8192) <= 4095 - 100, 2 * np.arange(8192), 60000)  # stored 100 + i -> 2 i
+
+
+@pytest.mark.parametrize(
+    ("first", "data", "expected"),
+    [(0, IDENTITY, (0.0, 4095.0)),  # as without the LUT
+     (0, HUGE_BEYOND_12_BITS, (0.0, 4095.0)),
+     (100, SHIFTED, (0.0, 2 * (4095.0 - 100)))],  # stored 0 ... 99 take the first entry
+    ids=["identity 65536 entries", "huge entries beyond 4095", "first mapped value 100"],
+)
+def test_value_range_spans_only_the_lut_entries_the_stored_values_reach(first, data, expected):
+    fmt = pixel_format(every_value_header(ModalityLUTSequence=[lut(first, data)]), "f.dcm")
+    assert fmt.value_range() == expected
+
+
+def test_an_identity_lut_gives_the_range_of_no_lut():
+    with_lut = pixel_format(every_value_header(ModalityLUTSequence=[lut(0, IDENTITY)]), "f.dcm")
+    assert with_lut.value_range() == pixel_format(every_value_header(), "f.dcm").value_range() == (0.0, 4095.0)
+
+
+@pytest.mark.parametrize(
+    ("first", "data"),
+    [(0, IDENTITY), (0, HUGE_BEYOND_12_BITS), (100, SHIFTED),
+     (100, np.array([0, 20, 30, 40])),  # shorter than the stored range: above it the last entry
+     (0, np.concatenate([np.maximum(0, 2000 - np.abs(np.arange(4096) - 2000)), [65000]]))],  # peak mid-range
+    ids=["identity", "huge beyond 4095", "first mapped 100", "short", "not monotonic"],
+)
+def test_value_range_is_what_the_pixels_are_mapped_to(first, data):
+    # The range and the pixel mapping read the LUT the same way (DICOM PS3.3 C.11.1).
+    fmt = pixel_format(every_value_header(ModalityLUTSequence=[lut(first, data)]), "f.dcm")
+    every_stored_value = np.arange(4096, dtype=np.uint16).reshape(1, 4096)
+    out = to_analysis(every_stored_value, fmt, "f.dcm")
+    assert fmt.value_range() == (float(out.min()), float(out.max()))
+
+
+def test_a_lut_whose_reachable_entries_are_all_black_is_refused():
+    # Every stored value is below the first mapped value 5000: all take the first entry, 0.
+    with pytest.raises(InvalidStudyError, match="maps every stored value to 0 or less"):
+        pixel_format(every_value_header(ModalityLUTSequence=[lut(5000, np.array([0, 7, 9]))]), "f.dcm")
+
+
+def test_a_signed_study_ignores_lut_entries_below_its_darkest_stored_value():
+    # Stored -2048 ... 2047; the LUT starts at -4096: its first 2048 entries are out of reach.
+    data = np.concatenate([np.full(2048, 65000), np.arange(4096)])
+    item = lut(0, data)
+    item.add_new("LUTDescriptor", "SS", [data.size, -4096, 16])
+    fmt = pixel_format(every_value_header(PixelRepresentation=1, ModalityLUTSequence=[item]), "f.dcm")
+    assert fmt.value_range() == (0.0, 4095.0)
+
+
+def test_a_12_bit_study_with_an_identity_lut_keeps_white_at_4095(tmp_path):
+    run = build_run(n=2, bits=12)
+    path = write(run, tmp_path)
+    ds = dcmread(path)
+    ds.ModalityLUTSequence = [lut(0, IDENTITY)]
+    ds.save_as(path, enforce_file_format=True)
+    study = vpimage.io.open(path)
+    assert study.white_level == 4095
+    np.testing.assert_array_equal(np.stack(list(study.iter_frames())), expected_frames(run))

@@ -71,11 +71,22 @@ class PixelFormat:
     def value_range(self) -> tuple[float, float]:
         """Smallest and largest analysis value before any MONOCHROME1 inversion."""
         lo, hi = self.stored_range()
-        if self.lut is not None:
-            data = self.lut[1]
-            return float(data.min()), float(data.max())
+        if self.lut is not None:  # (only the entries lo ... hi reach: the index is monotonic in the value)
+            start, end = _lut_index(np.array([lo, hi]), self.lut)
+            reached = self.lut[1][start:end + 1]
+            return float(reached.min()), float(reached.max())
         ends = (self.slope * lo + self.intercept, self.slope * hi + self.intercept)
         return min(ends), max(ends)
+
+
+def _lut_index(stored: np.ndarray, lut: tuple[int, np.ndarray]) -> np.ndarray:
+    """Index into the Modality LUT's data of each stored value (any shape; int64, same shape).
+
+    Values below the first mapped value take the first entry, values past the last entry
+    take the last (DICOM PS3.3 C.11.1).
+    """
+    first, data = lut
+    return np.clip(stored.astype(np.int64) - first, 0, data.size - 1)
 
 
 def _int_attr(ds: Dataset, keyword: str, path, *, default=None, lo=None, hi=None) -> int:
@@ -192,8 +203,7 @@ def to_analysis(raw: np.ndarray, fmt: PixelFormat, path: str | PathLike) -> np.n
         warnings.warn(f"{path}: {fmt.photometric} frames converted to luminance", stacklevel=3)
         return raw.astype(np.float32) @ _LUMA
     if fmt.lut is not None:
-        first, data = fmt.lut
-        out = data[np.clip(raw.astype(np.int64) - first, 0, data.size - 1)]
+        out = fmt.lut[1][_lut_index(raw, fmt.lut)]
     elif fmt.slope != 1 or fmt.intercept != 0:
         out = raw.astype(np.float32) * np.float32(fmt.slope) + np.float32(fmt.intercept)
     else:
