@@ -16,6 +16,7 @@ from vpimage.alerts import (
     MAGNIFICATION_UNKNOWN,
     NEEDLE_ENTERS_ANTERIOR,
     OBLIQUE_VIEW,
+    WHITE_LEVEL_UNREACHED,
     AlertLevel,
     AlertStateMachine,
     frame_level,
@@ -47,6 +48,11 @@ def _working_mm_per_px(mm_per_px: float | None, corners: Corners | None) -> floa
         return mm_per_px
     depth_px = corners.depth_and_height_px()[0] if corners is not None else 0.0
     return _NOMINAL_BODY_DEPTH_MM / depth_px if depth_px >= 1.0 else _NOMINAL_MM_PER_PX
+
+# A first frame whose brightest exposed pixel is under this fraction (1 / N) of the white level
+# doubts the study (real log-encoded fluoroscopy reaches half of it or more; a 12-bit image
+# under a 16-bit header, 1/16).
+_UNREACHED_WHITE = 8
 
 # The denoising aims at this many times the reliability limit of cement contrast to noise.
 _SNR_HEADROOM = 1.25
@@ -406,8 +412,11 @@ class Engine:
         """Refuse a first frame (float32 [rows, cols]) that is not on the white level's scale:
         exposed values above ``white_level`` read brighter than white, where no cement can
         show (every frame would be ``ok``), and a frame with no exposed value above 0 is no
-        intensity image. Checked once, on the reference: vpimage.io gives frames and white
-        level on one scale."""
+        intensity image. Doubt every frame (``white_level_unreached``) when its brightest
+        exposed value is under ``1 / _UNREACHED_WHITE`` of the white level: a header's stored
+        range wider than the data's shrinks every contrast as many times, and cement is then
+        seen late. Checked once, on the reference: vpimage.io gives frames and white level on
+        one scale."""
         top = float(np.nanmax(first[self.fov_mask])) if np.isfinite(first[self.fov_mask]).any() else math.nan
         if top > self.white_level * (1 + 1e-6):
             raise ArgumentError(f"frame {index} holds values up to {top:g}, above `white_level` {self.white_level:g}: "
@@ -415,6 +424,14 @@ class Engine:
         if not top > 0:
             raise ArgumentError(f"frame {index} has no finite exposed value above 0: frames must be intensities, "
                                 "higher = brighter (as vpimage.io gives them)")
+        if top * _UNREACHED_WHITE < self.white_level:
+            self._caveat = "; ".join(filter(None, (self._caveat, WHITE_LEVEL_UNREACHED)))
+            logger.warning(
+                "frame %d is brightest at %g, under 1/%d of the white level %g (the stored range's top): if the data "
+                "use less of the range than the header declares, every contrast reads as many times too small and "
+                "cement is seen late. Frames that meet neither warn nor stop are unreliable (%s)",
+                index, top, _UNREACHED_WHITE, self.white_level, WHITE_LEVEL_UNREACHED,
+            )
 
     def _prepare(self, frames, seen, start: int, end: int, reference, previous_shift: np.ndarray, corners) -> _Prepared:
         """Frames ``start:end`` of a batch on the device (pixel values ``[B, rows, cols]``) in
