@@ -207,6 +207,14 @@ def test_stop_expires_into_held_warn():
     assert [level for level, _ in out] == [OK, STOP, STOP, STOP, STOP, STOP, WARN, WARN, WARN, OK, OK]
 
 
+def test_a_frame_at_the_same_time_as_a_stop_that_meets_nothing_holds_it():
+    # (It gave the stop's own reason, as if it had met the stop.)
+    machine = AlertStateMachine(AlertThresholds(hold_s=0.5))
+    assert machine.update(1.0, STOP, "leak: venous") == (STOP, "leak: venous")
+    assert machine.update(1.0, OK, "") == (STOP, "held: leak: venous")
+    assert machine.update(1.0, WARN, "front 4 mm") == (STOP, "held: leak: venous")
+
+
 def test_zero_hold_follows_frames():
     out = _run([OK, STOP, WARN, OK, UNREL, OK], hold_s=0.0)
     assert [level for level, _ in out] == [OK, STOP, WARN, OK, UNREL, OK]

@@ -333,14 +333,14 @@ class AlertStateMachine:
             raise ArgumentError(f"frame times must be finite and not decrease: {time_s!r} after {self._time_s!r}")
         self._time_s = time_s
         if level is AlertLevel.UNRELIABLE:
-            self._last_met[level] = (time_s, reason)
-        elif level is not AlertLevel.OK:
-            for met in (AlertLevel.WARN, AlertLevel.STOP):
-                if met.rank <= level.rank:
-                    self._last_met[met] = (time_s, reason)
+            met_now = (level,)
+        else:
+            met_now = tuple(met for met in (AlertLevel.WARN, AlertLevel.STOP) if met.rank <= level.rank)
+        for met in met_now:
+            self._last_met[met] = (time_s, reason)
         for held in (AlertLevel.STOP, AlertLevel.WARN, AlertLevel.UNRELIABLE):
             since_s, held_reason = self._last_met.get(held, (-math.inf, ""))
-            if since_s == time_s:
+            if held in met_now:  # (not by time: a frame at the same time as the one that met it holds it)
                 return held, held_reason
             if time_s - since_s < self.hold_s - _TIME_EPS_S:
                 return held, f"held: {held_reason}"
