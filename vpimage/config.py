@@ -251,12 +251,6 @@ class ReliabilityConfig:
     min_registration_score : float
         Lower correlation of the motion-compensated frame with the baseline over the
         bone it is registered on (the motion is not explained), -1..1.
-    max_bone_mismatch : float
-        Larger median absolute difference of the frame from the reference over the bone
-        it is registered on, after motion and exposure are taken out, in multiples of the
-        frame's pixel noise (and over a quarter of ``segmentation.cement_contrast``): the
-        image no longer reads on the reference's scale (its processing or display gain
-        changed, or it is corrupt), so its excess is no cement (``bone_mismatch``).
     blind_threshold_ratio : float
         Pixels whose cement threshold the image's noise or edges raise by at least this
         many times the cement contrast are blind: thin cement there goes unseen (the
@@ -287,7 +281,6 @@ class ReliabilityConfig:
     min_snr: float = 3.0
     max_saturated_fraction: float = 0.2
     min_registration_score: float = 0.5
-    max_bone_mismatch: float = 2.0
     blind_threshold_ratio: float = 1.0
     hidden_front_reach_mm: float = 3.0
     collimator_min_step: float = 1.5
@@ -295,7 +288,7 @@ class ReliabilityConfig:
     collimator_clearance_mm: float = 5.0
 
     def __post_init__(self):
-        _check_numbers(self, _RELIABILITY_RANGES, positive=("collimator_min_step", "max_bone_mismatch"))
+        _check_numbers(self, _RELIABILITY_RANGES, positive=("collimator_min_step",))
 
 
 @dataclass(frozen=True)

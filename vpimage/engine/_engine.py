@@ -78,22 +78,21 @@ WALL_NOT_PLACED = "wall_not_placed"
 NO_CALIBRATION = "no_calibration"
 CLIPPED = "saturated_or_empty_frame"
 MOTION_LOST = "motion_not_tracked"
-BONE_MISMATCH = "bone_mismatch"
 MOTION_TOO_LARGE = "motion_too_large"
 MOTION_JUMP = "sudden_motion"
 TOO_NOISY = "image_too_noisy"
 BODY_COLLIMATED = "body_collimated"
 # Reasons that are about the image itself (it must not join the baseline).
-_IMAGE_PROBLEMS = (CLIPPED, MOTION_LOST, BONE_MISMATCH, MOTION_TOO_LARGE, MOTION_JUMP, TOO_NOISY, BODY_COLLIMATED)
+_IMAGE_PROBLEMS = (CLIPPED, MOTION_LOST, MOTION_TOO_LARGE, MOTION_JUMP, TOO_NOISY, BODY_COLLIMATED)
 # ... and those that keep it out of the segmentation too (a sudden but tracked motion does not).
-_UNUSABLE = (CLIPPED, MOTION_LOST, BONE_MISMATCH, MOTION_TOO_LARGE, TOO_NOISY)
+_UNUSABLE = (CLIPPED, MOTION_LOST, MOTION_TOO_LARGE, TOO_NOISY)
 
 
 @dataclass(frozen=True)
 class _Prepared:
     """Frames ``start:end`` of a batch, registered and moved back onto the reference (see
-    :meth:`Engine._prepare`): host ``shifts`` px ``[n, 2]``, ``scores``, ``noise``, ``mismatch`` (see
-    :meth:`Engine._on_reference`) and ``clipped`` ``[n]``; device ``aligned`` and ``unmeasured`` (region of interest) and ``registered``
+    :meth:`Engine._prepare`): host ``shifts`` px ``[n, 2]``, ``scores``, ``noise`` and ``clipped``
+    ``[n]``; device ``aligned`` and ``unmeasured`` (region of interest) and ``registered``
     (registration grid) ``[n, ...]``; ``collimated``: the frames (from 0) whose blades come near the body."""
 
     start: int
@@ -101,7 +100,6 @@ class _Prepared:
     shifts: np.ndarray
     scores: np.ndarray
     noise: np.ndarray
-    mismatch: np.ndarray
     clipped: np.ndarray
     collimated: set
     aligned: object
@@ -221,8 +219,7 @@ class Engine:
       scores, clipped fractions, noise levels, darkened blocks of the field's edge) that
       decide whether a frame is reliable or shows collimator blades (the frames are
       aligned once the shifts are back: the region of interest is moved with a halo as
-      wide as the largest shift), then, aligned, the difference left on their bone
-      (``[B]``: a frame off the reference's scale);
+      wide as the largest shift);
     - once per frame, the accumulated cement mask (``[rows, cols]`` bool) for the
       measures and the outputs;
     - while the baseline is open, whether cement appeared (one value per frame); once,
@@ -306,7 +303,6 @@ class Engine:
         self._host_inner_fov = self._eroded(self.fov_mask, config.segmentation.field_margin_px)
         self._inner_fov = self._on_device(self._host_inner_fov)
         self._away_from_body: tuple[Corners, np.ndarray] | None = None
-        self._bone_off_body = False  # whether motion is measured on bone off the body (see _start)
         self._worker = None
         if self.device == "cpu":  # (see process; its thread ends when the engine is collected)
             self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vpimage-prepare")
@@ -465,12 +461,10 @@ class Engine:
             bone = st.registration_weight & exposed
             noise[j] = k.to_host(k.noise_sigma(attenuation[j : j + 1], weight=bone))[0]
             clipped[j] = k.to_host(k.clipped_fraction(frames[j : j + 1], self._fov & exposed))[0]
-        aligned, registered, mismatch, unmeasured, collimated = self._on_reference(
+        aligned, registered, unmeasured, collimated = self._on_reference(
             attenuation, coarse, frames, shifts, reference, blades, corners
         )
-        return _Prepared(
-            start, end, shifts, scores, noise, k.to_host(mismatch), clipped, collimated, aligned, registered, unmeasured
-        )
+        return _Prepared(start, end, shifts, scores, noise, clipped, collimated, aligned, registered, unmeasured)
 
     # -- set-up --------------------------------------------------------------------------
 
@@ -547,10 +541,8 @@ class Engine:
 
         ``attenuation`` ``[B, rows, cols]``, ``coarse`` (the same on the registration grid)
         and ``frames`` (the pixel values) give the region of interest ``[B, roi_rows,
-        roi_cols]``, the registration grid, the median absolute difference from ``reference``
-        left on that bone ``[B]`` (pixel noise, unless the frame left the reference's scale),
-        the region's pixels not measured (bool), and the set of frames whose collimator
-        blades come near the body (``corners``). ``blades``:
+        roi_cols]``, the registration grid, the region's pixels not measured (bool), and
+        the set of frames whose collimator blades come near the body (``corners``). ``blades``:
         the frames with collimator blades, and the blocks they cover (detector coordinates).
 
         A change of tube output (automatic exposure control) moves a whole log-domain
@@ -562,29 +554,15 @@ class Engine:
         """
         k, st = self.kernels, self.state
         registered = k.shift_images(coarse, self._on_device(-shifts / st.registration_factor), order=3)
-        bone_left = {  # (frames with collimator blades: the bone they leave)
-            j: self._on_device(
-                self._collimation.bone_left(self._host_registration_mask, found, shifts[j] / st.registration_factor)
-            )
-            for j, found in blades.items()
-        }
-
-        def on_bone(images, level, step=1):
-            """The median of ``images - level`` over each frame's bone, on every ``step``-th row and column."""
-            images, level, every = images[:, ::step, ::step], level[::step, ::step], (slice(None, None, step),) * 2
-            medians = k.exposure_offset(images, level, weight=st.registration_mask[every])
-            for j, bone in bone_left.items():
-                medians[j] = k.exposure_offset(images[j : j + 1], level, weight=bone[every])[0]
-            return medians
-
-        offset = on_bone(registered, reference)[:, None, None]
+        offset = k.exposure_offset(registered, reference, weight=st.registration_mask)
+        for j, found in blades.items():  # (frames with collimator blades: on the bone they leave)
+            bone = self._collimation.bone_left(self._host_registration_mask, found, shifts[j] / st.registration_factor)
+            offset[j] = k.exposure_offset(registered[j : j + 1], reference, weight=self._on_device(bone))[0]
+        offset = offset[:, None, None]
         aligned = (self._aligned(attenuation, shifts, order=3) - offset).clip(max=self._black)
         white = self._aligned(frames, shifts, order=0) >= self.white_level  # (nearest neighbour keeps values)
         unmeasured = k.binary_dilation(white, iterations=_BICUBIC_REACH_PX)
         registered = registered - offset
-        # What is left on the bone: noise, unless the frame left the reference's scale (a
-        # quarter of the pixels tell its median as well).
-        mismatch = on_bone(abs(registered - reference), reference * 0, step=2)
         collimated = set()
         if blades:  # (off its field the reference reads as the field's middle: a blade darkens against it)
             reference = k.mask_field(reference, self._collimation_field, fill=self._fill)
@@ -595,7 +573,7 @@ class Engine:
                 unmeasured[j] |= self._on_device(covered)
                 if (covered & self._near_body(corners)).any():
                     collimated.add(j)
-        return aligned, registered, mismatch, unmeasured, collimated
+        return aligned, registered, unmeasured, collimated
 
     def _blades_in_region(self, blades: np.ndarray) -> np.ndarray:
         """Host ``blades`` on the registration grid -> the region of interest's pixels they cover."""
@@ -673,8 +651,7 @@ class Engine:
         if inner.sum() < _MIN_REGISTRATION_SHARE * exposed:  # a small field: keep what it has
             inner = self._eroded(self.fov_mask, 4)
         weight = inner
-        self._bone_off_body = self.state.corners is not None
-        if self._bone_off_body:
+        if self.state.corners is not None:
             away = self._away_from_body_px(self.state.corners) / self._px_per_mm
             # Bone far from the body if there is enough of it, else nearer (never the body itself).
             for margin_mm in (seg.registration_body_margin_mm, seg.registration_body_margin_mm / 2, 0.0):
@@ -682,7 +659,7 @@ class Engine:
                 if weight.sum() >= _MIN_REGISTRATION_SHARE * exposed:
                     break
         if not weight.any():
-            weight, self._bone_off_body = self.fov_mask.copy(), False
+            weight = self.fov_mask.copy()
         self._set_region_of_interest(away if self.state.corners is not None else None)
         # Where sharp bone edges raise the threshold in full (see _freeze_baseline): away from the body.
         self._sharp_edge_region = (
@@ -821,7 +798,7 @@ class Engine:
 
     # -- one frame -----------------------------------------------------------------------
 
-    def _problem(self, shift, score, clipped, noise, mismatch) -> str:
+    def _problem(self, shift, score, clipped, noise) -> str:
         """Why a frame cannot be trusted, or '' when it can."""
         rel = self.config.reliability
         st = self.state
@@ -829,12 +806,6 @@ class Engine:
             return CLIPPED
         if score < rel.min_registration_score:
             return MOTION_LOST
-        if (
-            self._bone_off_body  # (on the body, cement is part of the difference)
-            and mismatch > self.config.segmentation.cement_contrast / 4
-            and not mismatch <= rel.max_bone_mismatch * noise  # (also where no noise could be measured)
-        ):
-            return BONE_MISMATCH
         if np.hypot(*shift) / self._px_per_mm > self.config.segmentation.registration_margin_mm:
             return MOTION_TOO_LARGE
         if np.hypot(*(shift - st.shift_px)) / self._px_per_mm > rel.max_motion_mm:
@@ -851,7 +822,7 @@ class Engine:
         """Frame ``j`` of ``prepared``, on the reference and at its level (see :class:`_Prepared`)."""
         st = self.state
         shift, noise = prepared.shifts[j], prepared.noise[j]
-        problem = self._problem(shift, prepared.scores[j], prepared.clipped[j], noise, prepared.mismatch[j])
+        problem = self._problem(shift, prepared.scores[j], prepared.clipped[j], noise)
         problem = problem or (BODY_COLLIMATED if j in prepared.collimated else "")
         aligned, registered, white = prepared.aligned[j], prepared.registered[j], prepared.unmeasured[j]
         if problem in _UNUSABLE:
