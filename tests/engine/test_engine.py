@@ -14,6 +14,7 @@ from scipy import ndimage as ndi
 from vpimage.alerts import AlertLevel
 from vpimage.config import RunConfig
 from vpimage.engine import Engine
+from vpimage.engine._engine import _working_mm_per_px
 from vpimage.errors import ArgumentError
 from vpimage.measures import Corners, classify_leaks, depth_fraction, front_to_wall_px
 from vpimage.synth import SynthOptions, simulate
@@ -106,6 +107,31 @@ def test_without_calibration_frames_are_unreliable_with_pixels_filled(toy):
     frames, _ = run(toy, mm_per_px=None)
     assert all(f.result.alert is AlertLevel.UNRELIABLE and f.result.reason == "no_calibration" for f in frames)
     assert np.isfinite(frames[-1].result.front_to_wall_px) and math.isnan(frames[-1].result.front_to_wall_mm)
+
+
+@pytest.mark.parametrize(
+    ("corners", "view", "mm_per_px"),
+    [
+        (Corners((0, 0), (100, 0), (100, 80), (0, 80)), "lateral", 0.35),  # 35 mm over 100 px
+        (Corners((0, 0), (100, 0), (100, 80), (0, 80)), "ap", 0.45),  # 45 mm wide over 100 px
+        (Corners((0, 0), (3, 0), (3, 80), (0, 80)), "lateral", 0.3),  # 11.7 mm/px: no fluoroscope's
+        (Corners((0, 0), (100, 0), (100, 4), (0, 4)), "lateral", 0.3),  # 1.4 mm high: no body's
+        (None, "lateral", 0.3),
+    ],
+)
+def test_without_calibration_the_rules_take_a_nominal_body_s_pixel_size(corners, view, mm_per_px):
+    assert _working_mm_per_px(None, corners, view) == pytest.approx(mm_per_px)
+    assert _working_mm_per_px(0.21, corners, view) == 0.21
+
+
+def test_a_thin_uncalibrated_body_does_not_make_a_still_patient_move(toy):
+    # (Its 12 mm/px made the breathing's 2 px a sudden motion and kept the cement out.)
+    thin = Corners((78, 88), (81, 88), (81, 168), (78, 168))
+    engine = Engine(RunConfig.defaults(), rows=toy.frames.shape[1], columns=toy.frames.shape[2], mm_per_px=None,
+                    corners=thin)
+    frames = [f for batch in batches(toy, 8) for f in engine.process(batch)]
+    assert {f.result.reason for f in frames} == {"no_calibration"}
+    assert frames[-1].result.cement_area_px > 0
 
 
 def test_without_calibration_the_pixel_measures_are_the_calibrated_ones():

@@ -36,18 +36,26 @@ logger = logging.getLogger(__name__)
 
 # Without a calibration the rules sized in mm (registration margins, leak widths, adjacent
 # blobs) need a pixel size all the same: the one that makes the body as deep as an adult
-# lumbar body (about 35 mm antero-posterior), else a common fluoroscopy pixel, mm.
-_NOMINAL_BODY_DEPTH_MM = 35.0
+# lumbar body (about 35 mm antero-posterior; in the AP view, where the corners span its
+# width, about 45 mm wide), unless that is no fluoroscope's pixel (0.05-2 mm) or the body's
+# height then none (see measures.plausible_body); else a common fluoroscopy pixel, mm.
+_NOMINAL_BODY_MM = {"lateral": 35.0, "oblique": 35.0, "ap": 45.0}
+_FLUOROSCOPY_MM_PER_PX = (0.05, 2.0)
 _NOMINAL_MM_PER_PX = 0.3
 
 
-def _working_mm_per_px(mm_per_px: float | None, corners: Corners | None) -> float:
+def _working_mm_per_px(mm_per_px: float | None, corners: Corners | None, view: str) -> float:
     """The pixel size the rules sized in mm are applied at, mm: the calibration's, else the
-    nominal body depth over the corners' depth, else :data:`_NOMINAL_MM_PER_PX`."""
+    one that gives the corners a nominal body's size, else :data:`_NOMINAL_MM_PER_PX`."""
     if mm_per_px is not None:
         return mm_per_px
-    depth_px = corners.depth_and_height_px()[0] if corners is not None else 0.0
-    return _NOMINAL_BODY_DEPTH_MM / depth_px if depth_px >= 1.0 else _NOMINAL_MM_PER_PX
+    if corners is None:
+        return _NOMINAL_MM_PER_PX
+    depth_px = corners.depth_and_height_px()[0]
+    scale = _NOMINAL_BODY_MM[view] / depth_px if depth_px > 0 else math.inf
+    lo, hi = _FLUOROSCOPY_MM_PER_PX
+    return scale if lo <= scale <= hi and measures.plausible_body(corners, scale) else _NOMINAL_MM_PER_PX
+
 
 # A first frame whose brightest exposed pixel is under this fraction (1 / N) of the white level
 # doubts the study (real log-encoded fluoroscopy reaches half of it or more; a 12-bit image
@@ -169,7 +177,8 @@ class Engine:
     mm_per_px : float or None
         Pixel size at the isocentre, mm; None when uncalibrated (every frame is then
         unreliable, reason ``no_calibration``; pixel measures are still given, with the
-        rules sized in mm taken at the pixel size that makes the body 35 mm deep).
+        rules sized in mm taken at the pixel size that makes the body 35 mm deep, 45 mm
+        wide in the AP view, where that is a plausible one).
     fov_mask : ndarray of bool, shape [rows, cols], optional
         Exposed field; everything when not given.
     corners : Corners, optional
@@ -310,7 +319,7 @@ class Engine:
         self.denoiser = Denoiser(
             self.kernels, median_px=seg.median_px, max_sigma_px=seg.max_smooth_px, min_alpha=seg.min_temporal_alpha
         )
-        self._px_per_mm = 1.0 / _working_mm_per_px(self.mm_per_px, corners)
+        self._px_per_mm = 1.0 / _working_mm_per_px(self.mm_per_px, corners, view)
         self._adjacent_px = int(round(config.segmentation.adjacent_blob_mm * self._px_per_mm))
         self.state = EngineState(
             rows=rows,
