@@ -686,6 +686,28 @@ def test_a_black_first_frame_fails_its_study_alone_naming_its_file(breach, tmp_p
     assert json.loads((out / "breach" / "summary.json").read_text())["max_alert"] == "stop"
 
 
+def test_data_under_a_wider_stored_range_are_never_ok_and_it_is_said_once(breach, tmp_path, capsys):
+    """The breach's 12-bit MONOCHROME1 pixels under a header of 16 bits stored: inverted at
+    65535, they span 1/16 of the white level and every contrast reads 16 times too small.
+    The warning names the study, once, though WALL.json's later frame is registered first
+    by a second engine."""
+    ds = pydicom.dcmread(breach["dcm"])
+    ds.BitsStored, ds.HighBit = 16, 15
+    dcm = tmp_path / "wide.dcm"
+    ds.save_as(dcm)
+    sim = breach["sim"]
+    offset_px = np.array(sim.truth["motion"]["offsets_mm"][5]) / sim.run.mm_per_px
+    wall = tmp_path / "WALL.json"
+    wall.write_text(json.dumps({"frame": 5, "vertebral_body": {
+        name: (np.asarray(point) + offset_px).tolist() for name, point in sim.truth["vertebral_body"].items()}}))
+    assert main(["analyze", str(dcm), "--out", str(tmp_path / "out"), "--wall", str(wall), "--quiet"]) == 0
+    (line,) = [line for line in capsys.readouterr().err.splitlines() if "white_level_unreached" in line]
+    assert "study " in line and "white level 65535" in line
+    rows = read_rows(tmp_path / "out" / "frames.csv")
+    assert "ok" not in {r["alert"] for r in rows}
+    assert {r["reason"] for r in rows if r["alert"] == "unreliable"} <= {"white_level_unreached", "motion_not_tracked"}
+
+
 def test_inputs_of_the_same_name_get_distinct_folders(breach, tmp_path, capsys):
     # Two studies called breach.dcm in different folders (the second turned oblique, to tell
     # them apart), and a third whose own name is what the second's unique name would be.

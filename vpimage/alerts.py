@@ -34,7 +34,7 @@ NEEDLE_ENTERS_ANTERIOR = "needle_enters_anterior"
 #: The corners span a depth or height no vertebral body has at the study's pixel size: they
 #: were drawn for another image or scale, or the pixel size is wrong, and so are the distances.
 BODY_SIZE_IMPLAUSIBLE = "body_size_implausible"
-#: The first frame's brightest exposed pixel is far below the white level (the top of the
+#: The first frame's exposed values span a small part of the white level (the top of the
 #: stored range the header declares): if the data use less of that range than it says, the
 #: log-encoded display's contrast, cement's included, reads as many times too small.
 WHITE_LEVEL_UNREACHED = "white_level_unreached"

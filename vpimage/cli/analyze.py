@@ -288,7 +288,7 @@ def analyze_study(
 
     from vpimage import __version__, outputs
     from vpimage._atomic import make_folder, remove_file, write_text_atomic
-    from vpimage.alerts import BODY_SIZE_IMPLAUSIBLE, NEEDLE_ENTERS_ANTERIOR, events
+    from vpimage.alerts import BODY_SIZE_IMPLAUSIBLE, NEEDLE_ENTERS_ANTERIOR, WHITE_LEVEL_UNREACHED, events
     from vpimage.anatomy import needle_entry_side, study_anatomy, study_needle
     from vpimage.engine import Engine
     from vpimage.evaluate import EVALUATION_FILE
@@ -350,6 +350,13 @@ def analyze_study(
             frame_corners.append(frame.corners)
     elapsed = time.perf_counter() - started
     logger.info("study %s: %d frames in %.2f s", study.key, len(results), elapsed)
+    if WHITE_LEVEL_UNREACHED in engine.doubts:
+        logger.warning(
+            "study %s: its first frame's values span a small part of the white level %g (the top of the stored "
+            "range the header declares): if the data use less of that range, every contrast reads as many times too "
+            "small and cement is seen late. Frames that meet neither warn nor stop are unreliable (%s)",
+            study.key, study.white_level, WHITE_LEVEL_UNREACHED,
+        )
     seg = config.segmentation
     _warn_if_injection_start_unseen(study.key, results, seg.baseline_frames_min + seg.min_run - 1)
 
