@@ -294,7 +294,7 @@ class Engine:
             raise ArgumentError(f"`view` must be 'lateral', 'oblique' or 'ap'; got {view!r}")
         self.view = view
         # Why every frame's measures may understate the danger (see frame_level's caveat).
-        self._caveat = "; ".join(
+        self._doubts = tuple(
             name
             for name, applies in (
                 (OBLIQUE_VIEW, view == "oblique"),
@@ -338,7 +338,7 @@ class Engine:
     def doubts(self) -> tuple[str, ...]:
         """Why every frame of the study may be worse than it measures, so far (names from
         :mod:`vpimage.alerts`: ``oblique_view``, ``white_level_unreached``, ...)."""
-        return tuple(filter(None, self._caveat.split("; ")))
+        return self._doubts
 
     def process(self, batch) -> list[EngineFrame]:
         """Analyse one batch of frames (the next in time order).
@@ -442,7 +442,7 @@ class Engine:
             raise ArgumentError(f"frame {index} has no finite exposed value above 0: frames must be intensities, "
                                 "higher = brighter (as vpimage.io gives them)")
         if (top - bottom) * _UNREACHED_WHITE < self.white_level:
-            self._caveat = "; ".join(filter(None, (self._caveat, WHITE_LEVEL_UNREACHED)))
+            self._doubts += (WHITE_LEVEL_UNREACHED,)
 
     def _prepare(self, frames, seen, start: int, end: int, reference, previous_shift: np.ndarray, corners) -> _Prepared:
         """Frames ``start:end`` of a batch on the device (pixel values ``[B, rows, cols]``) in
@@ -1069,7 +1069,7 @@ class Engine:
             thresholds=self.config.alerts,
             hidden_front_to_wall_mm=hidden_px * scale,
             stray_cement_mm2=stray_px * scale**2,
-            caveat=self._caveat,
+            caveat="; ".join(self._doubts),
         )
         level, reason = st.alerts.update(time_s, level, reason)
         result = FrameResult(

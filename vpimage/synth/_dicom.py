@@ -167,7 +167,8 @@ def _check_series_folder(folder: Path, paths: list[Path]) -> None:
     one study, its files would mix with the series (an earlier, longer series; another study)."""
     if not folder.is_dir():
         return
-    others = sorted(p.name for p in folder.iterdir() if p not in set(paths))
+    replaced = set(paths)
+    others = sorted(p.name for p in folder.iterdir() if p not in replaced)
     if others:
         raise OutputError(folder, f"holds {others[0]}{f' and {len(others) - 1} more' if len(others) > 1 else ''}, "
                                   "which the series would not replace (read as one study, they would mix): "
