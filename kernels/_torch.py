@@ -44,6 +44,7 @@ __all__ = [
     "component_mask",
     "components",
     "components_touching",
+    "contrast_gain",
     "copy",
     "estimate_shift",
     "exposure_offset",
@@ -292,6 +293,26 @@ def exposure_offset(images: torch.Tensor, reference: torch.Tensor, *, weight: to
     images = _f32(images)
     differences = (images - _on(reference, images, torch.float32)).reshape(images.shape[0], -1)
     return _masked_median(differences, _on(weight, images, torch.bool).reshape(-1))
+
+
+def contrast_gain(images: torch.Tensor, reference: torch.Tensor, *, weight: torch.Tensor) -> torch.Tensor:
+    """How many times the contrast of ``reference`` each registered image shows; see
+    ``_numpy.contrast_gain``.
+
+    Returns a float32 tensor ``[frames]`` (NaN when ``weight`` selects no pixel or the
+    reference is flat over it; no host check, so no device wait).
+    """
+    _check_ndim(images, (3,), "images")
+    _check_image_shape(images, reference, "reference")
+    _check_image_shape(images, weight, "weight")
+    images = _f32(images)
+    inside = _on(weight, images, torch.bool)[::2, ::2].reshape(-1)  # every second row and column
+    values = _on(reference, images, torch.float32)[::2, ::2].reshape(1, -1)
+    upper = inside & (values[0] > _masked_median(values, inside)[0])
+    lower = inside & ~upper
+    span = _masked_median(values, upper) - _masked_median(values, lower)
+    flat = images[:, ::2, ::2].reshape(images.shape[0], -1)
+    return (_masked_median(flat, upper) - _masked_median(flat, lower)) / span
 
 
 def copy(array: torch.Tensor) -> torch.Tensor:

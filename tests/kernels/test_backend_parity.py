@@ -221,18 +221,25 @@ def test_noise_sigma(device, even):
 
 
 @pytest.mark.parametrize("even", [False, True])
-def test_exposure_offset(device, even):
+@pytest.mark.parametrize("kernel", ["exposure_offset", "contrast_gain"])
+def test_frame_against_reference(device, kernel, even):
+    # The level and the contrast of frames against a reference, on the bone of a weight.
+    numpy_kernel, torch_kernel = getattr(_numpy, kernel), getattr(_torch, kernel)
     _, fov, att, _ = phantom()
     weight = ndi.binary_erosion(fov, iterations=10)
     if even != (weight.sum() % 2 == 0):  # both median conventions: odd count, mean of two middles
         weight[tuple(np.argwhere(weight)[0])] = False
-    images = att + np.linspace(-0.2, 0.2, len(att), dtype=np.float32)[:, None, None]
-    expected = _numpy.exposure_offset(images, att[0], weight=weight)
-    assert_close(_torch.exposure_offset(T(images, device), T(att[0], device), weight=T(weight, device)), expected)
-    empty = np.zeros_like(weight)
-    assert torch.isnan(_torch.exposure_offset(T(images, device), T(att[0], device), weight=T(empty, device))).all()
+    gains = np.linspace(0.6, 1.4, len(att), dtype=np.float32)[:, None, None]
+    images = gains * att + np.linspace(-0.2, 0.2, len(att), dtype=np.float32)[:, None, None]
+    expected = numpy_kernel(images, att[0], weight=weight)
+    assert_close(torch_kernel(T(images, device), T(att[0], device), weight=T(weight, device)), expected)
+    nan_cases = [(att[0], np.zeros_like(weight))]  # no pixel
+    if kernel == "contrast_gain":
+        nan_cases.append((np.ones_like(att[0]), weight))  # a flat reference: no contrast
+    for reference, where in nan_cases:
+        assert torch.isnan(torch_kernel(T(images, device), T(reference, device), weight=T(where, device))).all()
     with pytest.raises(ValueError, match="weight"):
-        _torch.exposure_offset(T(images, device), T(att[0], device), weight=T(weight[:-1], device))
+        torch_kernel(T(images, device), T(att[0], device), weight=T(weight[:-1], device))
 
 
 # -- filters -----------------------------------------------------------------------------

@@ -236,6 +236,40 @@ def test_exposure_offset_is_the_level_change_whatever_cement_covers():
         K.exposure_offset(images, reference, weight=weight[:-1])
 
 
+def test_contrast_gain_is_the_display_gain_whatever_level_and_cement():
+    # Each frame is the reference read through a display of known gain and level (the
+    # log-encoded values scaled: every attenuation difference times the gain), with dense
+    # cement on 20 % of the weighted pixels, the densest and the faintest alike.
+    rng = np.random.default_rng(6)
+    reference = rng.uniform(0.5, 3.0, size=(170, 210)).astype(np.float32)
+    weight = np.zeros((170, 210), bool)
+    weight[10:160, 10:200] = True
+    gains = np.array([1.0, 0.5, 0.8, 1.25], np.float32)
+    levels = np.array([0.0, 0.4, -0.1, 0.2], np.float32)
+    images = gains[:, None, None] * reference + levels[:, None, None]
+    cement = np.zeros_like(weight)
+    cement[10:40, 10:200] = True  # 30 of the 150 weighted rows
+    images[1:, cement] += 1.5
+    out = K.contrast_gain(images, reference, weight=weight)
+    assert out.dtype == np.float32
+    np.testing.assert_allclose(out[0], 1.0, atol=1e-6)  # no cement: the exact gain
+    # Cement lifts a fifth of each half above the rest: both medians move alike (by an
+    # eighth of the half's span), and the gain is found to the sampling error of the medians
+    # of 2,850 pixels each (about 1 %), against changes of 20-100 %.
+    np.testing.assert_allclose(out[1:], gains[1:], rtol=0.04)
+    # By hand: the pixels taken (every second row and column) read 1, 2 (lower half), 3, 4
+    # (upper) in the reference and 2x that plus 1 in the image; the others, which are not
+    # taken, differently.
+    by_hand = np.array([[1.0, 0.0, 2.0, 0.0], [0.0] * 4, [3.0, 0.0, 4.0, 0.0], [0.0] * 4], np.float32)
+    image = 2 * by_hand + 1
+    image[1::2] = image[:, 1::2] = 100.0
+    assert K.contrast_gain(image[None], by_hand, weight=np.ones((4, 4), bool))[0] == 2.0
+    assert np.isnan(K.contrast_gain(images, reference, weight=np.zeros_like(weight))).all()
+    assert np.isnan(K.contrast_gain(images, np.ones_like(reference), weight=weight)).all()  # flat: no contrast
+    with pytest.raises(ValueError, match="weight"):
+        K.contrast_gain(images, reference, weight=weight[:-1])
+
+
 def test_accumulate_cement_run_length_saturates_instead_of_wrapping():
     # A live monitor may see a pixel as cement for hours: the int16 run length stops at
     # its maximum (32767 frames) rather than wrapping to -32768.
