@@ -63,6 +63,7 @@ _SEGMENTATION_RANGES = {
     "growth_contrast_ratio": (0, 1),
     "bridge_contrast_ratio": (0, 1),
     "bridge_edge_share": (0, 1),
+    "display_gain_tolerance": (0, 1),
     "max_smooth_px": (0, 20),
     "smooth_px": (0, 20),
     "field_margin_px": (0, 100),
@@ -186,6 +187,12 @@ class SegmentationConfig:
     needle_margin_px : int
         The needle found so is widened by this much: its edges flicker with every breath
         and are not taken for cement, px, at most 100.
+    display_gain_tolerance : float
+        A frame whose bone shows a contrast more than this fraction away from the
+        baseline's (a change of the display's gain or window: dense bone would read as
+        cement) is read at the baseline's contrast, its attenuation divided by its gain;
+        within it the gain is left at 1 (the phantom's noise moves it by up to 0.04),
+        dimensionless, at most 1.
     """
 
     cement_contrast: float = 0.15
@@ -213,6 +220,7 @@ class SegmentationConfig:
     leak_search_margin_mm: float = 30.0
     adjacent_blob_mm: float = 2.0
     sharp_edge_margin_mm: float = 2.0
+    display_gain_tolerance: float = 0.05
 
     def __post_init__(self):
         _check_numbers(self, _SEGMENTATION_RANGES, positive=("min_temporal_alpha", "growth_contrast_ratio",

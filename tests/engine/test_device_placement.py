@@ -103,7 +103,8 @@ def test_placement_reports_a_tensor_made_without_the_device():
 def test_once_the_baseline_is_frozen_the_host_reads_a_mask_per_frame_and_the_motion_per_batch(batch):
     # What the engine's docstring lists: per batch the registration results and the frame
     # statistics (shifts and scores; clipped fractions, noise levels and the field's
-    # darkened edge), per frame the accumulated cement mask; and the convergence checks
+    # darkened edge) and the gains of the frames' contrast, per frame the accumulated cement
+    # mask; and the convergence checks
     # the kernels document (ECC, label propagation). A case without collimator blades.
     _, batches = on_cuda_schedule("approach_motion_low_dose", Placement(), batch=batch)
     steady = [(frames, reads) for frozen, frames, reads in batches if frozen]
@@ -114,6 +115,7 @@ def test_once_the_baseline_is_frozen_the_host_reads_a_mask_per_frame_and_the_mot
             "_measure": frames,
             "_prepare": 3,
             "_estimate_shift": 2,
+            "_display_gain": 1,
         }
         # One registration per batch, all its frames in lock step, checked every 5th iteration.
         assert reads["_ecc_translation"] <= _torch._ECC_ITERATIONS // 5

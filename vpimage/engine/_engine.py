@@ -99,9 +99,11 @@ _UNUSABLE = (CLIPPED, MOTION_LOST, MOTION_TOO_LARGE, TOO_NOISY)
 @dataclass(frozen=True)
 class _Prepared:
     """Frames ``start:end`` of a batch, registered and moved back onto the reference (see
-    :meth:`Engine._prepare`): host ``shifts`` px ``[n, 2]``, ``scores``, ``noise`` and ``clipped``
-    ``[n]``; device ``aligned`` and ``unmeasured`` (region of interest) and ``registered``
-    (registration grid) ``[n, ...]``; ``collimated``: the frames (from 0) whose blades come near the body."""
+    :meth:`Engine._prepare`): host ``shifts`` px ``[n, 2]``, ``scores``, ``noise``, ``clipped`` and
+    ``gain`` (of their contrast, see :meth:`Engine._display_gain`) ``[n]``; device ``aligned`` and
+    ``unmeasured`` (region of interest) and ``registered`` (registration grid) ``[n, ...]``, and
+    the ``offset`` of their level taken out ``[n]``; ``collimated``: the frames (from 0) whose
+    blades come near the body."""
 
     start: int
     end: int
@@ -109,10 +111,12 @@ class _Prepared:
     scores: np.ndarray
     noise: np.ndarray
     clipped: np.ndarray
+    gain: np.ndarray
     collimated: set
     aligned: object
     registered: object
     unmeasured: object
+    offset: object
 
 
 @dataclass(frozen=True)
@@ -228,13 +232,15 @@ class Engine:
       scores, clipped fractions, noise levels, darkened blocks of the field's edge) that
       decide whether a frame is reliable or shows collimator blades (the frames are
       aligned once the shifts are back: the region of interest is moved with a halo as
-      wide as the largest shift);
+      wide as the largest shift), then the gains of the frames' contrast (``[B]``: the
+      noise is read at the reference's contrast too, see :meth:`_display_gain`);
     - once per frame, the accumulated cement mask (``[rows, cols]`` bool) for the
       measures and the outputs;
     - while the baseline is open, whether cement appeared (one value per frame); once,
       when it is frozen, the pre-injection frames and the baseline, to choose the
       denoising filter and measure the noise map (on the host, so every backend chooses
-      alike); then, until cement is first measured, whether any was found (one value
+      alike), and the frames' offsets of level if the first frame showed another
+      contrast; then, until cement is first measured, whether any was found (one value
       per frame) and, once, its components;
     - for a frame whose field edge darkened, its blocks, to find collimator blades;
     - the torch kernels' convergence checks (a few scalars per call): ECC every few
@@ -472,10 +478,14 @@ class Engine:
             bone = st.registration_weight & exposed
             noise[j] = k.to_host(k.noise_sigma(attenuation[j : j + 1], weight=bone))[0]
             clipped[j] = k.to_host(k.clipped_fraction(frames[j : j + 1], self._fov & exposed))[0]
-        aligned, registered, unmeasured, collimated = self._on_reference(
+        aligned, registered, unmeasured, collimated, gain, offset = self._on_reference(
             attenuation, coarse, frames, shifts, reference, blades, corners
         )
-        return _Prepared(start, end, shifts, scores, noise, clipped, collimated, aligned, registered, unmeasured)
+        # Read at the reference's contrast, the noise too; a frame with no contrast left is too noisy.
+        noise = np.divide(noise, gain, out=np.full_like(noise, np.inf), where=gain > 0)
+        return _Prepared(
+            start, end, shifts, scores, noise, clipped, gain, collimated, aligned, registered, unmeasured, offset
+        )
 
     # -- set-up --------------------------------------------------------------------------
 
@@ -548,32 +558,45 @@ class Engine:
         return self.kernels.to_host(shifts) * st.registration_factor, self.kernels.to_host(scores)
 
     def _on_reference(self, attenuation, coarse, frames, shifts: np.ndarray, reference, blades, corners):
-        """Frames moved back onto ``reference`` by their host ``shifts`` ``[B, 2]`` (px) and read at its level.
+        """Frames moved back onto ``reference`` by their host ``shifts`` ``[B, 2]`` (px) and read at
+        its contrast and level.
 
         ``attenuation`` ``[B, rows, cols]``, ``coarse`` (the same on the registration grid)
         and ``frames`` (the pixel values) give the region of interest ``[B, roi_rows,
-        roi_cols]``, the registration grid, the region's pixels not measured (bool), and
-        the set of frames whose collimator blades come near the body (``corners``). ``blades``:
-        the frames with collimator blades, and the blocks they cover (detector coordinates).
+        roi_cols]``, the registration grid, the region's pixels not measured (bool), the
+        set of frames whose collimator blades come near the body (``corners``), the host
+        gains ``[B]`` the frames were divided by (see :meth:`_display_gain`) and the offsets
+        of level then taken out (device, ``[B]``). ``blades``: the frames with collimator
+        blades, and the blocks they cover (detector coordinates).
 
-        A change of tube output (automatic exposure control) moves a whole log-domain
-        frame: the median difference to the reference over the bone motion is measured on
-        is taken out. A clipped pixel only bounds its truth: black stays at the bottom of
-        the reference's range (what lies beyond it is not known in the baseline either, so
-        a change of level may not bring it into view), and white, with what the bicubic's
-        taps take from it, is not measured (an upper bound: cement there cannot be told).
-        """
+        A change of the display's gain scales a log-encoded frame's contrast: the frame is
+        divided by its gain. A change of tube output (automatic exposure control) moves a
+        whole log-domain frame: the median difference to the reference over the bone
+        motion is measured on is taken out. A clipped pixel only bounds its truth: black
+        stays at the bottom of the reference's range (what lies beyond it is not known in the
+        baseline either, so a change of level may not bring it into view), and white, with
+        what the bicubic's taps take from it, is not measured (an upper bound: cement there
+        cannot be told)."""
         k, st = self.kernels, self.state
         registered = k.shift_images(coarse, self._on_device(-shifts / st.registration_factor), order=3)
+        bone_left = {  # (frames with collimator blades: measured on the bone they leave)
+            j: self._on_device(
+                self._collimation.bone_left(self._host_registration_mask, found, shifts[j] / st.registration_factor)
+            )
+            for j, found in blades.items()
+        }
+        gain = self._display_gain(registered, reference, bone_left)
+        aligned = self._aligned(attenuation, shifts, order=3)
+        if (gain != 1.0).any():
+            scale = self._on_device(np.divide(1.0, gain, out=np.ones_like(gain), where=gain > 0).astype(np.float32))
+            registered, aligned = registered * scale[:, None, None], aligned * scale[:, None, None]
         offset = k.exposure_offset(registered, reference, weight=st.registration_mask)
-        for j, found in blades.items():  # (frames with collimator blades: on the bone they leave)
-            bone = self._collimation.bone_left(self._host_registration_mask, found, shifts[j] / st.registration_factor)
-            offset[j] = k.exposure_offset(registered[j : j + 1], reference, weight=self._on_device(bone))[0]
-        offset = offset[:, None, None]
-        aligned = (self._aligned(attenuation, shifts, order=3) - offset).clip(max=self._black)
+        for j, bone in bone_left.items():
+            offset[j] = k.exposure_offset(registered[j : j + 1], reference, weight=bone)[0]
+        aligned = (aligned - offset[:, None, None]).clip(max=self._black)
         white = self._aligned(frames, shifts, order=0) >= self.white_level  # (nearest neighbour keeps values)
         unmeasured = k.binary_dilation(white, iterations=_BICUBIC_REACH_PX)
-        registered = registered - offset
+        registered = registered - offset[:, None, None]
         collimated = set()
         if blades:  # (off its field the reference reads as the field's middle: a blade darkens against it)
             reference = k.mask_field(reference, self._collimation_field, fill=self._fill)
@@ -584,7 +607,20 @@ class Engine:
                 unmeasured[j] |= self._on_device(covered)
                 if (covered & self._near_body(corners)).any():
                     collimated.add(j)
-        return aligned, registered, unmeasured, collimated
+        return aligned, registered, unmeasured, collimated, gain, offset
+
+    def _display_gain(self, registered, reference, bone_left: dict) -> np.ndarray:
+        """Host gain ``[B]`` of the contrast each frame on the registration grid shows against
+        ``reference``, on the bone motion is measured on (``bone_left``: the frames with
+        collimator blades, and the bone they leave, device): 1 within
+        ``segmentation.display_gain_tolerance`` of it or where it cannot be measured, 0 where
+        the frame shows no contrast of the reference's (flat or inverted)."""
+        k, st = self.kernels, self.state
+        gain = k.to_host(k.contrast_gain(registered, reference, weight=st.registration_mask)).astype(np.float64)
+        for j, bone in bone_left.items():
+            gain[j] = k.to_host(k.contrast_gain(registered[j : j + 1], reference, weight=bone))[0]
+        gain[~(np.abs(gain - 1.0) > self.config.segmentation.display_gain_tolerance)] = 1.0  # (NaN: not measured)
+        return gain.clip(min=0.0)
 
     def _blades_in_region(self, blades: np.ndarray) -> np.ndarray:
         """Host ``blades`` on the registration grid -> the region of interest's pixels they cover."""
@@ -729,9 +765,23 @@ class Engine:
         self._search = self._on_device(self._crop(search & self._host_inner_fov))
         st.new_blobs = self._on_device(np.zeros(self._crop(search).shape, bool))
 
-    def _freeze_baseline(self) -> None:
-        """The mean of the pre-injection frames becomes the baseline; the buffer is dropped."""
+    def _freeze_baseline(self):
+        """The mean of the pre-injection frames becomes the baseline; the buffer is dropped.
+
+        Returns how a frame read against the reference until now is read against the new
+        one: ``(level, gain)``, ``(aligned + level) * gain``.
+
+        The buffered frames were read at the first frame's contrast and level. When most of
+        them had to be divided by a gain, it was the first frame that showed another contrast
+        (its display's): they are read back at the contrast and level most of them showed.
+        """
         k, seg, st = self.kernels, self.config.segmentation, self.state
+        level, gain = 0.0, float(np.median(st.pre_injection_gain))
+        if gain != 1.0:
+            level = float(np.median([k.to_host(offset) for offset in st.pre_injection_offset]))
+            st.pre_injection = [(frame + level) * gain for frame in st.pre_injection]
+            st.pre_injection_coarse = [(frame + level) * gain for frame in st.pre_injection_coarse]
+            st.pre_injection_noise = [noise * gain for noise in st.pre_injection_noise]
         st.baseline = k.mean_frames(st.pre_injection)
         st.reference = k.mean_frames(st.pre_injection_coarse)
         # The steel needle is in the baseline, so the subtraction removes it; a fraction of
@@ -805,7 +855,10 @@ class Engine:
         st.pre_injection = []
         st.pre_injection_coarse = []
         st.pre_injection_noise = []
+        st.pre_injection_gain = []
+        st.pre_injection_offset = []
         st.pre_injection_inside = None
+        return level, gain
 
     # -- one frame -----------------------------------------------------------------------
 
@@ -847,10 +900,10 @@ class Engine:
             if st.injecting:
                 self._segment(aligned, inside, time_s)
             elif self._cement_appeared(aligned, inside):
-                self._freeze_baseline()
-                self._segment(aligned, inside, time_s)
+                level, gain = self._freeze_baseline()
+                self._segment((aligned + level) * gain if gain != 1.0 else aligned, inside, time_s)
             elif problem not in _IMAGE_PROBLEMS:
-                self._add_pre_injection(aligned, registered, inside, noise)
+                self._add_pre_injection(aligned, registered, inside, noise, prepared.gain[j], prepared.offset[j])
         if st.corners_anchor_frame is not None:  # (measured against corners not yet on these images)
             problem = problem or WALL_NOT_PLACED
         return self._measure(time_s, index, shift, problem)
@@ -863,12 +916,14 @@ class Engine:
             st.corners = st.corners.translated(-shift[1], -shift[0])
             st.corners_anchor_frame = None
 
-    def _add_pre_injection(self, aligned, registered, inside, noise: float) -> None:
+    def _add_pre_injection(self, aligned, registered, inside, noise: float, gain: float, offset) -> None:
         k, st = self.kernels, self.state
         st.pre_injection.append(k.copy(aligned))  # not a view holding its whole batch
         # The same frame on the registration grid (the baseline is registered on).
         st.pre_injection_coarse.append(k.copy(registered))
         st.pre_injection_noise.append(noise)
+        st.pre_injection_gain.append(gain)
+        st.pre_injection_offset.append(offset)
         st.pre_injection_inside = inside if st.pre_injection_inside is None else st.pre_injection_inside & inside
         if len(st.pre_injection) >= self.config.segmentation.baseline_frames_max:
             self._freeze_baseline()
@@ -880,8 +935,12 @@ class Engine:
             return False
         exclude = ~(inside & st.pre_injection_inside)
         mean = k.mean_frames(st.pre_injection)
+        difference = aligned - mean
+        gain = float(np.median(st.pre_injection_gain))
+        if gain != 1.0:  # (at the contrast most buffered frames show, as _freeze_baseline reads them)
+            difference, mean = difference * gain, mean * gain
         # Zero off the field before filtering, so that its edge cannot bleed inward.
-        excess = self.denoiser.apply(k.mask_field(aligned - mean, ~exclude, fill=0.0))
+        excess = self.denoiser.apply(k.mask_field(difference, ~exclude, fill=0.0))
         candidates = k.cement_candidates(
             excess,
             threshold=seg.cement_contrast,

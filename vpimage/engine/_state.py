@@ -48,6 +48,10 @@ class EngineState:
         The same frames, aligned, on the registration grid (their mean becomes ``reference``).
     pre_injection_noise : list of float
         Raw pixel noise of each buffered frame (attenuation units).
+    pre_injection_gain : list of float
+        The gain each buffered frame was divided by to show the reference's contrast.
+    pre_injection_offset : list of 0-d arrays
+        The offset of level then taken out of each buffered frame (attenuation units).
     pre_injection_inside : ndarray of bool, [roi_rows, roi_cols] or None
         Pixels well inside the field (and the search margin) in every buffered frame.
     baseline : ndarray, float32, [roi_rows, roi_cols] or None
@@ -119,6 +123,8 @@ class EngineState:
     pre_injection: list = field(default_factory=list)
     pre_injection_coarse: list = field(default_factory=list)
     pre_injection_noise: list = field(default_factory=list)
+    pre_injection_gain: list = field(default_factory=list)
+    pre_injection_offset: list = field(default_factory=list)
     pre_injection_inside: np.ndarray | None = None
     baseline: np.ndarray | None = None
     threshold_raise: np.ndarray | None = None
