@@ -764,6 +764,8 @@ def recursive_filter(images: np.ndarray, *, alpha: float, state: np.ndarray | No
     _check_ndim(images, (3,), "images")
     if not 0.0 < alpha <= 1.0:
         raise ValueError(f"`alpha` must be in (0, 1]; got {alpha!r}.")
+    if alpha == 1.0:  # (the filter off: the images themselves, without the arithmetic)
+        return np.array(images, dtype=np.float32, copy=True)
     out = np.empty(images.shape, dtype=np.float32)
     previous = np.asarray(images[0] if state is None else state, dtype=np.float32)
     for t, image in enumerate(images):
