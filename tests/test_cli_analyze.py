@@ -324,6 +324,27 @@ def test_a_wall_of_no_vertebral_body_s_size_is_never_ok_and_says_so(breach, tmp_
     assert any(r["alert"] != "stop" for r in rows)
 
 
+def test_pixels_too_large_for_the_stop_distance_are_never_ok_and_say_so(breach, analysed, tmp_path, capsys):
+    """The stop distance (2 mm) must span `reliability.min_stop_px` pixels (2): a front placed to
+    the pixel may lie up to one nearer the wall than it reads. The breach's pixels held to a
+    little more than they span (as a 64 px frame of 1.8 mm pixels is by the default): one line
+    on stderr says so, every frame that does not stop carries pixels_too_coarse, and the frames
+    that stop are those of the plain run."""
+    config = tmp_path / "coarse.toml"
+    config.write_text(f"[reliability]\nmin_stop_px = {2.0 / breach['sim'].run.mm_per_px * 1.05:.3f}\n")
+    out = tmp_path / "out"
+    capsys.readouterr()
+    args = ["analyze", str(breach["dcm"]), "--out", str(out), "--wall", str(breach["wall"]), "--config", str(config)]
+    assert main([*args, "--quiet"]) == 0
+    (line,) = capsys.readouterr().err.splitlines()
+    assert "too large for the stop distance" in line and "pixels_too_coarse" in line
+    rows, plain = read_rows(out / "frames.csv"), read_rows(analysed / "frames.csv")
+    assert "ok" not in {r["alert"] for r in rows}
+    assert [r["alert"] == "stop" for r in rows] == [r["alert"] == "stop" for r in plain]
+    assert all(r["reason"].endswith("pixels_too_coarse") for r in rows if r["alert"] != "stop")
+    assert any(r["alert"] != "stop" for r in rows)
+
+
 def test_a_run_that_begins_after_the_injection_says_its_cement_may_be_unseen(breach, analysed, tmp_path, capsys):
     """The breach's last 4 frames alone: its cement, already behind the wall, is in the run's
     first frames, which make the baseline; no pixel can tell it from bone. One warning line

@@ -15,7 +15,7 @@ from typing import Iterable, Iterator, Mapping
 from vpimage.errors import ArgumentError
 from vpimage.measures import LEAK_CLASSES
 
-__all__ = ["BODY_SIZE_IMPLAUSIBLE", "FRONT_HIDDEN", "LEAK_UNCERTAIN", "MAGNIFICATION_UNKNOWN", "NEEDLE_ENTERS_ANTERIOR", "OBLIQUE_VIEW", "WHITE_LEVEL_UNREACHED", "AlertLevel", "AlertStateMachine", "AlertThresholds", "events", "frame_level"]
+__all__ = ["BODY_SIZE_IMPLAUSIBLE", "FRONT_HIDDEN", "LEAK_UNCERTAIN", "MAGNIFICATION_UNKNOWN", "NEEDLE_ENTERS_ANTERIOR", "OBLIQUE_VIEW", "PIXELS_TOO_COARSE", "WHITE_LEVEL_UNREACHED", "AlertLevel", "AlertStateMachine", "AlertThresholds", "events", "frame_level"]
 
 # Doubts: why a frame that does not stop could be worse than it measures. The reason of such
 # a frame when it is unreliable; after a warn's own reasons when it meets warn.
@@ -34,6 +34,9 @@ NEEDLE_ENTERS_ANTERIOR = "needle_enters_anterior"
 #: The corners span a depth or height no vertebral body has at the study's pixel size: they
 #: were drawn for another image or scale, or the pixel size is wrong, and so are the distances.
 BODY_SIZE_IMPLAUSIBLE = "body_size_implausible"
+#: The stop distance spans few pixels (``reliability.min_stop_px``): the front is placed to a
+#: pixel, so it may lie up to a pixel nearer the wall than it reads, a good part of ``stop_mm``.
+PIXELS_TOO_COARSE = "pixels_too_coarse"
 #: The first frame's exposed values span a small part of the white level (the top of the
 #: stored range the header declares): if the data use less of that range than it says, the
 #: log-encoded display's contrast, cement's included, reads as many times too small.

@@ -241,6 +241,7 @@ _RELIABILITY_RANGES = {
     "max_saturated_fraction": (0, 1),
     "min_registration_score": (-1, 1),
     "collimator_min_edge_share": (0, 1),
+    "min_stop_px": (0, 20),
 }
 
 
@@ -283,6 +284,11 @@ class ReliabilityConfig:
         A frame whose blades (penumbra included) come within this of the vertebral body is
         unreliable (``body_collimated``): cement at the wall or leaving the body could be
         under them, mm.
+    min_stop_px : float
+        The stop distance (``alerts.stop_mm``) must span at least this many pixels at the
+        study's pixel size; with larger pixels every frame carries the doubt
+        ``pixels_too_coarse`` (the front is placed to a pixel, and may lie up to a pixel
+        nearer the wall than it reads), px, at most 20; 0 never.
     """
 
     max_motion_mm: float = 5.0
@@ -294,6 +300,7 @@ class ReliabilityConfig:
     collimator_min_step: float = 1.5
     collimator_min_edge_share: float = 0.05
     collimator_clearance_mm: float = 5.0
+    min_stop_px: float = 2.0
 
     def __post_init__(self):
         _check_numbers(self, _RELIABILITY_RANGES, positive=("collimator_min_step",))

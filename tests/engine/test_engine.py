@@ -504,6 +504,21 @@ def test_frames_far_below_the_white_level_are_never_ok():
     assert reasons - {"motion_not_tracked"} == {"white_level_unreached"}  # (some frames lost their bone, too)
 
 
+@pytest.mark.parametrize(("factor", "coarse"), [(0.99, False), (1.01, True)])
+def test_pixels_too_large_for_the_stop_distance_doubt_every_frame(toy, factor, coarse):
+    # The toy's 0.375 mm pixels held to a least count of pixels across the stop distance
+    # (2 mm) just under and just over the 5.3 they give.
+    defaults = RunConfig.defaults()
+    min_stop_px = defaults.alerts.stop_mm / toy.mm_per_px * factor
+    config = dataclasses.replace(defaults, reliability=dataclasses.replace(defaults.reliability, min_stop_px=min_stop_px))
+    engine = Engine(config, rows=toy.frames.shape[1], columns=toy.frames.shape[2], mm_per_px=toy.mm_per_px,
+                    corners=toy.corners)
+    assert engine.doubts == (("pixels_too_coarse",) if coarse else ())
+    uncalibrated = Engine(config, rows=toy.frames.shape[1], columns=toy.frames.shape[2], mm_per_px=None,
+                          corners=toy.corners)
+    assert uncalibrated.doubts == ()  # (its frames are unreliable anyway: no_calibration)
+
+
 @pytest.mark.parametrize(("change", "words"), [
     (lambda f: f + 2000, "frame 0 holds values up to [0-9]{4}, above `white_level` 4095: .* not on one scale"),
     (lambda f: f * 4, "frame 0 holds values up to 1[0-9]{4}, above `white_level` 4095"),

@@ -288,7 +288,13 @@ def analyze_study(
 
     from vpimage import __version__, outputs
     from vpimage._atomic import make_folder, remove_file, write_text_atomic
-    from vpimage.alerts import BODY_SIZE_IMPLAUSIBLE, NEEDLE_ENTERS_ANTERIOR, WHITE_LEVEL_UNREACHED, events
+    from vpimage.alerts import (
+        BODY_SIZE_IMPLAUSIBLE,
+        NEEDLE_ENTERS_ANTERIOR,
+        PIXELS_TOO_COARSE,
+        WHITE_LEVEL_UNREACHED,
+        events,
+    )
     from vpimage.anatomy import needle_entry_side, study_anatomy, study_needle
     from vpimage.engine import Engine
     from vpimage.evaluate import EVALUATION_FILE
@@ -341,6 +347,13 @@ def analyze_study(
             study.key, depth, height, geometry.mm_per_px, BODY_SIZE_IMPLAUSIBLE,
         )
     engine = make_engine(*on_first, needle_enters)
+    if PIXELS_TOO_COARSE in engine.doubts:
+        logger.warning(
+            "study %s: its pixels (%.3g mm at the isocentre) are too large for the stop distance (%g mm spans "
+            "fewer than %g of them): the front may lie up to a pixel nearer the wall than it reads. Frames that "
+            "meet neither warn nor stop are unreliable (%s)",
+            study.key, geometry.mm_per_px, config.alerts.stop_mm, config.reliability.min_stop_px, PIXELS_TOO_COARSE,
+        )
     results, packed_masks, frame_corners = [], [], []
     started = time.perf_counter()
     for batch in study.iter_batches(_BATCH):

@@ -16,6 +16,7 @@ from vpimage.alerts import (
     MAGNIFICATION_UNKNOWN,
     NEEDLE_ENTERS_ANTERIOR,
     OBLIQUE_VIEW,
+    PIXELS_TOO_COARSE,
     WHITE_LEVEL_UNREACHED,
     AlertLevel,
     AlertStateMachine,
@@ -182,7 +183,9 @@ class Engine:
         Pixel size at the isocentre, mm; None when uncalibrated (every frame is then
         unreliable, reason ``no_calibration``; pixel measures are still given, with the
         rules sized in mm taken at the pixel size that makes the body 35 mm deep, 45 mm
-        wide in the AP view, where that is a plausible one).
+        wide in the AP view, where that is a plausible one). Pixels so large that
+        ``alerts.stop_mm`` spans fewer than ``reliability.min_stop_px`` of them put a doubt
+        on every frame, reason ``pixels_too_coarse``.
     fov_mask : ndarray of bool, shape [rows, cols], optional
         Exposed field; everything when not given.
     corners : Corners, optional
@@ -308,6 +311,8 @@ class Engine:
                 (NEEDLE_ENTERS_ANTERIOR, needle_enters_anterior),
                 (BODY_SIZE_IMPLAUSIBLE, corners is not None and mm_per_px is not None
                  and not measures.plausible_body(corners, mm_per_px)),
+                (PIXELS_TOO_COARSE, mm_per_px is not None
+                 and config.alerts.stop_mm < config.reliability.min_stop_px * mm_per_px),
             )
             if applies
         )
