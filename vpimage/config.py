@@ -191,7 +191,7 @@ class SegmentationConfig:
         A frame whose bone shows a contrast more than this fraction away from the
         baseline's (a change of the display's gain or window: dense bone would read as
         cement) is read at the baseline's contrast, its attenuation divided by its gain;
-        within it the gain is left at 1 (the phantom's noise moves it by up to 0.04),
+        within it the gain is left at 1 (the phantom's noise moves it by up to 0.055),
         dimensionless, at most 1.
     """
 

@@ -504,6 +504,15 @@ def test_frames_far_below_the_white_level_are_never_ok():
     assert reasons - {"motion_not_tracked"} == {"white_level_unreached"}  # (some frames lost their bone, too)
 
 
+def test_a_frame_whose_noise_could_not_be_measured_is_too_noisy(toy):
+    # As a frame whose collimator blades leave no bone to measure its noise on: NaN noise
+    # compared with the cement contrast was False, and the frame passed as measurable.
+    _, engine = run(toy)
+    level = {"shift": np.array(engine.state.shift_px), "score": 1.0, "clipped": 0.0}
+    assert engine._problem(noise=0.01, **level) == ""
+    assert engine._problem(noise=math.nan, **level) == "image_too_noisy"
+
+
 @pytest.mark.parametrize(("factor", "coarse"), [(0.99, False), (1.01, True)])
 def test_pixels_too_large_for_the_stop_distance_doubt_every_frame(toy, factor, coarse):
     # The toy's 0.375 mm pixels held to a least count of pixels across the stop distance

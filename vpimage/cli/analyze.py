@@ -349,10 +349,11 @@ def analyze_study(
     engine = make_engine(*on_first, needle_enters)
     if PIXELS_TOO_COARSE in engine.doubts:
         logger.warning(
-            "study %s: its pixels (%.3g mm at the isocentre) are too large for the stop distance (%g mm spans "
+            "study %s: its pixels (%.3g mm at the %s) are too large for the stop distance (%g mm spans "
             "fewer than %g of them): the front may lie up to a pixel nearer the wall than it reads. Frames that "
             "meet neither warn nor stop are unreliable (%s)",
-            study.key, geometry.mm_per_px, config.alerts.stop_mm, config.reliability.min_stop_px, PIXELS_TOO_COARSE,
+            study.key, geometry.mm_per_px, "detector" if geometry.magnification_unknown else "isocentre",
+            config.alerts.stop_mm, config.reliability.min_stop_px, PIXELS_TOO_COARSE,
         )
     results, packed_masks, frame_corners = [], [], []
     started = time.perf_counter()

@@ -473,7 +473,11 @@ class Engine:
         coarse = k.block_mean(attenuation, factor=st.registration_factor)
         clipped = k.clipped_fraction(frames, self._fov)
         noise = k.noise_sigma(attenuation, weight=st.registration_weight)
-        edge_hits = self._collimation.edge_hits(coarse, seen, self._collimation_edge)
+        # (A whole frame darkened, as a change of tube output or of display gain makes, is no
+        # blade: the edge is compared at the reference's level. Its contrast, measured before
+        # registration, is not to be trusted: the estimate reads breathing as lost contrast.)
+        level = k.exposure_offset(coarse, seen, weight=self._edge_level_weight)[:, None, None]
+        edge_hits = self._collimation.edge_hits(coarse - level, seen, self._collimation_edge)
         clipped, noise, edge_hits = k.to_host(clipped), k.to_host(noise), k.to_host(edge_hits)
         # Frames whose field edge darkened: searched for collimator blades.
         examined = np.flatnonzero(edge_hits >= self._collimation.min_hits)
@@ -740,6 +744,11 @@ class Engine:
         )
         self._collimation_edge = self._on_device(self._collimation.edge)
         self._collimation_field = self._on_device(self._collimation.field)
+        # The frame's level against the reference, before registration, for the edge: on a
+        # quarter of the bone (every second block in both directions), as good for a median.
+        sparse = np.zeros_like(grid)
+        sparse[::2, ::2] = grid[::2, ::2]
+        self._edge_level_weight = self._on_device(sparse if sparse.any() else grid)
         self.state.registration_window = self._on_device(
             self._host.registration_window(grid, taper_px=_TAPER_PX / factor)
         )
@@ -776,14 +785,16 @@ class Engine:
         Returns how a frame read against the reference until now is read against the new
         one: ``(level, gain)``, ``(aligned + level) * gain``.
 
-        The buffered frames were read at the first frame's contrast and level. When most of
-        them had to be divided by a gain, it was the first frame that showed another contrast
-        (its display's): they are read back at the contrast and level most of them showed.
+        The buffered frames were read at the first frame's contrast and level. When half of
+        them or more had to be divided by a gain, it was the first frame that showed another
+        contrast (its display's), or the display changed since: they are read back at the
+        contrast (:meth:`_buffered_gain`) and level the divided frames showed.
         """
         k, seg, st = self.kernels, self.config.segmentation, self.state
-        level, gain = 0.0, float(np.median(st.pre_injection_gain))
+        level, gain = 0.0, self._buffered_gain()
         if gain != 1.0:
-            level = float(np.median([k.to_host(offset) for offset in st.pre_injection_offset]))
+            divided = [offset for g, offset in zip(st.pre_injection_gain, st.pre_injection_offset) if g != 1.0]
+            level = float(np.median([k.to_host(offset) for offset in divided]))
             st.pre_injection = [(frame + level) * gain for frame in st.pre_injection]
             st.pre_injection_coarse = [(frame + level) * gain for frame in st.pre_injection_coarse]
             st.pre_injection_noise = [noise * gain for noise in st.pre_injection_noise]
@@ -879,7 +890,9 @@ class Engine:
             return MOTION_TOO_LARGE
         if np.hypot(*(shift - st.shift_px)) / self._px_per_mm > rel.max_motion_mm:
             return MOTION_JUMP
-        if self.config.segmentation.cement_contrast < rel.min_snr * self.denoiser.noise_now(noise):
+        # (Noise that could not be measured, as on a frame whose blades leave no bone, is no less.)
+        filtered = self.denoiser.noise_now(noise)
+        if not np.isfinite(filtered) or self.config.segmentation.cement_contrast < rel.min_snr * filtered:
             return TOO_NOISY
         if st.corners is None:
             return WALL_NOT_FOUND
@@ -933,6 +946,11 @@ class Engine:
         if len(st.pre_injection) >= self.config.segmentation.baseline_frames_max:
             self._freeze_baseline()
 
+    def _buffered_gain(self) -> float:
+        """The gain most pre-injection frames were divided by: their upper median, a gain one of
+        them showed (of 1 and 0.85 five times each, 0.85, not a contrast no frame showed)."""
+        return float(np.sort(self.state.pre_injection_gain)[len(self.state.pre_injection_gain) // 2])
+
     def _cement_appeared(self, aligned: np.ndarray, inside: np.ndarray) -> bool:
         """Whether this frame holds a cement-sized blob against the pre-injection mean."""
         k, seg, st = self.kernels, self.config.segmentation, self.state
@@ -941,7 +959,7 @@ class Engine:
         exclude = ~(inside & st.pre_injection_inside)
         mean = k.mean_frames(st.pre_injection)
         difference = aligned - mean
-        gain = float(np.median(st.pre_injection_gain))
+        gain = self._buffered_gain()
         if gain != 1.0:  # (at the contrast most buffered frames show, as _freeze_baseline reads them)
             difference, mean = difference * gain, mean * gain
         # Zero off the field before filtering, so that its edge cannot bleed inward.
