@@ -521,7 +521,11 @@ class Engine:
         host_reference = k.to_host(reference) if examined.size else None
         for j in examined.tolist():
             seen = self._reference_seen(host_reference, shifts[j - 1] if j > 0 else previous_shift, self._host)
-            found = self._collimation.blades(k.to_host(coarse[j]), seen)
+            # (At the reference's level, as the edge was counted: a frame shown darker whose
+            # edge breathing darkened would otherwise be all blade.)
+            frame = k.to_host(coarse[j])
+            level = self._host.exposure_offset(frame[None], seen, weight=self._host_edge_level_weight)[0]
+            found = self._collimation.blades(frame - level, seen)
             if not found.any():
                 (shifts[j],), (scores[j],) = self._estimate_shift(
                     coarse[j : j + 1], reference, st.registration_mask, st.registration_window
@@ -748,7 +752,8 @@ class Engine:
         # quarter of the bone (every second block in both directions), as good for a median.
         sparse = np.zeros_like(grid)
         sparse[::2, ::2] = grid[::2, ::2]
-        self._edge_level_weight = self._on_device(sparse if sparse.any() else grid)
+        self._host_edge_level_weight = sparse if sparse.any() else grid
+        self._edge_level_weight = self._on_device(self._host_edge_level_weight)
         self.state.registration_window = self._on_device(
             self._host.registration_window(grid, taper_px=_TAPER_PX / factor)
         )
