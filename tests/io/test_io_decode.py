@@ -5,6 +5,11 @@ lenient decoder."""
 
 from __future__ import annotations
 
+import os
+import struct
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -170,19 +175,38 @@ def test_jpeg_ls_frame_charls_rejects_is_not_taken_from_pylibjpeg(tmp_path):
         assert "is not used" in reason
 
 
+def _lengthen_last_segment(frame: bytes) -> bytes:
+    """An RLE frame with a replicate run of 128 zeros before its last segment's data."""
+    n_segments = struct.unpack("<L", frame[:4])[0]
+    last = struct.unpack("<L", frame[4 * n_segments : 4 * n_segments + 4])[0]
+    return frame[:last] + b"\x81\x00" + frame[last:]
+
+
 def test_corrupt_rle_frame_padded_by_pydicom_is_refused(tmp_path):
-    import struct
-
-    def lengthen(frame):  # a replicate run of 128 zeros before the last segment's data
-        n_segments = struct.unpack("<L", frame[:4])[0]
-        last = struct.unpack("<L", frame[4 * n_segments : 4 * n_segments + 4])[0]
-        return frame[:last] + b"\x81\x00" + frame[last:]
-
-    # pylibjpeg-rle panics on it (its message may reach stderr); pydicom's decoder only
-    # warned of "non-conformant padding" and returned the frame shifted by 128 pixels.
-    path = _rewrite_frame(write(build_run(n=4), tmp_path, "xa", "rle"), 2, lengthen)
+    # pylibjpeg-rle panics on it (the next test: its message reaches stderr); pydicom's
+    # decoder only warned of "non-conformant padding" and returned the frame shifted by 128
+    # pixels.
+    path = _rewrite_frame(write(build_run(n=4), tmp_path, "xa", "rle"), 2, _lengthen_last_segment)
     for reason in _refused_at_frame(path, 2):
         assert "RLE Lossless data is broken" in reason and "padding" in reason
+
+
+def test_a_decoder_panic_costs_the_command_line_one_line_on_stderr(tmp_path):
+    # The corrupt RLE frame above: pylibjpeg-rle's Rust panic prints its message (a backtrace
+    # too, where RUST_BACKTRACE is set) to the process's stderr before the exception vpimage
+    # reports. The user sees vpimage's one line naming the file, the panic too with -v.
+    path = _rewrite_frame(write(build_run(n=4), tmp_path, "xa", "rle"), 2, _lengthen_last_segment)
+    env = {**os.environ, "RUST_BACKTRACE": "1"}
+    for verbose in ([], ["-v"]):
+        out = subprocess.run([sys.executable, "-m", "vpimage", *verbose, "export", str(path), "--out",
+                              str(tmp_path / "frames.npz")], capture_output=True, text=True, env=env)
+        assert out.returncode == 3
+        lines = out.stderr.strip().splitlines()
+        assert lines[-1].startswith(f"vpimage: error: {path}: frame 2: the RLE Lossless data is broken")
+        if verbose:
+            assert any("panicked" in line for line in lines), out.stderr
+        else:
+            assert len(lines) == 1, out.stderr
 
 
 def _deeper_than_stored(tmp_path, syntax, frames, **rescale):

@@ -9,13 +9,14 @@ and exit status 3; argparse answers bad usage with exit status 2.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import logging
-import os
 import sys
 import warnings
 
 from vpimage import __version__
+from vpimage.cli._native import native_output_dropped
 from vpimage.cli._warnings import held_warnings
 from vpimage.errors import VpimageError
 
@@ -76,12 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     """Run the command line with ``argv`` (default ``sys.argv[1:]``); return the exit status."""
     args = build_parser().parse_args(argv)
     _configure_logging(args.verbose)
-    if args.verbose == 0:
-        # FFmpeg, under OpenCV's video reader, prints its own complaints about a broken
-        # video; the error that follows names the file and the reason in one line. (Read
-        # when OpenCV first opens a video: set before any is.)
-        os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET
-    with warnings.catch_warnings():
+    native = native_output_dropped() if args.verbose == 0 else contextlib.nullcontext()
+    with native, warnings.catch_warnings():
         if getattr(args, "quiet", False):
             warnings.simplefilter("ignore")
         try:

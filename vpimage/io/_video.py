@@ -21,12 +21,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
-import sys
-import tempfile
 import warnings
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import cv2
@@ -53,42 +49,6 @@ _MAX_FRAMES = 100_000
 _GREY_TOLERANCE = 8
 
 
-@contextmanager
-def _native_stderr(path: Path) -> Iterator[None]:
-    """Hold what native code writes to the process's stderr while the block runs, and log it
-    (INFO, naming ``path``) at its end.
-
-    OpenCV's own AVI reader prints its complaints about a damaged file straight to the
-    process's stderr, outside its logging (FFmpeg's are quietened by the CLI): the user is
-    to see one line naming the file and the reason, more only when asking for it (``-v``).
-    Where the process has no stderr to hold, nothing is held."""
-    sys.stderr.flush()
-    try:
-        saved = os.dup(2)
-    except OSError:
-        yield
-        return
-    with tempfile.TemporaryFile() as sink:
-        os.dup2(sink.fileno(), 2)
-        try:
-            yield
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-            sink.seek(0)
-            for line in sink.read().decode(errors="replace").splitlines():
-                logger.info("%s: OpenCV: %s", path, line)
-
-
-def _capture(path: Path) -> cv2.VideoCapture:
-    """An open OpenCV capture of ``path``; InvalidStudyError when OpenCV cannot open it."""
-    with _native_stderr(path):
-        capture = cv2.VideoCapture(str(path))
-    if not capture.isOpened():
-        raise InvalidStudyError(path, "OpenCV cannot open it as a video")
-    return capture
-
-
 class _VideoFrames:
     """Sequential access to one video's frames; a backward jump reopens the file."""
 
@@ -100,8 +60,9 @@ class _VideoFrames:
     def _open(self) -> None:
         if self._capture is not None:
             self._capture.release()
-            self._capture = None
-        self._capture = _capture(self.path)
+        self._capture = cv2.VideoCapture(str(self.path))
+        if not self._capture.isOpened():
+            raise InvalidStudyError(self.path, "OpenCV cannot open the video")
         self._next = 0
 
     def _grey(self, image: np.ndarray) -> np.ndarray:
@@ -135,8 +96,10 @@ class _VideoFrames:
 
 def _scan(path: Path) -> tuple[list[float], float, str]:
     """Presentation times (ms) of every frame, the nominal fps and the codec's FourCC."""
-    capture = _capture(path)
+    capture = cv2.VideoCapture(str(path))
     try:
+        if not capture.isOpened():
+            raise InvalidStudyError(path, "OpenCV cannot open it as a video")
         fps = float(capture.get(cv2.CAP_PROP_FPS) or 0.0)
         declared = int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
         code = int(capture.get(cv2.CAP_PROP_FOURCC) or 0)
