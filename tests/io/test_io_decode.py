@@ -209,6 +209,22 @@ def test_a_decoder_panic_costs_the_command_line_one_line_on_stderr(tmp_path):
             assert len(lines) == 1, out.stderr
 
 
+@pytest.mark.parametrize("name", ["J2KR", "J2KI", "JPLL", "JLSL", "JLSN"])
+def test_a_codestream_of_another_size_than_the_header_says_is_refused(wg04, tmp_path, name):
+    # 512 x 2048 holds as many pixels as the 1024 x 1024 codestream: the decoders returned
+    # its pixels reshaped to the header's size (a frame of nonsense, read as any other).
+    from pydicom import dcmread
+
+    ds = dcmread(wg04 / f"XA1_{name}.dcm")
+    ds.Rows, ds.Columns = 512, 2048
+    path = tmp_path / f"{name}.dcm"
+    ds.save_as(path)
+    with pytest.raises(InvalidStudyError) as refused:
+        vpimage.io.open(path)
+    assert str(refused.value) == (f"{path}: the {ds.file_meta.TransferSyntaxUID.name} data is 1024 x 1024 px; "
+                                  "(0028,0010) Rows and (0028,0011) Columns say 512 x 2048")
+
+
 def _deeper_than_stored(tmp_path, syntax, frames, **rescale):
     """A 16-bit codestream of ``frames`` under a header that says 12 bits stored."""
     from pydicom import dcmread

@@ -33,6 +33,7 @@ from __future__ import annotations
 import io
 import logging
 import re
+import struct
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -155,8 +156,10 @@ class FrameDecoder:
     def _check_fragments(self, header: Dataset, element, in_memory: bool) -> None:
         """The encapsulated frames against the header, from the items' headers and the first
         fragment only: as many frames as (0028,0008) Number of Frames says (a header that
-        says fewer would drop the rest of the run unseen), and JPEG data no deeper than
-        (0028,0100) Bits Allocated (deeper values would be cut to fit); data deeper than
+        says fewer would drop the rest of the run unseen), a JPEG or JPEG 2000 codestream of
+        the size (0028,0010) Rows and (0028,0011) Columns say (its pixels would be reshaped
+        to theirs), and no deeper than (0028,0100) Bits Allocated (deeper values would be
+        cut to fit); data deeper than
         (0028,0101) Bits Stored has its values checked frame by frame."""
         n_frames = self.fmt.n_frames
         with io.BytesIO(header.PixelData) if in_memory else open(self.path, "rb") as stream:
@@ -177,11 +180,18 @@ class FrameDecoder:
         if n_fragments < n_frames:
             raise InvalidStudyError(self.path, f"(7FE0,0010) Pixel Data holds {n_fragments} fragments, too few for {n_frames} frames")
         if self.uid in JPEG2000TransferSyntaxes:
-            precision = get_j2k_parameters(first).get("precision")
+            precision, size = get_j2k_parameters(first).get("precision"), _j2k_size(first)
         elif self.uid in JPEGTransferSyntaxes or self.uid in JPEGLSTransferSyntaxes:
-            precision = _get_jpg_parameters(first).get("precision")  # (pydicom's own JPEG header parser)
+            parameters = _get_jpg_parameters(first)  # (pydicom's own JPEG header parser)
+            precision, size = parameters.get("precision"), (parameters.get("height"), parameters.get("width"))
         else:
             return
+        if None not in size and size != (self.fmt.rows, self.fmt.columns):
+            # (the decoders return the codestream's pixels, reshaped to the header's size)
+            raise InvalidStudyError(
+                self.path, f"the {self.uid.name} data is {size[0]} x {size[1]} px; (0028,0010) Rows and "
+                f"(0028,0011) Columns say {self.fmt.rows} x {self.fmt.columns}"
+            )
         if precision and precision > self.fmt.bits_allocated:
             raise InvalidStudyError(
                 self.path, f"the {self.uid.name} data has {precision} bits a sample; "
@@ -339,6 +349,16 @@ class FrameDecoder:
                 if index < self.fmt.n_frames:
                     raise InvalidStudyError(self.path, f"Pixel Data holds {index} frames; "
                                             f"Number of Frames is {self.fmt.n_frames}")
+
+
+def _j2k_size(codestream: bytes) -> tuple[int | None, int | None]:
+    """``(rows, columns)`` of a JPEG 2000 codestream's image area, from its SIZ marker
+    segment (ISO/IEC 15444-1 A.5.1: SOC, then SIZ with Lsiz, Rsiz, Xsiz, Ysiz, XOsiz,
+    YOsiz), or Nones where the data does not start so (a JP2 file's boxes)."""
+    if codestream[:4] != b"\xff\x4f\xff\x51" or len(codestream) < 24:
+        return None, None
+    x_size, y_size, x_origin, y_origin = struct.unpack(">4L", codestream[8:24])
+    return y_size - y_origin, x_size - x_origin
 
 
 def _cannot_handle(error: BaseException) -> bool:
