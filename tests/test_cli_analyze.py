@@ -377,7 +377,8 @@ def test_wall_corners_off_the_image_are_refused(breach, tmp_path, capsys):
     path.write_text(json.dumps(wall))
     assert main(["analyze", str(breach["dcm"]), "--out", str(tmp_path / "out"), "--wall", str(path)]) == 3
     (line,) = capsys.readouterr().err.strip().splitlines()
-    assert f"off the {size} x {size} px image" in line and f"posterior_superior ({size + 20}, 40)" in line
+    assert line.startswith(f"vpimage: error: {breach['dcm']}: WALL.json {path}: corners off the {size} x {size} px image")
+    assert f"posterior_superior ({size + 20}, 40)" in line
     assert "anterior_superior" not in line  # (the corners inside are not listed)
 
 
@@ -589,7 +590,7 @@ def test_a_wall_frame_beyond_the_study_exits_3_and_its_last_frame_is_taken(breac
     out = tmp_path / "out"
     assert main(["analyze", str(breach["dcm"]), "--out", str(out), "--wall", str(path)]) == 3
     (line,) = capsys.readouterr().err.strip().splitlines()
-    assert line == f"vpimage: error: {breach['dcm']}: WALL.json frame {n} is beyond the study's {n} frames"
+    assert line == f"vpimage: error: {breach['dcm']}: WALL.json {path}: frame {n} is beyond the study's {n} frames"
     assert not (out / "frames.csv").exists() and not (out / "summary.json").exists()
     # Its last frame (n - 1) is a frame of the study.
     path.write_text(json.dumps(dict(wall, frame=n - 1)))

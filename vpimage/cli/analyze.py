@@ -126,7 +126,7 @@ def read_wall(path: str | Path) -> dict:
     Returns
     -------
     dict
-        ``{"frame": int, "corners": Corners}``.
+        ``{"frame": int, "corners": Corners, "path": Path}``.
 
     Raises
     ------
@@ -151,17 +151,20 @@ def read_wall(path: str | Path) -> dict:
         corners = Corners.from_dict(data["vertebral_body"])
     except ValueError as error:
         raise InvalidStudyError(path, str(error)) from None
-    return {"frame": frame, "corners": corners}
+    return {"frame": frame, "corners": corners, "path": Path(path)}
 
 
 def _check_wall(source, wall: dict, study) -> None:
     """Refuse WALL.json for a frame the study lacks, or with a corner off its image (a wall
     that is not in view cannot be measured against: another study's corners, x and y
-    swapped on a tall image)."""
+    swapped on a tall image). The error names the study (a run of several goes on with the
+    others) and the WALL.json file."""
     from vpimage.errors import InvalidStudyError
 
     if wall["frame"] >= study.n_frames:
-        raise InvalidStudyError(source, f"WALL.json frame {wall['frame']} is beyond the study's {study.n_frames} frames")
+        raise InvalidStudyError(
+            source, f"WALL.json {wall['path']}: frame {wall['frame']} is beyond the study's {study.n_frames} frames"
+        )
     corners = wall["corners"].to_dict()
     outside = [
         f"{name} ({x:g}, {y:g})"
@@ -171,7 +174,8 @@ def _check_wall(source, wall: dict, study) -> None:
     if outside:
         raise InvalidStudyError(
             source,
-            f"WALL.json corners off the {study.columns} x {study.rows} px image (x, y): {', '.join(outside)}",
+            f"WALL.json {wall['path']}: corners off the {study.columns} x {study.rows} px image (x, y): "
+            f"{', '.join(outside)}",
         )
 
 
