@@ -532,6 +532,7 @@ def test_pixels_too_large_for_the_stop_distance_doubt_every_frame(toy, factor, c
     (lambda f: f + 2000, "frame 0 holds values up to [0-9]{4}, above `white_level` 4095: .* not on one scale"),
     (lambda f: f * 4, "frame 0 holds values up to 1[0-9]{4}, above `white_level` 4095"),
     (lambda f: -f, "frame 0 has no finite exposed value above 0"),
+    (lambda f: np.where(f >= 2048, f - 4096, f), "frame 0 holds values down to -[0-9]{1,4}, below 0"),  # read as signed
 ])
 def test_frames_off_the_white_levels_scale_are_refused_not_read_as_all_ok(change, words):
     """A posterior breach shifted above the white level (or scaled, or negated) read brighter

@@ -437,8 +437,10 @@ class Engine:
     def _check_scale(self, first: np.ndarray, index: int) -> None:
         """Refuse a first frame (float32 [rows, cols]) that is not on the white level's scale:
         exposed values above ``white_level`` read brighter than white, where no cement can
-        show (every frame would be ``ok``), and a frame with no exposed value above 0 is no
-        intensity image. Doubt every frame (``white_level_unreached``) when its exposed
+        show (every frame would be ``ok``), a frame with no exposed value above 0 is no
+        intensity image, and one with values below 0 (less than no light) neither: 10-bit
+        data read as signed came from -512 to 511, its bright half below 0, and a disc
+        leak read ``ok`` throughout. Doubt every frame (``white_level_unreached``) when its exposed
         values span under ``1 / _UNREACHED_WHITE`` of the white level: a header's stored
         range wider than the data's shrinks every contrast as many times (MONOCHROME1's
         inverted too), and cement is then seen late. Checked once, on the reference:
@@ -452,6 +454,9 @@ class Engine:
         if not top > 0:
             raise ArgumentError(f"frame {index} has no finite exposed value above 0: frames must be intensities, "
                                 "higher = brighter (as vpimage.io gives them)")
+        if bottom < -self.white_level * 1e-6:
+            raise ArgumentError(f"frame {index} holds values down to {bottom:g}, below 0 (no light): frames must be "
+                                "intensities, 0 = black (unsigned data read as signed wraps its brightest to below 0)")
         if (top - bottom) * _UNREACHED_WHITE < self.white_level:
             self._doubts += (WHITE_LEVEL_UNREACHED,)
 
