@@ -439,15 +439,43 @@ def test_a_study_that_fails_does_not_stop_the_others(breach, tmp_path, capsys):
     assert line.startswith("vpimage: error: 2 of 2 studies failed, none was analysed: ")
 
 
-def test_a_rerun_that_fails_writing_leaves_no_summary_over_a_mixed_result_set(breach, tmp_path, capsys):
+def _contents(folder: Path) -> dict:
+    return {p.name: p.read_bytes() if p.is_file() else None for p in folder.iterdir()}
+
+
+def test_a_rerun_that_fails_writing_leaves_the_earlier_result_set_as_it_was(breach, tmp_path, capsys):
+    # (The rerun's frames.csv had replaced the earlier one, and the earlier summary was gone.)
     out = tmp_path / "out"
     argv = ["analyze", str(breach["dcm"]), "--out", str(out), "--wall", str(breach["wall"]), "--quiet"]
     assert main(argv) == 0 and (out / "summary.json").exists()
     (out / "config.toml").unlink()
     (out / "config.toml").mkdir()  # the rerun cannot write its config.toml
+    (out / "frames.csv").write_text("the earlier run's")
+    earlier = _contents(out)
     assert main(argv) == 3
     assert "config.toml" in capsys.readouterr().err
-    assert not (out / "summary.json").exists()  # frames.csv is the rerun's, no summary claims the set
+    assert _contents(out) == earlier  # (no temporary file left either)
+
+
+def test_a_rerun_interrupted_while_writing_leaves_the_earlier_result_set_as_it_was(breach, tmp_path, capsys,
+                                                                                   monkeypatch):
+    # Ctrl-C while the overlay was written had left the rerun's frames.csv, events.json,
+    # masks.npz and config.toml over the earlier run's, and no summary.
+    import vpimage.outputs
+
+    out = tmp_path / "out"
+    argv = ["analyze", str(breach["dcm"]), "--out", str(out), "--wall", str(breach["wall"]), "--quiet", "--overlay"]
+    assert main(argv) == 0
+    (out / "frames.csv").write_text("the earlier run's")
+    earlier = _contents(out)
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(vpimage.outputs, "write_timeline_png", interrupted)  # (after the overlay, last but one)
+    assert main(argv) == 1
+    assert capsys.readouterr().err.endswith("vpimage: interrupted\n")
+    assert _contents(out) == earlier
 
 
 def test_a_stale_summary_that_cannot_be_removed_exits_3_naming_it(breach, tmp_path, capsys):

@@ -291,7 +291,7 @@ def analyze_study(
     import numpy as np
 
     from vpimage import __version__, outputs
-    from vpimage._atomic import make_folder, remove_file, write_text_atomic
+    from vpimage._atomic import all_or_none, make_folder, remove_file, write_text_atomic
     from vpimage.alerts import (
         BODY_SIZE_IMPLAUSIBLE,
         NEEDLE_ENTERS_ANTERIOR,
@@ -379,18 +379,8 @@ def analyze_study(
     _warn_if_injection_start_unseen(study.key, results, seg.baseline_frames_min + seg.min_run - 1)
 
     out = make_folder(out)
-    # summary.json, written last, marks a complete result set: a stale one goes first, so a
-    # rerun that fails midway leaves no summary over files of two runs. What an earlier run
-    # wrote that this one does not write again (its overlay, its evaluation) would describe
-    # another analysis beside this one's results: it goes too.
-    stale = ["summary.json", EVALUATION_FILE] + ([] if overlay else [OVERLAY_FILE, TIMELINE_FILE])
-    for name in stale:
-        remove_file(out / name)
     shape = (study.rows, study.columns)
     masks = np.stack([np.unpackbits(p, count=shape[0] * shape[1]).reshape(shape).astype(bool) for p in packed_masks])
-    outputs.write_frames_csv(out / "frames.csv", results)
-    outputs.write_events_json(out / "events.json", events(results))
-    outputs.write_masks_npz(out / outputs.MASKS_FILE, masks, engine.state.time_of_arrival_s)
     summary = {
         **outputs.summarize_alerts(results),
         "duration_s": float(timing.time_s[-1]) if len(timing.time_s) else 0.0,
@@ -413,11 +403,24 @@ def analyze_study(
         "unreliable_frames": sum(r.alert == "unreliable" for r in results),
         "skipped_files": list(study.skipped_files),
     }
-    write_text_atomic(out / "config.toml", given_config.to_toml())
-    if overlay:
-        outputs.write_overlay(
-            out / OVERLAY_FILE, study.iter_frames(), results, list(masks), frame_corners, fps=float(timing.fps) or 5.0
-        )
-        outputs.write_timeline_png(out / TIMELINE_FILE, results, config.alerts)
+    # The files are a set: none replaces an earlier run's before all are written, so a rerun
+    # that fails or is interrupted meanwhile leaves the earlier result set as it was.
+    # summary.json, written last, marks a complete set: the stale one goes before the new
+    # files take their places, so no summary ever claims files of two runs. What an earlier
+    # run wrote that this one does not write again (its overlay, its evaluation) would
+    # describe another analysis beside this one's results: it goes too.
+    with all_or_none():
+        outputs.write_frames_csv(out / "frames.csv", results)
+        outputs.write_events_json(out / "events.json", events(results))
+        outputs.write_masks_npz(out / outputs.MASKS_FILE, masks, engine.state.time_of_arrival_s)
+        write_text_atomic(out / "config.toml", given_config.to_toml())
+        if overlay:
+            outputs.write_overlay(
+                out / OVERLAY_FILE, study.iter_frames(), results, list(masks), frame_corners,
+                fps=float(timing.fps) or 5.0,
+            )
+            outputs.write_timeline_png(out / TIMELINE_FILE, results, config.alerts)
+        for name in ["summary.json", EVALUATION_FILE] + ([] if overlay else [OVERLAY_FILE, TIMELINE_FILE]):
+            remove_file(out / name)
     outputs.write_summary_json(out / "summary.json", summary)
     return summary
