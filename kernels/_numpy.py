@@ -690,24 +690,52 @@ def shift_images(images: np.ndarray, shifts: np.ndarray, *, order: int = 1) -> n
     A translation is separable and its fraction of a pixel is the same everywhere, so
     bilinear and bicubic (Keys, ``a = -0.75``, as OpenCV) are one pass of 2 or 4 taps
     along each axis (``cv2.sepFilter2D``) on the image padded by edge replication,
-    read at the whole-pixel offset. Nearest neighbour is ``cv2.warpAffine``.
+    read at the whole-pixel offset. Nearest neighbour is ``cv2.warpAffine``'s, which
+    rounds every point (see :func:`_whole_offset`): where that moves every pixel by the
+    same whole pixels, as nearly always, a crop and a border (``cv2.copyMakeBorder``)
+    give its result.
     """
     _check_ndim(images, (3,), "images")
     shifts = np.asarray(shifts, dtype=np.float64).reshape(images.shape[0], 2)
     is_mask = images.dtype == bool
-    source = images.astype(np.uint8) if is_mask else np.asarray(images, dtype=np.float32)
+    source = images.view(np.uint8) if is_mask else np.asarray(images, dtype=np.float32)
     if order not in (0, 1, 3):
         raise ValueError(f"`order` must be 0, 1 or 3; got {order!r}.")
-    rows, cols = images.shape[1:]
     out = np.empty_like(source)
+    border = cv2.BORDER_CONSTANT if is_mask else cv2.BORDER_REPLICATE
     for i, (dy, dx) in enumerate(shifts):
         if is_mask or order == 0:
-            matrix = np.array([[1.0, 0.0, dx], [0.0, 1.0, dy]])
-            border = cv2.BORDER_CONSTANT if is_mask else cv2.BORDER_REPLICATE
-            cv2.warpAffine(source[i], matrix, (cols, rows), dst=out[i], flags=cv2.INTER_NEAREST, borderMode=border)
+            _nearest(source[i], dy, dx, border, out[i])
         else:
             _translate(source[i], -dy, -dx, order, out[i])
-    return out.astype(bool) if is_mask else out
+    return out.view(bool) if is_mask else out
+
+
+def _whole_offset(size: int, shift: float) -> int | None:
+    """The whole pixels nearest-neighbour reads ``size`` output positions ``p`` from:
+    ``p - shift`` rounded half to even in float32, as ``cv2.warpAffine`` rounds its points
+    (and the torch backend), less ``p``; None when that is not the same at every position
+    (a shift within float32's rounding of half a pixel), or the shift is not under ``size - 1``."""
+    if not abs(shift) < size - 1:  # (NaN neither)
+        return None
+    positions = np.arange(size, dtype=np.float32)
+    offsets = np.rint(positions - np.float32(shift)) - positions
+    whole = offsets[0]
+    return int(whole) if (offsets == whole).all() else None
+
+
+def _nearest(image: np.ndarray, dy: float, dx: float, border: int, out: np.ndarray) -> None:
+    """``image`` moved by ``(dy, dx)`` px into ``out``, nearest neighbour; off the image ``border``
+    (``cv2.BORDER_REPLICATE`` or ``cv2.BORDER_CONSTANT`` with 0)."""
+    rows, cols = image.shape
+    oy, ox = _whole_offset(rows, dy), _whole_offset(cols, dx)
+    if oy is None or ox is None:
+        matrix = np.array([[1.0, 0.0, dx], [0.0, 1.0, dy]])
+        cv2.warpAffine(image, matrix, (cols, rows), dst=out, flags=cv2.INTER_NEAREST, borderMode=border)
+        return
+    # Every output pixel reads the one (oy, ox) px away: the part of the image still in view, and a border.
+    kept = image[max(oy, 0) : rows + min(oy, 0), max(ox, 0) : cols + min(ox, 0)]
+    cv2.copyMakeBorder(kept, max(-oy, 0), max(oy, 0), max(-ox, 0), max(ox, 0), border, dst=out, value=0)
 
 
 _CUBIC_A = -0.75  # OpenCV's bicubic (Keys) coefficient
