@@ -45,6 +45,7 @@ __all__ = [
     "needle_mask",
     "noise_sigma",
     "recursive_filter",
+    "registration_reference",
     "registration_window",
     "shift_images",
     "smooth",
@@ -567,11 +568,19 @@ def registration_window(weight: np.ndarray, *, taper_px: float = 16.0) -> np.nda
     return np.clip(inside / np.float32(max(taper_px, 1.0)), 0.0, 1.0)
 
 
+def _windowed(stack: np.ndarray, window: np.ndarray) -> np.ndarray:
+    """Images ``[..., rows, cols]`` less their ``window``-weighted mean, times the window, float32."""
+    stack = np.asarray(stack, dtype=np.float32)
+    means = np.average(stack.reshape(stack.shape[:-2] + (-1,)), axis=-1, weights=window.ravel())
+    return (stack - means[..., None, None].astype(np.float32)) * window
+
+
 def _integer_shifts(reference_spectrum: np.ndarray, images: np.ndarray) -> np.ndarray:
-    """Whole-pixel ``(dy, dx)`` of each image ``[frames, rows, cols]`` against the reference
-    by plain cross-correlation (one batched FFT on all cores), int ``[frames, 2]``."""
+    """Whole-pixel ``(dy, dx)`` of each windowed image ``[frames, rows, cols]`` against the
+    reference whose ``reference_spectrum`` (conjugated) is given, by plain cross-correlation
+    (one batched FFT on all cores), int ``[frames, 2]``."""
     rows, cols = images.shape[1:]
-    spectra = fft.rfft2(images, workers=-1) * np.conj(reference_spectrum)
+    spectra = fft.rfft2(images, workers=-1) * reference_spectrum
     peak = fft.irfft2(spectra, s=(rows, cols), workers=-1).reshape(images.shape[0], -1).argmax(axis=1)
     shifts = np.stack(np.unravel_index(peak, (rows, cols)), axis=1)
     return np.where(shifts > np.array([rows // 2, cols // 2]), shifts - np.array([rows, cols]), shifts)
@@ -579,6 +588,53 @@ def _integer_shifts(reference_spectrum: np.ndarray, images: np.ndarray) -> np.nd
 
 _ECC_CRITERIA = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 50, 1e-4)
 _ECC_MARGIN_PX = 8  # room for the refinement's own steps (< 1 px from the whole-pixel start) and the bilinear taps
+
+
+class RegistrationReference(NamedTuple):
+    """What :func:`estimate_shift` works out of the reference and the weight alone (see
+    :func:`registration_reference`); the fields are the backend's own."""
+
+    window: np.ndarray  # float32 [rows, cols], the coarse step's window
+    spectrum: np.ndarray  # complex [rows, cols // 2 + 1], conjugated spectrum of the windowed reference
+    smoothed: np.ndarray  # float32 [rows, cols], the reference smoothed for the refinement
+    mask: np.ndarray  # uint8 [rows, cols], the weight
+    rows: np.ndarray  # int64, the rows holding weight
+    cols: np.ndarray  # int64, the columns holding weight
+
+
+def registration_reference(
+    reference: np.ndarray,
+    *,
+    weight: np.ndarray,
+    taper_px: float = 16.0,
+    smooth_px: float = 1.5,
+    window: np.ndarray | None = None,
+) -> RegistrationReference:
+    """The part of :func:`estimate_shift` that depends on the reference alone, for a caller that
+    registers batch after batch on one reference to compute once and give it as ``prepared``.
+
+    Parameters
+    ----------
+    reference : ndarray, shape [rows, cols]
+    weight, taper_px, smooth_px, window
+        As :func:`estimate_shift` is given them.
+
+    Returns
+    -------
+    RegistrationReference
+    """
+    _check_ndim(reference, (2,), "reference")
+    if weight.shape != reference.shape:
+        raise ValueError(f"`weight` must be shaped {reference.shape}.")
+    window = registration_window(weight, taper_px=taper_px) if window is None else window
+    return RegistrationReference(
+        window,
+        np.conj(fft.rfft2(_windowed(reference, window))),
+        smooth(reference, sigma_px=smooth_px),
+        weight.astype(np.uint8),
+        np.flatnonzero(weight.any(axis=1)),
+        np.flatnonzero(weight.any(axis=0)),
+    )
 
 
 def estimate_shift(
@@ -589,6 +645,7 @@ def estimate_shift(
     taper_px: float = 16.0,
     smooth_px: float = 1.5,
     window: np.ndarray | None = None,
+    prepared: RegistrationReference | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Translation of each image relative to ``reference``, and how well it explains the image.
 
@@ -611,6 +668,10 @@ def estimate_shift(
     window : ndarray, float32, shape [rows, cols], optional
         ``registration_window(weight, taper_px=taper_px)`` when the caller keeps it for a
         study (it is computed here otherwise).
+    prepared : RegistrationReference, optional
+        ``registration_reference(reference, weight=weight, taper_px=taper_px,
+        smooth_px=smooth_px, window=window)`` when the caller keeps it while the reference
+        stays (it is computed here otherwise; ``window`` is then not needed).
 
     Returns
     -------
@@ -628,21 +689,13 @@ def estimate_shift(
     _check_ndim(images, (3,), "images")
     if reference.shape != images.shape[1:] or weight.shape != images.shape[1:]:
         raise ValueError(f"`reference` and `weight` must be shaped {images.shape[1:]}.")
-    window = registration_window(weight, taper_px=taper_px) if window is None else window
-
-    def windowed(stack: np.ndarray) -> np.ndarray:
-        stack = np.asarray(stack, dtype=np.float32)
-        means = np.average(stack.reshape(stack.shape[:-2] + (-1,)), axis=-1, weights=window.ravel())
-        return (stack - means[..., None, None].astype(np.float32)) * window
-
-    reference_spectrum = fft.rfft2(windowed(reference))
-    fine_reference = smooth(reference, sigma_px=smooth_px)
-    fine_mask = weight.astype(np.uint8)
-    rows, cols = np.flatnonzero(weight.any(axis=1)), np.flatnonzero(weight.any(axis=0))
+    if prepared is None:
+        prepared = registration_reference(reference, weight=weight, taper_px=taper_px, smooth_px=smooth_px, window=window)
+    fine_reference, fine_mask, rows, cols = prepared.smoothed, prepared.mask, prepared.rows, prepared.cols
     blur_reach = int(math.ceil(4 * smooth_px)) + 2  # OpenCV's float Gaussian reaches round(4 sigma) px
     shifts = np.zeros((images.shape[0], 2))
     score = np.zeros(images.shape[0])
-    for i, (dy, dx) in enumerate(_integer_shifts(reference_spectrum, windowed(images)).tolist()):
+    for i, (dy, dx) in enumerate(_integer_shifts(prepared.spectrum, _windowed(images, prepared.window)).tolist()):
         image = images[i]
         warp = np.array([[1.0, 0.0, dx], [0.0, 1.0, dy]], dtype=np.float32)
         # ECC only reads the image around the weight moved by the shift: its bounding box,

@@ -58,6 +58,7 @@ __all__ = [
     "needle_mask",
     "noise_sigma",
     "recursive_filter",
+    "registration_reference",
     "registration_window",
     "shift_images",
     "smooth",
@@ -670,16 +671,17 @@ def registration_window(weight: torch.Tensor, *, taper_px: float = 16.0) -> torc
     return torch.clamp(distance / taper, 0.0, 1.0)
 
 
-def _integer_shifts(images: torch.Tensor, reference: torch.Tensor, window: torch.Tensor) -> torch.Tensor:
-    """Whole-pixel ``(dy, dx)`` of each windowed image against the windowed reference, float32 ``[frames, 2]``."""
-    total = window.sum()
+def _windowed(stack: torch.Tensor, window: torch.Tensor) -> torch.Tensor:
+    """Images ``[..., rows, cols]`` less their ``window``-weighted mean, times the window."""
+    mean = (stack * window).sum(dim=(-2, -1), keepdim=True) / window.sum()
+    return (stack - mean) * window
 
-    def windowed(stack: torch.Tensor) -> torch.Tensor:
-        mean = (stack * window).sum(dim=(-2, -1), keepdim=True) / total
-        return (stack - mean) * window
 
+def _integer_shifts(images: torch.Tensor, window: torch.Tensor, reference_spectrum: torch.Tensor) -> torch.Tensor:
+    """Whole-pixel ``(dy, dx)`` of each image, windowed, against the windowed reference whose
+    ``reference_spectrum`` (conjugated) is given, float32 ``[frames, 2]``."""
     rows, cols = images.shape[1:]
-    spectrum = torch.fft.rfft2(windowed(images)) * torch.conj(torch.fft.rfft2(windowed(reference)))
+    spectrum = torch.fft.rfft2(_windowed(images, window)) * reference_spectrum
     peak = torch.fft.irfft2(spectrum, s=(rows, cols)).reshape(images.shape[0], -1).argmax(dim=1)
     dy, dx = peak // cols, peak % cols
     dy, dx = torch.where(dy > rows // 2, dy - rows, dy), torch.where(dx > cols // 2, dx - cols, dx)
@@ -792,6 +794,35 @@ def _ecc_translation(
     return warp, score
 
 
+class RegistrationReference(NamedTuple):
+    """What :func:`estimate_shift` works out of the reference and the weight alone (see
+    :func:`registration_reference`); the fields are the backend's own."""
+
+    window: torch.Tensor  # float32 [rows, cols], the coarse step's window
+    spectrum: torch.Tensor  # complex [rows, cols // 2 + 1], conjugated spectrum of the windowed reference
+    smoothed: torch.Tensor  # float32 [rows, cols], the reference smoothed for the refinement
+
+
+def registration_reference(
+    reference: torch.Tensor,
+    *,
+    weight: torch.Tensor,
+    taper_px: float = 16.0,
+    smooth_px: float = 1.5,
+    window: torch.Tensor | None = None,
+) -> RegistrationReference:
+    """The part of :func:`estimate_shift` that depends on the reference alone; see
+    ``_numpy.registration_reference``."""
+    _check_ndim(reference, (2,), "reference")
+    reference = _f32(reference)
+    if tuple(weight.shape) != tuple(reference.shape):
+        raise ValueError(f"`weight` must be shaped {tuple(reference.shape)}.")
+    weight = _on(weight, reference, torch.bool)
+    window = registration_window(weight, taper_px=taper_px) if window is None else _on(window, reference, torch.float32)
+    spectrum = torch.conj(torch.fft.rfft2(_windowed(reference, window)))
+    return RegistrationReference(window, spectrum, smooth(reference, sigma_px=smooth_px))
+
+
 def estimate_shift(
     images: torch.Tensor,
     reference: torch.Tensor,
@@ -800,12 +831,14 @@ def estimate_shift(
     taper_px: float = 16.0,
     smooth_px: float = 1.5,
     window: torch.Tensor | None = None,
+    prepared: RegistrationReference | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Translation of each image relative to ``reference``; see ``_numpy.estimate_shift``.
 
     The same two steps, all frames at once: a windowed FFT cross-correlation for the
     whole-pixel start, then OpenCV's ECC translation fit, reproduced in torch. Give
-    ``window`` (:func:`registration_window`) to spare its computation and its host check.
+    ``window`` (:func:`registration_window`) to spare its computation and its host check,
+    ``prepared`` (:func:`registration_reference`) to spare the reference's part of the work too.
 
     Returns
     -------
@@ -818,15 +851,14 @@ def estimate_shift(
     if tuple(reference.shape) != tuple(images.shape[1:]) or tuple(weight.shape) != tuple(images.shape[1:]):
         raise ValueError(f"`reference` and `weight` must be shaped {tuple(images.shape[1:])}.")
     images = _f32(images)
-    reference = _on(reference, images, torch.float32)
     weight = _on(weight, images, torch.bool)
-    window = registration_window(weight, taper_px=taper_px) if window is None else _on(window, images, torch.float32)
+    if prepared is None:
+        reference = _on(reference, images, torch.float32)
+        prepared = registration_reference(reference, weight=weight, taper_px=taper_px, smooth_px=smooth_px, window=window)
     if images.shape[0] == 0:
         return images.new_zeros((0, 2)), images.new_zeros((0,))
-    coarse = _integer_shifts(images, reference, window)
-    warp, score = _ecc_translation(
-        smooth(reference, sigma_px=smooth_px), smooth(images, sigma_px=smooth_px), weight, coarse.flip(1)
-    )
+    coarse = _integer_shifts(images, prepared.window, prepared.spectrum)
+    warp, score = _ecc_translation(prepared.smoothed, smooth(images, sigma_px=smooth_px), weight, coarse.flip(1))
     return warp.flip(1), score
 
 

@@ -424,14 +424,16 @@ def test_registration_window_is_scipy_distance(device, taper_px):
         _torch.registration_window(T(np.zeros_like(weight), device))
 
 
-def test_estimate_shift_with_a_kept_window_is_the_same(device):
+def test_estimate_shift_with_a_kept_window_or_reference_is_the_same(device):
     _, fov, att, _ = phantom()
     weight = ndi.binary_erosion(fov, iterations=12)
     window = _torch.registration_window(T(weight, device))
     kept = _torch.estimate_shift(T(att, device), T(att[0], device), weight=T(weight, device), window=window)
     fresh = _torch.estimate_shift(T(att, device), T(att[0], device), weight=T(weight, device))
-    for a, b in zip(kept, fresh):
-        assert torch.equal(a, b)
+    prepared = _torch.registration_reference(T(att[0], device), weight=T(weight, device), window=window)
+    reused = _torch.estimate_shift(T(att, device), T(att[0], device), weight=T(weight, device), prepared=prepared)
+    for a, b, c in zip(kept, fresh, reused):
+        assert torch.equal(a, b) and torch.equal(a, c)
 
 
 # -- components --------------------------------------------------------------------------

@@ -385,6 +385,17 @@ def test_registration_window_fades_in_from_the_edge_of_the_weight():
         K.registration_window(np.zeros((4, 4), bool))
 
 
+def test_estimate_shift_with_a_kept_reference_is_the_same():
+    image, moved = textured(), ndi.shift(textured(), (2.4, -3.1), order=3, mode="nearest")[None]
+    ring = np.zeros((128, 128), bool)
+    ring[10:-10, 10:-10] = True
+    prepared = K.registration_reference(image, weight=ring, taper_px=8.0, smooth_px=1.0)
+    kept = K.estimate_shift(moved, image, weight=ring, taper_px=8.0, smooth_px=1.0, prepared=prepared)
+    fresh = K.estimate_shift(moved, image, weight=ring, taper_px=8.0, smooth_px=1.0)
+    for a, b in zip(kept, fresh):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_copy_holds_its_own_memory():
     batch = np.arange(24, dtype=np.float32).reshape(2, 3, 4)
     kept = K.copy(batch[1])

@@ -323,6 +323,7 @@ class Engine:
         self._host_inner_fov = self._eroded(self.fov_mask, config.segmentation.field_margin_px)
         self._inner_fov = self._on_device(self._host_inner_fov)
         self._away_from_body: tuple[Corners, np.ndarray] | None = None
+        self._kept_reference: tuple | None = None  # (reference, its registration_reference)
         self._worker = None
         if self.device == "cpu":  # (see process; its thread ends when the engine is collected)
             self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vpimage-prepare")
@@ -563,17 +564,29 @@ class Engine:
 
     def _estimate_shift(self, coarse, reference, weight, window) -> tuple[np.ndarray, np.ndarray]:
         """Host ``(dy, dx)`` px and scores of frames on the registration grid against ``reference``,
-        on ``weight`` (device)."""
+        on ``weight`` (device) and its ``window``."""
         st = self.state
+        prepared = self._registration_reference(reference) if weight is st.registration_mask else None
         shifts, scores = self.kernels.estimate_shift(
-            coarse,
-            reference,
-            weight=weight,
-            window=window,
-            taper_px=_TAPER_PX / st.registration_factor,
-            smooth_px=_REGISTRATION_SMOOTH_PX / st.registration_factor,
+            coarse, reference, weight=weight, window=window, prepared=prepared, **self._registration_sizes()
         )
         return self.kernels.to_host(shifts) * st.registration_factor, self.kernels.to_host(scores)
+
+    def _registration_sizes(self) -> dict[str, float]:
+        """The registration's window fade-in (``taper_px``) and pre-smoothing (``smooth_px``) on its grid, px."""
+        factor = self.state.registration_factor
+        return {"taper_px": _TAPER_PX / factor, "smooth_px": _REGISTRATION_SMOOTH_PX / factor}
+
+    def _registration_reference(self, reference):
+        """What the registration on the study's bone works out of ``reference`` alone (the kernels'
+        ``registration_reference``), kept while it stays the reference (until the baseline)."""
+        st, kept = self.state, self._kept_reference
+        if kept is None or kept[0] is not reference:
+            prepared = self.kernels.registration_reference(
+                reference, weight=st.registration_mask, window=st.registration_window, **self._registration_sizes()
+            )
+            kept = self._kept_reference = (reference, prepared)
+        return kept[1]
 
     def _on_reference(self, attenuation, coarse, frames, shifts: np.ndarray, reference, blades, corners):
         """Frames moved back onto ``reference`` by their host ``shifts`` ``[B, 2]`` (px) and read at
