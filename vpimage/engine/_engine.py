@@ -625,8 +625,7 @@ class Engine:
         for j, bone in bone_left.items():
             offset[j] = k.exposure_offset(registered[j : j + 1], reference, weight=bone)[0]
         aligned = (aligned - offset[:, None, None]).clip(max=self._black)
-        white = self._aligned(frames, shifts, order=0) >= self.white_level  # (nearest neighbour keeps values)
-        unmeasured = k.binary_dilation(white, iterations=_BICUBIC_REACH_PX)
+        unmeasured = self._white_reach(frames, shifts)
         registered = registered - offset[:, None, None]
         collimated = set()
         if blades:  # (off its field the reference reads as the field's middle: a blade darkens against it)
@@ -639,6 +638,17 @@ class Engine:
                 if (covered & self._near_body(corners)).any():
                     collimated.add(j)
         return aligned, registered, unmeasured, collimated, gain, offset
+
+    def _white_reach(self, frames, shifts: np.ndarray):
+        """The region of interest's pixels ``[B, roi_rows, roi_cols]`` (bool) that a white pixel of
+        ``frames`` (the pixel values), moved back by their host ``shifts`` ``[B, 2]`` (px), reaches
+        through the bicubic's taps: not measured."""
+        k = self.kernels
+        box, _ = self._roi_halo(shifts)
+        if k is self._host and not (frames[(slice(None),) + box] >= self.white_level).any():
+            return np.zeros((len(frames), *self._crop(self.fov_mask).shape), bool)  # (none near: nothing to move)
+        white = self._aligned(frames, shifts, order=0) >= self.white_level  # (nearest neighbour keeps values)
+        return k.binary_dilation(white, iterations=_BICUBIC_REACH_PX)
 
     def _display_gain(self, registered, reference, bone_left: dict) -> np.ndarray:
         """Host gain ``[B]`` of the contrast each frame on the registration grid shows against
@@ -691,12 +701,17 @@ class Engine:
         Attenuation images are first set to the fill value off the field there (masks
         are moved as they are).
         """
-        box, inner = self._halo(self._roi, int(math.ceil(np.abs(shifts).max(initial=0.0))) + 3)
+        box, inner = self._roi_halo(shifts)
         halo = images[(slice(None),) + box]
         if order > 0:
             halo = self.kernels.mask_field(halo, self._fov[box], fill=self._fill)
         moved = self.kernels.shift_images(halo, self._on_device(-shifts), order=order)
         return moved[(slice(None),) + inner]
+
+    def _roi_halo(self, shifts: np.ndarray) -> tuple[tuple[slice, slice], tuple[slice, slice]]:
+        """The region of interest widened by the largest of the host ``shifts`` (px) and the
+        interpolation's reach (see :meth:`_halo`): all that moving it back reads."""
+        return self._halo(self._roi, int(math.ceil(np.abs(shifts).max(initial=0.0))) + 3)
 
     def _halo(self, region: tuple, reach: int) -> tuple[tuple[slice, slice], tuple[slice, slice]]:
         """``region`` ``((top, bottom), (left, right))`` widened by ``reach`` px within the frame,
