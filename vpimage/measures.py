@@ -37,6 +37,7 @@ __all__ = [
     "cement_outside_body_px",
     "classify_leaks",
     "depth_fraction",
+    "front_and_depth",
     "front_to_wall_px",
     "hidden_front_to_wall_px",
     "plausible_body",
@@ -282,10 +283,7 @@ def front_to_wall_px(mask, corners: Corners) -> float:
     float
         px; NaN when no cement lies in the band.
     """
-    xs, ys, lines = _band_cement(mask, corners)
-    if xs.size == 0:
-        return math.nan
-    return float(_distance(lines["posterior"], xs, ys).min())
+    return front_and_depth(mask, corners)[0]
 
 
 def hidden_front_to_wall_px(mask, blind, corners: Corners, *, reach_px: float) -> float:
@@ -349,13 +347,19 @@ def depth_fraction(mask, corners: Corners) -> float:
     float
         Dimensionless; NaN when no cement lies in the band.
     """
+    return front_and_depth(mask, corners)[1]
+
+
+def front_and_depth(mask, corners: Corners) -> tuple[float, float]:
+    """:func:`front_to_wall_px` (px) and :func:`depth_fraction` of ``mask`` (bool ``[rows, cols]``)
+    against ``corners``, from one pass over its pixels; NaN, NaN when no cement lies in the band."""
     xs, ys, lines = _band_cement(mask, corners)
     if xs.size == 0:
-        return math.nan
-    k = int(np.argmin(_distance(lines["posterior"], xs, ys)))
-    a = float(_distance(lines["anterior"], xs[k : k + 1], ys[k : k + 1])[0])
-    b = float(_distance(lines["posterior"], xs[k : k + 1], ys[k : k + 1])[0])
-    return a / (a + b) if a + b > 0 else math.nan
+        return math.nan, math.nan
+    to_wall = _distance(lines["posterior"], xs, ys)
+    k = int(np.argmin(to_wall))  # (the front)
+    a, b = float(_distance(lines["anterior"], xs[k : k + 1], ys[k : k + 1])[0]), float(to_wall[k])
+    return b, (a / (a + b) if a + b > 0 else math.nan)
 
 
 # Cement this far beyond the body's outline is a leak whatever the outline's error, mm.

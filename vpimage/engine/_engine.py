@@ -1142,8 +1142,7 @@ class Engine:
             cement = mask[top:bottom, left:right]
             corners = st.corners.translated(-left, -top)
             if self.view != "ap":
-                front_px = measures.front_to_wall_px(cement, corners)
-                depth = measures.depth_fraction(cement, corners)
+                front_px, depth = measures.front_and_depth(cement, corners)
                 hidden_px = self._hidden_front_px(mask, box, front_px)
             leak_args = {"mm_per_px": 1.0 / self._px_per_mm, "rules": self.config.leaks}
             outside_px = measures.cement_outside_body_px(cement, corners, **leak_args)
