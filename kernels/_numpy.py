@@ -765,10 +765,12 @@ def shift_images(images: np.ndarray, shifts: np.ndarray, *, order: int = 1) -> n
 
 
 def _whole_offset(size: int, shift: float) -> int | None:
-    """The whole pixels nearest-neighbour reads ``size`` output positions ``p`` from:
-    ``p - shift`` rounded half to even in float32, as ``cv2.warpAffine`` rounds its points
-    (and the torch backend), less ``p``; None when that is not the same at every position
-    (a shift within float32's rounding of half a pixel), or the shift is not under ``size - 1``."""
+    """How many pixels away a nearest-neighbour move by ``shift`` px reads each of ``size``
+    positions ``p`` along an axis: ``p - shift`` rounded half to even in float32 (as
+    ``cv2.warpAffine`` and the torch backend round each point), less ``p``, when that is
+    the same at every position; None where it is not (a half pixel rounds to even, so
+    alternately, and float32 rounds near-halves apart far along the axis) or where
+    ``shift`` is not under ``size - 1``."""
     if not abs(shift) < size - 1:  # (NaN neither)
         return None
     positions = np.arange(size, dtype=np.float32)

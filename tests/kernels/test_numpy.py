@@ -106,6 +106,23 @@ def test_shift_images_moves_content_by_the_shift():
     assert moved.dtype == bool and moved[0, 3, 5] and moved.sum() == 1
 
 
+# Halves, float32's neighbours of halves (rounded apart far along a 300 px axis), beyond the image.
+NEAREST_SHIFTS = [0.0, 0.5, -0.5, 2.5, -3.5, 0.3, -7.8, 3.4999999, 0.5000000596, -2.5000002, 150.49999, 299.6, -1e9, np.nan]
+
+
+@pytest.mark.parametrize("dy", NEAREST_SHIFTS)
+def test_nearest_neighbour_shift_is_opencvs_warp(dy):
+    rng = np.random.default_rng(3)
+    image, mask = rng.random((300, 280)).astype(np.float32), rng.random((300, 280)) > 0.5
+    for dx in NEAREST_SHIFTS:
+        matrix = np.array([[1.0, 0.0, dx], [0.0, 1.0, dy]])
+        for source, border in ((image, cv2.BORDER_REPLICATE), (mask.astype(np.uint8), cv2.BORDER_CONSTANT)):
+            expected = cv2.warpAffine(source, matrix, (280, 300), flags=cv2.INTER_NEAREST, borderMode=border)
+            given = image if border == cv2.BORDER_REPLICATE else mask
+            out = K.shift_images(given[None], np.array([[dy, dx]]), order=0)[0]
+            np.testing.assert_array_equal(out, expected.astype(out.dtype), err_msg=f"{dy}, {dx}")
+
+
 def test_recursive_filter_follows_its_recurrence_across_batches():
     rng = np.random.default_rng(2)
     images = rng.normal(size=(5, 4, 4)).astype(np.float32)
