@@ -348,6 +348,13 @@ def noise_sigma(images: np.ndarray, *, weight: np.ndarray) -> np.ndarray:
     return out
 
 
+def _check_on_reference(images: np.ndarray, reference: np.ndarray, weight: np.ndarray) -> None:
+    """Images ``[frames, rows, cols]`` to be read against ``reference`` over ``weight``, both ``[rows, cols]``."""
+    _check_ndim(images, (3,), "images")
+    if reference.shape != images.shape[1:] or weight.shape != images.shape[1:]:
+        raise ValueError(f"`reference` and `weight` must be shaped {images.shape[1:]}.")
+
+
 def exposure_offset(images: np.ndarray, reference: np.ndarray, *, weight: np.ndarray) -> np.ndarray:
     """How much each registered image reads more attenuating than ``reference`` as a whole.
 
@@ -370,9 +377,7 @@ def exposure_offset(images: np.ndarray, reference: np.ndarray, *, weight: np.nda
         The offset, in the units of ``images`` (subtract it to read at the reference's
         level); NaN when ``weight`` selects no pixel.
     """
-    _check_ndim(images, (3,), "images")
-    if reference.shape != images.shape[1:] or weight.shape != images.shape[1:]:
-        raise ValueError(f"`reference` and `weight` must be shaped {images.shape[1:]}.")
+    _check_on_reference(images, reference, weight)
     if not weight.any():
         return np.full(images.shape[0], np.nan, dtype=np.float32)
     differences = np.asarray(images, dtype=np.float32)[:, weight] - np.asarray(reference, dtype=np.float32)[weight]
@@ -407,9 +412,7 @@ def contrast_gain(images: np.ndarray, reference: np.ndarray, *, weight: np.ndarr
         1 for the reference's contrast; NaN when ``weight`` selects no pixel or the
         reference is flat over it (no contrast to compare).
     """
-    _check_ndim(images, (3,), "images")
-    if reference.shape != images.shape[1:] or weight.shape != images.shape[1:]:
-        raise ValueError(f"`reference` and `weight` must be shaped {images.shape[1:]}.")
+    _check_on_reference(images, reference, weight)
     grid = np.asarray(weight, dtype=bool)[::2, ::2]
     values = np.asarray(reference, dtype=np.float32)[::2, ::2][grid]
     if values.size == 0:
@@ -686,9 +689,7 @@ def estimate_shift(
     -----
     Refinement by ``cv2.findTransformECC`` (``MOTION_TRANSLATION``, with a mask).
     """
-    _check_ndim(images, (3,), "images")
-    if reference.shape != images.shape[1:] or weight.shape != images.shape[1:]:
-        raise ValueError(f"`reference` and `weight` must be shaped {images.shape[1:]}.")
+    _check_on_reference(images, reference, weight)
     if prepared is None:
         prepared = registration_reference(reference, weight=weight, taper_px=taper_px, smooth_px=smooth_px, window=window)
     fine_reference, fine_mask, rows, cols = prepared.smoothed, prepared.mask, prepared.rows, prepared.cols
