@@ -170,7 +170,8 @@ class SegmentationConfig:
         whole field when the body is unknown): cement farther out is not seen, mm, 5-200.
     adjacent_blob_mm : float
         A new cement-sized blob (``min_area_px``) this close to the cement so far counts in
-        its first frame; farther away a new blob must be seen in two frames in a row. Cement
+        its first frame; farther away a new blob must be seen in two frames in a row, with a
+        quarter of it above sharp bone's misregistration residual (see ``sharp_edge_margin_mm``). Cement
         crossing a cortex (a leak's first frame through an endplate) shows beyond it before
         the threshold the cortex's steep edges raise lets the join through; 0: never, mm.
     sharp_edge_margin_mm : float
@@ -179,7 +180,9 @@ class SegmentationConfig:
         smoothed gradient underestimates that up to twofold where a median keeps bone
         sharp (a neighbouring vertebra's endplate), and a sub-pixel breathing offset then
         leaves false cement there. Nearer the body the smoothed gradient's raise alone:
-        a leak's first cement crosses the body's own cortex, mm.
+        a leak's first cement crosses the body's own cortex (a new blob farther than
+        ``adjacent_blob_mm`` from the cement needs a quarter of it above the residual
+        anywhere), mm.
     needle_min_excess : float
         In the baseline, what rises this much over its local background is the steel
         needle (bone edges rise far less): new cement may not start on it nor bridge along

@@ -876,15 +876,18 @@ class Engine:
 
         noise = self.denoiser.noise_map(pre_injection, baseline, measured)
         edges = seg.registration_error_px * self._edge_strength(st.baseline)
+        # What a residual misregistration really leaves after the filter: the smoothed
+        # gradient underestimates it on sharp bone (a neighbour's endplate, a wall's cortex),
+        # where a sub-pixel breathing offset would leave false cement.
+        host_edges = k.to_host(edges)
+        sharp_edges = np.maximum(host_edges, self.denoiser.shift_residual(baseline, step_px=seg.registration_error_px))
         if self._sharp_edge_region is not None:
-            # Away from the body, what a residual misregistration really leaves after the
-            # filter: the smoothed gradient underestimates it on sharp bone (a neighbour's
-            # endplate), where a sub-pixel breathing offset would leave false cement.
-            residual = self.denoiser.shift_residual(baseline, step_px=seg.registration_error_px)
-            host_edges = k.to_host(edges)
-            edges = self._on_device(np.where(self._sharp_edge_region, np.maximum(host_edges, residual), host_edges))
+            # Away from the body it raises every threshold; nearer, a leak's first cement
+            # crossing the cortex must not be held back (new blobs far from the cement are, see _segment).
+            edges = self._on_device(np.where(self._sharp_edge_region, sharp_edges, host_edges))
         noisy = noise_raise(noise, self.denoiser.temporal_gain)
         st.threshold_raise = edges + noisy
+        st.far_blob_threshold_raise = self._on_device(sharp_edges) + noisy
         # Bridges (which only join, see _segment) cross steep edges more easily, but not
         # near the needle, whose edges would carry them along its track.
         near_needle = k.binary_dilation(st.needle, iterations=_BRIDGE_NEEDLE_GUARD_PX)
@@ -1074,7 +1077,8 @@ class Engine:
         # A new blob, away from the cement so far, must be large enough and seen in two
         # frames in a row (noise is not; cement does not vanish), unless it is cement-sized
         # and within ``adjacent_blob_mm`` of the cement so far (cement crossing a cortex shows
-        # beyond it a frame before the join does). The first cement is one
+        # beyond it a frame before the join does); farther, a quarter of it must stand above
+        # sharp bone's misregistration residual. The first cement is one
         # blob at the needle tip: the largest counts at once. Later, a new blob mostly on
         # the needle is an edge artefact (real cement grows into the needle's neighbourhood).
         first = st.cement_area_px == 0  # (the host count of the last measured frame: no device wait)
@@ -1084,14 +1088,25 @@ class Engine:
         areas = parts.areas
         # (Later blobs, confirmed over two frames, may be half as large: thin leaks start small.)
         blob = areas >= (seg.min_area_px if first else seg.min_area_px // 2)
+        confirmed = None
         if not first:
             blob &= ~(2 * k.component_hits(parts, st.needle) > areas)
-        confirmed = blob & (k.component_hits(parts, st.new_blobs) > 0)
-        if not first and self._adjacent_px > 0:
-            sized = blob & (areas >= seg.min_area_px)
-            if k is not self._host or sized.any():  # (on the host, none is seen at once: no dilation)
-                beside = k.binary_dilation(accumulated, iterations=self._adjacent_px)
-                confirmed |= sized & (k.component_hits(parts, beside) > 0)
+            if k is not self._host or blob.any():  # (on the host, no blob: nothing to ask)
+                # Farther than ``adjacent_blob_mm`` from the cement so far, a quarter of a blob
+                # at least must stand above what a sub-pixel breath really leaves on sharp bone,
+                # as beyond the body (see _freeze_baseline): a sliver along a wall's cortex has
+                # none that does, real cement on an edge has its pixels off the edge.
+                above_sharp_edges = k.cement_candidates(
+                    st.filtered, threshold=seg.cement_contrast, threshold_raise=st.far_blob_threshold_raise, exclude=exclude
+                )
+                stands_out = 4 * k.component_hits(parts, above_sharp_edges) >= areas
+                if self._adjacent_px > 0:
+                    beside = k.component_hits(parts, k.binary_dilation(accumulated, iterations=self._adjacent_px)) > 0
+                    confirmed = blob & beside & (areas >= seg.min_area_px)  # cement-sized beside: at once
+                    stands_out |= beside
+                blob &= stands_out
+        seen_again = blob & (k.component_hits(parts, st.new_blobs) > 0)
+        confirmed = seen_again if confirmed is None else confirmed | seen_again
         isolated, confirmed = k.component_mask(parts, blob), k.component_mask(parts, confirmed)
         if first and bool(isolated.any()):
             labels, areas = k.label_components(isolated)

@@ -68,6 +68,10 @@ class EngineState:
         The same for the excess through ``segmentation.leak_median_px``'s narrow median,
         at once, beyond the body's outline, where a leak's thin channel may extend the
         cement (its own noise; None when the study's filter is no wider, or no body).
+    far_blob_threshold_raise : ndarray, float32, [roi_rows, roi_cols] or None
+        The same where the smoothed gradient underestimates what a sub-pixel misregistration
+        leaves on sharp bone (as beyond the body everywhere): a quarter of a new blob away
+        from the cement so far must stand above it.
     channel_excluded : ndarray of bool, [roi_rows, roi_cols] or None
         Where that channel is not looked for: the body and the needle.
     new_blobs : ndarray of bool, [roi_rows, roi_cols] or None
@@ -131,6 +135,7 @@ class EngineState:
     instant_threshold_raise: np.ndarray | None = None
     bridge_threshold_raise: np.ndarray | None = None
     channel_threshold_raise: np.ndarray | None = None
+    far_blob_threshold_raise: np.ndarray | None = None
     channel_excluded: np.ndarray | None = None
     blind: np.ndarray | None = None
     needle: np.ndarray | None = None
