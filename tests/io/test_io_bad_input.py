@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 from io_runs import build_run, write
 from pydicom import dcmread
+from pydicom.dataelem import RawDataElement
 from pydicom.encaps import encapsulate, generate_frames
+from pydicom.tag import Tag
 from pydicom.uid import GrayscaleSoftcopyPresentationStateStorage
 
 import vpimage.io
@@ -154,6 +156,30 @@ def test_error_messages_carry_no_patient_identity(valid, tmp_path):
     with pytest.raises(InvalidStudyError) as info:
         vpimage.io.open(path)
     assert "Doe" not in str(info.value) and "4711" not in str(info.value)
+
+
+def raw_text(path, out, keyword, text: bytes):
+    """``path`` saved as ``out`` with ``keyword``'s value the bytes ``text`` as they are (a
+    corrupted or mislabelled element, which pydicom would refuse to set)."""
+    ds = dcmread(path)
+    tag = Tag(keyword)
+    vr = ds[tag].VR if tag in ds else "DS"
+    ds[tag] = RawDataElement(tag, vr, len(text), text, 0, ds.original_encoding[0], ds.original_encoding[1])
+    ds.save_as(out, enforce_file_format=True)
+    return out
+
+
+def test_a_header_value_holding_a_name_or_an_id_is_never_quoted(valid, tmp_path):
+    # A mislabelled element (a patient id where the detector pitch belongs) is refused by its
+    # keyword, with the length of its text, not the text; an implausible frame time that is
+    # not a number is ignored with a warning that does not quote it either.
+    reason = refused(raw_text(valid, tmp_path / "x.dcm", "ImagerPixelSpacing", b"ID-4711 "))
+    assert reason == "ImagerPixelSpacing (a text of 7 characters, not shown) is not a number"
+    with pytest.warns(UserWarning) as record:
+        vpimage.io.open(raw_text(valid, tmp_path / "y.dcm", "FrameTime", b"Doe^Jane"))
+    messages = [str(w.message) for w in record]
+    assert any("FrameTime (a text of 8 characters, not shown) ignored" in m for m in messages), messages
+    assert not any("Doe" in m for m in messages)
 
 
 def test_non_square_pixels_are_unsupported(valid, tmp_path):

@@ -97,9 +97,9 @@ def _no_numpy_warning(record) -> None:
     [({"FrameTime": "1e-320"}, "FrameTime '1e-320'"),
      ({"FrameTime": "1e-300"}, "FrameTime '1e-300'"),
      ({"FrameTime": "0.5"}, "FrameTime '0.5'"),  # 2000 frames/s
-     ({"FrameTime": "1e300"}, "FrameTime '1e300'"),
-     ({"FrameTime": "61000"}, "FrameTime '61000'"),
-     ({"CineRate": 2147483647}, "CineRate '2147483647'"),
+     ({"FrameTime": "1e300"}, "FrameTime '1e+300'"),
+     ({"FrameTime": "61000"}, "FrameTime '6.1e+04'"),
+     ({"CineRate": 2147483647}, "CineRate '2.147e+09'"),
      ({"RecommendedDisplayFrameRate": 1001}, "RecommendedDisplayFrameRate '1001'"),
      ({"RecommendedDisplayFrameRateInFloat": 1e-38}, "RecommendedDisplayFrameRateInFloat '1e-38'")],
 )

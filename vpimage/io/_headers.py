@@ -18,7 +18,7 @@ from pydicom.dataset import Dataset
 
 from vpimage.errors import InvalidStudyError
 
-__all__ = ["find", "number", "numbers", "per_frame"]
+__all__ = ["find", "number", "numbers", "per_frame", "shown"]
 
 
 def _group_items(item: Dataset) -> Iterator[Dataset]:
@@ -58,6 +58,23 @@ def per_frame(ds: Dataset, keyword: str) -> list | None:
     return values
 
 
+def _items(value) -> list:
+    """``value``'s values: one, or each of a multi-value."""
+    return list(value) if isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue" else [value]
+
+
+def shown(value) -> str:
+    """``value`` as a message may show it: its numbers to four significant digits, or only
+    the length of its text where that is not all numbers. A mislabelled or corrupted element
+    can hold a patient's name, id or birth date, whose text no message may echo."""
+    items = _items(value)
+    try:
+        return repr("\\".join(f"{float(v):.4g}" for v in items))
+    except (TypeError, ValueError):
+        text = "\\".join(str(v) for v in items).strip()
+        return f"(a text of {len(text)} characters, not shown)"
+
+
 def numbers(value, path: str | PathLike, keyword: str) -> list[float]:
     """``value`` (one number or a multi-value) as a list of finite floats.
 
@@ -66,13 +83,12 @@ def numbers(value, path: str | PathLike, keyword: str) -> list[float]:
     InvalidStudyError
         When a value is not a number or not finite; the message names ``keyword``.
     """
-    items = list(value) if isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue" else [value]
     try:
-        out = [float(v) for v in items]
+        out = [float(v) for v in _items(value)]
     except (TypeError, ValueError):
-        raise InvalidStudyError(path, f"{keyword} {value!r} is not a number") from None
+        raise InvalidStudyError(path, f"{keyword} {shown(value)} is not a number") from None
     if not out or not all(math.isfinite(v) for v in out):
-        raise InvalidStudyError(path, f"{keyword} {value!r} is not a finite number")
+        raise InvalidStudyError(path, f"{keyword} {shown(value)} is not a finite number")
     return out
 
 

@@ -38,7 +38,7 @@ import numpy as np
 from pydicom.dataset import Dataset
 from pydicom.valuerep import DT
 
-from vpimage.io._headers import find, per_frame
+from vpimage.io._headers import find, per_frame, shown
 
 __all__ = ["FALLBACK_FPS", "INTERVAL_RANGE_S", "Timing", "instance_timing", "plausible_interval", "runs_timing",
            "series_order", "series_timing"]
@@ -118,7 +118,7 @@ def _nominal(ds: Dataset, path) -> tuple[float, str] | None:
 def _ignored(path, keyword: str, value, unit: str) -> None:
     low, high = INTERVAL_RANGE_S
     plausible = f"{low * 1000:g}-{high * 1000:g} ms" if unit == "ms" else f"{1 / high:g}-{1 / low:g} frames/s"
-    warnings.warn(f"{path}: {keyword} {str(value).strip()!r} ignored: not a plausible {unit} value "
+    warnings.warn(f"{path}: {keyword} {shown(value)} ignored: not a plausible {unit} value "
                   f"(a number in {plausible})", stacklevel=4)
 
 
