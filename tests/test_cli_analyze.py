@@ -12,6 +12,8 @@ from types import SimpleNamespace
 import numpy as np
 import pydicom
 import pytest
+from pydicom.dataelem import RawDataElement
+from pydicom.tag import Tag
 
 from vpimage.cli import main
 from vpimage.cli.analyze import _on_first_frame
@@ -170,6 +172,21 @@ def test_no_patient_identity_in_any_output(breach, analysed):
     for path in analysed.iterdir():
         data = path.read_bytes()
         assert not any(value.encode() in data for value in identity), path.name
+
+
+def test_a_name_in_a_corrupted_element_is_not_quoted_by_a_library_warning(breach, tmp_path, capsys):
+    # PatientName's VR corrupted to UI: pydicom warns "Invalid value for VR UI: 'Doe^Jane'",
+    # and the command line showed it as it was.
+    ds = pydicom.dcmread(breach["dcm"])
+    tag = Tag("PatientName")
+    ds[tag] = RawDataElement(tag, "UI", 8, b"Doe^Jane", 0, False, True)
+    path = tmp_path / "corrupted.dcm"
+    ds.save_as(path, enforce_file_format=True)
+    capsys.readouterr()
+    assert main(["analyze", str(path), "--out", str(tmp_path / "out"), "--wall", str(breach["wall"])]) == 0
+    printed = capsys.readouterr()
+    assert "vpimage: warning: Invalid value for VR UI: (a value, not shown)." in printed.err
+    assert "Doe" not in printed.err + printed.out
 
 
 def test_a_study_named_after_its_patient_is_shown_by_its_key(breach, tmp_path, capsys):

@@ -9,16 +9,32 @@ while it is read and analysed, shown when it is done, and dropped when it fails.
 from __future__ import annotations
 
 import contextlib
+import re
 import sys
 import warnings
+from pathlib import Path
 from typing import Iterator
 
-__all__ = ["held_warnings", "show_warning"]
+__all__ = ["held_warnings", "show_warning", "shown_text"]
+
+_PACKAGE = Path(__file__).resolve().parents[1]
+# A value quoted as Python quotes it: 'text', "text", b'bytes' (escapes within).
+_QUOTED = re.compile(r"b?'(?:[^'\\]|\\.)*'" + r'|b?"(?:[^"\\]|\\.)*"')
 
 
-def show_warning(message, category=None, filename=None, lineno=None, file=None, line=None) -> None:
-    """Print one warning as one line on standard error (a ``warnings.showwarning``)."""
-    print(f"vpimage: warning: {message}", file=sys.stderr)
+def shown_text(message, filename: str | None = None) -> str:
+    """The text of a warning as the command line shows it. Other libraries' warnings lose
+    the values they quote: pydicom quotes an element's value it finds invalid, and a
+    corrupted element can hold a patient's name or id. vpimage's own (raised from its
+    package) quote only what is safe to show."""
+    text = str(message)
+    ours = filename is not None and Path(filename).resolve().is_relative_to(_PACKAGE)
+    return text if ours else _QUOTED.sub("(a value, not shown)", text)
+
+
+def show_warning(text: str) -> None:
+    """Print one warning's text (see :func:`shown_text`) as one line on standard error."""
+    print(f"vpimage: warning: {text}", file=sys.stderr)
 
 
 @contextlib.contextmanager
@@ -28,5 +44,5 @@ def held_warnings() -> Iterator[None]:
     The filters in force (``--quiet`` ignores every warning) still apply."""
     with warnings.catch_warnings(record=True) as caught:
         yield
-    for message in dict.fromkeys(str(warning.message) for warning in caught):
-        show_warning(message)
+    for text in dict.fromkeys(shown_text(warning.message, warning.filename) for warning in caught):
+        show_warning(text)
