@@ -335,3 +335,15 @@ def test_instances_a_degree_or_two_apart_across_a_view_boundary_are_one_study(tm
     ds.save_as(last, enforce_file_format=True)
     study = vpimage.io.open(folder)
     assert study.n_frames == 3 and study.geometry.view == "lateral"  # the first instance's
+
+
+def test_a_dicom_file_named_as_a_video_is_read_as_dicom(tmp_path):
+    # FFmpeg decodes DICOM too: a run.dcm renamed run.avi was opened as a video, its header's
+    # calibration and frame times dropped. Its "DICM" marker decides, not its name.
+    run = build_run(n=3, seed=4)
+    dcm = write(run, tmp_path, "xa")
+    renamed = dcm.rename(tmp_path / "run.avi")
+    for study in (vpimage.io.open(renamed), vpimage.io.discover(tmp_path)[0].open()):
+        np.testing.assert_array_equal(np.stack(list(study.iter_frames())), expected_frames(run))
+        assert study.geometry.mm_per_px == pytest.approx(run.mm_per_px, rel=1e-9)
+        np.testing.assert_allclose(study.timing.time_s, run.time_s, atol=1e-6)

@@ -36,7 +36,20 @@ logger = logging.getLogger(__name__)
 
 #: File name endings read as video through OpenCV.
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".m4v", ".mpg", ".mpeg", ".wmv")
+_DICOM_PREFIX = 128  # bytes before a DICOM file's "DICM"
 _MEDIA_STORAGE_DIRECTORY = "1.2.840.10008.1.3.10"
+
+
+def _is_video(path: Path) -> bool:
+    """``path`` is read as a video: its name ends as one, and it is no DICOM file (whose
+    header, calibration and timing a video reader would drop; FFmpeg decodes DICOM too)."""
+    if path.suffix.lower() not in VIDEO_SUFFIXES:
+        return False
+    try:
+        with open(path, "rb") as stream:
+            return stream.read(_DICOM_PREFIX + 4)[_DICOM_PREFIX:] != b"DICM"
+    except OSError:
+        return True  # (the video reader names the file and why it cannot be read)
 
 
 def _inside(root: Path, components: list[str]) -> Path | None:
@@ -189,7 +202,7 @@ def open_path(path) -> Study:
         if dicomdir is not None:
             return _open_instances(dicomdir, *_dicomdir_listing(dicomdir))
         return _open_instances(path, _folder_files(path))
-    if path.suffix.lower() in VIDEO_SUFFIXES:
+    if _is_video(path):
         from vpimage.io._video import open_video  # OpenCV loads only for videos
 
         return open_video(path)
@@ -221,7 +234,7 @@ class StudySource:
 
     def open(self) -> Study:
         """The :class:`Study` (frames in acquisition order)."""
-        if len(self.files) == 1 and self.files[0].suffix.lower() in VIDEO_SUFFIXES:
+        if len(self.files) == 1 and _is_video(self.files[0]):
             return open_path(self.files[0])
         return _open_instances(self.origin, list(self.files))
 
@@ -244,7 +257,7 @@ def discover(root) -> list[StudySource]:
     if root.is_dir():
         dicomdir = next((p for p in root.iterdir() if p.name.upper() == "DICOMDIR" and p.is_file()), None)
         paths = dicomdir_files(dicomdir) if dicomdir is not None else _folder_files(root)
-    elif root.suffix.lower() not in VIDEO_SUFFIXES and _is_dicomdir(root, read_header(root)):
+    elif not _is_video(root) and _is_dicomdir(root, read_header(root)):
         dicomdir, paths = root, dicomdir_files(root)
     else:  # one study's own file (an image's, a video's)
         dicomdir, paths = None, [root]
@@ -252,7 +265,7 @@ def discover(root) -> list[StudySource]:
     series: dict[str, list[Path]] = defaultdict(list)
     videos, unreadable = [], []
     for path in paths:
-        if path.suffix.lower() in VIDEO_SUFFIXES:
+        if _is_video(path):
             videos.append(path)
             continue
         try:
