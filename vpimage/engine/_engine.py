@@ -1088,7 +1088,7 @@ class Engine:
         areas = parts.areas
         # (Later blobs, confirmed over two frames, may be half as large: thin leaks start small.)
         blob = areas >= (seg.min_area_px if first else seg.min_area_px // 2)
-        confirmed = None
+        beside = None
         if not first:
             blob &= ~(2 * k.component_hits(parts, st.needle) > areas)
             if k is not self._host or blob.any():  # (on the host, no blob: nothing to ask)
@@ -1102,11 +1102,11 @@ class Engine:
                 stands_out = 4 * k.component_hits(parts, above_sharp_edges) >= areas
                 if self._adjacent_px > 0:
                     beside = k.component_hits(parts, k.binary_dilation(accumulated, iterations=self._adjacent_px)) > 0
-                    confirmed = blob & beside & (areas >= seg.min_area_px)  # cement-sized beside: at once
                     stands_out |= beside
                 blob &= stands_out
-        seen_again = blob & (k.component_hits(parts, st.new_blobs) > 0)
-        confirmed = seen_again if confirmed is None else confirmed | seen_again
+        confirmed = blob & (k.component_hits(parts, st.new_blobs) > 0)
+        if beside is not None:
+            confirmed |= blob & beside & (areas >= seg.min_area_px)  # cement-sized beside: at once
         isolated, confirmed = k.component_mask(parts, blob), k.component_mask(parts, confirmed)
         if first and bool(isolated.any()):
             labels, areas = k.label_components(isolated)
