@@ -43,7 +43,7 @@ __all__ = [
     "mean_frames",
     "median",
     "needle_mask",
-    "noise_sigma",
+    "pixel_noise",
     "recursive_filter",
     "registration_reference",
     "registration_window",
@@ -310,28 +310,41 @@ def clipped_fraction(frames: np.ndarray, fov_mask: np.ndarray) -> np.ndarray:
     return out
 
 
-def noise_sigma(images: np.ndarray, *, weight: np.ndarray) -> np.ndarray:
-    """Robust pixel-noise level of each image over the ``weight`` pixels.
+def pixel_noise(images: np.ndarray, *, weight: np.ndarray, outlier_sigmas: float = 10.0) -> tuple[np.ndarray, np.ndarray]:
+    """Robust pixel-noise level of each image over the ``weight`` pixels, and the share of
+    those pixels that stand out of it.
 
-    The median absolute deviation of the residual after a 3 x 3 mean, scaled to a
-    Gaussian standard deviation (1.4826) and for the part of white noise the mean keeps
-    (``sqrt(8 / 9)``): smooth anatomy cancels, pixel noise stays. It is taken over the
-    ``weight`` pixels of every second row and column: neighbouring residuals share most
-    of their 3 x 3 mean, so a quarter of the pixels give the same spread, four times
-    faster.
+    The noise is the median absolute deviation of the residual after a 3 x 3 mean, scaled
+    to a Gaussian standard deviation (1.4826) and for the part of white noise the mean
+    keeps (``sqrt(8 / 9)``): smooth anatomy cancels, pixel noise stays. It is taken over
+    the ``weight`` pixels of every second row and column: neighbouring residuals share
+    most of their 3 x 3 mean, so a quarter of the pixels give the same spread, four times
+    faster. The outliers are the residuals farther than ``outlier_sigmas`` of their own
+    standard deviations from their median: Gaussian noise has none beyond 10 (a share of
+    1e-23), sharp edges (steel, cortex) a few per thousand pixels, and corrupt pixel data
+    (bytes out of place, a garbled tile) many.
 
     Parameters
     ----------
     images : ndarray, shape [frames, rows, cols]
     weight : ndarray of bool, shape [rows, cols]
+    outlier_sigmas : float, optional
+        How far from the median residual an outlier lies, in the residual's standard
+        deviations (> 0).
 
     Returns
     -------
-    ndarray, float64, shape [frames]
-        Noise standard deviation per pixel, in the units of ``images``.
+    noise : ndarray, float64, shape [frames]
+        Noise standard deviation per pixel, in the units of ``images`` (NaN where ``weight``
+        selects no pixel).
+    outlier_share : ndarray, float64, shape [frames]
+        The share of the sampled ``weight`` pixels that are outliers, in [0, 1] (NaN where
+        none is sampled).
     """
     _check_ndim(images, (3,), "images")
-    out = np.zeros(images.shape[0])
+    if not outlier_sigmas > 0:
+        raise ValueError(f"`outlier_sigmas` must be > 0; got {outlier_sigmas!r}.")
+    noise, outlier_share = np.full(images.shape[0], np.nan), np.full(images.shape[0], np.nan)
     # Only the box of the weight and a pixel around it (for the 3 x 3 mean), from an even
     # row and column so the same pixels are sampled as on the whole image.
     rows, cols = np.flatnonzero(weight.any(axis=1)), np.flatnonzero(weight.any(axis=0))
@@ -340,12 +353,16 @@ def noise_sigma(images: np.ndarray, *, weight: np.ndarray) -> np.ndarray:
     top, left = max(rows[0] - 1, 0) // 2 * 2, max(cols[0] - 1, 0) // 2 * 2
     box = (slice(top, rows[-1] + 2), slice(left, cols[-1] + 2))
     grid = weight[box][::2, ::2]
+    if not grid.any():
+        return noise, outlier_share
     for i, image in enumerate(np.asarray(images, dtype=np.float32)):
         image = image[box]
         residual = (image[::2, ::2] - cv2.blur(image, (3, 3), borderType=cv2.BORDER_REPLICATE)[::2, ::2])[grid]
-        mad = _median(np.abs(residual - _median(residual))) if residual.size else np.nan
-        out[i] = 1.4826 * mad / np.sqrt(8.0 / 9.0)
-    return out
+        deviation = np.abs(residual - _median(residual))
+        spread = 1.4826 * _median(deviation)  # the residual's standard deviation
+        noise[i] = spread / np.sqrt(8.0 / 9.0)
+        outlier_share[i] = np.count_nonzero(deviation > outlier_sigmas * spread) / deviation.size
+    return noise, outlier_share
 
 
 def _check_on_reference(images: np.ndarray, reference: np.ndarray, weight: np.ndarray) -> None:

@@ -56,7 +56,7 @@ __all__ = [
     "mean_frames",
     "median",
     "needle_mask",
-    "noise_sigma",
+    "pixel_noise",
     "recursive_filter",
     "registration_reference",
     "registration_window",
@@ -266,19 +266,23 @@ def _masked_median(values: torch.Tensor, inside: torch.Tensor) -> torch.Tensor:
     return torch.where(count > 0, middle, torch.nan)
 
 
-def noise_sigma(images: torch.Tensor, *, weight: torch.Tensor) -> torch.Tensor:
-    """Robust pixel-noise level of each image; see ``_numpy.noise_sigma``.
+def pixel_noise(images: torch.Tensor, *, weight: torch.Tensor, outlier_sigmas: float = 10.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Robust pixel-noise level of each image, and the share of outliers; see ``_numpy.pixel_noise``.
 
-    Returns a float32 tensor ``[frames]``, in the units of ``images``.
+    Returns two float32 tensors ``[frames]``: the noise, in the units of ``images``, and
+    the outlier share, in [0, 1] (both NaN where ``weight`` selects no pixel).
     """
     _check_ndim(images, (3,), "images")
     _check_image_shape(images, weight, "weight")
+    if not outlier_sigmas > 0:
+        raise ValueError(f"`outlier_sigmas` must be > 0; got {outlier_sigmas!r}.")
     images = _f32(images)
     inside = _on(weight, images, torch.bool)[::2, ::2].reshape(-1)  # every second row and column
     residual = (images - _box3(images))[:, ::2, ::2].reshape(images.shape[0], inside.numel())
-    centre = _masked_median(residual, inside)
-    mad = _masked_median((residual - centre[:, None]).abs(), inside)
-    return mad * (1.4826 / math.sqrt(8.0 / 9.0))
+    deviation = (residual - _masked_median(residual, inside)[:, None]).abs()
+    spread = _masked_median(deviation, inside) * 1.4826  # the residual's standard deviation
+    outliers = ((deviation > outlier_sigmas * spread[:, None]) & inside).sum(dim=1)
+    return spread / math.sqrt(8.0 / 9.0), outliers / inside.sum()
 
 
 def exposure_offset(images: torch.Tensor, reference: torch.Tensor, *, weight: torch.Tensor) -> torch.Tensor:

@@ -19,7 +19,7 @@ def fitted(noise, **kw):
     d = Denoiser(_numpy, median_px=3, max_sigma_px=4.0, min_alpha=0.25)
     stack = frames(noise)
     region = np.ones((96, 96), bool)
-    pixel = float(np.mean(_numpy.noise_sigma(np.stack(stack), weight=region)))
+    pixel = float(np.mean(_numpy.pixel_noise(np.stack(stack), weight=region)[0]))
     d.fit(stack, region, pixel_noise=pixel, contrast=0.15, min_snr=3.0)
     return d, pixel
 

@@ -102,8 +102,8 @@ def test_placement_reports_a_tensor_made_without_the_device():
 @pytest.mark.parametrize("batch", [4, 8])
 def test_once_the_baseline_is_frozen_the_host_reads_a_mask_per_frame_and_the_motion_per_batch(batch):
     # What the engine's docstring lists: per batch the registration results and the frame
-    # statistics (shifts and scores; clipped fractions, noise levels and the field's
-    # darkened edge) and the gains of the frames' contrast, per frame the accumulated cement
+    # statistics (shifts and scores; clipped fractions, noise levels, outlier shares and the
+    # field's darkened edge) and the gains of the frames' contrast, per frame the accumulated cement
     # mask; and the convergence checks
     # the kernels document (ECC, label propagation). A case without collimator blades.
     _, batches = on_cuda_schedule("approach_motion_low_dose", Placement(), batch=batch)
@@ -113,7 +113,7 @@ def test_once_the_baseline_is_frozen_the_host_reads_a_mask_per_frame_and_the_mot
         checks = {"_ecc_translation", "_component_roots"}
         assert {reader: n for reader, n in reads.items() if reader not in checks} == {
             "_measure": frames,
-            "_prepare": 3,
+            "_prepare": 4,
             "_estimate_shift": 2,
             "_display_gain": 1,
         }

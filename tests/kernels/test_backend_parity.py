@@ -205,19 +205,26 @@ def test_clipped_fraction(device):
 
 
 @pytest.mark.parametrize("even", [False, True])
-def test_noise_sigma(device, even):
+def test_pixel_noise(device, even):
     _, fov, att, _ = phantom()
     weight = ndi.binary_erosion(fov, iterations=10)
     if even != (weight[::2, ::2].sum() % 2 == 0):  # both median conventions: odd count, mean of two middles
         row, col = np.argwhere(weight[::2, ::2])[0]  # (the noise is taken on every second row and column)
         weight[2 * row, 2 * col] = False
-    expected = _numpy.noise_sigma(att, weight=weight)
-    assert_close(_torch.noise_sigma(T(att, device), weight=T(weight, device)), expected)
+    att = att.copy()
+    att[1, 20:60:2, 30:70:2] += 5.0  # outliers on the sampled grid of one frame
+    expected_noise, expected_share = _numpy.pixel_noise(att, weight=weight)
+    assert expected_share[1] > 0.05 > expected_share[0]
+    noise, share = _torch.pixel_noise(T(att, device), weight=T(weight, device))
+    assert_close(noise, expected_noise)
+    assert_close(share, expected_share)
     empty = np.zeros_like(weight)
-    assert torch.isnan(_torch.noise_sigma(T(att[:1], device), weight=T(empty, device))).all()
-    assert _torch.noise_sigma(T(att[:0], device), weight=T(weight, device)).shape == (0,)
+    assert all(torch.isnan(out).all() for out in _torch.pixel_noise(T(att[:1], device), weight=T(empty, device)))
+    assert all(out.shape == (0,) for out in _torch.pixel_noise(T(att[:0], device), weight=T(weight, device)))
     with pytest.raises(ValueError, match="weight"):
-        _torch.noise_sigma(T(att, device), weight=T(weight[:-1], device))
+        _torch.pixel_noise(T(att, device), weight=T(weight[:-1], device))
+    with pytest.raises(ValueError, match="outlier_sigmas"):
+        _torch.pixel_noise(T(att, device), weight=T(weight, device), outlier_sigmas=0.0)
 
 
 @pytest.mark.parametrize("even", [False, True])

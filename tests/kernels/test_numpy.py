@@ -223,13 +223,20 @@ def test_clipped_fraction_sees_black_and_saturated_frames():
     np.testing.assert_allclose(out[2], 20 / 30)
 
 
-def test_noise_sigma_recovers_white_noise_on_smooth_anatomy():
+def test_pixel_noise_recovers_white_noise_on_smooth_anatomy_and_counts_its_outliers():
     rng = np.random.default_rng(4)
     r, c = np.mgrid[:128, :128]
     anatomy = np.sin(r / 15.0) + 0.01 * c
     images = (anatomy + rng.normal(0, 0.2, size=(2, 128, 128))).astype(np.float32)
-    out = K.noise_sigma(images, weight=np.ones((128, 128), bool))
-    np.testing.assert_allclose(out, 0.2, rtol=0.1)
+    # Frame 1: 100 of the 64 x 64 sampled pixels (every second row and column) 20 noise
+    # SDs out (a byte out of place), apart enough that no 3 x 3 mean holds two of them.
+    images[1, 8:88:8, 8:88:8] += 4.0
+    noise, share = K.pixel_noise(images, weight=np.ones((128, 128), bool))
+    np.testing.assert_allclose(noise, 0.2, rtol=0.1)
+    assert share[0] == 0.0  # white noise has none 10 SDs out
+    assert share[1] == 100 / 64**2
+    with pytest.raises(ValueError, match="outlier_sigmas"):
+        K.pixel_noise(images, weight=np.ones((128, 128), bool), outlier_sigmas=-1.0)
 
 
 def test_exposure_offset_is_the_level_change_whatever_cement_covers():

@@ -44,7 +44,7 @@ class Denoiser:
     Parameters
     ----------
     kernels : module
-        The kernel backend (``median``, ``smooth``, ``noise_sigma``).
+        The kernel backend (``median``, ``smooth``, ``pixel_noise``).
     median_px : {1, 3, 5}
         Smallest median filter, px (the ladder starts there).
     max_sigma_px : float
@@ -61,7 +61,7 @@ class Denoiser:
     filtered_noise : float or None
         Noise of the filtered excess (attenuation units) measured by :meth:`fit`.
     pixel_noise : float or None
-        The raw per-pixel noise at fit time (``noise_sigma`` over the monitored region),
+        The raw per-pixel noise at fit time (``pixel_noise`` over the monitored region),
         to scale later frames.
     """
 
@@ -126,7 +126,7 @@ class Denoiser:
         """
         stack = np.stack(frames)
         self.pixel_noise = float(pixel_noise)
-        region_noise = float(np.mean(_HOST.noise_sigma(stack, weight=region)))
+        region_noise = float(np.mean(_HOST.pixel_noise(stack, weight=region)[0]))
         # The excess is a frame minus the mean of the n baseline frames: (1 + 1/n) variance.
         scale = math.sqrt(1.0 + 1.0 / len(frames))
         for step in self.ladder:

@@ -90,17 +90,19 @@ MOTION_LOST = "motion_not_tracked"
 MOTION_TOO_LARGE = "motion_too_large"
 MOTION_JUMP = "sudden_motion"
 TOO_NOISY = "image_too_noisy"
+ARTEFACTS = "image_artefacts"
 BODY_COLLIMATED = "body_collimated"
 # Reasons that are about the image itself (it must not join the baseline).
-_IMAGE_PROBLEMS = (CLIPPED, MOTION_LOST, MOTION_TOO_LARGE, MOTION_JUMP, TOO_NOISY, BODY_COLLIMATED)
+_IMAGE_PROBLEMS = (CLIPPED, ARTEFACTS, MOTION_LOST, MOTION_TOO_LARGE, MOTION_JUMP, TOO_NOISY, BODY_COLLIMATED)
 # ... and those that keep it out of the segmentation too (a sudden but tracked motion does not).
-_UNUSABLE = (CLIPPED, MOTION_LOST, MOTION_TOO_LARGE, TOO_NOISY)
+_UNUSABLE = (CLIPPED, ARTEFACTS, MOTION_LOST, MOTION_TOO_LARGE, TOO_NOISY)
 
 
 @dataclass(frozen=True)
 class _Prepared:
     """Frames ``start:end`` of a batch, registered and moved back onto the reference (see
-    :meth:`Engine._prepare`): host ``shifts`` px ``[n, 2]``, ``scores``, ``noise``, ``clipped`` and
+    :meth:`Engine._prepare`): host ``shifts`` px ``[n, 2]``, ``scores``, ``noise``, ``outliers``
+    (their share of the bone pixels, see ``kernels.pixel_noise``), ``clipped`` and
     ``gain`` (of their contrast, see :meth:`Engine._display_gain`) ``[n]``; device ``aligned`` and
     ``unmeasured`` (region of interest) and ``registered`` (registration grid) ``[n, ...]``, and
     the ``offset`` of their level taken out ``[n]``; ``collimated``: the frames (from 0) whose
@@ -111,6 +113,7 @@ class _Prepared:
     shifts: np.ndarray
     scores: np.ndarray
     noise: np.ndarray
+    outliers: np.ndarray
     clipped: np.ndarray
     gain: np.ndarray
     collimated: set
@@ -156,8 +159,9 @@ class Engine:
     body; all of it without corners) is moved back onto the reference and worked on, read
     at the reference's level (a change of tube output, as automatic exposure control makes,
     moves a whole log-domain frame: the median difference over the registration bone is
-    taken out), blades and their penumbra not measured (near the body: ``body_collimated``)
-    -> while no
+    taken out), blades and their penumbra not measured (near the body: ``body_collimated``);
+    a frame with many more sharp outliers on that bone than the pre-injection frames had
+    (corrupt pixel data: ``image_artefacts``) is not used -> while no
     cement has appeared, the frame joins the pre-injection buffer, whose mean
     becomes the baseline at the first frame with a cement-sized blob (or when the buffer
     is full) -> excess attenuation over the baseline, denoised as much as the measured
@@ -232,7 +236,7 @@ class Engine:
     (tests/engine/test_device_placement.py counts it once the baseline is frozen):
 
     - once per batch, the registration results and frame statistics (``[B]`` shifts,
-      scores, clipped fractions, noise levels, darkened blocks of the field's edge) that
+      scores, clipped fractions, noise levels, outlier shares, darkened blocks of the field's edge) that
       decide whether a frame is reliable or shows collimator blades (the frames are
       aligned once the shifts are back: the region of interest is moved with a halo as
       wide as the largest shift), then the gains of the frames' contrast (``[B]``: the
@@ -478,20 +482,21 @@ class Engine:
         )
         coarse = k.block_mean(attenuation, factor=st.registration_factor)
         clipped = k.clipped_fraction(frames, self._fov)
-        noise = k.noise_sigma(attenuation, weight=st.registration_weight)
+        noise, outliers = k.pixel_noise(attenuation, weight=st.registration_weight)
         # (A whole frame darkened, as a change of tube output or of display gain makes, is no
         # blade: the edge is compared at the reference's level. Its contrast, measured before
         # registration, is not to be trusted: the estimate reads breathing as lost contrast.)
         level = k.exposure_offset(coarse, seen, weight=self._edge_level_weight)[:, None, None]
         edge_hits = self._collimation.edge_hits(coarse - level, seen, self._collimation_edge)
-        clipped, noise, edge_hits = k.to_host(clipped), k.to_host(noise), k.to_host(edge_hits)
+        clipped, noise, outliers, edge_hits = k.to_host(clipped), k.to_host(noise), k.to_host(outliers), k.to_host(edge_hits)
         # Frames whose field edge darkened: searched for collimator blades.
         examined = np.flatnonzero(edge_hits >= self._collimation.min_hits)
         shifts, scores, blades = self._register(coarse, examined, reference, previous_shift)
         for j, found in blades.items():  # the noise and clipping of the field the blades leave
             exposed = self._on_device(~self._pixels_of(found))
             bone = st.registration_weight & exposed
-            noise[j] = k.to_host(k.noise_sigma(attenuation[j : j + 1], weight=bone))[0]
+            noise_left, outliers_left = k.pixel_noise(attenuation[j : j + 1], weight=bone)
+            noise[j], outliers[j] = k.to_host(noise_left)[0], k.to_host(outliers_left)[0]
             clipped[j] = k.to_host(k.clipped_fraction(frames[j : j + 1], self._fov & exposed))[0]
         aligned, registered, unmeasured, collimated, gain, offset = self._on_reference(
             attenuation, coarse, frames, shifts, reference, blades, corners
@@ -499,7 +504,7 @@ class Engine:
         # Read at the reference's contrast, the noise too; a frame with no contrast left is too noisy.
         noise = np.divide(noise, gain, out=np.full_like(noise, np.inf), where=gain > 0)
         return _Prepared(
-            start, end, shifts, scores, noise, clipped, gain, collimated, aligned, registered, unmeasured, offset
+            start, end, shifts, scores, noise, outliers, clipped, gain, collimated, aligned, registered, unmeasured, offset
         )
 
     # -- set-up --------------------------------------------------------------------------
@@ -912,6 +917,7 @@ class Engine:
         st.pre_injection = []
         st.pre_injection_coarse = []
         st.pre_injection_noise = []
+        st.pre_injection_outliers = []
         st.pre_injection_gain = []
         st.pre_injection_offset = []
         st.pre_injection_inside = None
@@ -919,12 +925,19 @@ class Engine:
 
     # -- one frame -----------------------------------------------------------------------
 
-    def _problem(self, shift, score, clipped, noise) -> str:
+    def _problem(self, shift, score, clipped, noise, outliers) -> str:
         """Why a frame cannot be trusted, or '' when it can."""
         rel = self.config.reliability
         st = self.state
         if clipped > rel.max_saturated_fraction:
             return CLIPPED
+        # Outliers are counted on the bone motion is measured on, away from the body when its
+        # corners are known; without them that bone holds the body, where dense cement starves
+        # pixels of quanta (outliers of its own). Before the first pre-injection frame there is no
+        # reference: that frame is its own.
+        reference = st.outlier_reference if st.corners is not None else None
+        if reference is not None and outliers - reference > rel.max_outlier_rise:
+            return ARTEFACTS
         if score < rel.min_registration_score:
             return MOTION_LOST
         if np.hypot(*shift) / self._px_per_mm > self.config.segmentation.registration_margin_mm:
@@ -945,7 +958,7 @@ class Engine:
         """Frame ``j`` of ``prepared``, on the reference and at its level (see :class:`_Prepared`)."""
         st = self.state
         shift, noise = prepared.shifts[j], prepared.noise[j]
-        problem = self._problem(shift, prepared.scores[j], prepared.clipped[j], noise)
+        problem = self._problem(shift, prepared.scores[j], prepared.clipped[j], noise, prepared.outliers[j])
         problem = problem or (BODY_COLLIMATED if j in prepared.collimated else "")
         aligned, registered, white = prepared.aligned[j], prepared.registered[j], prepared.unmeasured[j]
         if problem in _UNUSABLE:
@@ -962,7 +975,7 @@ class Engine:
                 level, gain = self._freeze_baseline()
                 self._segment((aligned + level) * gain if gain != 1.0 else aligned, inside, time_s)
             elif problem not in _IMAGE_PROBLEMS:
-                self._add_pre_injection(aligned, registered, inside, noise, prepared.gain[j], prepared.offset[j])
+                self._add_pre_injection(aligned, registered, inside, noise, prepared.outliers[j], prepared.gain[j], prepared.offset[j])
         if st.corners_anchor_frame is not None:  # (measured against corners not yet on these images)
             problem = problem or WALL_NOT_PLACED
         return self._measure(time_s, index, shift, problem)
@@ -975,12 +988,14 @@ class Engine:
             st.corners = st.corners.translated(-shift[1], -shift[0])
             st.corners_anchor_frame = None
 
-    def _add_pre_injection(self, aligned, registered, inside, noise: float, gain: float, offset) -> None:
+    def _add_pre_injection(self, aligned, registered, inside, noise: float, outliers: float, gain: float, offset) -> None:
         k, st = self.kernels, self.state
         st.pre_injection.append(k.copy(aligned))  # not a view holding its whole batch
         # The same frame on the registration grid (the baseline is registered on).
         st.pre_injection_coarse.append(k.copy(registered))
         st.pre_injection_noise.append(noise)
+        st.pre_injection_outliers.append(outliers)
+        st.outlier_reference = float(np.median(st.pre_injection_outliers))
         st.pre_injection_gain.append(gain)
         st.pre_injection_offset.append(offset)
         st.pre_injection_inside = inside if st.pre_injection_inside is None else st.pre_injection_inside & inside

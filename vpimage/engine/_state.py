@@ -48,6 +48,12 @@ class EngineState:
         The same frames, aligned, on the registration grid (their mean becomes ``reference``).
     pre_injection_noise : list of float
         Raw pixel noise of each buffered frame (attenuation units).
+    pre_injection_outliers : list of float
+        The share of outliers among each buffered frame's bone pixels (see
+        ``kernels.pixel_noise``), 0..1.
+    outlier_reference : float or None
+        Their median: the share the study's own anatomy gives, which a frame's must not
+        exceed by ``reliability.max_outlier_rise``; None before the first buffered frame.
     pre_injection_gain : list of float
         The gain each buffered frame was divided by to show the reference's contrast.
     pre_injection_offset : list of 0-d arrays
@@ -127,6 +133,8 @@ class EngineState:
     pre_injection: list = field(default_factory=list)
     pre_injection_coarse: list = field(default_factory=list)
     pre_injection_noise: list = field(default_factory=list)
+    pre_injection_outliers: list = field(default_factory=list)
+    outlier_reference: float | None = None
     pre_injection_gain: list = field(default_factory=list)
     pre_injection_offset: list = field(default_factory=list)
     pre_injection_inside: np.ndarray | None = None
