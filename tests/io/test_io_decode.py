@@ -226,12 +226,17 @@ def test_a_codestream_of_another_size_than_the_header_says_is_refused(wg04, tmp_
 
 
 def _deeper_than_stored(tmp_path, syntax, frames, **rescale):
-    """A 16-bit codestream of ``frames`` under a header that says 12 bits stored."""
+    """16-bit ``frames`` in ``syntax`` (a codestream, or native data) under a header that says
+    12 bits stored; ``rescale``: more header values."""
     from pydicom import dcmread
 
     path = write(build_run(n=len(frames), bits=16), tmp_path, "xa", name=str(syntax)[-6:])
     ds = dcmread(path)
-    ds.compress(syntax, frames)
+    if syntax.is_compressed:
+        ds.compress(syntax, frames)
+    else:
+        ds.PixelData = frames.astype("<u2").tobytes()
+        ds.file_meta.TransferSyntaxUID = syntax
     ds.BitsStored, ds.HighBit = 12, 11
     for keyword, value in rescale.items():
         setattr(ds, keyword, value)
@@ -241,9 +246,12 @@ def _deeper_than_stored(tmp_path, syntax, frames, **rescale):
 
 @pytest.mark.parametrize("rescale", [{}, {"RescaleSlope": "0.5", "RescaleIntercept": "0"}],
                          ids=["stored values", "rescaled"])
-@pytest.mark.parametrize("syntax", ["JPEGLSLossless", "JPEG2000Lossless"])
-def test_codestream_deeper_than_bits_stored_is_read_while_its_values_fit(tmp_path, syntax, rescale):
+@pytest.mark.parametrize("syntax", ["JPEGLSLossless", "JPEG2000Lossless", "ExplicitVRLittleEndian", "RLELossless"])
+def test_data_deeper_than_bits_stored_is_read_while_its_values_fit(tmp_path, syntax, rescale):
     # (The stored values are checked, not what a rescale makes of them: 4093 * 0.5 is in range.)
+    # Native and RLE data were masked to Bits Stored by pydicom, silently: 5000 read as 904, and
+    # a whole study with Bits Stored set too low (9 for 10-bit data) read as bands wrapped at
+    # every 512, and was analysed.
     import pydicom.uid
 
     frames = build_run(n=3, bits=12).frames  # values below 4096
@@ -255,6 +263,24 @@ def test_codestream_deeper_than_bits_stored_is_read_while_its_values_fit(tmp_pat
     np.testing.assert_array_equal(study.frame(1), frames[1] * np.float32(slope))
     for reason in _refused_at_frame(path, 2):
         assert "values from 0 to 5000, outside the 0..4095 of (0028,0101) Bits Stored 12" in reason
+
+
+@pytest.mark.parametrize("syntax", ["ExplicitVRLittleEndian", "RLELossless"])
+def test_an_overlay_declared_in_the_unused_bits_is_masked_out(tmp_path, syntax):
+    # The retired way to store an overlay: a bit plane above Bits Stored, named by (60xx,0102)
+    # Overlay Bit Position. Those bits are no pixel value.
+    import pydicom.uid
+    from pydicom import dcmread
+
+    frames = build_run(n=2, bits=12).frames
+    overlay = np.zeros(frames.shape, frames.dtype)
+    overlay[:, 2:4, :] = 1 << 15  # a line of graphics
+    path = _deeper_than_stored(tmp_path, getattr(pydicom.uid, syntax), frames | overlay)
+    ds = dcmread(path)
+    ds.add_new(0x60000102, "US", 15)
+    ds.save_as(path)
+    study = vpimage.io.open(path)
+    np.testing.assert_array_equal(np.stack(list(study.iter_frames())), frames.astype(np.float32))
 
 
 def test_rle_file_with_rows_larger_than_its_data_is_refused_as_broken(wg04, tmp_path):

@@ -121,6 +121,10 @@ class FrameDecoder:
         self._plugins = _plugins(self.uid, path)
         self._deeper_than_stored = False  # (set by _check_fragments: values must then be checked)
         self._check_pixel_data(header, in_memory)
+        # Native and RLE data are read as stored, their unused bits included: set, they say that
+        # (0028,0101) Bits Stored is lower than the data (masked, the image would wrap into bands).
+        self._unused_bits_read = self._reads_unused_bits(header)
+        self._decode_options = {"correct_unused_bits": False} if self._unused_bits_read else {}
         # Where the encoded frames are, for the EOI check of JPEG and JPEG-LS frames (read
         # as pydicom's decoders read them: same offsets, same extended offset table).
         self._eoi_check = self.uid in JPEGTransferSyntaxes or self.uid in JPEGLSTransferSyntaxes
@@ -128,6 +132,18 @@ class FrameDecoder:
         self._extended_offsets = None
         if "ExtendedOffsetTable" in header and "ExtendedOffsetTableLengths" in header:
             self._extended_offsets = (header.ExtendedOffsetTable, header.ExtendedOffsetTableLengths)
+
+    def _reads_unused_bits(self, header: Dataset) -> bool:
+        """Whether frames are read with their bits above Bits Stored, to be checked: unsigned
+        native or RLE data with unused bits (JPEG codestreams say their own precision, see
+        :meth:`_check_fragments`), unless an overlay of the retired kind is declared in them
+        ((60xx,0102) Overlay Bit Position; signed data may hold its sign there)."""
+        fmt = self.fmt
+        if fmt.signed or fmt.bits_stored >= fmt.bits_allocated:
+            return False
+        if self.uid.is_compressed and self.uid != RLELossless:
+            return False
+        return not any(tag.group & 0xFF01 == 0x6000 and tag.element == 0x0102 for tag in header.keys())
 
     def _check_pixel_data(self, header: Dataset, in_memory: bool) -> None:
         if "PixelData" not in header:
@@ -227,9 +243,9 @@ class FrameDecoder:
             )
 
     def _check_values(self, index: int, raw: np.ndarray) -> None:
-        """Values of a frame decoded from a codestream deeper than Bits Stored must lie in
-        the stored range: the header does not describe data beyond it."""
-        if not self._deeper_than_stored:
+        """Values of a frame decoded from a codestream deeper than Bits Stored, or read with its
+        unused bits, must lie in the stored range: the header does not describe data beyond it."""
+        if not (self._deeper_than_stored or self._unused_bits_read):
             return
         lo, hi = self.fmt.stored_range()
         if raw.min() < lo or raw.max() > hi:
@@ -261,7 +277,7 @@ class FrameDecoder:
 
     def _decode(self, index: int, plugin: str) -> np.ndarray:
         with self._watching_padding():
-            return pixel_array(self._source, index=index, decoding_plugin=plugin)
+            return pixel_array(self._source, index=index, decoding_plugin=plugin, **self._decode_options)
 
     def frame(self, index: int) -> np.ndarray:
         """Raw frame ``index`` (0-based), trying every plugin; the first that works is kept.
@@ -309,7 +325,8 @@ class FrameDecoder:
     def _stream(self, start: int, plugin: str) -> Iterator[np.ndarray]:
         """Frames from ``start`` on decoded by ``plugin`` alone, each checked as in
         :meth:`frame`; a failed check raises (and :meth:`frame` then decides)."""
-        pixels = iter_pixels(self._source, indices=range(start, self.fmt.n_frames), decoding_plugin=plugin)
+        pixels = iter_pixels(self._source, indices=range(start, self.fmt.n_frames), decoding_plugin=plugin,
+                             **self._decode_options)
         encoded = self._encoded_frames(start) if self._eoi_check else None
         try:
             index = start
