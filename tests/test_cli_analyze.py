@@ -382,8 +382,35 @@ def test_a_run_that_begins_after_the_injection_says_its_cement_may_be_unseen(bre
     # time of the first frame with cement.
     rows = read_rows(analysed / "frames.csv")
     first = next(r for r in rows if int(r["cement_area_px"]) > 0)
-    assert int(first["frame"]) > RunConfig.defaults().segmentation.baseline_frames_min
-    assert json.loads((analysed / "summary.json").read_text())["first_cement_s"] == pytest.approx(float(first["time_s"]))
+    summary = json.loads((analysed / "summary.json").read_text())
+    assert summary["first_cement_s"] == pytest.approx(float(first["time_s"]))
+    # Its baseline is its pre-injection frames, every one.
+    assert summary["baseline_frames"] == SynthOptions().pre_injection_frames
+
+
+def test_a_run_whose_frames_before_the_cement_could_not_be_used_says_its_baseline_is_short(breach, tmp_path, capsys):
+    """Frames 2 to 11 blank (the injection starts at the 6th): the first usable frame after
+    them shows cement against the two before the gap, which are the baseline (that frame
+    joined them before, and its cement was the baseline's: the breach never stopped). One
+    warning line says the baseline is short, and summary.json how many frames it has."""
+    import dataclasses
+
+    run = breach["sim"].run
+    frames = run.frames.copy()
+    frames[2:12] = 2**run.bits_stored - 1 if run.photometric == "MONOCHROME1" else 0  # (blank: black)
+    (dcm,) = write_dicom(dataclasses.replace(run, frames=frames), tmp_path / "gap.dcm", obj="xa")
+    capsys.readouterr()
+    out = tmp_path / "out"
+    assert main(["analyze", str(dcm), "--out", str(out), "--wall", str(breach["wall"]), "--quiet"]) == 0
+    (line,) = capsys.readouterr().err.splitlines()
+    assert "against a baseline of 2 usable frame(s) before it, fewer than segmentation.baseline_frames_min (3)" in line
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["baseline_frames"] == 2
+    # The stop within a frame of the truth's, and not before the true front was 4 mm from the wall.
+    truth = breach["sim"].truth
+    truth_stop = next(e["frame"] for e in truth["events"] if e["level"] == "stop")
+    ours = round(summary["first_stop_s"] * run.fps)
+    assert ours <= truth_stop + 1 and truth["frames"][ours]["front_to_wall_mm"] <= 4.0
 
 
 def test_wall_corners_off_the_image_are_refused(breach, tmp_path, capsys):

@@ -141,7 +141,6 @@ def test_section_type_checked():
     ("display_log_range", 1e9, r"\[0, 20\]"),
     ("min_area_px", 100000, r"\[0, 2000\]"),
     ("min_run", 100, r"\[1, 30\]"),
-    ("baseline_frames_min", 64, r"\[1, 60\]"),
     ("baseline_frames_max", 640, r"\[1, 300\]"),
 ])
 def test_a_segmentation_value_past_which_no_cement_counts_is_refused(tmp_path, key, value, where):
@@ -167,7 +166,7 @@ def test_a_leak_setting_past_which_no_leak_counts_is_refused(tmp_path, text, wor
 
 def test_the_ceilings_themselves_are_read():
     ceilings = {"cement_contrast": 1.0, "min_local_snr": 20.0, "display_log_range": 20.0, "min_area_px": 2000,
-                "min_run": 30, "baseline_frames_min": 60, "baseline_frames_max": 300}
+                "min_run": 30, "baseline_frames_max": 300}
     config = RunConfig.defaults().with_overrides({f"segmentation.{k}": v for k, v in ceilings.items()})
     assert {k: getattr(config.segmentation, k) for k in ceilings} == ceilings
 

@@ -78,7 +78,6 @@ _SEGMENTATION_RANGES = {
     # Counts in px and frames, whose size and length vary with the detector and the rate:
     "min_area_px": (0, 2000),  # 20; 2000 px: 20 mm2 at 0.1 mm/px, 180 at 0.3
     "min_run": (1, 30),  # 1 frame; 30: 1 s at 30 fps, 10 s at 3 fps
-    "baseline_frames_min": (1, 60),  # 3; 60: 2 s at 30 fps
     "baseline_frames_max": (1, 300),  # 10; 300: 10 s at 30 fps (each frame is kept until the baseline is made)
     # Nearer the body, a leak's start could go unseen: 30 mm; the floor leaves a leak's first
     # millimetres in view (the first frame of any leak stops).
@@ -101,8 +100,11 @@ class SegmentationConfig:
     baseline_frames_max : int
         Most frames the automatic pre-injection baseline may use.
     baseline_frames_min : int
-        Frames the baseline gathers before cement is looked for (a single noisy frame
-        is no baseline).
+        Pre-injection frames a baseline should average. Cement is looked for from the
+        second usable frame on (a frame with cement must not join the baseline); when it
+        shows against fewer frames than this (a run that begins as the injection does, or
+        whose frames between could not be used), the baseline is those, and a warning says
+        so.
     display_log_range : float
         Attenuation (natural-log units) that the full stored pixel range spans when frames
         are stored log-encoded, as fluoroscopy systems (and the phantom) store them; 0 for

@@ -224,17 +224,21 @@ def _process(engine, batch, source) -> list:
         raise InvalidStudyError(source, str(error)) from None
 
 
-def _warn_if_injection_start_unseen(key: str, results: list, earliest: int) -> None:
-    """Warn when the run may have begun after the injection: no cement seen, or seen from
-    ``earliest`` (the first frame at which cement can count: the baseline's least frames,
-    then ``min_run`` frames in a row). Cement in the body at a run's first frames is taken
-    for the pre-injection baseline and never seen, however near the wall it lies; the
+def _warn_if_injection_start_unseen(key: str, results: list, baseline_frames: int, least: int) -> None:
+    """Warn when the run may have begun after the injection: no cement seen, or seen against a
+    baseline of ``baseline_frames`` frames, fewer than ``least`` (``baseline_frames_min``; cement
+    is looked for from the second usable frame on). Cement in the body at a run's first frames
+    is taken for the pre-injection baseline and never seen, however near the wall it lies; the
     pixels cannot tell it from bone. A run that begins while cement grows slowly shows it
     later, as a run that begins before the injection does: this does not catch that one."""
     first = next((r.frame for r in results if r.cement_area_px > 0), None)
-    if first is not None and first > earliest:
+    if first is None:
+        seen = "no cement was seen"
+    elif baseline_frames < least:
+        seen = (f"cement was seen from frame {first}, against a baseline of {baseline_frames} usable frame(s) "
+                f"before it, fewer than segmentation.baseline_frames_min ({least}): the baseline is noisier")
+    else:
         return
-    seen = "no cement was seen" if first is None else f"cement was seen from frame {first}, as early as the baseline allows"
     logger.warning(
         "study %s: %s. If the run began after the injection, the cement already in the body at its first frames "
         "is taken for the pre-injection baseline and not seen, however near the wall: analyse a run that starts "
@@ -375,8 +379,8 @@ def analyze_study(
             "small and cement is seen late. Frames that meet neither warn nor stop are unreliable (%s)",
             study.key, study.white_level, WHITE_LEVEL_UNREACHED,
         )
-    seg = config.segmentation
-    _warn_if_injection_start_unseen(study.key, results, seg.baseline_frames_min + seg.min_run - 1)
+    baseline_frames = engine.state.baseline_frames
+    _warn_if_injection_start_unseen(study.key, results, baseline_frames, config.segmentation.baseline_frames_min)
 
     out = make_folder(out)
     shape = (study.rows, study.columns)
@@ -401,6 +405,7 @@ def analyze_study(
         "study_key": study.key,
         "view": geometry.view,
         "unreliable_frames": sum(r.alert == "unreliable" for r in results),
+        "baseline_frames": baseline_frames,
         "skipped_files": list(study.skipped_files),
     }
     # The files are a set: none replaces an earlier run's before all are written, so a rerun

@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from scipy import ndimage as ndi
 
 from vpimage.kernels import get_backend
 
@@ -31,6 +32,9 @@ LADDER = (
     (3, 0.0, 1.0), (5, 0.0, 1.0), (5, 0.75, 1.0), (5, 0.0, 0.5), (5, 0.75, 0.5), (5, 1.0, 0.5),
     (5, 1.0, 0.35), (5, 1.5, 0.35), (5, 2.0, 0.35), (5, 2.0, 0.25), (5, 3.0, 0.25), (5, 4.0, 0.25),
 )
+
+# The median of the square of a standard normal value (chi-square, one degree of freedom).
+_MEDIAN_CHI2_1 = 0.454936
 
 
 def _temporal_gain(alpha: float) -> float:
@@ -140,8 +144,12 @@ class Denoiser:
             difference = self.apply(stack[-1] - stack[-2], step, _HOST)[region]
             return float(np.std(difference)) / math.sqrt(2.0)
         # One frame only: white noise of the measured level through the same filter.
+        return pixel_noise * self._white_noise_gain(step)
+
+    def _white_noise_gain(self, step: tuple | None) -> float:
+        """Share of white pixel noise the spatial filter ``step`` keeps (its standard deviation's)."""
         rng = np.random.default_rng(0)
-        white = rng.normal(0.0, pixel_noise, size=(64, 64)).astype(np.float32)
+        white = rng.normal(0.0, 1.0, size=(64, 64)).astype(np.float32)
         return float(np.std(self.apply(white, step, _HOST)[8:-8, 8:-8]))
 
     def noise_map(
@@ -172,18 +180,28 @@ class Denoiser:
         Returns
         -------
         ndarray, float32, [rows, cols]
-            Noise in attenuation units; zeros with fewer than two frames.
+            Noise in attenuation units. From one frame (all a baseline has when cement
+            shows in the second usable frame), the median spread of its pixels about their
+            3 x 3 mean in each bin, as white noise through the filter.
         """
-        if len(frames) < 2 or not region.any():
+        if not region.any():
             return np.zeros(levels.shape, np.float32)
-        differences = [self.apply(b - a, step, _HOST) for a, b in zip(frames[:-1], frames[1:])]
-        squares = np.mean([d**2 for d in differences], axis=0) / 2.0
         smoothed = self.apply(levels, kernels=_HOST)
         edges = np.unique(np.quantile(smoothed[region], np.linspace(0.0, 1.0, bins + 1)[1:-1]))
         which = np.digitize(smoothed, edges)
-        counts = np.bincount(which[region], minlength=edges.size + 1)
-        sums = np.bincount(which[region], weights=squares[region], minlength=edges.size + 1)
-        per_level = np.sqrt(sums / np.maximum(counts, 1))
+        if len(frames) >= 2:
+            differences = [self.apply(b - a, step, _HOST) for a, b in zip(frames[:-1], frames[1:])]
+            squares = np.mean([d**2 for d in differences], axis=0) / 2.0
+            counts = np.bincount(which[region], minlength=edges.size + 1)
+            sums = np.bincount(which[region], weights=squares[region], minlength=edges.size + 1)
+            per_level = np.sqrt(sums / np.maximum(counts, 1))
+        else:
+            # White noise's spread about a 3 x 3 mean is 8/9 of its variance, and the median
+            # square of a normal value 0.455 of it: the median keeps anatomy's edges out.
+            residual = frames[0] - ndi.uniform_filter(frames[0], size=3, mode="nearest")
+            levels_seen = np.arange(edges.size + 1)
+            median_square = np.nan_to_num(ndi.median(residual[region] ** 2, which[region], levels_seen))
+            per_level = np.sqrt(median_square * (9.0 / 8.0) / _MEDIAN_CHI2_1) * self._white_noise_gain(step)
         return (per_level[which] * math.sqrt(1.0 + 1.0 / len(frames))).astype(np.float32)
 
     @property

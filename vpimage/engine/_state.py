@@ -62,6 +62,8 @@ class EngineState:
         Pixels well inside the field (and the search margin) in every buffered frame.
     baseline : ndarray, float32, [roi_rows, roi_cols] or None
         Mean aligned attenuation before injection; None until it is frozen.
+    baseline_frames : int
+        Pre-injection frames the baseline is the mean of; 0 until it is frozen.
     threshold_raise : ndarray, float32, [roi_rows, roi_cols] or None
         What the cement threshold rises by at each pixel (steep baseline edges, noisy
         pixels), attenuation units.
@@ -139,6 +141,7 @@ class EngineState:
     pre_injection_offset: list = field(default_factory=list)
     pre_injection_inside: np.ndarray | None = None
     baseline: np.ndarray | None = None
+    baseline_frames: int = 0
     threshold_raise: np.ndarray | None = None
     instant_threshold_raise: np.ndarray | None = None
     bridge_threshold_raise: np.ndarray | None = None
