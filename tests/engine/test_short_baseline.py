@@ -23,7 +23,6 @@ import pytest
 
 from vpimage.alerts import AlertLevel
 
-import test_accuracy
 from test_accuracy import Corners, SynthOptions, analyse, as_ingested, simulate
 
 GAP_END = 17  # frames [first, 17) are blank; the injection starts at the 6th
@@ -68,7 +67,6 @@ def test_a_run_without_a_leak_is_measured_after_the_gap_and_never_alerts():
     assert np.median(dice_after_the_gap(sim, out)) >= 0.90
     errors = [abs(r.front_to_wall_mm - t["front_to_wall_mm"]) for r, t in zip(after, sim.truth["frames"][GAP_END + 2:])]
     assert np.median(errors) <= 0.5
-
 
 
 def test_a_display_gain_that_clips_the_field_until_the_blades_close_in_raises_no_alert():
