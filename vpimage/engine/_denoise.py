@@ -33,9 +33,6 @@ LADDER = (
     (5, 1.0, 0.35), (5, 1.5, 0.35), (5, 2.0, 0.35), (5, 2.0, 0.25), (5, 3.0, 0.25), (5, 4.0, 0.25),
 )
 
-# The median of the square of a standard normal value (chi-square, one degree of freedom).
-_MEDIAN_CHI2_1 = 0.454936
-
 
 def _temporal_gain(alpha: float) -> float:
     """Share of frame-to-frame independent noise a recursive filter of weight ``alpha`` keeps."""
@@ -196,12 +193,13 @@ class Denoiser:
             sums = np.bincount(which[region], weights=squares[region], minlength=edges.size + 1)
             per_level = np.sqrt(sums / np.maximum(counts, 1))
         else:
-            # White noise's spread about a 3 x 3 mean is 8/9 of its variance, and the median
-            # square of a normal value 0.455 of it: the median keeps anatomy's edges out.
-            residual = frames[0] - ndi.uniform_filter(frames[0], size=3, mode="nearest")
+            # Per level, the residual about the 3 x 3 mean: its median absolute value (edges of
+            # anatomy left out) as a Gaussian's SD, scaled for the part of white noise the mean
+            # keeps (8/9 of its variance), as kernels' pixel_noise reads a whole frame.
+            residual = np.abs(frames[0] - ndi.uniform_filter(frames[0], size=3, mode="nearest"))
             levels_seen = np.arange(edges.size + 1)
-            median_square = np.nan_to_num(ndi.median(residual[region] ** 2, which[region], levels_seen))
-            per_level = np.sqrt(median_square * (9.0 / 8.0) / _MEDIAN_CHI2_1) * self._white_noise_gain(step)
+            spread = 1.4826 * np.nan_to_num(ndi.median(residual[region], which[region], levels_seen))
+            per_level = spread / math.sqrt(8.0 / 9.0) * self._white_noise_gain(step)
         return (per_level[which] * math.sqrt(1.0 + 1.0 / len(frames))).astype(np.float32)
 
     @property

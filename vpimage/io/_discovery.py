@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pydicom import dcmread
+from pydicom.misc import is_dicom
 from pydicom.uid import UID
 
 from vpimage._paths import path_argument
@@ -36,7 +37,6 @@ logger = logging.getLogger(__name__)
 
 #: File name endings read as video through OpenCV.
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".m4v", ".mpg", ".mpeg", ".wmv")
-_DICOM_PREFIX = 128  # bytes before a DICOM file's "DICM"
 _MEDIA_STORAGE_DIRECTORY = "1.2.840.10008.1.3.10"
 
 
@@ -46,8 +46,7 @@ def _is_video(path: Path) -> bool:
     if path.suffix.lower() not in VIDEO_SUFFIXES:
         return False
     try:
-        with open(path, "rb") as stream:
-            return stream.read(_DICOM_PREFIX + 4)[_DICOM_PREFIX:] != b"DICM"
+        return not is_dicom(path)
     except OSError:
         return True  # (the video reader names the file and why it cannot be read)
 
