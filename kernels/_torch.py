@@ -254,16 +254,18 @@ def _box3(images: torch.Tensor) -> torch.Tensor:
 
 
 def _masked_median(values: torch.Tensor, inside: torch.Tensor) -> torch.Tensor:
-    """Median of each row of ``values`` ``[frames, n]`` over ``inside`` ``[n]``, as numpy takes it.
+    """Median of each row of ``values`` ``[frames, n]`` (or ``[1, n]``) over ``inside`` ``[n]``
+    (one set for every row) or ``[frames, n]`` (one per row), as numpy takes it.
 
     The mean of the two middle values for an even count; NaN where nothing is inside.
     """
-    count = inside.sum()
-    ordered = torch.where(inside, values, torch.inf).sort(dim=1).values
-    lower = ordered.gather(1, ((count - 1) // 2).clamp(min=0).expand(values.shape[0], 1))
-    upper = ordered.gather(1, (count // 2).clamp(max=values.shape[1] - 1).expand(values.shape[0], 1))
+    ordered = torch.where(inside, values, torch.inf).sort(dim=-1).values
+    ordered = ordered.reshape(-1, ordered.shape[-1])
+    count = inside.sum(dim=-1, keepdim=True).reshape(-1, 1).expand(ordered.shape[0], 1)
+    lower = ordered.gather(1, ((count - 1) // 2).clamp(min=0))
+    upper = ordered.gather(1, (count // 2).clamp(max=ordered.shape[1] - 1))
     middle = (lower[:, 0] + upper[:, 0]) * 0.5
-    return torch.where(count > 0, middle, torch.nan)
+    return torch.where(count[:, 0] > 0, middle, torch.nan)
 
 
 def pixel_noise(images: torch.Tensor, *, weight: torch.Tensor, outlier_sigmas: float = 10.0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -300,7 +302,9 @@ def exposure_offset(images: torch.Tensor, reference: torch.Tensor, *, weight: to
     return _masked_median(differences, _on(weight, images, torch.bool).reshape(-1))
 
 
-def contrast_gain(images: torch.Tensor, reference: torch.Tensor, *, weight: torch.Tensor) -> torch.Tensor:
+def contrast_gain(
+    images: torch.Tensor, reference: torch.Tensor, *, weight: torch.Tensor, refits: int = 0, excess_sigmas: float = 3.0
+) -> torch.Tensor:
     """How many times the contrast of ``reference`` each registered image shows; see
     ``_numpy.contrast_gain``.
 
@@ -310,13 +314,37 @@ def contrast_gain(images: torch.Tensor, reference: torch.Tensor, *, weight: torc
     _check_ndim(images, (3,), "images")
     _check_image_shape(images, reference, "reference")
     _check_image_shape(images, weight, "weight")
+    _check_refits(refits, excess_sigmas)
     images = _f32(images)
     inside = _on(weight, images, torch.bool)[::2, ::2].reshape(-1)  # every second row and column
     values = _on(reference, images, torch.float32)[::2, ::2].reshape(1, -1)
-    upper = inside & (values[0] > _masked_median(values, inside)[0])
+    flat = images[:, ::2, ::2].reshape(images.shape[0], -1)
+    gain = _two_group_slopes(flat, values, inside)
+    kept = inside
+    for _ in range(refits):
+        fit = gain[:, None] * values
+        residual = flat - fit - _masked_median(flat - fit, kept)[:, None]
+        spread = (_masked_median(residual.abs(), kept) * 1.4826)[:, None]
+        # (No spread left, or none measured: the slope stays, on the pixels it was measured on.)
+        kept = torch.where(spread > 0, inside & (residual <= excess_sigmas * spread), kept)
+        gain = torch.where(spread[:, 0] > 0, _two_group_slopes(flat, values, kept), gain)
+    return gain
+
+
+def _check_refits(refits: int, excess_sigmas: float) -> None:
+    if isinstance(refits, bool) or not isinstance(refits, int) or refits < 0:
+        raise ValueError(f"`refits` must be an integer >= 0; got {refits!r}.")
+    if not excess_sigmas > 0:
+        raise ValueError(f"`excess_sigmas` must be > 0; got {excess_sigmas!r}.")
+
+
+def _two_group_slopes(flat: torch.Tensor, values: torch.Tensor, inside: torch.Tensor) -> torch.Tensor:
+    """The two-group (Wald) slope of each row of ``flat`` ``[frames, n]`` on ``values`` ``[1, n]``
+    over ``inside`` (``[n]``, or ``[frames, n]``: one set per row), split at the median of
+    ``values`` there; see ``_numpy._two_group_slopes``."""
+    upper = inside & (values > _masked_median(values, inside)[:, None])
     lower = inside & ~upper
     span = _masked_median(values, upper) - _masked_median(values, lower)
-    flat = images[:, ::2, ::2].reshape(images.shape[0], -1)
     return (_masked_median(flat, upper) - _masked_median(flat, lower)) / span
 
 

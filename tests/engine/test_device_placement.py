@@ -103,20 +103,21 @@ def test_placement_reports_a_tensor_made_without_the_device():
 def test_once_the_baseline_is_frozen_the_host_reads_a_mask_per_frame_and_the_motion_per_batch(batch):
     # What the engine's docstring lists: per batch the registration results and the frame
     # statistics (shifts and scores; clipped fractions, noise levels, outlier shares and the
-    # field's darkened edge) and the gains of the frames' contrast, per frame the accumulated cement
-    # mask; and the convergence checks
-    # the kernels document (ECC, label propagation). A case without collimator blades.
+    # field's darkened edge) and the gains of the frames' contrast (read again, together, for
+    # the frames whose gain is past the tolerance: this low-dose case has six), per frame the
+    # accumulated cement mask; and the convergence checks the kernels document (ECC, label
+    # propagation). A case without collimator blades.
     _, batches = on_cuda_schedule("approach_motion_low_dose", Placement(), batch=batch)
     steady = [(frames, reads) for frozen, frames, reads in batches if frozen]
     assert len(steady) >= 2
     for frames, reads in steady:
-        checks = {"_ecc_translation", "_component_roots"}
+        checks = {"_ecc_translation", "_component_roots", "_display_gain"}
         assert {reader: n for reader, n in reads.items() if reader not in checks} == {
             "_measure": frames,
             "_prepare": 4,
             "_estimate_shift": 2,
-            "_display_gain": 1,
         }
+        assert reads["_display_gain"] in (1, 2)
         # One registration per batch, all its frames in lock step, checked every 5th iteration.
         assert reads["_ecc_translation"] <= _torch._ECC_ITERATIONS // 5
 
