@@ -402,7 +402,7 @@ def exposure_offset(images: np.ndarray, reference: np.ndarray, *, weight: np.nda
 
 
 def contrast_gain(
-    images: np.ndarray, reference: np.ndarray, *, weight: np.ndarray, refits: int = 0, excess_sigmas: float = 3.0
+    images: np.ndarray, reference: np.ndarray, *, weight: np.ndarray, excess_sigmas: float | None = None
 ) -> np.ndarray:
     """How many times the contrast of ``reference`` each registered image shows.
 
@@ -420,11 +420,13 @@ def contrast_gain(
 
     Cement that lies in one half only (a leak into the soft tissue in front of the body,
     on the little bone collimator blades leave) lifts that half's median alone, and the
-    slope with it. ``refits`` times, each image's slope is then measured again without the
-    pixels the fit before (slope and level) leaves more than ``excess_sigmas`` robust
+    slope with it. With ``excess_sigmas`` each image's slope is measured again without the
+    pixels its first fit (slope and level) leaves more than ``excess_sigmas`` robust
     standard deviations (1.4826 x the median absolute residual) more attenuating than it
-    predicts: cement only adds attenuation. An image whose fit leaves no spread keeps its
-    slope.
+    predicts: cement only adds attenuation. A first fit that cement tilted widens the
+    residuals, so this finds dense cement, not faint (at 5 sigmas, 1.0 of attenuation on
+    15 % of a half's pixels is left out, 0.5 on 30 % is not: tests/kernels/test_numpy.py).
+    An image whose fit leaves no spread keeps its slope.
 
     Parameters
     ----------
@@ -432,8 +434,7 @@ def contrast_gain(
         Attenuation images, registered on ``reference``.
     reference : ndarray, shape [rows, cols]
     weight : ndarray of bool, shape [rows, cols]
-    refits : int >= 0
-    excess_sigmas : float > 0
+    excess_sigmas : float > 0, optional
 
     Returns
     -------
@@ -442,29 +443,24 @@ def contrast_gain(
         reference is flat over it (no contrast to compare).
     """
     _check_on_reference(images, reference, weight)
-    _check_refits(refits, excess_sigmas)
+    if excess_sigmas is not None and not excess_sigmas > 0:
+        raise ValueError(f"`excess_sigmas` must be > 0; got {excess_sigmas!r}.")
     grid = np.asarray(weight, dtype=bool)[::2, ::2]
     values = np.asarray(reference, dtype=np.float32)[::2, ::2][grid]
     selected = np.asarray(images, dtype=np.float32)[:, ::2, ::2][:, grid]
     gain = _two_group_slopes(selected, values)
+    if excess_sigmas is None:
+        return gain
     for i, row in enumerate(selected):
-        kept = np.ones(values.size, bool)
-        for _ in range(refits if np.isfinite(gain[i]) else 0):
-            fit = gain[i] * values
-            residual = row - fit - _median((row - fit)[kept])
-            spread = np.float32(1.4826) * _median(np.abs(residual[kept]))
-            if not spread > 0:
-                break
+        if not np.isfinite(gain[i]):
+            continue
+        fit = gain[i] * values
+        residual = row - fit - _median(row - fit)
+        spread = np.float32(1.4826) * _median(np.abs(residual))
+        if spread > 0:
             kept = residual <= np.float32(excess_sigmas) * spread
             gain[i] = _two_group_slopes(row[kept][None], values[kept])[0]
     return gain
-
-
-def _check_refits(refits: int, excess_sigmas: float) -> None:
-    if isinstance(refits, bool) or not isinstance(refits, (int, np.integer)) or refits < 0:
-        raise ValueError(f"`refits` must be an integer >= 0; got {refits!r}.")
-    if not excess_sigmas > 0:
-        raise ValueError(f"`excess_sigmas` must be > 0; got {excess_sigmas!r}.")
 
 
 def _two_group_slopes(selected: np.ndarray, values: np.ndarray) -> np.ndarray:

@@ -303,7 +303,7 @@ def exposure_offset(images: torch.Tensor, reference: torch.Tensor, *, weight: to
 
 
 def contrast_gain(
-    images: torch.Tensor, reference: torch.Tensor, *, weight: torch.Tensor, refits: int = 0, excess_sigmas: float = 3.0
+    images: torch.Tensor, reference: torch.Tensor, *, weight: torch.Tensor, excess_sigmas: float | None = None
 ) -> torch.Tensor:
     """How many times the contrast of ``reference`` each registered image shows; see
     ``_numpy.contrast_gain``.
@@ -314,28 +314,21 @@ def contrast_gain(
     _check_ndim(images, (3,), "images")
     _check_image_shape(images, reference, "reference")
     _check_image_shape(images, weight, "weight")
-    _check_refits(refits, excess_sigmas)
+    if excess_sigmas is not None and not excess_sigmas > 0:
+        raise ValueError(f"`excess_sigmas` must be > 0; got {excess_sigmas!r}.")
     images = _f32(images)
     inside = _on(weight, images, torch.bool)[::2, ::2].reshape(-1)  # every second row and column
     values = _on(reference, images, torch.float32)[::2, ::2].reshape(1, -1)
     flat = images[:, ::2, ::2].reshape(images.shape[0], -1)
     gain = _two_group_slopes(flat, values, inside)
-    kept = inside
-    for _ in range(refits):
-        fit = gain[:, None] * values
-        residual = flat - fit - _masked_median(flat - fit, kept)[:, None]
-        spread = (_masked_median(residual.abs(), kept) * 1.4826)[:, None]
-        # (No spread left, or none measured: the slope stays, on the pixels it was measured on.)
-        kept = torch.where(spread > 0, inside & (residual <= excess_sigmas * spread), kept)
-        gain = torch.where(spread[:, 0] > 0, _two_group_slopes(flat, values, kept), gain)
-    return gain
-
-
-def _check_refits(refits: int, excess_sigmas: float) -> None:
-    if isinstance(refits, bool) or not isinstance(refits, int) or refits < 0:
-        raise ValueError(f"`refits` must be an integer >= 0; got {refits!r}.")
-    if not excess_sigmas > 0:
-        raise ValueError(f"`excess_sigmas` must be > 0; got {excess_sigmas!r}.")
+    if excess_sigmas is None:
+        return gain
+    fit = gain[:, None] * values
+    residual = flat - fit - _masked_median(flat - fit, inside)[:, None]
+    spread = (_masked_median(residual.abs(), inside) * 1.4826)[:, None]
+    # (No spread left, or none measured: the first slope stays.)
+    kept = inside & ((residual <= excess_sigmas * spread) | ~(spread > 0))
+    return torch.where(spread[:, 0] > 0, _two_group_slopes(flat, values, kept), gain)
 
 
 def _two_group_slopes(flat: torch.Tensor, values: torch.Tensor, inside: torch.Tensor) -> torch.Tensor:
