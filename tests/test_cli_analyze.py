@@ -6,6 +6,8 @@ import csv
 import dataclasses
 import json
 import math
+import os
+import warnings
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -15,6 +17,7 @@ import pytest
 from pydicom.dataelem import RawDataElement
 from pydicom.tag import Tag
 
+import vpimage.io
 from vpimage.cli import main
 from vpimage.cli.analyze import _on_first_frame
 from vpimage.config import RunConfig
@@ -221,6 +224,33 @@ def test_a_study_named_after_its_patient_is_shown_by_its_key(breach, tmp_path, c
     plain = tmp_path / "plain"
     assert main(["analyze", str(breach["dcm"]), "--out", str(plain), "--wall", str(breach["wall"]), "--quiet"]) == 0
     assert json.loads((plain / "summary.json").read_text())["input"] == "breach.dcm"
+
+
+@pytest.mark.parametrize("command", ["analyze", "info", "export"])
+def test_a_warning_names_a_study_named_after_its_patient_by_its_key(breach, tmp_path, capsys, command):
+    # The folder DOE_JOHN_ID12345 holds the study without its pixel spacing, and a file that is
+    # no DICOM named after the patient: the warnings (no millimetres; a file skipped) named
+    # the folder and the file, so the patient's name and id, in every command.
+    ds = pydicom.dcmread(breach["dcm"])
+    ds.PatientName, ds.PatientID = "Doe^John", "ID12345"
+    for keyword in ("PixelSpacing", "ImagerPixelSpacing"):
+        if keyword in ds:
+            delattr(ds, keyword)
+    folder = tmp_path / "DOE_JOHN_ID12345"
+    folder.mkdir()
+    ds.save_as(folder / "IM0001.dcm", enforce_file_format=True)
+    (folder / "john_doe_notes.txt").write_text("not DICOM")
+    out = tmp_path / ("out.npz" if command == "export" else "out")
+    options = {"analyze": ["--out", str(out), "--wall", str(breach["wall"])], "info": [], "export": ["--out", str(out)]}
+    capsys.readouterr()
+    assert main([command, str(folder), *options[command]]) == 0
+    with warnings.catch_warnings():  # (the library's own warnings name the path, as given)
+        warnings.simplefilter("ignore")
+        key = vpimage.io.open(folder).key
+    err = capsys.readouterr().err
+    assert f"study_{key}{os.sep}IM0001.dcm: no pixel spacing" in err or f"study_{key}: no pixel spacing" in err, err
+    assert "1 file(s) skipped: study_" in err, err
+    assert not any(word in err.upper() for word in ("DOE", "JOHN", "ID12345")), err
 
 
 def test_several_inputs_get_one_folder_each_named_from_the_file(breach, tmp_path):

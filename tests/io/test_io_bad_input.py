@@ -158,6 +158,22 @@ def test_error_messages_carry_no_patient_identity(valid, tmp_path):
     assert "Doe" not in str(info.value) and "4711" not in str(info.value)
 
 
+def test_a_study_shows_the_names_in_a_text_that_hold_its_patient_s_identity_by_its_key(valid, tmp_path):
+    # What the command line does to a warning before it shows it (tests/test_cli_analyze.py).
+    folder = tmp_path / "ANN_LEE_19400101"
+    folder.mkdir()
+    path = edited(valid, folder / "Lee.Ann.dcm", PatientName="Lee^Ann", PatientBirthDate="19400101")
+    study = vpimage.io.open(path)
+    shown = f"study_{study.key}"
+    assert study.shown_text(f"{path}: no pixel spacing") == f"{tmp_path / shown / shown}.dcm: no pixel spacing"
+    # A name next to either separator; the words of the message and names without identity stay.
+    assert study.shown_text("C:\\scans\\ann_lee\\x.dcm: annotation channel") == (
+        f"C:\\scans\\{shown}\\x.dcm: annotation channel")
+    assert study.shown_text("/data/plain/x.dcm: the study") == "/data/plain/x.dcm: the study"
+    # Another patient's study (the phantom's) leaves these names as they are.
+    assert vpimage.io.open(valid).shown_text(f"{path}: x") == f"{path}: x"
+
+
 def raw_text(path, out, keyword, text: bytes):
     """``path`` saved as ``out`` with ``keyword``'s value the bytes ``text`` as they are (a
     corrupted or mislabelled element, which pydicom would refuse to set)."""

@@ -9,11 +9,12 @@ while it is read and analysed, shown when it is done, and dropped when it fails.
 from __future__ import annotations
 
 import contextlib
+import functools
 import re
 import sys
 import warnings
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 __all__ = ["held_warnings", "show_warning", "shown_text"]
 
@@ -38,11 +39,16 @@ def show_warning(text: str) -> None:
 
 
 @contextlib.contextmanager
-def held_warnings() -> Iterator[None]:
+def held_warnings() -> Iterator[list[Callable[[str], str]]]:
     """Hold the warnings raised inside; show each once when the block ends (a warning of
     every frame read, colour reduced to luminance, is one line), drop them when it raises.
-    The filters in force (``--quiet`` ignores every warning) still apply."""
+    The filters in force (``--quiet`` ignores every warning) still apply.
+
+    Yields a list: each function put in it (a study's ``shown_text`` once it is read, so that
+    a folder named after the patient is shown by the study's key) rewrites every text held."""
+    rewrites: list[Callable[[str], str]] = []
     with warnings.catch_warnings(record=True) as caught:
-        yield
-    for text in dict.fromkeys(shown_text(warning.message, warning.filename) for warning in caught):
+        yield rewrites
+    texts = (shown_text(warning.message, warning.filename) for warning in caught)
+    for text in dict.fromkeys(functools.reduce(lambda text, rewrite: rewrite(text), rewrites, text) for text in texts):
         show_warning(text)

@@ -80,8 +80,9 @@ def _analyze_each(args: argparse.Namespace, out: Path, config, wall) -> list:
     failures, redacted = [], collections.Counter()
     for source, target in _output_folders(args.inputs, out):
         try:
-            with held_warnings():  # (warnings shown as each study is done)
+            with held_warnings() as rewrites:  # (warnings shown as each study is done)
                 study = vpimage.io.open(source)
+                rewrites.append(study.shown_text)  # (a path named after the patient: by the study's key)
                 if target != out and (name := study.shown_name(target.name)) != target.name:
                     # (a subfolder named after the patient: after the study's key instead)
                     redacted[name] += 1

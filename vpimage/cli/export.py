@@ -52,8 +52,11 @@ def export_npz(study, out: Path) -> None:
 def run(args: argparse.Namespace) -> int:
     import vpimage.io
     from vpimage._atomic import folder_for_outputs
+    from vpimage.cli._warnings import held_warnings
 
-    study = vpimage.io.open(args.input)
-    with folder_for_outputs(args.out.parent):
-        export_npz(study, args.out)
+    with held_warnings() as rewrites:
+        study = vpimage.io.open(args.input)
+        rewrites.append(study.shown_text)  # (a path named after the patient: by the study's key)
+        with folder_for_outputs(args.out.parent):
+            export_npz(study, args.out)
     return 0

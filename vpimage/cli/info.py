@@ -45,8 +45,12 @@ def describe(study) -> dict:
 
 def run(args: argparse.Namespace) -> int:
     import vpimage.io
+    from vpimage.cli._warnings import held_warnings
 
-    facts = describe(vpimage.io.open(args.input))
+    with held_warnings() as rewrites:
+        study = vpimage.io.open(args.input)
+        rewrites.append(study.shown_text)  # (a path named after the patient: by the study's key)
+        facts = describe(study)
     if args.json:
         print(json.dumps(facts))
     else:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +26,8 @@ from vpimage.io._timing import Timing
 __all__ = ["FrameBatch", "FrameSource", "Study", "is_stop", "reading"]
 
 logger = logging.getLogger(__name__)
+# A name next to a path separator in a message (a folder or file of a path it quotes).
+_PATH_PART = re.compile(r"(?<=[/\\])[^/\\\s:;,'\"()]+|[^/\\\s:;,'\"()]+(?=[/\\])")
 
 
 def is_stop(error: BaseException) -> bool:
@@ -141,6 +144,21 @@ class Study:
             suffix = Path(name).suffix  # (".dcm"; dropped where it holds identity too, "DOE.JOHN")
             return f"study_{self.key}{'' if any(word in suffix.lower() for word in self._identity) else suffix}"
         return name
+
+    def shown_text(self, text: str) -> str:
+        """``text`` (a warning that names the study's files) with each name in it that holds a
+        word of the patient's name, the patient id or birth date shown as :meth:`shown_name`
+        shows it: the parts of the study's path, the files it lists as skipped, and every
+        name in ``text`` next to a path separator (``/`` or ``\\``)."""
+        if not self._identity:
+            return text
+        names = {*self.path.parts, *self.path.resolve().parts, *(entry.split(" (")[0] for entry in self.skipped_files)}
+        names.update(_PATH_PART.findall(text))
+        for name in sorted(names, key=len, reverse=True):  # (a longer name first: a name within it after)
+            shown = self.shown_name(name)
+            if shown != name:
+                text = text.replace(name, shown)
+        return text
 
     def __repr__(self) -> str:
         return (f"Study(key={self.key!r}, n_frames={self.n_frames}, rows={self.rows}, columns={self.columns}, "
