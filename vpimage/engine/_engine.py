@@ -77,9 +77,9 @@ _REGISTRATION_SMOOTH_PX = 1.5
 # How far a clipped pixel reaches into the bicubic alignment's result, px (its outer taps).
 _BICUBIC_REACH_PX = 2
 # A contrast gain past the tolerance is measured again without the pixels its fit leaves this many
-# robust standard deviations more attenuating (cement; see kernels' contrast_gain). Fewer (3) also
-# left out the skewed noise of a low-dose frame's dense bone, and moved the gain of blade frames
-# of no_leak 3030 (benchmarks/anatomy.py, low dose, blades) from 0.948 to 0.935.
+# robust standard deviations more attenuating (cement; see kernels' contrast_gain). Fewer (3, once
+# or twice) also left out the skewed noise of a low-dose frame's dense bone, and moved the gain of
+# blade frames of no_leak 3030 (benchmarks/anatomy.py, low dose, blades) from 0.948 to 0.935.
 _GAIN_EXCESS_SIGMAS = 5.0
 
 # Frames registered and aligned at a time on the cpu, the next ones by a worker thread meanwhile:
