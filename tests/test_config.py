@@ -87,6 +87,8 @@ def test_overrides_that_are_no_mapping_of_dotted_names_are_refused(overrides):
         ("[segmentation]\ngrowth_contrast_ratio = 5\n", r"`growth_contrast_ratio` must be .* in \(0, 1\]"),
         ("[segmentation]\nbridge_contrast_ratio = 0\n", r"`bridge_contrast_ratio` must be .* in \(0, 1\]"),
         ("[reliability]\nmin_registration_score = 2\n", r"in \[-1, 1\]"),
+        # A gain kept over two frames is taken out within the single frame's tolerance, not beyond it.
+        ("[segmentation]\ndisplay_gain_kept_tolerance = 0.06\n", "`display_gain_kept_tolerance` <= `display_gain_tolerance`"),
         ("[alerts]\nwarn_mm = 1" + "0" * 400 + "\n", "alerts.warn_mm must be a number of at most 9.01e\\+15 in size"),
         ("[segmentation]\nmin_area_px = -1" + "0" * 30 + "\n", "segmentation.min_area_px must be an integer of at most"),
         ("alerts = 3\n", r"\[alerts\] must be a table"),

@@ -64,6 +64,7 @@ _SEGMENTATION_RANGES = {
     "bridge_contrast_ratio": (0, 1),
     "bridge_edge_share": (0, 1),
     "display_gain_tolerance": (0, 1),
+    "display_gain_kept_tolerance": (0, 1),
     "max_smooth_px": (0, 20),
     "smooth_px": (0, 20),
     "field_margin_px": (0, 100),
@@ -195,9 +196,16 @@ class SegmentationConfig:
     display_gain_tolerance : float
         A frame whose bone shows a contrast more than this fraction away from the
         baseline's (a change of the display's gain or window: dense bone would read as
-        cement) is read at the baseline's contrast, its attenuation divided by its gain;
-        within it the gain is left at 1 (the phantom's noise moves it by up to 0.055),
-        dimensionless, at most 1.
+        cement) is read at the baseline's contrast, its attenuation divided by its gain
+        (over the gain the frames averaged into the baseline read on it); within it the
+        gain is left at 1 (the phantom's noise moves it by up to 0.021), dimensionless, at
+        most 1.
+    display_gain_kept_tolerance : float
+        A gain more than this fraction from 1, on the same side, in a frame and the frame
+        before it (against the same reference) is a display changed and kept: it is taken
+        out as one past ``display_gain_tolerance`` is (the phantom's noise moved the gain of
+        two frames running by up to 0.016), dimensionless, at most
+        ``display_gain_tolerance``.
     """
 
     cement_contrast: float = 0.15
@@ -226,6 +234,7 @@ class SegmentationConfig:
     adjacent_blob_mm: float = 2.0
     sharp_edge_margin_mm: float = 2.0
     display_gain_tolerance: float = 0.05
+    display_gain_kept_tolerance: float = 0.03
 
     def __post_init__(self):
         _check_numbers(self, _SEGMENTATION_RANGES, positive=("min_temporal_alpha", "growth_contrast_ratio",
@@ -235,6 +244,11 @@ class SegmentationConfig:
             raise ArgumentError(
                 f"need 1 <= `baseline_frames_min` <= `baseline_frames_max`; got "
                 f"{self.baseline_frames_min!r}, {self.baseline_frames_max!r}"
+            )
+        if self.display_gain_kept_tolerance > self.display_gain_tolerance:
+            raise ArgumentError(
+                f"need `display_gain_kept_tolerance` <= `display_gain_tolerance`; got "
+                f"{self.display_gain_kept_tolerance!r}, {self.display_gain_tolerance!r}"
             )
         if self.median_px not in (1, 3, 5):
             raise ArgumentError(f"`median_px` must be 1, 3 or 5; got {self.median_px!r}")

@@ -107,8 +107,9 @@ _UNUSABLE = (CLIPPED, ARTEFACTS, MOTION_LOST, MOTION_TOO_LARGE, TOO_NOISY)
 class _Prepared:
     """Frames ``start:end`` of a batch, registered and moved back onto the reference (see
     :meth:`Engine._prepare`): host ``shifts`` px ``[n, 2]``, ``scores``, ``noise``, ``outliers``
-    (their share of the bone pixels, see ``kernels.pixel_noise``), ``clipped`` and
-    ``gain`` (of their contrast, see :meth:`Engine._display_gain`) ``[n]``; device ``aligned`` and
+    (their share of the bone pixels, see ``kernels.pixel_noise``), ``clipped``, the ``gain``
+    of their contrast they were divided by and the ``measured_gain`` (see
+    :meth:`Engine._display_gain`) ``[n]``; device ``aligned`` and
     ``unmeasured`` (region of interest) and ``registered`` (registration grid) ``[n, ...]``, and
     the ``offset`` of their level taken out ``[n]``; ``collimated``: the frames (from 0) whose
     blades come near the body."""
@@ -121,6 +122,7 @@ class _Prepared:
     outliers: np.ndarray
     clipped: np.ndarray
     gain: np.ndarray
+    measured_gain: np.ndarray
     collimated: set
     aligned: object
     registered: object
@@ -334,6 +336,7 @@ class Engine:
         self._inner_fov = self._on_device(self._host_inner_fov)
         self._away_from_body: tuple[Corners, np.ndarray] | None = None
         self._kept_reference: tuple | None = None  # (reference, its registration_reference)
+        self._reference_gain: tuple | None = None  # (reference, the gain frames of its display read on it)
         self._worker = None
         if self.device == "cpu":  # (see process; its thread ends when the engine is collected)
             self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vpimage-prepare")
@@ -411,12 +414,15 @@ class Engine:
             # the frames after that one are registered again.
             start, reference, corners = len(out), self.state.reference, self.state.corners
             ends = [*range(start + chunk, len(host_frames), chunk), len(host_frames)]
-            prepared = self._prepare(frames, seen, start, ends[0], reference, self.state.shift_px, corners)
+            prepared = self._prepare(
+                frames, seen, start, ends[0], reference, self.state.shift_px, self.state.display_gain, corners
+            )
             for end in ends[1:] + [None]:
                 ahead = None
                 if end is not None:
                     ahead = self._worker.submit(
-                        self._prepare, frames, seen, prepared.end, end, reference, prepared.shifts[-1], corners
+                        self._prepare, frames, seen, prepared.end, end, reference,
+                        prepared.shifts[-1], prepared.measured_gain[-1], corners,
                     )
                 for j, i in enumerate(range(prepared.start, prepared.end)):
                     out.append(self._step(prepared, j, float(time_s[i]), int(index[i])))
@@ -471,12 +477,15 @@ class Engine:
         if (top - bottom) * _UNREACHED_WHITE < self.white_level:
             self._doubts += (WHITE_LEVEL_UNREACHED,)
 
-    def _prepare(self, frames, seen, start: int, end: int, reference, previous_shift: np.ndarray, corners) -> _Prepared:
+    def _prepare(
+        self, frames, seen, start: int, end: int, reference, previous_shift: np.ndarray, previous_gain: float, corners
+    ) -> _Prepared:
         """Frames ``start:end`` of a batch on the device (pixel values ``[B, rows, cols]``) in
         attenuation, registered on ``reference`` and moved back onto it.
 
         ``seen``: the reference as the batch's start sees it (see :meth:`_reference_seen`);
-        ``previous_shift`` (px): the shift of the frame before ``start``; ``corners``: the body
+        ``previous_shift`` (px) and ``previous_gain``: the shift and the measured display gain
+        of the frame before ``start`` (NaN: none against this reference); ``corners``: the body
         then. Reads no state that the segmentation changes (a worker thread runs it meanwhile).
         """
         k, st = self.kernels, self.state
@@ -504,13 +513,14 @@ class Engine:
             noise_left, outliers_left = k.pixel_noise(attenuation[j : j + 1], weight=bone)
             noise[j], outliers[j] = k.to_host(noise_left)[0], k.to_host(outliers_left)[0]
             clipped[j] = k.to_host(k.clipped_fraction(frames[j : j + 1], self._fov & exposed))[0]
-        aligned, registered, unmeasured, collimated, gain, offset = self._on_reference(
-            attenuation, coarse, frames, shifts, reference, blades, corners
+        aligned, registered, unmeasured, collimated, gain, measured_gain, offset = self._on_reference(
+            attenuation, coarse, frames, shifts, reference, blades, corners, previous_gain
         )
         # Read at the reference's contrast, the noise too; a frame with no contrast left is too noisy.
         noise = np.divide(noise, gain, out=np.full_like(noise, np.inf), where=gain > 0)
         return _Prepared(
-            start, end, shifts, scores, noise, outliers, clipped, gain, collimated, aligned, registered, unmeasured, offset
+            start, end, shifts, scores, noise, outliers, clipped, gain, measured_gain, collimated, aligned, registered,
+            unmeasured, offset,
         )
 
     # -- set-up --------------------------------------------------------------------------
@@ -599,7 +609,7 @@ class Engine:
             kept = self._kept_reference = (reference, prepared)
         return kept[1]
 
-    def _on_reference(self, attenuation, coarse, frames, shifts: np.ndarray, reference, blades, corners):
+    def _on_reference(self, attenuation, coarse, frames, shifts: np.ndarray, reference, blades, corners, previous_gain):
         """Frames moved back onto ``reference`` by their host ``shifts`` ``[B, 2]`` (px) and read at
         its contrast and level.
 
@@ -607,9 +617,10 @@ class Engine:
         and ``frames`` (the pixel values) give the region of interest ``[B, roi_rows,
         roi_cols]``, the registration grid, the region's pixels not measured (bool), the
         set of frames whose collimator blades come near the body (``corners``), the host
-        gains ``[B]`` the frames were divided by (see :meth:`_display_gain`) and the offsets
-        of level then taken out (device, ``[B]``). ``blades``: the frames with collimator
-        blades, and the blocks they cover (detector coordinates).
+        gains ``[B]`` the frames were divided by and those measured (see :meth:`_display_gain`;
+        ``previous_gain``: the frame's before the first) and the offsets of level then taken
+        out (device, ``[B]``). ``blades``: the frames with collimator blades, and the blocks
+        they cover (detector coordinates).
 
         A change of the display's gain scales a log-encoded frame's contrast: the frame is
         divided by its gain. A change of tube output (automatic exposure control) moves a
@@ -627,7 +638,7 @@ class Engine:
             )
             for j, found in blades.items()
         }
-        gain = self._display_gain(registered, reference, bone_left)
+        gain, measured_gain = self._display_gain(registered, reference, bone_left, previous_gain)
         aligned = self._aligned(attenuation, shifts, order=3)
         if (gain != 1.0).any():
             scale = self._on_device(np.divide(1.0, gain, out=np.ones_like(gain), where=gain > 0).astype(np.float32))
@@ -648,7 +659,7 @@ class Engine:
                 unmeasured[j] |= self._on_device(covered)
                 if (covered & self._near_body(corners)).any():
                     collimated.add(j)
-        return aligned, registered, unmeasured, collimated, gain, offset
+        return aligned, registered, unmeasured, collimated, gain, measured_gain, offset
 
     def _white_reach(self, frames, shifts: np.ndarray):
         """The region of interest's pixels ``[B, roi_rows, roi_cols]`` (bool) that a white pixel of
@@ -661,34 +672,58 @@ class Engine:
         white = self._aligned(frames, shifts, order=0) >= self.white_level  # (nearest neighbour keeps values)
         return k.binary_dilation(white, iterations=_BICUBIC_REACH_PX)
 
-    def _display_gain(self, registered, reference, bone_left: dict) -> np.ndarray:
-        """Host gain ``[B]`` of the contrast each frame on the registration grid shows against
+    def _display_gain(self, registered, reference, bone_left: dict, previous: float) -> tuple[np.ndarray, np.ndarray]:
+        """Host gains ``[B]`` of the contrast each frame on the registration grid shows against
         ``reference``, on the bone motion is measured on (``bone_left``: the frames with
-        collimator blades, and the bone they leave, device): 1 within
-        ``segmentation.display_gain_tolerance`` of it or where it cannot be measured, 0 where
-        the frame shows no contrast of the reference's (flat or inverted).
+        collimator blades, and the bone they leave, device), over the gain a frame of the
+        reference's own display reads on it (see :meth:`_gain_of_averaged`): the gain the
+        frame is divided by, and the gain measured (NaN where it cannot be).
 
-        A gain past the tolerance is measured again without the pixels its fit leaves far
-        more attenuating: a leak's cement, on the little bone blades leave, lifted the lower
-        half of the contrast alone and read as a gain of 0.93-0.95 (anterior_leak 3502 with a
-        collimation change), by which its frames were divided, and the front was read far
-        behind the posterior wall."""
-        k, st = self.kernels, self.state
-        tolerance = self.config.segmentation.display_gain_tolerance
+        The frame is divided by its gain past ``segmentation.display_gain_tolerance`` of 1,
+        or past ``segmentation.display_gain_kept_tolerance`` on the same side as the frame
+        before it (``previous``, its measured gain; NaN: none): a display changed and kept
+        by 4.5-6 % read 1.04-1.05, and the frames within the single frame's tolerance read
+        dense bone as cement (no_leak 7 stopped from its 43rd frame on). Elsewhere the
+        frame is not divided (1), and 0 is the gain of a frame that shows no contrast of the
+        reference's (flat or inverted).
+
+        A gain past the kept tolerance is measured again without the pixels its fit leaves
+        far more attenuating: a leak's cement, on the little bone blades leave, lifted the
+        lower half of the contrast alone and read as a gain of 0.93-0.95 (anterior_leak 3502
+        with a collimation change), by which its frames were divided, and the front was read
+        far behind the posterior wall."""
+        k, st, seg = self.kernels, self.state, self.config.segmentation
+        unchanged = self._reference_gain[1] if self._reference_gain and self._reference_gain[0] is reference else 1.0
         gain = k.to_host(k.contrast_gain(registered, reference, weight=st.registration_mask)).astype(np.float64)
         for j, bone in bone_left.items():
             gain[j] = k.to_host(k.contrast_gain(registered[j : j + 1], reference, weight=bone))[0]
-        past = np.flatnonzero(np.abs(gain - 1.0) > tolerance)
+        gain /= unchanged
+        past = np.flatnonzero(np.abs(gain - 1.0) > seg.display_gain_kept_tolerance)
         collimated = np.isin(past, list(bone_left))
         again = {"reference": reference, "excess_sigmas": _GAIN_EXCESS_SIGMAS}
         if not collimated.all():  # (together: one host read per batch)
             plain = past[~collimated]
             images = registered[self._on_device(plain)]
-            gain[plain] = k.to_host(k.contrast_gain(images, weight=st.registration_mask, **again))
+            gain[plain] = k.to_host(k.contrast_gain(images, weight=st.registration_mask, **again)) / unchanged
         for j in past[collimated]:
-            gain[j] = k.to_host(k.contrast_gain(registered[j : j + 1], weight=bone_left[j], **again))[0]
-        gain[~(np.abs(gain - 1.0) > tolerance)] = 1.0  # (NaN: not measured)
-        return gain.clip(min=0.0)
+            gain[j] = k.to_host(k.contrast_gain(registered[j : j + 1], weight=bone_left[j], **again))[0] / unchanged
+        away = gain - 1.0  # (NaN compares false: not divided)
+        before = np.concatenate([[previous - 1.0], away[:-1]])
+        kept = np.minimum(np.abs(away), np.abs(before)) > seg.display_gain_kept_tolerance
+        divided = (np.abs(away) > seg.display_gain_tolerance) | (kept & (np.sign(away) == np.sign(before)))
+        return np.where(divided, gain, 1.0).clip(min=0.0), gain
+
+    def _gain_of_averaged(self, frames: list, mean) -> float:
+        """The median gain the ``frames`` (registration grid) read against their ``mean``: what a
+        frame of their display reads on the baseline (1 where it cannot be measured).
+
+        A single frame's noise is in it whole, the baseline's partly averaged out; at the
+        lowest dose the noise of log-encoded frames is skewed, and a frame read a gain of
+        0.97-0.99 against the baseline of its own display from the freeze on."""
+        k, st = self.kernels, self.state
+        gains = [k.to_host(k.contrast_gain(frame[None], mean, weight=st.registration_mask))[0] for frame in frames]
+        gain = float(np.median(gains))
+        return gain if math.isfinite(gain) and gain > 0 else 1.0
 
     def _blades_in_region(self, blades: np.ndarray) -> np.ndarray:
         """Host ``blades`` on the registration grid -> the region of interest's pixels they cover."""
@@ -865,6 +900,8 @@ class Engine:
             st.pre_injection_noise = [noise * gain for noise in st.pre_injection_noise]
         st.baseline, st.baseline_frames = k.mean_frames(st.pre_injection), len(st.pre_injection)
         st.reference = k.mean_frames(st.pre_injection_coarse)
+        st.display_gain = math.nan  # (the frames after are measured against the new reference)
+        self._reference_gain = (st.reference, self._gain_of_averaged(st.pre_injection_coarse, st.reference))
         # The steel needle is in the baseline, so the subtraction removes it; a fraction of
         # a pixel of residual misregistration along its steel-sized edges leaves a trace
         # that the edge-raised threshold mostly absorbs. What is left may not start new
@@ -980,6 +1017,7 @@ class Engine:
         """Frame ``j`` of ``prepared``, on the reference and at its level (see :class:`_Prepared`)."""
         st = self.state
         shift, noise = prepared.shifts[j], prepared.noise[j]
+        st.display_gain = prepared.measured_gain[j]
         problem = self._problem(shift, prepared.scores[j], prepared.clipped[j], noise, prepared.outliers[j])
         problem = problem or (BODY_COLLIMATED if j in prepared.collimated else "")
         aligned, registered, white = prepared.aligned[j], prepared.registered[j], prepared.unmeasured[j]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -115,6 +116,9 @@ class EngineState:
         anchored.
     shift_px : ndarray, float64, [2]
         Last measured ``(dy, dx)`` of the image against the reference, px.
+    display_gain : float
+        The gain of the contrast the last frame showed against the reference, as measured
+        (see ``Engine._display_gain``); NaN before a frame against this reference.
     speed : FrontSpeedEstimator
     alerts : AlertStateMachine
     to_host : callable
@@ -154,6 +158,7 @@ class EngineState:
     excluded: np.ndarray | None = None
     filtered: np.ndarray | None = None
     shift_px: np.ndarray = field(default_factory=lambda: np.zeros(2))
+    display_gain: float = math.nan
     cement_area_px: int = 0
     shape_measures: tuple | None = None
     to_host: Callable = np.asarray
