@@ -697,16 +697,16 @@ class Engine:
         gain = k.to_host(k.contrast_gain(registered, reference, weight=st.registration_mask)).astype(np.float64)
         for j, bone in bone_left.items():
             gain[j] = k.to_host(k.contrast_gain(registered[j : j + 1], reference, weight=bone))[0]
-        gain /= unchanged
-        past = np.flatnonzero(np.abs(gain - 1.0) > seg.display_gain_kept_tolerance)
+        past = np.flatnonzero(np.abs(gain / unchanged - 1.0) > seg.display_gain_kept_tolerance)
         collimated = np.isin(past, list(bone_left))
         again = {"reference": reference, "excess_sigmas": _GAIN_EXCESS_SIGMAS}
         if not collimated.all():  # (together: one host read per batch)
             plain = past[~collimated]
             images = registered[self._on_device(plain)]
-            gain[plain] = k.to_host(k.contrast_gain(images, weight=st.registration_mask, **again)) / unchanged
+            gain[plain] = k.to_host(k.contrast_gain(images, weight=st.registration_mask, **again))
         for j in past[collimated]:
-            gain[j] = k.to_host(k.contrast_gain(registered[j : j + 1], weight=bone_left[j], **again))[0] / unchanged
+            gain[j] = k.to_host(k.contrast_gain(registered[j : j + 1], weight=bone_left[j], **again))[0]
+        gain /= unchanged
         away = gain - 1.0  # (NaN compares false: not divided)
         before = np.concatenate([[previous - 1.0], away[:-1]])
         kept = np.minimum(np.abs(away), np.abs(before)) > seg.display_gain_kept_tolerance
