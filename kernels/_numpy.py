@@ -33,6 +33,7 @@ __all__ = [
     "components_touching",
     "contrast_gain",
     "copy",
+    "estimate_scale",
     "estimate_shift",
     "exposure_offset",
     "gradient_magnitude",
@@ -743,34 +744,96 @@ def estimate_shift(
     _check_on_reference(images, reference, weight)
     if prepared is None:
         prepared = registration_reference(reference, weight=weight, taper_px=taper_px, smooth_px=smooth_px, window=window)
-    fine_reference, fine_mask, rows, cols = prepared.smoothed, prepared.mask, prepared.rows, prepared.cols
-    blur_reach = int(math.ceil(4 * smooth_px)) + 2  # OpenCV's float Gaussian reaches round(4 sigma) px
     shifts = np.zeros((images.shape[0], 2))
     score = np.zeros(images.shape[0])
     for i, (dy, dx) in enumerate(_integer_shifts(prepared.spectrum, _windowed(images, prepared.window)).tolist()):
-        image = images[i]
         warp = np.array([[1.0, 0.0, dx], [0.0, 1.0, dy]], dtype=np.float32)
-        # ECC only reads the image around the weight moved by the shift: its bounding box,
-        # widened by the shift and a margin for the refinement and interpolation.
-        reach = _ECC_MARGIN_PX + max(abs(dy), abs(dx))
-        box = tuple(slice(max(ends[0] - reach, 0), ends[-1] + reach + 1) for ends in (rows, cols))
-        # Smoothed on the box and the Gaussian's reach around it only: the same values in the box.
-        around = tuple(slice(max(side.start - blur_reach, 0), side.stop + blur_reach) for side in box)
-        inside = tuple(slice(side.start - wide.start, side.stop - wide.start) for side, wide in zip(box, around))
         try:
-            score[i], warp = cv2.findTransformECC(
-                fine_reference[box],
-                smooth(image[around], sigma_px=smooth_px)[inside],
-                warp,
-                cv2.MOTION_TRANSLATION,
-                _ECC_CRITERIA,
-                fine_mask[box],
-                1,
-            )
+            score[i], warp = _ecc(prepared, images[i], warp, cv2.MOTION_TRANSLATION, smooth_px)
         except cv2.error:  # did not converge: keep the coarse shift, score 0
             score[i] = 0.0
         shifts[i] = warp[1, 2], warp[0, 2]
     return shifts, score
+
+
+def estimate_scale(
+    images: np.ndarray,
+    reference: np.ndarray,
+    *,
+    weight: np.ndarray,
+    shifts: np.ndarray,
+    smooth_px: float = 1.5,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Magnification of each image relative to ``reference``, along its rows and its columns,
+    and how well it explains the image: an affine enhanced-correlation (ECC) fit over the
+    ``weight`` pixels, started at the translation :func:`estimate_shift` measured.
+
+    A translation is all :func:`estimate_shift` measures. An image magnified about any point (a
+    zoom mode, the detector or the table moved) is a translation of that point's surroundings
+    and a scale about it; an affine fit measures both, and, unlike a translation, explains
+    the magnified image. OpenCV on the host, one frame after the other: meant for the few
+    frames a translation explains less well than their neighbours.
+
+    Parameters
+    ----------
+    images : ndarray, shape [frames, rows, cols]
+        Attenuation images.
+    reference : ndarray, shape [rows, cols]
+    weight : ndarray of bool, shape [rows, cols]
+    shifts : ndarray, shape [frames, 2]
+        ``(dy, dx)`` px, as :func:`estimate_shift` gives them: where the fit starts.
+    smooth_px : float, optional
+        Gaussian pre-smoothing (noise), px.
+
+    Returns
+    -------
+    scales : ndarray, float64, shape [frames, 2]
+        The image's size over the reference's along its rows (vertical) and its columns
+        (1: unchanged; 1.02: magnified 2 %); NaN where the fit did not converge.
+    score : ndarray, float64, shape [frames]
+        Correlation coefficient of the images aligned by the affine fit over ``weight``;
+        0 where it did not converge.
+
+    Notes
+    -----
+    ``cv2.findTransformECC`` with ``MOTION_AFFINE``; the scales are the diagonal of the
+    fitted linear part.
+    """
+    _check_on_reference(images, reference, weight)
+    shifts = np.asarray(shifts, dtype=np.float64).reshape(len(images), 2)
+    prepared = registration_reference(reference, weight=weight, smooth_px=smooth_px)
+    scales = np.full((len(images), 2), np.nan)
+    score = np.zeros(len(images))
+    for i, (dy, dx) in enumerate(shifts.tolist()):
+        warp = np.array([[1.0, 0.0, dx], [0.0, 1.0, dy]], dtype=np.float32)
+        try:
+            score[i], warp = _ecc(prepared, images[i], warp, cv2.MOTION_AFFINE, smooth_px)
+        except cv2.error:  # did not converge
+            continue
+        scales[i] = warp[1, 1], warp[0, 0]
+    return scales, score
+
+
+def _ecc(prepared: RegistrationReference, image: np.ndarray, warp: np.ndarray, motion: int, smooth_px: float):
+    """``cv2.findTransformECC`` of ``image`` on the prepared reference from ``warp`` (float32
+    ``[2, 3]``): its score and warp. Raises ``cv2.error`` when it does not converge."""
+    blur_reach = int(math.ceil(4 * smooth_px)) + 2  # OpenCV's float Gaussian reaches round(4 sigma) px
+    # ECC only reads the image around the weight moved by the shift: its bounding box,
+    # widened by the shift and a margin for the refinement and interpolation.
+    reach = _ECC_MARGIN_PX + math.ceil(max(abs(warp[0, 2]), abs(warp[1, 2])))
+    box = tuple(slice(max(ends[0] - reach, 0), ends[-1] + reach + 1) for ends in (prepared.rows, prepared.cols))
+    # Smoothed on the box and the Gaussian's reach around it only: the same values in the box.
+    around = tuple(slice(max(side.start - blur_reach, 0), side.stop + blur_reach) for side in box)
+    inside = tuple(slice(side.start - wide.start, side.stop - wide.start) for side, wide in zip(box, around))
+    return cv2.findTransformECC(
+        prepared.smoothed[box],
+        smooth(image[around], sigma_px=smooth_px)[inside],
+        warp,
+        motion,
+        _ECC_CRITERIA,
+        prepared.mask[box],
+        1,
+    )
 
 
 def shift_images(images: np.ndarray, shifts: np.ndarray, *, order: int = 1) -> np.ndarray:

@@ -46,6 +46,7 @@ __all__ = [
     "components_touching",
     "contrast_gain",
     "copy",
+    "estimate_scale",
     "estimate_shift",
     "exposure_offset",
     "gradient_magnitude",
@@ -885,6 +886,30 @@ def estimate_shift(
     coarse = _integer_shifts(images, prepared.window, prepared.spectrum)
     warp, score = _ecc_translation(prepared.smoothed, smooth(images, sigma_px=smooth_px), weight, coarse.flip(1))
     return warp.flip(1), score
+
+
+def estimate_scale(
+    images: torch.Tensor,
+    reference: torch.Tensor,
+    *,
+    weight: torch.Tensor,
+    shifts: torch.Tensor,
+    smooth_px: float = 1.5,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Magnification of each image relative to ``reference`` along its rows and columns, and the
+    affine fit's score; see ``_numpy.estimate_scale``.
+
+    OpenCV's affine ECC on the host, frame by frame (not ported: the engine asks it only for
+    the rare frames a translation explains less well than their neighbours); the results
+    come back as float32 tensors on the images' device.
+    """
+    from vpimage.kernels import _numpy
+
+    scales, score = _numpy.estimate_scale(
+        to_host(images).astype(np.float32), to_host(reference).astype(np.float32),
+        weight=to_host(weight).astype(bool), shifts=to_host(shifts), smooth_px=smooth_px,
+    )
+    return tuple(torch.as_tensor(a, dtype=torch.float32, device=images.device) for a in (scales, score))
 
 
 # -- connected components ----------------------------------------------------------------

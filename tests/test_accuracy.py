@@ -18,6 +18,7 @@ import json
 import math
 import subprocess
 import sys
+from functools import lru_cache
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -73,6 +74,15 @@ def analyse(run, corners: Corners, frames=None, *, batch: int = 16):
         stop = min(start + batch, len(frames))
         out += engine.process(Batch(frames[start:stop], run.time_s[start:stop], np.arange(start, stop)))
     return out
+
+
+@lru_cache(maxsize=None)
+def unchanged_study(scenario: str, seed: int):
+    """A phantom run (default options), its frames as ingested, and the engine's frames on them:
+    the truth a test that changes the frames compares with."""
+    sim = simulate(scenario, seed=seed, options=SynthOptions())
+    frames = as_ingested(sim.run)
+    return sim, frames, analyse(sim.run, Corners.from_dict(sim.truth["vertebral_body"]), frames)
 
 
 def analysed_phantom(scenario: str, seed: int, **options) -> dict:

@@ -260,6 +260,7 @@ _RELIABILITY_RANGES = {
     "max_saturated_fraction": (0, 1),
     "max_outlier_rise": (0, 1),
     "min_registration_score": (-1, 1),
+    "max_magnification_change": (0, 1),
     "collimator_min_edge_share": (0, 1),
     "min_stop_px": (0, 20),
 }
@@ -290,6 +291,12 @@ class ReliabilityConfig:
     min_registration_score : float
         Lower correlation of the motion-compensated frame with the baseline over the
         bone it is registered on (the motion is not explained), -1..1.
+    max_magnification_change : float
+        Larger magnification of a frame against the baseline, along its rows and its columns
+        alike (a zoom mode, the detector or the table moved: ``magnification_changed``), as
+        a fraction (0.005: half a per cent). The registration measures translations only;
+        a frame whose score falls is fitted an affine motion (see ``Engine._magnified``),
+        0..1.
     blind_threshold_ratio : float
         Pixels whose cement threshold the image's noise or edges raise by at least this
         many times the cement contrast are blind: thin cement there goes unseen (the
@@ -326,6 +333,7 @@ class ReliabilityConfig:
     max_saturated_fraction: float = 0.2
     max_outlier_rise: float = 0.02
     min_registration_score: float = 0.5
+    max_magnification_change: float = 0.005
     blind_threshold_ratio: float = 1.0
     hidden_front_reach_mm: float = 3.0
     collimator_min_step: float = 1.5

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import functools
 import json
 import math
 from functools import lru_cache
@@ -189,3 +190,18 @@ def test_torch_follows_numpy_on_a_coarse_registration_grid():
             assert dice(ours.cement_mask, theirs.cement_mask) >= 0.99, ours.result.frame
         assert ours.result.alert == theirs.result.alert
     assert any(f.result.cement_area_px for f in out["numpy"])
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_a_magnified_run_reads_the_same_on_torch(device):
+    # The magnification is measured on the host for either backend (kernels' estimate_scale),
+    # from the backend's own registration: the frames magnified 3 % from the 30th on must be
+    # found alike (tests/engine/test_magnification.py holds the truth).
+    import test_magnification
+
+    expected, _ = test_magnification.magnified("no_leak", 10, 1.03, slice(30, None))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(test_accuracy, "Engine", functools.partial(Engine, backend="torch", device=device))
+        frames, _ = test_magnification.magnified("no_leak", 10, 1.03, slice(30, None))
+    assert [f.result.reason for f in frames[30:]] == ["magnification_changed"] * 30
+    assert [(f.result.alert, f.result.reason) for f in frames] == [(f.result.alert, f.result.reason) for f in expected]

@@ -31,30 +31,20 @@ frame, and the cement the same to a few pixels.
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 import numpy as np
 import pytest
 
 from vpimage.alerts import AlertLevel
 
 import test_accuracy
-from test_accuracy import VARIANTS, Batch, Corners, RunConfig, SynthOptions, analyse, as_ingested, simulate
+from test_accuracy import VARIANTS, Batch, Corners, RunConfig, SynthOptions, analyse, as_ingested, simulate, unchanged_study
 from vpimage.engine import Engine
-
-
-@lru_cache(maxsize=None)
-def study(scenario: str, seed: int):
-    """The phantom run, its frames as ingested, and the engine's frames on them unchanged."""
-    sim = simulate(scenario, seed=seed, options=SynthOptions())
-    frames = as_ingested(sim.run)
-    return sim, frames, analyse(sim.run, Corners.from_dict(sim.truth["vertebral_body"]), frames)
 
 
 def shown_at_gain(scenario: str, seed: int, frames: slice, gain: float, *, batch: int = 16):
     """The engine's frames on the run with ``frames`` stored at ``gain`` times their values
     (kept within the stored range), fed ``batch`` frames at a time, and the same run unchanged."""
-    sim, plain_frames, plain = study(scenario, seed)
+    sim, plain_frames, plain = unchanged_study(scenario, seed)
     changed = plain_frames.copy()
     changed[frames] = np.clip(changed[frames] * gain, 0, 2**sim.run.bits_stored - 1)
     out = analyse(sim.run, Corners.from_dict(sim.truth["vertebral_body"]), changed, batch=batch)
@@ -102,7 +92,7 @@ def test_a_gain_changed_for_good_before_the_injection_raises_no_alert():
 
 def test_a_first_frame_at_another_gain_does_not_delay_the_stop():
     out, plain = shown_at_gain("posterior_approach", 17, slice(0, 1), 0.5)
-    sim = study("posterior_approach", 17)[0]
+    sim = unchanged_study("posterior_approach", 17)[0]
     truth_stop, plain_stop = test_accuracy.stop_times({"truth": sim.truth, "results": [f.result for f in plain]})
     assert plain_stop <= truth_stop + np.diff(sim.run.time_s).max()  # (the unchanged run: on time)
     assert_same_analysis(out, plain)

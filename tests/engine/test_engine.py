@@ -512,7 +512,7 @@ def test_a_frame_whose_noise_could_not_be_measured_is_too_noisy(toy):
     # As a frame whose collimator blades leave no bone to measure its noise on: NaN noise
     # compared with the cement contrast was False, and the frame passed as measurable.
     _, engine = run(toy)
-    level = {"shift": np.array(engine.state.shift_px), "score": 1.0, "clipped": 0.0, "outliers": 0.0}
+    level = {"shift": np.array(engine.state.shift_px), "score": 1.0, "magnified": False, "clipped": 0.0, "outliers": 0.0}
     assert engine._problem(noise=0.01, **level) == ""
     assert engine._problem(noise=math.nan, **level) == "image_too_noisy"
 
@@ -521,7 +521,7 @@ def test_a_frame_with_more_outliers_than_the_pre_injection_frames_shows_artefact
     _, engine = run(toy)
     reference = engine.state.outlier_reference
     assert 0.0 < reference < 0.01  # the median share of the toy's pre-injection frames, 0.27 %
-    level = {"shift": np.array(engine.state.shift_px), "score": 1.0, "clipped": 0.0, "noise": 0.01}
+    level = {"shift": np.array(engine.state.shift_px), "score": 1.0, "magnified": False, "clipped": 0.0, "noise": 0.01}
     rise = engine.config.reliability.max_outlier_rise
     assert engine._problem(outliers=reference + 0.99 * rise, **level) == ""
     assert engine._problem(outliers=reference + 1.01 * rise, **level) == "image_artefacts"

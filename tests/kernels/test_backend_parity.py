@@ -431,6 +431,25 @@ def test_estimate_shift_of_a_known_translation(device, shift):
     assert_close(out_score, score, rtol=0, atol=1e-4)
 
 
+def test_estimate_scale_on_a_magnified_phantom_frame(device):
+    _, fov, att, _ = phantom()
+    weight = ndi.binary_erosion(fov, iterations=20)
+    rows, cols = att.shape[1:]
+    centre = np.array([(rows - 1) / 2, (cols - 1) / 2])
+    frames = np.stack([  # the frame itself, and magnified 3 % about the middle
+        att[0], ndi.affine_transform(att[0], np.full(2, 1 / 1.03), offset=centre - centre / 1.03, order=3, mode="nearest")
+    ]).astype(np.float32)
+    shifts, _ = _numpy.estimate_shift(frames, att[0], weight=weight)
+    scales, score = _numpy.estimate_scale(frames, att[0], weight=weight, shifts=shifts)
+    np.testing.assert_allclose(scales, [[1.0, 1.0], [1.03, 1.03]], atol=0.003)  # the reference itself is right
+    out_scales, out_score = _torch.estimate_scale(
+        T(frames, device), T(att[0], device), weight=T(weight, device), shifts=T(shifts, device)
+    )
+    assert out_scales.device.type == device and out_score.device.type == device
+    assert_close(out_scales, scales, rtol=0, atol=1e-6)
+    assert_close(out_score, score, rtol=0, atol=1e-6)
+
+
 def test_estimate_shift_when_the_refinement_fails(device):
     rng = np.random.default_rng(5)
     reference = rng.normal(size=(64, 64)).astype(np.float32)

@@ -82,6 +82,39 @@ def test_estimate_shift_rejects_empty_weight():
         K.estimate_shift(np.zeros((1, 8, 8)), np.zeros((8, 8)), weight=np.zeros((8, 8), bool))
 
 
+def magnified(image, scales, centre, shift=(0.0, 0.0)):
+    """``image`` magnified by ``scales`` (along rows, along columns) about ``centre`` (px), then
+    moved by ``shift`` (px): output pixel ``p`` reads ``image`` at ``centre + (p - shift - centre) / scales``."""
+    inverse = 1.0 / np.asarray(scales, float)
+    offset = np.asarray(centre) - inverse * (np.asarray(centre) + np.asarray(shift))
+    return ndi.affine_transform(image, inverse, offset=offset, order=3, mode="nearest").astype(np.float32)
+
+
+@pytest.mark.parametrize("scales", [(1.0, 1.0), (1.02, 1.02), (0.97, 0.97), (1.0, 1.05), (1.2, 1.2)])
+def test_estimate_scale_measures_a_known_magnification_that_a_translation_does_not_explain(scales):
+    base = textured((160, 160))
+    # Magnified about a point off the middle, and moved: the translation registers the
+    # middle of the bone, the scale is left.
+    image = magnified(base, scales, centre=(60.0, 95.0), shift=(1.5, -2.0))[None]
+    weight = np.zeros(base.shape, bool)
+    weight[25:135, 25:135] = True
+    shifts, translation_score = K.estimate_shift(image, base, weight=weight)
+    scales_out, score = K.estimate_scale(image, base, weight=weight, shifts=shifts)
+    np.testing.assert_allclose(scales_out[0], scales, atol=0.002)
+    assert score[0] > 0.999
+    if scales != (1.0, 1.0):  # what the translation leaves unexplained, the affine fit explains
+        assert 1 - score[0] < 0.1 * (1 - translation_score[0])
+
+
+def test_estimate_scale_of_an_unrelated_image_does_not_explain_it():
+    reference = textured((96, 96), seed=3)
+    unrelated = textured((96, 96), seed=4)[None]
+    scales, score = K.estimate_scale(unrelated, reference, weight=np.ones((96, 96), bool), shifts=np.zeros((1, 2)))
+    assert score[0] < 0.6 or np.isnan(scales).all()
+    with pytest.raises(ValueError, match="weight"):
+        K.estimate_scale(unrelated, reference, weight=np.ones((8, 8), bool), shifts=np.zeros((1, 2)))
+
+
 def test_block_mean_averages_whole_blocks_and_drops_the_rest():
     image = np.arange(5 * 7, dtype=np.float32).reshape(5, 7)  # value = 7 * row + col
     out = K.block_mean(np.stack([image, 2 * image]), factor=2)

@@ -74,6 +74,17 @@ _MIN_REGISTRATION_SHARE = 0.1
 # The registration's window fade-in and its pre-smoothing, at the frame's own pixels, px.
 _TAPER_PX = 16.0
 _REGISTRATION_SMOOTH_PX = 1.5
+# A frame is fitted a magnification (Engine._magnified) when its registration score falls this
+# far below the median of the last _SCORE_LEVEL_FRAMES frames measured against the reference.
+# On the phantom a magnification of 1 % lowers the score by 0.003-0.006 (2 % by 0.01-0.014);
+# frame to frame it strays by up to 0.0015 (the lowest dose), cement entering the bone
+# registered on lowers it by up to 0.046 from one frame to the next.
+_SCALE_CHECK_SCORE_DROP = 0.002
+_SCORE_LEVEL_FRAMES = 5
+# ... and taken as magnified only if the affine fit leaves at most this share of what the
+# translation left unexplained (1 - score): on the phantom a magnified frame 0.01-0.5 (0.5 where a
+# disc leak's cement lies in the bone), cement alone 0.9-2.3.
+_AFFINE_EXPLAINS = 0.7
 # How far a clipped pixel reaches into the bicubic alignment's result, px (its outer taps).
 _BICUBIC_REACH_PX = 2
 # A contrast gain past the tolerance is measured again without the pixels its fit leaves this many
@@ -97,16 +108,20 @@ MOTION_JUMP = "sudden_motion"
 TOO_NOISY = "image_too_noisy"
 ARTEFACTS = "image_artefacts"
 BODY_COLLIMATED = "body_collimated"
+MAGNIFIED = "magnification_changed"
 # Reasons that are about the image itself (it must not join the baseline).
-_IMAGE_PROBLEMS = (CLIPPED, ARTEFACTS, MOTION_LOST, MOTION_TOO_LARGE, MOTION_JUMP, TOO_NOISY, BODY_COLLIMATED)
+_IMAGE_PROBLEMS = (
+    CLIPPED, ARTEFACTS, MAGNIFIED, MOTION_LOST, MOTION_TOO_LARGE, MOTION_JUMP, TOO_NOISY, BODY_COLLIMATED
+)
 # ... and those that keep it out of the segmentation too (a sudden but tracked motion does not).
-_UNUSABLE = (CLIPPED, ARTEFACTS, MOTION_LOST, MOTION_TOO_LARGE, TOO_NOISY)
+_UNUSABLE = (CLIPPED, ARTEFACTS, MAGNIFIED, MOTION_LOST, MOTION_TOO_LARGE, TOO_NOISY)
 
 
 @dataclass(frozen=True)
 class _Prepared:
     """Frames ``start:end`` of a batch, registered and moved back onto the reference (see
-    :meth:`Engine._prepare`): host ``shifts`` px ``[n, 2]``, ``scores``, ``noise``, ``outliers``
+    :meth:`Engine._prepare`): host ``shifts`` px ``[n, 2]``, ``scores``, ``scale_checked`` and
+    ``magnified`` (bool, see :meth:`Engine._magnified`), ``noise``, ``outliers``
     (their share of the bone pixels, see ``kernels.pixel_noise``), ``clipped``, the ``gain``
     of their contrast they were divided by and the ``measured_gain`` (see
     :meth:`Engine._display_gain`) ``[n]``; device ``aligned`` and
@@ -118,6 +133,8 @@ class _Prepared:
     end: int
     shifts: np.ndarray
     scores: np.ndarray
+    scale_checked: np.ndarray
+    magnified: np.ndarray
     noise: np.ndarray
     outliers: np.ndarray
     clipped: np.ndarray
@@ -415,14 +432,15 @@ class Engine:
             start, reference, corners = len(out), self.state.reference, self.state.corners
             ends = [*range(start + chunk, len(host_frames), chunk), len(host_frames)]
             prepared = self._prepare(
-                frames, seen, start, ends[0], reference, self.state.shift_px, self.state.display_gain, corners
+                frames, seen, start, ends[0], reference, self.state.shift_px, self.state.display_gain,
+                self._score_level(), corners,
             )
             for end in ends[1:] + [None]:
                 ahead = None
                 if end is not None:
                     ahead = self._worker.submit(
                         self._prepare, frames, seen, prepared.end, end, reference,
-                        prepared.shifts[-1], prepared.measured_gain[-1], corners,
+                        prepared.shifts[-1], prepared.measured_gain[-1], self._score_level(), corners,
                     )
                 for j, i in enumerate(range(prepared.start, prepared.end)):
                     out.append(self._step(prepared, j, float(time_s[i]), int(index[i])))
@@ -478,14 +496,16 @@ class Engine:
             self._doubts += (WHITE_LEVEL_UNREACHED,)
 
     def _prepare(
-        self, frames, seen, start: int, end: int, reference, previous_shift: np.ndarray, previous_gain: float, corners
+        self, frames, seen, start: int, end: int, reference, previous_shift: np.ndarray, previous_gain: float,
+        score_level: float, corners,
     ) -> _Prepared:
         """Frames ``start:end`` of a batch on the device (pixel values ``[B, rows, cols]``) in
         attenuation, registered on ``reference`` and moved back onto it.
 
         ``seen``: the reference as the batch's start sees it (see :meth:`_reference_seen`);
         ``previous_shift`` (px) and ``previous_gain``: the shift and the measured display gain
-        of the frame before ``start`` (NaN: none against this reference); ``corners``: the body
+        of the frame before ``start`` (NaN: none against this reference); ``score_level``: the
+        registration score of the frames before (see :meth:`_score_level`); ``corners``: the body
         then. Reads no state that the segmentation changes (a worker thread runs it meanwhile).
         """
         k, st = self.kernels, self.state
@@ -507,6 +527,12 @@ class Engine:
         # Frames whose field edge darkened: searched for collimator blades.
         examined = np.flatnonzero(edge_hits >= self._collimation.min_hits)
         shifts, scores, blades = self._register(coarse, examined, reference, previous_shift)
+        # (None against a NaN level; a frame the translation does not explain at all is
+        # motion_not_tracked, and an affine fit on it reads noise.)
+        scale_checked = (scores < score_level - _SCALE_CHECK_SCORE_DROP) & (
+            scores >= self.config.reliability.min_registration_score
+        )
+        magnified = self._magnified(coarse, reference, shifts, scores, scale_checked, blades)
         for j, found in blades.items():  # the noise and clipping of the field the blades leave
             exposed = self._on_device(~self._pixels_of(found))
             bone = st.registration_weight & exposed
@@ -519,8 +545,8 @@ class Engine:
         # Read at the reference's contrast, the noise too; a frame with no contrast left is too noisy.
         noise = np.divide(noise, gain, out=np.full_like(noise, np.inf), where=gain > 0)
         return _Prepared(
-            start, end, shifts, scores, noise, outliers, clipped, gain, measured_gain, collimated, aligned, registered,
-            unmeasured, offset,
+            start, end, shifts, scores, scale_checked, magnified, noise, outliers, clipped, gain, measured_gain, collimated, aligned,
+            registered, unmeasured, offset,
         )
 
     # -- set-up --------------------------------------------------------------------------
@@ -573,6 +599,50 @@ class Engine:
         bound = np.array(self.fov_mask.shape, dtype=float)
         np.clip(shifts, -bound, bound, out=shifts)
         return shifts, scores, blades
+
+    def _magnified(self, coarse, reference, shifts: np.ndarray, scores: np.ndarray, checked: np.ndarray, blades: dict):
+        """Host bool ``[B]``: the frames given on the registration grid that are magnified against
+        ``reference`` (a zoom mode, the detector or the table moved) by more than
+        ``reliability.max_magnification_change``, along the rows and the columns alike.
+
+        A translation, all the registration measures, explains a frame's bone as well as it
+        explained the frames' before unless the image changed otherwise: the frames whose
+        score fell by :data:`_SCALE_CHECK_SCORE_DROP` below theirs (:meth:`_score_level`) but
+        not under ``reliability.min_registration_score``, ``checked`` (host bool ``[B]``), are
+        fitted an affine motion (host, slow). Cement that enters the bone registered on lowers the
+        score as much, but the affine fit explains little of it and reads a scale along one
+        axis at most: a frame is magnified when that fit leaves at most
+        :data:`_AFFINE_EXPLAINS` of what the translation left unexplained and its scales along
+        both axes changed, on the same side. A frame with collimator blades (``blades``, as
+        :meth:`_register` gives them) is fitted on the bone they leave.
+        """
+        k, st = self.kernels, self.state
+        magnified = np.zeros(len(scores), bool)
+        if not checked.any():
+            return magnified
+        host_reference = k.to_host(reference)
+        factor, tolerance = st.registration_factor, self.config.reliability.max_magnification_change
+        for j in np.flatnonzero(checked).tolist():
+            weight = self._host_registration_mask
+            if j in blades:
+                weight, _ = self._collimation.registration_weight(weight, blades[j], _TAPER_PX / factor)
+            (scales,), (affine_score,) = self._host.estimate_scale(
+                k.to_host(coarse[j : j + 1]), host_reference, weight=weight, shifts=shifts[j : j + 1] / factor,
+                smooth_px=self._registration_sizes()["smooth_px"],
+            )
+            change = scales - 1.0
+            scaled = bool(np.all(change > tolerance) or np.all((change < -tolerance) & (scales > 0)))
+            magnified[j] = scaled and 1.0 - affine_score <= _AFFINE_EXPLAINS * (1.0 - scores[j])
+        return magnified
+
+    def _score_level(self) -> float:
+        """The median registration score of the last frames measured against the reference
+        (:data:`_SCORE_LEVEL_FRAMES`, those it could use and did not fit a magnification: the
+        level follows a score that falls slowly, as cement entering the bone lowers it, not one
+        that fell at once); NaN before the first (the first frames against a reference are not
+        checked: they set the level)."""
+        scores = self.state.registration_scores
+        return float(np.median(scores)) if scores else math.nan
 
     def _reference_seen(self, reference, shift: np.ndarray, kernels):
         """``reference`` (the registration grid's, on ``kernels``' device) as a frame that moved by
@@ -901,6 +971,7 @@ class Engine:
         st.baseline, st.baseline_frames = k.mean_frames(st.pre_injection), len(st.pre_injection)
         st.reference = k.mean_frames(st.pre_injection_coarse)
         st.display_gain = math.nan  # (the frames after are measured against the new reference)
+        st.registration_scores = []
         self._reference_gain = (st.reference, self._gain_of_averaged(st.pre_injection_coarse, st.reference))
         # The steel needle is in the baseline, so the subtraction removes it; a fraction of
         # a pixel of residual misregistration along its steel-sized edges leaves a trace
@@ -984,7 +1055,7 @@ class Engine:
 
     # -- one frame -----------------------------------------------------------------------
 
-    def _problem(self, shift, score, clipped, noise, outliers) -> str:
+    def _problem(self, shift, score, magnified, clipped, noise, outliers) -> str:
         """Why a frame cannot be trusted, or '' when it can."""
         rel = self.config.reliability
         st = self.state
@@ -997,6 +1068,8 @@ class Engine:
         reference = st.outlier_reference if st.corners is not None else None
         if reference is not None and outliers - reference > rel.max_outlier_rise:
             return ARTEFACTS
+        if magnified:
+            return MAGNIFIED
         if score < rel.min_registration_score:
             return MOTION_LOST
         if np.hypot(*shift) / self._px_per_mm > self.config.segmentation.registration_margin_mm:
@@ -1018,13 +1091,16 @@ class Engine:
         st = self.state
         shift, noise = prepared.shifts[j], prepared.noise[j]
         st.display_gain = prepared.measured_gain[j]
-        problem = self._problem(shift, prepared.scores[j], prepared.clipped[j], noise, prepared.outliers[j])
+        score = prepared.scores[j]
+        problem = self._problem(shift, score, prepared.magnified[j], prepared.clipped[j], noise, prepared.outliers[j])
         problem = problem or (BODY_COLLIMATED if j in prepared.collimated else "")
         aligned, registered, white = prepared.aligned[j], prepared.registered[j], prepared.unmeasured[j]
         if problem in _UNUSABLE:
             # The image cannot be compared with the baseline: keep what was accumulated.
             shift = st.shift_px
         else:
+            if not prepared.scale_checked[j]:
+                st.registration_scores = [*st.registration_scores[1 - _SCORE_LEVEL_FRAMES :], score]
             st.shift_px = shift
             self._anchor_corners(index, shift)
             # Pixels this frame exposes well inside the field and measures, in reference coordinates.

@@ -119,6 +119,9 @@ class EngineState:
     display_gain : float
         The gain of the contrast the last frame showed against the reference, as measured
         (see ``Engine._display_gain``); NaN before a frame against this reference.
+    registration_scores : list of float
+        The registration scores of the last frames measured against the reference (at most
+        five; see ``Engine._score_level``).
     speed : FrontSpeedEstimator
     alerts : AlertStateMachine
     to_host : callable
@@ -159,6 +162,7 @@ class EngineState:
     filtered: np.ndarray | None = None
     shift_px: np.ndarray = field(default_factory=lambda: np.zeros(2))
     display_gain: float = math.nan
+    registration_scores: list = field(default_factory=list)
     cement_area_px: int = 0
     shape_measures: tuple | None = None
     to_host: Callable = np.asarray
