@@ -899,9 +899,10 @@ def estimate_scale(
     """Magnification of each image relative to ``reference`` along its rows and columns, and the
     affine fit's score; see ``_numpy.estimate_scale``.
 
-    OpenCV's affine ECC on the host, frame by frame (not ported: the engine asks it only for
-    the rare frames a translation explains less well than their neighbours); the results
-    come back as float32 tensors on the images' device.
+    OpenCV's affine ECC on the host, frame by frame, on host copies (not ported: it is meant
+    for the rare frames a translation explains less well than their neighbours, and the
+    engine fits those with the numpy kernels); the results come back as float32 tensors on
+    the images' device.
     """
     from vpimage.kernels import _numpy
 

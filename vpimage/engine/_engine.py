@@ -545,8 +545,8 @@ class Engine:
         # Read at the reference's contrast, the noise too; a frame with no contrast left is too noisy.
         noise = np.divide(noise, gain, out=np.full_like(noise, np.inf), where=gain > 0)
         return _Prepared(
-            start, end, shifts, scores, scale_checked, magnified, noise, outliers, clipped, gain, measured_gain, collimated, aligned,
-            registered, unmeasured, offset,
+            start, end, shifts, scores, scale_checked, magnified, noise, outliers, clipped, gain, measured_gain,
+            collimated, aligned, registered, unmeasured, offset,
         )
 
     # -- set-up --------------------------------------------------------------------------
@@ -617,23 +617,30 @@ class Engine:
         :meth:`_register` gives them) is fitted on the bone they leave.
         """
         k, st = self.kernels, self.state
-        magnified = np.zeros(len(scores), bool)
         if not checked.any():
-            return magnified
+            return np.zeros(len(scores), bool)
         host_reference = k.to_host(reference)
-        factor, tolerance = st.registration_factor, self.config.reliability.max_magnification_change
-        for j in np.flatnonzero(checked).tolist():
-            weight = self._host_registration_mask
-            if j in blades:
-                weight, _ = self._collimation.registration_weight(weight, blades[j], _TAPER_PX / factor)
-            (scales,), (affine_score,) = self._host.estimate_scale(
-                k.to_host(coarse[j : j + 1]), host_reference, weight=weight, shifts=shifts[j : j + 1] / factor,
-                smooth_px=self._registration_sizes()["smooth_px"],
+        factor, smooth_px = st.registration_factor, self._registration_sizes()["smooth_px"]
+        scales, affine_scores = np.full((len(scores), 2), np.nan), np.zeros(len(scores))
+
+        def fit(frames: np.ndarray, weight: np.ndarray) -> None:
+            scales[frames], affine_scores[frames] = self._host.estimate_scale(
+                k.to_host(coarse[frames]), host_reference, weight=weight, shifts=shifts[frames] / factor,
+                smooth_px=smooth_px,
             )
-            change = scales - 1.0
-            scaled = bool(np.all(change > tolerance) or np.all((change < -tolerance) & (scales > 0)))
-            magnified[j] = scaled and 1.0 - affine_score <= _AFFINE_EXPLAINS * (1.0 - scores[j])
-        return magnified
+
+        # The frames without blades together (one host read), those with blades on their own bone.
+        plain = np.flatnonzero(checked & ~np.isin(np.arange(len(scores)), list(blades)))
+        if plain.size:
+            fit(plain, self._host_registration_mask)
+        for j, found in blades.items():
+            if checked[j]:
+                bone, _ = self._collimation.registration_weight(self._host_registration_mask, found, _TAPER_PX / factor)
+                fit(np.array([j]), bone)
+        change, tolerance = scales - 1.0, self.config.reliability.max_magnification_change
+        scaled = (change > tolerance).all(axis=1) | ((change < -tolerance) & (scales > 0)).all(axis=1)
+        explained = 1.0 - affine_scores <= _AFFINE_EXPLAINS * (1.0 - scores)
+        return checked & scaled & explained
 
     def _score_level(self) -> float:
         """The median registration score of the last frames measured against the reference
