@@ -98,6 +98,8 @@ class SegmentationConfig:
     min_area_px : int
         A new blob away from the cement so far must be this large, px: the first cement
         counts at once, later blobs from half this size when seen in two frames in a row.
+        Attenuation that fell below the baseline over a blob this large makes a frame
+        ``baseline_mismatch`` (cement only adds attenuation).
     baseline_frames_max : int
         Most frames the automatic pre-injection baseline may use.
     baseline_frames_min : int

@@ -205,3 +205,21 @@ def test_a_magnified_run_reads_the_same_on_torch(device):
         frames, _ = test_magnification.magnified("no_leak", 10, 1.03, slice(30, None))
     assert [f.result.reason for f in frames[30:]] == ["magnification_changed"] * 30
     assert [(f.result.alert, f.result.reason) for f in frames] == [(f.result.alert, f.result.reason) for f in expected]
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize(("scenario", "seed", "k"), [("no_leak", 10, 30), ("disc_leak", 40, 2)])
+def test_a_frame_shifted_in_part_reads_the_same_on_torch(device, scenario, seed, k):
+    # Its attenuation falls below the baseline (tests/engine/test_baseline_mismatch.py holds the
+    # truth): during the injection and before it, the torch engine finds it as numpy does.
+    import test_baseline_mismatch
+
+    expected, _ = test_baseline_mismatch.shifted_in_part(scenario, seed, k, 7, 1)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(test_accuracy, "Engine", functools.partial(Engine, backend="torch", device=device))
+        frames, _ = test_baseline_mismatch.shifted_in_part(scenario, seed, k, 7, 1)
+    assert frames[k].result.reason == "baseline_mismatch"
+    assert [(f.result.alert, f.result.reason) for f in frames] == [(f.result.alert, f.result.reason) for f in expected]
+    for ours, theirs in zip(frames, expected, strict=True):
+        if theirs.cement_mask.any() or ours.cement_mask.any():
+            assert dice(ours.cement_mask, theirs.cement_mask) >= 0.99, ours.result.frame

@@ -97,10 +97,16 @@ def test_results_do_not_depend_on_batch_size(toy):
     assert as_rows(one) == as_rows(many)
 
 
-def test_without_corners_every_frame_is_unreliable_wall_not_found(toy):
+def test_without_corners_every_frame_is_unreliable(toy):
     frames, _ = run(toy, corners=None)
-    assert {(f.result.alert, f.result.reason) for f in frames} == {(AlertLevel.UNRELIABLE, "wall_not_found")}
+    reasons = [f.result.reason for f in frames]
+    assert all(f.result.alert is AlertLevel.UNRELIABLE for f in frames)
     assert frames[-1].result.cement_area_px > 0
+    # Without the body, motion is measured on all the bone, the cement included, which drags it
+    # (here up to 2.7 px off the truth from frame 12 on): frames that then no longer lie on the
+    # baseline, their attenuation fallen below it, say so, and their "cement" is not kept.
+    assert reasons[:12] == ["wall_not_found"] * 12
+    assert set(reasons[12:]) == {"baseline_mismatch"}
 
 
 def test_without_calibration_frames_are_unreliable_with_pixels_filled(toy):
@@ -134,7 +140,10 @@ def test_a_thin_uncalibrated_body_does_not_make_a_still_patient_move(toy):
     config = dataclasses.replace(defaults, reliability=dataclasses.replace(defaults.reliability, max_outlier_rise=1.0))
     engine = Engine(config, rows=toy.frames.shape[1], columns=toy.frames.shape[2], mm_per_px=None, corners=thin)
     frames = [f for batch in batches(toy, 8) for f in engine.process(batch)]
-    assert {f.result.reason for f in frames} == {"no_calibration"}
+    # (The cement in that bone drags the motion too, 1-3 px off the truth from frame 12 on:
+    # those frames no longer lie on the baseline, see test_without_corners_every_frame_is_unreliable)
+    assert [f.result.reason for f in frames[:12]] == ["no_calibration"] * 12
+    assert {f.result.reason for f in frames[12:]} == {"baseline_mismatch"}
     assert frames[-1].result.cement_area_px > 0
 
 

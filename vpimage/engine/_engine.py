@@ -109,12 +109,13 @@ TOO_NOISY = "image_too_noisy"
 ARTEFACTS = "image_artefacts"
 BODY_COLLIMATED = "body_collimated"
 MAGNIFIED = "magnification_changed"
+MISMATCH = "baseline_mismatch"
 # Reasons that are about the image itself (it must not join the baseline).
 _IMAGE_PROBLEMS = (
-    CLIPPED, ARTEFACTS, MAGNIFIED, MOTION_LOST, MOTION_TOO_LARGE, MOTION_JUMP, TOO_NOISY, BODY_COLLIMATED
+    CLIPPED, ARTEFACTS, MAGNIFIED, MISMATCH, MOTION_LOST, MOTION_TOO_LARGE, MOTION_JUMP, TOO_NOISY, BODY_COLLIMATED
 )
 # ... and those that keep it out of the segmentation too (a sudden but tracked motion does not).
-_UNUSABLE = (CLIPPED, ARTEFACTS, MAGNIFIED, MOTION_LOST, MOTION_TOO_LARGE, TOO_NOISY)
+_UNUSABLE = (CLIPPED, ARTEFACTS, MAGNIFIED, MISMATCH, MOTION_LOST, MOTION_TOO_LARGE, TOO_NOISY)
 
 
 @dataclass(frozen=True)
@@ -185,7 +186,10 @@ class Engine:
     moves a whole log-domain frame: the median difference over the registration bone is
     taken out), blades and their penumbra not measured (near the body: ``body_collimated``);
     a frame with many more sharp outliers on that bone than the pre-injection frames had
-    (corrupt pixel data: ``image_artefacts``) is not used -> while no
+    (corrupt pixel data: ``image_artefacts``) is not used, nor one whose attenuation fell below
+    the baseline over a cement-sized blob (part of it shifted: ``baseline_mismatch``; asked of
+    every frame before the injection, after it of those the translation explains less well
+    than the frames before) -> while no
     cement has appeared, the frame joins the pre-injection buffer, whose mean
     becomes the baseline at the first frame with a cement-sized blob (or when the buffer
     is full) -> excess attenuation over the baseline, denoised as much as the measured
@@ -985,9 +989,7 @@ class Engine:
         # that the edge-raised threshold mostly absorbs. What is left may not start new
         # cement on the needle nor bridge along it (see _segment); cement that grows along
         # the needle track out of the body (a real leak path) still counts.
-        needle = k.needle_mask(st.baseline, min_excess=seg.needle_min_excess)
-        grow = seg.needle_margin_px > 0 and bool(needle.any())
-        st.needle = k.binary_dilation(needle, iterations=seg.needle_margin_px) if grow else needle
+        needle, st.needle = self._needle_in(st.baseline)
         st.needle_rim = st.needle & ~k.binary_erosion(needle)
         st.excluded = ~st.pre_injection_inside
         # The filter and the noise map are chosen on the host (once per study), the same
@@ -1102,6 +1104,14 @@ class Engine:
         problem = self._problem(shift, score, prepared.magnified[j], prepared.clipped[j], noise, prepared.outliers[j])
         problem = problem or (BODY_COLLIMATED if j in prepared.collimated else "")
         aligned, registered, white = prepared.aligned[j], prepared.registered[j], prepared.unmeasured[j]
+        if problem not in _UNUSABLE:
+            # Pixels this frame exposes well inside the field and measures, in reference coordinates.
+            inside = self._search & self._aligned(self._inner_fov[None], shift[None], order=0)[0] & ~white
+            if st.injecting:
+                appeared, fell = False, bool(prepared.scale_checked[j]) and self._fell_below_baseline(aligned, inside)
+            else:
+                appeared, fell = self._against_buffer(aligned, inside)
+            problem = MISMATCH if fell else problem
         if problem in _UNUSABLE:
             # The image cannot be compared with the baseline: keep what was accumulated.
             shift = st.shift_px
@@ -1110,13 +1120,18 @@ class Engine:
                 st.registration_scores = [*st.registration_scores[1 - _SCORE_LEVEL_FRAMES :], score]
             st.shift_px = shift
             self._anchor_corners(index, shift)
-            # Pixels this frame exposes well inside the field and measures, in reference coordinates.
-            inside = self._search & self._aligned(self._inner_fov[None], shift[None], order=0)[0] & ~white
             if st.injecting:
                 self._segment(aligned, inside, time_s)
-            elif self._cement_appeared(aligned, inside):
+            elif appeared:
                 level, gain = self._freeze_baseline()
-                self._segment((aligned + level) * gain if gain != 1.0 else aligned, inside, time_s)
+                first = (aligned + level) * gain if gain != 1.0 else aligned
+                # (Against the buffer the excess was filtered as for the noisiest study, which
+                # smooths a part of the frame shifted by a pixel or two into cement alone: asked
+                # again against the baseline, filtered as the study's noise needs.)
+                if self._fell_below_baseline(first, inside):
+                    problem = MISMATCH
+                else:
+                    self._segment(first, inside, time_s)
             elif problem not in _IMAGE_PROBLEMS:
                 self._add_pre_injection(aligned, registered, inside, noise, prepared.outliers[j], prepared.gain[j], prepared.offset[j])
         if st.corners_anchor_frame is not None:  # (measured against corners not yet on these images)
@@ -1150,8 +1165,9 @@ class Engine:
         them showed (of 1 and 0.85 five times each, 0.85, not a contrast no frame showed)."""
         return float(np.sort(self.state.pre_injection_gain)[len(self.state.pre_injection_gain) // 2])
 
-    def _cement_appeared(self, aligned: np.ndarray, inside: np.ndarray) -> bool:
-        """Whether this frame holds a cement-sized blob against the pre-injection mean.
+    def _against_buffer(self, aligned: np.ndarray, inside: np.ndarray) -> tuple[bool, bool]:
+        """Whether this frame holds a cement-sized blob against the pre-injection mean, and
+        whether its attenuation fell below that mean over one (see :meth:`_attenuation_fell`).
 
         Asked from the second usable frame on, however few frames are buffered: a frame with
         cement that joined the buffer would put its cement into the baseline. When the
@@ -1164,7 +1180,7 @@ class Engine:
         """
         k, seg, st = self.kernels, self.config.segmentation, self.state
         if not st.pre_injection:
-            return False
+            return False, False
         exclude = ~(inside & st.pre_injection_inside)
         mean = k.mean_frames(st.pre_injection)
         difference = aligned - mean
@@ -1173,14 +1189,57 @@ class Engine:
             difference, mean = difference * gain, mean * gain
         # Zero off the field before filtering, so that its edge cannot bleed inward.
         excess = self.denoiser.apply(k.mask_field(difference, ~exclude, fill=0.0))
+        edges = self._edge_strength(mean)
+        # (The needle left out, as after the injection: a stylet pulled out of its cannula
+        # leaves less steel, over a flat core where the needle is wide.)
+        if self._attenuation_fell(excess, edges, seg.registration_error_px, exclude | self._needle_in(mean)[1]):
+            return False, True
         candidates = k.cement_candidates(
-            excess,
-            threshold=seg.cement_contrast,
-            threshold_raise=self._edge_strength(mean),
-            raise_gain=seg.registration_error_px,
-            exclude=exclude,
+            excess, threshold=seg.cement_contrast, threshold_raise=edges, raise_gain=seg.registration_error_px, exclude=exclude
         )
-        return bool(k.largest_component_px(candidates[None])[0] >= seg.min_area_px)
+        return bool(k.largest_component_px(candidates[None])[0] >= seg.min_area_px), False
+
+    def _fell_below_baseline(self, aligned: np.ndarray, inside: np.ndarray) -> bool:
+        """Whether this frame's attenuation fell below the baseline over a cement-sized blob
+        (see :meth:`_attenuation_fell`), its excess read at once (before the recursive filter,
+        its threshold raised by a single frame's noise) and the needle left out (pulled back,
+        it leaves less steel than the baseline holds)."""
+        st = self.state
+        exclude = st.excluded | ~inside | st.needle
+        excess = self.denoiser.apply(self.kernels.mask_field(aligned - st.baseline, ~exclude, fill=0.0))
+        raised = st.threshold_raise if st.instant_threshold_raise is None else st.instant_threshold_raise
+        return self._attenuation_fell(excess, raised, 1.0, exclude)
+
+    def _attenuation_fell(self, excess, threshold_raise, raise_gain: float, exclude) -> bool:
+        """Whether ``excess`` (filtered, region of interest) lies below the baseline by what
+        would be cement above it, over a blob as large as new cement must be
+        (``segmentation.min_area_px``).
+
+        Cement only adds attenuation, and noise and sub-pixel misregistration leave as much
+        below the baseline as above it, which the threshold already holds back: a frame that
+        lost attenuation so does not match its baseline in part (rows of it shifted by a
+        damaged decode, a part of the anatomy that moved against the rest), and what it
+        gained there is no cement either (``baseline_mismatch``). On the phantom, every frame
+        asked, the largest such blob was 8 px (4 before the injection) on the 7,200 frames of
+        the accuracy tests' 30 cases (plain, with exposure changes, blades closing in, the needle
+        pulled back); a frame's rows below the middle shifted 2 px sideways gave 50-144 px (8 at
+        the lowest dose with a 25 degree tilt, whose single frame's noise raises the threshold),
+        7 px 300-560 px.
+        """
+        k, seg = self.kernels, self.config.segmentation
+        fell = k.cement_candidates(
+            -excess, threshold=seg.cement_contrast, threshold_raise=threshold_raise, raise_gain=raise_gain, exclude=exclude
+        )
+        return bool(k.largest_component_px(fell[None])[0] >= seg.min_area_px)
+
+    def _needle_in(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The steel needle in an attenuation image without cement (the baseline, the
+        pre-injection mean), and the same widened by ``segmentation.needle_margin_px`` (its
+        edges flicker with every breath)."""
+        k, seg = self.kernels, self.config.segmentation
+        needle = k.needle_mask(image, min_excess=seg.needle_min_excess)
+        grow = seg.needle_margin_px > 0 and bool(needle.any())
+        return needle, k.binary_dilation(needle, iterations=seg.needle_margin_px) if grow else needle
 
     def _edge_strength(self, image: np.ndarray) -> np.ndarray:
         """Gradient magnitude of a (smoothed) attenuation image, 1/px."""
