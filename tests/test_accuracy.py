@@ -59,6 +59,11 @@ def as_ingested(run) -> np.ndarray:
 
 
 def analyse(run, corners: Corners, frames=None, *, batch: int = 16):
+    return analysed_engine(run, corners, frames, batch=batch)[0]
+
+
+def analysed_engine(run, corners: Corners, frames=None, *, batch: int = 16):
+    """:func:`analyse`'s frames and the engine that gave them (its state after the last frame)."""
     frames = as_ingested(run) if frames is None else frames
     engine = Engine(
         RunConfig.defaults(),
@@ -73,7 +78,7 @@ def analyse(run, corners: Corners, frames=None, *, batch: int = 16):
     for start in range(0, len(frames), batch):
         stop = min(start + batch, len(frames))
         out += engine.process(Batch(frames[start:stop], run.time_s[start:stop], np.arange(start, stop)))
-    return out
+    return out, engine
 
 
 @lru_cache(maxsize=None)

@@ -416,6 +416,7 @@ def test_a_run_that_begins_after_the_injection_says_its_cement_may_be_unseen(bre
     assert summary["first_cement_s"] == pytest.approx(float(first["time_s"]))
     # Its baseline is its pre-injection frames, every one.
     assert summary["baseline_frames"] == SynthOptions().pre_injection_frames
+    assert summary["baseline_left_out_frames"] == []
 
 
 def test_a_run_whose_frames_before_the_cement_could_not_be_used_says_its_baseline_is_short(breach, tmp_path, capsys):
@@ -441,6 +442,36 @@ def test_a_run_whose_frames_before_the_cement_could_not_be_used_says_its_baselin
     truth_stop = next(e["frame"] for e in truth["events"] if e["level"] == "stop")
     ours = round(summary["first_stop_s"] * run.fps)
     assert ours <= truth_stop + 1 and truth["frames"][ours]["front_to_wall_mm"] <= 4.0
+
+
+def test_a_pre_injection_frame_shifted_in_part_is_left_out_of_the_baseline_and_named(breach, analysed, tmp_path, capsys):
+    """Frame 2's rows below the middle 2 px sideways (a decoder that lost its place): too little
+    for the check as the frame comes, found when the baseline is made against the other four
+    (tests/engine/test_baseline_mismatch.py). One warning line names the frame, summary.json
+    lists it, and the run reads as the one whose frame 2 could not be used."""
+    import dataclasses
+
+    run = breach["sim"].run
+    frames = run.frames.copy()
+    frames[2, 128:] = np.roll(frames[2, 128:], 2, axis=1)
+    (dcm,) = write_dicom(dataclasses.replace(run, frames=frames), tmp_path / "shifted.dcm", obj="xa")
+    capsys.readouterr()
+    out = tmp_path / "out"
+    assert main(["analyze", str(dcm), "--out", str(out), "--wall", str(breach["wall"]), "--quiet"]) == 0
+    (line,) = capsys.readouterr().err.splitlines()
+    assert "frame(s) 2 left out of the pre-injection baseline: part of each did not match the other frames" in line
+    assert "the mean of the 4 others" in line
+    summary = json.loads((out / "summary.json").read_text())
+    assert (summary["baseline_frames"], summary["baseline_left_out_frames"]) == (4, [2])
+    # The same stop as the frame blank (its baseline the same four frames) and the plain run; before,
+    # the shifted frame in the baseline stopped two frames later (5.6 s against 5.2).
+    frames[2] = 2**run.bits_stored - 1  # (MONOCHROME1: blank is white)
+    (blank,) = write_dicom(dataclasses.replace(run, frames=frames), tmp_path / "blank.dcm", obj="xa")
+    assert main(["analyze", str(blank), "--out", str(tmp_path / "blank"), "--wall", str(breach["wall"]), "--quiet"]) == 0
+    expected = json.loads((tmp_path / "blank" / "summary.json").read_text())
+    assert (expected["baseline_frames"], expected["baseline_left_out_frames"]) == (4, [])
+    plain = json.loads((analysed / "summary.json").read_text())
+    assert summary["first_stop_s"] == expected["first_stop_s"] == plain["first_stop_s"]
 
 
 def test_wall_corners_off_the_image_are_refused(breach, tmp_path, capsys):

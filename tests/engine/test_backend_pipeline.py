@@ -223,3 +223,20 @@ def test_a_frame_shifted_in_part_reads_the_same_on_torch(device, scenario, seed,
     for ours, theirs in zip(frames, expected, strict=True):
         if theirs.cement_mask.any() or ours.cement_mask.any():
             assert dice(ours.cement_mask, theirs.cement_mask) >= 0.99, ours.result.frame
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_a_buffered_frame_shifted_in_part_is_left_out_on_torch(device):
+    # Asked of each buffered frame against the others when the baseline is made
+    # (tests/engine/test_baseline_mismatch.py holds the truth): torch leaves it out as numpy does.
+    import test_baseline_mismatch
+
+    expected, left_out = test_baseline_mismatch.buffered_shifted_in_part(2)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(test_accuracy, "Engine", functools.partial(Engine, backend="torch", device=device))
+        frames, ours_left_out = test_baseline_mismatch.buffered_shifted_in_part(2)
+    assert ours_left_out == left_out == [2]
+    assert [(f.result.alert, f.result.reason) for f in frames] == [(f.result.alert, f.result.reason) for f in expected]
+    for ours, theirs in zip(frames, expected, strict=True):
+        if theirs.cement_mask.any() or ours.cement_mask.any():
+            assert dice(ours.cement_mask, theirs.cement_mask) >= 0.99, ours.result.frame

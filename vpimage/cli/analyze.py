@@ -382,6 +382,12 @@ def analyze_study(
         )
     baseline_frames = engine.state.baseline_frames
     _warn_if_injection_start_unseen(study.key, results, baseline_frames, config.segmentation.baseline_frames_min)
+    if engine.state.baseline_left_out:
+        logger.warning(
+            "study %s: frame(s) %s left out of the pre-injection baseline: part of each did not match the other "
+            "frames (rows shifted by a damaged decode?); the baseline is the mean of the %d others",
+            study.key, ", ".join(map(str, engine.state.baseline_left_out)), baseline_frames,
+        )
 
     out = make_folder(out)
     shape = (study.rows, study.columns)
@@ -407,6 +413,7 @@ def analyze_study(
         "view": geometry.view,
         "unreliable_frames": sum(r.alert == "unreliable" for r in results),
         "baseline_frames": baseline_frames,
+        "baseline_left_out_frames": list(engine.state.baseline_left_out),
         "skipped_files": list(study.skipped_files),
     }
     # The files are a set: none replaces an earlier run's before all are written, so a rerun

@@ -136,6 +136,18 @@ class Denoiser:
                 break
         (self.median_px, self.sigma_px, self.alpha), self.filtered_noise = step, noise
 
+    def single_frame_step(self, pixel_noise: float, *, contrast: float, min_snr: float, baseline_frames: int) -> tuple:
+        """The weakest spatial step (no recursive filter) that leaves ``contrast`` ``min_snr``
+        times the noise of one frame, of white pixel noise ``pixel_noise``, minus the mean of
+        ``baseline_frames`` others: what comparing frames one by one needs, whatever their
+        differences hold (:meth:`fit` measures the noise on two of them)."""
+        scale = math.sqrt(1.0 + 1.0 / baseline_frames)
+        spatial = [step for step in self.ladder if step[2] == 1.0] or [(self.median_px, self.sigma_px, 1.0)]
+        for step in spatial:
+            if contrast >= min_snr * pixel_noise * scale * self._white_noise_gain(step):
+                break
+        return step
+
     def _filtered_noise(self, stack: np.ndarray, region: np.ndarray, step: tuple, pixel_noise: float) -> float:
         if len(stack) >= 2:  # the real, correlated noise: two frames of the same anatomy
             difference = self.apply(stack[-1] - stack[-2], step, _HOST)[region]
@@ -150,7 +162,14 @@ class Denoiser:
         return float(np.std(self.apply(white, step, _HOST)[8:-8, 8:-8]))
 
     def noise_map(
-        self, frames: list, levels: np.ndarray, region: np.ndarray, *, bins: int = 48, step: tuple | None = None
+        self,
+        frames: list,
+        levels: np.ndarray,
+        region: np.ndarray,
+        *,
+        bins: int = 48,
+        step: tuple | None = None,
+        baseline_frames: int | None = None,
     ) -> np.ndarray:
         """Noise of the spatially filtered excess at every pixel, from its attenuation level.
 
@@ -173,6 +192,9 @@ class Denoiser:
         step : tuple, optional
             The spatial filter ``(median px, Gaussian width px, _)`` whose noise is
             measured; the chosen one by default.
+        baseline_frames : int, optional
+            The excess is a frame minus the mean of this many frames (default: as many as
+            ``frames``, the baseline they make).
 
         Returns
         -------
@@ -200,7 +222,7 @@ class Denoiser:
             levels_seen = np.arange(edges.size + 1)
             spread = 1.4826 * np.nan_to_num(ndi.median(residual[region], which[region], levels_seen))
             per_level = spread / math.sqrt(8.0 / 9.0) * self._white_noise_gain(step)
-        return (per_level[which] * math.sqrt(1.0 + 1.0 / len(frames))).astype(np.float32)
+        return (per_level[which] * math.sqrt(1.0 + 1.0 / (baseline_frames or len(frames)))).astype(np.float32)
 
     @property
     def step(self) -> tuple:

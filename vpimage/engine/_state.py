@@ -59,12 +59,17 @@ class EngineState:
         The gain each buffered frame was divided by to show the reference's contrast.
     pre_injection_offset : list of 0-d arrays
         The offset of level then taken out of each buffered frame (attenuation units).
+    pre_injection_index : list of int
+        The frame index of each buffered frame.
     pre_injection_inside : ndarray of bool, [roi_rows, roi_cols] or None
         Pixels well inside the field (and the search margin) in every buffered frame.
     baseline : ndarray, float32, [roi_rows, roi_cols] or None
         Mean aligned attenuation before injection; None until it is frozen.
     baseline_frames : int
         Pre-injection frames the baseline is the mean of; 0 until it is frozen.
+    baseline_left_out : list of int
+        Indices of buffered frames left out of the baseline when it was frozen: part of each
+        did not match the others (see ``Engine._leave_out_mismatched``).
     threshold_raise : ndarray, float32, [roi_rows, roi_cols] or None
         What the cement threshold rises by at each pixel (steep baseline edges, noisy
         pixels), attenuation units.
@@ -146,9 +151,11 @@ class EngineState:
     outlier_reference: float | None = None
     pre_injection_gain: list = field(default_factory=list)
     pre_injection_offset: list = field(default_factory=list)
+    pre_injection_index: list = field(default_factory=list)
     pre_injection_inside: np.ndarray | None = None
     baseline: np.ndarray | None = None
     baseline_frames: int = 0
+    baseline_left_out: list = field(default_factory=list)
     threshold_raise: np.ndarray | None = None
     instant_threshold_raise: np.ndarray | None = None
     bridge_threshold_raise: np.ndarray | None = None
