@@ -77,7 +77,25 @@ def test_noise_map_follows_the_attenuation_level():
     unfiltered = d.noise_map(stack, level, np.ones(level.shape, bool), step=(1, 0.0, 1.0))
     np.testing.assert_allclose(np.median(unfiltered[44:52]), 0.5 * scale, rtol=0.25)
     np.testing.assert_allclose(np.median(unfiltered[:30]), 0.05 * scale, rtol=0.25)
+    # For a frame against the mean of two others (not the six it comes from), scaled so.
+    two = d.noise_map(stack[:1], level, np.ones(level.shape, bool), baseline_frames=2)
+    np.testing.assert_allclose(two, single * np.sqrt(1.5 / 2.0), rtol=1e-5)
 
+
+@pytest.mark.parametrize("noise", [0.0, 0.05, 0.13, 0.19, 1.0])  # (each spatial step, and none enough)
+def test_single_frame_step_is_the_weakest_spatial_one_that_white_noise_allows(noise):
+    # Truth: each spatial step's gain on white noise, measured here on a larger field (the
+    # denoiser's own 64 x 64 estimate is up to 10 % above it: the noises asked lie clear of both).
+    d = Denoiser(_numpy, median_px=3, max_sigma_px=4.0, min_alpha=0.25)
+    white = np.random.default_rng(11).normal(0.0, 1.0, size=(256, 256)).astype(np.float32)
+    spatial = [step for step in LADDER if step[2] == 1.0]
+    gains = [float(np.std(d.apply(white, step)[8:-8, 8:-8])) for step in spatial]
+    scale = math.sqrt(1 + 1 / 4)
+    meets = [0.15 >= 3.0 * noise * scale * g for g in gains]
+    expected = spatial[meets.index(True)] if any(meets) else spatial[-1]
+    chosen = d.single_frame_step(noise, contrast=0.15, min_snr=3.0, baseline_frames=4)
+    assert chosen == expected
+    assert chosen[2] == 1.0  # never the recursive filter: frames are compared one by one
 
 
 def test_shift_residual_is_the_slope_on_a_ramp_moved_a_whole_pixel():

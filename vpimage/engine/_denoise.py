@@ -142,7 +142,8 @@ class Denoiser:
         ``baseline_frames`` others: what comparing frames one by one needs, whatever their
         differences hold (:meth:`fit` measures the noise on two of them)."""
         scale = math.sqrt(1.0 + 1.0 / baseline_frames)
-        spatial = [step for step in self.ladder if step[2] == 1.0] or [(self.median_px, self.sigma_px, 1.0)]
+        # (Every ladder starts with spatial steps: each holds the recursive weight 1.0.)
+        spatial = [step for step in self.ladder if step[2] == 1.0]
         for step in spatial:
             if contrast >= min_snr * pixel_noise * scale * self._white_noise_gain(step):
                 break
