@@ -392,6 +392,16 @@ def test_pixels_too_large_for_the_stop_distance_are_never_ok_and_say_so(breach, 
     assert any(r["alert"] != "stop" for r in rows)
 
 
+def analysed_run(run, wall, folder: Path, capsys) -> tuple[dict, list[str]]:
+    """``run`` written as legacy XA into ``folder`` and analysed with ``wall`` (quiet; exit status
+    0): its summary.json, and the lines the analysis wrote on stderr."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (dcm,) = write_dicom(run, folder / "study.dcm", obj="xa")
+    capsys.readouterr()  # (the writer's own warnings)
+    assert main(["analyze", str(dcm), "--out", str(folder / "out"), "--wall", str(wall), "--quiet"]) == 0
+    return json.loads((folder / "out" / "summary.json").read_text()), capsys.readouterr().err.splitlines()
+
+
 def test_a_run_that_begins_after_the_injection_says_its_cement_may_be_unseen(breach, analysed, tmp_path, capsys):
     """The breach's last 4 frames alone: its cement, already behind the wall, is in the run's
     first frames, which make the baseline; no pixel can tell it from bone. One warning line
@@ -401,13 +411,9 @@ def test_a_run_that_begins_after_the_injection_says_its_cement_may_be_unseen(bre
 
     run = breach["sim"].run
     late = dataclasses.replace(run, frames=run.frames[-4:], time_s=run.time_s[-4:] - run.time_s[-4])
-    (dcm,) = write_dicom(late, tmp_path / "late.dcm", obj="xa")
-    capsys.readouterr()
-    assert main(["analyze", str(dcm), "--out", str(tmp_path / "out"), "--wall", str(breach["wall"]), "--quiet"]) == 0
-    (line,) = capsys.readouterr().err.splitlines()
+    summary, (line,) = analysed_run(late, breach["wall"], tmp_path, capsys)
     assert "If the run began after the injection, the cement already in the body at its first frames" in line
-    assert ("no cement was seen" in line) == (json.loads((tmp_path / "out" / "summary.json").read_text())
-                                              ["first_cement_s"] is None)
+    assert ("no cement was seen" in line) == (summary["first_cement_s"] is None)
     # The whole run shows its injection begin: no such warning, and first_cement_s is the
     # time of the first frame with cement.
     rows = read_rows(analysed / "frames.csv")
@@ -429,13 +435,8 @@ def test_a_run_whose_frames_before_the_cement_could_not_be_used_says_its_baselin
     run = breach["sim"].run
     frames = run.frames.copy()
     frames[2:12] = 2**run.bits_stored - 1 if run.photometric == "MONOCHROME1" else 0  # (blank: black)
-    (dcm,) = write_dicom(dataclasses.replace(run, frames=frames), tmp_path / "gap.dcm", obj="xa")
-    capsys.readouterr()
-    out = tmp_path / "out"
-    assert main(["analyze", str(dcm), "--out", str(out), "--wall", str(breach["wall"]), "--quiet"]) == 0
-    (line,) = capsys.readouterr().err.splitlines()
+    summary, (line,) = analysed_run(dataclasses.replace(run, frames=frames), breach["wall"], tmp_path, capsys)
     assert "against a baseline of 2 usable frame(s) before it, fewer than segmentation.baseline_frames_min (3)" in line
-    summary = json.loads((out / "summary.json").read_text())
     assert summary["baseline_frames"] == 2
     # The stop within a frame of the truth's, and not before the true front was 4 mm from the wall.
     truth = breach["sim"].truth
@@ -454,21 +455,15 @@ def test_a_pre_injection_frame_shifted_in_part_is_left_out_of_the_baseline_and_n
     run = breach["sim"].run
     frames = run.frames.copy()
     frames[2, 128:] = np.roll(frames[2, 128:], 2, axis=1)
-    (dcm,) = write_dicom(dataclasses.replace(run, frames=frames), tmp_path / "shifted.dcm", obj="xa")
-    capsys.readouterr()
-    out = tmp_path / "out"
-    assert main(["analyze", str(dcm), "--out", str(out), "--wall", str(breach["wall"]), "--quiet"]) == 0
-    (line,) = capsys.readouterr().err.splitlines()
+    shifted = dataclasses.replace(run, frames=frames)
+    summary, (line,) = analysed_run(shifted, breach["wall"], tmp_path / "shifted", capsys)
     assert "frame(s) 2 left out of the pre-injection baseline: part of each did not match the other frames" in line
     assert "the mean of the 4 others" in line
-    summary = json.loads((out / "summary.json").read_text())
     assert (summary["baseline_frames"], summary["baseline_left_out_frames"]) == (4, [2])
     # The same stop as the frame blank (its baseline the same four frames) and the plain run; before,
     # the shifted frame in the baseline stopped two frames later (5.6 s against 5.2).
     frames[2] = 2**run.bits_stored - 1  # (MONOCHROME1: blank is white)
-    (blank,) = write_dicom(dataclasses.replace(run, frames=frames), tmp_path / "blank.dcm", obj="xa")
-    assert main(["analyze", str(blank), "--out", str(tmp_path / "blank"), "--wall", str(breach["wall"]), "--quiet"]) == 0
-    expected = json.loads((tmp_path / "blank" / "summary.json").read_text())
+    expected, _ = analysed_run(dataclasses.replace(run, frames=frames), breach["wall"], tmp_path / "blank", capsys)
     assert (expected["baseline_frames"], expected["baseline_left_out_frames"]) == (4, [])
     plain = json.loads((analysed / "summary.json").read_text())
     assert summary["first_stop_s"] == expected["first_stop_s"] == plain["first_stop_s"]
