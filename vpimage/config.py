@@ -297,8 +297,8 @@ class ReliabilityConfig:
         Larger magnification of a frame against the baseline, along its rows and its columns
         alike (a zoom mode, the detector or the table moved: ``magnification_changed``), as
         a fraction (0.005: half a per cent). The registration measures translations only;
-        a frame whose score falls is fitted an affine motion (see ``Engine._magnified``),
-        0..1.
+        a frame whose score falls is fitted an affine motion (see ``vpimage.engine._registration``,
+        ``Registration.magnified``), 0..1.
     blind_threshold_ratio : float
         Pixels whose cement threshold the image's noise or edges raise by at least this
         many times the cement contrast are blind: thin cement there goes unseen (the

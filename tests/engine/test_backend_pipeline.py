@@ -183,7 +183,7 @@ def test_torch_follows_numpy_on_a_coarse_registration_grid():
         for start in range(0, FRAMES, 8):
             index = np.arange(start, min(start + 8, FRAMES))
             out[backend] += engine.process(test_accuracy.Batch(frames[index], sim.run.time_s[index], index))
-        assert engine.state.registration_factor == 2
+        assert engine.registration.factor == 2
     for ours, theirs in zip(out["torch"], out["numpy"], strict=True):
         np.testing.assert_allclose(ours.shift_px, theirs.shift_px, atol=1e-3)
         if theirs.cement_mask.any() or ours.cement_mask.any():

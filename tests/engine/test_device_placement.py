@@ -115,7 +115,7 @@ def test_once_the_baseline_is_frozen_the_host_reads_a_mask_per_frame_and_the_mot
         assert {reader: n for reader, n in reads.items() if reader not in checks} == {
             "_measure": frames,
             "_prepare": 4,
-            "_estimate_shift": 2,
+            "estimate": 2,
         }
         assert reads["_display_gain"] in (1, 2)
         # One registration per batch, all its frames in lock step, checked every 5th iteration.

@@ -44,7 +44,7 @@ def test_motion_on_the_coarse_grid_is_sub_pixel_against_the_phantom_truth(low_do
 
     monkeypatch.setattr(test_accuracy, "Engine", keep)
     frames = test_accuracy.analyse(sim.run, Corners.from_dict(sim.truth["vertebral_body"]))
-    assert engines[0].state.registration_factor == 2  # the coarse grid was used
+    assert engines[0].registration.factor == 2  # the coarse grid was used
     offsets_mm = np.array(sim.truth["motion"]["offsets_mm"])
     # Image mm (x, y) against frame 0 -> (dy, dx) px.
     truth_px = (offsets_mm - offsets_mm[0])[:, ::-1] / sim.truth["mm_per_px"]

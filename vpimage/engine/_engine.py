@@ -23,8 +23,8 @@ from vpimage.alerts import (
     frame_level,
 )
 from vpimage.config import RunConfig
-from vpimage.engine._collimation import Collimation
 from vpimage.engine._denoise import Denoiser
+from vpimage.engine._registration import Registration
 from vpimage.engine._result import FrameResult
 from vpimage.engine._state import EngineState
 from vpimage.errors import ArgumentError
@@ -71,20 +71,10 @@ _BRIDGE_NEEDLE_GUARD_PX = 3
 
 # Least share of the exposed field that motion is measured on.
 _MIN_REGISTRATION_SHARE = 0.1
-# The registration's window fade-in and its pre-smoothing, at the frame's own pixels, px.
-_TAPER_PX = 16.0
-_REGISTRATION_SMOOTH_PX = 1.5
-# A frame is fitted a magnification (Engine._magnified) when its registration score falls this
-# far below the median of the last _SCORE_LEVEL_FRAMES frames measured against the reference.
-# On the phantom a magnification of 1 % lowers the score by 0.003-0.006 (2 % by 0.01-0.014);
-# frame to frame it strays by up to 0.0015 (the lowest dose), cement entering the bone
-# registered on lowers it by up to 0.046 from one frame to the next.
-_SCALE_CHECK_SCORE_DROP = 0.002
+# A frame is fitted a magnification (Registration.magnified) when its registration score falls
+# below the median of the last _SCORE_LEVEL_FRAMES frames measured against the reference (those it
+# could use and did not fit a magnification: Engine._score_level).
 _SCORE_LEVEL_FRAMES = 5
-# ... and taken as magnified only if the affine fit leaves at most this share of what the
-# translation left unexplained (1 - score): on the phantom a magnified frame 0.01-0.5 (0.5 where a
-# disc leak's cement lies in the bone), cement alone 0.9-2.3.
-_AFFINE_EXPLAINS = 0.7
 # How far a clipped pixel reaches into the bicubic alignment's result, px (its outer taps).
 _BICUBIC_REACH_PX = 2
 # A contrast gain past the tolerance is measured again without the pixels its fit leaves this many
@@ -122,7 +112,7 @@ _UNUSABLE = (CLIPPED, ARTEFACTS, MAGNIFIED, MISMATCH, MOTION_LOST, MOTION_TOO_LA
 class _Prepared:
     """Frames ``start:end`` of a batch, registered and moved back onto the reference (see
     :meth:`Engine._prepare`): host ``shifts`` px ``[n, 2]``, ``scores``, ``scale_checked`` and
-    ``magnified`` (bool, see :meth:`Engine._magnified`), ``noise``, ``outliers``
+    ``magnified`` (bool, see :meth:`Registration.magnified`), ``noise``, ``outliers``
     (their share of the bone pixels, see ``kernels.pixel_noise``), ``clipped``, the ``gain``
     of their contrast they were divided by and the ``measured_gain`` (see
     :meth:`Engine._display_gain`) ``[n]``; device ``aligned`` and
@@ -253,6 +243,16 @@ class Engine:
         Kernel backend and device (see :func:`vpimage.kernels.resolve`); :attr:`backend`
         and :attr:`device` say which were taken.
 
+    Attributes
+    ----------
+    state : EngineState
+        What the engine remembers between frames.
+    registration : Registration or None
+        Where the study's motion is measured and how (:mod:`._registration`), set up on the
+        first frame; None before it.
+    denoiser : Denoiser
+        The study's noise reduction (:mod:`._denoise`), chosen when the baseline is made.
+
     Notes
     -----
     Where the arrays live: the per-study set-up (the field, the registration and noise
@@ -356,7 +356,7 @@ class Engine:
         self._host_inner_fov = self._eroded(self.fov_mask, config.segmentation.field_margin_px)
         self._inner_fov = self._on_device(self._host_inner_fov)
         self._away_from_body: tuple[Corners, np.ndarray] | None = None
-        self._kept_reference: tuple | None = None  # (reference, its registration_reference)
+        self.registration: Registration | None = None  # (set up on the first frame)
         self._reference_gain: tuple | None = None  # (reference, the gain frames of its display read on it)
         self._worker = None
         if self.device == "cpu":  # (see process; its thread ends when the engine is collected)
@@ -425,7 +425,7 @@ class Engine:
             self._start(k.attenuation(frames[:1], white_level=self.white_level, log_range=log_range)[0])
         # Collimator blades darken the field's edge against the reference as the batch's
         # start sees it.
-        seen = self._reference_seen(self.state.reference, self.state.shift_px, self.kernels)
+        seen = self.registration.seen(self.state.reference, self.state.shift_px, self.kernels)
         # On the cpu a worker thread registers and aligns the next few frames while these
         # are segmented and measured (on a GPU the batch is prepared at once).
         chunk = _CPU_CHUNK_FRAMES if self._worker is not None else len(host_frames)
@@ -506,40 +506,36 @@ class Engine:
         """Frames ``start:end`` of a batch on the device (pixel values ``[B, rows, cols]``) in
         attenuation, registered on ``reference`` and moved back onto it.
 
-        ``seen``: the reference as the batch's start sees it (see :meth:`_reference_seen`);
+        ``seen``: the reference as the batch's start sees it (see :meth:`Registration.seen`);
         ``previous_shift`` (px) and ``previous_gain``: the shift and the measured display gain
         of the frame before ``start`` (NaN: none against this reference); ``score_level``: the
         registration score of the frames before (see :meth:`_score_level`); ``corners``: the body
         then. Reads no state that the segmentation changes (a worker thread runs it meanwhile).
         """
-        k, st = self.kernels, self.state
+        k, reg = self.kernels, self.registration
         frames = frames[start:end]
         # (Off the field only the region of interest is filled in, in _aligned: motion and
         # noise are measured far inside the field.)
         attenuation = k.attenuation(
             frames, white_level=self.white_level, log_range=self.config.segmentation.display_log_range
         )
-        coarse = k.block_mean(attenuation, factor=st.registration_factor)
+        coarse = k.block_mean(attenuation, factor=reg.factor)
         clipped = k.clipped_fraction(frames, self._fov)
-        noise, outliers = k.pixel_noise(attenuation, weight=st.registration_weight)
+        noise, outliers = k.pixel_noise(attenuation, weight=reg.weight)
         # (A whole frame darkened, as a change of tube output or of display gain makes, is no
         # blade: the edge is compared at the reference's level. Its contrast, measured before
         # registration, is not to be trusted: the estimate reads breathing as lost contrast.)
-        level = k.exposure_offset(coarse, seen, weight=self._edge_level_weight)[:, None, None]
-        edge_hits = self._collimation.edge_hits(coarse - level, seen, self._collimation_edge)
+        level = k.exposure_offset(coarse, seen, weight=reg.level_weight)[:, None, None]
+        edge_hits = reg.collimation.edge_hits(coarse - level, seen, reg.edge)
         clipped, noise, outliers, edge_hits = k.to_host(clipped), k.to_host(noise), k.to_host(outliers), k.to_host(edge_hits)
         # Frames whose field edge darkened: searched for collimator blades.
-        examined = np.flatnonzero(edge_hits >= self._collimation.min_hits)
-        shifts, scores, blades = self._register(coarse, examined, reference, previous_shift)
-        # (None against a NaN level; a frame the translation does not explain at all is
-        # motion_not_tracked, and an affine fit on it reads noise.)
-        scale_checked = (scores < score_level - _SCALE_CHECK_SCORE_DROP) & (
-            scores >= self.config.reliability.min_registration_score
-        )
-        magnified = self._magnified(coarse, reference, shifts, scores, scale_checked, blades)
+        examined = np.flatnonzero(edge_hits >= reg.collimation.min_hits)
+        shifts, scores, blades = reg.register(coarse, examined, reference, previous_shift)
+        scale_checked = reg.score_fell(scores, score_level)
+        magnified = reg.magnified(coarse, reference, shifts, scores, scale_checked, blades)
         for j, found in blades.items():  # the noise and clipping of the field the blades leave
             exposed = self._on_device(~self._pixels_of(found))
-            bone = st.registration_weight & exposed
+            bone = reg.weight & exposed
             noise_left, outliers_left = k.pixel_noise(attenuation[j : j + 1], weight=bone)
             noise[j], outliers[j] = k.to_host(noise_left)[0], k.to_host(outliers_left)[0]
             clipped[j] = k.to_host(k.clipped_fraction(frames[j : j + 1], self._fov & exposed))[0]
@@ -553,99 +549,6 @@ class Engine:
             collimated, aligned, registered, unmeasured, offset,
         )
 
-    # -- set-up --------------------------------------------------------------------------
-
-    def _register(self, coarse, examined: np.ndarray, reference, previous_shift: np.ndarray):
-        """Host ``(dy, dx)`` px ``[B, 2]`` and scores ``[B]`` of frames given on the registration
-        grid against ``reference`` (the same grid, device) and, for each of the ``examined``
-        frames (host indices) that shows collimator blades, the blocks they cover (detector
-        coordinates; a dict).
-
-        The examined frames are taken one after the other: the motion of the frame before
-        (``previous_shift``, px, for the first) places the reference where the frame sees it,
-        so that blades darken against it and the patient's motion mostly does not. The blocks
-        the blades cover are left out of the bone the frame is registered on.
-        """
-        k, st = self.kernels, self.state
-        factor = st.registration_factor
-        shifts, scores = np.zeros((len(coarse), 2)), np.zeros(len(coarse))
-        rest = np.setdiff1d(np.arange(len(coarse)), examined)
-        if rest.size:
-            shifts[rest], scores[rest] = self._estimate_shift(
-                coarse[rest], reference, st.registration_mask, st.registration_window
-            )
-        blades = {}
-        host_reference = k.to_host(reference) if examined.size else None
-        for j in examined.tolist():
-            seen = self._reference_seen(host_reference, shifts[j - 1] if j > 0 else previous_shift, self._host)
-            # (At the reference's level, as the edge was counted: a frame shown darker whose
-            # edge breathing darkened would otherwise be all blade.)
-            frame = k.to_host(coarse[j])
-            level = self._host.exposure_offset(frame[None], seen, weight=self._host_edge_level_weight)[0]
-            found = self._collimation.blades(frame - level, seen)
-            if not found.any():
-                (shifts[j],), (scores[j],) = self._estimate_shift(
-                    coarse[j : j + 1], reference, st.registration_mask, st.registration_window
-                )
-                continue
-            weight, window = (
-                self._on_device(a)
-                for a in self._collimation.registration_weight(self._host_registration_mask, found, _TAPER_PX / factor)
-            )
-            (shifts[j],), (scores[j],) = self._estimate_shift(coarse[j : j + 1], reference, weight, window)
-            blades[j] = found
-        # A refinement that ran off (a frame with no contrast left gives ECC nothing to hold
-        # on to) measured no motion: it scores 0 (motion_not_tracked), and its shift is kept
-        # within a frame's size (motion_too_large), so that moving the frame back stays a
-        # frame's work.
-        lost = ~(np.isfinite(shifts).all(axis=1) & np.isfinite(scores))
-        shifts[lost], scores[lost] = 0.0, 0.0
-        bound = np.array(self.fov_mask.shape, dtype=float)
-        np.clip(shifts, -bound, bound, out=shifts)
-        return shifts, scores, blades
-
-    def _magnified(self, coarse, reference, shifts: np.ndarray, scores: np.ndarray, checked: np.ndarray, blades: dict):
-        """Host bool ``[B]``: the frames given on the registration grid that are magnified against
-        ``reference`` (a zoom mode, the detector or the table moved) by more than
-        ``reliability.max_magnification_change``, along the rows and the columns alike.
-
-        A translation, all the registration measures, explains a frame's bone as well as it
-        explained the frames' before unless the image changed otherwise: the frames whose
-        score fell by :data:`_SCALE_CHECK_SCORE_DROP` below theirs (:meth:`_score_level`) but
-        not under ``reliability.min_registration_score``, ``checked`` (host bool ``[B]``), are
-        fitted an affine motion (host, slow). Cement that enters the bone registered on lowers the
-        score as much, but the affine fit explains little of it and reads a scale along one
-        axis at most: a frame is magnified when that fit leaves at most
-        :data:`_AFFINE_EXPLAINS` of what the translation left unexplained and its scales along
-        both axes changed, on the same side. A frame with collimator blades (``blades``, as
-        :meth:`_register` gives them) is fitted on the bone they leave.
-        """
-        k, st = self.kernels, self.state
-        if not checked.any():
-            return np.zeros(len(scores), bool)
-        host_reference = k.to_host(reference)
-        factor, smooth_px = st.registration_factor, self._registration_sizes()["smooth_px"]
-        scales, affine_scores = np.full((len(scores), 2), np.nan), np.zeros(len(scores))
-
-        def fit(frames: np.ndarray, weight: np.ndarray) -> None:
-            scales[frames], affine_scores[frames] = self._host.estimate_scale(
-                k.to_host(coarse[frames]), host_reference, weight=weight, shifts=shifts[frames] / factor,
-                smooth_px=smooth_px,
-            )
-
-        # The frames without blades together (one host read), those with blades on their own bone.
-        plain = np.flatnonzero(checked & ~np.isin(np.arange(len(scores)), list(blades)))
-        if plain.size:
-            fit(plain, self._host_registration_mask)
-        for j, found in blades.items():
-            if checked[j]:
-                bone, _ = self._collimation.registration_weight(self._host_registration_mask, found, _TAPER_PX / factor)
-                fit(np.array([j]), bone)
-        change, tolerance = scales - 1.0, self.config.reliability.max_magnification_change
-        scaled = (change > tolerance).all(axis=1) | ((change < -tolerance) & (scales > 0)).all(axis=1)
-        explained = 1.0 - affine_scores <= _AFFINE_EXPLAINS * (1.0 - scores)
-        return checked & scaled & explained
-
     def _score_level(self) -> float:
         """The median registration score of the last frames measured against the reference
         (:data:`_SCORE_LEVEL_FRAMES`, those it could use and did not fit a magnification: the
@@ -655,40 +558,7 @@ class Engine:
         scores = self.state.registration_scores
         return float(np.median(scores)) if scores else math.nan
 
-    def _reference_seen(self, reference, shift: np.ndarray, kernels):
-        """``reference`` (the registration grid's, on ``kernels``' device) as a frame that moved by
-        ``shift`` (px) sees it, to the block, so that only what is new darkens against it; off
-        the field it reads as the field's middle (no blade darkens against its black there)."""
-        inside = self._collimation_field if kernels is self.kernels else self._collimation.field
-        move = np.round(shift / self.state.registration_factor)[None]
-        move = self._on_device(move) if kernels is self.kernels else move
-        return kernels.shift_images(kernels.mask_field(reference, inside, fill=self._fill)[None], move, order=0)[0]
-
-    def _estimate_shift(self, coarse, reference, weight, window) -> tuple[np.ndarray, np.ndarray]:
-        """Host ``(dy, dx)`` px and scores of frames on the registration grid against ``reference``,
-        on ``weight`` (device) and its ``window``."""
-        st = self.state
-        prepared = self._registration_reference(reference) if weight is st.registration_mask else None
-        shifts, scores = self.kernels.estimate_shift(
-            coarse, reference, weight=weight, window=window, prepared=prepared, **self._registration_sizes()
-        )
-        return self.kernels.to_host(shifts) * st.registration_factor, self.kernels.to_host(scores)
-
-    def _registration_sizes(self) -> dict[str, float]:
-        """The registration's window fade-in (``taper_px``) and pre-smoothing (``smooth_px``) on its grid, px."""
-        factor = self.state.registration_factor
-        return {"taper_px": _TAPER_PX / factor, "smooth_px": _REGISTRATION_SMOOTH_PX / factor}
-
-    def _registration_reference(self, reference):
-        """What the registration on the study's bone works out of ``reference`` alone (the kernels'
-        ``registration_reference``), kept while it stays the reference (until the baseline)."""
-        st, kept = self.state, self._kept_reference
-        if kept is None or kept[0] is not reference:
-            prepared = self.kernels.registration_reference(
-                reference, weight=st.registration_mask, window=st.registration_window, **self._registration_sizes()
-            )
-            kept = self._kept_reference = (reference, prepared)
-        return kept[1]
+    # -- set-up --------------------------------------------------------------------------
 
     def _on_reference(self, attenuation, coarse, frames, shifts: np.ndarray, reference, blades, corners, previous_gain):
         """Frames moved back onto ``reference`` by their host ``shifts`` ``[B, 2]`` (px) and read at
@@ -711,12 +581,10 @@ class Engine:
         baseline either, so a change of level may not bring it into view), and white, with
         what the bicubic's taps take from it, is not measured (an upper bound: cement there
         cannot be told)."""
-        k, st = self.kernels, self.state
-        registered = k.shift_images(coarse, self._on_device(-shifts / st.registration_factor), order=3)
+        k, reg = self.kernels, self.registration
+        registered = k.shift_images(coarse, self._on_device(-shifts / reg.factor), order=3)
         bone_left = {  # (frames with collimator blades: measured on the bone they leave)
-            j: self._on_device(
-                self._collimation.bone_left(self._host_registration_mask, found, shifts[j] / st.registration_factor)
-            )
+            j: self._on_device(reg.collimation.bone_left(reg.host_mask, found, shifts[j] / reg.factor))
             for j, found in blades.items()
         }
         gain, measured_gain = self._display_gain(registered, reference, bone_left, previous_gain)
@@ -724,7 +592,7 @@ class Engine:
         if (gain != 1.0).any():
             scale = self._on_device(np.divide(1.0, gain, out=np.ones_like(gain), where=gain > 0).astype(np.float32))
             registered, aligned = registered * scale[:, None, None], aligned * scale[:, None, None]
-        offset = k.exposure_offset(registered, reference, weight=st.registration_mask)
+        offset = k.exposure_offset(registered, reference, weight=reg.mask)
         for j, bone in bone_left.items():
             offset[j] = k.exposure_offset(registered[j : j + 1], reference, weight=bone)[0]
         aligned = (aligned - offset[:, None, None]).clip(max=self._black)
@@ -732,9 +600,9 @@ class Engine:
         registered = registered - offset[:, None, None]
         collimated = set()
         if blades:  # (off its field the reference reads as the field's middle: a blade darkens against it)
-            reference = k.mask_field(reference, self._collimation_field, fill=self._fill)
+            reference = k.mask_field(reference, reg.field, fill=self._fill)
         for j in blades:
-            seen = self._collimation.covered(k.to_host(registered[j] - reference), shifts[j] / st.registration_factor)
+            seen = reg.collimation.covered(k.to_host(registered[j] - reference), shifts[j] / reg.factor)
             if seen is not None:
                 covered = self._blades_in_region(seen)
                 unmeasured[j] |= self._on_device(covered)
@@ -773,18 +641,18 @@ class Engine:
         lower half of the contrast alone and read as a gain of 0.93-0.95 (anterior_leak 3502
         with a collimation change), by which its frames were divided, and the front was read
         far behind the posterior wall."""
-        k, st, seg = self.kernels, self.state, self.config.segmentation
+        k, bone, seg = self.kernels, self.registration.mask, self.config.segmentation
         unchanged = self._reference_gain[1] if self._reference_gain and self._reference_gain[0] is reference else 1.0
-        gain = k.to_host(k.contrast_gain(registered, reference, weight=st.registration_mask)).astype(np.float64)
-        for j, bone in bone_left.items():
-            gain[j] = k.to_host(k.contrast_gain(registered[j : j + 1], reference, weight=bone))[0]
+        gain = k.to_host(k.contrast_gain(registered, reference, weight=bone)).astype(np.float64)
+        for j, left in bone_left.items():
+            gain[j] = k.to_host(k.contrast_gain(registered[j : j + 1], reference, weight=left))[0]
         past = np.flatnonzero(np.abs(gain / unchanged - 1.0) > seg.display_gain_kept_tolerance)
         collimated = np.isin(past, list(bone_left))
         again = {"reference": reference, "excess_sigmas": _GAIN_EXCESS_SIGMAS}
         if not collimated.all():  # (together: one host read per batch)
             plain = past[~collimated]
             images = registered[self._on_device(plain)]
-            gain[plain] = k.to_host(k.contrast_gain(images, weight=st.registration_mask, **again))
+            gain[plain] = k.to_host(k.contrast_gain(images, weight=bone, **again))
         for j in past[collimated]:
             gain[j] = k.to_host(k.contrast_gain(registered[j : j + 1], weight=bone_left[j], **again))[0]
         gain /= unchanged
@@ -801,8 +669,8 @@ class Engine:
         A single frame's noise is in it whole, the baseline's partly averaged out; at the
         lowest dose the noise of log-encoded frames is skewed, and a frame read a gain of
         0.97-0.99 against the baseline of its own display from the freeze on."""
-        k, st = self.kernels, self.state
-        gains = [k.to_host(k.contrast_gain(frame[None], mean, weight=st.registration_mask))[0] for frame in frames]
+        k, bone = self.kernels, self.registration.mask
+        gains = [k.to_host(k.contrast_gain(frame[None], mean, weight=bone))[0] for frame in frames]
         gain = float(np.median(gains))
         return gain if math.isfinite(gain) and gain > 0 else 1.0
 
@@ -813,7 +681,7 @@ class Engine:
     def _pixels_of(self, blocks: np.ndarray) -> np.ndarray:
         """Host ``blocks`` of the registration grid -> the frame's pixels they cover, a block more
         around them (the last pixels of a penumbra, the frame's rows and columns past the grid)."""
-        factor = self.state.registration_factor
+        factor = self.registration.factor
         pixels = np.zeros((self.state.rows, self.state.columns), bool)
         fine = blocks.repeat(factor, axis=0).repeat(factor, axis=1)
         pixels[: fine.shape[0], : fine.shape[1]] = fine
@@ -904,35 +772,11 @@ class Engine:
         # Where a leak's thin channel is looked for (see _freeze_baseline): beyond the body's outline.
         self._outside_body = self._crop(away > 0) if self.state.corners is not None else None
         factor = min(max(int(seg.registration_grid_mm * self._px_per_mm), 1), min(shape))
-        grid = self._host.block_mean(weight.astype(np.float32), factor=factor) > 1.0 - 0.5 / factor**2
-        if not grid.any():  # a field too small for whole blocks: the frame's own pixels
-            factor, grid = 1, weight
-        self.state.registration_factor = factor
-        self.state.reference = self.kernels.block_mean(first, factor=factor)
-        self.state.registration_weight = self._on_device(weight)
-        self.state.registration_mask = self._on_device(grid)
-        self._host_registration_mask = grid
-        # Collimator blades are looked for on the same grid, in the blocks wholly in the field.
-        field = self._host.block_mean(self._host_inner_fov.astype(np.float32), factor=factor) > 1.0 - 0.5 / factor**2
-        rel = self.config.reliability
-        self._collimation = Collimation(
-            self._host,
-            field,
-            min_step=rel.collimator_min_step,
-            min_edge_share=rel.collimator_min_edge_share,
-            block_mm=factor / self._px_per_mm,
+        self.registration = reg = Registration(
+            self.kernels, self._host, weight=weight, inner_field=self._host_inner_fov, factor=factor,
+            px_per_mm=self._px_per_mm, reliability=self.config.reliability, fill=self._fill, to_device=self._on_device,
         )
-        self._collimation_edge = self._on_device(self._collimation.edge)
-        self._collimation_field = self._on_device(self._collimation.field)
-        # The frame's level against the reference, before registration, for the edge: on a
-        # quarter of the bone (every second block in both directions), as good for a median.
-        sparse = np.zeros_like(grid)
-        sparse[::2, ::2] = grid[::2, ::2]
-        self._host_edge_level_weight = sparse if sparse.any() else grid
-        self._edge_level_weight = self._on_device(self._host_edge_level_weight)
-        self.state.registration_window = self._on_device(
-            self._host.registration_window(grid, taper_px=_TAPER_PX / factor)
-        )
+        self.state.reference = self.kernels.block_mean(first, factor=reg.factor)
         # The filter is chosen for the noise where the cement will be: the body (else the bone).
         self._noise_region = weight
         if self.state.corners is not None:

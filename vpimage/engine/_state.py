@@ -32,17 +32,9 @@ class EngineState:
     Attributes
     ----------
     reference : ndarray, float32, [rows // factor, cols // factor] or None
-        What motion is measured against, on the registration grid (block means of
-        ``registration_factor`` px): frame 0, then the mean of the aligned pre-injection frames.
-    registration_weight : ndarray of bool, [rows, cols] or None
-        Pixels motion (and the pixel noise) is measured on: inside the field, away from
-        its edge and from the body and its surroundings where cement appears.
-    registration_factor : int
-        Side of the pixel blocks motion is measured on (1: the frame's own pixels).
-    registration_mask : ndarray of bool, [rows // factor, cols // factor] or None
-        The blocks wholly in ``registration_weight``.
-    registration_window : ndarray, float32, [rows // factor, cols // factor] or None
-        The coarse registration's window over ``registration_mask`` (computed once).
+        What motion is measured against, on the registration grid (block means of ``factor``
+        px, the engine's ``Registration``): frame 0, then the mean of the aligned
+        pre-injection frames.
     pre_injection : list of ndarray, float32, [roi_rows, roi_cols]
         Aligned attenuation frames before any cement (while the baseline is open).
     pre_injection_coarse : list of ndarray, float32, [rows // factor, cols // factor]
@@ -140,10 +132,6 @@ class EngineState:
     corners: Corners | None
     corners_anchor_frame: int | None
     reference: np.ndarray | None = None
-    registration_weight: np.ndarray | None = None
-    registration_factor: int = 1
-    registration_mask: np.ndarray | None = None
-    registration_window: np.ndarray | None = None
     pre_injection: list = field(default_factory=list)
     pre_injection_coarse: list = field(default_factory=list)
     pre_injection_noise: list = field(default_factory=list)
