@@ -58,8 +58,8 @@ class Registration:
     inner_field : ndarray of bool, [rows, cols]
         Host: the field well inside its edge (where collimator blades are looked for).
     factor : int
-        Side of the blocks motion is measured on, px (>= 1); 1 when the field holds no
-        whole block of ``weight``.
+        Side of the blocks motion is to be measured on, px (>= 1); the frame's own pixels
+        (1) are taken when ``weight`` holds no whole block.
     px_per_mm : float
         The pixel size the rules sized in mm are applied at, px per mm.
     reliability : ReliabilityConfig
