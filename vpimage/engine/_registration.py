@@ -44,6 +44,12 @@ _SCALE_CHECK_SCORE_DROP = 0.002
 _AFFINE_EXPLAINS = 0.7
 
 
+def _whole_blocks(host, mask: np.ndarray, factor: int) -> np.ndarray:
+    """The ``factor`` x ``factor`` px blocks wholly in ``mask`` (host bool ``[rows, cols]``): bool
+    ``[rows // factor, cols // factor]``."""
+    return host.block_mean(mask.astype(np.float32), factor=factor) > 1.0 - 0.5 / factor**2
+
+
 class Registration:
     """Where one study's motion is measured, and the translation of its frames against a reference.
 
@@ -90,7 +96,7 @@ class Registration:
     def __init__(self, kernels, host, *, weight, inner_field, factor, px_per_mm, reliability, fill, to_device):
         self.kernels, self._host, self._to_device = kernels, host, to_device
         self._reliability, self.fill = reliability, fill
-        grid = host.block_mean(weight.astype(np.float32), factor=factor) > 1.0 - 0.5 / factor**2
+        grid = _whole_blocks(host, weight, factor)
         if not grid.any():  # a field too small for whole blocks: the frame's own pixels
             factor, grid = 1, weight
         self.factor = factor
@@ -98,7 +104,7 @@ class Registration:
         self.weight, self.mask, self.host_mask = to_device(weight), to_device(grid), grid
         self.window = to_device(host.registration_window(grid, taper_px=_TAPER_PX / factor))
         # Collimator blades are looked for on the same grid, in the blocks wholly in the field.
-        field = host.block_mean(inner_field.astype(np.float32), factor=factor) > 1.0 - 0.5 / factor**2
+        field = _whole_blocks(host, inner_field, factor)
         self.collimation = Collimation(
             host,
             field,
