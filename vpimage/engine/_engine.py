@@ -26,7 +26,7 @@ from vpimage.config import RunConfig
 from vpimage.engine._denoise import Denoiser
 from vpimage.engine._registration import Registration
 from vpimage.engine._result import FrameResult
-from vpimage.engine._state import EngineState
+from vpimage.engine._state import EngineState, PreInjectionBuffer
 from vpimage.errors import ArgumentError
 from vpimage.kernels import get_backend, resolve
 from vpimage.measures import Corners
@@ -813,22 +813,21 @@ class Engine:
         The buffered frames were read at the first frame's contrast and level. When half of
         them or more had to be divided by a gain, it was the first frame that showed another
         contrast (its display's), or the display changed since: they are read back at the
-        contrast (:meth:`_buffered_gain`) and level the divided frames showed.
+        contrast (:attr:`PreInjectionBuffer.shown_gain`) and level the divided frames showed.
         """
         k, seg, st = self.kernels, self.config.segmentation, self.state
-        level, gain = 0.0, self._buffered_gain()
+        buffer = st.pre_injection
+        level, gain = 0.0, buffer.shown_gain
         if gain != 1.0:
-            divided = [offset for g, offset in zip(st.pre_injection_gain, st.pre_injection_offset) if g != 1.0]
+            divided = [offset for g, offset in zip(buffer.gain, buffer.offset) if g != 1.0]
             level = float(np.median([k.to_host(offset) for offset in divided]))
-            st.pre_injection = [(frame + level) * gain for frame in st.pre_injection]
-            st.pre_injection_coarse = [(frame + level) * gain for frame in st.pre_injection_coarse]
-            st.pre_injection_noise = [noise * gain for noise in st.pre_injection_noise]
+            buffer.read_at(level, gain)
         self._leave_out_mismatched()
-        st.baseline, st.baseline_frames = k.mean_frames(st.pre_injection), len(st.pre_injection)
-        st.reference = k.mean_frames(st.pre_injection_coarse)
+        st.baseline, st.baseline_frames = k.mean_frames(buffer.frames), len(buffer)
+        st.reference = k.mean_frames(buffer.coarse)
         st.display_gain = math.nan  # (the frames after are measured against the new reference)
         st.registration_scores = []
-        self._reference_gain = (st.reference, self._gain_of_averaged(st.pre_injection_coarse, st.reference))
+        self._reference_gain = (st.reference, self._gain_of_averaged(buffer.coarse, st.reference))
         # The steel needle is in the baseline, so the subtraction removes it; a fraction of
         # a pixel of residual misregistration along its steel-sized edges leaves a trace
         # that the edge-raised threshold mostly absorbs. What is left may not start new
@@ -836,15 +835,15 @@ class Engine:
         # the needle track out of the body (a real leak path) still counts.
         needle, st.needle = self._needle_in(st.baseline)
         st.needle_rim = st.needle & ~k.binary_erosion(needle)
-        st.excluded = ~st.pre_injection_inside
+        st.excluded = ~buffer.inside
         # The filter and the noise map are chosen on the host (once per study), the same
         # on every backend. Headroom over the frame-by-frame limit, so that noise
         # fluctuations do not flap.
-        pre_injection = [k.to_host(frame) for frame in st.pre_injection]
+        pre_injection = [k.to_host(frame) for frame in buffer.frames]
         self.denoiser.fit(
             pre_injection,
             self._noise_region,
-            pixel_noise=float(np.mean(st.pre_injection_noise)),
+            pixel_noise=float(np.mean(buffer.noise)),
             contrast=seg.cement_contrast,
             min_snr=_SNR_HEADROOM * self.config.reliability.min_snr,
         )
@@ -888,14 +887,7 @@ class Engine:
             channel_noise = self.denoiser.noise_map(pre_injection, baseline, measured, step=channel_step)
             st.channel_threshold_raise = edges + self._noise_raise(channel_noise)
             st.channel_excluded = st.needle | self._on_device(~self._outside_body)
-        st.pre_injection = []
-        st.pre_injection_coarse = []
-        st.pre_injection_noise = []
-        st.pre_injection_outliers = []
-        st.pre_injection_gain = []
-        st.pre_injection_offset = []
-        st.pre_injection_index = []
-        st.pre_injection_inside = None
+        st.pre_injection = PreInjectionBuffer()
         return level, gain
 
     def _noise_raise(self, noise: np.ndarray, gain: float = 1.0):
@@ -929,35 +921,32 @@ class Engine:
         frames) more than 1 px.
         """
         k, seg, st = self.kernels, self.config.segmentation, self.state
-        if len(st.pre_injection) < 3:
+        buffer = st.pre_injection
+        if len(buffer) < 3:
             return
-        first = k.to_host(st.pre_injection[0])
+        first = k.to_host(buffer.frames[0])
         pixel_noise = float(self._host.pixel_noise(first[None], weight=self._noise_region)[0][0])
         min_snr = _SNR_HEADROOM * self.config.reliability.min_snr
         step = self.denoiser.single_frame_step(pixel_noise, contrast=seg.cement_contrast, min_snr=min_snr, baseline_frames=2)
-        levels, measured = k.to_host(k.mean_frames(st.pre_injection)), k.to_host(st.pre_injection_inside)
+        levels, measured = k.to_host(k.mean_frames(buffer.frames)), k.to_host(buffer.inside)
         noise = self._noise_raise(self.denoiser.noise_map([first], levels, measured, step=step, baseline_frames=2))
-        while len(st.pre_injection) >= 3:
-            n, mean = len(st.pre_injection), k.mean_frames(st.pre_injection)
-            exclude = ~st.pre_injection_inside | self._needle_in(mean)[1]
+        while len(buffer) >= 3:
+            n, mean = len(buffer), k.mean_frames(buffer.frames)
+            exclude = ~buffer.inside | self._needle_in(mean)[1]
             raised = seg.registration_error_px * self._edge_strength(mean) + noise
             fallen = [
                 self._fallen_px(
                     self.denoiser.apply(k.mask_field(frame - (mean * n - frame) / (n - 1), ~exclude, fill=0.0), step),
                     raised, 1.0, exclude,
                 )
-                for frame in st.pre_injection
+                for frame in buffer.frames
             ]
             worst = int(np.argmax(fallen))
             if fallen[worst] < seg.min_area_px:
                 return
-            st.baseline_left_out.append(st.pre_injection_index[worst])
-            for buffered in (
-                st.pre_injection, st.pre_injection_coarse, st.pre_injection_noise, st.pre_injection_outliers,
-                st.pre_injection_gain, st.pre_injection_offset, st.pre_injection_index,
-            ):
-                del buffered[worst]
-            st.outlier_reference = float(np.median(st.pre_injection_outliers))
+            st.baseline_left_out.append(buffer.index[worst])
+            buffer.drop(worst)
+            st.outlier_reference = buffer.outlier_share
 
     # -- one frame -----------------------------------------------------------------------
 
@@ -1030,9 +1019,7 @@ class Engine:
                 else:
                     self._segment(first, inside, time_s)
             elif problem not in _IMAGE_PROBLEMS:
-                self._add_pre_injection(
-                    aligned, registered, inside, noise, prepared.outliers[j], prepared.gain[j], prepared.offset[j], index
-                )
+                self._add_pre_injection(prepared, j, inside, index)
         if st.corners_anchor_frame is not None:  # (measured against corners not yet on these images)
             problem = problem or WALL_NOT_PLACED
         return self._measure(time_s, index, shift, problem)
@@ -1045,27 +1032,18 @@ class Engine:
             st.corners = st.corners.translated(-shift[1], -shift[0])
             st.corners_anchor_frame = None
 
-    def _add_pre_injection(
-        self, aligned, registered, inside, noise: float, outliers: float, gain: float, offset, index: int
-    ) -> None:
+    def _add_pre_injection(self, prepared: _Prepared, j: int, inside, index: int) -> None:
+        """Buffer frame ``j`` of ``prepared`` (``inside``: the pixels it measures; ``index``: its
+        frame index); the baseline is frozen once the buffer is full."""
         k, st = self.kernels, self.state
-        st.pre_injection.append(k.copy(aligned))  # not a view holding its whole batch
-        # The same frame on the registration grid (the baseline is registered on).
-        st.pre_injection_coarse.append(k.copy(registered))
-        st.pre_injection_noise.append(noise)
-        st.pre_injection_outliers.append(outliers)
-        st.outlier_reference = float(np.median(st.pre_injection_outliers))
-        st.pre_injection_gain.append(gain)
-        st.pre_injection_offset.append(offset)
-        st.pre_injection_index.append(index)
-        st.pre_injection_inside = inside if st.pre_injection_inside is None else st.pre_injection_inside & inside
+        st.pre_injection.add(
+            k.copy(prepared.aligned[j]), k.copy(prepared.registered[j]), inside,  # (not views of the whole batch)
+            noise=prepared.noise[j], outliers=prepared.outliers[j], gain=prepared.gain[j],
+            offset=prepared.offset[j], index=index,
+        )
+        st.outlier_reference = st.pre_injection.outlier_share
         if len(st.pre_injection) >= self.config.segmentation.baseline_frames_max:
             self._freeze_baseline()
-
-    def _buffered_gain(self) -> float:
-        """The gain most pre-injection frames were divided by: their upper median, a gain one of
-        them showed (of 1 and 0.85 five times each, 0.85, not a contrast no frame showed)."""
-        return float(np.sort(self.state.pre_injection_gain)[len(self.state.pre_injection_gain) // 2])
 
     def _against_buffer(self, aligned: np.ndarray, inside: np.ndarray) -> tuple[bool, bool]:
         """Whether this frame holds a cement-sized blob against the pre-injection mean, and
@@ -1081,12 +1059,13 @@ class Engine:
         of collimation), so a run with a usable start is measured as it was.
         """
         k, seg, st = self.kernels, self.config.segmentation, self.state
-        if not st.pre_injection:
+        buffer = st.pre_injection
+        if len(buffer) == 0:
             return False, False
-        exclude = ~(inside & st.pre_injection_inside)
-        mean = k.mean_frames(st.pre_injection)
+        exclude = ~(inside & buffer.inside)
+        mean = k.mean_frames(buffer.frames)
         difference = aligned - mean
-        gain = self._buffered_gain()
+        gain = buffer.shown_gain
         if gain != 1.0:  # (at the contrast most buffered frames show, as _freeze_baseline reads them)
             difference, mean = difference * gain, mean * gain
         # Zero off the field before filtering, so that its edge cannot bleed inward.

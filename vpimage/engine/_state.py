@@ -11,7 +11,79 @@ import numpy as np
 from vpimage.alerts import AlertStateMachine
 from vpimage.measures import Corners, FrontSpeedEstimator
 
-__all__ = ["EngineState"]
+__all__ = ["EngineState", "PreInjectionBuffer"]
+
+
+@dataclass
+class PreInjectionBuffer:
+    """The frames before any cement, each aligned on the reference and read at its contrast
+    and level, and what was measured of each: their mean becomes the baseline.
+
+    Attributes
+    ----------
+    frames : list of ndarray, float32, [roi_rows, roi_cols]
+        Aligned attenuation of each buffered frame (the engine's backend arrays).
+    coarse : list of ndarray, float32, [rows // factor, cols // factor]
+        The same frames on the registration grid (their mean becomes the reference).
+    noise : list of float
+        Raw pixel noise of each frame (attenuation units).
+    outliers : list of float
+        The share of outliers among each frame's bone pixels (see ``kernels.pixel_noise``), 0..1.
+    gain : list of float
+        The gain each frame was divided by to show the reference's contrast.
+    offset : list of 0-d arrays
+        The offset of level then taken out of each frame (attenuation units).
+    index : list of int
+        The frame index of each.
+    inside : ndarray of bool, [roi_rows, roi_cols] or None
+        Pixels well inside the field (and the search margin) in every buffered frame; None
+        while the buffer is empty.
+    """
+
+    frames: list = field(default_factory=list)
+    coarse: list = field(default_factory=list)
+    noise: list = field(default_factory=list)
+    outliers: list = field(default_factory=list)
+    gain: list = field(default_factory=list)
+    offset: list = field(default_factory=list)
+    index: list = field(default_factory=list)
+    inside: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+    def add(self, frame, coarse, inside, *, noise: float, outliers: float, gain: float, offset, index: int) -> None:
+        """Buffer one frame (its own arrays, not views that hold a whole batch) and what was measured of it."""
+        self.frames.append(frame)
+        self.coarse.append(coarse)
+        self.noise.append(noise)
+        self.outliers.append(outliers)
+        self.gain.append(gain)
+        self.offset.append(offset)
+        self.index.append(index)
+        self.inside = inside if self.inside is None else self.inside & inside
+
+    def drop(self, i: int) -> None:
+        """Leave buffered frame ``i`` out. (``inside`` keeps its field: it can only exclude more.)"""
+        for records in (self.frames, self.coarse, self.noise, self.outliers, self.gain, self.offset, self.index):
+            del records[i]
+
+    def read_at(self, level: float, gain: float) -> None:
+        """Read every buffered frame again as ``(frame + level) * gain``, its noise times ``gain``."""
+        self.frames = [(frame + level) * gain for frame in self.frames]
+        self.coarse = [(frame + level) * gain for frame in self.coarse]
+        self.noise = [noise * gain for noise in self.noise]
+
+    @property
+    def outlier_share(self) -> float:
+        """The median of the frames' outlier shares, 0..1."""
+        return float(np.median(self.outliers))
+
+    @property
+    def shown_gain(self) -> float:
+        """The gain most buffered frames were divided by: their upper median, a gain one of
+        them showed (of 1 and 0.85 five times each, 0.85, not a contrast no frame showed)."""
+        return float(np.sort(self.gain)[len(self.gain) // 2])
 
 
 @dataclass
@@ -35,26 +107,12 @@ class EngineState:
         What motion is measured against, on the registration grid (block means of ``factor``
         px, the engine's ``Registration``): frame 0, then the mean of the aligned
         pre-injection frames.
-    pre_injection : list of ndarray, float32, [roi_rows, roi_cols]
-        Aligned attenuation frames before any cement (while the baseline is open).
-    pre_injection_coarse : list of ndarray, float32, [rows // factor, cols // factor]
-        The same frames, aligned, on the registration grid (their mean becomes ``reference``).
-    pre_injection_noise : list of float
-        Raw pixel noise of each buffered frame (attenuation units).
-    pre_injection_outliers : list of float
-        The share of outliers among each buffered frame's bone pixels (see
-        ``kernels.pixel_noise``), 0..1.
+    pre_injection : PreInjectionBuffer
+        The frames before any cement, while the baseline is open (empty once it is frozen).
     outlier_reference : float or None
-        Their median: the share the study's own anatomy gives, which a frame's must not
-        exceed by ``reliability.max_outlier_rise``; None before the first buffered frame.
-    pre_injection_gain : list of float
-        The gain each buffered frame was divided by to show the reference's contrast.
-    pre_injection_offset : list of 0-d arrays
-        The offset of level then taken out of each buffered frame (attenuation units).
-    pre_injection_index : list of int
-        The frame index of each buffered frame.
-    pre_injection_inside : ndarray of bool, [roi_rows, roi_cols] or None
-        Pixels well inside the field (and the search margin) in every buffered frame.
+        The median share of outliers among the buffered frames' bone pixels: the share the
+        study's own anatomy gives, which a frame's must not exceed by
+        ``reliability.max_outlier_rise``; None before the first buffered frame.
     baseline : ndarray, float32, [roi_rows, roi_cols] or None
         Mean aligned attenuation before injection; None until it is frozen.
     baseline_frames : int
@@ -132,15 +190,8 @@ class EngineState:
     corners: Corners | None
     corners_anchor_frame: int | None
     reference: np.ndarray | None = None
-    pre_injection: list = field(default_factory=list)
-    pre_injection_coarse: list = field(default_factory=list)
-    pre_injection_noise: list = field(default_factory=list)
-    pre_injection_outliers: list = field(default_factory=list)
+    pre_injection: PreInjectionBuffer = field(default_factory=PreInjectionBuffer)
     outlier_reference: float | None = None
-    pre_injection_gain: list = field(default_factory=list)
-    pre_injection_offset: list = field(default_factory=list)
-    pre_injection_index: list = field(default_factory=list)
-    pre_injection_inside: np.ndarray | None = None
     baseline: np.ndarray | None = None
     baseline_frames: int = 0
     baseline_left_out: list = field(default_factory=list)
@@ -188,3 +239,4 @@ class EngineState:
     def injecting(self) -> bool:
         """True once the baseline is frozen and cement is looked for."""
         return self.baseline is not None
+
