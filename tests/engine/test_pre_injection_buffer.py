@@ -73,8 +73,15 @@ def test_reading_the_frames_at_another_contrast_and_level():
     [
         ([1.0, 1.0, 1.15], 1.0),  # one frame of another display
         ([1.0, 1.15, 1.15], 1.15),  # the display changed after the first frame
-        ([1.0, 1.1, 1.2, 1.2], 1.2),  # a gain a frame showed, not the median's 1.15
         ([1.0, 1.0, 1.0, 1.15], 1.0),
+        ([1.0, 1.1, 1.2, 1.2], 1.1),  # a gain a frame showed, not the median's 1.15
+        ([1.0, 0.85, 0.85, 0.85, 1.0, 0.85], 0.85),  # more than half divided, in any order
+        # Only half of them divided: the reference's contrast, whichever way the display changed.
+        ([1.0, 1.0, 1.15, 1.15], 1.0),
+        ([0.85, 0.85, 1.0, 1.0], 1.0),
+        # All divided, two gains: the one nearer 1, either way.
+        ([0.8, 0.8, 0.9, 0.9], 0.9),
+        ([1.1, 1.1, 1.2, 1.2], 1.1),
     ],
 )
 def test_the_contrast_most_buffered_frames_showed(gains, shown):

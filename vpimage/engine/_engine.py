@@ -810,8 +810,8 @@ class Engine:
         Returns how a frame read against the reference until now is read against the new
         one: ``(level, gain)``, ``(aligned + level) * gain``.
 
-        The buffered frames were read at the first frame's contrast and level. When half of
-        them or more had to be divided by a gain, it was the first frame that showed another
+        The buffered frames were read at the first frame's contrast and level. When more than
+        half of them had to be divided by a gain, it was the first frame that showed another
         contrast (its display's), or the display changed since: they are read back at the
         contrast (:attr:`PreInjectionBuffer.shown_gain`) and level the divided frames showed.
         """
