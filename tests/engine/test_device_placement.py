@@ -111,13 +111,13 @@ def test_once_the_baseline_is_frozen_the_host_reads_a_mask_per_frame_and_the_mot
     steady = [(frames, reads) for frozen, frames, reads in batches if frozen]
     assert len(steady) >= 2
     for frames, reads in steady:
-        checks = {"_ecc_translation", "_component_roots", "_display_gain"}
+        checks = {"_ecc_translation", "_component_roots", "gains"}
         assert {reader: n for reader, n in reads.items() if reader not in checks} == {
             "_measure": frames,
             "_prepare": 4,
             "estimate": 2,
         }
-        assert reads["_display_gain"] in (1, 2)
+        assert reads["gains"] in (1, 2)
         # One registration per batch, all its frames in lock step, checked every 5th iteration.
         assert reads["_ecc_translation"] <= _torch._ECC_ITERATIONS // 5
 

@@ -26,19 +26,25 @@ Measured before the engine read each frame's contrast (kernels' ``contrast_gain`
   average): the gain is now read over the one the baseline's own frames read on it.
 
 Here the truth is the same study without the change: the alerts must be the same, frame by
-frame, and the cement the same to a few pixels.
+frame, and the cement the same to a few pixels. At the end, the engine's DisplayGain on its own,
+against frames made from a reference by a known gain.
 """
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
+from scipy import ndimage as ndi
 
 from vpimage.alerts import AlertLevel
 
 import test_accuracy
 from test_accuracy import VARIANTS, Batch, Corners, RunConfig, SynthOptions, analyse, as_ingested, simulate, unchanged_study
 from vpimage.engine import Engine
+from vpimage.engine._display import DisplayGain
+from vpimage.kernels import get_backend
 
 
 def shown_at_gain(scenario: str, seed: int, frames: slice, gain: float, *, batch: int = 16):
@@ -130,3 +136,75 @@ def test_an_unchanged_display_at_the_lowest_dose_reads_a_gain_of_one(scenario, s
     measured = np.array(gains)[np.isfinite(gains)]  # (not the frame the baseline froze on)
     assert len(measured) == len(frames) - 1
     assert np.abs(measured - 1.0).max() <= 0.025
+
+
+# -- DisplayGain on its own: frames made from a reference by a known gain and level -------------
+
+HOST = get_backend("numpy")
+
+
+def display_gain() -> tuple[DisplayGain, np.ndarray]:
+    """A DisplayGain on every pixel of a 32 x 32 grid, the default tolerances, and a reference
+    with contrast to read (smoothed noise, attenuation units)."""
+    rng = np.random.default_rng(0)
+    reference = ndi.gaussian_filter(rng.normal(size=(32, 32)), 2.0).astype(np.float32) * 10 + 3
+    seg = RunConfig.defaults().segmentation
+    display = DisplayGain(HOST, np.ones((32, 32), bool), tolerance=seg.display_gain_tolerance,
+                          kept_tolerance=seg.display_gain_kept_tolerance, to_device=np.asarray)
+    return display, reference
+
+
+def shown(reference: np.ndarray, gains) -> np.ndarray:
+    """Frames ``[B, 32, 32]`` of the reference at each gain, each at another level."""
+    return np.stack([g * reference + 0.5 * i for i, g in enumerate(gains)]).astype(np.float32)
+
+
+def test_a_gain_past_the_tolerance_is_divided_and_one_within_it_is_only_measured():
+    display, reference = display_gain()
+    divided, measured = display.gains(shown(reference, [1.1, 1.0, 0.97, 0.8]), reference, {}, math.nan)
+    np.testing.assert_allclose(measured, [1.1, 1.0, 0.97, 0.8], atol=1e-5)
+    np.testing.assert_allclose(divided, [1.1, 1.0, 1.0, 0.8], atol=1e-5)
+
+
+def test_a_display_changed_and_kept_is_divided_from_its_second_frame():
+    # 1.04 on two frames running (within the single frame's 5 %, past the kept 3 %): the first
+    # is not divided, the second is; a frame the other way from the one before is not.
+    display, reference = display_gain()
+    divided, _ = display.gains(shown(reference, [1.04, 1.04, 0.96, 1.0]), reference, {}, math.nan)
+    np.testing.assert_allclose(divided, [1.0, 1.04, 1.0, 1.0], atol=1e-5)
+    # The frame before the batch (``previous``) counts as the frame before its first.
+    divided, _ = display.gains(shown(reference, [1.04]), reference, {}, 1.04)
+    np.testing.assert_allclose(divided, [1.04], atol=1e-5)
+
+
+def test_a_frame_with_the_contrast_inverted_or_flat_reads_no_contrast():
+    display, reference = display_gain()
+    frames = np.stack([-reference, np.full_like(reference, 2.0)])
+    divided, measured = display.gains(frames, reference, {}, math.nan)
+    assert measured[0] == pytest.approx(-1.0, abs=1e-5) and measured[1] == pytest.approx(0.0, abs=1e-6)
+    np.testing.assert_array_equal(divided, [0.0, 0.0])
+
+
+def test_the_gain_of_a_new_reference_is_read_over_what_its_own_frames_read_on_it():
+    # The frames a baseline is the mean of read 0.97 on it (as a low-dose mean reads its own
+    # frames): a frame of their display reads 1 against it, not 0.97; against another
+    # reference the gain is read as it is.
+    display, reference = display_gain()
+    display.rebase(list(shown(reference, [0.97, 0.97, 0.97])), reference)
+    _, measured = display.gains(shown(reference, [0.97, 1.1 * 0.97]), reference, {}, math.nan)
+    np.testing.assert_allclose(measured, [1.0, 1.1], atol=1e-5)
+    _, measured = display.gains(shown(reference, [0.97]), reference.copy(), {}, math.nan)
+    np.testing.assert_allclose(measured, [0.97], atol=1e-5)
+
+
+def test_a_frame_with_blades_is_read_on_the_bone_they_leave():
+    # Frame 0's right half is dark (a blade): over the whole grid its gain is off, over the
+    # left half (the bone the blades leave) it is the display's.
+    display, reference = display_gain()
+    frames = shown(reference, [1.0, 1.0])
+    frames[0, :, 16:] = 0.0
+    left = np.zeros((32, 32), bool)
+    left[:, :16] = True
+    divided, measured = display.gains(frames, reference, {0: left}, math.nan)
+    np.testing.assert_allclose(measured, [1.0, 1.0], atol=1e-5)
+    assert display.gains(frames, reference, {}, math.nan)[1][0] < 0.9

@@ -24,6 +24,7 @@ from vpimage.alerts import (
 )
 from vpimage.config import RunConfig
 from vpimage.engine._denoise import Denoiser
+from vpimage.engine._display import DisplayGain
 from vpimage.engine._registration import Registration
 from vpimage.engine._result import FrameResult
 from vpimage.engine._state import EngineState, PreInjectionBuffer
@@ -77,12 +78,6 @@ _MIN_REGISTRATION_SHARE = 0.1
 _SCORE_LEVEL_FRAMES = 5
 # How far a clipped pixel reaches into the bicubic alignment's result, px (its outer taps).
 _BICUBIC_REACH_PX = 2
-# A contrast gain past the tolerance is measured again without the pixels its fit leaves this many
-# robust standard deviations more attenuating (cement; see kernels' contrast_gain). Fewer (3, once
-# or twice) also left out the skewed noise of a low-dose frame's dense bone, and moved the gain of
-# blade frames of no_leak 3030 (benchmarks/anatomy.py, low dose, blades) from 0.948 to 0.935.
-_GAIN_EXCESS_SIGMAS = 5.0
-
 # Frames registered and aligned at a time on the cpu, the next ones by a worker thread meanwhile:
 # 2 is the fastest at 512 and 1024 px (benchmarks/throughput.py).
 _CPU_CHUNK_FRAMES = 2
@@ -115,7 +110,7 @@ class _Prepared:
     ``magnified`` (bool, see :meth:`Registration.magnified`), ``noise``, ``outliers``
     (their share of the bone pixels, see ``kernels.pixel_noise``), ``clipped``, the ``gain``
     of their contrast they were divided by and the ``measured_gain`` (see
-    :meth:`Engine._display_gain`) ``[n]``; device ``aligned`` and
+    :meth:`DisplayGain.gains`) ``[n]``; device ``aligned`` and
     ``unmeasured`` (region of interest) and ``registered`` (registration grid) ``[n, ...]``, and
     the ``offset`` of their level taken out ``[n]``; ``collimated``: the frames (from 0) whose
     blades come near the body."""
@@ -250,6 +245,9 @@ class Engine:
     registration : Registration or None
         Where the study's motion is measured and how (:mod:`._registration`), set up on the
         first frame; None before it.
+    display : DisplayGain or None
+        The contrast each frame's display shows against the reference (:mod:`._display`), set
+        up on the first frame; None before it.
     denoiser : Denoiser
         The study's noise reduction (:mod:`._denoise`), chosen when the baseline is made.
 
@@ -268,7 +266,7 @@ class Engine:
       decide whether a frame is reliable or shows collimator blades (the frames are
       aligned once the shifts are back: the region of interest is moved with a halo as
       wide as the largest shift), then the gains of the frames' contrast (``[B]``: the
-      noise is read at the reference's contrast too, see :meth:`_display_gain`), and
+      noise is read at the reference's contrast too, see :meth:`DisplayGain.gains`), and
       again, together, those of the frames whose gain is past the tolerance;
     - once per frame, the accumulated cement mask (``[rows, cols]`` bool) for the
       measures and the outputs;
@@ -357,7 +355,7 @@ class Engine:
         self._inner_fov = self._on_device(self._host_inner_fov)
         self._away_from_body: tuple[Corners, np.ndarray] | None = None
         self.registration: Registration | None = None  # (set up on the first frame)
-        self._reference_gain: tuple | None = None  # (reference, the gain frames of its display read on it)
+        self.display: DisplayGain | None = None  # (set up on the first frame)
         self._worker = None
         if self.device == "cpu":  # (see process; its thread ends when the engine is collected)
             self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vpimage-prepare")
@@ -568,7 +566,7 @@ class Engine:
         and ``frames`` (the pixel values) give the region of interest ``[B, roi_rows,
         roi_cols]``, the registration grid, the region's pixels not measured (bool), the
         set of frames whose collimator blades come near the body (``corners``), the host
-        gains ``[B]`` the frames were divided by and those measured (see :meth:`_display_gain`;
+        gains ``[B]`` the frames were divided by and those measured (see :meth:`DisplayGain.gains`;
         ``previous_gain``: the frame's before the first) and the offsets of level then taken
         out (device, ``[B]``). ``blades``: the frames with collimator blades, and the blocks
         they cover (detector coordinates).
@@ -587,7 +585,7 @@ class Engine:
             j: self._on_device(reg.collimation.bone_left(reg.host_mask, found, shifts[j] / reg.factor))
             for j, found in blades.items()
         }
-        gain, measured_gain = self._display_gain(registered, reference, bone_left, previous_gain)
+        gain, measured_gain = self.display.gains(registered, reference, bone_left, previous_gain)
         aligned = self._aligned(attenuation, shifts, order=3)
         if (gain != 1.0).any():
             scale = self._on_device(np.divide(1.0, gain, out=np.ones_like(gain), where=gain > 0).astype(np.float32))
@@ -620,59 +618,6 @@ class Engine:
             return np.zeros((len(frames), *self._crop(self.fov_mask).shape), bool)  # (none near: nothing to move)
         white = self._aligned(frames, shifts, order=0) >= self.white_level  # (nearest neighbour keeps values)
         return k.binary_dilation(white, iterations=_BICUBIC_REACH_PX)
-
-    def _display_gain(self, registered, reference, bone_left: dict, previous: float) -> tuple[np.ndarray, np.ndarray]:
-        """Host gains ``[B]`` of the contrast each frame on the registration grid shows against
-        ``reference``, on the bone motion is measured on (``bone_left``: the frames with
-        collimator blades, and the bone they leave, device), over the gain a frame of the
-        reference's own display reads on it (see :meth:`_gain_of_averaged`): the gain the
-        frame is divided by, and the gain measured (NaN where it cannot be).
-
-        The frame is divided by its gain past ``segmentation.display_gain_tolerance`` of 1,
-        or past ``segmentation.display_gain_kept_tolerance`` on the same side as the frame
-        before it (``previous``, its measured gain; NaN: none): a display changed and kept
-        by 4.5-6 % read 1.04-1.05, and the frames within the single frame's tolerance read
-        dense bone as cement (no_leak 7 stopped from its 43rd frame on). Elsewhere the
-        frame is not divided (1), and 0 is the gain of a frame that shows no contrast of the
-        reference's (flat or inverted).
-
-        A gain past the kept tolerance is measured again without the pixels its fit leaves
-        far more attenuating: a leak's cement, on the little bone blades leave, lifted the
-        lower half of the contrast alone and read as a gain of 0.93-0.95 (anterior_leak 3502
-        with a collimation change), by which its frames were divided, and the front was read
-        far behind the posterior wall."""
-        k, bone, seg = self.kernels, self.registration.mask, self.config.segmentation
-        unchanged = self._reference_gain[1] if self._reference_gain and self._reference_gain[0] is reference else 1.0
-        gain = k.to_host(k.contrast_gain(registered, reference, weight=bone)).astype(np.float64)
-        for j, left in bone_left.items():
-            gain[j] = k.to_host(k.contrast_gain(registered[j : j + 1], reference, weight=left))[0]
-        past = np.flatnonzero(np.abs(gain / unchanged - 1.0) > seg.display_gain_kept_tolerance)
-        collimated = np.isin(past, list(bone_left))
-        again = {"reference": reference, "excess_sigmas": _GAIN_EXCESS_SIGMAS}
-        if not collimated.all():  # (together: one host read per batch)
-            plain = past[~collimated]
-            images = registered[self._on_device(plain)]
-            gain[plain] = k.to_host(k.contrast_gain(images, weight=bone, **again))
-        for j in past[collimated]:
-            gain[j] = k.to_host(k.contrast_gain(registered[j : j + 1], weight=bone_left[j], **again))[0]
-        gain /= unchanged
-        away = gain - 1.0  # (NaN compares false: not divided)
-        before = np.concatenate([[previous - 1.0], away[:-1]])
-        kept = np.minimum(np.abs(away), np.abs(before)) > seg.display_gain_kept_tolerance
-        divided = (np.abs(away) > seg.display_gain_tolerance) | (kept & (np.sign(away) == np.sign(before)))
-        return np.where(divided, gain, 1.0).clip(min=0.0), gain
-
-    def _gain_of_averaged(self, frames: list, mean) -> float:
-        """The median gain the ``frames`` (registration grid) read against their ``mean``: what a
-        frame of their display reads on the baseline (1 where it cannot be measured).
-
-        A single frame's noise is in it whole, the baseline's partly averaged out; at the
-        lowest dose the noise of log-encoded frames is skewed, and a frame read a gain of
-        0.97-0.99 against the baseline of its own display from the freeze on."""
-        k, bone = self.kernels, self.registration.mask
-        gains = [k.to_host(k.contrast_gain(frame[None], mean, weight=bone))[0] for frame in frames]
-        gain = float(np.median(gains))
-        return gain if math.isfinite(gain) and gain > 0 else 1.0
 
     def _blades_in_region(self, blades: np.ndarray) -> np.ndarray:
         """Host ``blades`` on the registration grid -> the region of interest's pixels they cover."""
@@ -776,6 +721,10 @@ class Engine:
             self.kernels, self._host, weight=weight, inner_field=self._host_inner_fov, factor=factor,
             px_per_mm=self._px_per_mm, reliability=self.config.reliability, fill=self._fill, to_device=self._on_device,
         )
+        self.display = DisplayGain(
+            self.kernels, reg.mask, tolerance=seg.display_gain_tolerance,
+            kept_tolerance=seg.display_gain_kept_tolerance, to_device=self._on_device,
+        )
         self.state.reference = self.kernels.block_mean(first, factor=reg.factor)
         # The filter is chosen for the noise where the cement will be: the body (else the bone).
         self._noise_region = weight
@@ -827,7 +776,7 @@ class Engine:
         st.reference = k.mean_frames(buffer.coarse)
         st.display_gain = math.nan  # (the frames after are measured against the new reference)
         st.registration_scores = []
-        self._reference_gain = (st.reference, self._gain_of_averaged(buffer.coarse, st.reference))
+        self.display.rebase(buffer.coarse, st.reference)
         # The steel needle is in the baseline, so the subtraction removes it; a fraction of
         # a pixel of residual misregistration along its steel-sized edges leaves a trace
         # that the edge-raised threshold mostly absorbs. What is left may not start new

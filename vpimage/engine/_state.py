@@ -184,7 +184,7 @@ class EngineState:
         Last measured ``(dy, dx)`` of the image against the reference, px.
     display_gain : float
         The gain of the contrast the last frame showed against the reference, as measured
-        (see ``Engine._display_gain``); NaN before a frame against this reference.
+        (see ``DisplayGain.gains``); NaN before a frame against this reference.
     registration_scores : list of float
         The registration scores of the last frames measured against the reference (at most
         five; see ``Engine._score_level``).
