@@ -82,10 +82,10 @@ def analysed_engine(run, corners: Corners, frames=None, *, batch: int = 16):
 
 
 @lru_cache(maxsize=None)
-def unchanged_study(scenario: str, seed: int):
-    """A phantom run (default options), its frames as ingested, and the engine's frames on them:
-    the truth a test that changes the frames compares with."""
-    sim = simulate(scenario, seed=seed, options=SynthOptions())
+def unchanged_study(scenario: str, seed: int, options: SynthOptions = SynthOptions()):
+    """A phantom run (default ``options``), its frames as ingested, and the engine's frames on
+    them: the truth a test that changes the frames compares with."""
+    sim = simulate(scenario, seed=seed, options=options)
     frames = as_ingested(sim.run)
     return sim, frames, analyse(sim.run, Corners.from_dict(sim.truth["vertebral_body"]), frames)
 

@@ -47,10 +47,11 @@ from vpimage.engine._display import DisplayGain
 from vpimage.kernels import get_backend
 
 
-def shown_at_gain(scenario: str, seed: int, frames: slice, gain: float, *, batch: int = 16):
-    """The engine's frames on the run with ``frames`` stored at ``gain`` times their values
-    (kept within the stored range), fed ``batch`` frames at a time, and the same run unchanged."""
-    sim, plain_frames, plain = unchanged_study(scenario, seed)
+def shown_at_gain(scenario: str, seed: int, frames: slice, gain: float, *, batch: int = 16,
+                  options: SynthOptions = SynthOptions()):
+    """The engine's frames on the run (``options``) with ``frames`` stored at ``gain`` times their
+    values (kept within the stored range), fed ``batch`` frames at a time, and the same run unchanged."""
+    sim, plain_frames, plain = unchanged_study(scenario, seed, options)
     changed = plain_frames.copy()
     changed[frames] = np.clip(changed[frames] * gain, 0, 2**sim.run.bits_stored - 1)
     out = analyse(sim.run, Corners.from_dict(sim.truth["vertebral_body"]), changed, batch=batch)
@@ -101,11 +102,7 @@ def test_a_gain_changed_for_good_half_way_through_the_pre_injection_frames_keeps
     # Half of six pre-injection frames at the new gain: the baseline stays at the first frame's
     # contrast. Read back at the new one (as when more than half are): Dice 0.92 (no_leak at
     # 1.1) and 0.96 (at 0.8) against the unchanged run's, and the leak's alert changed on a frame.
-    sim = simulate(scenario, seed=seed, options=SynthOptions(pre_injection_frames=6))
-    plain_frames, corners = as_ingested(sim.run), Corners.from_dict(sim.truth["vertebral_body"])
-    changed = plain_frames.copy()
-    changed[3:] = np.clip(changed[3:] * gain, 0, 2**sim.run.bits_stored - 1)
-    out, plain = analyse(sim.run, corners, changed), analyse(sim.run, corners, plain_frames)
+    out, plain = shown_at_gain(scenario, seed, slice(3, None), gain, options=SynthOptions(pre_injection_frames=6))
     assert sum(f.result.alert is not AlertLevel.UNRELIABLE for f in plain) >= len(plain) - 1
     assert_same_analysis(out, plain)
 
