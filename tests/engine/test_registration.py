@@ -104,3 +104,22 @@ def test_the_reference_is_seen_where_a_moved_frame_sees_it_and_at_the_fill_off_t
     assert field[10, 10] and not field[0, 0]
     assert seen[11, 8] == reference[10, 10]  # (the block the frame now has there)
     assert seen[1, 0] == -1.0  # (seen from off the field: the fill)
+
+
+def test_blocks_of_the_grid_cover_their_pixels_and_a_block_around():
+    # An 11 x 11 frame on 2 x 2 blocks: a 5 x 5 grid, the frame's last row and column past it.
+    reg = registration(np.ones((11, 11), bool))
+    blocks = np.zeros((5, 5), bool)
+    blocks[1, 1] = blocks[4, 4] = True
+    # By hand: blocks (1, 1) and (4, 4) are pixels 2-3 and 8-9 of rows and columns; a block more
+    # (2 px of the cross dilation) takes every pixel within 2 steps of a covered one.
+    covered = np.zeros((11, 11), bool)
+    covered[2:4, 2:4] = covered[8:10, 8:10] = True
+    rows, cols = np.indices((11, 11))
+    expected = np.zeros((11, 11), bool)
+    for r, c in zip(*np.nonzero(covered)):
+        expected |= np.abs(rows - r) + np.abs(cols - c) <= 2
+    pixels = reg.pixels_of(blocks)
+    np.testing.assert_array_equal(pixels, expected)
+    assert pixels[10, 10] and pixels[10, 9]  # (past the grid, beside a covered block)
+    assert not reg.pixels_of(np.zeros((5, 5), bool)).any()

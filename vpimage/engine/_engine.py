@@ -25,6 +25,7 @@ from vpimage.alerts import (
 from vpimage.config import RunConfig
 from vpimage.engine._denoise import Denoiser
 from vpimage.engine._display import DisplayGain
+from vpimage.engine._region import Box, RegionOfInterest, widened
 from vpimage.engine._registration import Registration
 from vpimage.engine._result import FrameResult
 from vpimage.engine._state import EngineState, PreInjectionBuffer
@@ -248,6 +249,9 @@ class Engine:
     display : DisplayGain or None
         The contrast each frame's display shows against the reference (:mod:`._display`), set
         up on the first frame; None before it.
+    roi : RegionOfInterest or None
+        The box of the frame that everything after registration works on (:mod:`._region`),
+        set up on the first frame; None before it.
     denoiser : Denoiser
         The study's noise reduction (:mod:`._denoise`), chosen when the baseline is made.
 
@@ -356,6 +360,7 @@ class Engine:
         self._away_from_body: tuple[Corners, np.ndarray] | None = None
         self.registration: Registration | None = None  # (set up on the first frame)
         self.display: DisplayGain | None = None  # (set up on the first frame)
+        self.roi: RegionOfInterest | None = None  # (set up on the first frame)
         self._worker = None
         if self.device == "cpu":  # (see process; its thread ends when the engine is collected)
             self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vpimage-prepare")
@@ -532,7 +537,7 @@ class Engine:
         scale_checked = reg.score_fell(scores, score_level)
         magnified = reg.magnified(coarse, reference, shifts, scores, scale_checked, blades)
         for j, found in blades.items():  # the noise and clipping of the field the blades leave
-            exposed = self._on_device(~self._pixels_of(found))
+            exposed = self._on_device(~reg.pixels_of(found))
             bone = reg.weight & exposed
             noise_left, outliers_left = k.pixel_noise(attenuation[j : j + 1], weight=bone)
             noise[j], outliers[j] = k.to_host(noise_left)[0], k.to_host(outliers_left)[0]
@@ -602,7 +607,7 @@ class Engine:
         for j in blades:
             seen = reg.collimation.covered(k.to_host(registered[j] - reference), shifts[j] / reg.factor)
             if seen is not None:
-                covered = self._blades_in_region(seen)
+                covered = self.roi.crop(reg.pixels_of(seen))
                 unmeasured[j] |= self._on_device(covered)
                 if (covered & self._near_body(corners)).any():
                     collimated.add(j)
@@ -613,32 +618,19 @@ class Engine:
         ``frames`` (the pixel values), moved back by their host ``shifts`` ``[B, 2]`` (px), reaches
         through the bicubic's taps: not measured."""
         k = self.kernels
-        box, _ = self._roi_halo(shifts)
+        box, _ = self.roi.halo(shifts)
         if k is self._host and not (frames[(slice(None),) + box] >= self.white_level).any():
-            return np.zeros((len(frames), *self._crop(self.fov_mask).shape), bool)  # (none near: nothing to move)
+            return np.zeros((len(frames), *self.roi.shape), bool)  # (none near: nothing to move)
         white = self._aligned(frames, shifts, order=0) >= self.white_level  # (nearest neighbour keeps values)
         return k.binary_dilation(white, iterations=_BICUBIC_REACH_PX)
-
-    def _blades_in_region(self, blades: np.ndarray) -> np.ndarray:
-        """Host ``blades`` on the registration grid -> the region of interest's pixels they cover."""
-        return self._crop(self._pixels_of(blades))
-
-    def _pixels_of(self, blocks: np.ndarray) -> np.ndarray:
-        """Host ``blocks`` of the registration grid -> the frame's pixels they cover, a block more
-        around them (the last pixels of a penumbra, the frame's rows and columns past the grid)."""
-        factor = self.registration.factor
-        pixels = np.zeros((self.state.rows, self.state.columns), bool)
-        fine = blocks.repeat(factor, axis=0).repeat(factor, axis=1)
-        pixels[: fine.shape[0], : fine.shape[1]] = fine
-        return self._host.binary_dilation(pixels, iterations=factor)
 
     def _near_body(self, corners: Corners | None) -> np.ndarray:
         """The region of interest's pixels within ``reliability.collimator_clearance_mm`` of the body
         ``corners`` (host, bool; none without corners)."""
         if corners is None:
-            return np.zeros(self._crop(self.fov_mask).shape, bool)
+            return np.zeros(self.roi.shape, bool)
         clearance_px = self.config.reliability.collimator_clearance_mm * self._px_per_mm
-        return self._crop(self._away_from_body_px(corners)) <= clearance_px
+        return self.roi.crop(self._away_from_body_px(corners)) <= clearance_px
 
     def _away_from_body_px(self, corners: Corners) -> np.ndarray:
         """Distance of every pixel to the body ``corners`` (host, px, ``[rows, cols]``, 0 inside),
@@ -657,30 +649,12 @@ class Engine:
         Attenuation images are first set to the fill value off the field there (masks
         are moved as they are).
         """
-        box, inner = self._roi_halo(shifts)
+        box, inner = self.roi.halo(shifts)
         halo = images[(slice(None),) + box]
         if order > 0:
             halo = self.kernels.mask_field(halo, self._fov[box], fill=self._fill)
         moved = self.kernels.shift_images(halo, self._on_device(-shifts), order=order)
         return moved[(slice(None),) + inner]
-
-    def _roi_halo(self, shifts: np.ndarray) -> tuple[tuple[slice, slice], tuple[slice, slice]]:
-        """The region of interest widened by the largest of the host ``shifts`` (px) and the
-        interpolation's reach (see :meth:`_halo`): all that moving it back reads."""
-        return self._halo(self._roi, int(math.ceil(np.abs(shifts).max(initial=0.0))) + 3)
-
-    def _halo(self, region: tuple, reach: int) -> tuple[tuple[slice, slice], tuple[slice, slice]]:
-        """``region`` ``((top, bottom), (left, right))`` widened by ``reach`` px within the frame,
-        and where the region lies in it (slices of the frame, slices of the widened box)."""
-        (top, bottom), (left, right) = region
-        r0, c0 = max(top - reach, 0), max(left - reach, 0)
-        box = (slice(r0, min(bottom + reach, self.state.rows)), slice(c0, min(right + reach, self.state.columns)))
-        return box, (slice(top - r0, bottom - r0), slice(left - c0, right - c0))
-
-    def _crop(self, image):
-        """The region of interest of a ``[rows, cols]`` image (a view)."""
-        (top, bottom), (left, right) = self._roi
-        return image[top:bottom, left:right]
 
     def _on_device(self, array: np.ndarray):
         return self.kernels.to_device(array, device=self.device)
@@ -712,10 +686,10 @@ class Engine:
         self._set_region_of_interest(away if self.state.corners is not None else None)
         # Where sharp bone edges raise the threshold in full (see _freeze_baseline): away from the body.
         self._sharp_edge_region = (
-            self._crop(away > seg.sharp_edge_margin_mm) if self.state.corners is not None else None
+            self.roi.crop(away > seg.sharp_edge_margin_mm) if self.state.corners is not None else None
         )
         # Where a leak's thin channel is looked for (see _freeze_baseline): beyond the body's outline.
-        self._outside_body = self._crop(away > 0) if self.state.corners is not None else None
+        self._outside_body = self.roi.crop(away > 0) if self.state.corners is not None else None
         factor = min(max(int(seg.registration_grid_mm * self._px_per_mm), 1), min(shape))
         self.registration = reg = Registration(
             self.kernels, self._host, weight=weight, inner_field=self._host_inner_fov, factor=factor,
@@ -732,7 +706,7 @@ class Engine:
             body = measures.body_mask(self.state.corners, shape) & self._host_inner_fov
             if body.sum() >= seg.min_area_px:
                 self._noise_region = body
-        self._noise_region = self._crop(self._noise_region)
+        self._noise_region = self.roi.crop(self._noise_region)
 
     def _set_region_of_interest(self, away_mm: np.ndarray | None) -> None:
         """Where cement is looked for: the field within the leak search margin of the body (all of it without one).
@@ -746,12 +720,9 @@ class Engine:
         if away_mm is not None:
             pending = seg.registration_margin_mm if st.corners_anchor_frame is not None else 0.0
             search &= away_mm <= seg.leak_search_margin_mm + pending
-        rows, cols = np.flatnonzero(search.any(axis=1)), np.flatnonzero(search.any(axis=0))
-        if rows.size == 0:
-            rows, cols = np.arange(st.rows), np.arange(st.columns)
-        self._roi = ((int(rows[0]), int(rows[-1]) + 1), (int(cols[0]), int(cols[-1]) + 1))
-        self._search = self._on_device(self._crop(search & self._host_inner_fov))
-        st.new_blobs = self._on_device(np.zeros(self._crop(search).shape, bool))
+        self.roi = RegionOfInterest.around(search)
+        self._search = self._on_device(self.roi.crop(search & self._host_inner_fov))
+        st.new_blobs = self._on_device(np.zeros(self.roi.shape, bool))
 
     def _freeze_baseline(self):
         """The mean of the pre-injection frames becomes the baseline; the buffer is dropped.
@@ -823,7 +794,7 @@ class Engine:
         # Where the raise is large, thin cement goes unseen (the front may hide there).
         st.blind = np.zeros((st.rows, st.columns), bool)
         blind_raise = self.config.reliability.blind_threshold_ratio * seg.cement_contrast
-        self._crop(st.blind)[...] = k.to_host(st.threshold_raise) >= blind_raise
+        self.roi.crop(st.blind)[...] = k.to_host(st.threshold_raise) >= blind_raise
         instant = self.denoiser.alpha < 1
         st.instant_threshold_raise = edges + self._noise_raise(noise) if instant else None
         # Beyond the body's outline a leak leaves as a channel a pixel or two wide, which a
@@ -1090,7 +1061,7 @@ class Engine:
             threshold_raise=st.threshold_raise,
             exclude=exclude,
         )
-        accumulated, run_length = self._crop(st.accumulated), self._crop(st.run_length)
+        accumulated, run_length = self.roi.crop(st.accumulated), self.roi.crop(st.run_length)
         grown_from = k.binary_dilation(accumulated | (run_length != 0))
         off_edges = exclude | st.needle_rim  # no bridges nor growth along the needle's edges
         # Cement continues the cement so far, also across a gap where the excess is only
@@ -1174,29 +1145,19 @@ class Engine:
             candidates[None],
             time_s=self._on_device(np.array([time_s])),
             run_length=run_length,  # views: the whole-frame state is updated in place
-            run_start_s=self._crop(st.run_start_s),
+            run_start_s=self.roi.crop(st.run_start_s),
             accumulated=accumulated,
-            time_of_arrival_s=self._crop(st.arrival_s),
+            time_of_arrival_s=self.roi.crop(st.arrival_s),
             min_run=seg.min_run,
         )
 
-    def _cement_box(self, mask: np.ndarray) -> tuple[tuple[int, int], tuple[int, int]]:
-        """The bounding box ``((top, bottom), (left, right))`` (px, ends excluded) of the cement in a
-        whole-frame host ``mask``; empty at the region of interest's top-left corner when there is none."""
-        region = self._crop(mask)
-        rows, cols = np.flatnonzero(region.any(axis=1)), np.flatnonzero(region.any(axis=0))
-        (top, _), (left, _) = self._roi
-        if rows.size == 0:
-            return (top, top), (left, left)
-        return (top + int(rows[0]), top + int(rows[-1]) + 1), (left + int(cols[0]), left + int(cols[-1]) + 1)
-
     def _shape_measures(
-        self, mask: np.ndarray, box: tuple[tuple[int, int], tuple[int, int]], area_px: int
+        self, mask: np.ndarray, box: Box, area_px: int
     ) -> tuple[float, float, dict[str, float], int, float]:
         """Front to wall (px), depth fraction, leak areas (px per class), stray cement (px
         beyond the body's outline that no leak counts) and hidden front to wall (px, see
         :meth:`_hidden_front_px`) of the whole-frame host ``mask``, whose cement
-        (``area_px`` pixels) lies in the bounding box ``box`` (see :meth:`_cement_box`).
+        (``area_px`` pixels) lies in the bounding box ``box`` (see :meth:`RegionOfInterest.cement_box`).
 
         The accumulation is monotone: while the cement's area and the corners stay, the
         mask stays, and so do its measures (taken again only when either changed).
@@ -1224,7 +1185,7 @@ class Engine:
         return front_px, depth, leaks, stray_px, hidden_px
 
     def _hidden_front_px(
-        self, mask: np.ndarray, box: tuple[tuple[int, int], tuple[int, int]], front_px: float
+        self, mask: np.ndarray, box: Box, front_px: float
     ) -> float:
         """Signed distance to the wall of cement that could run on unseen into blind pixels, px.
 
@@ -1237,7 +1198,7 @@ class Engine:
         stop_px = stop_mm * self._px_per_mm
         if st.blind is None or not stop_px < front_px <= stop_px + reach_px:
             return math.nan
-        around, _ = self._halo(box, int(math.ceil(reach_px)) + 1)
+        around, _ = widened(box, int(math.ceil(reach_px)) + 1, mask.shape)
         corners = st.corners.translated(-around[1].start, -around[0].start)
         return measures.hidden_front_to_wall_px(mask[around], st.blind[around], corners, reach_px=reach_px)
 
@@ -1245,7 +1206,7 @@ class Engine:
         st = self.state
         mask = self.kernels.to_host(st.accumulated)  # the frame's one device -> host copy
         scale = self.mm_per_px if self.mm_per_px is not None else math.nan
-        where = self._cement_box(mask)
+        where = self.roi.cement_box(mask)
         (top, bottom), (left, right) = where
         area_px = st.cement_area_px = int(mask[top:bottom, left:right].sum())
         front_px, depth, leaks, stray_px, hidden_px = self._shape_measures(mask, where, area_px)
@@ -1283,7 +1244,7 @@ class Engine:
         dy, dx = float(shift[0]), float(shift[1])
         # In image coordinates: only the cement's box and a halo as wide as the shift move.
         image_mask = np.zeros_like(mask)
-        box, _ = self._halo(where, int(math.ceil(max(abs(dy), abs(dx)))) + 1)
+        box, _ = widened(where, int(math.ceil(max(abs(dy), abs(dx)))) + 1, mask.shape)
         image_mask[box] = self._host.shift_images(mask[box][None], np.array([[dy, dx]]))[0]
         corners = st.corners.translated(dx, dy) if st.corners is not None else None
         return EngineFrame(result=result, cement_mask=image_mask, corners=corners, shift_px=(dy, dx))

@@ -80,6 +80,8 @@ class Registration:
     ----------
     factor : int
         Side of the blocks, px.
+    frame_shape : tuple of int
+        The frame's ``(rows, cols)``.
     weight : ndarray of bool, [rows, cols]
         Device: ``weight`` (the pixel noise is measured on it too).
     mask, host_mask : ndarray of bool, [rows // factor, cols // factor]
@@ -100,6 +102,7 @@ class Registration:
         if not grid.any():  # a field too small for whole blocks: the frame's own pixels
             factor, grid = 1, weight
         self.factor = factor
+        self.frame_shape = weight.shape
         self._bound = np.array(weight.shape, dtype=float)
         self.weight, self.mask, self.host_mask = to_device(weight), to_device(grid), grid
         self.window = to_device(host.registration_window(grid, taper_px=_TAPER_PX / factor))
@@ -231,6 +234,15 @@ class Registration:
         move = self._to_device(move) if on_device else move
         inside = self.field if on_device else self.collimation.field
         return kernels.shift_images(kernels.mask_field(reference, inside, fill=self.fill)[None], move, order=0)[0]
+
+    def pixels_of(self, blocks: np.ndarray) -> np.ndarray:
+        """Host ``blocks`` (bool) of the grid -> the frame's pixels ``[rows, cols]`` they cover, a
+        block more around them (the last pixels of a penumbra, the frame's rows and columns past
+        the grid)."""
+        pixels = np.zeros(self.frame_shape, bool)
+        fine = blocks.repeat(self.factor, axis=0).repeat(self.factor, axis=1)
+        pixels[: fine.shape[0], : fine.shape[1]] = fine
+        return self._host.binary_dilation(pixels, iterations=self.factor)
 
     def _without(self, blades: np.ndarray):
         """Host: :attr:`host_mask` without ``blades`` (and their smoothing's reach), and its window."""
