@@ -28,7 +28,7 @@ from vpimage.engine._display import DisplayGain
 from vpimage.engine._region import Box, RegionOfInterest, widened
 from vpimage.engine._registration import Registration
 from vpimage.engine._result import FrameResult
-from vpimage.engine._state import EngineState, PreInjectionBuffer
+from vpimage.engine._state import EngineState, PreInjectionBuffer, SegmentationMaps
 from vpimage.errors import ArgumentError
 from vpimage.kernels import get_backend, resolve
 from vpimage.measures import Corners
@@ -684,11 +684,11 @@ class Engine:
         if not weight.any():
             weight = self.fov_mask.copy()
         self._set_region_of_interest(away if self.state.corners is not None else None)
-        # Where sharp bone edges raise the threshold in full (see _freeze_baseline): away from the body.
+        # Where sharp bone edges raise the threshold in full (see _segmentation_maps): away from the body.
         self._sharp_edge_region = (
             self.roi.crop(away > seg.sharp_edge_margin_mm) if self.state.corners is not None else None
         )
-        # Where a leak's thin channel is looked for (see _freeze_baseline): beyond the body's outline.
+        # Where a leak's thin channel is looked for (see _segmentation_maps): beyond the body's outline.
         self._outside_body = self.roi.crop(away > 0) if self.state.corners is not None else None
         factor = min(max(int(seg.registration_grid_mm * self._px_per_mm), 1), min(shape))
         self.registration = reg = Registration(
@@ -725,7 +725,8 @@ class Engine:
         st.new_blobs = self._on_device(np.zeros(self.roi.shape, bool))
 
     def _freeze_baseline(self):
-        """The mean of the pre-injection frames becomes the baseline; the buffer is dropped.
+        """The mean of the pre-injection frames becomes the baseline, which fixes the segmentation's
+        maps (:attr:`EngineState.maps`); the buffer is dropped.
 
         Returns how a frame read against the reference until now is read against the new
         one: ``(level, gain)``, ``(aligned + level) * gain``.
@@ -748,14 +749,6 @@ class Engine:
         st.display_gain = math.nan  # (the frames after are measured against the new reference)
         st.registration_scores = []
         self.display.rebase(buffer.coarse, st.reference)
-        # The steel needle is in the baseline, so the subtraction removes it; a fraction of
-        # a pixel of residual misregistration along its steel-sized edges leaves a trace
-        # that the edge-raised threshold mostly absorbs. What is left may not start new
-        # cement on the needle nor bridge along it (see _segment); cement that grows along
-        # the needle track out of the body (a real leak path) still counts.
-        needle, st.needle = self._needle_in(st.baseline)
-        st.needle_rim = st.needle & ~k.binary_erosion(needle)
-        st.excluded = ~buffer.inside
         # The filter and the noise map are chosen on the host (once per study), the same
         # on every backend. Headroom over the frame-by-frame limit, so that noise
         # fluctuations do not flap.
@@ -767,11 +760,27 @@ class Engine:
             contrast=seg.cement_contrast,
             min_snr=_SNR_HEADROOM * self.config.reliability.min_snr,
         )
+        st.maps = self._segmentation_maps(pre_injection, buffer.inside)
+        st.pre_injection = PreInjectionBuffer()
+        return level, gain
+
+    def _segmentation_maps(self, pre_injection: list, inside) -> SegmentationMaps:
+        """What the baseline just frozen fixes for the segmentation, with the denoiser fitted to
+        its ``pre_injection`` frames (host, ``[roi_rows, roi_cols]`` each); ``inside``: the pixels
+        every one of them measures."""
+        k, seg, st = self.kernels, self.config.segmentation, self.state
+        # The steel needle is in the baseline, so the subtraction removes it; a fraction of
+        # a pixel of residual misregistration along its steel-sized edges leaves a trace
+        # that the edge-raised threshold mostly absorbs. What is left may not start new
+        # cement on the needle nor bridge along it (see _segment); cement that grows along
+        # the needle track out of the body (a real leak path) still counts.
+        needle, widened_needle = self._needle_in(st.baseline)
+        excluded = ~inside
         # The cement threshold rises on steep baseline edges (residual misregistration)
         # and where the image is too noisy for the cement contrast (the needle's shadow).
         # The unfiltered-in-time excess answers at once where cement arrives thick (a
         # leak's first frames): its threshold rises with its own, larger, noise.
-        baseline, measured = k.to_host(st.baseline), ~k.to_host(st.excluded)
+        baseline, measured = k.to_host(st.baseline), ~k.to_host(excluded)
         noise = self.denoiser.noise_map(pre_injection, baseline, measured)
         edges = seg.registration_error_px * self._edge_strength(st.baseline)
         # What a residual misregistration really leaves after the filter: the smoothed
@@ -784,31 +793,37 @@ class Engine:
             # crossing the cortex must not be held back (new blobs far from the cement are, see _segment).
             edges = self._on_device(np.where(self._sharp_edge_region, sharp_edges, host_edges))
         noisy = self._noise_raise(noise, self.denoiser.temporal_gain)
-        st.threshold_raise = edges + noisy
-        st.far_blob_threshold_raise = self._on_device(sharp_edges) + noisy
+        cement_raise = edges + noisy
         # Bridges (which only join, see _segment) cross steep edges more easily, but not
         # near the needle, whose edges would carry them along its track.
-        near_needle = k.binary_dilation(st.needle, iterations=_BRIDGE_NEEDLE_GUARD_PX)
+        near_needle = k.binary_dilation(widened_needle, iterations=_BRIDGE_NEEDLE_GUARD_PX)
         share = seg.bridge_edge_share
-        st.bridge_threshold_raise = edges * (share + (1.0 - share) * near_needle) + noisy
         # Where the raise is large, thin cement goes unseen (the front may hide there).
-        st.blind = np.zeros((st.rows, st.columns), bool)
+        blind = np.zeros((st.rows, st.columns), bool)
         blind_raise = self.config.reliability.blind_threshold_ratio * seg.cement_contrast
-        self.roi.crop(st.blind)[...] = k.to_host(st.threshold_raise) >= blind_raise
-        instant = self.denoiser.alpha < 1
-        st.instant_threshold_raise = edges + self._noise_raise(noise) if instant else None
+        self.roi.crop(blind)[...] = k.to_host(cement_raise) >= blind_raise
         # Beyond the body's outline a leak leaves as a channel a pixel or two wide, which a
         # filter chosen for the cement cloud inside erases in its first frames (a wide median,
         # the recursive filter's lag): there the excess through a narrow median, at once, may
         # extend the cement too, its threshold raised by that filter's own, larger, noise.
         channel_step = (seg.leak_median_px, 0.0, 1.0)
-        st.channel_threshold_raise = None
+        channel_raise = channel_excluded = None
         if seg.leak_median_px and self._outside_body is not None and channel_step != self.denoiser.step:
             channel_noise = self.denoiser.noise_map(pre_injection, baseline, measured, step=channel_step)
-            st.channel_threshold_raise = edges + self._noise_raise(channel_noise)
-            st.channel_excluded = st.needle | self._on_device(~self._outside_body)
-        st.pre_injection = PreInjectionBuffer()
-        return level, gain
+            channel_raise = edges + self._noise_raise(channel_noise)
+            channel_excluded = widened_needle | self._on_device(~self._outside_body)
+        return SegmentationMaps(
+            cement_raise=cement_raise,
+            instant_raise=edges + self._noise_raise(noise) if self.denoiser.alpha < 1 else None,
+            bridge_raise=edges * (share + (1.0 - share) * near_needle) + noisy,
+            far_blob_raise=self._on_device(sharp_edges) + noisy,
+            channel_raise=channel_raise,
+            channel_excluded=channel_excluded,
+            needle=widened_needle,
+            needle_rim=widened_needle & ~k.binary_erosion(needle),
+            excluded=excluded,
+            blind=blind,
+        )
 
     def _noise_raise(self, noise: np.ndarray, gain: float = 1.0):
         """How far ``noise`` (host, per pixel; one frame's) raises the cement threshold, on the
@@ -1005,10 +1020,10 @@ class Engine:
         (see :meth:`_fallen_px`), its excess read at once (before the recursive filter,
         its threshold raised by a single frame's noise) and the needle left out (pulled back,
         it leaves less steel than the baseline holds)."""
-        st = self.state
-        exclude = st.excluded | ~inside | st.needle
-        excess = self.denoiser.apply(self.kernels.mask_field(aligned - st.baseline, ~exclude, fill=0.0))
-        raised = st.threshold_raise if st.instant_threshold_raise is None else st.instant_threshold_raise
+        maps = self.state.maps
+        exclude = maps.excluded | ~inside | maps.needle
+        excess = self.denoiser.apply(self.kernels.mask_field(aligned - self.state.baseline, ~exclude, fill=0.0))
+        raised = maps.cement_raise if maps.instant_raise is None else maps.instant_raise
         return self._fallen_px(excess, raised, 1.0, exclude) >= self.config.segmentation.min_area_px
 
     def _fallen_px(self, excess, threshold_raise, raise_gain: float, exclude) -> int:
@@ -1049,7 +1064,8 @@ class Engine:
     def _segment(self, aligned: np.ndarray, inside: np.ndarray, time_s: float) -> None:
         """Update the accumulated cement with one aligned frame."""
         k, seg, st = self.kernels, self.config.segmentation, self.state
-        exclude = st.excluded | ~inside
+        maps = st.maps
+        exclude = maps.excluded | ~inside
         # Zero off the field before filtering, so that its edge cannot bleed inward.
         raw_excess = k.mask_field(aligned - st.baseline, ~exclude, fill=0.0)
         excess = self.denoiser.apply(raw_excess)
@@ -1058,36 +1074,36 @@ class Engine:
         candidates = k.cement_candidates(
             st.filtered,
             threshold=seg.cement_contrast,
-            threshold_raise=st.threshold_raise,
+            threshold_raise=maps.cement_raise,
             exclude=exclude,
         )
         accumulated, run_length = self.roi.crop(st.accumulated), self.roi.crop(st.run_length)
         grown_from = k.binary_dilation(accumulated | (run_length != 0))
-        off_edges = exclude | st.needle_rim  # no bridges nor growth along the needle's edges
+        off_edges = exclude | maps.needle_rim  # no bridges nor growth along the needle's edges
         # Cement continues the cement so far, also across a gap where the excess is only
         # weak (a thin channel leaving the body is faintest where it is thinnest); the gap
         # itself is not counted.
         weak = k.cement_candidates(
             st.filtered,
             threshold=seg.bridge_contrast_ratio * seg.cement_contrast,
-            threshold_raise=st.bridge_threshold_raise,
+            threshold_raise=maps.bridge_raise,
             exclude=off_edges,
         )
-        if st.instant_threshold_raise is not None:
+        if maps.instant_raise is not None:
             candidates = candidates | k.cement_candidates(
                 excess,
                 threshold=seg.cement_contrast,
-                threshold_raise=st.instant_threshold_raise,
-                exclude=exclude | st.needle,  # its edges flicker with every breath
+                threshold_raise=maps.instant_raise,
+                exclude=exclude | maps.needle,  # its edges flicker with every breath
             )
-        # Beyond the body, a leak's first thin channel (see _freeze_baseline) joins and extends it.
+        # Beyond the body, a leak's first thin channel (see _segmentation_maps) joins and extends it.
         channel = None
-        if st.channel_threshold_raise is not None:
+        if maps.channel_raise is not None:
             channel = k.cement_candidates(
                 k.median(raw_excess, size_px=seg.leak_median_px),
                 threshold=seg.cement_contrast,
-                threshold_raise=st.channel_threshold_raise,
-                exclude=off_edges | st.channel_excluded,
+                threshold_raise=maps.channel_raise,
+                exclude=off_edges | maps.channel_excluded,
             )
             weak = weak | channel
         joined = k.components_touching(weak | candidates, grown_from)
@@ -1096,7 +1112,7 @@ class Engine:
         extending = k.cement_candidates(
             st.filtered,
             threshold=seg.growth_contrast_ratio * seg.cement_contrast,
-            threshold_raise=st.threshold_raise,
+            threshold_raise=maps.cement_raise,
             exclude=off_edges,
         )
         if channel is not None:
@@ -1118,14 +1134,14 @@ class Engine:
         blob = areas >= (seg.min_area_px if first else seg.min_area_px // 2)
         beside = None
         if not first:
-            blob &= ~(2 * k.component_hits(parts, st.needle) > areas)
+            blob &= ~(2 * k.component_hits(parts, maps.needle) > areas)
             if k is not self._host or blob.any():  # (on the host, no blob: nothing to ask)
                 # Farther than ``adjacent_blob_mm`` from the cement so far, a quarter of a blob
                 # at least must stand above what a sub-pixel breath really leaves on sharp bone,
-                # as beyond the body (see _freeze_baseline): a sliver along a wall's cortex has
+                # as beyond the body (see _segmentation_maps): a sliver along a wall's cortex has
                 # none that does, real cement on an edge has its pixels off the edge.
                 above_sharp_edges = k.cement_candidates(
-                    st.filtered, threshold=seg.cement_contrast, threshold_raise=st.far_blob_threshold_raise, exclude=exclude
+                    st.filtered, threshold=seg.cement_contrast, threshold_raise=maps.far_blob_raise, exclude=exclude
                 )
                 stands_out = 4 * k.component_hits(parts, above_sharp_edges) >= areas
                 if self._adjacent_px > 0:
@@ -1196,11 +1212,11 @@ class Engine:
         st, stop_mm = self.state, self.config.alerts.stop_mm
         reach_px = self.config.reliability.hidden_front_reach_mm * self._px_per_mm
         stop_px = stop_mm * self._px_per_mm
-        if st.blind is None or not stop_px < front_px <= stop_px + reach_px:
+        if st.maps is None or not stop_px < front_px <= stop_px + reach_px:
             return math.nan
         around, _ = widened(box, int(math.ceil(reach_px)) + 1, mask.shape)
         corners = st.corners.translated(-around[1].start, -around[0].start)
-        return measures.hidden_front_to_wall_px(mask[around], st.blind[around], corners, reach_px=reach_px)
+        return measures.hidden_front_to_wall_px(mask[around], st.maps.blind[around], corners, reach_px=reach_px)
 
     def _measure(self, time_s: float, index: int, shift: np.ndarray, problem: str) -> EngineFrame:
         st = self.state

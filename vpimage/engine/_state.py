@@ -11,7 +11,7 @@ import numpy as np
 from vpimage.alerts import AlertStateMachine
 from vpimage.measures import Corners, FrontSpeedEstimator
 
-__all__ = ["EngineState", "PreInjectionBuffer"]
+__all__ = ["EngineState", "PreInjectionBuffer", "SegmentationMaps"]
 
 
 @dataclass
@@ -97,6 +97,56 @@ class PreInjectionBuffer:
         return float(upper if abs(upper - 1.0) < abs(lower - 1.0) else lower)
 
 
+@dataclass(frozen=True)
+class SegmentationMaps:
+    """What the baseline fixes for the segmentation, once, when it is frozen: how far the cement
+    threshold rises at each pixel (steep baseline edges, noisy pixels), attenuation units, for
+    each way cement is seen, and where it is not looked for.
+
+    Attributes
+    ----------
+    cement_raise : ndarray, float32, [roi_rows, roi_cols]
+        The raise of the cement threshold on the recursively filtered excess.
+    instant_raise : ndarray, float32, [roi_rows, roi_cols] or None
+        The same for the excess before the recursive filter (None when there is none).
+    bridge_raise : ndarray, float32, [roi_rows, roi_cols]
+        The same for the pixels that bridge new cement to the cement so far (less on steep
+        edges away from the needle).
+    far_blob_raise : ndarray, float32, [roi_rows, roi_cols]
+        The same where the smoothed gradient underestimates what a sub-pixel misregistration
+        leaves on sharp bone (as beyond the body everywhere): a quarter of a new blob away
+        from the cement so far must stand above it.
+    channel_raise : ndarray, float32, [roi_rows, roi_cols] or None
+        The same for the excess through ``segmentation.leak_median_px``'s narrow median, at
+        once, beyond the body's outline, where a leak's thin channel may extend the cement
+        (its own noise; None when the study's filter is no wider, or no body).
+    channel_excluded : ndarray of bool, [roi_rows, roi_cols] or None
+        Where that channel is not looked for: the body and the needle (None with no channel).
+    needle : ndarray of bool, [roi_rows, roi_cols]
+        The needle and a margin: new cement may not start there, only grow into it.
+    needle_rim : ndarray of bool, [roi_rows, roi_cols]
+        The needle's edges and margin (not its core): cement does not grow along them.
+    excluded : ndarray of bool, [roi_rows, roi_cols]
+        Never cement: pixels outside the field (or at its rim, or beyond the search margin) in
+        some baseline frame.
+    blind : ndarray of bool, [rows, cols]
+        Host map of the pixels where thin cement goes unseen (``cement_raise`` at least
+        ``reliability.blind_threshold_ratio`` times the cement contrast: the needle's shadow);
+        False outside the region of interest.
+    """
+
+    cement_raise: np.ndarray
+    instant_raise: np.ndarray | None
+    bridge_raise: np.ndarray
+    far_blob_raise: np.ndarray
+    channel_raise: np.ndarray | None
+    channel_excluded: np.ndarray | None
+    needle: np.ndarray
+    needle_rim: np.ndarray
+    excluded: np.ndarray
+    blind: np.ndarray
+
+
 @dataclass
 class EngineState:
     """Per-study state of the incremental engine, in reference coordinates.
@@ -131,38 +181,12 @@ class EngineState:
     baseline_left_out : list of int
         Indices of buffered frames left out of the baseline when it was frozen: part of each
         did not match the others (see ``Engine._leave_out_mismatched``).
-    threshold_raise : ndarray, float32, [roi_rows, roi_cols] or None
-        What the cement threshold rises by at each pixel (steep baseline edges, noisy
-        pixels), attenuation units.
-    instant_threshold_raise : ndarray, float32, [roi_rows, roi_cols] or None
-        The same for the excess before the recursive filter (None when there is none).
-    bridge_threshold_raise : ndarray, float32, [roi_rows, roi_cols] or None
-        The same for the pixels that bridge new cement to the cement so far (less on
-        steep edges away from the needle).
-    channel_threshold_raise : ndarray, float32, [roi_rows, roi_cols] or None
-        The same for the excess through ``segmentation.leak_median_px``'s narrow median,
-        at once, beyond the body's outline, where a leak's thin channel may extend the
-        cement (its own noise; None when the study's filter is no wider, or no body).
-    far_blob_threshold_raise : ndarray, float32, [roi_rows, roi_cols] or None
-        The same where the smoothed gradient underestimates what a sub-pixel misregistration
-        leaves on sharp bone (as beyond the body everywhere): a quarter of a new blob away
-        from the cement so far must stand above it.
-    channel_excluded : ndarray of bool, [roi_rows, roi_cols] or None
-        Where that channel is not looked for: the body and the needle.
+    maps : SegmentationMaps or None
+        What the baseline fixes for the segmentation (thresholds, the needle, what is never
+        cement); None until it is frozen.
     new_blobs : ndarray of bool, [roi_rows, roi_cols] or None
         Cement candidates of the last frame that were away from the cement so far (a
         new blob counts once it is seen again); None until the first frame.
-    blind : ndarray of bool, [rows, cols] or None
-        Host map of the pixels where thin cement goes unseen (the cement threshold raised
-        by at least ``reliability.blind_threshold_ratio`` times the cement contrast: the
-        needle's shadow); False outside the region of interest. None until the baseline.
-    needle : ndarray of bool, [roi_rows, roi_cols] or None
-        The needle and a margin: new cement may not start there, only grow into it.
-    needle_rim : ndarray of bool, [roi_rows, roi_cols] or None
-        The needle's edges and margin (not its core): cement does not grow along them.
-    excluded : ndarray of bool, [roi_rows, roi_cols] or None
-        Never cement: pixels outside the field (or at its rim, or beyond the search margin) in
-        some baseline frame.
     filtered : ndarray, float32, [roi_rows, roi_cols] or None
         Recursive-filter state of the excess attenuation.
     run_length, run_start_s, accumulated, arrival_s : ndarray, [rows, cols]
@@ -206,16 +230,7 @@ class EngineState:
     baseline: np.ndarray | None = None
     baseline_frames: int = 0
     baseline_left_out: list = field(default_factory=list)
-    threshold_raise: np.ndarray | None = None
-    instant_threshold_raise: np.ndarray | None = None
-    bridge_threshold_raise: np.ndarray | None = None
-    channel_threshold_raise: np.ndarray | None = None
-    far_blob_threshold_raise: np.ndarray | None = None
-    channel_excluded: np.ndarray | None = None
-    blind: np.ndarray | None = None
-    needle: np.ndarray | None = None
-    needle_rim: np.ndarray | None = None
-    excluded: np.ndarray | None = None
+    maps: SegmentationMaps | None = None
     filtered: np.ndarray | None = None
     shift_px: np.ndarray = field(default_factory=lambda: np.zeros(2))
     display_gain: float = math.nan
