@@ -202,6 +202,6 @@ def test_a_frame_with_blades_is_read_on_the_bone_they_leave():
     frames[0, :, 16:] = 0.0
     left = np.zeros((32, 32), bool)
     left[:, :16] = True
-    divided, measured = display.gains(frames, reference, {0: left}, math.nan)
+    _, measured = display.gains(frames, reference, {0: left}, math.nan)
     np.testing.assert_allclose(measured, [1.0, 1.0], atol=1e-5)
     assert display.gains(frames, reference, {}, math.nan)[1][0] < 0.9

@@ -775,12 +775,11 @@ class Engine:
         # cement on the needle nor bridge along it (see _segment); cement that grows along
         # the needle track out of the body (a real leak path) still counts.
         needle, widened_needle = self._needle_in(st.baseline)
-        excluded = ~inside
         # The cement threshold rises on steep baseline edges (residual misregistration)
         # and where the image is too noisy for the cement contrast (the needle's shadow).
         # The unfiltered-in-time excess answers at once where cement arrives thick (a
         # leak's first frames): its threshold rises with its own, larger, noise.
-        baseline, measured = k.to_host(st.baseline), ~k.to_host(excluded)
+        baseline, measured = k.to_host(st.baseline), k.to_host(inside)
         noise = self.denoiser.noise_map(pre_injection, baseline, measured)
         edges = seg.registration_error_px * self._edge_strength(st.baseline)
         # What a residual misregistration really leaves after the filter: the smoothed
@@ -821,7 +820,7 @@ class Engine:
             channel_excluded=channel_excluded,
             needle=widened_needle,
             needle_rim=widened_needle & ~k.binary_erosion(needle),
-            excluded=excluded,
+            excluded=~inside,
             blind=blind,
         )
 

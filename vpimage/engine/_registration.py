@@ -103,7 +103,7 @@ class Registration:
             factor, grid = 1, weight
         self.factor = factor
         self.frame_shape = weight.shape
-        self._bound = np.array(weight.shape, dtype=float)
+        self._bound = np.array(self.frame_shape, dtype=float)
         self.weight, self.mask, self.host_mask = to_device(weight), to_device(grid), grid
         self.window = to_device(host.registration_window(grid, taper_px=_TAPER_PX / factor))
         # Collimator blades are looked for on the same grid, in the blocks wholly in the field.

@@ -265,4 +265,3 @@ class EngineState:
     def injecting(self) -> bool:
         """True once the baseline is frozen and cement is looked for."""
         return self.baseline is not None
-
