@@ -2,10 +2,12 @@
 
 import math
 
+import cv2
 import numpy as np
 import pytest
+from scipy import integrate, special, stats
 
-from vpimage.engine._denoise import LADDER, Denoiser
+from vpimage.engine._denoise import LADDER, Denoiser, _white_noise_gain
 from vpimage.kernels import _numpy
 
 
@@ -84,8 +86,8 @@ def test_noise_map_follows_the_attenuation_level():
 
 @pytest.mark.parametrize("noise", [0.0, 0.05, 0.13, 0.19, 1.0])  # (each spatial step, and none enough)
 def test_single_frame_step_is_the_weakest_spatial_one_that_white_noise_allows(noise):
-    # Truth: each spatial step's gain on white noise, measured here on a larger field (the
-    # denoiser's own 64 x 64 estimate is up to 10 % above it: the noises asked lie clear of both).
+    # Truth: each spatial step's gain on white noise, measured here on another field (the
+    # noises asked lie clear of what either field gives).
     d = Denoiser(_numpy, median_px=3, max_sigma_px=4.0, min_alpha=0.25)
     white = np.random.default_rng(11).normal(0.0, 1.0, size=(256, 256)).astype(np.float32)
     spatial = [step for step in LADDER if step[2] == 1.0]
@@ -96,6 +98,30 @@ def test_single_frame_step_is_the_weakest_spatial_one_that_white_noise_allows(no
     chosen = d.single_frame_step(noise, contrast=0.15, min_snr=3.0, baseline_frames=4)
     assert chosen == expected
     assert chosen[2] == 1.0  # never the recursive filter: frames are compared one by one
+
+
+@pytest.mark.parametrize("median_px", [3, 5])
+def test_white_noise_gain_of_a_median_is_its_order_statistics(median_px):
+    # Truth: the standard deviation of the median of n = median_px**2 unit normals, from the
+    # density of the middle order statistic, n! / ((k-1)! (n-k)!) F**(k-1) (1-F)**(n-k) f.
+    n = median_px**2
+    k = (n + 1) // 2
+
+    def density(x):
+        below, above = stats.norm.cdf(x) ** (k - 1), stats.norm.sf(x) ** (n - k)
+        return n * special.comb(n - 1, k - 1) * below * above * stats.norm.pdf(x)
+
+    variance, _ = integrate.quad(lambda x: x * x * density(x), -np.inf, np.inf)
+    assert _white_noise_gain(median_px, 0.0) == pytest.approx(math.sqrt(variance), rel=0.005)
+
+
+@pytest.mark.parametrize("sigma_px", [0.75, 2.0, 4.0])
+def test_white_noise_gain_of_a_gaussian_is_the_root_of_its_squared_weights(sigma_px):
+    # Truth: independent pixels through a separable kernel w x w keep sqrt(sum (w_i w_j)**2) =
+    # sum w_i**2 of their standard deviation; w is OpenCV's kernel (4 widths each side).
+    # (A 1 px median leaves the noise as it is; the ladder's widest Gaussian reaches 16 px.)
+    weights = cv2.getGaussianKernel(int(round(8 * sigma_px + 1)) | 1, sigma_px, cv2.CV_64F).ravel()
+    assert _white_noise_gain(1, sigma_px) == pytest.approx(float(np.sum(weights**2)), rel=0.005)
 
 
 def test_shift_residual_is_the_slope_on_a_ramp_moved_a_whole_pixel():

@@ -15,6 +15,7 @@ backend chooses the same filter.
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 
 import numpy as np
 from scipy import ndimage as ndi
@@ -37,6 +38,25 @@ LADDER = (
 def _temporal_gain(alpha: float) -> float:
     """Share of frame-to-frame independent noise a recursive filter of weight ``alpha`` keeps."""
     return math.sqrt(alpha / (2.0 - alpha))
+
+
+def _spatial_filter(image, median_px: int, sigma_px: float, kernels):
+    """``image`` [rows, cols] through a median of ``median_px`` then a Gaussian of ``sigma_px`` (px; 0: none)."""
+    out = kernels.median(image, size_px=median_px)
+    return kernels.smooth(out, sigma_px=sigma_px) if sigma_px > 0 else out
+
+
+@lru_cache(maxsize=None)
+def _white_noise_gain(median_px: int, sigma_px: float) -> float:
+    """Share of white pixel noise (of its standard deviation) that the spatial filter keeps.
+
+    Measured on 1024 x 1024 px of white noise, away from the border the filter reaches (the
+    replicated border correlates the pixels there): within 0.2 % of the order statistics'
+    0.4076 for a 3 px median and 0.2485 for a 5 px one.
+    """
+    white = np.random.default_rng(0).standard_normal((1024, 1024), dtype=np.float32)
+    reach = median_px // 2 + math.ceil(4 * sigma_px)  # (OpenCV's Gaussian reaches 4 widths)
+    return float(np.std(_spatial_filter(white, median_px, sigma_px, _HOST)[reach:-reach, reach:-reach]))
 
 
 class Denoiser:
@@ -79,10 +99,8 @@ class Denoiser:
 
         ``kernels`` computes it (default: the engine's backend; ``image`` is its array).
         """
-        kernels = kernels or self.kernels
-        median_px, sigma, _ = step or self.step
-        out = kernels.median(image, size_px=median_px)
-        return kernels.smooth(out, sigma_px=sigma) if sigma > 0 else out
+        median_px, sigma_px, _ = step or self.step
+        return _spatial_filter(image, median_px, sigma_px, kernels or self.kernels)
 
     def shift_residual(self, image: np.ndarray, *, step_px: float) -> np.ndarray:
         """What moving ``image`` by ``step_px`` changes after the filter: the largest absolute
@@ -145,7 +163,7 @@ class Denoiser:
         # (Every ladder starts with spatial steps: each holds the recursive weight 1.0.)
         spatial = [step for step in self.ladder if step[2] == 1.0]
         for step in spatial:
-            if contrast >= min_snr * pixel_noise * scale * self._white_noise_gain(step):
+            if contrast >= min_snr * pixel_noise * scale * _white_noise_gain(*step[:2]):
                 break
         return step
 
@@ -154,13 +172,7 @@ class Denoiser:
             difference = self.apply(stack[-1] - stack[-2], step, _HOST)[region]
             return float(np.std(difference)) / math.sqrt(2.0)
         # One frame only: white noise of the measured level through the same filter.
-        return pixel_noise * self._white_noise_gain(step)
-
-    def _white_noise_gain(self, step: tuple | None) -> float:
-        """Share of white pixel noise the spatial filter ``step`` keeps (its standard deviation's)."""
-        rng = np.random.default_rng(0)
-        white = rng.normal(0.0, 1.0, size=(64, 64)).astype(np.float32)
-        return float(np.std(self.apply(white, step, _HOST)[8:-8, 8:-8]))
+        return pixel_noise * _white_noise_gain(*step[:2])
 
     def noise_map(
         self,
@@ -222,7 +234,7 @@ class Denoiser:
             residual = np.abs(frames[0] - ndi.uniform_filter(frames[0], size=3, mode="nearest"))
             levels_seen = np.arange(edges.size + 1)
             spread = 1.4826 * np.nan_to_num(ndi.median(residual[region], which[region], levels_seen))
-            per_level = spread / math.sqrt(8.0 / 9.0) * self._white_noise_gain(step)
+            per_level = spread / math.sqrt(8.0 / 9.0) * _white_noise_gain(*(step or self.step)[:2])
         return (per_level[which] * math.sqrt(1.0 + 1.0 / (baseline_frames or len(frames)))).astype(np.float32)
 
     @property
