@@ -850,9 +850,9 @@ class Engine:
         part leaves a frame's pixel noise as it is) and by the mean's edges. The noise is
         taken once, from the first frame, for a mean of two others (the fewest it may be).
         Of two frames, which one is off cannot be told: both stay. On the phantom a frame's
-        lower half shifted 2 px left 63-154 px; no frame of the accuracy tests' 30 cases x 4
+        lower half shifted 2 px left 63-134 px; no frame of the accuracy tests' 30 cases x 4
         runs (plain, exposure changes, blades closing in, the needle pulled back; 600 buffered
-        frames) more than 1 px.
+        frames) more than 2 px.
         """
         k, seg, st = self.kernels, self.config.segmentation, self.state
         buffer = st.pre_injection
