@@ -28,7 +28,8 @@ from vpimage.engine._display import DisplayGain
 from vpimage.engine._region import Box, RegionOfInterest, widened
 from vpimage.engine._registration import Registration
 from vpimage.engine._result import FrameResult
-from vpimage.engine._state import EngineState, PreInjectionBuffer, SegmentationMaps
+from vpimage.engine._segment import Segmenter
+from vpimage.engine._state import EngineState, PreInjectionBuffer
 from vpimage.errors import ArgumentError
 from vpimage.kernels import get_backend, resolve
 from vpimage.measures import Corners
@@ -67,9 +68,6 @@ _UNREACHED_WHITE = 8
 
 # The denoising aims at this many times the reliability limit of cement contrast to noise.
 _SNR_HEADROOM = 1.25
-
-# Bridging pixels take the whole edge raise this close to the needle's mask, px.
-_BRIDGE_NEEDLE_GUARD_PX = 3
 
 # Least share of the exposed field that motion is measured on.
 _MIN_REGISTRATION_SHARE = 0.1
@@ -252,6 +250,9 @@ class Engine:
     roi : RegionOfInterest or None
         The box of the frame that everything after registration works on (:mod:`._region`),
         set up on the first frame; None before it.
+    segmenter : Segmenter or None
+        The cement segmentation against the baseline (:mod:`._segment`), set up on the first
+        frame; None before it.
     denoiser : Denoiser
         The study's noise reduction (:mod:`._denoise`), chosen when the baseline is made.
 
@@ -361,6 +362,7 @@ class Engine:
         self.registration: Registration | None = None  # (set up on the first frame)
         self.display: DisplayGain | None = None  # (set up on the first frame)
         self.roi: RegionOfInterest | None = None  # (set up on the first frame)
+        self.segmenter: Segmenter | None = None  # (set up on the first frame)
         self._worker = None
         if self.device == "cpu":  # (see process; its thread ends when the engine is collected)
             self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vpimage-prepare")
@@ -369,7 +371,6 @@ class Engine:
             self.kernels, median_px=seg.median_px, max_sigma_px=seg.max_smooth_px, min_alpha=seg.min_temporal_alpha
         )
         self._px_per_mm = 1.0 / _working_mm_per_px(self.mm_per_px, corners, view)
-        self._adjacent_px = int(round(config.segmentation.adjacent_blob_mm * self._px_per_mm))
         self.state = EngineState(
             rows=rows,
             columns=columns,
@@ -684,12 +685,15 @@ class Engine:
         if not weight.any():
             weight = self.fov_mask.copy()
         self._set_region_of_interest(away if self.state.corners is not None else None)
-        # Where sharp bone edges raise the threshold in full (see _segmentation_maps): away from the body.
-        self._sharp_edge_region = (
-            self.roi.crop(away > seg.sharp_edge_margin_mm) if self.state.corners is not None else None
+        self.segmenter = Segmenter(
+            self.kernels, self.config, self.denoiser, self.roi,
+            adjacent_px=int(round(seg.adjacent_blob_mm * self._px_per_mm)),
+            # Where sharp bone edges raise the threshold in full: away from the body; where a
+            # leak's thin channel is looked for: beyond the body's outline.
+            sharp_edge_region=None if self.state.corners is None else self.roi.crop(away > seg.sharp_edge_margin_mm),
+            outside_body=None if self.state.corners is None else self.roi.crop(away > 0),
+            to_device=self._on_device,
         )
-        # Where a leak's thin channel is looked for (see _segmentation_maps): beyond the body's outline.
-        self._outside_body = self.roi.crop(away > 0) if self.state.corners is not None else None
         factor = min(max(int(seg.registration_grid_mm * self._px_per_mm), 1), min(shape))
         self.registration = reg = Registration(
             self.kernels, self._host, weight=weight, inner_field=self._host_inner_fov, factor=factor,
@@ -760,79 +764,9 @@ class Engine:
             contrast=seg.cement_contrast,
             min_snr=_SNR_HEADROOM * self.config.reliability.min_snr,
         )
-        st.maps = self._segmentation_maps(pre_injection, buffer.inside)
+        st.maps = self.segmenter.maps(st.baseline, pre_injection, buffer.inside)
         st.pre_injection = PreInjectionBuffer()
         return level, gain
-
-    def _segmentation_maps(self, pre_injection: list, inside) -> SegmentationMaps:
-        """What the baseline just frozen fixes for the segmentation, with the denoiser fitted to
-        its ``pre_injection`` frames (host, ``[roi_rows, roi_cols]`` each); ``inside``: the pixels
-        every one of them measures."""
-        k, seg, st = self.kernels, self.config.segmentation, self.state
-        # The steel needle is in the baseline, so the subtraction removes it; a fraction of
-        # a pixel of residual misregistration along its steel-sized edges leaves a trace
-        # that the edge-raised threshold mostly absorbs. What is left may not start new
-        # cement on the needle nor bridge along it (see _segment); cement that grows along
-        # the needle track out of the body (a real leak path) still counts.
-        needle, widened_needle = self._needle_in(st.baseline)
-        # The cement threshold rises on steep baseline edges (residual misregistration)
-        # and where the image is too noisy for the cement contrast (the needle's shadow).
-        # The unfiltered-in-time excess answers at once where cement arrives thick (a
-        # leak's first frames): its threshold rises with its own, larger, noise.
-        baseline, measured = k.to_host(st.baseline), k.to_host(inside)
-        noise = self.denoiser.noise_map(pre_injection, baseline, measured)
-        edges = seg.registration_error_px * self._edge_strength(st.baseline)
-        # What a residual misregistration really leaves after the filter: the smoothed
-        # gradient underestimates it on sharp bone (a neighbour's endplate, a wall's cortex),
-        # where a sub-pixel breathing offset would leave false cement.
-        host_edges = k.to_host(edges)
-        sharp_edges = np.maximum(host_edges, self.denoiser.shift_residual(baseline, step_px=seg.registration_error_px))
-        if self._sharp_edge_region is not None:
-            # Away from the body it raises every threshold; nearer, a leak's first cement
-            # crossing the cortex must not be held back (new blobs far from the cement are, see _segment).
-            edges = self._on_device(np.where(self._sharp_edge_region, sharp_edges, host_edges))
-        noisy = self._noise_raise(noise, self.denoiser.temporal_gain)
-        cement_raise = edges + noisy
-        # Bridges (which only join, see _segment) cross steep edges more easily, but not
-        # near the needle, whose edges would carry them along its track.
-        near_needle = k.binary_dilation(widened_needle, iterations=_BRIDGE_NEEDLE_GUARD_PX)
-        share = seg.bridge_edge_share
-        # Where the raise is large, thin cement goes unseen (the front may hide there).
-        blind = np.zeros((st.rows, st.columns), bool)
-        blind_raise = self.config.reliability.blind_threshold_ratio * seg.cement_contrast
-        self.roi.crop(blind)[...] = k.to_host(cement_raise) >= blind_raise
-        # Beyond the body's outline a leak leaves as a channel a pixel or two wide, which a
-        # filter chosen for the cement cloud inside erases in its first frames (a wide median,
-        # the recursive filter's lag): there the excess through a narrow median, at once, may
-        # extend the cement too, its threshold raised by that filter's own, larger, noise.
-        channel_step = (seg.leak_median_px, 0.0, 1.0)
-        channel_raise = channel_excluded = None
-        if seg.leak_median_px and self._outside_body is not None and channel_step != self.denoiser.step:
-            channel_noise = self.denoiser.noise_map(pre_injection, baseline, measured, step=channel_step)
-            channel_raise = edges + self._noise_raise(channel_noise)
-            channel_excluded = widened_needle | self._on_device(~self._outside_body)
-        return SegmentationMaps(
-            cement_raise=cement_raise,
-            instant_raise=edges + self._noise_raise(noise) if self.denoiser.alpha < 1 else None,
-            bridge_raise=edges * (share + (1.0 - share) * near_needle) + noisy,
-            far_blob_raise=self._on_device(sharp_edges) + noisy,
-            channel_raise=channel_raise,
-            channel_excluded=channel_excluded,
-            needle=widened_needle,
-            needle_rim=widened_needle & ~k.binary_erosion(needle),
-            excluded=~inside,
-            blind=blind,
-        )
-
-    def _noise_raise(self, noise: np.ndarray, gain: float = 1.0):
-        """How far ``noise`` (host, per pixel; one frame's) raises the cement threshold, on the
-        device: its ``min_local_snr`` multiple's excess over the cement contrast, times
-        ``gain`` (the share of noise the recursive filter keeps). This raises it more
-        than ``min_local_snr`` times the filtered noise would; on the accuracy tests'
-        phantom cases that rule gave slightly fewer frames at Dice >= 0.90 (89.1 %
-        against 89.4 %)."""
-        seg = self.config.segmentation
-        return self._on_device(np.maximum(gain * (seg.min_local_snr * noise - seg.cement_contrast), 0.0))
 
     def _leave_out_mismatched(self) -> None:
         """Leave out of the buffered frames, while three or more are, the one that matches
@@ -863,11 +797,12 @@ class Engine:
         min_snr = _SNR_HEADROOM * self.config.reliability.min_snr
         step = self.denoiser.single_frame_step(pixel_noise, contrast=seg.cement_contrast, min_snr=min_snr, baseline_frames=2)
         levels, measured = k.to_host(k.mean_frames(buffer.frames)), k.to_host(buffer.inside)
-        noise = self._noise_raise(self.denoiser.noise_map([first], levels, measured, step=step, baseline_frames=2))
+        noise_map = self.denoiser.noise_map([first], levels, measured, step=step, baseline_frames=2)
+        noise = self.segmenter.noise_raise(noise_map)
         while len(buffer) >= 3:
             n, mean = len(buffer), k.mean_frames(buffer.frames)
-            exclude = ~buffer.inside | self._needle_in(mean)[1]
-            raised = seg.registration_error_px * self._edge_strength(mean) + noise
+            exclude = ~buffer.inside | self.segmenter.needle_in(mean)[1]
+            raised = seg.registration_error_px * self.segmenter.edge_strength(mean) + noise
             fallen = [
                 self._fallen_px(
                     self.denoiser.apply(k.mask_field(frame - (mean * n - frame) / (n - 1), ~exclude, fill=0.0), step),
@@ -941,7 +876,7 @@ class Engine:
             st.shift_px = shift
             self._anchor_corners(index, shift)
             if st.injecting:
-                self._segment(aligned, inside, time_s)
+                self.segmenter.accumulate(self.state, aligned, inside, time_s)
             elif appeared:
                 level, gain = self._freeze_baseline()
                 first = (aligned + level) * gain if gain != 1.0 else aligned
@@ -951,7 +886,7 @@ class Engine:
                 if self._fell_below_baseline(first, inside):
                     problem = MISMATCH
                 else:
-                    self._segment(first, inside, time_s)
+                    self.segmenter.accumulate(self.state, first, inside, time_s)
             elif problem not in _IMAGE_PROBLEMS:
                 self._add_pre_injection(prepared, j, inside, index)
         if st.corners_anchor_frame is not None:  # (measured against corners not yet on these images)
@@ -1004,10 +939,11 @@ class Engine:
             difference, mean = difference * gain, mean * gain
         # Zero off the field before filtering, so that its edge cannot bleed inward.
         excess = self.denoiser.apply(k.mask_field(difference, ~exclude, fill=0.0))
-        edges = self._edge_strength(mean)
+        edges = self.segmenter.edge_strength(mean)
         # (The needle left out, as after the injection: a stylet pulled out of its cannula
         # leaves less steel, over a flat core where the needle is wide.)
-        if self._fallen_px(excess, edges, seg.registration_error_px, exclude | self._needle_in(mean)[1]) >= seg.min_area_px:
+        needle = self.segmenter.needle_in(mean)[1]
+        if self._fallen_px(excess, edges, seg.registration_error_px, exclude | needle) >= seg.min_area_px:
             return False, True
         candidates = k.cement_candidates(
             excess, threshold=seg.cement_contrast, threshold_raise=edges, raise_gain=seg.registration_error_px, exclude=exclude
@@ -1046,125 +982,6 @@ class Engine:
             -excess, threshold=seg.cement_contrast, threshold_raise=threshold_raise, raise_gain=raise_gain, exclude=exclude
         )
         return int(k.largest_component_px(fell[None])[0])
-
-    def _needle_in(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The steel needle in an attenuation image without cement (the baseline, the
-        pre-injection mean), and the same widened by ``segmentation.needle_margin_px`` (its
-        edges flicker with every breath)."""
-        k, seg = self.kernels, self.config.segmentation
-        needle = k.needle_mask(image, min_excess=seg.needle_min_excess)
-        grow = seg.needle_margin_px > 0 and bool(needle.any())
-        return needle, k.binary_dilation(needle, iterations=seg.needle_margin_px) if grow else needle
-
-    def _edge_strength(self, image: np.ndarray) -> np.ndarray:
-        """Gradient magnitude of a (smoothed) attenuation image, 1/px."""
-        return self.kernels.gradient_magnitude(self.kernels.smooth(image, sigma_px=self.config.segmentation.smooth_px))
-
-    def _segment(self, aligned: np.ndarray, inside: np.ndarray, time_s: float) -> None:
-        """Update the accumulated cement with one aligned frame."""
-        k, seg, st = self.kernels, self.config.segmentation, self.state
-        maps = st.maps
-        exclude = maps.excluded | ~inside
-        # Zero off the field before filtering, so that its edge cannot bleed inward.
-        raw_excess = k.mask_field(aligned - st.baseline, ~exclude, fill=0.0)
-        excess = self.denoiser.apply(raw_excess)
-        filtered = k.recursive_filter(excess[None], alpha=self.denoiser.alpha, state=st.filtered)
-        st.filtered = filtered[0]
-        candidates = k.cement_candidates(
-            st.filtered,
-            threshold=seg.cement_contrast,
-            threshold_raise=maps.cement_raise,
-            exclude=exclude,
-        )
-        accumulated, run_length = self.roi.crop(st.accumulated), self.roi.crop(st.run_length)
-        grown_from = k.binary_dilation(accumulated | (run_length != 0))
-        off_edges = exclude | maps.needle_rim  # no bridges nor growth along the needle's edges
-        # Cement continues the cement so far, also across a gap where the excess is only
-        # weak (a thin channel leaving the body is faintest where it is thinnest); the gap
-        # itself is not counted.
-        weak = k.cement_candidates(
-            st.filtered,
-            threshold=seg.bridge_contrast_ratio * seg.cement_contrast,
-            threshold_raise=maps.bridge_raise,
-            exclude=off_edges,
-        )
-        if maps.instant_raise is not None:
-            candidates = candidates | k.cement_candidates(
-                excess,
-                threshold=seg.cement_contrast,
-                threshold_raise=maps.instant_raise,
-                exclude=exclude | maps.needle,  # its edges flicker with every breath
-            )
-        # Beyond the body, a leak's first thin channel (see _segmentation_maps) joins and extends it.
-        channel = None
-        if maps.channel_raise is not None:
-            channel = k.cement_candidates(
-                k.median(raw_excess, size_px=seg.leak_median_px),
-                threshold=seg.cement_contrast,
-                threshold_raise=maps.channel_raise,
-                exclude=off_edges | maps.channel_excluded,
-            )
-            weak = weak | channel
-        joined = k.components_touching(weak | candidates, grown_from)
-        # Next to the cement so far, a slightly weaker excess already counts: the front
-        # advances as thin cement, fainter than the bulk.
-        extending = k.cement_candidates(
-            st.filtered,
-            threshold=seg.growth_contrast_ratio * seg.cement_contrast,
-            threshold_raise=maps.cement_raise,
-            exclude=off_edges,
-        )
-        if channel is not None:
-            extending = extending | channel
-        growing = (candidates | extending) & joined
-        # A new blob, away from the cement so far, must be large enough and seen in two
-        # frames in a row (noise is not; cement does not vanish), unless it is cement-sized
-        # and within ``adjacent_blob_mm`` of the cement so far (cement crossing a cortex shows
-        # beyond it a frame before the join does); farther, a quarter of it must stand above
-        # sharp bone's misregistration residual. The first cement is one
-        # blob at the needle tip: the largest counts at once. Later, a new blob mostly on
-        # the needle is an edge artefact (real cement grows into the needle's neighbourhood).
-        first = st.cement_area_px == 0  # (the host count of the last measured frame: no device wait)
-        # The blobs are labelled once; the rules below ask about them per blob (vectors like
-        # ``parts.areas``, element by element) and turn the answers back into pixels.
-        parts = k.components(candidates & ~growing)
-        areas = parts.areas
-        # (Later blobs, confirmed over two frames, may be half as large: thin leaks start small.)
-        blob = areas >= (seg.min_area_px if first else seg.min_area_px // 2)
-        beside = None
-        if not first:
-            blob &= ~(2 * k.component_hits(parts, maps.needle) > areas)
-            if k is not self._host or blob.any():  # (on the host, no blob: nothing to ask)
-                # Farther than ``adjacent_blob_mm`` from the cement so far, a quarter of a blob
-                # at least must stand above what a sub-pixel breath really leaves on sharp bone,
-                # as beyond the body (see _segmentation_maps): a sliver along a wall's cortex has
-                # none that does, real cement on an edge has its pixels off the edge.
-                above_sharp_edges = k.cement_candidates(
-                    st.filtered, threshold=seg.cement_contrast, threshold_raise=maps.far_blob_raise, exclude=exclude
-                )
-                stands_out = 4 * k.component_hits(parts, above_sharp_edges) >= areas
-                if self._adjacent_px > 0:
-                    beside = k.component_hits(parts, k.binary_dilation(accumulated, iterations=self._adjacent_px)) > 0
-                    stands_out |= beside
-                blob &= stands_out
-        confirmed = blob & (k.component_hits(parts, st.new_blobs) > 0)
-        if beside is not None:
-            confirmed |= blob & beside & (areas >= seg.min_area_px)  # cement-sized beside: at once
-        isolated, confirmed = k.component_mask(parts, blob), k.component_mask(parts, confirmed)
-        if first and bool(isolated.any()):
-            labels, areas = k.label_components(isolated)
-            confirmed |= labels == areas[1:].argmax() + 1  # (on the device: no wait)
-        st.new_blobs = isolated
-        candidates = growing | confirmed
-        k.accumulate_cement(
-            candidates[None],
-            time_s=self._on_device(np.array([time_s])),
-            run_length=run_length,  # views: the whole-frame state is updated in place
-            run_start_s=self.roi.crop(st.run_start_s),
-            accumulated=accumulated,
-            time_of_arrival_s=self.roi.crop(st.arrival_s),
-            min_run=seg.min_run,
-        )
 
     def _shape_measures(
         self, mask: np.ndarray, box: Box, area_px: int
