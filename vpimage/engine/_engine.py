@@ -23,6 +23,7 @@ from vpimage.alerts import (
     frame_level,
 )
 from vpimage.config import RunConfig
+from vpimage.engine._baseline_match import BaselineMatch
 from vpimage.engine._denoise import Denoiser
 from vpimage.engine._display import DisplayGain
 from vpimage.engine._region import Box, RegionOfInterest, widened
@@ -253,6 +254,9 @@ class Engine:
     segmenter : Segmenter or None
         The cement segmentation against the baseline (:mod:`._segment`), set up on the first
         frame; None before it.
+    baseline_match : BaselineMatch or None
+        Whether a frame matches the frames its baseline is made of (:mod:`._baseline_match`),
+        set up on the first frame; None before it.
     denoiser : Denoiser
         The study's noise reduction (:mod:`._denoise`), chosen when the baseline is made.
 
@@ -363,6 +367,7 @@ class Engine:
         self.display: DisplayGain | None = None  # (set up on the first frame)
         self.roi: RegionOfInterest | None = None  # (set up on the first frame)
         self.segmenter: Segmenter | None = None  # (set up on the first frame)
+        self.baseline_match: BaselineMatch | None = None  # (set up on the first frame)
         self._worker = None
         if self.device == "cpu":  # (see process; its thread ends when the engine is collected)
             self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vpimage-prepare")
@@ -711,6 +716,10 @@ class Engine:
             if body.sum() >= seg.min_area_px:
                 self._noise_region = body
         self._noise_region = self.roi.crop(self._noise_region)
+        self.baseline_match = BaselineMatch(
+            self.kernels, self.config, self.denoiser, self.segmenter, noise_region=self._noise_region,
+            min_snr=_SNR_HEADROOM * self.config.reliability.min_snr,
+        )
 
     def _set_region_of_interest(self, away_mm: np.ndarray | None) -> None:
         """Where cement is looked for: the field within the leak search margin of the body (all of it without one).
@@ -747,7 +756,10 @@ class Engine:
             divided = [offset for g, offset in zip(buffer.gain, buffer.offset) if g != 1.0]
             level = float(np.median([k.to_host(offset) for offset in divided]))
             buffer.read_at(level, gain)
-        self._leave_out_mismatched()
+        left_out = self.baseline_match.leave_out_mismatched(buffer)
+        if left_out:
+            st.baseline_left_out.extend(left_out)
+            st.outlier_reference = buffer.outlier_share
         st.baseline, st.baseline_frames = k.mean_frames(buffer.frames), len(buffer)
         st.reference = k.mean_frames(buffer.coarse)
         st.display_gain = math.nan  # (the frames after are measured against the new reference)
@@ -767,55 +779,6 @@ class Engine:
         st.maps = self.segmenter.maps(st.baseline, pre_injection, buffer.inside)
         st.pre_injection = PreInjectionBuffer()
         return level, gain
-
-    def _leave_out_mismatched(self) -> None:
-        """Leave out of the buffered frames, while three or more are, the one that matches
-        the others least, as long as its attenuation fell below theirs over a cement-sized
-        blob (see :meth:`_fallen_px`); its index goes to ``state.baseline_left_out``.
-
-        Each frame was asked against the frames before it when it came, filtered as for the
-        noisiest study (its noise unknown then), which smooths a part shifted by a pixel or
-        two away, and the first frame against nothing. Such a frame in the baseline raises
-        the noise measured on the frames' differences, and so the cement threshold, over
-        all the bone of its attenuation: posterior_approach seed 3 with its frame 1 or 2's
-        lower half shifted 2 px stopped two frames late. Here each frame is compared with the
-        mean of the others, filtered as one frame's own pixel noise needs, its threshold
-        raised by that noise (per attenuation level, see :meth:`Denoiser.noise_map`; a shifted
-        part leaves a frame's pixel noise as it is) and by the mean's edges. The noise is
-        taken once, from the first frame, for a mean of two others (the fewest it may be).
-        Of two frames, which one is off cannot be told: both stay. On the phantom a frame's
-        lower half shifted 2 px left 63-134 px; no frame of the accuracy tests' 30 cases x 4
-        runs (plain, exposure changes, blades closing in, the needle pulled back; 600 buffered
-        frames) more than 2 px.
-        """
-        k, seg, st = self.kernels, self.config.segmentation, self.state
-        buffer = st.pre_injection
-        if len(buffer) < 3:
-            return
-        first = k.to_host(buffer.frames[0])
-        pixel_noise = float(self._host.pixel_noise(first[None], weight=self._noise_region)[0][0])
-        min_snr = _SNR_HEADROOM * self.config.reliability.min_snr
-        step = self.denoiser.single_frame_step(pixel_noise, contrast=seg.cement_contrast, min_snr=min_snr, baseline_frames=2)
-        levels, measured = k.to_host(k.mean_frames(buffer.frames)), k.to_host(buffer.inside)
-        noise_map = self.denoiser.noise_map([first], levels, measured, step=step, baseline_frames=2)
-        noise = self.segmenter.noise_raise(noise_map)
-        while len(buffer) >= 3:
-            n, mean = len(buffer), k.mean_frames(buffer.frames)
-            exclude = ~buffer.inside | self.segmenter.needle_in(mean)[1]
-            raised = seg.registration_error_px * self.segmenter.edge_strength(mean) + noise
-            fallen = [
-                self._fallen_px(
-                    self.denoiser.apply(k.mask_field(frame - (mean * n - frame) / (n - 1), ~exclude, fill=0.0), step),
-                    raised, 1.0, exclude,
-                )
-                for frame in buffer.frames
-            ]
-            worst = int(np.argmax(fallen))
-            if fallen[worst] < seg.min_area_px:
-                return
-            st.baseline_left_out.append(buffer.index[worst])
-            buffer.drop(worst)
-            st.outlier_reference = buffer.outlier_share
 
     # -- one frame -----------------------------------------------------------------------
 
@@ -852,7 +815,7 @@ class Engine:
 
     def _step(self, prepared: _Prepared, j: int, time_s: float, index: int) -> EngineFrame:
         """Frame ``j`` of ``prepared``, on the reference and at its level (see :class:`_Prepared`)."""
-        st = self.state
+        st, match = self.state, self.baseline_match
         shift, noise = prepared.shifts[j], prepared.noise[j]
         st.display_gain = prepared.measured_gain[j]
         score = prepared.scores[j]
@@ -863,9 +826,10 @@ class Engine:
             # Pixels this frame exposes well inside the field and measures, in reference coordinates.
             inside = self._search & self._aligned(self._inner_fov[None], shift[None], order=0)[0] & ~white
             if st.injecting:
-                appeared, fell = False, bool(prepared.scale_checked[j]) and self._fell_below_baseline(aligned, inside)
+                asked = bool(prepared.scale_checked[j])
+                appeared, fell = False, asked and match.fell_below_baseline(st.baseline, st.maps, aligned, inside)
             else:
-                appeared, fell = self._against_buffer(aligned, inside)
+                appeared, fell = match.against_buffer(st.pre_injection, aligned, inside)
             problem = MISMATCH if fell else problem
         if problem in _UNUSABLE:
             # The image cannot be compared with the baseline: keep what was accumulated.
@@ -883,7 +847,7 @@ class Engine:
                 # (Against the buffer the excess was filtered as for the noisiest study, which
                 # smooths a part of the frame shifted by a pixel or two into cement alone: asked
                 # again against the baseline, filtered as the study's noise needs.)
-                if self._fell_below_baseline(first, inside):
+                if match.fell_below_baseline(st.baseline, st.maps, first, inside):
                     problem = MISMATCH
                 else:
                     self.segmenter.accumulate(self.state, first, inside, time_s)
@@ -913,75 +877,6 @@ class Engine:
         st.outlier_reference = st.pre_injection.outlier_share
         if len(st.pre_injection) >= self.config.segmentation.baseline_frames_max:
             self._freeze_baseline()
-
-    def _against_buffer(self, aligned: np.ndarray, inside: np.ndarray) -> tuple[bool, bool]:
-        """Whether this frame holds a cement-sized blob against the pre-injection mean, and
-        whether its attenuation fell below that mean over one (see :meth:`_fallen_px`).
-
-        Asked from the second usable frame on, however few frames are buffered: a frame with
-        cement that joined the buffer would put its cement into the baseline. When the
-        frames between the first and the injection could not be used (blank, clipped), the
-        first usable one joined it, and the rest of the run was ``unreliable`` (the baseline's
-        frame-to-frame noise held the cement) or its cement seen late (see the README).
-        Before an injection, the blob asked for never showed against one or two frames on the
-        phantom (38 runs: low dose, tilt, sudden shift, MONOCHROME1, changes of exposure and
-        of collimation), so a run with a usable start is measured as it was.
-        """
-        k, seg, st = self.kernels, self.config.segmentation, self.state
-        buffer = st.pre_injection
-        if len(buffer) == 0:
-            return False, False
-        exclude = ~(inside & buffer.inside)
-        mean = k.mean_frames(buffer.frames)
-        difference = aligned - mean
-        gain = buffer.shown_gain
-        if gain != 1.0:  # (at the contrast most buffered frames show, as _freeze_baseline reads them)
-            difference, mean = difference * gain, mean * gain
-        # Zero off the field before filtering, so that its edge cannot bleed inward.
-        excess = self.denoiser.apply(k.mask_field(difference, ~exclude, fill=0.0))
-        edges = self.segmenter.edge_strength(mean)
-        # (The needle left out, as after the injection: a stylet pulled out of its cannula
-        # leaves less steel, over a flat core where the needle is wide.)
-        needle = self.segmenter.needle_in(mean)[1]
-        if self._fallen_px(excess, edges, seg.registration_error_px, exclude | needle) >= seg.min_area_px:
-            return False, True
-        candidates = k.cement_candidates(
-            excess, threshold=seg.cement_contrast, threshold_raise=edges, raise_gain=seg.registration_error_px, exclude=exclude
-        )
-        return bool(k.largest_component_px(candidates[None])[0] >= seg.min_area_px), False
-
-    def _fell_below_baseline(self, aligned: np.ndarray, inside: np.ndarray) -> bool:
-        """Whether this frame's attenuation fell below the baseline over a cement-sized blob
-        (see :meth:`_fallen_px`), its excess read at once (before the recursive filter,
-        its threshold raised by a single frame's noise) and the needle left out (pulled back,
-        it leaves less steel than the baseline holds)."""
-        maps = self.state.maps
-        exclude = maps.excluded | ~inside | maps.needle
-        excess = self.denoiser.apply(self.kernels.mask_field(aligned - self.state.baseline, ~exclude, fill=0.0))
-        raised = maps.cement_raise if maps.instant_raise is None else maps.instant_raise
-        return self._fallen_px(excess, raised, 1.0, exclude) >= self.config.segmentation.min_area_px
-
-    def _fallen_px(self, excess, threshold_raise, raise_gain: float, exclude) -> int:
-        """The largest blob, px, where ``excess`` (filtered, region of interest) lies below the
-        baseline by what would be cement above it; one as large as new cement must be
-        (``segmentation.min_area_px``) is a mismatch.
-
-        Cement only adds attenuation, and noise and sub-pixel misregistration leave as much
-        below the baseline as above it, which the threshold already holds back: a frame that
-        lost attenuation so does not match its baseline in part (rows of it shifted by a
-        damaged decode, a part of the anatomy that moved against the rest), and what it
-        gained there is no cement either (``baseline_mismatch``). On the phantom, every frame
-        asked, the largest such blob was 8 px (4 before the injection) on the 7,200 frames of
-        the accuracy tests' 30 cases (plain, with exposure changes, blades closing in, the needle
-        pulled back); a frame's rows below the middle shifted 2 px sideways gave 50-144 px (8 at
-        the lowest dose with a 25 degree tilt, whose single frame's noise raises the threshold),
-        7 px 300-560 px.
-        """
-        k, seg = self.kernels, self.config.segmentation
-        fell = k.cement_candidates(
-            -excess, threshold=seg.cement_contrast, threshold_raise=threshold_raise, raise_gain=raise_gain, exclude=exclude
-        )
-        return int(k.largest_component_px(fell[None])[0])
 
     def _shape_measures(
         self, mask: np.ndarray, box: Box, area_px: int

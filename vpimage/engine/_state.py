@@ -180,7 +180,7 @@ class EngineState:
         Pre-injection frames the baseline is the mean of; 0 until it is frozen.
     baseline_left_out : list of int
         Indices of buffered frames left out of the baseline when it was frozen: part of each
-        did not match the others (see ``Engine._leave_out_mismatched``).
+        did not match the others (see ``BaselineMatch.leave_out_mismatched``).
     maps : SegmentationMaps or None
         What the baseline fixes for the segmentation (thresholds, the needle, what is never
         cement); None until it is frozen.
