@@ -113,7 +113,7 @@ def test_once_the_baseline_is_frozen_the_host_reads_a_mask_per_frame_and_the_mot
     for frames, reads in steady:
         checks = {"_ecc_translation", "_component_roots", "gains"}
         assert {reader: n for reader, n in reads.items() if reader not in checks} == {
-            "_measure": frames,
+            "measure": frames,
             "_prepare": 4,
             "estimate": 2,
         }
@@ -128,7 +128,7 @@ def test_the_dispatch_benchmark_counts_per_frame_what_a_cuda_run_issues(tmp_path
     (record,) = json.loads(out.read_text())
     assert (record["size"], record["batch"], record["frames"]) == (128, 8, dispatch.CYCLE)
     assert record["mixed_host_and_device"] == 0
-    assert record["reads_per_frame_by_function"]["_measure"] == 1.0  # the cement mask, once per frame
+    assert record["reads_per_frame_by_function"]["measure"] == 1.0  # the cement mask, once per frame
     assert record["device_operations_per_frame"] > 100  # (each a launch on CUDA: the engine's kernels, per frame)
     floor_ms = record["device_operations_per_frame"] * record["host_us_per_operation"] / 1000
     assert record["floor_ms_per_frame"] == pytest.approx(floor_ms, rel=0.01)

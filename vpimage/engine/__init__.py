@@ -9,8 +9,8 @@
             frame.cement_mask   # bool [R, C] in the frame's image coordinates
 """
 
-from vpimage.engine._engine import Engine, EngineFrame
-from vpimage.engine._result import FrameResult
+from vpimage.engine._engine import Engine
+from vpimage.engine._result import EngineFrame, FrameResult
 from vpimage.engine._state import EngineState
 
 __all__ = ["Engine", "EngineFrame", "EngineState", "FrameResult"]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import math
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -18,26 +17,23 @@ from vpimage.alerts import (
     OBLIQUE_VIEW,
     PIXELS_TOO_COARSE,
     WHITE_LEVEL_UNREACHED,
-    AlertLevel,
     AlertStateMachine,
-    frame_level,
 )
 from vpimage.config import RunConfig
 from vpimage.engine._baseline_match import BaselineMatch
 from vpimage.engine._denoise import Denoiser
 from vpimage.engine._display import DisplayGain
-from vpimage.engine._region import Box, RegionOfInterest, widened
+from vpimage.engine._measure import Measurer
+from vpimage.engine._region import RegionOfInterest
 from vpimage.engine._registration import Registration
-from vpimage.engine._result import FrameResult
+from vpimage.engine._result import EngineFrame
 from vpimage.engine._segment import Segmenter
 from vpimage.engine._state import EngineState, PreInjectionBuffer
 from vpimage.errors import ArgumentError
 from vpimage.kernels import get_backend, resolve
 from vpimage.measures import Corners
 
-__all__ = ["Engine", "EngineFrame"]
-
-logger = logging.getLogger(__name__)
+__all__ = ["Engine"]
 
 # Without a calibration the rules sized in mm (registration margins, leak widths, adjacent
 # blobs) need a pixel size all the same: the one that makes the body as deep as an adult
@@ -133,28 +129,6 @@ class _Prepared:
     offset: object
 
 
-@dataclass(frozen=True)
-class EngineFrame:
-    """What the engine gives for one frame.
-
-    Attributes
-    ----------
-    result : FrameResult
-        The measures and the alert of the frame.
-    cement_mask : ndarray of bool, shape [rows, cols]
-        Accumulated cement in this frame's image coordinates.
-    corners : Corners or None
-        The vertebral body followed to this frame's image coordinates, px.
-    shift_px : tuple of float
-        ``(dy, dx)`` of this frame against the reference (first) frame, px.
-    """
-
-    result: FrameResult
-    cement_mask: np.ndarray
-    corners: Corners | None
-    shift_px: tuple[float, float]
-
-
 class Engine:
     """Turns frames, in time order, into per-frame cement measures and alerts.
 
@@ -174,19 +148,11 @@ class Engine:
     (corrupt pixel data: ``image_artefacts``) is not used, nor one whose attenuation fell below
     the baseline over a cement-sized blob (part of it shifted: ``baseline_mismatch``; asked of
     every frame before the injection, after it of those the translation explains less well
-    than the frames before) -> while no
-    cement has appeared, the frame joins the pre-injection buffer, whose mean
-    becomes the baseline at the first frame with a cement-sized blob (or when the buffer
-    is full) -> excess attenuation over the baseline, denoised as much as the measured
-    noise needs (median, Gaussian, recursive filter) -> cement candidates (field rim
-    excluded; threshold raised on steep baseline edges (away from the body by what a
-    sub-pixel move really changes there, sharp bone included) and where the noise, measured
-    per attenuation level before the injection, is too high for the cement contrast, as
-    in the needle's shadow; growth from the cement so far, also from the excess before
-    the recursive filter where it is strong enough, and beyond the body's outline (a leak's
-    thin channel) from the excess through a narrow median; new blobs confirmed over two frames
-    unless cement-sized right beside the cement so far, never mostly on the needle) -> monotone
-    accumulation -> measures against the corners (on the cement's bounding box) -> alert.
+    than the frames before; see :mod:`._baseline_match`) -> while no cement has appeared, the
+    frame joins the pre-injection buffer, whose mean becomes the baseline at the first frame
+    with a cement-sized blob (or when the buffer is full) -> cement segmented against the
+    baseline and accumulated (:mod:`._segment`) -> measures against the corners and the alert
+    (:mod:`._measure`).
 
     Parameters
     ----------
@@ -257,6 +223,9 @@ class Engine:
     baseline_match : BaselineMatch or None
         Whether a frame matches the frames its baseline is made of (:mod:`._baseline_match`),
         set up on the first frame; None before it.
+    measurer : Measurer or None
+        Each frame's measures and alert (:mod:`._measure`), set up on the first frame; None
+        before it.
     denoiser : Denoiser
         The study's noise reduction (:mod:`._denoise`), chosen when the baseline is made.
 
@@ -368,6 +337,7 @@ class Engine:
         self.roi: RegionOfInterest | None = None  # (set up on the first frame)
         self.segmenter: Segmenter | None = None  # (set up on the first frame)
         self.baseline_match: BaselineMatch | None = None  # (set up on the first frame)
+        self.measurer: Measurer | None = None  # (set up on the first frame)
         self._worker = None
         if self.device == "cpu":  # (see process; its thread ends when the engine is collected)
             self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vpimage-prepare")
@@ -690,6 +660,9 @@ class Engine:
         if not weight.any():
             weight = self.fov_mask.copy()
         self._set_region_of_interest(away if self.state.corners is not None else None)
+        self.measurer = Measurer(
+            self.config, self.roi, view=self.view, mm_per_px=self.mm_per_px, px_per_mm=self._px_per_mm
+        )
         self.segmenter = Segmenter(
             self.kernels, self.config, self.denoiser, self.roi,
             adjacent_px=int(round(seg.adjacent_blob_mm * self._px_per_mm)),
@@ -840,7 +813,7 @@ class Engine:
             st.shift_px = shift
             self._anchor_corners(index, shift)
             if st.injecting:
-                self.segmenter.accumulate(self.state, aligned, inside, time_s)
+                self.segmenter.accumulate(st, aligned, inside, time_s)
             elif appeared:
                 level, gain = self._freeze_baseline()
                 first = (aligned + level) * gain if gain != 1.0 else aligned
@@ -850,12 +823,12 @@ class Engine:
                 if match.fell_below_baseline(st.baseline, st.maps, first, inside):
                     problem = MISMATCH
                 else:
-                    self.segmenter.accumulate(self.state, first, inside, time_s)
+                    self.segmenter.accumulate(st, first, inside, time_s)
             elif problem not in _IMAGE_PROBLEMS:
                 self._add_pre_injection(prepared, j, inside, index)
         if st.corners_anchor_frame is not None:  # (measured against corners not yet on these images)
             problem = problem or WALL_NOT_PLACED
-        return self._measure(time_s, index, shift, problem)
+        return self.measurer.measure(st, time_s, index, shift, problem, caveat="; ".join(self._doubts))
 
     def _anchor_corners(self, index: int, shift: np.ndarray) -> None:
         """Move corners drawn on a later frame onto the reference when that frame arrives, or
@@ -877,101 +850,3 @@ class Engine:
         st.outlier_reference = st.pre_injection.outlier_share
         if len(st.pre_injection) >= self.config.segmentation.baseline_frames_max:
             self._freeze_baseline()
-
-    def _shape_measures(
-        self, mask: np.ndarray, box: Box, area_px: int
-    ) -> tuple[float, float, dict[str, float], int, float]:
-        """Front to wall (px), depth fraction, leak areas (px per class), stray cement (px
-        beyond the body's outline that no leak counts) and hidden front to wall (px, see
-        :meth:`_hidden_front_px`) of the whole-frame host ``mask``, whose cement
-        (``area_px`` pixels) lies in the bounding box ``box`` (see :meth:`RegionOfInterest.cement_box`).
-
-        The accumulation is monotone: while the cement's area and the corners stay, the
-        mask stays, and so do its measures (taken again only when either changed).
-        """
-        st = self.state
-        if st.shape_measures is not None and st.shape_measures[:2] == (area_px, st.corners):
-            return st.shape_measures[2:]
-        front_px = depth = hidden_px = math.nan
-        leaks: dict[str, float] = {}
-        stray_px = 0
-        if st.corners is not None:
-            # The measures see the cement's bounding box and the corners moved with it:
-            # the same distances, for work that follows the cement, not the frame.
-            (top, bottom), (left, right) = box
-            cement = mask[top:bottom, left:right]
-            corners = st.corners.translated(-left, -top)
-            if self.view != "ap":
-                front_px, depth = measures.front_and_depth(cement, corners)
-                hidden_px = self._hidden_front_px(mask, box, front_px)
-            leak_args = {"mm_per_px": 1.0 / self._px_per_mm, "rules": self.config.leaks}
-            outside_px = measures.cement_outside_body_px(cement, corners, **leak_args)
-            leaks = measures.classify_leaks(cement, corners, **leak_args) if outside_px else {}
-            stray_px = 0 if leaks else outside_px
-        st.shape_measures = (area_px, st.corners, front_px, depth, leaks, stray_px, hidden_px)
-        return front_px, depth, leaks, stray_px, hidden_px
-
-    def _hidden_front_px(
-        self, mask: np.ndarray, box: Box, front_px: float
-    ) -> float:
-        """Signed distance to the wall of cement that could run on unseen into blind pixels, px.
-
-        Taken only when it matters: while the front seen is beyond the stop distance by
-        less than the reach (unseen cement within the reach is no nearer than the front
-        less the reach); NaN otherwise, and before the baseline.
-        """
-        st, stop_mm = self.state, self.config.alerts.stop_mm
-        reach_px = self.config.reliability.hidden_front_reach_mm * self._px_per_mm
-        stop_px = stop_mm * self._px_per_mm
-        if st.maps is None or not stop_px < front_px <= stop_px + reach_px:
-            return math.nan
-        around, _ = widened(box, int(math.ceil(reach_px)) + 1, mask.shape)
-        corners = st.corners.translated(-around[1].start, -around[0].start)
-        return measures.hidden_front_to_wall_px(mask[around], st.maps.blind[around], corners, reach_px=reach_px)
-
-    def _measure(self, time_s: float, index: int, shift: np.ndarray, problem: str) -> EngineFrame:
-        st = self.state
-        mask = self.kernels.to_host(st.accumulated)  # the frame's one device -> host copy
-        scale = self.mm_per_px if self.mm_per_px is not None else math.nan
-        where = self.roi.cement_box(mask)
-        (top, bottom), (left, right) = where
-        area_px = st.cement_area_px = int(mask[top:bottom, left:right].sum())
-        front_px, depth, leaks, stray_px, hidden_px = self._shape_measures(mask, where, area_px)
-        front_mm = front_px * scale
-        speed = st.speed.update(time_s, front_mm)
-        level, reason = frame_level(
-            front_to_wall_mm=front_mm,
-            depth_fraction=depth,
-            leak_classes=tuple(leaks),
-            reliable=not problem,
-            unreliable_reason=problem,
-            thresholds=self.config.alerts,
-            hidden_front_to_wall_mm=hidden_px * scale,
-            stray_cement_mm2=stray_px * scale**2,
-            caveat="; ".join(self._doubts),
-        )
-        level, reason = st.alerts.update(time_s, level, reason)
-        result = FrameResult(
-            frame=index,
-            time_s=time_s,
-            cement_area_px=area_px,
-            cement_area_mm2=area_px * scale**2,
-            front_to_wall_px=front_px,
-            front_to_wall_mm=front_mm,
-            depth_fraction=depth,
-            front_speed_mm_s=speed,
-            time_to_wall_s=measures.time_to_wall_s(front_mm, speed),
-            leak_area_mm2=sum(leaks.values()) * scale**2,
-            leak_classes=tuple(leaks),
-            alert=AlertLevel(level),
-            reason=reason,
-        )
-        if level is AlertLevel.UNRELIABLE:
-            logger.debug("frame %d unreliable: %s", index, reason)
-        dy, dx = float(shift[0]), float(shift[1])
-        # In image coordinates: only the cement's box and a halo as wide as the shift move.
-        image_mask = np.zeros_like(mask)
-        box, _ = widened(where, int(math.ceil(max(abs(dy), abs(dx)))) + 1, mask.shape)
-        image_mask[box] = self._host.shift_images(mask[box][None], np.array([[dy, dx]]))[0]
-        corners = st.corners.translated(dx, dy) if st.corners is not None else None
-        return EngineFrame(result=result, cement_mask=image_mask, corners=corners, shift_px=(dy, dx))

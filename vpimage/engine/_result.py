@@ -1,12 +1,15 @@
-"""The per-frame result of the analysis engine."""
+"""The per-frame results of the analysis engine."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from vpimage.alerts import AlertLevel
+import numpy as np
 
-__all__ = ["FrameResult"]
+from vpimage.alerts import AlertLevel
+from vpimage.measures import Corners
+
+__all__ = ["EngineFrame", "FrameResult"]
 
 
 @dataclass(frozen=True)
@@ -31,3 +34,25 @@ class FrameResult:
     leak_classes: tuple[str, ...]
     alert: AlertLevel
     reason: str  # why this level; empty for ok
+
+
+@dataclass(frozen=True)
+class EngineFrame:
+    """What the engine gives for one frame.
+
+    Attributes
+    ----------
+    result : FrameResult
+        The measures and the alert of the frame.
+    cement_mask : ndarray of bool, shape [rows, cols]
+        Accumulated cement in this frame's image coordinates.
+    corners : Corners or None
+        The vertebral body followed to this frame's image coordinates, px.
+    shift_px : tuple of float
+        ``(dy, dx)`` of this frame against the reference (first) frame, px.
+    """
+
+    result: FrameResult
+    cement_mask: np.ndarray
+    corners: Corners | None
+    shift_px: tuple[float, float]

@@ -1,14 +1,15 @@
 """Cement against the baseline: the maps the frozen baseline fixes, and each frame's cement
 candidates accumulated into the cement so far.
 
-Per frame (on the region of interest, moved back onto the reference): excess attenuation
-over the baseline, denoised as much as the measured noise needs (median, Gaussian,
-recursive filter) -> cement candidates (threshold raised on steep baseline edges and where
-the noise is too high for the cement contrast, as in the needle's shadow) -> growth from the
-cement so far, also from the excess before the recursive filter where it is strong enough, and
-beyond the body's outline (a leak's thin channel) from the excess through a narrow median ->
-new blobs confirmed over two frames unless cement-sized right beside the cement so far, never
-mostly on the needle -> monotone accumulation.
+Per frame (the region of interest, moved back onto the reference): excess attenuation over the
+baseline, denoised as much as the measured noise needs (median, Gaussian, recursive filter) ->
+cement candidates (field rim excluded; threshold raised on steep baseline edges (away from the
+body by what a sub-pixel move really changes there, sharp bone included) and where the noise,
+measured per attenuation level before the injection, is too high for the cement contrast, as in
+the needle's shadow; growth from the cement so far, also from the excess before the recursive
+filter where it is strong enough, and beyond the body's outline (a leak's thin channel) from the
+excess through a narrow median; new blobs confirmed over two frames unless cement-sized right
+beside the cement so far, never mostly on the needle) -> monotone accumulation.
 """
 
 from __future__ import annotations
