@@ -640,7 +640,8 @@ class Engine:
         return self._host.binary_erosion(mask, iterations=iterations) if iterations > 0 else mask.copy()
 
     def _start(self, first) -> None:
-        """Take the first frame as the reference and choose the pixels to register on (on the host)."""
+        """Take the first frame as the reference and set the study up on it (on the host): the pixels
+        to register on, the region of interest, the noise region, and what works on that region."""
         seg = self.config.segmentation
         shape = (self.state.rows, self.state.columns)
         exposed = self.fov_mask.sum()
@@ -660,18 +661,6 @@ class Engine:
         if not weight.any():
             weight = self.fov_mask.copy()
         self._set_region_of_interest(away if self.state.corners is not None else None)
-        self.measurer = Measurer(
-            self.config, self.roi, view=self.view, mm_per_px=self.mm_per_px, px_per_mm=self._px_per_mm
-        )
-        self.segmenter = Segmenter(
-            self.kernels, self.config, self.denoiser, self.roi,
-            adjacent_px=int(round(seg.adjacent_blob_mm * self._px_per_mm)),
-            # Where sharp bone edges raise the threshold in full: away from the body; where a
-            # leak's thin channel is looked for: beyond the body's outline.
-            sharp_edge_region=None if self.state.corners is None else self.roi.crop(away > seg.sharp_edge_margin_mm),
-            outside_body=None if self.state.corners is None else self.roi.crop(away > 0),
-            to_device=self._on_device,
-        )
         factor = min(max(int(seg.registration_grid_mm * self._px_per_mm), 1), min(shape))
         self.registration = reg = Registration(
             self.kernels, self._host, weight=weight, inner_field=self._host_inner_fov, factor=factor,
@@ -689,9 +678,22 @@ class Engine:
             if body.sum() >= seg.min_area_px:
                 self._noise_region = body
         self._noise_region = self.roi.crop(self._noise_region)
+        # What works on the region of interest: the segmentation, the baseline checks, the measures.
+        self.segmenter = Segmenter(
+            self.kernels, self.config, self.denoiser, self.roi,
+            adjacent_px=int(round(seg.adjacent_blob_mm * self._px_per_mm)),
+            # Where sharp bone edges raise the threshold in full: away from the body; where a
+            # leak's thin channel is looked for: beyond the body's outline.
+            sharp_edge_region=None if self.state.corners is None else self.roi.crop(away > seg.sharp_edge_margin_mm),
+            outside_body=None if self.state.corners is None else self.roi.crop(away > 0),
+            to_device=self._on_device,
+        )
         self.baseline_match = BaselineMatch(
             self.kernels, self.config, self.denoiser, self.segmenter, noise_region=self._noise_region,
             min_snr=_SNR_HEADROOM * self.config.reliability.min_snr,
+        )
+        self.measurer = Measurer(
+            self.config, self.roi, view=self.view, mm_per_px=self.mm_per_px, px_per_mm=self._px_per_mm
         )
 
     def _set_region_of_interest(self, away_mm: np.ndarray | None) -> None:
