@@ -54,8 +54,10 @@ def test_leaving_a_frame_out_removes_every_record_of_it():
     assert [float(offset) for offset in buffer.offset] == [0.0, -2.0, -3.0]
     assert buffer.index == [100, 102, 103]
     assert buffer.outlier_share == pytest.approx(0.02)
-    # (The pixels the left-out frame did not measure stay out: never fewer excluded.)
-    np.testing.assert_array_equal(buffer.inside[0], [False, False, False])
+    # Frames 0, 2 and 3 left top-row pixels 0, 2 and 0 out: pixel 1, which only frame 1 left
+    # out, is measured again.
+    np.testing.assert_array_equal(buffer.inside, [[False, True, False], [True, True, True]])
+    assert len(buffer.fields) == 3
 
 
 def test_reading_the_frames_at_another_contrast_and_level():

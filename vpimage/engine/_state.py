@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import math
+import operator
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -35,9 +37,11 @@ class PreInjectionBuffer:
         The offset of level then taken out of each frame (attenuation units).
     index : list of int
         The frame index of each.
+    fields : list of ndarray of bool, [roi_rows, roi_cols]
+        The pixels each frame measures: well inside its field (and the search margin).
     inside : ndarray of bool, [roi_rows, roi_cols] or None
-        Pixels well inside the field (and the search margin) in every buffered frame; None
-        while the buffer is empty.
+        Pixels every buffered frame measures (the intersection of ``fields``); None while the
+        buffer is empty.
     """
 
     frames: list = field(default_factory=list)
@@ -47,6 +51,7 @@ class PreInjectionBuffer:
     gain: list = field(default_factory=list)
     offset: list = field(default_factory=list)
     index: list = field(default_factory=list)
+    fields: list = field(default_factory=list)
     inside: np.ndarray | None = None
 
     def __len__(self) -> int:
@@ -61,12 +66,15 @@ class PreInjectionBuffer:
         self.gain.append(gain)
         self.offset.append(offset)
         self.index.append(index)
+        self.fields.append(inside)
         self.inside = inside if self.inside is None else self.inside & inside
 
     def drop(self, i: int) -> None:
-        """Leave buffered frame ``i`` out. (``inside`` keeps its field: it can only exclude more.)"""
-        for records in (self.frames, self.coarse, self.noise, self.outliers, self.gain, self.offset, self.index):
-            del records[i]
+        """Leave buffered frame ``i`` out, and the pixels only its field left out with it."""
+        records = (self.frames, self.coarse, self.noise, self.outliers, self.gain, self.offset, self.index, self.fields)
+        for record in records:
+            del record[i]
+        self.inside = functools.reduce(operator.and_, self.fields) if self.fields else None
 
     def read_at(self, level: float, gain: float) -> None:
         """Read every buffered frame again as ``(frame + level) * gain``, its noise times ``gain``."""
