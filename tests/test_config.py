@@ -83,6 +83,10 @@ def test_overrides_that_are_no_mapping_of_dotted_names_are_refused(overrides):
         ("[segmentation]\nregistration_error_px = 1e300\n", "registration_error_px"),
         ("[segmentation]\nfield_margin_px = 100000\n", r"field_margin_px` must be .* in \[0, 100\]"),
         ("[segmentation]\nneedle_margin_px = 1000000000\n", "needle_margin_px"),
+        # A length past a metre: each of these overflowed when turned into pixels (OverflowError, exit 1).
+        ("[segmentation]\nregistration_margin_mm = 1e308\n", r"`registration_margin_mm` must be .* in \[0, 1000\]"),
+        ("[segmentation]\nadjacent_blob_mm = 1e308\n", r"`adjacent_blob_mm` must be .* in \[0, 1000\]"),
+        ("[reliability]\nhidden_front_reach_mm = 1e308\n", r"`hidden_front_reach_mm` must be .* in \[0, 1000\]"),
         # The documented ranges of the ratios: (0, 1].
         ("[segmentation]\ngrowth_contrast_ratio = 5\n", r"`growth_contrast_ratio` must be .* in \(0, 1\]"),
         ("[segmentation]\nbridge_contrast_ratio = 0\n", r"`bridge_contrast_ratio` must be .* in \(0, 1\]"),
@@ -171,6 +175,8 @@ def test_the_ceilings_themselves_are_read():
                 "min_run": 30, "baseline_frames_max": 300}
     config = RunConfig.defaults().with_overrides({f"segmentation.{k}": v for k, v in ceilings.items()})
     assert {k: getattr(config.segmentation, k) for k in ceilings} == ceilings
+    reach = RunConfig.defaults().with_overrides({"reliability.hidden_front_reach_mm": 1000.0}).reliability
+    assert reach.hidden_front_reach_mm == 1000.0  # (a length's ceiling, a metre)
 
 
 def test_a_file_with_a_utf8_byte_order_mark_is_read(tmp_path):

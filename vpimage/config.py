@@ -40,13 +40,19 @@ else:  # pragma: no cover - Python 3.10
 __all__ = ["ReliabilityConfig", "RunConfig", "SegmentationConfig", "SpeedConfig"]
 
 
+# Lengths (``*_mm`` fields) past a metre outgrow any detector's field; farther, they would
+# overflow when turned into pixels.
+_MAX_LENGTH_MM = 1000.0
+
+
 def _check_numbers(config, ranges: Mapping[str, tuple[float, float]], positive: tuple[str, ...] = ()) -> None:
     """Every number field of a dataclass must be finite and in its closed range from
-    ``ranges`` (``[0, inf)`` when not named there), and above 0 when named in ``positive``."""
+    ``ranges`` (when not named there, ``[0, 1000]`` for a length in mm, else ``[0, inf)``),
+    and above 0 when named in ``positive``."""
     for f in dataclasses.fields(config):
         value = getattr(config, f.name)
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            lo, hi = ranges.get(f.name, (0, math.inf))
+            lo, hi = ranges.get(f.name, (0, _MAX_LENGTH_MM if f.name.endswith("_mm") else math.inf))
             if not (math.isfinite(value) and lo <= value <= hi) or (f.name in positive and value <= 0):
                 strict = f.name in positive
                 if hi == math.inf:
