@@ -131,7 +131,7 @@ class Measurer:
             leak_args = {"mm_per_px": 1.0 / self._px_per_mm, "rules": self.config.leaks}
             outside_px = measures.cement_outside_body_px(cement, corners, **leak_args)
             leaks = measures.classify_leaks(cement, corners, **leak_args) if outside_px else {}
-            stray_px = 0 if leaks else outside_px
+            stray_px = outside_px - round(sum(leaks.values()))  # (beyond the outline, in no leak)
         st.shape_measures = (area_px, st.corners, front_px, depth, leaks, stray_px, hidden_px)
         return front_px, depth, leaks, stray_px, hidden_px
 
