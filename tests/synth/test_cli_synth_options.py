@@ -292,6 +292,16 @@ def test_a_calibration_the_object_cannot_carry_is_refused_before_the_simulation(
     assert not out.exists()
 
 
+def test_bits_the_object_does_not_allow_are_refused_before_the_simulation(tmp_path, capsys, no_simulation):
+    # The legacy XA object (the default) enumerates 8, 10, 12 or 16 bits stored.
+    out = tmp_path / "run.dcm"
+    assert main(["synth", SCENARIO, "--out", str(out), *CLIP, "--bits", "11"]) == 3
+    assert _refusal(capsys) == (
+        "vpimage: error: 'xa' objects store 8, 10, 12, 16 bits; got 11 (the enhanced and sc objects take 8 to 16)"
+    )
+    assert not out.exists()
+
+
 @pytest.mark.parametrize(
     ("paths", "named", "first", "second"),
     [

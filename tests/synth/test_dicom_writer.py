@@ -390,6 +390,22 @@ def test_dciodvfy_finds_no_errors_in_any_calibration(tmp_path, obj, calibration,
     assert dciodvfy_errors(paths[0], obj) == []
 
 
+@pytest.mark.parametrize("obj", ["enhanced-xa", "enhanced-xrf", "sc"])
+def test_dciodvfy_finds_no_errors_at_11_bits_where_the_object_allows_them(tmp_path, obj):
+    paths = write(make_run(bits=11), tmp_path, obj)
+    assert int(dcmread(paths[0]).BitsStored) == 11
+    assert dciodvfy_errors(paths[0], obj) == []
+
+
+@pytest.mark.parametrize("obj", ["xa", "xrf", "xa-series", "xrf-series"])
+def test_legacy_xray_objects_refuse_bits_their_module_does_not_enumerate(tmp_path, obj):
+    # The legacy XA and XRF image modules allow 8, 10, 12 or 16 bits stored: 11 was written,
+    # and dciodvfy flagged Bits Stored and High Bit as unrecognized enumerated values.
+    with pytest.raises(ConfigError, match=f"'{obj}' objects store 8, 10, 12, 16 bits; got 11"):
+        write(make_run(bits=11), tmp_path, obj)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_dciodvfy_does_flag_monochrome1_in_legacy_xa(tmp_path, caplog):
     """The legacy IOD allows only MONOCHROME2: the writer logs it, the validator flags it
     (and this proves the validator check above can fail)."""

@@ -7,7 +7,7 @@ legacy or enhanced XA/XRF, secondary capture or a single-frame series, in any tr
 syntax of :data:`SYNTAXES`. Nothing here imports the analysis: the truth stays independent.
 """
 
-from vpimage.synth._dicom import CALIBRATIONS, OBJECTS, SYNTAXES, checked_calibration, write_dicom
+from vpimage.synth._dicom import CALIBRATIONS, OBJECTS, SYNTAXES, check_bits_stored, checked_calibration, write_dicom
 from vpimage.synth._phantom import SCENARIOS, SynthOptions, SynthResult, simulate
 from vpimage.synth._run import FieldOfView, FieldShape, FluoroRun
 
@@ -21,6 +21,7 @@ __all__ = [
     "FluoroRun",
     "SynthOptions",
     "SynthResult",
+    "check_bits_stored",
     "checked_calibration",
     "simulate",
     "write_dicom",

@@ -36,7 +36,7 @@ from vpimage.synth._dicom_modules import (
 from vpimage.synth._dicom_syntax import SYNTAXES, encode_pixel_data
 from vpimage.synth._run import FluoroRun
 
-__all__ = ["CALIBRATIONS", "OBJECTS", "SYNTAXES", "checked_calibration", "write_dicom"]
+__all__ = ["CALIBRATIONS", "OBJECTS", "SYNTAXES", "check_bits_stored", "checked_calibration", "write_dicom"]
 
 logger = logging.getLogger(__name__)
 
@@ -134,8 +134,9 @@ def write_dicom(
     ------
     ConfigError
         An unknown ``obj``, ``syntax`` or ``calibration``, a calibration the object
-        cannot carry, a syntax no installed plugin can encode, or a run whose frames
-        do not fit its own description (shape, dtype, bits stored, times).
+        cannot carry, a syntax no installed plugin can encode, a run whose frames
+        do not fit its own description (shape, dtype, bits stored, times), or bits stored
+        the object does not allow (see :func:`check_bits_stored`).
 
     Notes
     -----
@@ -145,6 +146,7 @@ def write_dicom(
     """
     options = _Options(obj, syntax, checked_calibration(obj, syntax, calibration), int(seed))
     frames = _checked_frames(run)
+    check_bits_stored(obj, run.bits_stored)
     if run.photometric == "MONOCHROME1" and not obj.startswith("enhanced-"):
         logger.warning("the %s IOD allows only MONOCHROME2; writing MONOCHROME1 as archives do", obj)
     uids = _make_uids(run, options)
@@ -196,6 +198,27 @@ def checked_calibration(obj: str, syntax: str, calibration: str | None) -> str:
             f"calibration {calibration!r} is not allowed in {obj!r} objects; choose one of: {', '.join(allowed)}"
         )
     return calibration
+
+
+# Bits stored the legacy XA and XRF image modules enumerate (PS3.3 C.8.7.1.1.4, C.8.7.1.1.5).
+_LEGACY_XRAY_BITS = (8, 10, 12, 16)
+
+
+def check_bits_stored(obj: str, bits_stored: int) -> None:
+    """Refuse bits stored that ``obj`` does not allow: the legacy XA and XRF objects (and
+    their single-frame series) only 8, 10, 12 or 16; the enhanced and secondary capture
+    objects any of 8 to 16 (checked with the frames).
+
+    Raises
+    ------
+    ConfigError
+        Naming the object and the values it allows.
+    """
+    if obj in ("xa", "xrf", "xa-series", "xrf-series") and bits_stored not in _LEGACY_XRAY_BITS:
+        raise ConfigError(
+            f"{obj!r} objects store {', '.join(map(str, _LEGACY_XRAY_BITS))} bits; got {bits_stored} "
+            "(the enhanced and sc objects take 8 to 16)"
+        )
 
 
 def _checked_frames(run: FluoroRun) -> np.ndarray:
