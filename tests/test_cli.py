@@ -40,6 +40,19 @@ def test_unknown_subcommand_is_bad_usage(capsys):
     assert exit_info.value.code == 2
 
 
+def test_an_interrupt_while_the_commands_load_costs_one_line(capsys, monkeypatch):
+    # Ctrl-C in the first half second, as the subcommands' modules are imported: a
+    # traceback and status 130 before; the interrupt's line and status 1, as later.
+    import vpimage.cli
+
+    def interrupted():
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(vpimage.cli, "build_parser", interrupted)
+    assert main(["analyze", "x.dcm", "--out", "out"]) == 1
+    assert capsys.readouterr().err == "vpimage: interrupted\n"
+
+
 def test_an_undecodable_file_costs_one_line_on_stderr():
     # XA1_JPLY.dcm: no installed decoder reads it; pydicom logs each failed plugin with a
     # traceback, but the user sees only vpimage's one line naming the file.

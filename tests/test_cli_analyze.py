@@ -539,6 +539,55 @@ def test_a_study_that_fails_does_not_stop_the_others(breach, tmp_path, capsys):
     assert line.startswith("vpimage: error: 2 of 2 studies failed, none was analysed: ")
 
 
+def test_a_study_whose_outputs_cannot_be_written_does_not_stop_the_others(breach, tmp_path, capsys):
+    # A file stands where the first study's folder would go. (The run stopped there: the
+    # second study was never analysed, and the line did not say so.)
+    first = tmp_path / "first.dcm"
+    first.write_bytes(Path(breach["dcm"]).read_bytes())
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "first").write_text("in the way")
+    argv = ["analyze", str(first), str(breach["dcm"]), "--out", str(out), "--wall", str(breach["wall"]), "--quiet"]
+    assert main(argv) == 3
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("vpimage: error: 1 of 2 studies failed, the others were analysed: ")
+    assert str(out / "first") in line
+    assert json.loads((out / "breach" / "summary.json").read_text())["max_alert"] == "stop"
+    assert (out / "first").read_text() == "in the way"
+
+
+def test_an_input_spelled_dot_dot_writes_into_a_subfolder_of_out(breach, tmp_path, capsys, monkeypatch):
+    # ``..`` named its subfolder ``out/..``: the results went into out's parent (the working
+    # folder here), where an evaluation.json of the user's was removed.
+    study = tmp_path / "study"
+    study.mkdir()
+    (study / "0001.dcm").write_bytes(Path(breach["dcm"]).read_bytes())
+    work = study / "work"
+    work.mkdir()
+    (work / "evaluation.json").write_text("the user's")
+    monkeypatch.chdir(work)
+    argv = ["analyze", "..", str(breach["dcm"]), "--out", "out", "--wall", str(breach["wall"]), "--quiet"]
+    assert main(argv) == 0
+    assert sorted(p.name for p in (work / "out").iterdir()) == ["breach", "study"]
+    assert (work / "out" / "study" / "summary.json").exists()
+    assert sorted(p.name for p in work.iterdir()) == ["evaluation.json", "out"]
+    assert (work / "evaluation.json").read_text() == "the user's"
+
+
+@pytest.mark.parametrize("option", ["--out", "--wall", "--config"])
+def test_an_empty_path_option_is_refused(breach, tmp_path, capsys, monkeypatch, option):
+    # As an unset shell variable gives it. ``--out ''`` wrote into the working folder, ``--wall ''``
+    # found the corners automatically and ``--config ''`` used the defaults, each exit 0.
+    monkeypatch.chdir(tmp_path)
+    paths = {"--out": str(tmp_path / "out"), "--wall": str(breach["wall"]), "--config": None, option: ""}
+    argv = ["analyze", str(breach["dcm"])] + [word for key, value in paths.items() if value is not None
+                                               for word in (key, value)]
+    assert main(argv) == 3
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line == f"vpimage: error: `{option}` is empty: it names no file or folder"
+    assert list(tmp_path.iterdir()) == []
+
+
 def _contents(folder: Path) -> dict:
     return {p.name: p.read_bytes() if p.is_file() else None for p in folder.iterdir()}
 

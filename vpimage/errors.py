@@ -55,17 +55,18 @@ class UnsupportedError(InvalidStudyError):
 
 
 class StudiesFailedError(VpimageError):
-    """Some (or all) studies of several could not be read; the others were analysed.
+    """Some (or all) studies of several could not be read, or their outputs written; the
+    others were analysed.
 
     Parameters
     ----------
-    failures : list of InvalidStudyError
+    failures : list of InvalidStudyError or OutputError
         One per study that failed, in the order given.
     total : int
         How many studies were given.
     """
 
-    def __init__(self, failures: list[InvalidStudyError], total: int):
+    def __init__(self, failures: list[VpimageError], total: int):
         self.failures = list(failures)
         reasons = "; ".join(str(error) for error in self.failures)
         others = "the others were analysed" if len(self.failures) < total else "none was analysed"

@@ -75,7 +75,11 @@ def _configure_logging(verbosity: int) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line with ``argv`` (default ``sys.argv[1:]``); return the exit status."""
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except KeyboardInterrupt:  # (while the subcommands' modules load)
+        print("vpimage: interrupted", file=sys.stderr)
+        return 1
     _configure_logging(args.verbose)
     native = native_output_dropped() if args.verbose == 0 else contextlib.nullcontext()
     with native, warnings.catch_warnings():

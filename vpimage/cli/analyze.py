@@ -4,10 +4,10 @@
                     [--device auto|cpu|cuda] [--config FILE.toml] [--overlay] [--quiet]
 
 One INPUT writes into DIR; several write one subfolder of DIR each, named from the
-input's file (or folder) name, never from patient data. A study that cannot be read
-costs only itself: the others are analysed, then the command exits 3 with one line naming
-each study that failed and why. The heavy modules load only when the command runs, so
-``vpimage --help`` stays light.
+input's file (or folder) name, never from patient data. A study that cannot be read (or
+its outputs written) costs only itself: the others are analysed, then the command exits 3
+with one line naming each study that failed and why. The heavy modules load only when the
+command runs.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import collections
 import dataclasses
 import json
 import logging
+import os
 import time
 from pathlib import Path
 
@@ -51,15 +52,20 @@ def add_parser(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     """Analyse every INPUT; return the exit status (errors propagate as VpimageError).
 
-    A study that cannot be read does not stop the others: they are analysed, and then its
-    error is raised (several: :class:`~vpimage.errors.StudiesFailedError` naming each).
+    A study that cannot be read, or whose outputs cannot be written, does not stop the
+    others: they are analysed, and then its error is raised (several:
+    :class:`~vpimage.errors.StudiesFailedError` naming each).
     """
     from vpimage._atomic import folder_for_outputs
+    from vpimage._paths import path_argument
     from vpimage.config import RunConfig
     from vpimage.errors import StudiesFailedError
 
-    config = RunConfig.from_toml(args.config) if args.config else RunConfig.defaults()
-    wall = read_wall(args.wall) if args.wall else None
+    for option in ("out", "wall", "config"):  # (an empty one, as an unset shell variable gives, is refused)
+        if getattr(args, option) is not None:
+            path_argument(getattr(args, option), f"--{option}")
+    config = RunConfig.from_toml(args.config) if args.config is not None else RunConfig.defaults()
+    wall = read_wall(args.wall) if args.wall is not None else None
     with folder_for_outputs(args.out) as out:  # (an output that cannot be written fails before any analysis)
         failures = _analyze_each(args, out, config, wall)
     if len(args.inputs) == 1 and failures:
@@ -75,7 +81,7 @@ def _analyze_each(args: argparse.Namespace, out: Path, config, wall) -> list:
     import vpimage.io
     from vpimage._atomic import folder_for_outputs
     from vpimage.cli._warnings import held_warnings
-    from vpimage.errors import InvalidStudyError
+    from vpimage.errors import InvalidStudyError, OutputError
 
     failures, redacted = [], collections.Counter()
     for source, target in _output_folders(args.inputs, out):
@@ -90,7 +96,7 @@ def _analyze_each(args: argparse.Namespace, out: Path, config, wall) -> list:
                 with folder_for_outputs(target):
                     summary = analyze_study(study, source, target, config=config, wall=wall, backend=args.backend,
                                             device=args.device, overlay=args.overlay)
-        except InvalidStudyError as error:  # (a study that fails has its error alone)
+        except (InvalidStudyError, OutputError) as error:  # (a study that fails has its error alone)
             failures.append(error)
             continue
         if not args.quiet:
@@ -105,13 +111,14 @@ def _analyze_each(args: argparse.Namespace, out: Path, config, wall) -> list:
 
 
 def _output_folders(inputs: list[str], out: Path) -> list[tuple[str, Path]]:
-    """One output folder per input: ``out`` itself for one, else ``out/<stem>`` (made unique)."""
+    """One output folder per input: ``out`` itself for one, else ``out/<stem>`` (made unique;
+    the stem of the absolute path: ``..`` would name ``out``'s parent)."""
     if len(inputs) == 1:
         return [(inputs[0], out)]
     taken: set[str] = set()
     pairs = []
     for source in inputs:
-        stem = Path(source).stem or "study"
+        stem = Path(os.path.abspath(source)).stem or "study"
         name, n = stem, 1
         while name in taken:
             n += 1
