@@ -1,10 +1,11 @@
 """Atomic writes: the old file or the whole new one, never a part, and no litter."""
 
 import os
+from pathlib import Path
 
 import pytest
 
-from vpimage._atomic import all_or_none, atomic_path, make_folder, write_text_atomic
+from vpimage._atomic import all_or_none, atomic_path, make_folder, remove_file, write_text_atomic
 from vpimage.errors import OutputError
 
 
@@ -123,3 +124,26 @@ def test_a_write_error_with_a_traceback_in_its_message_is_one_line(tmp_path):
     assert error.value.reason == ("cannot be written: With tag (7FE0,0010) got exception: [Errno 28] "
                                   "No space left on device")
     assert "\n" not in str(error.value)
+
+
+def test_a_rerun_takes_away_the_temporary_files_a_killed_writer_left(tmp_path):
+    # A run killed (SIGKILL, out of memory) while writing left its hidden temporary files, which
+    # no rerun removed. Writing a file, or removing it, takes its own away; nobody else's.
+    left = {name: tmp_path / f".{name}.0123456789ab.tmp{Path(name).suffix}" for name in ("summary.json", "overlay.mp4")}
+    kept = [tmp_path / ".summary.json.notours.tmp.json", tmp_path / ".frames.csv.0123456789ab.tmp.csv"]
+    for path in [*left.values(), *kept]:
+        path.write_text("half")
+    write_text_atomic(tmp_path / "summary.json", "{}")
+    assert not left["summary.json"].exists() and left["overlay.mp4"].exists()
+    remove_file(tmp_path / "overlay.mp4")  # (an output the rerun does not write)
+    assert not left["overlay.mp4"].exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([p.name for p in kept] + ["summary.json"])
+
+
+def test_a_set_keeps_the_temporary_files_it_holds_back(tmp_path):
+    # Within all_or_none a file written twice holds its first temporary file back until the end.
+    with all_or_none():
+        write_text_atomic(tmp_path / "a.json", "first")
+        write_text_atomic(tmp_path / "a.json", "second")
+    assert (tmp_path / "a.json").read_text() == "second"
+    assert [p.name for p in tmp_path.iterdir()] == ["a.json"]

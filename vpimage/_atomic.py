@@ -9,7 +9,9 @@ folder that cannot be written raises :class:`~vpimage.errors.OutputError` naming
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
+import re
 import secrets
 from contextvars import ContextVar
 from os import PathLike
@@ -28,13 +30,17 @@ __all__ = [
     "write_text_atomic",
 ]
 
+# Random bytes in a temporary file's name.
+_TOKEN_BYTES = 6
+
 #: The moves (temporary file, destination) that the innermost :func:`all_or_none` holds back.
 _held: ContextVar[list[tuple[Path, Path]] | None] = ContextVar("vpimage_atomic_held", default=None)
 
 
 @contextlib.contextmanager
 def atomic_path(path: str | PathLike) -> Iterator[Path]:
-    """Yield a temporary path in ``path``'s folder; on success it replaces ``path``.
+    """Yield a temporary path in ``path``'s folder; on success it is flushed to disk and
+    replaces ``path``. The temporary files of ``path`` a killed writer left go first.
 
     The temporary file keeps ``path``'s suffix (writers such as OpenCV's pick the format
     from it). If the body raises, the temporary file is removed and ``path`` is untouched;
@@ -45,11 +51,13 @@ def atomic_path(path: str | PathLike) -> Iterator[Path]:
     path = Path(path)
     if path.is_dir():
         raise OutputError(path, "cannot be written: it is a folder")
-    temp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp{path.suffix}"
+    _discard_left_behind(path)
+    temp = path.parent / f".{path.name}.{secrets.token_hex(_TOKEN_BYTES)}.tmp{path.suffix}"
     try:
         # Created like any new file (mode 0o666 less the umask), unlike mkstemp's 0o600.
         os.close(os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
         yield temp
+        _flush_to_disk(temp)  # (before the rename: after a power loss, the old file or the whole new one)
     except BaseException as error:
         _discard(temp)
         if isinstance(error, OSError):
@@ -100,6 +108,18 @@ def _replace(temp: Path, path: Path) -> None:
         raise _cannot_write(path, error) from error
 
 
+def _discard_left_behind(path: Path) -> None:
+    """Remove the temporary files of ``path`` that a writer stopped before it could remove
+    them left behind (killed, out of memory, a power loss), except those this process holds
+    back for :func:`all_or_none`: a rerun that writes or removes ``path`` takes them away."""
+    pattern = re.compile(rf"\.{re.escape(path.name)}\.[0-9a-f]{{{2 * _TOKEN_BYTES}}}\.tmp{re.escape(path.suffix)}")
+    held = {temp for temp, _ in _held.get() or ()}
+    with contextlib.suppress(OSError):  # (a folder that cannot be listed fails the write itself)
+        for temp in path.parent.glob(f".{glob.escape(path.name)}.*"):
+            if pattern.fullmatch(temp.name) and temp not in held:
+                _discard(temp)
+
+
 def _discard(temp: Path) -> None:
     """Remove the temporary file ``temp`` if there is one. A failure to (its folder is a
     file, no permission) is ignored: the error that stopped the write is the one to report."""
@@ -114,13 +134,20 @@ def _cannot_write(path: Path, error: OSError) -> OutputError:
     return OutputError(path, f"cannot be written: {reason}")
 
 
+def _flush_to_disk(temp: Path) -> None:
+    """Flush what the writer wrote to ``temp`` (closed or not: the system's copy) to the disk."""
+    descriptor = os.open(temp, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
 def write_bytes_atomic(path: str | PathLike, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically (flushed to disk before the rename)."""
+    """Write ``data`` to ``path`` atomically."""
     with atomic_path(path) as temp:
         with open(temp, "wb") as stream:
             stream.write(data)
-            stream.flush()
-            os.fsync(stream.fileno())
 
 
 def write_text_atomic(path: str | PathLike, text: str) -> None:
@@ -161,10 +188,12 @@ def folder_for_outputs(path: str | PathLike) -> Iterator[Path]:
 
 
 def remove_file(path: str | PathLike) -> None:
-    """Remove the file ``path`` if there is one; one that cannot be removed (a folder of
-    that name, no permission) raises :class:`~vpimage.errors.OutputError` naming it."""
+    """Remove the file ``path`` if there is one (and the temporary files a stopped writer of
+    it left); one that cannot be removed (a folder of that name, no permission) raises
+    :class:`~vpimage.errors.OutputError` naming it."""
     path = Path(path)
     try:
         path.unlink(missing_ok=True)
     except OSError as error:
         raise OutputError(path, f"cannot be removed: {error.strerror or error}") from None
+    _discard_left_behind(path)

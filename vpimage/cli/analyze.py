@@ -45,7 +45,9 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="where the backend computes")
     parser.add_argument("--config", metavar="FILE.toml", help="thresholds and engine parameters")
     parser.add_argument("--overlay", action="store_true", help="also write overlay.mp4 and timeline.png")
-    parser.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    parser.add_argument("--quiet", action="store_true",
+                        help="print no progress nor reading warnings: only errors, and the warnings that a study's "
+                             "analysis may mislead (corners swapped, no cement seen, ...)")
     parser.set_defaults(run=run)
 
 
