@@ -43,7 +43,8 @@ def add_parser(subparsers) -> None:
                         "as some archives hold them, which dciodvfy reports as an error (a test input for readers)")
     p.add_argument("--field", choices=("circle", "rectangle"), default="circle",
                    help="image-intensifier circle or rectangular collimation")
-    p.add_argument("--bits", type=int, default=12, choices=(10, 11, 12), help="bits stored (default 12; 11 for the enhanced and sc objects only)")
+    p.add_argument("--bits", type=int, default=12, choices=(10, 11, 12),
+                   help="bits stored (default 12; 11 for the enhanced and sc objects only)")
     p.add_argument("--no-breathing", dest="breathing", action="store_false", help="no breathing motion")
     p.add_argument("--sudden-shift", action="store_true", help="one sudden patient shift during injection")
     p.add_argument("--jitter", action="store_true", help="jittered frame times (Frame Time Vector)")
