@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import errno
+import os
+
 import numpy as np
 import pytest
-from io_runs import build_run, write
+from io_runs import build_run, expected_frames, write
 from pydicom import dcmread
 from pydicom.dataelem import RawDataElement
 from pydicom.encaps import encapsulate, generate_frames
 from pydicom.tag import Tag
-from pydicom.uid import GrayscaleSoftcopyPresentationStateStorage
+from pydicom.uid import UID, GrayscaleSoftcopyPresentationStateStorage
 
 import vpimage.io
+from vpimage.cli import main
 from vpimage.errors import InvalidStudyError, UnsupportedError
 
 
@@ -110,6 +114,35 @@ def test_compressed_frames_other_than_number_of_frames(tmp_path, frames, offset_
     assert refused(path) == words
 
 
+@pytest.mark.parametrize("syntax", ["jpeg-ls", "jpeg-lossless", "j2k-lossless", "rle"])
+def test_compressed_frames_without_offset_table_more_than_number_of_frames_are_refused(tmp_path, syntax):
+    # One fragment a frame, no Basic Offset Table (optional, and common): pydicom splits the
+    # fragments at the codestreams' ends and read only the 3 frames the header says, the
+    # fourth lost unseen (RLE failed later, when frame 1 was decoded).
+    path = write(build_run(n=4), tmp_path, "xa", syntax)
+    ds = dcmread(path)
+    ds.PixelData = encapsulate(list(generate_frames(ds.PixelData, number_of_frames=4)), has_bot=False)
+    ds.NumberOfFrames = 3
+    ds.save_as(path, enforce_file_format=True)
+    name = UID(ds.file_meta.TransferSyntaxUID).name
+    assert refused(path) == (
+        "(7FE0,0010) Pixel Data holds 4 fragments, one a frame in RLE Lossless; (0028,0008) Number of Frames is 3"
+        if syntax == "rle" else
+        f"(7FE0,0010) Pixel Data holds 4 frames: 4 of its 4 fragments begin a {name} codestream; "
+        "(0028,0008) Number of Frames is 3")
+
+
+@pytest.mark.parametrize("syntax", ["jpeg-ls", "jpeg-lossless", "j2k-lossless"])
+def test_compressed_frames_in_several_fragments_without_offset_table_are_read_whole(tmp_path, syntax):
+    run = build_run(n=4)
+    path = write(run, tmp_path, "xa", syntax)
+    ds = dcmread(path)
+    frames = list(generate_frames(ds.PixelData, number_of_frames=4))
+    ds.PixelData = encapsulate(frames, fragments_per_frame=2, has_bot=False)  # 8 fragments, 4 frames
+    ds.save_as(path, enforce_file_format=True)
+    np.testing.assert_array_equal(np.stack(list(vpimage.io.open(path).iter_frames())), expected_frames(run))
+
+
 def test_compressed_samples_deeper_than_bits_allocated_are_refused_not_cut(tmp_path):
     path = write(build_run(n=2), tmp_path, "xa", "jpeg-ls")
     precision = dcmread(path).BitsStored  # the JPEG-LS data's own sample precision
@@ -174,14 +207,15 @@ def test_a_study_shows_the_names_in_a_text_that_hold_its_patient_s_identity_by_i
     assert vpimage.io.open(valid).shown_text(f"{path}: x") == f"{path}: x"
 
 
-def raw_text(path, out, keyword, text: bytes):
-    """``path`` saved as ``out`` with ``keyword``'s value the bytes ``text`` as they are (a
-    corrupted or mislabelled element, which pydicom would refuse to set)."""
+def raw_text(path, out, keyword, text: bytes, vr: str | None = None):
+    """``path`` saved as ``out`` with ``keyword``'s value the bytes ``text`` as they are, as
+    ``vr`` (default: its own) (a corrupted or mislabelled element, which pydicom would refuse
+    to set)."""
     ds = dcmread(path)
     tag = Tag(keyword)
-    vr = ds[tag].VR if tag in ds else "DS"
+    vr = vr or (ds[tag].VR if tag in ds else "DS")
     ds[tag] = RawDataElement(tag, vr, len(text), text, 0, ds.original_encoding[0], ds.original_encoding[1])
-    ds.save_as(out, enforce_file_format=True)
+    ds.save_as(out)  # (its file meta as read: enforcing the file format would decode the UIDs)
     return out
 
 
@@ -196,6 +230,62 @@ def test_a_header_value_holding_a_name_or_an_id_is_never_quoted(valid, tmp_path)
     messages = [str(w.message) for w in record]
     assert any("FrameTime (a text of 8 characters, not shown) ignored" in m for m in messages), messages
     assert not any("Doe" in m for m in messages)
+
+
+@pytest.mark.filterwarnings("ignore:Invalid value for VR IS")  # (pydicom's, when the count is read)
+@pytest.mark.parametrize(
+    ("keyword", "text", "error", "reason"),
+    [
+        ("NumberOfFrames", b"Doe^Jane", InvalidStudyError,
+         "NumberOfFrames (a text of 8 characters, not shown) is not an integer"),
+        ("PhotometricInterpretation", b"Doe^Jane", UnsupportedError,
+         "PhotometricInterpretation (a text of 8 characters, not shown) is not supported"),
+        ("ShutterShape", b"Doe^Jane", InvalidStudyError,
+         "ShutterShape (a text of 8 characters, not shown) is not RECTANGULAR, CIRCULAR or POLYGONAL"),
+        # A term DICOM defines is no patient's text: named, which says more.
+        ("PhotometricInterpretation", b"HSV ", UnsupportedError, "PhotometricInterpretation 'HSV' is not supported"),
+        ("ShutterShape", b"BITMAP", InvalidStudyError,
+         "ShutterShape 'BITMAP' is not RECTANGULAR, CIRCULAR or POLYGONAL"),
+    ],
+)
+def test_a_refused_coded_value_is_named_only_where_dicom_defines_it(valid, tmp_path, keyword, text, error, reason):
+    assert refused(raw_text(valid, tmp_path / "x.dcm", keyword, text), error) == reason
+
+
+@pytest.mark.filterwarnings("ignore:Invalid value for VR UI")  # (pydicom's, when the name is read)
+@pytest.mark.parametrize(("uid", "shown"), [(b"Doe^Jane", "(a text of 8 characters, not shown)"),
+                                            (b"1.2.3.4\0", "1.2.3.4")])
+def test_an_unknown_sop_class_is_shown_as_its_uid_only_where_it_is_one(valid, tmp_path, uid, shown):
+    assert vpimage.io.open(raw_text(valid, tmp_path / "x.dcm", "SOPClassUID", uid)).sop_class == shown
+
+
+@pytest.mark.parametrize(("keyword", "name"), [("PatientName", "(0010,0010) Patient's Name"),
+                                               ("SOPInstanceUID", "(0008,0018) SOP Instance UID"),
+                                               ("SOPClassUID", "(0008,0016) SOP Class UID")])
+def test_an_element_whose_bytes_do_not_fit_its_vr_is_refused_naming_it(valid, tmp_path, keyword, name):
+    # pydicom decodes a value when it is first asked for, and raised its own error (quoting the
+    # bytes) outside vpimage's guards: a traceback on the command line.
+    path = raw_text(valid, tmp_path / "x.dcm", keyword, b"\x01\x02\x03", vr="US")
+    assert refused(path) == f"the file is corrupt: {name} (US, 3 bytes) cannot be decoded"
+
+
+def test_an_element_that_cannot_be_decoded_costs_the_command_line_one_line(valid, tmp_path, capsys):
+    path = raw_text(valid, tmp_path / "x.dcm", "PatientName", b"\x01\x02\x03", vr="US")
+    assert main(["info", str(path)]) == 3
+    assert capsys.readouterr().err.splitlines() == [
+        f"vpimage: error: {path}: the file is corrupt: (0010,0010) Patient's Name (US, 3 bytes) cannot be decoded"]
+
+
+def test_a_name_too_long_for_the_system_is_refused_in_one_line(tmp_path, capsys):
+    path = tmp_path / ("a" * 300 + ".dcm")  # (a name is at most 255 bytes on common file systems)
+    shown = f"{str(path)[:60]}...({len(str(path))} characters)"
+    for call in (vpimage.io.open, vpimage.io.discover):
+        with pytest.raises(InvalidStudyError) as info:
+            call(path)
+        assert (info.value.path, info.value.reason) == (shown, f"cannot be looked up: {os.strerror(errno.ENAMETOOLONG)}")
+    assert main(["info", str(path)]) == 3
+    assert capsys.readouterr().err.splitlines() == [
+        f"vpimage: error: {shown}: cannot be looked up: {os.strerror(errno.ENAMETOOLONG)}"]
 
 
 def test_non_square_pixels_are_unsupported(valid, tmp_path):

@@ -175,6 +175,18 @@ def test_jpeg_ls_frame_charls_rejects_is_not_taken_from_pylibjpeg(tmp_path):
         assert "is not used" in reason
 
 
+def test_a_frame_that_stops_the_stream_is_logged_by_the_instance_key_not_its_file_name(tmp_path, io_log):
+    # The file named after the patient, as some exports name them: the debug line named it.
+    path = _rewrite_frame(write(build_run(n=4), tmp_path, "xa", "jpeg-ls", name="Doe_Jane"), 2,
+                          lambda f: f[: len(f) // 2])
+    study = vpimage.io.open(path)
+    with pytest.raises(InvalidStudyError, match="frame 2"):
+        list(study.iter_frames())
+    assert any(m.startswith(f"instance {study.key}: streaming with ") and " stopped at frame 2: " in m
+               for m in io_log.messages), io_log.messages
+    assert not any("Doe" in message for message in io_log.messages)
+
+
 def _lengthen_last_segment(frame: bytes) -> bytes:
     """An RLE frame with a replicate run of 128 zeros before its last segment's data."""
     n_segments = struct.unpack("<L", frame[:4])[0]

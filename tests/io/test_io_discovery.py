@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 
 import numpy as np
 import pytest
 from io_runs import build_run, expected_frames, write
 from pydicom import dcmread
+from pydicom.dataelem import RawDataElement
 from pydicom.fileset import FileSet
+from pydicom.tag import Tag
 from pydicom.uid import GrayscaleSoftcopyPresentationStateStorage
 
 import vpimage.io
@@ -134,6 +137,49 @@ def test_an_image_cut_short_before_its_pixel_data_is_a_skipped_file_not_a_report
     assert len(source.files) == 2
     with pytest.raises(InvalidStudyError, match="cut short"):
         vpimage.io.open(folder / "0002.dcm")
+
+
+@pytest.mark.parametrize(("keyword", "name"), [
+    ("SeriesInstanceUID", "(0020,000E) Series Instance UID"),  # (grouped by it)
+    ("StudyInstanceUID", "(0020,000D) Study Instance UID"),  # (checked alike)
+    ("AcquisitionDateTime", "(0008,002A) Acquisition DateTime"),  # (ordered by it)
+    ("InstanceNumber", "(0020,0013) Instance Number"),
+])
+def test_an_instance_with_an_element_that_cannot_be_decoded_is_a_skipped_file(tmp_path, keyword, name):
+    # pydicom decodes a value when it is first asked for: these raised its own error outside
+    # vpimage's guards, failing the folder (and discover) with a traceback.
+    run = build_run(n=3)
+    folder = write(run, tmp_path, "xa-series")
+    ds = dcmread(folder / "0002.dcm")
+    ds[Tag(keyword)] = RawDataElement(Tag(keyword), "US", 3, b"\x01\x02\x03", 0, False, True)
+    ds.save_as(folder / "0002.dcm")
+    expected = f"0002.dcm (the file is corrupt: {name} (US, 3 bytes) cannot be decoded)"
+    with pytest.warns(UserWarning, match=re.escape(f"1 file(s) skipped: {expected}")):
+        study = vpimage.io.open(folder)
+    assert study.skipped_files == (expected,)
+    np.testing.assert_array_equal(np.stack(list(study.iter_frames())), expected_frames(run)[[0, 2]])
+    with pytest.warns(UserWarning, match=re.escape(f"1 file(s) skipped: {expected}")):
+        (source,) = vpimage.io.discover(folder)
+    assert sorted(path.name for path in source.files) == ["0001.dcm", "0003.dcm"]
+
+
+def test_a_skipped_object_is_logged_by_its_key_not_by_a_file_name_that_may_hold_the_patient_s(tmp_path, io_log):
+    # Warnings name files as the study shows them (Study.shown_text: by its key where the name
+    # holds the patient's); log lines are shown as they are, and named the file.
+    image = write(build_run(n=2), tmp_path, "xa", name="Doe_Jane_run")
+    report = dcmread(image)
+    del report.PixelData
+    report.SOPClassUID = report.file_meta.MediaStorageSOPClassUID = GrayscaleSoftcopyPresentationStateStorage
+    report.SOPInstanceUID = report.file_meta.MediaStorageSOPInstanceUID = "1.2.826.0.1.3680043.99.1"
+    report.PatientName = "Doe^Jane"
+    report.save_as(tmp_path / "Doe_Jane_report.dcm", enforce_file_format=True)
+    line = (f"skipping instance {hashlib.sha256(b'1.2.826.0.1.3680043.99.1').hexdigest()[:12]} "
+            "(Grayscale Softcopy Presentation State Storage): a DICOM object without pixel data")
+    for read in (vpimage.io.open, vpimage.io.discover):
+        io_log.clear()
+        read(tmp_path)
+        assert line in io_log.messages
+        assert not any("doe" in message.lower() for message in io_log.messages), io_log.messages
 
 
 def test_folder_with_two_series_is_not_one_study(tmp_path):

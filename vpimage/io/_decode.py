@@ -49,7 +49,7 @@ from pydicom.uid import UID, JPEG2000TransferSyntaxes, JPEGLSTransferSyntaxes, J
 
 from vpimage.errors import InvalidStudyError, UnsupportedError
 from vpimage.io._pixels import PixelFormat
-from vpimage.io._study import is_stop
+from vpimage.io._study import dicom_key, is_stop
 
 __all__ = ["FrameDecoder"]
 
@@ -73,6 +73,12 @@ _CANNOT_HANDLE = re.compile(
 _WRAPPED = re.compile(r"^Unable to decode as exceptions were raised by all available plugins:\s*[\w.-]+:\s*")
 _PADDING = "non-conformant padding"  # pydicom's RLE decoder: a segment decoded too long
 _JPEG_EOI = b"\xff\xd9"
+# How a frame's codestream begins, to count the frames of encapsulated data without an offset
+# table: JPEG and JPEG-LS with SOI and the next marker's 0xFF (bytes their entropy-coded data
+# never holds: ITU-T T.81 B.1.1.5, T.87 A.1), JPEG 2000 with SOC and SIZ (ISO/IEC 15444-1
+# A.4.1, A.5.1) or a JP2 file's signature box.
+_JPEG_STARTS = (b"\xff\xd8\xff",)
+_J2K_STARTS = (b"\xff\x4f\xff\x51", b"\x00\x00\x00\x0c\x6a\x50\x20\x20\x0d\x0a\x87\x0a")
 
 
 class _BrokenFrame(ValueError):
@@ -116,6 +122,7 @@ class FrameDecoder:
         self.path = path
         self.fmt = fmt
         self.uid = UID(header.file_meta.TransferSyntaxUID)
+        self._key = dicom_key([header], path)  # (names the instance in the log: its file name may hold the patient's)
         self._source = header if in_memory else str(path)
         self._in_memory = in_memory
         self._plugins = _plugins(self.uid, path)
@@ -171,22 +178,30 @@ class FrameDecoder:
 
     def _check_fragments(self, header: Dataset, element, in_memory: bool) -> None:
         """The encapsulated frames against the header, from the items' headers and the first
-        fragment only: as many frames as (0028,0008) Number of Frames says (a header that
-        says fewer would drop the rest of the run unseen), a JPEG or JPEG 2000 codestream of
+        fragment only (and the first bytes of each where the frames have no offset table):
+        as many frames as (0028,0008) Number of Frames says (a header that says fewer would
+        drop the rest of the run unseen), which are the entries of an offset table, else one
+        fragment each in RLE (PS3.5 A.4.2), else, in the JPEG family, the fragments that begin
+        a codestream (pydicom splits more fragments than frames at the codestreams' ends, and
+        reads only as many as the header says), a JPEG or JPEG 2000 codestream of
         the size (0028,0010) Rows and (0028,0011) Columns say (its pixels would be reshaped
         to theirs), and no deeper than (0028,0100) Bits Allocated (deeper values would be
         cut to fit); data deeper than
         (0028,0101) Bits Stored has its values checked frame by frame."""
         n_frames = self.fmt.n_frames
+        jpeg = self.uid in JPEGTransferSyntaxes or self.uid in JPEGLSTransferSyntaxes
+        starts = _J2K_STARTS if self.uid in JPEG2000TransferSyntaxes else _JPEG_STARTS if jpeg else None
         with io.BytesIO(header.PixelData) if in_memory else open(self.path, "rb") as stream:
             if not in_memory:
                 stream.seek(element.value_tell)
             try:
                 offsets = parse_basic_offsets(stream)
-                n_fragments, _ = parse_fragments(stream)  # (puts the stream back)
+                n_fragments, positions = parse_fragments(stream)  # (puts the stream back)
                 first = next(generate_fragments(stream), b"")
             except (ValueError, EOFError, OSError) as error:
                 raise InvalidStudyError(self.path, f"(7FE0,0010) Pixel Data items are malformed: {_short(error)}") from None
+            by_starts = starts and n_fragments > n_frames and not offsets and "ExtendedOffsetTable" not in header
+            begun = _frames_begun(stream, positions, starts) if by_starts else n_frames
         tables = [("Basic Offset Table", len(offsets))]
         if "ExtendedOffsetTable" in header:
             tables.append(("(7FE0,0001) Extended Offset Table", len(header.ExtendedOffsetTable) // 8))
@@ -195,9 +210,16 @@ class FrameDecoder:
                 raise InvalidStudyError(self.path, f"the {name} lists {count} frames; (0028,0008) Number of Frames is {n_frames}")
         if n_fragments < n_frames:
             raise InvalidStudyError(self.path, f"(7FE0,0010) Pixel Data holds {n_fragments} fragments, too few for {n_frames} frames")
+        if self.uid == RLELossless and n_fragments != n_frames:
+            raise InvalidStudyError(self.path, f"(7FE0,0010) Pixel Data holds {n_fragments} fragments, one a frame in "
+                                               f"{self.uid.name}; (0028,0008) Number of Frames is {n_frames}")
+        if begun != n_frames:
+            raise InvalidStudyError(self.path, f"(7FE0,0010) Pixel Data holds {begun} frames: {begun} of its {n_fragments} "
+                                               f"fragments begin a {self.uid.name} codestream; "
+                                               f"(0028,0008) Number of Frames is {n_frames}")
         if self.uid in JPEG2000TransferSyntaxes:
             precision, size = get_j2k_parameters(first).get("precision"), _j2k_size(first)
-        elif self.uid in JPEGTransferSyntaxes or self.uid in JPEGLSTransferSyntaxes:
+        elif jpeg:
             parameters = _get_jpg_parameters(first)  # (pydicom's own JPEG header parser)
             precision, size = parameters.get("precision"), (parameters.get("height"), parameters.get("width"))
         else:
@@ -358,7 +380,7 @@ class FrameDecoder:
             except BaseException as error:  # noqa: BLE001 - retried frame by frame below
                 if is_stop(error):
                     raise
-                logger.debug("%s: streaming with %s stopped at frame %d: %s", self.path.name,
+                logger.debug("instance %s: streaming with %s stopped at frame %d: %s", self._key,
                              plugin or "native", index, _short(error))
                 yield self.frame(index)
                 index += 1
@@ -368,11 +390,21 @@ class FrameDecoder:
                                             f"Number of Frames is {self.fmt.n_frames}")
 
 
+def _frames_begun(stream, positions: list[int], starts: tuple[bytes, ...]) -> int:
+    """How many of the fragments whose items are at ``positions`` in ``stream`` begin with one
+    of ``starts``: the frames of encapsulated data without an offset table."""
+    begun = 0
+    for position in positions:
+        stream.seek(position + 8)  # (past the item's tag and length)
+        begun += stream.read(12).startswith(starts)
+    return begun
+
+
 def _j2k_size(codestream: bytes) -> tuple[int | None, int | None]:
     """``(rows, columns)`` of a JPEG 2000 codestream's image area, from its SIZ marker
     segment (ISO/IEC 15444-1 A.5.1: SOC, then SIZ with Lsiz, Rsiz, Xsiz, Ysiz, XOsiz,
     YOsiz), or Nones where the data does not start so (a JP2 file's boxes)."""
-    if codestream[:4] != b"\xff\x4f\xff\x51" or len(codestream) < 24:
+    if not codestream.startswith(_J2K_STARTS[0]) or len(codestream) < 24:
         return None, None
     x_size, y_size, x_origin, y_origin = struct.unpack(">4L", codestream[8:24])
     return y_size - y_origin, x_size - x_origin

@@ -8,7 +8,6 @@ shutter is recorded). Deflated files are the exception: pydicom must inflate the
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import re
 import struct
@@ -18,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 from pydicom import dcmread
-from pydicom.datadict import dictionary_description, dictionary_has_tag
-from pydicom.dataelem import RawDataElement
+from pydicom.datadict import dictionary_description, dictionary_has_tag, dictionary_VR
+from pydicom.dataelem import RawDataElement, convert_raw_data_element
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 from pydicom.uid import UID
@@ -27,8 +26,9 @@ from pydicom.uid import UID
 from vpimage.errors import InvalidStudyError
 from vpimage.io._decode import FrameDecoder
 from vpimage.io._geometry import check_same_geometry, geometry
+from vpimage.io._headers import sop_class_name
 from vpimage.io._pixels import pixel_format, to_analysis
-from vpimage.io._study import Study, reading
+from vpimage.io._study import Study, dicom_key, reading
 from vpimage.io._timing import instance_timing, runs_timing, series_order
 
 __all__ = ["DicomInstance", "open_instance", "open_series", "read_header"]
@@ -46,7 +46,8 @@ def read_header(path: Path) -> Dataset:
     Raises
     ------
     InvalidStudyError
-        Not a DICOM file (no preamble), unreadable or truncated file, no transfer syntax.
+        Not a DICOM file (no preamble), unreadable or truncated file, no transfer syntax, an
+        element that cannot be decoded (:func:`_check_decodable`).
     """
     if path.stat().st_size == 0:
         raise InvalidStudyError(path, "is empty (0 bytes)")
@@ -78,8 +79,11 @@ def read_header(path: Path) -> Dataset:
         if "TransferSyntaxUID" not in ds.file_meta:
             raise InvalidStudyError(path, "(0002,0010) Transfer Syntax UID is missing from the file meta")
         if UID(ds.file_meta.TransferSyntaxUID).is_deflated:
-            return dcmread(path)  # pydicom inflates deflated files whole (a cut stream fails there)
-        _check_complete(path, ds)
+            ds = dcmread(path)  # pydicom inflates deflated files whole (a cut stream fails there)
+        else:
+            _check_complete(path, ds)
+        _check_decodable(path, ds.file_meta)
+        _check_decodable(path, ds)
     return ds
 
 
@@ -93,11 +97,52 @@ def _check_complete(path: Path, ds: Dataset) -> None:
     if not isinstance(last, RawDataElement) or last.length == 0xFFFFFFFF or tag == _TRAILING_PADDING:
         return  # (undefined length: read up to its delimiter, or the warning above; padding means nothing)
     end, size = last.value_tell + last.length, path.stat().st_size
-    name = f"{tag} {dictionary_description(tag)}" if dictionary_has_tag(tag) else str(tag)
+    name = _element_name(tag)
     if end > size:
         raise InvalidStudyError(path, f"the file is truncated inside {name}")
     if end < size:
         raise InvalidStudyError(path, f"the file is truncated after {name}, inside the next element's header")
+
+
+# Value representations pydicom reads as text whatever the bytes (no error to find).
+_TEXT_VRS = frozenset({"AE", "AS", "CS", "DA", "DT", "LO", "LT", "PN", "SH", "ST", "TM", "UC", "UI", "UR", "UT"})
+
+
+def _check_decodable(path: Path, ds: Dataset) -> None:
+    """Refuse an element of ``ds`` or of its sequences' items whose bytes cannot be decoded
+    as its VR says (a US of 3 bytes: a corrupted or mislabelled element). pydicom decodes a
+    value when it is first asked for, which may be outside the readers' guards, and its error
+    quotes the bytes (a patient's name, where the element held one): the message here names
+    the element, its VR and length only. Private elements (never read), text (any bytes
+    read as some text; most of a header: checking it tripled a header's read time) and values
+    left on disk (Pixel Data, others over 4 KiB: read under the readers' guards) are passed
+    over.
+    What is decoded here is dropped, so pydicom warns of an invalid value when (and only
+    where) a reader asks for it, as before."""
+    for tag in ds.keys():
+        element = raw = ds.get_item(tag, keep_deferred=True)
+        if tag.is_private or (isinstance(raw, RawDataElement) and raw.value is None):
+            continue
+        if isinstance(raw, RawDataElement):
+            if (raw.VR or dictionary_VR(tag)) in _TEXT_VRS:
+                continue
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    element = convert_raw_data_element(raw, ds=ds)
+            except Exception:  # noqa: BLE001 - pydicom raises several kinds on bytes that do not fit
+                vr = raw.VR or dictionary_VR(tag)  # (implicit VR: the dictionary's, as pydicom decodes it)
+                raise InvalidStudyError(
+                    path, f"the file is corrupt: {_element_name(tag)} ({vr}, {raw.length} bytes) cannot be decoded"
+                ) from None
+        if element.VR == "SQ":  # (a sequence of undefined length is read as one, its items' elements raw)
+            for item in element.value:
+                _check_decodable(path, item)
+
+
+def _element_name(tag) -> str:
+    """``"(0010,0010) Patient's Name"``, or the tag alone where the dictionary lacks it."""
+    return f"{tag} {dictionary_description(tag)}" if dictionary_has_tag(tag) else str(tag)
 
 
 class DicomInstance:
@@ -144,12 +189,6 @@ class _RunsFrames:
             yield from instance.iter_frames()
 
 
-def _key(datasets: list[Dataset], path: Path) -> str:
-    uids = [str(ds.get("SOPInstanceUID", "")) for ds in datasets]
-    text = "\n".join(uids) if all(uids) else str(path.resolve())
-    return hashlib.sha256(text.encode()).hexdigest()[:12]
-
-
 def _identity(headers: list[Dataset]) -> frozenset[str]:
     """The words of the headers' Patient's Name, and their Patient ID and Birth Date (for
     :meth:`Study.shown_name`, never shown)."""
@@ -161,9 +200,7 @@ def _identity(headers: list[Dataset]) -> frozenset[str]:
 
 
 def _names(header: Dataset) -> tuple[str, str]:
-    syntax = UID(header.file_meta.TransferSyntaxUID)
-    sop = header.get("SOPClassUID") or header.file_meta.get("MediaStorageSOPClassUID", "")
-    return syntax.name, UID(str(sop)).name if sop else "unknown"
+    return UID(header.file_meta.TransferSyntaxUID).name, sop_class_name(header)
 
 
 def open_instance(path: Path, header: Dataset | None = None, *, skipped_files: tuple[str, ...] = ()) -> Study:
@@ -177,7 +214,7 @@ def open_instance(path: Path, header: Dataset | None = None, *, skipped_files: t
         geo = geometry(header, first, path)
         timing = instance_timing(header, instance.fmt.n_frames, path)
     syntax, sop = _names(header)
-    key = _key([header], path)
+    key = dicom_key([header], path)
     logger.debug("study %s: one instance, %d frames, %s", key, instance.fmt.n_frames, syntax)
     return Study(path, source=instance, n_frames=instance.fmt.n_frames, rows=instance.fmt.rows,
                  columns=instance.fmt.columns, geometry=geo, timing=timing, photometric=instance.fmt.photometric,
@@ -237,7 +274,7 @@ def open_series(origin: Path, instances: list[DicomInstance], *, skipped_files: 
         timings = [instance_timing(i.header, i.fmt.n_frames, i.path) for i in instances]
         timing = runs_timing([i.header for i in instances], timings, origin)
     syntax, sop = _names(first.header)
-    key = _key([i.header for i in instances], origin)
+    key = dicom_key([i.header for i in instances], origin)
     logger.info("study %s: %d instance(s) of one series, %d frames", key, len(instances), len(timing.time_s))
     return Study(origin, source=_RunsFrames(instances), n_frames=len(timing.time_s), rows=first.fmt.rows,
                  columns=first.fmt.columns, geometry=geo, timing=timing, photometric=first.fmt.photometric,

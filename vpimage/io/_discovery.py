@@ -24,12 +24,12 @@ from pathlib import Path
 
 from pydicom import dcmread
 from pydicom.misc import is_dicom
-from pydicom.uid import UID
 
 from vpimage._paths import path_argument
 from vpimage.errors import InvalidStudyError, UnsupportedError
 from vpimage.io._dicom_study import DicomInstance, open_instance, open_series, read_header
-from vpimage.io._study import Study, reading
+from vpimage.io._headers import sop_class_name
+from vpimage.io._study import Study, dicom_key, reading
 
 __all__ = ["VIDEO_SUFFIXES", "StudySource", "dicomdir_files", "discover", "open_path"]
 
@@ -137,7 +137,7 @@ def _image_instances(origin: Path, paths: list[Path]) -> tuple[list[DicomInstanc
             header = read_header(path)
             if "PixelData" not in header:
                 _check_not_an_image(path, header)
-                logger.info("skipping %s: a DICOM object without pixel data", path.name)
+                _log_skipped(path, header)
                 continue
             instances.append(DicomInstance(path, header))
         except InvalidStudyError as error:
@@ -180,10 +180,29 @@ def _folder_files(folder: Path) -> list[Path]:
 def _check_not_an_image(path: Path, header) -> None:
     """Refuse an object of an image SOP Class that has no Pixel Data: a file cut short
     at an element boundary, or stripped, is damaged, not a report to pass over."""
-    sop_class = UID(str(header.get("SOPClassUID", "") or header.file_meta.get("MediaStorageSOPClassUID", "")))
-    if "Image Storage" in sop_class.name:
+    sop_class = sop_class_name(header)
+    if "Image Storage" in sop_class:
         raise InvalidStudyError(
-            path, f"is a {sop_class.name} object without (7FE0,0010) Pixel Data: the file is cut short or damaged")
+            path, f"is a {sop_class} object without (7FE0,0010) Pixel Data: the file is cut short or damaged")
+
+
+def _log_skipped(path: Path, header) -> None:
+    """Log that the DICOM object without pixel data in ``path`` is passed over, naming it by
+    its key and SOP Class: its file name may hold the patient's name, and a log line is
+    shown as it is (a warning waits for the study's :meth:`Study.shown_text`)."""
+    logger.info("skipping instance %s (%s): a DICOM object without pixel data", dicom_key([header], path),
+                sop_class_name(header))
+
+
+def _check_exists(path: Path) -> None:
+    """Refuse a ``path`` that does not exist, or that the system cannot look up (a name
+    too long for it: shown cut, as the system would not take it whole)."""
+    try:
+        exists = path.exists()
+    except OSError as error:
+        raise InvalidStudyError(_shown(str(path)), f"cannot be looked up: {error.strerror or error}") from None
+    if not exists:
+        raise InvalidStudyError(path, "does not exist")
 
 
 def _is_dicomdir(path: Path, header) -> bool:
@@ -194,8 +213,7 @@ def _is_dicomdir(path: Path, header) -> bool:
 def open_path(path) -> Study:
     """The study held by ``path`` (see :func:`vpimage.io.open`)."""
     path = path_argument(path, "path")
-    if not path.exists():
-        raise InvalidStudyError(path, "does not exist")
+    _check_exists(path)
     if path.is_dir():
         dicomdir = next((p for p in path.iterdir() if p.name.upper() == "DICOMDIR" and p.is_file()), None)
         if dicomdir is not None:
@@ -251,8 +269,7 @@ def discover(root) -> list[StudySource]:
         file that can be.
     """
     root = path_argument(root, "root")
-    if not root.exists():
-        raise InvalidStudyError(root, "does not exist")
+    _check_exists(root)
     if root.is_dir():
         dicomdir = next((p for p in root.iterdir() if p.name.upper() == "DICOMDIR" and p.is_file()), None)
         paths = dicomdir_files(dicomdir) if dicomdir is not None else _folder_files(root)
@@ -275,7 +292,7 @@ def discover(root) -> list[StudySource]:
             unreadable.append(f"{path.name} ({error.reason})")
             continue
         if "PixelData" not in header or _is_dicomdir(path, header):
-            logger.info("skipping %s: a DICOM object without pixel data", path.name)
+            _log_skipped(path, header)
             continue
         series[_series_key(path, header)].append(path)
     if unreadable:

@@ -25,7 +25,7 @@ from scipy import ndimage
 from skimage.draw import polygon2mask
 
 from vpimage.errors import InvalidStudyError
-from vpimage.io._headers import find, number, numbers
+from vpimage.io._headers import find, number, numbers, shown_term
 
 __all__ = ["field_of_view", "shutter_mask"]
 
@@ -34,6 +34,7 @@ _MIN_FIELD = 0.15  # a found field covers at least this fraction of the frame ..
 _MAX_FIELD = 0.97  # ... and leaves at least 3 % dark border
 _MIN_BORDER_PIECE = 0.005  # dark border pieces smaller than this fraction of the frame are noise
 _OPENING_PX = 3  # removes burnt-in text and thin bright lines joined to the field
+_SHUTTER_SHAPES = ("RECTANGULAR", "CIRCULAR", "POLYGONAL", "BITMAP")  # DICOM's terms (PS3.3 C.7.6.11.1.1)
 
 
 def shutter_mask(ds: Dataset, shape: tuple[int, int], path) -> np.ndarray | None:
@@ -82,7 +83,8 @@ def shutter_mask(ds: Dataset, shape: tuple[int, int], path) -> np.ndarray | None
                 raise InvalidStudyError(path, "POLYGONAL shutter needs at least three row\\column vertices")
             mask &= polygon2mask(shape, points.reshape(-1, 2) - 1)
         else:
-            raise InvalidStudyError(path, f"ShutterShape {kind!r} is not RECTANGULAR, CIRCULAR or POLYGONAL")
+            raise InvalidStudyError(
+                path, f"ShutterShape {shown_term(kind, _SHUTTER_SHAPES)} is not RECTANGULAR, CIRCULAR or POLYGONAL")
     if not mask.any():
         raise InvalidStudyError(path, "the display shutter leaves no pixel exposed")
     return mask

@@ -15,10 +15,11 @@ from collections.abc import Iterator
 from os import PathLike
 
 from pydicom.dataset import Dataset
+from pydicom.uid import UID
 
 from vpimage.errors import InvalidStudyError
 
-__all__ = ["find", "number", "numbers", "per_frame", "shown"]
+__all__ = ["find", "number", "numbers", "per_frame", "shown", "shown_term", "sop_class_name", "uid_name"]
 
 
 def _group_items(item: Dataset) -> Iterator[Dataset]:
@@ -71,8 +72,34 @@ def shown(value) -> str:
     try:
         return repr("\\".join(f"{float(v):.4g}" for v in items))
     except (TypeError, ValueError):
-        text = "\\".join(str(v) for v in items).strip()
-        return f"(a text of {len(text)} characters, not shown)"
+        return _length_only("\\".join(str(v) for v in items))
+
+
+def shown_term(value, terms) -> str:
+    """``value`` of a coded attribute as a message may show it: quoted where it is one of the
+    DICOM-defined ``terms`` (``'PALETTE COLOR'``: no patient's text), else only the length
+    of its text, as :func:`shown` shows text (a number too: it may be a patient id)."""
+    text = str(value).strip()
+    return repr(text) if text in terms else _length_only(text)
+
+
+def uid_name(value) -> str:
+    """A UID as messages and outputs may show it: its name where pydicom knows it
+    (``"X-Ray Angiographic Image Storage"``), the UID itself where it is well-formed (digits
+    and dots), else only the length of its text (see :func:`shown`)."""
+    uid = UID(str(value).strip())
+    return uid.name if uid.is_valid else _length_only(uid)
+
+
+def sop_class_name(ds: Dataset) -> str:
+    """(0008,0016) SOP Class UID of ``ds``, else its file meta's Media Storage SOP Class UID,
+    as :func:`uid_name` shows it; ``"unknown"`` where it has neither."""
+    uid = ds.get("SOPClassUID") or ds.file_meta.get("MediaStorageSOPClassUID", "")
+    return uid_name(uid) if uid else "unknown"
+
+
+def _length_only(text: str) -> str:
+    return f"(a text of {len(text.strip())} characters, not shown)"
 
 
 def numbers(value, path: str | PathLike, keyword: str) -> list[float]:

@@ -23,7 +23,7 @@ import numpy as np
 from pydicom.dataset import Dataset
 
 from vpimage.errors import InvalidStudyError, UnsupportedError
-from vpimage.io._headers import find, number
+from vpimage.io._headers import find, number, shown, shown_term
 
 __all__ = ["PixelFormat", "pixel_format", "to_analysis"]
 
@@ -32,6 +32,9 @@ logger = logging.getLogger(__name__)
 _MAX_PIXELS_PER_FRAME = 8192 * 8192  # larger frames are not fluoroscopy: refused as absurd
 _MAX_FRAMES = 100_000
 _COLOUR = ("RGB", "YBR_FULL", "YBR_FULL_422", "YBR_ICT", "YBR_RCT", "YBR_PARTIAL_420")
+# The other Photometric Interpretations DICOM defines (PS3.3 C.7.6.3.1.2, retired ones
+# included): named when refused; any other text is shown only by its length.
+_UNSUPPORTED_PHOTOMETRIC = ("PALETTE COLOR", "HSV", "ARGB", "CMYK", "YBR_PARTIAL_422", "XYB")
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
 
@@ -98,7 +101,7 @@ def _int_attr(ds: Dataset, keyword: str, path, *, default=None, lo=None, hi=None
     try:
         out = int(value)
     except (TypeError, ValueError):
-        raise InvalidStudyError(path, f"{keyword} {value!r} is not an integer") from None
+        raise InvalidStudyError(path, f"{keyword} {shown(value)} is not an integer") from None
     if (lo is not None and out < lo) or (hi is not None and out > hi):
         raise InvalidStudyError(path, f"{keyword} is {out}; must be in [{lo}, {hi}]")
     return out
@@ -155,7 +158,8 @@ def pixel_format(ds: Dataset, path: str | PathLike) -> PixelFormat:
         if samples != 3:
             raise InvalidStudyError(path, f"{photometric} with SamplesPerPixel {samples}; must be 3")
     elif photometric:
-        raise UnsupportedError(path, f"PhotometricInterpretation {photometric!r} is not supported")
+        raise UnsupportedError(
+            path, f"PhotometricInterpretation {shown_term(photometric, _UNSUPPORTED_PHOTOMETRIC)} is not supported")
     else:
         raise InvalidStudyError(path, "PhotometricInterpretation is missing")
     lut = _modality_lut(ds, path)

@@ -10,6 +10,7 @@ with :meth:`Study.iter_batches`), whatever the number of frames.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import re
 from collections.abc import Iterator
@@ -23,7 +24,7 @@ from vpimage.errors import ArgumentError, InvalidStudyError, VpimageError
 from vpimage.io._geometry import Geometry
 from vpimage.io._timing import Timing
 
-__all__ = ["FrameBatch", "FrameSource", "Study", "is_stop", "reading"]
+__all__ = ["FrameBatch", "FrameSource", "Study", "dicom_key", "is_stop", "reading"]
 
 logger = logging.getLogger(__name__)
 # A name next to a path separator in a message (a folder or file of a path it quotes).
@@ -36,6 +37,16 @@ def is_stop(error: BaseException) -> bool:
     failure to report, including pyo3's ``PanicException`` (pylibjpeg-rle's Rust decoder
     panics on some corrupt streams), which derives from BaseException."""
     return isinstance(error, (KeyboardInterrupt, SystemExit, GeneratorExit))
+
+
+def dicom_key(headers: list, path: Path) -> str:
+    """12 hex digits that name DICOM instances in logs and outputs without any patient data
+    (a file name may hold the patient's name): hashed from the ``headers``' SOP Instance
+    UIDs, from ``path`` resolved where one lacks its UID (:attr:`Study.key`; one instance's
+    for a log line about it)."""
+    uids = [str(ds.get("SOPInstanceUID", "")) for ds in headers]
+    text = "\n".join(uids) if all(uids) else str(Path(path).resolve())
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
 @contextlib.contextmanager
@@ -104,7 +115,8 @@ class Study:
         ``"RGB"``, ...); frames are always MONOCHROME2-oriented.
     transfer_syntax, sop_class : str
         Names (``"JPEG-LS Lossless Image Compression"``, ``"X-Ray Angiographic Image
-        Storage"``; ``"video"`` and the container for videos).
+        Storage"``; ``"video"`` and the container for videos). A SOP Class UID pydicom does
+        not know is the UID itself, a text that is no UID only its length.
     white_level : float
         Top of the frames' value range, the white of a log-encoded display, > 0: the
         largest stored value (``2**BitsStored - 1``, or ``2**(BitsStored - 1) - 1`` when
