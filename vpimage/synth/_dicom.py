@@ -200,7 +200,7 @@ def checked_calibration(obj: str, syntax: str, calibration: str | None) -> str:
     return calibration
 
 
-# Bits stored the legacy XA and XRF image modules enumerate (PS3.3 C.8.7.1.1.4, C.8.7.1.1.5).
+# Bits stored the X-Ray Image Module of the legacy XA and XRF objects enumerates (PS3.3 C.8.7.1), as dciodvfy checks.
 _LEGACY_XRAY_BITS = (8, 10, 12, 16)
 
 
