@@ -20,6 +20,7 @@ from vpimage.measures import (
     depth_fraction,
     front_to_wall_px,
     hidden_front_to_wall_px,
+    _width_and_elongation,
     plausible_body,
     signed_distance_to_wall_px,
     time_to_wall_s,
@@ -288,11 +289,45 @@ def test_classify_leaks_thin_curved_channel_is_venous():
     mask |= channel
     leaks = classify_leaks(mask, RECT, mm_per_px=0.3)  # 0.9 mm wide: a vein
     assert leaks == {"venous": float(channel.sum())}
-    # At 2 mm/px the same channel measures about 3.7 mm (1.8 px: where the ring runs
-    # diagonally its pixels are closer to the background): too wide for a vein (default
-    # 3 mm), so it takes the class of its side.
+    # At 2 mm/px the same channel measures 6 mm (3 px): too wide for a vein (default 3 mm),
+    # so it takes the class of its side.
     wide = classify_leaks(mask, RECT, mm_per_px=2.0, rules=LeakRules(margin_mm=0, min_area_mm2=0))
     assert wide == {"anterior": float(channel.sum())}
+
+
+def _turned(degrees: float, *, half_width: float, half_height: float):
+    """A body turned by ``degrees`` about (110, 110) px, and a rectangle turned with it:
+    centred 15 px in front of its anterior wall, ``2 * half_width`` px across (away from
+    the wall), ``2 * half_height`` px along it."""
+    a = math.radians(degrees)
+    centre = np.array([110.0, 110.0])
+    turn = np.array([[math.cos(a), -math.sin(a)], [math.sin(a), math.cos(a)]])
+    upright = np.array([[60, 70], [160, 70], [160, 150], [60, 150]], float)  # anterior wall x = 60
+    body = Corners(*map(tuple, (upright - centre) @ turn.T + centre))
+    yy, xx = np.mgrid[0:220, 0:220].astype(float)
+    u = (xx - centre[0]) * math.cos(a) + (yy - centre[1]) * math.sin(a) + centre[0]  # upright coordinates
+    v = -(xx - centre[0]) * math.sin(a) + (yy - centre[1]) * math.cos(a) + centre[1]
+    return body, (np.abs(u - 45) < half_width) & (np.abs(v - 110) < half_height)
+
+
+@pytest.mark.parametrize("degrees", [0, 5, 10, 20, 30, 45])
+def test_a_compact_leak_is_not_venous_however_the_body_is_turned(degrees):
+    # A 20 x 20 px square, 4 mm at 0.2 mm/px: by hand 4 mm wide (> 3) and length / width
+    # = 400 / 20**2 = 1 (< 2), an anterior leak. The skeleton's median distance to the
+    # background read 1.8-2.1 mm and 3.3-4.7 between 5 and 30 degrees: venous.
+    body, square = _turned(degrees, half_width=10, half_height=10)
+    assert classify_leaks(square, body, mm_per_px=0.2) == {"anterior": float(square.sum())}
+    width, elongation = _width_and_elongation(square[square.any(1)][:, square.any(0)])
+    assert 18.5 <= width <= 20.5 and elongation < 1.2
+
+
+@pytest.mark.parametrize("degrees", [0, 5, 10, 20, 30, 45])
+def test_a_thin_channel_is_venous_however_the_body_is_turned(degrees):
+    # A 3 x 30 px bar (0.6 mm wide at 0.2 mm/px, length / width about 10).
+    body, bar = _turned(degrees, half_width=1.5, half_height=15)
+    assert classify_leaks(bar, body, mm_per_px=0.2) == {"venous": float(bar.sum())}
+    width, _ = _width_and_elongation(bar[bar.any(1)][:, bar.any(0)])
+    assert 2.5 <= width <= 3.6
 
 
 def test_classify_leaks_thin_channel_behind_the_wall_at_the_body_level_is_posterior():
