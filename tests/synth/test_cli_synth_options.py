@@ -346,6 +346,14 @@ def test_a_set_that_cannot_be_written_leaves_no_folder_the_run_made(tmp_path, ca
     assert sorted(os.listdir(tmp_path)) == ["t.json"]
 
 
+def test_the_truth_and_wall_get_their_folders_as_the_dicom_does(tmp_path):
+    # (Only --out's folder was made: a --truth or --wall in a new folder failed, after the simulation.)
+    out, truth, wall = tmp_path / "a" / "run.dcm", tmp_path / "b" / "c" / "truth.json", tmp_path / "d" / "WALL.json"
+    assert main(["synth", SCENARIO, "--out", str(out), "--truth", str(truth), "--wall", str(wall), *CLIP]) == 0
+    assert json.loads(wall.read_text())["frame"] == 0
+    assert json.loads(truth.read_text())["frames"] and out.is_file()
+
+
 def test_more_frames_than_the_memory_bound_are_refused_before_the_simulation(tmp_path, capsys, no_simulation):
     # 4 GiB over 16 B a pixel of 64 x 64 and 512 KiB of cement grid a frame: 7281 frames.
     out = tmp_path / "run.dcm"

@@ -7,6 +7,7 @@ and any old file at those paths is left as it was. Two outputs at one path are r
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 from pathlib import Path
 
@@ -72,9 +73,14 @@ def run(args: argparse.Namespace) -> int:
         collimation_change=args.collimation_change, needle_withdrawal=args.needle_withdrawal, bits_stored=args.bits,
     )
     result = simulate(args.scenario, seed=args.seed, options=options)
-    # (A series' folder, or a file's, that the run made goes again if the set cannot be written.)
-    folder = args.out if args.obj.endswith("-series") else args.out.parent
-    with folder_for_outputs(folder), all_or_none():
+    # The folders of the outputs, made as needed: a series' folder, or a file's, that the run
+    # made goes again if the set cannot be written.
+    folders = [args.out if args.obj.endswith("-series") else args.out.parent]
+    folders += [path.parent for path in (args.truth, args.wall) if path is not None]
+    with contextlib.ExitStack() as made:
+        for folder in folders:
+            made.enter_context(folder_for_outputs(folder))
+        made.enter_context(all_or_none())
         write_dicom(result.run, args.out, obj=args.obj, syntax=args.syntax, calibration=calibration, seed=args.seed)
         if args.truth is not None:
             result.save_truth(args.truth)
