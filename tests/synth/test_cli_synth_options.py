@@ -368,9 +368,10 @@ def test_more_frames_than_the_memory_bound_are_refused_before_the_simulation(tmp
 @pytest.mark.parametrize(
     ("truth", "wall", "named", "reason"),
     [
-        pytest.param("a file/t.json", "WALL.json", "a file/t_masks.npz", "Not a directory", id="truth-under-a-file"),
-        pytest.param("a folder", "WALL.json", "a folder", "it is a folder", id="truth-a-folder"),
-        pytest.param("t.json", "a folder", "a folder", "it is a folder", id="wall-a-folder"),
+        pytest.param("a file/t.json", "WALL.json", "a file", "cannot be made a folder: File exists",
+                     id="truth-under-a-file"),
+        pytest.param("a folder", "WALL.json", "a folder", "cannot be written: it is a folder", id="truth-a-folder"),
+        pytest.param("t.json", "a folder", "a folder", "cannot be written: it is a folder", id="wall-a-folder"),
     ],
 )
 def test_an_output_that_cannot_be_written_leaves_every_old_file_as_it_was(tmp_path, capsys, truth, wall, named, reason):
@@ -383,7 +384,7 @@ def test_an_output_that_cannot_be_written_leaves_every_old_file_as_it_was(tmp_pa
         (tmp_path / name).write_text(text)
     flags = ["--out", str(tmp_path / "run.dcm"), "--truth", str(tmp_path / truth), "--wall", str(tmp_path / wall)]
     assert main(["synth", SCENARIO, *flags, *CLIP]) == 3
-    assert _refusal(capsys) == f"vpimage: error: {tmp_path / named}: cannot be written: {reason}"
+    assert _refusal(capsys) == f"vpimage: error: {tmp_path / named}: {reason}"
     assert sorted(os.listdir(tmp_path)) == sorted([*old, "a file", "a folder"])
     assert {name: (tmp_path / name).read_text() for name in old} == old
     assert os.listdir(tmp_path / "a folder") == []

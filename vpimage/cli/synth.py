@@ -72,14 +72,14 @@ def run(args: argparse.Namespace) -> int:
         sudden_shift=args.sudden_shift, jitter=args.jitter, exposure_changes=args.exposure_changes,
         collimation_change=args.collimation_change, needle_withdrawal=args.needle_withdrawal, bits_stored=args.bits,
     )
-    result = simulate(args.scenario, seed=args.seed, options=options)
-    # The folders of the outputs, made as needed: a series' folder, or a file's, that the run
-    # made goes again if the set cannot be written.
+    # The folders of the outputs, made as needed before the simulation: a series' folder, or a
+    # file's, that the run made goes again if the set cannot be written.
     folders = [args.out if args.obj.endswith("-series") else args.out.parent]
     folders += [path.parent for path in (args.truth, args.wall) if path is not None]
     with contextlib.ExitStack() as made:
         for folder in folders:
             made.enter_context(folder_for_outputs(folder))
+        result = simulate(args.scenario, seed=args.seed, options=options)
         made.enter_context(all_or_none())
         write_dicom(result.run, args.out, obj=args.obj, syntax=args.syntax, calibration=calibration, seed=args.seed)
         if args.truth is not None:
