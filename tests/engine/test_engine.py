@@ -352,10 +352,11 @@ def test_corners_off_the_image_are_refused(toy):
         Engine(RunConfig.defaults(), rows=256, columns=256, mm_per_px=0.3, corners=toy.corners.translated(500, 500))
 
 
-@pytest.mark.parametrize("override", [{"segmentation.registration_margin_mm": 1e9}, "pixels_of_1_um"])
+@pytest.mark.parametrize("override", [{"segmentation.registration_margin_mm": 1000.0}, "pixels_of_1_um"])
 def test_margins_and_grids_wider_than_the_frame_still_give_every_frame(toy, override):
-    # A margin of 1e9 mm once eroded the field once per pixel of it (hours); 1 um pixels made
-    # the registration grid's blocks wider than the frame (an error inside block_mean).
+    # A margin of 1e9 mm once eroded the field once per pixel of it (hours; a length's ceiling
+    # is now 1000 mm, thousands of pixels still); 1 um pixels made the registration grid's
+    # blocks wider than the frame (an error inside block_mean).
     config = RunConfig.defaults()
     mm_per_px = toy.mm_per_px
     if override == "pixels_of_1_um":
