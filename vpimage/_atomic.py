@@ -136,7 +136,7 @@ def _cannot_write(path: Path, error: OSError) -> OutputError:
 
 def _flush_to_disk(temp: Path) -> None:
     """Flush what the writer wrote to ``temp`` (closed or not: the system's copy) to the disk."""
-    descriptor = os.open(temp, os.O_RDONLY)
+    descriptor = os.open(temp, os.O_RDWR)  # (Windows commits only a file open for writing)
     try:
         os.fsync(descriptor)
     finally:
