@@ -116,7 +116,7 @@ def _morph_masks(masks: np.ndarray, iterations: int, operation) -> np.ndarray:
         raise ValueError(f"`iterations` must be >= 1; got {iterations!r}.")
     stack = np.asarray(masks, dtype=np.uint8).reshape((-1,) + masks.shape[-2:])
     out = [operation(m, _CROSS, iterations=iterations, borderType=cv2.BORDER_CONSTANT, borderValue=0) for m in stack]
-    return np.stack(out).reshape(masks.shape).astype(bool)
+    return np.asarray(out, dtype=bool).reshape(masks.shape)  # (no frame: none)
 
 
 def binary_dilation(masks: np.ndarray, *, iterations: int = 1) -> np.ndarray:
@@ -746,6 +746,8 @@ def estimate_shift(
         prepared = registration_reference(reference, weight=weight, taper_px=taper_px, smooth_px=smooth_px, window=window)
     shifts = np.zeros((images.shape[0], 2))
     score = np.zeros(images.shape[0])
+    if images.shape[0] == 0:
+        return shifts, score
     for i, (dy, dx) in enumerate(_integer_shifts(prepared.spectrum, _windowed(images, prepared.window)).tolist()):
         warp = np.array([[1.0, 0.0, dx], [0.0, 1.0, dy]], dtype=np.float32)
         try:

@@ -299,7 +299,7 @@ def exposure_offset(images: torch.Tensor, reference: torch.Tensor, *, weight: to
     _check_image_shape(images, reference, "reference")
     _check_image_shape(images, weight, "weight")
     images = _f32(images)
-    differences = (images - _on(reference, images, torch.float32)).reshape(images.shape[0], -1)
+    differences = (images - _on(reference, images, torch.float32)).flatten(1)  # (no frame: none)
     return _masked_median(differences, _on(weight, images, torch.bool).reshape(-1))
 
 
@@ -320,7 +320,7 @@ def contrast_gain(
     images = _f32(images)
     inside = _on(weight, images, torch.bool)[::2, ::2].reshape(-1)  # every second row and column
     values = _on(reference, images, torch.float32)[::2, ::2].reshape(1, -1)
-    flat = images[:, ::2, ::2].reshape(images.shape[0], -1)
+    flat = images[:, ::2, ::2].flatten(1)  # (no frame: none)
     gain = _two_group_slopes(flat, values, inside)
     if excess_sigmas is None:
         return gain

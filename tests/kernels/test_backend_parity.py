@@ -204,6 +204,22 @@ def test_clipped_fraction(device):
         _torch.clipped_fraction(T(frames[:, :1, :1], device), T(fov, device))
 
 
+def test_a_batch_of_no_frame_gives_no_value_in_both_backends(device):
+    # (Each of these raised in one backend and returned nothing in the other: torch's
+    # exposure_offset and contrast_gain, numpy's binary_dilation, binary_erosion and
+    # estimate_shift. The engine never passes an empty batch; a kernel's user may.)
+    _, fov, att, _ = phantom()
+    none, reference, weight = att[:0], att[0], ndi.binary_erosion(fov, iterations=10)
+    for name in ("exposure_offset", "contrast_gain"):
+        values = (getattr(module, name)(x(none), x(reference), weight=x(weight))
+                  for module, x in ((_numpy, np.asarray), (_torch, lambda a: T(a, device))))
+        assert [tuple(v.shape) for v in values] == [(0,), (0,)]
+    for name in ("binary_dilation", "binary_erosion"):
+        assert _numpy.__dict__[name](none > 0).shape == tuple(_torch.__dict__[name](T(none > 0, device)).shape)
+    shifts, score = _numpy.estimate_shift(none, reference, weight=weight)
+    assert shifts.shape == (0, 2) and score.shape == (0,)
+
+
 @pytest.mark.parametrize("even", [False, True])
 def test_pixel_noise(device, even):
     _, fov, att, _ = phantom()
