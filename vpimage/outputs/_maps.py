@@ -38,10 +38,13 @@ def write_masks_npz(path: str | PathLike, masks, time_of_arrival_s) -> None:
     path : str or PathLike
         Destination, by convention ``<out>/masks.npz``.
     masks : ndarray, bool, shape [frames, rows, cols]
-        Cement of every frame; stored as key ``"cement"``.
+        Cement of every frame, where it lies in that frame's image (it moves with the
+        patient); stored as key ``"cement"``.
     time_of_arrival_s : ndarray, float, shape [rows, cols]
         When cement first reached each pixel, s from the first frame; NaN where it never
-        did. Stored as float32, key ``"time_of_arrival_s"``.
+        did. In the first frame's image (the body as it lay then: the frames are aligned on
+        it), so a frame's mask and the map differ by that frame's motion. Stored as float32,
+        key ``"time_of_arrival_s"``.
 
     Raises
     ------
