@@ -218,6 +218,18 @@ def test_no_truth_distances_gives_null_errors(pair):
     assert report["depth_fraction_abs_error_median"] is None and report["depth_fraction_abs_error_p95"] is None
 
 
+def test_a_run_of_no_frame_scores_nothing(pair):
+    # (Its masks, shaped [0, 4, 4], were counted through a reshape that cannot take 0 frames:
+    # a ValueError's traceback, exit 1.)
+    result_dir, truth_path = pair
+    write_frames_csv(result_dir / "frames.csv", [])
+    write_masks_npz(result_dir / MASKS_FILE, np.zeros((0, 4, 4), bool), np.full((4, 4), np.nan))
+    np.savez_compressed(truth_path.parent / "truth_masks.npz", masks=np.zeros((0, 4, 4), bool))
+    _edit_truth(truth_path, frames=[], events=[])
+    report = evaluate(result_dir, truth_path)
+    assert (report["frames"], report["dice"], report["dice_large_frames"]) == (0, None, 0)
+
+
 def test_frame_count_mismatch_names_frames_csv(pair):
     result_dir, truth_path = pair
     truth = json.loads(truth_path.read_text())

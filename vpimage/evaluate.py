@@ -277,7 +277,7 @@ def _mask_counts(analysis_path: Path, truth_path: Path, truth: dict, n: int) -> 
         raise InvalidStudyError(
             analysis_path, f"masks of shape {masks.shape}, but the truth masks have {truth_masks.shape}"
         )
-    pixels = [m.reshape(n, -1).sum(axis=1) for m in (truth_masks & masks, truth_masks, masks)]
+    pixels = [m.sum(axis=(1, 2)) for m in (truth_masks & masks, truth_masks, masks)]
     return np.stack(pixels, axis=1)
 
 
