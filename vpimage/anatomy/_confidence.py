@@ -1,4 +1,5 @@
-"""How far to trust a found body: edge support of its sides, its shape, the needle in it."""
+"""How far to trust a found body: edge support of its sides, its shape, the needle in it,
+and whether a side the field's edge may hide steps down as a wall does."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from vpimage.anatomy._priors import PRIORS
 from vpimage.anatomy._types import NeedleTrack
 from vpimage.measures import Corners
 
-__all__ = ["MIN_CONFIDENCE", "confidence"]
+__all__ = ["MIN_CONFIDENCE", "confidence", "field_cut_factor"]
 
 #: Below this confidence the body counts as not found (frames ``unreliable``, ``wall_not_found``).
 MIN_CONFIDENCE = 0.5
@@ -16,6 +17,9 @@ MIN_CONFIDENCE = 0.5
 _WEAKEST_SIDE = 0.4  # a side supported on less than this share of its length lowers the score
 _RIGHT_ANGLE_DEG = (10.0, 25.0)  # corners this far from 90 degrees: no penalty ... score 0
 _SIZE_SLACK = 0.2  # sizes this far (relative) outside the prior's range bring the score to 0
+# A side the field may hide: its step over the other sides' median step, full score ... score 0.
+# On the phantom walls step 0.66-1.0 of it; edges inside a body the field cuts 0-0.40.
+_HIDDEN_SIDE_STEP = (0.6, 0.45)
 
 
 def confidence(corners: Corners | None, sides, needle: NeedleTrack, *, mm_per_px: float, view: str) -> float:
@@ -79,3 +83,25 @@ def _inside(points: np.ndarray, p: np.ndarray) -> bool:
     rel = p - points
     cross = edges[:, 0] * rel[:, 1] - edges[:, 1] * rel[:, 0]
     return bool(np.all(cross >= 0) or np.all(cross <= 0))
+
+
+def field_cut_factor(sides, open_sides) -> float:
+    """How far a body the field's edge may cut is still to be trusted, 0-1.
+
+    A side in ``open_sides`` (the field ends where the true side could still lie, beyond
+    the one found) counts only if it steps down about as much as the other sides: an edge
+    inside a body that runs on past the field falls by far less than a wall.
+
+    Parameters
+    ----------
+    sides : sequence of Side
+        The four fitted sides (their ``step`` is used).
+    open_sides : sequence of bool
+        Per side, whether the field may hide the true one.
+    """
+    steps = np.array([side.step for side in sides])
+    factor = 1.0
+    for i in np.flatnonzero(open_sides):
+        reference = float(np.median(np.delete(steps, i)))
+        factor *= _ramp(steps[i] / reference, *_HIDDEN_SIDE_STEP) if reference > 0 else 0.0
+    return factor

@@ -7,12 +7,12 @@ import logging
 import numpy as np
 from scipy import ndimage as ndi
 
-from vpimage.anatomy._confidence import MIN_CONFIDENCE, confidence
+from vpimage.anatomy._confidence import MIN_CONFIDENCE, confidence, field_cut_factor
 from vpimage.anatomy._frame import BodyFrame, dominant_orientation, gradients
 from vpimage.anatomy._needle import find_needles
 from vpimage.anatomy._pedicles import find_pedicles
 from vpimage.anatomy._priors import PRIORS
-from vpimage.anatomy._sides import fit_side, place_side
+from vpimage.anatomy._sides import field_shows_beyond, fit_side, place_side
 from vpimage.anatomy._types import Anatomy, NeedleTrack
 from vpimage.errors import ArgumentError
 from vpimage.measures import Corners
@@ -38,7 +38,8 @@ def find_anatomy(image: np.ndarray, *, mm_per_px: float, fov_mask: np.ndarray | 
     the distances that lumbar and thoracic bodies allow from a transpedicular tip (in the
     lateral view the tip lies in the body's anterior part and the shaft leaves through the
     posterior wall), each refined into a straight line; the corners are where the lines
-    meet.
+    meet. Where the field ends before the farthest a side could lie beyond the one found,
+    that side counts only if it steps down as a wall does (else ``"field_cuts_body"``).
 
     Parameters
     ----------
@@ -84,27 +85,30 @@ def find_anatomy(image: np.ndarray, *, mm_per_px: float, fov_mask: np.ndarray | 
     if not needles:
         return Anatomy(None, 0.0, view, reason="needle_not_found")
     needle = needles[0]  # the longest; a second one (bipedicular) ends in the same body
-    weight = ndi.binary_erosion(fov_mask, iterations=_FIELD_MARGIN_PX)
+    field = ndi.binary_erosion(fov_mask, iterations=_FIELD_MARGIN_PX)
+    weight = field.copy()
     for shaft in needles:
         weight &= ~_needle_band(shaft, image.shape, mm_per_px)
-    weight = weight.astype(np.float32)
+    field, weight = field.astype(np.float32), weight.astype(np.float32)
     gx, gy = gradients(image, mm_per_px=mm_per_px)
     near = _disc(needle.tip_px, _ORIENTATION_RADIUS_MM / mm_per_px, image.shape)
     angle = dominant_orientation(gx, gy, weight * near)
     frame = BodyFrame.around(needle.tip_px, angle, needle.direction, mm_per_px)
     derivatives = (gx * frame.a[0] + gy * frame.a[1], gx * frame.c[0] + gy * frame.c[1])
-    sides = _fit_body(frame, derivatives, weight, PRIORS[view], _noise(derivatives, weight * near))
+    sides = _fit_body(frame, derivatives, weight, image, PRIORS[view], _noise(derivatives, weight * near))
     front_is_anterior = view == "lateral" or frame.a[0] >= 0  # AP: anterior_* are on the image left
     corners = _corners(frame, sides, front_is_anterior)
     names = ("anterior", "posterior") if front_is_anterior else ("posterior", "anterior")
     support = {name: round(side.support, 3) for name, side in zip(names + ("superior", "inferior"), sides)}
     score = confidence(corners, sides, needle, mm_per_px=mm_per_px, view=view)
-    logger.debug("anatomy: confidence %.2f, sides %s", score, support)
-    if corners is None or score < min_confidence:
-        reason = "body_not_found" if corners is None else "low_confidence"  # (no four sides / too unsure)
-        return Anatomy(None, score, view, needle=needle, reason=reason, side_support=support)
+    cut = field_cut_factor(sides, _open_sides(frame, sides, field, PRIORS[view]))
+    logger.debug("anatomy: confidence %.2f (x %.2f for the field's edge), sides %s", score, cut, support)
+    if corners is None or score * cut < min_confidence:
+        reason = ("body_not_found" if corners is None  # no four sides
+                  else "low_confidence" if score < min_confidence else "field_cuts_body")
+        return Anatomy(None, score * cut, view, needle=needle, reason=reason, side_support=support)
     pedicles = find_pedicles(image, corners, mm_per_px=mm_per_px, usable=weight > 0) if view == "ap" else ()
-    return Anatomy(corners, score, view, needle=needle, pedicles_px=pedicles, side_support=support)
+    return Anatomy(corners, score * cut, view, needle=needle, pedicles_px=pedicles, side_support=support)
 
 
 def _needle_band(needle: NeedleTrack, shape, mm_per_px: float) -> np.ndarray:
@@ -130,10 +134,10 @@ def _noise(derivatives, weight: np.ndarray) -> float:
     return max(float(1.4826 * np.median(np.abs(values - np.median(values)))), 1e-6)
 
 
-def _fit_body(frame, derivatives, weight, prior, noise):
+def _fit_body(frame, derivatives, weight, image, prior, noise):
     """The four fitted sides ``(front, back, top, bottom)``: placed (front and back near the
     tip's height, then top and bottom between them, then front and back again between
-    those), then each refined into a line between its neighbours."""
+    those), then each refined into a line between its neighbours (``image`` gives their steps)."""
     args = (frame, derivatives, weight)
     mid = prior.mid_height_mm
     front = place_side(*args, "front", prior.front_mm, (-mid, mid))
@@ -146,10 +150,24 @@ def _fit_body(frame, derivatives, weight, prior, noise):
     back = place_side(*args, "back", prior.back_mm, inner)
     across, down = _shrunk(front, back, _INSET), _shrunk(top, bottom, _INSET)
     return tuple(
-        fit_side(*args, name, position, span, noise)
+        fit_side(*args, name, position, span, noise, image)
         for name, position, span in (("front", front, down), ("back", back, down), ("top", top, across),
                                      ("bottom", bottom, across))
     )
+
+
+def _open_sides(frame, sides, field, prior) -> tuple[bool, ...]:
+    """Per side ``(front, back, top, bottom)``, whether the field ends before where the true
+    side could still lie beyond the one found: the prior's range for it, and no farther
+    from the opposite side than the largest plausible body."""
+    front, back, top, bottom = sides
+    reaches = (max(prior.front_mm[0], back.offset - prior.across_mm[1]),
+               min(prior.back_mm[1], front.offset + prior.across_mm[1]),
+               max(prior.top_mm[0], bottom.offset - prior.height_mm[1]),
+               min(prior.bottom_mm[1], top.offset + prior.height_mm[1]))
+    spans = ((top.offset, bottom.offset),) * 2 + ((front.offset, back.offset),) * 2
+    return tuple(not field_shows_beyond(frame, field, side, reach, _shrunk(*span, _INSET))
+                 for side, reach, span in zip(sides, reaches, spans))
 
 
 def _shrunk(lo: float, hi: float, share: float = 0.2) -> tuple[float, float]:

@@ -52,8 +52,9 @@ class Anatomy:
         is seen, and always in the lateral view).
     reason : str
         Why ``corners`` is None or the confidence is low (``"needle_not_found"``,
-        ``"body_not_found"``, ``"low_confidence"``, ``"no_calibration"``); ``""`` when
-        the body was found with confidence.
+        ``"body_not_found"``, ``"low_confidence"``, ``"field_cuts_body"`` when a side
+        the field's edge may hide does not step down as a wall, ``"no_calibration"``);
+        ``""`` when the body was found with confidence.
     side_support : dict of str to float
         Share of each side (``anterior``, ``posterior``, ``superior``, ``inferior``) backed
         by a clear edge on the fitted line, 0 to 1.
