@@ -78,20 +78,134 @@ def test_not_a_video(tmp_path):
     assert info.value.path == str(path)
 
 
+def zeroed(path, start, length):
+    """``path`` with ``length`` bytes from byte ``start`` set to 0; returns ``path``."""
+    data = bytearray(path.read_bytes())
+    data[start : start + length] = bytes(length)
+    path.write_bytes(bytes(data))
+    return path
+
+
 @pytest.mark.parametrize("fourcc, suffix", [("mp4v", ".mp4"), ("MJPG", ".avi")])
 def test_a_video_whose_frames_are_lost_midway_is_refused(tmp_path, fourcc, suffix):
-    # 500 bytes zeroed half-way: the container still declares 20 frames, the decoder gives
-    # up after fewer (6 and 9 with OpenCV 5.0); the rest must not be taken for a
-    # shorter run.
+    # 500 bytes zeroed half-way: the decoder gives up at frame 6 (9) and goes on after it
+    # with OpenCV 5.0; the rest must not be taken for a shorter run.
     rng = np.random.default_rng(0)
-    frames = (rng.random((20, 64, 64)) * 255).astype(np.uint8)
-    path = write_video(tmp_path / f"run{suffix}", frames, 10.0, fourcc)
-    data = bytearray(path.read_bytes())
-    data[len(data) // 2 : len(data) // 2 + 500] = bytes(500)
-    path.write_bytes(bytes(data))
-    with pytest.raises(InvalidStudyError, match=r"the container declares 20 frames; only \d+ can be decoded") as info:
+    path = write_video(tmp_path / f"run{suffix}", (rng.random((20, 64, 64)) * 255).astype(np.uint8), 10.0, fourcc)
+    zeroed(path, path.stat().st_size // 2, 500)
+    with pytest.raises(InvalidStudyError, match=r"frame \d+ cannot be decoded, yet later ones can: the video is damaged"
+                       ) as info:
         vpimage.io.open(path)
     assert info.value.path == str(path)
+
+
+def test_an_avi_that_loses_frames_without_a_decoding_error_is_refused(tmp_path):
+    # 30 % zeroed from 30 %: FFmpeg skips the chunks it cannot find, without an error (27 of
+    # 40 frames with OpenCV 5.0); an AVI's header counts its frames exactly.
+    rng = np.random.default_rng(0)
+    path = write_video(tmp_path / "run.avi", (rng.random((40, 64, 64)) * 255).astype(np.uint8), 10.0, "MJPG")
+    zeroed(path, path.stat().st_size * 3 // 10, path.stat().st_size * 3 // 10)
+    with pytest.raises(InvalidStudyError, match=r"the container declares 40 frames; only \d+ can be decoded"):
+        vpimage.io.open(path)
+
+
+@pytest.mark.parametrize("fourcc, suffix", [("MJPG", ".avi"), ("FFV1", ".mkv")])
+def test_a_video_whose_end_is_cut_off_is_refused(tmp_path, fourcc, suffix):
+    # Its frames up to the cut decode without an error; its container's structure says
+    # how long the file is. (OpenCV's MP4 keeps its index at the end: cut, it cannot be opened.)
+    path = write_video(tmp_path / f"run{suffix}", ramp_frames(20), 10.0, fourcc)
+    path.write_bytes(path.read_bytes()[: path.stat().st_size * 6 // 10])
+    with pytest.raises(InvalidStudyError, match=f"the file is cut short: .* the file at byte {path.stat().st_size}$"):
+        vpimage.io.open(path)
+
+
+def mp4_box(data, kind, start=0):
+    """Offset of the first box of type ``kind`` (bytes) at or after ``start`` among the boxes
+    that follow one another from ``start`` or lie inside them (a path through moov/trak/...)."""
+    end = len(data)
+    while start + 8 <= end:
+        size, found = struct.unpack_from(">I4s", data, start)
+        if found == kind:
+            return start
+        if found in (b"moov", b"trak", b"edts", b"mdia"):  # (containers: look inside)
+            inner = mp4_box(data[: start + size], kind, start + 8)
+            if inner is not None:
+                return inner
+        start += size
+    return None
+
+
+@pytest.mark.filterwarnings("ignore:.*no calibration")
+def test_an_mp4_trimmed_losslessly_shows_the_frames_its_edit_list_keeps(tmp_path):
+    # As `ffmpeg -ss 0.5 -i run.mp4 -c copy` keeps it: every sample from the keyframe before
+    # the cut, and an edit list that starts at frame 5 (0.5 s: 5120 ticks of the track's
+    # 10240 a second) and lasts 1.5 s (1500 of the movie's 1000 a second). The container
+    # declares 20 frames, 15 are shown: it had been refused as cut short.
+    frames = np.stack([np.full((48, 64), 10 + 12 * k, np.uint8) for k in range(20)])
+    path = write_video(tmp_path / "run.mp4", frames, 10.0, "mp4v")
+    data = bytearray(path.read_bytes())
+    mdhd, elst = mp4_box(data, b"mdhd"), mp4_box(data, b"elst")
+    assert struct.unpack_from(">I", data, mdhd + 20)[0] == 10240  # (as OpenCV writes it)
+    struct.pack_into(">IIIii", data, elst + 8, 0, 1, 1500, 5120, 1 << 16)  # (version 0, 1 entry, rate 1.0)
+    path.write_bytes(bytes(data))
+    assert cv2.VideoCapture(str(path)).get(cv2.CAP_PROP_FRAME_COUNT) == 20
+    study = vpimage.io.open(path)
+    assert study.n_frames == 15 and study.timing.source == "container timestamps"
+    np.testing.assert_allclose(study.timing.time_s, np.arange(15) / 10.0, atol=1e-6)
+    shown = np.stack(list(study.iter_frames()))
+    np.testing.assert_allclose(shown.mean(axis=(1, 2)), frames[5:].mean(axis=(1, 2)), atol=2.0)  # (mp4v's loss)
+
+
+def ebml_children(data, start, end):
+    """(element id, offset of its data, its data's size) of each EBML element in data[start:end]."""
+    while start < end:
+        element_width = 9 - data[start].bit_length()
+        element = int.from_bytes(data[start : start + element_width], "big")
+        size_width = 9 - data[start + element_width].bit_length()
+        size = int.from_bytes(data[start + element_width : start + element_width + size_width], "big")
+        body = start + element_width + size_width
+        yield element, body, size - (1 << (7 * size_width))
+        start = body + size - (1 << (7 * size_width))
+
+
+@pytest.mark.filterwarnings("ignore:.*no calibration")
+def test_a_variable_rate_matroska_file_is_read_with_its_own_times(tmp_path):
+    # Matroska stores no frame count: OpenCV estimates one from the duration and the
+    # average rate, here more than the 20 frames (10 every 100 ms, then 10 every 300 ms):
+    # it had been refused as cut short.
+    times_ms = [100 * k for k in range(10)] + [1200 + 300 * k for k in range(10)]
+    path = write_video(tmp_path / "run.mkv", ramp_frames(20), 10.0, "FFV1")
+    data = bytearray(path.read_bytes())
+    (_, body, size), = [child for child in ebml_children(data, 0, len(data)) if child[0] == 0x18538067]  # Segment
+    blocks = 0
+    for element, start, length in ebml_children(data, body, body + size):
+        children = list(ebml_children(data, start, start + length)) if element in (0x1549A966, 0x1F43B675) else []
+        if element == 0x1549A966:  # Info: its Duration, ms (TimecodeScale 1 ms), a float
+            (_, at, width), = [child for child in children if child[0] == 0x4489]
+            data[at : at + width] = struct.pack(">d" if width == 8 else ">f", times_ms[-1] + 300)
+        elif element == 0x1F43B675:  # Cluster: its Timecode, then blocks timed relative to it
+            (_, at, width), = [child for child in children if child[0] == 0xE7]
+            cluster_ms = int.from_bytes(data[at : at + width], "big")
+            for _, at, _ in [child for child in children if child[0] == 0xA3]:  # SimpleBlock: track, int16 time, ...
+                struct.pack_into(">h", data, at + 1, times_ms[blocks] - cluster_ms)
+                blocks += 1
+    assert blocks == 20
+    path.write_bytes(bytes(data))
+    assert cv2.VideoCapture(str(path)).get(cv2.CAP_PROP_FRAME_COUNT) > 21
+    study = vpimage.io.open(path)
+    assert study.n_frames == 20 and study.timing.source == "container timestamps"
+    np.testing.assert_allclose(study.timing.time_s, np.array(times_ms) / 1000.0, atol=1e-6)
+    np.testing.assert_array_equal(np.stack(list(study.iter_frames())), ramp_frames(20).astype(np.float32))
+
+
+@pytest.mark.filterwarnings("ignore:.*no calibration")
+def test_a_video_whose_relative_path_holds_a_colon_opens(tmp_path, monkeypatch):
+    # FFmpeg read "2024-01-05T12:30:00.avi" as a URL of protocol "2024-01-05T12".
+    monkeypatch.chdir(tmp_path)
+    write_video(tmp_path / "2024-01-05T12:30:00.avi", ramp_frames(), 10.0, "FFV1")
+    study = vpimage.io.open(Path("2024-01-05T12:30:00.avi"))
+    np.testing.assert_array_equal(np.stack(list(study.iter_frames())), ramp_frames().astype(np.float32))
+    np.testing.assert_allclose(study.timing.time_s, np.arange(8) / 10.0, atol=1e-6)
 
 
 def test_an_unreadable_video_fails_with_the_systems_reason_before_opencv_sees_it(tmp_path, monkeypatch):
@@ -145,6 +259,32 @@ def test_a_frame_rate_at_the_ends_of_the_plausible_range_is_kept(tmp_path, rate,
     study = vpimage.io.open(path)
     np.testing.assert_allclose(study.timing.time_s, np.arange(8) * scale / rate, rtol=1e-9)
     assert study.timing.source == "container timestamps"
+
+
+@pytest.mark.filterwarnings("ignore:.*no calibration")
+@pytest.mark.parametrize("scale, rate", [(1, 0), (0, 10)])
+@pytest.mark.parametrize("frame_period_us", [0, 100_000])
+def test_an_avi_that_declares_no_frame_rate_falls_back_to_the_assumed_rate(tmp_path, scale, rate, frame_period_us):
+    # A stream header rate or scale of 0: FFmpeg takes the main header's frame period, and
+    # without one invents 25 fps, which had been taken for the container's timestamps.
+    path = write_video(tmp_path / "run.avi", ramp_frames(), 25.0, "MJPG")
+    data = bytearray(path.read_bytes())
+    struct.pack_into("<II", data, data.find(b"strh") + 28, scale, rate)
+    struct.pack_into("<I", data, data.find(b"avih") + 8, frame_period_us)
+    path.write_bytes(bytes(data))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        study = vpimage.io.open(path)
+    messages = [str(w.message) for w in caught if "no calibration" not in str(w.message)]
+    if frame_period_us:  # declared there: 10 fps
+        assert messages == [] and study.timing.source == "container timestamps"
+        np.testing.assert_allclose(study.timing.time_s, np.arange(8) / 10.0, atol=1e-6)
+    else:
+        assert messages == [f"{path}: the AVI declares no frame rate: its video stream header's dwRate/dwScale is "
+                            f"{rate}/{scale}, its main header's dwMicroSecPerFrame 0; frames taken as regular at "
+                            f"assumed {FALLBACK_FPS:g} fps"]
+        np.testing.assert_allclose(study.timing.time_s, np.arange(8) / FALLBACK_FPS)
+        assert study.timing.fps == FALLBACK_FPS and study.timing.source.startswith(f"assumed {FALLBACK_FPS:g} fps (")
 
 
 def test_a_long_pause_between_frames_is_kept_and_an_unused_rate_says_nothing(tmp_path, recwarn):

@@ -3,14 +3,21 @@
 Opening scans the file once (``grab`` without conversion, memory flat) to count the
 frames and read each frame's presentation time from the container
 (``CAP_PROP_POS_MSEC``). The file is first opened in Python, so that an unreadable one
-fails with the system's reason before OpenCV sees it. Every frame interval must be at
-least 1 ms and the median one at most 60 s (:data:`~vpimage.io._timing.INTERVAL_RANGE_S`,
-as for DICOM; a long pause is kept): times that are missing, not increasing or implausible
-fall back, with a warning naming the file, to
+fails with the system's reason before OpenCV sees it, and OpenCV is given its absolute
+path (FFmpeg would read a relative one such as ``12:30.avi`` as a protocol). Every frame
+interval must be at least 1 ms and the median one at most 60 s
+(:data:`~vpimage.io._timing.INTERVAL_RANGE_S`, as for DICOM; a long pause is kept): times
+that are missing, not increasing or implausible fall back, with a warning naming the file, to
 regular frames at the container's declared rate, else (that rate implausible too, which
-also warns) at :data:`~vpimage.io._timing.FALLBACK_FPS`. A video that yields fewer frames
-than its container declares (by more than one: a count estimated from the duration may be
-one over) is refused as damaged or cut short. Frames are 8-bit luminance (ITU-R BT.601,
+also warns) at :data:`~vpimage.io._timing.FALLBACK_FPS`; so does an AVI that declares no
+rate at all (:mod:`~vpimage.io._container`: FFmpeg would give it 25 fps and times to match).
+A video is refused as damaged when decoding stops at a frame and goes on after it, or (an
+AVI, whose header counts its frames exactly) when it yields fewer frames than its header
+declares, by more than one; and as cut short when the file ends before its container's
+structure does (AVI, MP4, Matroska). Fewer frames than another container declares are no
+damage: an MP4's count includes the samples an edit list skips (a lossless trim), and a
+Matroska file's is estimated from its duration and average rate (wrong for a variable
+rate). Frames are 8-bit luminance (ITU-R BT.601,
 OpenCV's ``BGR2GRAY``); a frame whose channels differ by more than
 :data:`_GREY_TOLERANCE` is colour, which warns once and makes the study's photometric
 interpretation "RGB" when the first frame is. A video has no calibration (``mm_per_px``
@@ -30,6 +37,7 @@ import numpy as np
 from pydicom.dataset import Dataset
 
 from vpimage.errors import InvalidStudyError
+from vpimage.io._container import read_container
 from vpimage.io._fov import field_of_view
 from vpimage.io._geometry import Geometry
 from vpimage.io._study import Study, reading
@@ -40,6 +48,11 @@ __all__ = ["open_video"]
 logger = logging.getLogger(__name__)
 
 _MAX_FRAMES = 100_000
+
+#: Further ``grab`` calls, beyond the frames a container declares and were not decoded,
+#: that must all fail at the end of a video (:func:`_scan`). Zeroing 5-60 % of an mp4v
+#: file mid-way made 3-27 of them fail before decoding went on (40 frames).
+_RESUME_TRIES = 64
 
 #: Most grey levels by which a grey frame's B, G and R may differ. Grey frames written
 #: through OpenCV's colour path come back with channels up to 3 levels apart (mp4v) or 2
@@ -53,14 +66,14 @@ class _VideoFrames:
     """Sequential access to one video's frames; a backward jump reopens the file."""
 
     def __init__(self, path: Path, n_frames: int):
-        self.path, self.n_frames = path, n_frames
+        self.path, self.n_frames = path, n_frames  # (path: as named in errors)
         self._capture, self._next = None, 0
         self.colour = False
 
     def _open(self) -> None:
         if self._capture is not None:
             self._capture.release()
-        self._capture = cv2.VideoCapture(str(self.path))
+        self._capture = cv2.VideoCapture(str(self.path.absolute()))
         if not self._capture.isOpened():
             raise InvalidStudyError(self.path, "OpenCV cannot open the video")
         self._next = 0
@@ -94,9 +107,12 @@ class _VideoFrames:
             yield self.frame(index)
 
 
-def _scan(path: Path) -> tuple[list[float], float, str]:
-    """Presentation times (ms) of every frame, the nominal fps and the codec's FourCC."""
-    capture = cv2.VideoCapture(str(path))
+def _scan(path: Path) -> tuple[list[float], int, float, str]:
+    """Presentation times (ms) of every frame, the container's declared frame count, its
+    nominal fps and the codec's FourCC. Decoding that stops at a frame and goes on after
+    it (a decoder that gives up on a damaged frame ends ``grab``'s run as the file's end
+    does, but at the end every further ``grab`` fails too) is refused."""
+    capture = cv2.VideoCapture(str(path.absolute()))
     try:
         if not capture.isOpened():
             raise InvalidStudyError(path, "OpenCV cannot open it as a video")
@@ -109,28 +125,35 @@ def _scan(path: Path) -> tuple[list[float], float, str]:
             times_ms.append(float(capture.get(cv2.CAP_PROP_POS_MSEC)))
             if len(times_ms) > _MAX_FRAMES:
                 raise InvalidStudyError(path, f"has more than {_MAX_FRAMES} frames")
+        # Each failed grab consumes at least one packet: as many tries as the frames declared
+        # beyond those decoded (plus a margin, for a count estimated short) reach past damage.
+        tries = min(max(declared - len(times_ms), 0), _MAX_FRAMES) + _RESUME_TRIES
+        if any(capture.grab() for _ in range(tries)):
+            raise InvalidStudyError(path, f"frame {len(times_ms)} cannot be decoded, yet later ones can: the video "
+                                          "is damaged")
     finally:
         capture.release()
     if not times_ms:
         raise InvalidStudyError(path, "the video holds no decodable frame")
-    if len(times_ms) < declared - 1:  # (a count estimated from the duration may be one over)
-        raise InvalidStudyError(path, f"the container declares {declared} frames; only {len(times_ms)} can be "
-                                      "decoded (damaged or cut short)")
-    return times_ms, fps, fourcc
+    return times_ms, declared, fps, fourcc
 
 
-def _timing(times_ms: list[float], fps: float, path: Path) -> Timing:
+def _timing(times_ms: list[float], fps: float, path: Path, *, no_rate: str | None = None) -> Timing:
     """Timing from the frames' presentation times (ms) and the container's declared rate
     (fps; 0 when it declares none), as the module docstring says. Every interval must be at
     least 1 ms and the median interval at most 60 s: a long pause (a hold between runs) is
-    kept, as between DICOM instances."""
+    kept, as between DICOM instances. ``no_rate`` says why the file declares no rate, its
+    times then being FFmpeg's invention: the frames are taken as regular at
+    :data:`~vpimage.io._timing.FALLBACK_FPS`, with a warning."""
     low, high = INTERVAL_RANGE_S
-    declared = fps if np.isfinite(fps) and fps > 0 and plausible_interval(1.0 / fps) else None
+    declared = fps if not no_rate and np.isfinite(fps) and fps > 0 and plausible_interval(1.0 / fps) else None
     time_s = (np.asarray(times_ms, dtype=np.float64) - times_ms[0]) / 1000.0
     if time_s.size == 1:
         return Timing(time_s, declared or 0.0, "container" if declared else "single frame")
     steps = np.diff(time_s)
-    if not (np.all(np.isfinite(time_s)) and np.all(steps > 0)):
+    if no_rate:
+        problem = no_rate
+    elif not (np.all(np.isfinite(time_s)) and np.all(steps > 0)):
         problem = "container timestamps are not increasing"
     else:
         shortest, typical = float(steps.min()), float(np.median(steps))
@@ -142,7 +165,7 @@ def _timing(times_ms: list[float], fps: float, path: Path) -> Timing:
         rate, source = declared, "container frame rate"
     else:
         rate, source = FALLBACK_FPS, "assumed"
-        if fps != 0:
+        if fps != 0 and not no_rate:
             problem += f"; the container's frame rate {fps:g} fps is not plausible either"
     warnings.warn(f"{path}: {problem}; frames taken as regular at {source} {rate:g} fps", stacklevel=3)
     return Timing(np.arange(time_s.size) / rate, rate, f"{source} {rate:g} fps ({problem})")
@@ -161,10 +184,16 @@ def open_video(path: Path) -> Study:
     """Study of a video file (module docstring)."""
     with reading(path, "cannot be read as a video"):
         key = _key(path)  # opens the file first: an unreadable one fails with the system's reason, not OpenCV's
-        times_ms, fps, fourcc = _scan(path)
+        container = read_container(path)
+        if container.cut_short:
+            raise InvalidStudyError(path, container.cut_short)
+        times_ms, declared, fps, fourcc = _scan(path)
+        if container.kind == "AVI" and len(times_ms) < declared - 1:
+            raise InvalidStudyError(path, f"the container declares {declared} frames; only {len(times_ms)} can be "
+                                          "decoded (damaged)")
         source = _VideoFrames(path, len(times_ms))
         first = source.frame(0)
-        timing = _timing(times_ms, fps, path)
+        timing = _timing(times_ms, fps, path, no_rate=container.no_frame_rate)
     warnings.warn(f"{path}: a video has no calibration: millimetres are unknown (mm columns will be NaN)",
                   stacklevel=3)
     mask, fov_source = field_of_view(Dataset(), first, path)  # no shutter: from the pixels
