@@ -16,7 +16,7 @@ BODY = Corners((20, 30), (70, 30), (70, 80), (20, 80))
 
 
 def _read_video(path):
-    capture = cv2.VideoCapture(str(path))
+    capture = cv2.VideoCapture(str(path.absolute()))
     frames = []
     while True:
         ok, frame = capture.read()
@@ -61,6 +61,27 @@ def test_overlay_of_an_odd_sized_study_keeps_every_pixel(tmp_path, results):
     grey = video[-1].astype(int).mean(axis=2)
     assert grey[30:60, 124:126].min() > 200 and grey[92:94, 30:60].min() > 200  # the study's last pixels are there
     assert grey[30:60, 127].max() < 60 and grey[95, 30:60].max() < 60  # the padding is black
+
+
+@pytest.mark.parametrize("fps, plays_at", [(1000 / 15, 66.67), (99.1234, 99.12), (65.535, 65.535), (29.97, 29.97)])
+def test_an_overlay_at_a_rate_mpeg4_cannot_time_exactly_plays_at_the_rate_rounded(tmp_path, results, fps, plays_at):
+    # MPEG-4's time base holds at most 65535 ticks a second: OpenCV's writer did not open at
+    # 66.667 fps (Frame Time 15 ms) nor 99.1234 fps, which cost the study its every output.
+    path = tmp_path / "overlay.mp4"
+    frames = [np.full((96, 128), 100 * k, np.uint16) for k in range(len(results))]
+    write_overlay(path, frames, results, [None] * len(results), [None] * len(results), fps=fps)
+    video, read_fps = _read_video(path)
+    assert len(video) == len(results) and read_fps == pytest.approx(plays_at, rel=1e-9)
+
+
+def test_an_overlay_whose_relative_path_holds_a_colon_is_written_there(tmp_path, results, monkeypatch):
+    # FFmpeg read "res:1/overlay.mp4" as a URL of protocol "res": the writer did not open.
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "res:1").mkdir()
+    frames = [np.full((96, 128), 100 * k, np.uint16) for k in range(len(results))]
+    write_overlay("res:1/overlay.mp4", frames, results, [None] * len(results), [None] * len(results), fps=10.0)
+    video, fps = _read_video(tmp_path / "res:1" / "overlay.mp4")
+    assert len(video) == len(results) and fps == 10.0
 
 
 def test_an_overlay_opencv_cannot_encode_is_an_output_error_leaving_nothing(tmp_path, results, monkeypatch):

@@ -1,7 +1,8 @@
 """Pictures of an analysis: ``overlay.mp4`` (frames with cement contour, wall and alert
 banner) and ``timeline.png`` (distance to the wall and alert level over time).
 
-Drawn with OpenCV alone (no plotting library needed).
+Drawn with OpenCV alone (no plotting library needed). OpenCV is given absolute paths:
+FFmpeg would read a relative one such as ``res:1/overlay.mp4`` as a protocol.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ _CEMENT = (255, 255, 0)  # cyan
 _BODY = (0, 220, 220)  # yellow
 _WALL = (255, 0, 255)  # magenta
 _FONT = cv2.FONT_HERSHEY_SIMPLEX
+_MPEG4_TIME_BASE_MAX = 65535  # the largest denominator of an MPEG-4 part 2 time base (16 bits)
 
 
 def _to_grey(frame: np.ndarray, low: float, high: float) -> np.ndarray:
@@ -86,7 +88,9 @@ def write_overlay(
     corners : iterable of Corners or None
         The body in each frame (None: not drawn).
     fps : float
-        Frame rate of the video, frames per second.
+        Frame rate of the video, frames per second; rounded to the finest of 3, 2, 1 or 0
+        decimals that MPEG-4's time base can carry (:func:`_writable_rate`: 2 decimals above
+        65.535 fps, so 99.1234 plays at 99.12). The banner's times are each frame's own.
     display_range : (low, high), optional
         Pixel values shown black and white; default the 1st and 99.5th percentiles of
         the first frame.
@@ -108,7 +112,8 @@ def write_overlay(
                     # column, so a black one is added instead (the image keeps its pixel coordinates).
                     pad_rows, pad_cols = frame.shape[0] % 2, frame.shape[1] % 2
                     size = (frame.shape[1] + pad_cols, frame.shape[0] + pad_rows)
-                    writer = cv2.VideoWriter(str(temp), cv2.VideoWriter_fourcc(*"mp4v"), float(fps), size)
+                    writer = cv2.VideoWriter(str(temp.absolute()), cv2.VideoWriter_fourcc(*"mp4v"),
+                                             _writable_rate(fps), size)
                     if not writer.isOpened():
                         raise OutputError(path, "OpenCV cannot write an mp4v video here")
                 image = cv2.cvtColor(_to_grey(frame, *display_range), cv2.COLOR_GRAY2BGR)
@@ -121,10 +126,22 @@ def write_overlay(
         _check_written(temp, written, path)
 
 
+def _writable_rate(fps: float) -> float:
+    """``fps`` (frames per second) rounded to the finest of 3, 2, 1 or 0 decimals whose
+    fraction MPEG-4 can store: OpenCV writes the rate as a decimal fraction (to within
+    0.001), and FFmpeg's encoder refuses a time base whose denominator, that fraction's
+    numerator, exceeds 65535 (99.1234 fps -> 99123/1000 -> 99.12)."""
+    fps = float(fps)
+    for decimals in (3, 2, 1):
+        if round(fps * 10**decimals) <= _MPEG4_TIME_BASE_MAX:
+            return round(fps, decimals)
+    return float(round(fps))
+
+
 def _check_written(temp: Path, frames: int, path) -> None:
     """OpenCV's writer reports no write error (a full disk leaves a video cut short, without
     its index): the file is opened again and must hold all ``frames``."""
-    capture = cv2.VideoCapture(str(temp))
+    capture = cv2.VideoCapture(str(temp.absolute()))
     try:
         found = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) if capture.isOpened() else 0
     finally:
