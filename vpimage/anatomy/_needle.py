@@ -44,7 +44,8 @@ def find_needles(image: np.ndarray, *, mm_per_px: float, fov_mask: np.ndarray,
     lie on (Hough transform): on each line, the pixels within half a trocar's width make
     the longest run without a gap over :data:`_MAX_GAP_MM`; a run at least
     :data:`_MIN_LENGTH_MM` long is a shaft. Its axis is the principal axis of its pixels,
-    its tip the end farther from the edge of the field (the shaft enters from outside).
+    its tip the end farther from the edge of the field or of the image, whichever is nearer
+    (the shaft enters from outside).
 
     Parameters
     ----------
@@ -74,7 +75,9 @@ def find_needles(image: np.ndarray, *, mm_per_px: float, fov_mask: np.ndarray,
     half_width_px = 0.5 * _MAX_WIDTH_MM / mm_per_px
     peaks = hough_line_peaks(votes, angles, distances, num_peaks=_MAX_NEEDLES, threshold=0.5 * min_length_px,
                              min_distance=max(3, int(2 * half_width_px)), min_angle=5)
-    distance_to_edge = ndi.distance_transform_edt(fov_mask)
+    # Depth into the field: to its nearest unexposed pixel or the image's edge, whichever is
+    # nearer (the pad is the unexposed beyond the frame; a field without a border has no other).
+    distance_to_edge = ndi.distance_transform_edt(np.pad(fov_mask, 1))[1:-1, 1:-1]
     taken = np.zeros(len(points), bool)
     needles = []
     for _, angle, distance in zip(*peaks):
