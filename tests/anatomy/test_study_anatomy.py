@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import numpy as np
+import pydicom
 from anatomy_cases import simulate_pre_injection, truth_corners
 
-from vpimage.anatomy import corner_errors_px, find_anatomy, pre_injection_image
+import vpimage.io
+from vpimage.anatomy import MIN_CONFIDENCE, corner_errors_px, find_anatomy, pre_injection_image, study_anatomy
 from vpimage.kernels import get_backend
+from vpimage.synth import SynthOptions, simulate, write_dicom
 
 
 def test_pre_injection_image_is_in_frame_0_coordinates():
@@ -33,3 +36,23 @@ def test_one_frame_and_several_frames_find_the_same_corners():
     truth = truth_corners(sim)
     assert np.median(corner_errors_px(a.corners, truth)) * mm <= 1.0
     assert np.median(corner_errors_px(b.corners, truth)) * mm <= 1.5
+
+
+
+def test_a_study_without_shutters_whose_trocar_clips_black_at_the_fields_edge_has_its_needle(tmp_path):
+    # Without shutter attributes the field comes from the pixels. The AP trocar clips to 0
+    # where it crosses the intensifier's circle; the field once lost it with the dark
+    # border, and the study had no needle (needle_not_found).
+    sim = simulate("posterior_breach", seed=8, options=SynthOptions(frames=8, size_px=256, view="ap"))
+    (path,) = write_dicom(sim.run, tmp_path / "run.dcm")
+    ds = pydicom.dcmread(path)
+    for keyword in ("ShutterShape", "CenterOfCircularShutter", "RadiusOfCircularShutter"):
+        delattr(ds, keyword)
+    ds.save_as(path)
+    study = vpimage.io.open(path)
+    assert study.geometry.fov_source == "pixels" and study.geometry.view == "ap"
+    found = study_anatomy(study, display_log_range=11.0)
+    mm = sim.run.mm_per_px
+    assert found.confidence >= MIN_CONFIDENCE and found.reason == ""
+    assert np.linalg.norm(np.subtract(found.needle.tip_px, sim.truth["needle"]["tip_px"])) * mm <= 1.5
+    assert np.median(corner_errors_px(found.corners, truth_corners(sim))) * mm <= 1.5

@@ -7,6 +7,7 @@ import re
 import numpy as np
 import pytest
 from pydicom.dataset import Dataset
+from scipy.ndimage import binary_erosion
 
 from vpimage.errors import InvalidStudyError
 from vpimage.io._fov import field_of_view
@@ -144,6 +145,44 @@ def test_field_found_from_a_black_border_and_none_without_one():
     flat = np.random.default_rng(0).uniform(100, 900, (80, 100)).astype(np.float32)
     mask, source = field_of_view(Dataset(), flat, "f.dcm")
     assert source == "none" and mask.all()
+
+
+def _exposed(inside: np.ndarray) -> np.ndarray:
+    """A frame: textured exposure on ``inside``, dark (5) elsewhere."""
+    c = np.arange(inside.shape[1])[None, :]
+    return np.where(inside, 600 + 50 * np.sin(c / 5.0), 5.0).astype(np.float32)
+
+
+def _assert_field_with_its_trocar(mask: np.ndarray, field: np.ndarray, most_missing: int) -> None:
+    """``mask`` is ``field`` but for at most ``most_missing`` px within 2 px of its edge (the
+    circle's digitised extremes; the bay's mouth, where the closing disc dips under 1 px in)."""
+    assert not (mask & ~field).any()
+    assert mask[binary_erosion(field, iterations=2)].all()
+    assert (field & ~mask).sum() <= most_missing
+
+
+def test_a_trocar_clipped_black_where_it_crosses_the_fields_edge_stays_in_the_field():
+    # A 5 px shaft at 0 from outside the circle to its middle joins the dark border: it
+    # was carved out of the field with it, 377 px down to the shaft's tip.
+    r, c = np.mgrid[0:200, 0:240]
+    circle = (r - 100) ** 2 + (c - 120) ** 2 <= 90**2
+    frame = _exposed(circle)
+    frame[(np.abs(r - 100 - 0.2 * (c - 120)) <= 2) & (c <= 120)] = 0.0
+    mask, source = field_of_view(Dataset(), frame, "f.dcm")
+    assert source == "pixels"
+    _assert_field_with_its_trocar(mask, circle, most_missing=10)
+
+
+def test_a_narrow_collimated_border_stays_border_with_a_trocar_across_it():
+    # Blades 3 px from the left and the top, 40 px from the right and the bottom; the
+    # shaft crosses the 3 px strip into the field. A frame's outside counts as dark.
+    r, c = np.mgrid[0:200, 0:240]
+    field = (r >= 3) & (r < 160) & (c >= 3) & (c < 200)
+    frame = _exposed(field)
+    frame[(np.abs(r - 80) <= 2) & (c <= 100)] = 0.0
+    mask, source = field_of_view(Dataset(), frame, "f.dcm")
+    assert source == "pixels"
+    _assert_field_with_its_trocar(mask, field, most_missing=8)
 
 
 def test_shutter_without_its_values_is_invalid():

@@ -8,11 +8,16 @@ Frame Display Shutter functional group) give 1-based pixel positions: ``RECTANGU
 Without shutters the field is found from the first frame: an image-intensifier image is
 black outside its circle (collimated images outside their blades). Pixels brighter
 than a small fraction of the frame's range above its darkest level are exposed; the
-largest such region, holes filled and smoothed by an opening, bounds the field; the
-dark pieces outside it that touch the frame's edge (each at least
-:data:`_MIN_BORDER_PIECE` of the frame) are the border. The rest is the field when it
-covers between :data:`_MIN_FIELD` and :data:`_MAX_FIELD` of the frame. Otherwise there
-is no visible border and the whole frame counts (``"none"``).
+largest such region, holes filled and smoothed by an opening, bounds the field. A
+trocar can be dark enough to clip where it crosses the field's edge, joining the dark
+outside: the field is closed with a disc wider than a trocar's shadow
+(:data:`_TROCAR_FRACTION` of the frame), the frame's outside counting as dark, so that
+only dark wider than a trocar is border. A field is convex (an intensifier's circle,
+collimator blades), and the closing leaves one unchanged. The dark pieces outside it that
+touch the frame's edge (each at least :data:`_MIN_BORDER_PIECE` of the frame) are the
+border. The rest is the field when it covers between :data:`_MIN_FIELD` and
+:data:`_MAX_FIELD` of the frame. Otherwise there is no visible border and the whole
+frame counts (``"none"``).
 """
 
 from __future__ import annotations
@@ -34,6 +39,9 @@ _MIN_FIELD = 0.15  # a found field covers at least this fraction of the frame ..
 _MAX_FIELD = 0.97  # ... and leaves at least 3 % dark border
 _MIN_BORDER_PIECE = 0.005  # dark border pieces smaller than this fraction of the frame are noise
 _OPENING_PX = 3  # removes burnt-in text and thin bright lines joined to the field
+# A trocar's shadow (at most 4 mm) spans at most this fraction of the frame's smaller side
+# (at least 100 mm at the isocentre: an intensifier's smallest magnified field).
+_TROCAR_FRACTION = 0.04
 _SHUTTER_SHAPES = ("RECTANGULAR", "CIRCULAR", "POLYGONAL", "BITMAP")  # DICOM's terms (PS3.3 C.7.6.11.1.1)
 
 
@@ -90,6 +98,15 @@ def shutter_mask(ds: Dataset, shape: tuple[int, int], path) -> np.ndarray | None
     return mask
 
 
+def _closed(mask: np.ndarray, radius_px: float) -> np.ndarray:
+    """``mask`` closed with a disc of ``radius_px`` (px), what lies beyond the frame counting
+    as False: dark bays narrower than the disc join ``mask``; a convex mask is unchanged."""
+    reach = int(np.ceil(radius_px)) + 1
+    padded = np.pad(mask, reach)
+    grown = ndimage.distance_transform_edt(~padded) <= radius_px
+    return (ndimage.distance_transform_edt(grown) > radius_px)[reach:-reach, reach:-reach]
+
+
 def _pixel_mask(frame: np.ndarray) -> np.ndarray | None:
     finite = frame[np.isfinite(frame)]
     if finite.size == 0:
@@ -103,7 +120,7 @@ def _pixel_mask(frame: np.ndarray) -> np.ndarray | None:
     if n == 0:
         return None
     largest = 1 + int(np.argmax(ndimage.sum_labels(bright, labels, index=np.arange(1, n + 1))))
-    field = ndimage.binary_fill_holes(labels == largest)
+    field = _closed(ndimage.binary_fill_holes(labels == largest), 0.5 * _TROCAR_FRACTION * min(frame.shape))
     # The border: dark regions that touch the frame's edge, each of a visible size.
     dark, n = ndimage.label(~field)
     edge_labels = np.unique(np.concatenate([dark[0], dark[-1], dark[:, 0], dark[:, -1]]))
