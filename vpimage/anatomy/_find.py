@@ -34,7 +34,9 @@ def find_anatomy(image: np.ndarray, *, mm_per_px: float, fov_mask: np.ndarray | 
     The needle is the longest straight, very dense, thin object (the image near any other
     shaft, as in a bipedicular approach, is left out too). The treated body is the one it
     enters: its axes are the right-angled edge orientation around the tip (the one
-    nearer the needle runs across the body), its sides the outward falls of attenuation at
+    nearer the needle runs across the body; in the AP view, where a caudally angled shaft
+    can image steeper than 45 degrees, the one nearer the image's rows, toward the hub's
+    side), its sides the outward falls of attenuation at
     the distances that lumbar and thoracic bodies allow from a transpedicular tip (in the
     lateral view the tip lies in the body's anterior part and the shaft leaves through the
     posterior wall), each refined into a straight line; the corners are where the lines
@@ -93,7 +95,7 @@ def find_anatomy(image: np.ndarray, *, mm_per_px: float, fov_mask: np.ndarray | 
     gx, gy = gradients(image, mm_per_px=mm_per_px)
     near = _disc(needle.tip_px, _ORIENTATION_RADIUS_MM / mm_per_px, image.shape)
     angle = dominant_orientation(gx, gy, weight * near)
-    frame = BodyFrame.around(needle.tip_px, angle, needle.direction, mm_per_px)
+    frame = BodyFrame.around(needle.tip_px, angle, _across_hint(needle, view), mm_per_px)
     derivatives = (gx * frame.a[0] + gy * frame.a[1], gx * frame.c[0] + gy * frame.c[1])
     sides = _fit_body(frame, derivatives, weight, image, PRIORS[view], _noise(derivatives, weight * near))
     front_is_anterior = view == "lateral" or frame.a[0] >= 0  # AP: anterior_* are on the image left
@@ -109,6 +111,15 @@ def find_anatomy(image: np.ndarray, *, mm_per_px: float, fov_mask: np.ndarray | 
         return Anatomy(None, score * cut, view, needle=needle, reason=reason, side_support=support)
     pedicles = find_pedicles(image, corners, mm_per_px=mm_per_px, usable=weight > 0) if view == "ap" else ()
     return Anatomy(corners, score * cut, view, needle=needle, pedicles_px=pedicles, side_support=support)
+
+
+def _across_hint(needle: NeedleTrack, view: str) -> tuple[float, float]:
+    """A direction the body's across axis lies nearer than its axis along the spine (which
+    runs along the image's columns, give or take its tilt): the needle in the lateral view;
+    in the AP view, the image's rows toward the hub (the shaft may image steeper than 45 deg)."""
+    if view == "lateral":
+        return needle.direction
+    return (1.0 if needle.direction[0] >= 0 else -1.0, 0.0)
 
 
 def _needle_band(needle: NeedleTrack, shape, mm_per_px: float) -> np.ndarray:

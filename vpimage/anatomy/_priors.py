@@ -5,6 +5,7 @@ across the body toward the needle's hub, ``t`` along the spine, toward the feet)
 cover thoracic and lumbar bodies: 20-50 mm deep, 16-35 mm high, 25-65 mm wide; in the
 lateral view a transpedicular tip lies in the anterior half of the body and the shaft
 leaves it through the posterior wall; in the AP view the tip lies near the body's middle.
+The tip may lie as near an endplate as 2 mm (a collapsed body).
 """
 
 from __future__ import annotations
@@ -38,8 +39,8 @@ class ViewPrior:
 
 
 PRIORS = {
-    "lateral": ViewPrior(front_mm=(-25.0, -2.0), back_mm=(8.0, 50.0), top_mm=(-24.0, -5.0), bottom_mm=(5.0, 24.0),
+    "lateral": ViewPrior(front_mm=(-25.0, -2.0), back_mm=(8.0, 50.0), top_mm=(-24.0, -2.0), bottom_mm=(2.0, 24.0),
                          mid_height_mm=6.0, across_mm=(20.0, 55.0), height_mm=(16.0, 38.0)),
-    "ap": ViewPrior(front_mm=(-40.0, -8.0), back_mm=(8.0, 40.0), top_mm=(-24.0, -5.0), bottom_mm=(5.0, 24.0),
+    "ap": ViewPrior(front_mm=(-40.0, -8.0), back_mm=(8.0, 40.0), top_mm=(-24.0, -2.0), bottom_mm=(2.0, 24.0),
                     mid_height_mm=6.0, across_mm=(25.0, 70.0), height_mm=(16.0, 38.0)),
 }
