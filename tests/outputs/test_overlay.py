@@ -63,6 +63,22 @@ def test_overlay_of_an_odd_sized_study_keeps_every_pixel(tmp_path, results):
     assert grey[30:60, 127].max() < 60 and grey[95, 30:60].max() < 60  # the padding is black
 
 
+def test_a_dim_first_frame_does_not_wash_out_the_later_ones(tmp_path, results):
+    # Each frame a ramp of 0-1000 across its columns, the first at a quarter of that (the beam
+    # ramping up). The later frames are shown through their own 1st-99.5th percentiles: a
+    # column of value v at 255 (v - p1) / (p99.5 - p1). From the first frame alone, every
+    # column above a quarter of the ramp was white.
+    ramp = np.tile(np.linspace(0, 1000, 128), (96, 1))
+    frames = [ramp * (0.25 if k == 0 else 1.0) for k in range(len(results))]
+    path = tmp_path / "overlay.mp4"
+    write_overlay(path, frames, results, [None] * len(results), [None] * len(results), fps=10.0)
+    low, high = np.percentile(ramp, (1, 99.5))
+    expected = np.clip(255 * (ramp[0] - low) / (high - low), 0, 255)
+    for frame in _read_video(path)[0][1:]:
+        shown = frame[40:90, :, 1].mean(axis=0)  # (below the banner)
+        assert np.abs(shown[4:-4] - expected[4:-4]).max() < 15
+
+
 @pytest.mark.parametrize("fps, plays_at", [(1000 / 15, 66.67), (99.1234, 99.12), (65.535, 65.535), (29.97, 29.97)])
 def test_an_overlay_at_a_rate_mpeg4_cannot_time_exactly_plays_at_the_rate_rounded(tmp_path, results, fps, plays_at):
     # MPEG-4's time base holds at most 65535 ticks a second: OpenCV's writer did not open at

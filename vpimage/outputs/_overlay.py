@@ -8,6 +8,7 @@ FFmpeg would read a relative one such as ``res:1/overlay.mp4`` as a protocol.
 from __future__ import annotations
 
 import math
+from itertools import chain, islice
 from os import PathLike
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -35,6 +36,15 @@ _BODY = (0, 220, 220)  # yellow
 _WALL = (255, 0, 255)  # magenta
 _FONT = cv2.FONT_HERSHEY_SIMPLEX
 _MPEG4_TIME_BASE_MAX = 65535  # the largest denominator of an MPEG-4 part 2 time base (16 bits)
+_RANGE_FRAMES = 10  # the first frames whose display ranges set the overlay's (:func:`_display_range`)
+
+
+def _display_range(frames: Sequence[np.ndarray]) -> tuple[float, float]:
+    """Pixel values (the frames' units) shown black and white: the medians, over ``frames``,
+    of each frame's 1st and 99.5th percentiles. A first frame taken while the beam ramps up
+    (dim), or a few flashing, does not set the contrast of all the others."""
+    low, high = np.median([np.percentile(frame, (1, 99.5)) for frame in frames], axis=0)
+    return float(low), float(high)
 
 
 def _to_grey(frame: np.ndarray, low: float, high: float) -> np.ndarray:
@@ -92,8 +102,9 @@ def write_overlay(
         decimals that MPEG-4's time base can carry (:func:`_writable_rate`: 2 decimals above
         65.535 fps, so 99.1234 plays at 99.12). The banner's times are each frame's own.
     display_range : (low, high), optional
-        Pixel values shown black and white; default the 1st and 99.5th percentiles of
-        the first frame.
+        Pixel values shown black and white; default the medians of each frame's 1st and
+        99.5th percentiles over the first 10 frames (:func:`_display_range`: a dim
+        first frame does not wash out the later ones). These frames are held meanwhile.
 
     Raises
     ------
@@ -102,12 +113,14 @@ def write_overlay(
     """
     with atomic_path(path) as temp:
         writer, written = None, 0
+        frames = iter(frames)
+        first = [np.asarray(frame) for frame in islice(frames, _RANGE_FRAMES)]
+        if display_range is None and first:
+            display_range = _display_range(first)
         try:
-            for frame, result, mask, body in zip(frames, results, masks, corners):
+            for frame, result, mask, body in zip(chain(first, frames), results, masks, corners):
                 frame = np.asarray(frame)
                 if writer is None:
-                    if display_range is None:
-                        display_range = tuple(float(v) for v in np.percentile(frame, (1, 99.5)))
                     # MPEG-4 codes whole 2 x 2 chroma blocks: an odd size would lose its last row or
                     # column, so a black one is added instead (the image keeps its pixel coordinates).
                     pad_rows, pad_cols = frame.shape[0] % 2, frame.shape[1] % 2
