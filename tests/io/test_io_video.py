@@ -58,6 +58,28 @@ def test_lossy_mp4_is_close(tmp_path):
     np.testing.assert_allclose(study.timing.time_s, np.arange(8) / 10.0, atol=1e-6)
 
 
+@pytest.mark.filterwarnings("ignore:.*no calibration", "ignore:.*container timestamps are not increasing")
+@pytest.mark.parametrize("suffix, fourcc", [(".ts", "mp4v"), (".m2ts", "mp4v"), (".mts", "mp4v"), (".webm", "VP80"),
+                                            (".ogv", "VP80"), (".flv", "FLV1"), (".3gp", "mp4v"), (".asf", "WMV2"),
+                                            (".vob", "MPEG")])
+def test_videos_of_the_other_common_suffixes_open(tmp_path, suffix, fourcc):
+    # Each written by OpenCV's FFmpeg in the container its suffix names (an MPEG-2 program
+    # stream, .vob, as .mpg, without timestamps that increase: timed at its declared rate).
+    frames = ramp_frames(n=12)
+    study = vpimage.io.open(write_video(tmp_path / f"run{suffix}", frames, 10.0, fourcc))
+    assert (study.n_frames, study.rows, study.columns) == frames.shape and study.sop_class == "video"
+    assert np.abs(np.stack(list(study.iter_frames())) - frames).mean() < 2.0
+    np.testing.assert_allclose(study.timing.time_s, np.arange(12) / 10.0, atol=1e-6)
+
+
+def test_a_file_neither_dicom_nor_of_a_video_suffix_says_both(tmp_path):
+    path = write_video(tmp_path / "run.mp4", ramp_frames(), 10.0, "mp4v").rename(tmp_path / "run.xyz")
+    with pytest.raises(InvalidStudyError) as info:
+        vpimage.io.open(path)
+    assert info.value.reason.startswith("is not a DICOM file: no 'DICM' prefix after the 128-byte preamble (DICOM Part "
+                                        "10), nor a video: its suffix '.xyz' is not one read as video (.mp4, .avi, ")
+
+
 def test_colour_video_becomes_luminance_with_warnings(tmp_path):
     frames = ramp_frames(n=3)
     path = write_video(tmp_path / "run.avi", frames, 5.0, "FFV1", colour=True)

@@ -31,11 +31,13 @@ from vpimage.io._pixels import pixel_format, to_analysis
 from vpimage.io._study import Study, dicom_key, reading
 from vpimage.io._timing import instance_timing, runs_timing, series_order
 
-__all__ = ["DicomInstance", "open_instance", "open_series", "read_header"]
+__all__ = ["NOT_DICOM", "DicomInstance", "open_instance", "open_series", "read_header"]
 
 logger = logging.getLogger(__name__)
 
 _DEFER_BYTES = 4096  # values longer than this stay on disk until needed
+#: :func:`read_header`'s reason for a file that is not DICOM at all.
+NOT_DICOM = "is not a DICOM file: no 'DICM' prefix after the 128-byte preamble (DICOM Part 10)"
 _EOF_BEFORE_DELIMITER = "End of file reached before delimiter"  # pydicom's warning
 _TRAILING_PADDING = 0xFFFCFFFC  # (FFFC,FFFC) Data Set Trailing Padding
 
@@ -67,9 +69,7 @@ def read_header(path: Path) -> Dataset:
             except InvalidDicomError as error:
                 if "'DICM'" not in str(error):
                     raise
-                raise InvalidStudyError(
-                    path, "is not a DICOM file: no 'DICM' prefix after the 128-byte preamble (DICOM Part 10)"
-                ) from None
+                raise InvalidStudyError(path, NOT_DICOM) from None
             except struct.error:  # (pydicom ran out of bytes for an element's tag, VR or length)
                 raise InvalidStudyError(path, "the file is truncated inside an element's header") from None
             except OSError as error:  # (the same inside a sequence item)

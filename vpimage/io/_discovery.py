@@ -23,11 +23,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pydicom import dcmread
+from pydicom.dataset import Dataset
 from pydicom.misc import is_dicom
 
 from vpimage._paths import path_argument
 from vpimage.errors import InvalidStudyError, UnsupportedError
-from vpimage.io._dicom_study import DicomInstance, open_instance, open_series, read_header
+from vpimage.io._dicom_study import NOT_DICOM, DicomInstance, open_instance, open_series, read_header
 from vpimage.io._headers import sop_class_name
 from vpimage.io._study import Study, dicom_key, reading
 
@@ -35,8 +36,9 @@ __all__ = ["VIDEO_SUFFIXES", "StudySource", "dicomdir_files", "discover", "open_
 
 logger = logging.getLogger(__name__)
 
-#: File name endings read as video through OpenCV.
-VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".m4v", ".mpg", ".mpeg", ".wmv")
+#: File name endings read as video through OpenCV (its FFmpeg reads each of these containers).
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".m4v", ".mpg", ".mpeg", ".wmv", ".ts", ".m2ts", ".mts", ".webm",
+                  ".ogv", ".flv", ".3gp", ".asf", ".vob")
 _MEDIA_STORAGE_DIRECTORY = "1.2.840.10008.1.3.10"
 
 
@@ -49,6 +51,18 @@ def _is_video(path: Path) -> bool:
         return not is_dicom(path)
     except OSError:
         return True  # (the video reader names the file and why it cannot be read)
+
+
+def _named_header(path: Path) -> Dataset:
+    """:func:`read_header` of a file named as the input (not a video by its name): one that
+    is not DICOM at all is refused saying which suffixes would have been read as video."""
+    try:
+        return read_header(path)
+    except InvalidStudyError as error:
+        if error.reason != NOT_DICOM:
+            raise
+        raise InvalidStudyError(path, f"{NOT_DICOM}, nor a video: its suffix {path.suffix or '(none)'!r} is not one "
+                                      f"read as video ({', '.join(VIDEO_SUFFIXES)})") from None
 
 
 def _inside(root: Path, components: list[str]) -> Path | None:
@@ -223,7 +237,7 @@ def open_path(path) -> Study:
         from vpimage.io._video import open_video  # OpenCV loads only for videos
 
         return open_video(path)
-    header = read_header(path)
+    header = _named_header(path)
     if _is_dicomdir(path, header):
         return _open_instances(path, *_dicomdir_listing(path))
     if "PixelData" not in header:
@@ -273,7 +287,7 @@ def discover(root) -> list[StudySource]:
     if root.is_dir():
         dicomdir = next((p for p in root.iterdir() if p.name.upper() == "DICOMDIR" and p.is_file()), None)
         paths = dicomdir_files(dicomdir) if dicomdir is not None else _folder_files(root)
-    elif not _is_video(root) and _is_dicomdir(root, read_header(root)):
+    elif not _is_video(root) and _is_dicomdir(root, _named_header(root)):
         dicomdir, paths = root, dicomdir_files(root)
     else:  # one study's own file (an image's, a video's)
         dicomdir, paths = None, [root]
