@@ -189,6 +189,46 @@ def test_folder_with_two_series_is_not_one_study(tmp_path):
         vpimage.io.open(tmp_path)
 
 
+def _clip(path, levels=(0, 40, 80)):
+    """A lossless grey video (FFV1 in AVI) at ``path``, 32 x 24 px, one frame of each level; returns ``path``."""
+    import cv2
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"FFV1"), 5.0, (32, 24), isColor=False)
+    for level in levels:
+        writer.write(np.full((24, 32), level, np.uint8))
+    writer.release()
+    return path
+
+
+@pytest.mark.filterwarnings("ignore:.*no calibration")
+def test_a_folder_whose_one_study_is_a_video_opens_that_video(tmp_path):
+    # It was refused: "holds no readable DICOM image (1 file(s) unreadable)".
+    video = _clip(tmp_path / "folder" / "run.avi")
+    (tmp_path / "folder" / "notes.txt").write_text("not DICOM")
+    with pytest.warns(UserWarning, match="1 file\\(s\\) skipped: notes.txt"):
+        (source,) = vpimage.io.discover(tmp_path / "folder")
+    with pytest.warns(UserWarning, match="1 file\\(s\\) skipped: notes.txt"):
+        study = vpimage.io.open(tmp_path / "folder")
+    assert source.files == (video,) and study.path == video and study.sop_class == "video"
+    np.testing.assert_array_equal(np.stack(list(study.iter_frames())), np.full((3, 24, 32), [[[0]], [[40]], [[80]]]))
+    np.testing.assert_allclose(study.timing.time_s, [0, 0.2, 0.4], atol=1e-6)
+    assert study.skipped_files[0].startswith("notes.txt (is not a DICOM file")
+
+
+@pytest.mark.filterwarnings("ignore:.*no calibration")
+@pytest.mark.parametrize("second, held", [("video", "2 videos"), ("series", "1 series and 1 video")])
+def test_a_folder_whose_video_is_one_of_two_studies_is_not_one_study(tmp_path, second, held):
+    _clip(tmp_path / "run.avi")
+    if second == "video":
+        _clip(tmp_path / "later.avi", levels=(90, 120))
+    else:
+        write(build_run(n=2), tmp_path, "xa", name="a")
+    assert len(vpimage.io.discover(tmp_path)) == 2
+    with pytest.raises(InvalidStudyError, match=f"holds {held}, not one study; open "):
+        vpimage.io.open(tmp_path)
+
+
 def test_runs_of_one_series_are_joined_in_time_order(tmp_path):
     early, late = build_run(n=3, seed=1), build_run(n=4, seed=2, jittered=True)
     paths = [write(late, tmp_path, "xa", name="a_late"), write(early, tmp_path, "xa", name="b_early")]
@@ -221,19 +261,12 @@ def test_runs_without_start_times_follow_each_other_with_a_warning(tmp_path):
 
 @pytest.mark.filterwarnings("ignore:.*no calibration")
 def test_discover_lists_each_series_and_video_of_a_tree(tmp_path):
-    import cv2
-
     single = build_run(n=3, seed=1)
     series = build_run(n=4, seed=2, jittered=True)
     write(single, tmp_path / "a", "enhanced-xa", name="run")
     write(series, tmp_path / "b", "xrf-series", name="frames")
-    (tmp_path / "c").mkdir()
+    _clip(tmp_path / "c" / "clip.avi", levels=(0, 40))
     (tmp_path / "c" / "notes.txt").write_text("not DICOM")
-    writer = cv2.VideoWriter(str(tmp_path / "c" / "clip.avi"), cv2.VideoWriter_fourcc(*"FFV1"), 5.0, (32, 24),
-                             isColor=False)
-    for i in range(2):
-        writer.write(np.full((24, 32), 40 * i, np.uint8))
-    writer.release()
     with pytest.warns(UserWarning, match="1 file\\(s\\) skipped: notes.txt"):
         sources = vpimage.io.discover(tmp_path)
     assert [len(s.files) for s in sources] == [1, 4, 1]

@@ -9,8 +9,9 @@ Unreadable files are reported (a warning naming each) and skipped, among them an
 of an image SOP Class without Pixel Data (a file cut short at an element boundary);
 other DICOM objects without pixel data (reports, presentation states) are skipped with
 a note in the log.
-What remains must be one study: one instance, or the instances of one series (single
-frames, or several runs), which are put in acquisition order.
+What remains must be one study, as :func:`discover` tells them apart: one instance, or
+the instances of one series (single frames, or several runs), which are put in
+acquisition order; or one video (a file whose name ends as one, :data:`VIDEO_SUFFIXES`).
 """
 
 from __future__ import annotations
@@ -142,9 +143,8 @@ def _shown(name: str, limit: int = 60) -> str:
 
 
 def _image_instances(origin: Path, paths: list[Path]) -> tuple[list[DicomInstance], list[str]]:
-    """The DICOM images among ``paths``, and each unreadable file as ``"name (reason)"``."""
-    if not paths:
-        raise InvalidStudyError(origin, "lists no file" if origin.is_file() else "holds no file")  # (a DICOMDIR, a folder)
+    """The DICOM images among ``paths``, and each unreadable file as ``"name (reason)"``
+    (named in one warning about ``origin``)."""
     instances, unreadable = [], []
     for path in paths:
         try:
@@ -158,25 +158,39 @@ def _image_instances(origin: Path, paths: list[Path]) -> tuple[list[DicomInstanc
             unreadable.append(f"{path.name} ({error.reason})")
     if unreadable:
         warnings.warn(f"{origin}: {len(unreadable)} file(s) skipped: {'; '.join(unreadable)[:500]}", stacklevel=3)
-    if not instances:
-        raise InvalidStudyError(origin, f"holds no readable DICOM image ({len(unreadable)} file(s) unreadable)")
     return instances, unreadable
 
 
 def _open_instances(origin: Path, paths: list[Path], not_followed: list[str] = ()) -> Study:
-    instances, unreadable = _image_instances(origin, paths)
+    """The one study among ``paths``, the files of ``origin`` (a folder, a DICOMDIR, a
+    video), as the module docstring says; ``not_followed`` are the DICOMDIR's references
+    left out, ``"id (why)"``, kept with the files skipped in :attr:`Study.skipped_files`."""
+    if not paths:  # (a DICOMDIR, a folder)
+        raise InvalidStudyError(origin, "lists no file" if origin.is_file() else "holds no file")
+    videos, others = [], []
+    for path in paths:
+        (videos if _is_video(path) else others).append(path)
+    instances, unreadable = _image_instances(origin, others)
+    if not instances and not videos:
+        raise InvalidStudyError(origin, f"holds no readable DICOM image ({len(unreadable)} file(s) unreadable)")
     skipped = tuple(not_followed) + tuple(unreadable)
-    if len(instances) == 1:
-        return open_instance(instances[0].path, instances[0].header, skipped_files=skipped)
     series = defaultdict(list)
     for instance in instances:
         series[_series_key(instance.path, instance.header)].append(instance)
-    if len(series) > 1:
+    if len(series) + len(videos) > 1:
         without = sum(1 for instance in instances if not str(instance.header.get("SeriesInstanceUID", "") or ""))
         note = (f" ({without} instance(s) without (0020,000E) Series Instance UID, each its own study)"
                 if without else "")
-        raise InvalidStudyError(origin, f"holds {len(series)} series, not one study{note}; "
-                                        f"open one series' folder or file")
+        kinds = (([(f"{len(series)} series", "one series' folder or file")] if series else [])
+                 + ([(f"{len(videos)} video{'s' if len(videos) > 1 else ''}", "one video")] if videos else []))
+        raise InvalidStudyError(origin, f"holds {' and '.join(held for held, _ in kinds)}, not one study{note}; "
+                                        f"open {', or '.join(choice for _, choice in kinds)}")
+    if videos:
+        from vpimage.io._video import open_video  # OpenCV loads only for videos
+
+        return open_video(videos[0], skipped_files=skipped)
+    if len(instances) == 1:
+        return open_instance(instances[0].path, instances[0].header, skipped_files=skipped)
     return open_series(origin, instances, skipped_files=skipped)
 
 
@@ -265,8 +279,6 @@ class StudySource:
 
     def open(self) -> Study:
         """The :class:`Study` (frames in acquisition order)."""
-        if len(self.files) == 1 and _is_video(self.files[0]):
-            return open_path(self.files[0])
         return _open_instances(self.origin, list(self.files))
 
 

@@ -180,8 +180,9 @@ def _key(path: Path) -> str:
     return digest.hexdigest()[:12]
 
 
-def open_video(path: Path) -> Study:
-    """Study of a video file (module docstring)."""
+def open_video(path: Path, skipped_files: tuple[str, ...] = ()) -> Study:
+    """Study of a video file (module docstring); ``skipped_files`` as :class:`Study`'s (the
+    unreadable files of a folder that holds it, ``"name (reason)"``)."""
     with reading(path, "cannot be read as a video"):
         key = _key(path)  # opens the file first: an unreadable one fails with the system's reason, not OpenCV's
         container = read_container(path)
@@ -201,4 +202,4 @@ def open_video(path: Path) -> Study:
     return Study(path, source=source, n_frames=len(times_ms), rows=first.shape[0], columns=first.shape[1],
                  geometry=geometry, timing=timing, photometric="RGB" if source.colour else "MONOCHROME2",
                  transfer_syntax=f"video ({fourcc})", sop_class="video", white_level=255.0,
-                 key=key)
+                 key=key, skipped_files=skipped_files)
