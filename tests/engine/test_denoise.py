@@ -46,6 +46,13 @@ def test_noisier_studies_get_stronger_filters_until_the_ladder_ends():
     assert 0.15 < 3.0 * loud.filtered_noise  # and honestly not met when it cannot
 
 
+def test_a_median_of_1_px_is_no_median_and_the_weakest_step():
+    # The ladder holds medians of 3 and 5 px; a configured 1 (documented: 1, 3 or 5) ran as 3.
+    d = Denoiser(_numpy, median_px=1, max_sigma_px=4.0, min_alpha=0.25)
+    assert d.ladder == ((1, 0.0, 1.0), *LADDER)
+    assert _white_noise_gain(1, 0.0) == pytest.approx(1.0, abs=0.005)  # unfiltered N(0, 1) over 1024 x 1024
+
+
 def test_noise_now_scales_with_the_frame_noise():
     d, pixel = fitted(0.1)
     assert d.noise_now(2 * pixel) == pytest.approx(2 * d.filtered_noise)

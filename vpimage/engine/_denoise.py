@@ -56,7 +56,8 @@ def _white_noise_gain(median_px: int, sigma_px: float) -> float:
     """
     white = np.random.default_rng(0).standard_normal((1024, 1024), dtype=np.float32)
     reach = median_px // 2 + math.ceil(4 * sigma_px)  # (OpenCV's Gaussian reaches 4 widths)
-    return float(np.std(_spatial_filter(white, median_px, sigma_px, _HOST)[reach:-reach, reach:-reach]))
+    inner = slice(reach, white.shape[0] - reach)
+    return float(np.std(_spatial_filter(white, median_px, sigma_px, _HOST)[inner, inner]))
 
 
 class Denoiser:
@@ -89,6 +90,8 @@ class Denoiser:
     def __init__(self, kernels, *, median_px: int, max_sigma_px: float, min_alpha: float):
         self.kernels = kernels
         allowed = [(m, s, a) for m, s, a in LADDER if m >= median_px and s <= max_sigma_px and a >= min_alpha]
+        if median_px < LADDER[0][0]:  # (no median, or a narrower one: the ladder starts there)
+            allowed.insert(0, (median_px, 0.0, 1.0))
         self.ladder = tuple(allowed) or ((median_px, 0.0, 1.0),)
         self.median_px, self.sigma_px, self.alpha = self.ladder[-1]
         self.filtered_noise: float | None = None

@@ -109,7 +109,9 @@ class _Prepared:
     :meth:`DisplayGain.gains`) ``[n]``; device ``aligned`` and
     ``unmeasured`` (region of interest) and ``registered`` (registration grid) ``[n, ...]``, and
     the ``offset`` of their level taken out ``[n]``; ``collimated``: the frames (from 0) whose
-    blades come near the body."""
+    blades come near the body; ``coarse`` (the registration's images) and ``blades`` (per
+    frame, from 0, the blades found), kept to check a frame's magnification again in
+    :meth:`Engine._step` when the score level it was prepared against is not its own."""
 
     start: int
     end: int
@@ -127,6 +129,8 @@ class _Prepared:
     registered: object
     unmeasured: object
     offset: object
+    coarse: object
+    blades: dict
 
 
 class Engine:
@@ -339,6 +343,7 @@ class Engine:
         self.baseline_match: BaselineMatch | None = None  # (set up on the first frame)
         self.measurer: Measurer | None = None  # (set up on the first frame)
         self._worker = None
+        self._previous_shift = np.zeros(2)
         if self.device == "cpu":  # (see process; its thread ends when the engine is collected)
             self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vpimage-prepare")
         seg = config.segmentation
@@ -415,7 +420,7 @@ class Engine:
             start, reference, corners = len(out), self.state.reference, self.state.corners
             ends = [*range(start + chunk, len(host_frames), chunk), len(host_frames)]
             prepared = self._prepare(
-                frames, seen, start, ends[0], reference, self.state.shift_px, self.state.display_gain,
+                frames, seen, start, ends[0], reference, self._previous_shift, self.state.display_gain,
                 self._score_level(), corners,
             )
             for end in ends[1:] + [None]:
@@ -525,7 +530,7 @@ class Engine:
         noise = np.divide(noise, gain, out=np.full_like(noise, np.inf), where=gain > 0)
         return _Prepared(
             start, end, shifts, scores, scale_checked, magnified, noise, outliers, clipped, gain, measured_gain,
-            collimated, aligned, registered, unmeasured, offset,
+            collimated, aligned, registered, unmeasured, offset, coarse, blades,
         )
 
     def _score_level(self) -> float:
@@ -792,16 +797,26 @@ class Engine:
         """Frame ``j`` of ``prepared``, on the reference and at its level (see :class:`_Prepared`)."""
         st, match = self.state, self.baseline_match
         shift, noise = prepared.shifts[j], prepared.noise[j]
+        self._previous_shift = shift  # (the frame before the next, as the worker gives it: usable or not)
         st.display_gain = prepared.measured_gain[j]
         score = prepared.scores[j]
-        problem = self._problem(shift, score, prepared.magnified[j], prepared.clipped[j], noise, prepared.outliers[j])
+        # (The score level is the frames' before this one, whatever the batch: the worker
+        # prepared it against an older level, or none.)
+        checked = bool(self.registration.score_fell(np.array([score]), self._score_level())[0])
+        magnified = bool(prepared.magnified[j])
+        if checked != bool(prepared.scale_checked[j]):
+            blades = {0: prepared.blades[j]} if j in prepared.blades else {}
+            magnified = checked and bool(self.registration.magnified(
+                prepared.coarse[j : j + 1], st.reference, prepared.shifts[j : j + 1], prepared.scores[j : j + 1],
+                np.array([True]), blades)[0])
+        problem = self._problem(shift, score, magnified, prepared.clipped[j], noise, prepared.outliers[j])
         problem = problem or (BODY_COLLIMATED if j in prepared.collimated else "")
         aligned, registered, white = prepared.aligned[j], prepared.registered[j], prepared.unmeasured[j]
         if problem not in _UNUSABLE:
             # Pixels this frame exposes well inside the field and measures, in reference coordinates.
             inside = self._search & self._aligned(self._inner_fov[None], shift[None], order=0)[0] & ~white
             if st.injecting:
-                asked = bool(prepared.scale_checked[j])
+                asked = checked
                 appeared, fell = False, asked and match.fell_below_baseline(st.baseline, st.maps, aligned, inside)
             else:
                 appeared, fell = match.against_buffer(st.pre_injection, aligned, inside)
@@ -810,7 +825,7 @@ class Engine:
             # The image cannot be compared with the baseline: keep what was accumulated.
             shift = st.shift_px
         else:
-            if not prepared.scale_checked[j]:
+            if not checked:
                 st.registration_scores = [*st.registration_scores[1 - _SCORE_LEVEL_FRAMES :], score]
             st.shift_px = shift
             self._anchor_corners(index, shift)
