@@ -65,15 +65,11 @@ def test_an_undecodable_file_costs_one_line_on_stderr():
     assert "XA1_JPLY.dcm" in lines[0] and lines[0].startswith("vpimage: error: ")
 
 
-@pytest.mark.parametrize("codec, suffix, complaint", [
-    ("mp4v", ".mp4", "moov atom not found"),
-    ("MJPG", ".avi", "Unexpected element"),
-])
-def test_a_broken_video_costs_one_line_on_stderr(codec, suffix, complaint, tmp_path):
-    # An mp4 cut in half has no index (FFmpeg: "moov atom not found", on stderr of its own
-    # unless told to be quiet); an MJPEG AVI cut in half, its chunk list (OpenCV's own AVI
-    # reader prints "Unexpected element" straight to the process's stderr): the user sees
-    # only vpimage's one line naming the file.
+@pytest.mark.parametrize("codec, suffix, unit", [("mp4v", ".mp4", "box"), ("MJPG", ".avi", "RIFF chunk")])
+def test_a_broken_video_costs_one_line_on_stderr(codec, suffix, unit, tmp_path):
+    # An mp4 or an MJPEG AVI cut in half is refused from its container's own lengths before
+    # FFmpeg or OpenCV read it (they would print their own complaints straight to the
+    # process's stderr): the user sees only vpimage's one line naming the file, with -v too.
     video = tmp_path / f"whole{suffix}"
     writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*codec), 10.0, (64, 48), isColor=False)
     for level in range(0, 200, 10):
@@ -81,17 +77,14 @@ def test_a_broken_video_costs_one_line_on_stderr(codec, suffix, complaint, tmp_p
     writer.release()
     cut = tmp_path / f"cut{suffix}"
     cut.write_bytes(video.read_bytes()[: video.stat().st_size // 2])
-    for argv, lines in (([], 1), (["-v"], None)):
+    for argv in ([], ["-v"]):
         out = subprocess.run(
             [sys.executable, "-m", "vpimage", *argv, "info", str(cut)], capture_output=True, text=True
         )
         assert out.returncode == 3
         err = out.stderr.strip().splitlines()
-        assert err[-1] == f"vpimage: error: {cut}: OpenCV cannot open it as a video"
-        if lines is not None:
-            assert len(err) == lines, out.stderr
-        else:  # asked for more, FFmpeg's or OpenCV's own words come too
-            assert any(complaint in line for line in err), out.stderr
+        assert err[-1].startswith(f"vpimage: error: {cut}: the file is cut short: its {unit} at byte "), out.stderr
+        assert len(err) == 1, out.stderr
 
 
 @pytest.mark.parametrize("command", ["info", "export", "analyze"])
