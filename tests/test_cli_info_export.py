@@ -116,3 +116,31 @@ def test_a_warning_every_frame_raises_is_one_line(tmp_path, capsys):
     assert main(["export", str(tmp_path / "rgb.dcm"), "--out", str(tmp_path / "rgb.npz")]) == 0
     (line,) = capsys.readouterr().err.splitlines()
     assert line.startswith("vpimage: warning:") and line.endswith("RGB frames converted to luminance")
+
+
+@pytest.mark.parametrize("command", ["export", "analyze"])
+def test_a_frame_that_cannot_be_decoded_is_named_without_the_patients_identity(tmp_path, capsys, command):
+    # A folder and a file named after the patient (as some exports name them), the last
+    # frame's JPEG-LS data zeroed past its first bytes: the study opens, the frame fails.
+    # The error names the file by the study's key, as its warnings do.
+    from pydicom import dcmread
+
+    ds = dcmread(write(build_run(n=6), tmp_path, "xa", "jpeg-ls"))
+    ds.PatientName, ds.PatientID, ds.PatientBirthDate = "Doe^Jane", "ID-4711", "19510203"
+    folder = tmp_path / "in" / "DOE_JANE_19510203"
+    folder.mkdir(parents=True)
+    target = folder / "Doe.Jane.dcm"
+    ds.save_as(target, enforce_file_format=True)
+    data = bytearray(target.read_bytes())
+    last = data.rindex(b"\xfe\xff\x00\xe0")  # the last fragment's item tag, its length, its data
+    length = int.from_bytes(data[last + 4 : last + 8], "little")
+    data[last + 28 : last + 8 + length] = bytes(length - 20)
+    target.write_bytes(bytes(data))
+    argv = {"export": ["export", str(tmp_path / "in"), "--out", str(tmp_path / "o.npz")],
+            "analyze": ["analyze", str(tmp_path / "in"), "--out", str(tmp_path / "out")]}[command]
+    assert main(argv) == 3
+    err = capsys.readouterr().err
+    assert "frame 5: the JPEG-LS Lossless Image Compression data is truncated" in err
+    assert "/in/study_" in err
+    for secret in ("Doe", "DOE", "Jane", "JANE", "4711", "19510203"):
+        assert secret not in err, err

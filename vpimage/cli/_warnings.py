@@ -16,6 +16,8 @@ import warnings
 from pathlib import Path
 from typing import Callable, Iterator
 
+from vpimage.errors import VpimageError
+
 __all__ = ["held_warnings", "show_warning", "shown_text"]
 
 _PACKAGE = Path(__file__).resolve().parents[1]
@@ -45,10 +47,19 @@ def held_warnings() -> Iterator[list[Callable[[str], str]]]:
     The filters in force (``--quiet`` ignores every warning) still apply.
 
     Yields a list: each function put in it (a study's ``shown_text`` once it is read, so that
-    a folder named after the patient is shown by the study's key) rewrites every text held."""
+    a folder named after the patient is shown by the study's key) rewrites every text held,
+    and the message of a :class:`~vpimage.errors.VpimageError` that ends the block (a frame
+    that cannot be decoded names its file)."""
     rewrites: list[Callable[[str], str]] = []
+
+    def rewritten(text: str) -> str:
+        return functools.reduce(lambda text, rewrite: rewrite(text), rewrites, text)
+
     with warnings.catch_warnings(record=True) as caught:
-        yield rewrites
-    texts = (shown_text(warning.message, warning.filename) for warning in caught)
-    for text in dict.fromkeys(functools.reduce(lambda text, rewrite: rewrite(text), rewrites, text) for text in texts):
+        try:
+            yield rewrites
+        except VpimageError as error:
+            error.args = (rewritten(str(error)),)
+            raise
+    for text in dict.fromkeys(rewritten(shown_text(warning.message, warning.filename)) for warning in caught):
         show_warning(text)
