@@ -1,8 +1,9 @@
 """The exception tree of vpimage.
 
 Every error that vpimage raises on purpose is a :class:`VpimageError`; the command line
-catches it once and prints one line (exit status 3). Messages name the file, the DICOM
-element where there is one, and the rule that was broken.
+catches it once and prints one line, and exits with its :attr:`~VpimageError.exit_status`
+(CONTRACT.md: 3 for bad input, 1 for a result that cannot be written). Messages name the
+file, the DICOM element where there is one, and the rule that was broken.
 """
 
 from __future__ import annotations
@@ -22,7 +23,16 @@ __all__ = [
 
 
 class VpimageError(Exception):
-    """Base class of all errors raised on purpose by vpimage."""
+    """Base class of all errors raised on purpose by vpimage.
+
+    Attributes
+    ----------
+    exit_status : int
+        The command line's exit status for it: 3, bad input (unreadable, unsupported or
+        inconsistent data, a bad option).
+    """
+
+    exit_status = 3
 
 
 class _PathError(VpimageError):
@@ -71,10 +81,15 @@ class StudiesFailedError(VpimageError):
         reasons = "; ".join(str(error) for error in self.failures)
         others = "the others were analysed" if len(self.failures) < total else "none was analysed"
         super().__init__(f"{len(self.failures)} of {total} studies failed, {others}: {reasons}")
+        # (3 where any study was bad input; 1 where only outputs could not be written)
+        self.exit_status = max(error.exit_status for error in self.failures) if self.failures else 3
 
 
 class OutputError(_PathError):
-    """A result cannot be written where it was asked: no such folder, no permission, disk full."""
+    """A result cannot be written where it was asked: no such folder, no permission, disk full.
+    Not bad input: the command line exits 1 (CONTRACT.md: "1 anything else")."""
+
+    exit_status = 1
 
 
 class ArgumentError(VpimageError, ValueError):

@@ -341,7 +341,7 @@ def test_a_set_that_cannot_be_written_leaves_no_folder_the_run_made(tmp_path, ca
     # file's new folders, were left behind empty.
     (tmp_path / "t.json").mkdir()
     flags = ["--out", str(tmp_path / out), "--object", obj, "--truth", str(tmp_path / "t.json")]
-    assert main(["synth", SCENARIO, *flags, *CLIP]) == 3
+    assert main(["synth", SCENARIO, *flags, *CLIP]) == 1  # (output not writable: CONTRACT.md, 1)
     assert "t.json: cannot be written: it is a folder" in _refusal(capsys)
     assert sorted(os.listdir(tmp_path)) == ["t.json"]
 
@@ -383,7 +383,7 @@ def test_an_output_that_cannot_be_written_leaves_every_old_file_as_it_was(tmp_pa
     for name, text in old.items():
         (tmp_path / name).write_text(text)
     flags = ["--out", str(tmp_path / "run.dcm"), "--truth", str(tmp_path / truth), "--wall", str(tmp_path / wall)]
-    assert main(["synth", SCENARIO, *flags, *CLIP]) == 3
+    assert main(["synth", SCENARIO, *flags, *CLIP]) == 1
     assert _refusal(capsys) == f"vpimage: error: {tmp_path / named}: {reason}"
     assert sorted(os.listdir(tmp_path)) == sorted([*old, "a file", "a folder"])
     assert {name: (tmp_path / name).read_text() for name in old} == old

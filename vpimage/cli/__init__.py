@@ -3,7 +3,8 @@
 Each subcommand module provides ``add_parser(subparsers)``, which registers the
 subcommand and sets ``run`` (``args -> exit status``) as its default. This is the only
 place that turns a :class:`~vpimage.errors.VpimageError` into one line on standard error
-and exit status 3; argparse answers bad usage with exit status 2.
+and its exit status (3 for bad input, 1 for an output that cannot be written); argparse
+answers bad usage with exit status 2.
 """
 
 from __future__ import annotations
@@ -90,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
                 return args.run(args)
         except VpimageError as error:
             print(f"vpimage: error: {error}", file=sys.stderr)
-            return 3
+            return error.exit_status
         except KeyboardInterrupt:  # (outputs are written atomically: nothing half-written is left)
             print("vpimage: interrupted", file=sys.stderr)
             return 1  # (CONTRACT.md: 1 for anything but done, bad usage and bad input)

@@ -6,7 +6,7 @@
 One INPUT writes into DIR; several write one subfolder of DIR each, named from the
 input's file (or folder) name, never from patient data. A study that cannot be read (or
 its outputs written) costs only itself: the others are analysed, then the command exits 3
-with one line naming each study that failed and why. The heavy modules load only when the
+(1 when only outputs could not be written) with one line naming each study that failed and why. The heavy modules load only when the
 command runs.
 """
 

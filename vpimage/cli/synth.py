@@ -107,13 +107,13 @@ def _check_distinct(outputs: dict[str, Path]) -> None:
 
     Raises
     ------
-    OutputError
-        Naming the path and the two options that give it.
+    ConfigError
+        Naming the path and the two options that give it (bad options: exit status 3).
     """
-    from vpimage.errors import OutputError
+    from vpimage.errors import ConfigError
 
     first_by_path: dict[str, str] = {}
     for option, path in outputs.items():
         first = first_by_path.setdefault(os.path.realpath(path), option)  # (Path.resolve raises on a loop)
         if first != option:
-            raise OutputError(path, f"given as both {first} and {option}; each output needs a path of its own")
+            raise ConfigError(f"{path}: given as both {first} and {option}; each output needs a path of its own")
