@@ -104,6 +104,44 @@ def test_frames_fed_one_at_a_time_give_what_batches_give_after_lost_frames():
     assert {one[k].result.reason for k in (12, 18, 21)} == {"saturated_or_empty_frame"}
 
 
+def _cut_run(share: float | None):
+    """posterior_breach seed 24 (256 px) with its field closed ``share`` of the body's depth
+    inside the posterior wall (None: as simulated), WALL.json's corners given; its frames."""
+    sim = simulate("posterior_breach", seed=24, options=SynthOptions(size_px=256, frames=60))
+    frames = test_accuracy.as_ingested(sim.run)
+    corners = Corners.from_dict(sim.truth["vertebral_body"])
+    fov = sim.run.field.mask(256, 256)
+    if share is not None:
+        anterior, posterior = corners.anterior_superior[0], corners.posterior_superior[0]
+        fov[:, int(posterior - share * (posterior - anterior)):] = False
+        frames[:, ~fov] = 0
+    engine = Engine(RunConfig.defaults(), rows=256, columns=256, mm_per_px=sim.run.mm_per_px, fov_mask=fov,
+                    corners=corners, white_level=2**sim.run.bits_stored - 1)
+    out = []
+    for start in range(0, len(frames), 16):
+        stop = min(start + 16, len(frames))
+        out += engine.process(test_accuracy.Batch(frames[start:stop], sim.run.time_s[start:stop],
+                                                  np.arange(start, stop)))
+    return sim, out
+
+
+def test_a_body_the_field_cuts_is_never_ok():
+    # A shutter 30 % of the body's depth inside its posterior wall, WALL.json drawn: the cement
+    # nearing the wall is not seen, and its front stayed 14.2 mm away while the truth's came to
+    # 4.4-1.1 mm (frames 16-30): those frames read ok. The body off the field is a doubt now:
+    # no frame is ok, each says why; a met warn or stop would stand (the 15 % cut warns).
+    sim, out = _cut_run(0.30)
+    assert not any(f.result.alert is AlertLevel.OK for f in out)
+    due = [f for f, t in zip(out, sim.truth["frames"]) if t["front_to_wall_mm"] is not None
+           and t["front_to_wall_mm"] < 5.0]
+    assert due and all(f.result.alert is AlertLevel.UNRELIABLE and "body_collimated" in f.result.reason for f in due)
+    assert any(f.result.alert is AlertLevel.WARN for f in _cut_run(0.15)[1])
+    # The field as simulated shows the whole body: no such doubt, and frames read ok.
+    whole = _cut_run(None)[1]
+    assert not any("body_collimated" in f.result.reason for f in whole)
+    assert any(f.result.alert is AlertLevel.OK for f in whole)
+
+
 @pytest.mark.parametrize(("scenario", "seed"), [("posterior_breach", 22), ("venous_leak", 31)])
 def test_a_stop_comes_on_time_with_the_collimator_closed_in(scenario, seed):
     case = analysed(scenario, seed, collimation_change=True, field="rectangle")

@@ -336,6 +336,7 @@ class Engine:
         self._host_inner_fov = self._eroded(self.fov_mask, config.segmentation.field_margin_px)
         self._inner_fov = self._on_device(self._host_inner_fov)
         self._away_from_body: tuple[Corners, np.ndarray] | None = None
+        self._body_pixels: tuple[Corners, tuple[np.ndarray, np.ndarray]] | None = None  # (rows, cols) px
         self.registration: Registration | None = None  # (set up on the first frame)
         self.display: DisplayGain | None = None  # (set up on the first frame)
         self.roi: RegionOfInterest | None = None  # (set up on the first frame)
@@ -845,7 +846,23 @@ class Engine:
                 self._add_pre_injection(prepared, j, inside, index)
         if st.corners_anchor_frame is not None:  # (measured against corners not yet on these images)
             problem = problem or WALL_NOT_PLACED
-        return self.measurer.measure(st, time_s, index, shift, problem, caveat="; ".join(self._doubts))
+        # A body part of which the frame does not show (a shutter or the field's edge through it,
+        # WALL.json drawn there): cement there, nearest the wall, is not seen; a doubt, so that a
+        # met warn or stop stands and nothing else reads ok.
+        off_field = not problem and st.corners is not None and self._body_off_field(shift)
+        doubts = self._doubts + ((BODY_COLLIMATED,) if off_field else ())
+        return self.measurer.measure(st, time_s, index, shift, problem, caveat="; ".join(doubts))
+
+    def _body_off_field(self, shift: np.ndarray) -> bool:
+        """Whether a frame moved by ``shift`` (host ``(dy, dx)`` px) leaves a pixel of the body
+        (the state's corners) off its inner field (the field less its rim), nearest pixel."""
+        corners = self.state.corners
+        if self._body_pixels is None or self._body_pixels[0] is not corners:
+            self._body_pixels = (corners, np.nonzero(self._away_from_body_px(corners) <= 0))
+        rows, cols = self._body_pixels[1]
+        seen_rows = np.clip(np.rint(rows + shift[0]).astype(np.intp), 0, self.state.rows - 1)
+        seen_cols = np.clip(np.rint(cols + shift[1]).astype(np.intp), 0, self.state.columns - 1)
+        return not bool(self._host_inner_fov[seen_rows, seen_cols].all())
 
     def _anchor_corners(self, index: int, shift: np.ndarray) -> None:
         """Move corners drawn on a later frame onto the reference when that frame arrives, or
