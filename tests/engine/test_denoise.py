@@ -153,3 +153,25 @@ def test_shift_residual_sees_a_sharp_step_whole():
     np.testing.assert_allclose(residual[31:33, 20:44], 1.0, atol=1e-5)
     phi = lambda x: 0.5 * (1.0 + math.erf(x / math.sqrt(2.0)))  # noqa: E731
     assert gradient[28:37, 20:44].max() == pytest.approx((phi(0.5) - phi(-1.5)) / 2, rel=0.05)
+
+
+def test_a_white_patch_in_the_pre_injection_frames_is_not_taken_for_noise():
+    # posterior_breach seed 24 (256 px) with a white disc (453 px, 1 % of the field) on the
+    # posterior body from frame 8, within the baseline: its clipped pixels, which no frame
+    # measures, were fitted as noise (0.20 against 0.038), the strongest filter was chosen
+    # and every frame after read image_too_noisy, no cement ever seen.
+    from test_accuracy import analyse, as_ingested
+
+    from vpimage.measures import Corners
+    from vpimage.synth._phantom import SynthOptions, simulate
+
+    sim = simulate("posterior_breach", seed=24, options=SynthOptions(size_px=256, frames=30))
+    corners = Corners.from_dict(sim.truth["vertebral_body"])
+    frames = as_ingested(sim.run)
+    centre = (corners.as_array()[1] + corners.as_array()[2]) / 2
+    rows, cols = np.indices(frames.shape[1:])
+    frames[8:, (cols - centre[0]) ** 2 + (rows - centre[1]) ** 2 < 12**2] = 2**sim.run.bits_stored - 1
+    out, plain = analyse(sim.run, corners, frames), analyse(sim.run, corners)
+    assert not any("image_too_noisy" in f.result.reason for f in out)
+    assert out[-1].result.cement_area_px >= 0.9 * plain[-1].result.cement_area_px > 0
+

@@ -750,9 +750,10 @@ class Engine:
         # on every backend. Headroom over the frame-by-frame limit, so that noise
         # fluctuations do not flap.
         pre_injection = [k.to_host(frame) for frame in buffer.frames]
+        measured = self._noise_region & k.to_host(buffer.inside)  # (clipped white and its reach: no noise)
         self.denoiser.fit(
             pre_injection,
-            self._noise_region,
+            measured if measured.any() else self._noise_region,
             pixel_noise=float(np.mean(buffer.noise)),
             contrast=seg.cement_contrast,
             min_snr=_SNR_HEADROOM * self.config.reliability.min_snr,
