@@ -58,19 +58,20 @@ def as_ingested(run) -> np.ndarray:
     return frames
 
 
-def analyse(run, corners: Corners, frames=None, *, batch: int = 16):
-    return analysed_engine(run, corners, frames, batch=batch)[0]
+def analyse(run, corners: Corners, frames=None, *, batch: int = 16, fov_mask=None):
+    return analysed_engine(run, corners, frames, batch=batch, fov_mask=fov_mask)[0]
 
 
-def analysed_engine(run, corners: Corners, frames=None, *, batch: int = 16):
-    """:func:`analyse`'s frames and the engine that gave them (its state after the last frame)."""
+def analysed_engine(run, corners: Corners, frames=None, *, batch: int = 16, fov_mask=None):
+    """:func:`analyse`'s frames and the engine that gave them (its state after the last frame);
+    the field is the run's unless ``fov_mask`` is given."""
     frames = as_ingested(run) if frames is None else frames
     engine = Engine(
         RunConfig.defaults(),
         rows=frames.shape[1],
         columns=frames.shape[2],
         mm_per_px=run.mm_per_px,
-        fov_mask=run.field.mask(*frames.shape[1:]),
+        fov_mask=run.field.mask(*frames.shape[1:]) if fov_mask is None else fov_mask,
         corners=corners,
         white_level=2**run.bits_stored - 1,
     )

@@ -115,14 +115,7 @@ def _cut_run(share: float | None):
         anterior, posterior = corners.anterior_superior[0], corners.posterior_superior[0]
         fov[:, int(posterior - share * (posterior - anterior)):] = False
         frames[:, ~fov] = 0
-    engine = Engine(RunConfig.defaults(), rows=256, columns=256, mm_per_px=sim.run.mm_per_px, fov_mask=fov,
-                    corners=corners, white_level=2**sim.run.bits_stored - 1)
-    out = []
-    for start in range(0, len(frames), 16):
-        stop = min(start + 16, len(frames))
-        out += engine.process(test_accuracy.Batch(frames[start:stop], sim.run.time_s[start:stop],
-                                                  np.arange(start, stop)))
-    return sim, out
+    return sim, test_accuracy.analyse(sim.run, corners, frames, fov_mask=fov)
 
 
 def test_a_body_the_field_cuts_is_never_ok():
