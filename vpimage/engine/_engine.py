@@ -336,7 +336,8 @@ class Engine:
         self._host_inner_fov = self._eroded(self.fov_mask, config.segmentation.field_margin_px)
         self._inner_fov = self._on_device(self._host_inner_fov)
         self._away_from_body: tuple[Corners, np.ndarray] | None = None
-        self._body_pixels: tuple[Corners, tuple[np.ndarray, np.ndarray]] | None = None  # (rows, cols) px
+        # The body's (rows, cols) px and how deep inside the inner field its shallowest pixel lies, px.
+        self._body_pixels: tuple[Corners, tuple[np.ndarray, np.ndarray], float] | None = None
         self.registration: Registration | None = None  # (set up on the first frame)
         self.display: DisplayGain | None = None  # (set up on the first frame)
         self.roi: RegionOfInterest | None = None  # (set up on the first frame)
@@ -856,11 +857,19 @@ class Engine:
 
     def _body_off_field(self, shift: np.ndarray) -> bool:
         """Whether a frame moved by ``shift`` (host ``(dy, dx)`` px) leaves a pixel of the body
-        (the state's corners) off its inner field (the field less its rim), nearest pixel."""
+        (the state's corners) off its inner field (the field less its rim), nearest pixel.
+
+        A body whose every pixel lies farther inside the field than the shift reaches (its
+        length, plus half a pixel's diagonal for the rounding) cannot leave it: only a shift
+        near that depth, or a body at the field's edge, has its pixels looked up."""
         corners = self.state.corners
         if self._body_pixels is None or self._body_pixels[0] is not corners:
-            self._body_pixels = (corners, np.nonzero(self._away_from_body_px(corners) <= 0))
-        rows, cols = self._body_pixels[1]
+            body = self._away_from_body_px(corners) <= 0
+            depth = ndi.distance_transform_edt(self._host_inner_fov)[body]  # (px to the nearest unseen pixel)
+            self._body_pixels = (corners, np.nonzero(body), float(depth.min()) if depth.size else 0.0)
+        _, (rows, cols), depth = self._body_pixels
+        if math.hypot(*shift) + math.sqrt(0.5) < depth:
+            return False
         seen_rows = np.clip(np.rint(rows + shift[0]).astype(np.intp), 0, self.state.rows - 1)
         seen_cols = np.clip(np.rint(cols + shift[1]).astype(np.intp), 0, self.state.columns - 1)
         return not bool(self._host_inner_fov[seen_rows, seen_cols].all())
